@@ -1,0 +1,33 @@
+# The two commands the README promises: `make run` and `make test`.
+# Both install missing Debian packages first, so a fresh Debian 12 machine
+# needs nothing else.
+BUILD_DIR ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?=
+
+.PHONY: all deps configure build run test bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j$(JOBS)
+
+run: build
+	./$(BUILD_DIR)/shim serve $(ARGS)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 600
+
+bench: build
+	./$(BUILD_DIR)/bench/storage_bench
+	./$(BUILD_DIR)/bench/codec_bench
+	./$(BUILD_DIR)/bench/engine_bench
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,306 @@
+// Client subcommands: call, state, pub, tail, info. Each connects to the
+// server's socket (--socket, else $SHIM_SOCKET, else $SHIM_HOME/shim.sock),
+// prints readable output by default and the raw JSON result with --json.
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/paths.h"
+#include "net/line_client.h"
+
+namespace shim::cli {
+namespace {
+
+using nlohmann::json;
+
+// Common to every client command.
+const std::set<std::string> kClientValued = {"socket", "timeout-ms"};
+const std::set<std::string> kClientFlags = {"json", "help"};
+
+std::set<std::string> With(std::set<std::string> base, std::initializer_list<std::string> more) {
+  base.insert(more);
+  return base;
+}
+
+struct Connected {
+  std::unique_ptr<net::LineClient> client;
+  int exit_code = kExitOk;
+};
+
+Connected Connect(const Args& args, const char* command) {
+  std::string socket = args.GetOr("socket", DefaultSocketPath());
+  auto client = net::LineClient::ConnectUnix(socket);
+  if (!client.ok()) {
+    std::fprintf(stderr, "shim %s: %s\n", command, client.status().message().c_str());
+    return {nullptr, kExitNoServer};
+  }
+  return {std::move(client).value(), kExitOk};
+}
+
+int Timeout(const Args& args) {
+  long long t = 30'000;
+  args.GetInt("timeout-ms", &t);
+  return static_cast<int>(t);
+}
+
+int PrintError(const char* command, const Status& s) {
+  std::string reason = s.details().is_object() ? s.details().value("reason", "") : "";
+  std::fprintf(stderr, "shim %s: %s%s%s\n", command, reason.c_str(), reason.empty() ? "" : ": ",
+               s.message().c_str());
+  return kExitServerError;
+}
+
+// A value typed on the command line: JSON if it parses, else a string.
+json ParseValueArg(const std::string& text) {
+  json v = json::parse(text, nullptr, false);
+  return v.is_discarded() ? json(text) : v;
+}
+
+bool ParseArgs(Args& args, int argc, char** argv, int from, const char* command, const char* help) {
+  if (!args.Parse(argc, argv, from)) {
+    std::fprintf(stderr, "shim %s: %s\n(see shim %s --help)\n", command, args.error().c_str(), command);
+    std::exit(kExitUsage);
+  }
+  if (args.Flag("help")) {
+    std::fputs(help, stdout);
+    std::exit(kExitOk);
+  }
+  return true;
+}
+
+constexpr const char* kCommonOptions = R"(
+Common options:
+  --socket PATH      server socket (default $SHIM_SOCKET, else $SHIM_HOME/shim.sock)
+  --json             print the raw JSON result (for scripts)
+  --timeout-ms N     give up waiting for the reply after N ms (default 30000)
+)";
+
+}  // namespace
+
+int RunCall(int argc, char** argv, int from) {
+  static const std::string help = std::string(R"(Usage: shim call METHOD [PARAMS_JSON]
+
+Sends one JSON-RPC request and prints its result as JSON, e.g.
+  shim call state.set '{"key":"plan","value":{"step":1}}'
+  shim call sys.stats
+See docs/protocol.md for every method.
+)") + kCommonOptions;
+  Args args(kClientValued, kClientFlags);
+  ParseArgs(args, argc, argv, from, "call", help.c_str());
+  if (args.positional().empty() || args.positional().size() > 2) {
+    std::fprintf(stderr, "shim call: want METHOD [PARAMS_JSON]\n");
+    return kExitUsage;
+  }
+  json params = json::object();
+  if (args.positional().size() == 2) {
+    params = json::parse(args.positional()[1], nullptr, false);
+    if (params.is_discarded() || !params.is_object()) {
+      std::fprintf(stderr, "shim call: PARAMS_JSON must be a JSON object\n");
+      return kExitUsage;
+    }
+  }
+  auto c = Connect(args, "call");
+  if (!c.client) return c.exit_code;
+  auto r = c.client->Call(args.positional()[0], params, Timeout(args));
+  if (!r.ok()) return PrintError("call", r.status());
+  std::cout << (args.Flag("json") ? r->dump() : r->dump(2)) << "\n";
+  return kExitOk;
+}
+
+int RunState(int argc, char** argv, int from) {
+  static const std::string help = std::string(R"(Usage:
+  shim state get KEY
+  shim state set KEY VALUE [--ttl-ms N] [--expected-version N]
+  shim state del KEY [--expected-version N]
+  shim state list [PREFIX] [--limit N] [--after KEY]
+
+VALUE is JSON if it parses as JSON, else a string: `shim state set n 5` stores
+the number 5, `shim state set who alice` the string "alice".
+--expected-version 0 means "only if the key does not exist".
+)") + kCommonOptions;
+  Args args(With(kClientValued, {"ttl-ms", "expected-version", "limit", "after"}), kClientFlags);
+  ParseArgs(args, argc, argv, from, "state", help.c_str());
+  const auto& pos = args.positional();
+  if (pos.empty()) {
+    std::fputs(help.c_str(), stderr);
+    return kExitUsage;
+  }
+  const std::string& verb = pos[0];
+  json params = json::object();
+  std::string method;
+  long long n = 0;
+  if (verb == "get" && pos.size() == 2) {
+    method = "state.get";
+    params["key"] = pos[1];
+  } else if (verb == "set" && pos.size() == 3) {
+    method = "state.set";
+    params["key"] = pos[1];
+    params["value"] = ParseValueArg(pos[2]);
+    if (args.Get("ttl-ms") && args.GetInt("ttl-ms", &n)) params["ttl_ms"] = n;
+  } else if (verb == "del" && pos.size() == 2) {
+    method = "state.del";
+    params["key"] = pos[1];
+  } else if (verb == "list" && pos.size() <= 2) {
+    method = "state.list";
+    params["prefix"] = pos.size() == 2 ? pos[1] : "";
+    if (args.Get("limit") && args.GetInt("limit", &n)) params["limit"] = n;
+    if (auto after = args.Get("after")) params["after"] = *after;
+  } else {
+    std::fprintf(stderr, "shim state: bad arguments (see shim state --help)\n");
+    return kExitUsage;
+  }
+  if (args.Get("expected-version") && args.GetInt("expected-version", &n)) params["expected_version"] = n;
+  if (!args.error().empty()) {
+    std::fprintf(stderr, "shim state: %s\n", args.error().c_str());
+    return kExitUsage;
+  }
+  auto c = Connect(args, "state");
+  if (!c.client) return c.exit_code;
+  auto r = c.client->Call(method, params, Timeout(args));
+  if (!r.ok()) return PrintError("state", r.status());
+  if (args.Flag("json")) {
+    std::cout << r->dump() << "\n";
+    return kExitOk;
+  }
+  if (verb == "get") {
+    if (r->is_null()) {
+      std::fprintf(stderr, "(no key '%s')\n", pos[1].c_str());
+      return kExitServerError;
+    }
+    std::cout << (*r)["value"].dump(2) << "\n";
+  } else if (verb == "set") {
+    std::cout << "ok: version " << (*r)["version"] << ", revision " << (*r)["revision"] << "\n";
+  } else if (verb == "del") {
+    std::cout << ((*r)["deleted"].get<bool>() ? "deleted" : "not found") << "\n";
+  } else {
+    for (const auto& item : (*r)["items"]) {
+      std::cout << item["key"].get<std::string>() << "\tv" << item["version"] << "\t" << item["value"].dump()
+                << "\n";
+    }
+    if (!(*r)["next"].is_null()) std::cout << "(more: --after " << (*r)["next"].dump() << ")\n";
+  }
+  return kExitOk;
+}
+
+int RunPub(int argc, char** argv, int from) {
+  static const std::string help = std::string(R"(Usage: shim pub CHANNEL DATA
+
+Publishes DATA (JSON if it parses, else a string) on CHANNEL's durable log
+and prints the message's seq and how many subscribers it reached.
+)") + kCommonOptions;
+  Args args(kClientValued, kClientFlags);
+  ParseArgs(args, argc, argv, from, "pub", help.c_str());
+  if (args.positional().size() != 2) {
+    std::fprintf(stderr, "shim pub: want CHANNEL DATA\n");
+    return kExitUsage;
+  }
+  auto c = Connect(args, "pub");
+  if (!c.client) return c.exit_code;
+  auto r = c.client->Call("pubsub.publish",
+                          {{"channel", args.positional()[0]}, {"data", ParseValueArg(args.positional()[1])}},
+                          Timeout(args));
+  if (!r.ok()) return PrintError("pub", r.status());
+  if (args.Flag("json")) {
+    std::cout << r->dump() << "\n";
+  } else {
+    std::cout << "seq " << (*r)["seq"] << " (delivered to " << (*r)["delivered"] << ")\n";
+  }
+  return kExitOk;
+}
+
+int RunTail(int argc, char** argv, int from) {
+  static const std::string help = std::string(R"(Usage: shim tail CHANNEL|PATTERN [--from SEQ] [--count N]
+
+Follows a channel, or every channel matching a glob PATTERN (*, ?, [...]),
+printing each message as it is published. With --from, stored messages from
+SEQ on are replayed first (--from 1: everything retained). If the server
+drops this subscriber for reading too slowly, tail resubscribes from the
+next seq, so nothing retained is missed. --count N exits after N messages.
+)") + kCommonOptions;
+  Args args(With(kClientValued, {"from", "count"}), kClientFlags);
+  ParseArgs(args, argc, argv, from, "tail", help.c_str());
+  if (args.positional().size() != 1) {
+    std::fprintf(stderr, "shim tail: want CHANNEL or PATTERN\n");
+    return kExitUsage;
+  }
+  long long from_seq = 0, count = -1;
+  if (!args.GetInt("from", &from_seq) || !args.GetInt("count", &count)) {
+    std::fprintf(stderr, "shim tail: %s\n", args.error().c_str());
+    return kExitUsage;
+  }
+  const std::string& target = args.positional()[0];
+  const bool pattern = target.find_first_of("*?[") != std::string::npos;
+  auto c = Connect(args, "tail");
+  if (!c.client) return c.exit_code;
+
+  auto subscribe = [&](long long from) -> Status {
+    json params = {{pattern ? "pattern" : "channel", target}};
+    if (from > 0) params["from_seq"] = from;
+    auto r = c.client->Call("pubsub.subscribe", params, Timeout(args));
+    return r.ok() ? Status::Ok() : r.status();
+  };
+  if (Status s = subscribe(from_seq); !s.ok()) return PrintError("tail", s);
+  long long seen = 0;
+  while (count < 0 || seen < count) {
+    auto n = c.client->NextNotification(24 * 3600 * 1000);
+    if (!n.ok()) {
+      if (n.status().code() == StatusCode::kTimeout) continue;
+      return PrintError("tail", n.status());
+    }
+    const json& params = (*n)["params"];
+    if ((*n)["method"] == "pubsub.dropped") {
+      // Too slow: pick up right after the last message we were given.
+      if (Status s = subscribe(params["last_seq"].get<long long>() + 1); !s.ok()) return PrintError("tail", s);
+      continue;
+    }
+    if ((*n)["method"] != "pubsub.message") continue;
+    ++seen;
+    if (args.Flag("json")) {
+      std::cout << params.dump() << std::endl;
+    } else {
+      std::cout << "[" << params["channel"].get<std::string>() << " #" << params["seq"] << "] "
+                << params["data"].dump() << std::endl;
+    }
+  }
+  return kExitOk;
+}
+
+int RunInfo(int argc, char** argv, int from) {
+  static const std::string help = std::string(R"(Usage: shim info
+
+Shows the server's version, durability, data directory, uptime, revision,
+connections and commit figures.
+)") + kCommonOptions;
+  Args args(kClientValued, kClientFlags);
+  ParseArgs(args, argc, argv, from, "info", help.c_str());
+  auto c = Connect(args, "info");
+  if (!c.client) return c.exit_code;
+  auto info = c.client->Call("sys.info", json::object(), Timeout(args));
+  if (!info.ok()) return PrintError("info", info.status());
+  auto stats = c.client->Call("sys.stats", json::object(), Timeout(args));
+  if (!stats.ok()) return PrintError("info", stats.status());
+  if (args.Flag("json")) {
+    std::cout << json{{"info", *info}, {"stats", *stats}}.dump() << "\n";
+    return kExitOk;
+  }
+  const json& e = (*stats)["engine"];
+  std::cout << "shim " << (*info)["version"].get<std::string>() << " (protocol " << (*info)["protocol"] << ")\n"
+            << "  socket       " << (*info)["socket"].get<std::string>() << "\n"
+            << "  data         " << (*info)["data_dir"].get<std::string>() << "\n"
+            << "  durability   " << (*info)["durability"].get<std::string>() << "\n"
+            << "  uptime       " << (*info)["uptime_ms"].get<int64_t>() / 1000 << " s\n"
+            << "  revision     " << (*info)["revision"] << "\n"
+            << "  connections  " << (*info)["connections"] << "\n"
+            << "  keys         " << e["keys"] << "\n"
+            << "  channels     " << e["channels"] << " (" << e["subscriptions"] << " subscriptions)\n"
+            << "  commits      " << e["commit_groups"] << " groups, mean "
+            << e["commit_mean_group_size"].get<double>() << " writes each, " << e["fsyncs"] << " fsyncs\n"
+            << "  store size   " << e["store_size_bytes"] << " bytes\n";
+  return kExitOk;
+}
+
+}  // namespace shim::cli

@@ -1,0 +1,28 @@
+// Client: a connection as the engine sees it (implemented by net/ sessions,
+// and by test doubles). The engine holds clients through weak/shared
+// pointers for subscriptions and waits; net tells the engine when one closes
+// (Engine::OnClientClosed), after which the engine drops every reference.
+// Called only on the engine thread.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace shim::engine {
+
+class Client {
+ public:
+  virtual ~Client() = default;
+  // Unique for the server's lifetime.
+  virtual uint64_t id() const = 0;
+  // Queues a JSON-RPC notification. Returns false, queuing nothing, when the
+  // client's outbound buffer is over its limit, unless `force` is set (used
+  // for the one small notice that tells the client what was dropped).
+  virtual bool Notify(std::string_view method, const nlohmann::json& params, bool force = false) = 0;
+  // True once the connection is gone; the engine then stops using it.
+  virtual bool closed() const = 0;
+};
+
+}  // namespace shim::engine

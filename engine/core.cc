@@ -1,0 +1,69 @@
+#include "engine/core.h"
+
+#include "storage/key_codec.h"
+
+namespace shim::engine {
+
+using nlohmann::json;
+using storage::KeyEncoder;
+using storage::KeyTag;
+
+std::string RevisionKey() { return KeyEncoder(KeyTag::kMeta).Str("revision").key(); }
+
+
+Core::Core(Clock& clock, storage::Store& store, EngineLimits limits)
+    : clock_(clock), store_(store), limits_(limits), group_(std::make_unique<Group>(store)) {}
+
+void Core::Reply(const ReplyFn& reply, Result<json> result) {
+  if (quiescent()) {
+    reply(std::move(result));
+    return;
+  }
+  group_->effects().push_back(
+      Effect{reply, [r = std::move(result)]() mutable { return std::move(r); }});
+}
+
+void Core::ReplyLater(const ReplyFn& reply, std::function<Result<json>()> produce,
+                      std::function<void()> then) {
+  if (quiescent()) {
+    Result<json> r = produce();
+    const bool ok = r.ok();
+    reply(std::move(r));
+    if (ok && then) then();
+    return;
+  }
+  group_->effects().push_back(Effect{reply, std::move(produce), std::move(then)});
+}
+
+void Core::AfterCommit(std::function<void()> action) {
+  if (quiescent()) {
+    action();
+    return;
+  }
+  group_->effects().push_back(Effect{nullptr, [a = std::move(action)]() -> Result<json> {
+                                       a();
+                                       return json(nullptr);
+                                     }});
+}
+
+std::string Core::EncodedRevision() const {
+  std::string v;
+  storage::AppendU64(&v, revision_);
+  return v;
+}
+
+std::unique_ptr<Group> Core::Seal() {
+  if (group_->has_writes()) group_->batch().Put(storage::Family::kMeta, RevisionKey(), EncodedRevision());
+  auto sealed = std::move(group_);
+  group_ = std::make_unique<Group>(store_);
+  in_flight_ = true;
+  return sealed;
+}
+
+std::unique_ptr<Group> Core::TakeOpenGroup() {
+  auto open = std::move(group_);
+  group_ = std::make_unique<Group>(store_);
+  return open;
+}
+
+}  // namespace shim::engine

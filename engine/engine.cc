@@ -1,0 +1,157 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+
+#include "engine/pubsub.h"
+#include "engine/state.h"
+#include "storage/key_codec.h"
+
+namespace shim::engine {
+
+using nlohmann::json;
+
+Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
+  if (!options.clock || !options.store) return Status::Internal("engine needs a clock and a store");
+  std::unique_ptr<Engine> engine(new Engine(options));
+  SHIM_RETURN_IF_ERROR(engine->Recover());
+  return engine;
+}
+
+Engine::Engine(const EngineOptions& options)
+    : core_(*options.clock, *options.store, options.limits),
+      state_(std::make_unique<StateModule>(core_)),
+      pubsub_(std::make_unique<PubSubModule>(core_)) {
+  RegisterMethods();
+}
+
+Engine::~Engine() = default;
+
+Status Engine::Recover() {
+  auto rev = core_.store().Get(storage::Family::kMeta, RevisionKey());
+  if (!rev.ok()) return rev.status();
+  uint64_t revision = 0;
+  if (rev.value() && !storage::ReadU64(*rev.value(), &revision)) {
+    return Status::Internal("corrupt revision record");
+  }
+  core_.set_revision(revision);
+  SHIM_RETURN_IF_ERROR(state_->Recover());
+  SHIM_RETURN_IF_ERROR(pubsub_->Recover());
+  return Status::Ok();
+}
+
+void Engine::RegisterMethods() {
+  auto bind = [this](auto* module, void (std::remove_pointer_t<decltype(module)>::*fn)(Call&)) {
+    return [module, fn](Call& call) { (module->*fn)(call); };
+  };
+  StateModule* st = state_.get();
+  methods_["state.get"] = bind(st, &StateModule::Get);
+  methods_["state.set"] = bind(st, &StateModule::Set);
+  methods_["state.patch"] = bind(st, &StateModule::Patch);
+  methods_["state.incr"] = bind(st, &StateModule::Incr);
+  methods_["state.del"] = bind(st, &StateModule::Del);
+  methods_["state.list"] = bind(st, &StateModule::List);
+  methods_["state.txn"] = bind(st, &StateModule::Txn);
+  PubSubModule* ps = pubsub_.get();
+  methods_["pubsub.publish"] = bind(ps, &PubSubModule::Publish);
+  methods_["pubsub.subscribe"] = bind(ps, &PubSubModule::Subscribe);
+  methods_["pubsub.unsubscribe"] = bind(ps, &PubSubModule::Unsubscribe);
+  methods_["pubsub.history"] = bind(ps, &PubSubModule::History);
+  methods_["pubsub.configure"] = bind(ps, &PubSubModule::Configure);
+  methods_["sys.ping"] = [this](Call& call) {
+    core_.Reply(call.reply, json{{"pong", true}, {"revision", core_.revision()}});
+  };
+}
+
+bool Engine::HasMethod(std::string_view method) const {
+  return methods_.find(std::string(method)) != methods_.end();
+}
+
+void Engine::Execute(std::string_view method, json params, std::shared_ptr<Client> client, ReplyFn reply) {
+  auto it = methods_.find(std::string(method));
+  if (it == methods_.end()) {
+    reply(Status(StatusCode::kInvalidParams, "unknown method " + std::string(method)));
+    return;
+  }
+  Call call{std::move(params), std::move(client), std::move(reply)};
+  const uint64_t before = core_.revision();
+  it->second(call);
+  if (core_.revision() != before) core_.group().CountCommand();
+}
+
+void Engine::OnClientClosed(uint64_t client_id) { pubsub_->OnClientClosed(client_id); }
+
+bool Engine::ReadyToSeal() const {
+  return !core_.in_flight() && !core_.group().empty();
+}
+
+bool Engine::busy() const { return core_.in_flight() || !core_.group().empty(); }
+
+std::unique_ptr<Group> Engine::Seal() { return core_.Seal(); }
+
+void Engine::Land(Group& group, const Status& write_status) {
+  core_.Landed();
+  if (write_status.ok()) {
+    if (group.has_writes()) {
+      ++stats_.groups;
+      stats_.grouped_commands += group.commands();
+    }
+    for (Effect& e : group.effects()) {
+      Result<json> r = e.produce ? e.produce() : Result<json>(json(nullptr));
+      const bool ok = r.ok();
+      if (e.reply) e.reply(std::move(r));
+      if (ok && e.then) e.then();
+    }
+    return;
+  }
+  // Memory is now ahead of disk, and the open group was built on top of the
+  // failed one: fail both, then rebuild memory from the store.
+  ++stats_.failed_groups;
+  Status failure(StatusCode::kInternal, "storage write failed; nothing of this request was applied: " +
+                                            write_status.message());
+  FailEffects(group, failure);
+  std::unique_ptr<Group> open = core_.TakeOpenGroup();
+  FailEffects(*open, failure);
+  state_->Reset();
+  pubsub_->Reset();
+  (void)Recover();
+}
+
+void Engine::FailEffects(Group& group, const Status& status) {
+  for (Effect& e : group.effects()) {
+    if (e.reply) e.reply(status);
+  }
+}
+
+void Engine::RunTimers() {
+  core_.wall_timers().RunDue(core_.clock().NowMs());
+  core_.mono_timers().RunDue(core_.clock().MonoMs());
+}
+
+std::optional<int64_t> Engine::NextTimerInMs() const {
+  std::optional<int64_t> next;
+  const Core& core = core_;
+  if (auto due = core.wall_timers().NextDueMs()) next = std::max<int64_t>(0, *due - core.clock().NowMs());
+  if (auto due = core.mono_timers().NextDueMs()) {
+    int64_t in = std::max<int64_t>(0, *due - core.clock().MonoMs());
+    next = next ? std::min(*next, in) : in;
+  }
+  return next;
+}
+
+json Engine::Describe() const {
+  auto store_stats = core_.store().stats();
+  return json{{"revision", core_.revision()},
+              {"keys", state_->key_count()},
+              {"channels", pubsub_->channel_count()},
+              {"subscriptions", pubsub_->subscription_count()},
+              {"commit_groups", stats_.groups},
+              {"commit_mean_group_size",
+               stats_.groups ? double(stats_.grouped_commands) / double(stats_.groups) : 0.0},
+              {"failed_groups", stats_.failed_groups},
+              {"store_commits", store_stats.commits},
+              {"fsyncs", store_stats.fsyncs},
+              {"store_bytes_written", store_stats.bytes_written},
+              {"store_size_bytes", core_.store().ApproximateSizeBytes()}};
+}
+
+}  // namespace shim::engine

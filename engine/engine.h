@@ -1,0 +1,104 @@
+// Engine: the single-threaded, deterministic core behind every method.
+//
+// Owns the in-memory indexes of all modules (state, pub/sub, ...), rebuilt
+// from the store at Open. It does no I/O of its own besides store reads:
+// no sockets, threads, sleeps or clock reads except through the injected
+// Clock. The host (net/engine_host.h in the server, tests directly) drives it:
+//
+//   engine->Execute("state.set", params, client, reply);   // apply
+//   if (engine->ReadyToSeal()) {                             // group commit
+//     auto group = engine->Seal();
+//     Status s = group->Write();          // any thread; fsync per durability
+//     engine->Land(*group, s);            // releases replies, deliveries
+//   }
+//   engine->RunTimers();   // when NextTimerInMs() says so
+//
+// At most one sealed group is in flight. If a write fails, every reply of
+// that group and of the open group fails with INTERNAL and the engine
+// reloads its state from the store, the only truth after a failed write.
+// All methods: engine thread only, except Group::Write.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/call.h"
+#include "engine/clock.h"
+#include "engine/core.h"
+#include "engine/group.h"
+#include "storage/store.h"
+
+namespace shim::engine {
+
+class StateModule;
+class PubSubModule;
+
+struct EngineOptions {
+  Clock* clock = nullptr;            // required; outlives the engine
+  storage::Store* store = nullptr;   // required; outlives the engine
+  EngineLimits limits;
+};
+
+struct EngineStats {
+  uint64_t groups = 0;           // groups committed with at least one write
+  uint64_t grouped_commands = 0; // write commands in those groups
+  uint64_t failed_groups = 0;
+};
+
+class Engine {
+ public:
+  // Recovers every module from the store. Errors: INTERNAL on a store read
+  // failure or a corrupt record.
+  static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
+  ~Engine();
+
+  // True if `method` is an engine method (net answers METHOD_NOT_FOUND
+  // otherwise).
+  bool HasMethod(std::string_view method) const;
+  // Applies one request. `reply` is called exactly once: at once, after the
+  // group holding the request's writes (or anything it observed) is durable,
+  // or when a server-side wait ends.
+  void Execute(std::string_view method, nlohmann::json params, std::shared_ptr<Client> client,
+               ReplyFn reply);
+  // Forgets a connection: its subscriptions and waits end.
+  void OnClientClosed(uint64_t client_id);
+
+  // Group commit. ReadyToSeal: there is an open group to commit and none in
+  // flight.
+  bool ReadyToSeal() const;
+  std::unique_ptr<Group> Seal();
+  void Land(Group& group, const Status& write_status);
+  // True while anything is pending or in flight (shutdown waits on this).
+  bool busy() const;
+
+  // Timers: runs what is due; NextTimerInMs is the delay until the next one.
+  void RunTimers();
+  std::optional<int64_t> NextTimerInMs() const;
+
+  uint64_t revision() const { return core_.revision(); }
+  const EngineStats& stats() const { return stats_; }
+  // Engine-side figures for sys.info / sys.stats.
+  nlohmann::json Describe() const;
+
+ private:
+  using Handler = std::function<void(Call&)>;
+  explicit Engine(const EngineOptions& options);
+  Status Recover();
+  void RegisterMethods();
+  void FailEffects(Group& group, const Status& status);
+
+  Core core_;
+  std::unique_ptr<StateModule> state_;
+  std::unique_ptr<PubSubModule> pubsub_;
+  std::unordered_map<std::string, Handler> methods_;
+  EngineStats stats_;
+};
+
+}  // namespace shim::engine

@@ -1,0 +1,471 @@
+#include "engine/pubsub.h"
+
+#include <algorithm>
+
+#include "engine/params.h"
+#include "storage/key_codec.h"
+
+namespace shim::engine {
+
+using nlohmann::json;
+using storage::Family;
+using storage::KeyEncoder;
+using storage::KeyTag;
+
+namespace {
+
+constexpr int64_t kSweepIntervalMs = 1000;
+
+std::string LogKey(std::string_view channel, uint64_t seq) {
+  return KeyEncoder(KeyTag::kChannelMessage).Str(channel).U64(seq).key();
+}
+std::string MetaKey(std::string_view channel) {
+  return KeyEncoder(KeyTag::kChannelConfig).Str(channel).key();
+}
+
+std::string DumpJson(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Log record value: u64 published_at_ms | JSON text of data.
+struct LogRecord {
+  uint64_t seq;
+  int64_t published_at_ms;
+  json data;
+};
+
+bool DecodeLog(std::string_view k, std::string_view v, LogRecord* out) {
+  storage::KeyDecoder d(k);
+  KeyTag tag;
+  std::string channel;
+  uint64_t ts;
+  if (!d.Tag(&tag) || !d.Str(&channel) || !d.U64(&out->seq) || !storage::ReadU64(v, &ts)) return false;
+  out->published_at_ms = static_cast<int64_t>(ts);
+  out->data = json::parse(v.substr(8), nullptr, false);
+  return !out->data.is_discarded();
+}
+
+}  // namespace
+
+bool GlobMatch(std::string_view pattern, std::string_view text) {
+  size_t p = 0, t = 0;
+  size_t star_p = std::string_view::npos, star_t = 0;
+  while (t < text.size()) {
+    if (p < pattern.size()) {
+      char pc = pattern[p];
+      if (pc == '*') {
+        star_p = p++;
+        star_t = t;
+        continue;
+      }
+      if (pc == '?') {
+        ++p;
+        ++t;
+        continue;
+      }
+      if (pc == '[') {
+        size_t q = p + 1;
+        bool negate = q < pattern.size() && (pattern[q] == '^' || pattern[q] == '!');
+        if (negate) ++q;
+        bool matched = false;
+        bool first = true;
+        while (q < pattern.size() && (first || pattern[q] != ']')) {
+          first = false;
+          char lo = pattern[q];
+          if (lo == '\\' && q + 1 < pattern.size()) lo = pattern[++q];
+          char hi = lo;
+          if (q + 2 < pattern.size() && pattern[q + 1] == '-' && pattern[q + 2] != ']') {
+            hi = pattern[q + 2];
+            if (hi == '\\' && q + 3 < pattern.size()) hi = pattern[++q + 2];
+            q += 2;
+          }
+          if (lo > hi) std::swap(lo, hi);
+          if (text[t] >= lo && text[t] <= hi) matched = true;
+          ++q;
+        }
+        if (q < pattern.size() && matched != negate) {  // q at ']'
+          p = q + 1;
+          ++t;
+          continue;
+        }
+        if (q >= pattern.size() && text[t] == '[') {  // unterminated: literal '['
+          ++p;
+          ++t;
+          continue;
+        }
+      } else {
+        if (pc == '\\' && p + 1 < pattern.size()) pc = pattern[++p];
+        if (pc == text[t]) {
+          ++p;
+          ++t;
+          continue;
+        }
+      }
+    }
+    if (star_p == std::string_view::npos) return false;
+    p = star_p + 1;
+    t = ++star_t;
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+PubSubModule::PubSubModule(Core& core) : core_(core) {}
+
+void PubSubModule::Reset() {
+  // Subscriptions belong to live connections, not to stored state: keep them.
+  channels_.clear();
+}
+
+Status PubSubModule::Recover() {
+  channels_.clear();
+  Status bad;
+  std::string prefix(1, static_cast<char>(KeyTag::kChannelConfig));
+  SHIM_RETURN_IF_ERROR(core_.store().Scan(
+      Family::kChannelMeta, prefix, storage::PrefixSuccessor(prefix),
+      [&](std::string_view k, std::string_view v) {
+        storage::KeyDecoder d(k);
+        KeyTag tag;
+        std::string name;
+        json meta = json::parse(v, nullptr, false);
+        if (!d.Tag(&tag) || !d.Str(&name) || !meta.is_object()) {
+          bad = Status::Internal("corrupt channel record");
+          return false;
+        }
+        Channel ch;
+        ch.last_seq = meta.value("last_seq", uint64_t{0});
+        ch.first_seq = meta.value("first_seq", ch.last_seq + 1);
+        ch.durable_seq = ch.last_seq;
+        ch.retention.max_messages = meta.value("max_messages", ch.retention.max_messages);
+        ch.retention.max_age_ms = meta.value("max_age_ms", ch.retention.max_age_ms);
+        channels_.emplace(std::move(name), ch);
+        return true;
+      }));
+  if (!sweep_scheduled_) {
+    sweep_scheduled_ = true;
+    ScheduleSweep();
+  }
+  return bad;
+}
+
+PubSubModule::Channel& PubSubModule::GetOrCreate(const std::string& name) {
+  return channels_.try_emplace(name).first->second;
+}
+
+void PubSubModule::PersistMeta(const std::string& name, const Channel& ch) {
+  json meta = {{"last_seq", ch.last_seq},
+               {"first_seq", ch.first_seq},
+               {"max_messages", ch.retention.max_messages},
+               {"max_age_ms", ch.retention.max_age_ms}};
+  core_.batch().Put(Family::kChannelMeta, MetaKey(name), meta.dump());
+}
+
+void PubSubModule::TrimTo(const std::string& name, Channel& ch, uint64_t new_first) {
+  if (new_first <= ch.first_seq) return;
+  core_.batch().DeleteRange(Family::kChannelLog, LogKey(name, ch.first_seq), LogKey(name, new_first));
+  ch.first_seq = new_first;
+}
+
+uint64_t PubSubModule::Append(const std::string& name, const json& data, int64_t published_at_ms) {
+  core_.NextRevision();
+  Channel& ch = GetOrCreate(name);
+  const uint64_t seq = ++ch.last_seq;
+  std::string value;
+  storage::AppendU64(&value, static_cast<uint64_t>(published_at_ms));
+  value += DumpJson(data);
+  core_.batch().Put(Family::kChannelLog, LogKey(name, seq), value);
+  const uint64_t retained = seq - ch.first_seq + 1;
+  if (static_cast<int64_t>(retained) > ch.retention.max_messages) {
+    TrimTo(name, ch, seq - ch.retention.max_messages + 1);
+  }
+  PersistMeta(name, ch);
+  return seq;
+}
+
+Status PubSubModule::ValidateChannel(const std::string& field, const std::string& name) const {
+  if (name.empty()) return Status::InvalidParams(field, field + ": must not be empty");
+  if (name.size() > core_.limits().max_channel_bytes) {
+    return Status(StatusCode::kTooLarge,
+                  field + ": longer than " + std::to_string(core_.limits().max_channel_bytes) + " bytes",
+                  {{"limit", core_.limits().max_channel_bytes}, {"field", field}});
+  }
+  return Status::Ok();
+}
+
+void PubSubModule::Publish(Call& call) {
+  Params p(call.params);
+  std::string channel = p.Str("channel");
+  const json& data = p.Any("data");
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (Status s = ValidateChannel("channel", channel); !s.ok()) return core_.Reply(call.reply, s);
+  const size_t limit = core_.limits().max_message_data_bytes;
+  if (DumpJson(data).size() > limit) {
+    return core_.Reply(call.reply, Status::TooLarge("data: encoded size over " + std::to_string(limit) + " bytes", limit));
+  }
+  const int64_t now = core_.clock().NowMs();
+  const uint64_t seq = Append(channel, data, now);
+  core_.ReplyLater(call.reply, [this, channel, seq, data, now]() -> Result<json> {
+    size_t delivered = Deliver(channel, seq, data, now);
+    return json{{"seq", seq}, {"delivered", delivered}};
+  });
+}
+
+uint64_t PubSubModule::PublishInternal(const std::string& channel, json data) {
+  const int64_t now = core_.clock().NowMs();
+  const uint64_t seq = Append(channel, data, now);
+  core_.AfterCommit([this, channel, seq, data = std::move(data), now] { Deliver(channel, seq, data, now); });
+  return seq;
+}
+
+size_t PubSubModule::Deliver(const std::string& channel, uint64_t seq, const json& data,
+                             int64_t published_at_ms) {
+  auto ch = channels_.find(channel);
+  if (ch != channels_.end()) ch->second.durable_seq = std::max(ch->second.durable_seq, seq);
+
+  std::vector<uint64_t> targets;
+  if (auto it = subs_by_channel_.find(channel); it != subs_by_channel_.end()) targets = it->second;
+  for (uint64_t id : pattern_subs_) {
+    if (GlobMatch(subs_.at(id).target, channel)) targets.push_back(id);
+  }
+  size_t delivered = 0;
+  for (uint64_t id : targets) {
+    auto it = subs_.find(id);
+    if (it != subs_.end() && SendTo(it->second, channel, seq, data, published_at_ms)) ++delivered;
+  }
+  return delivered;
+}
+
+bool PubSubModule::SendTo(const Subscription& sub, const std::string& channel, uint64_t seq,
+                          const json& data, int64_t published_at_ms) {
+  std::shared_ptr<Client> client = sub.client.lock();
+  if (!client || client->closed()) {
+    RemoveSubscription(sub.id);
+    return false;
+  }
+  json params = {{"subscription", sub.id},
+                 {"channel", channel},
+                 {"seq", seq},
+                 {"data", data},
+                 {"published_at_ms", published_at_ms}};
+  if (!client->Notify("pubsub.message", params)) {
+    Drop(sub.id, channel, seq - 1);
+    return false;
+  }
+  return true;
+}
+
+void PubSubModule::Drop(uint64_t sub_id, const std::string& channel, uint64_t last_seq) {
+  auto it = subs_.find(sub_id);
+  if (it == subs_.end()) return;
+  if (auto client = it->second.client.lock()) {
+    client->Notify("pubsub.dropped",
+                   {{"subscription", sub_id},
+                    {"channel", channel},
+                    {"last_seq", last_seq},
+                    {"reason", "slow_consumer"}},
+                   /*force=*/true);
+  }
+  RemoveSubscription(sub_id);
+}
+
+void PubSubModule::RemoveSubscription(uint64_t sub_id) {
+  auto it = subs_.find(sub_id);
+  if (it == subs_.end()) return;
+  const Subscription& sub = it->second;
+  auto erase_id = [sub_id](std::vector<uint64_t>& v) { v.erase(std::remove(v.begin(), v.end(), sub_id), v.end()); };
+  if (sub.is_pattern) {
+    erase_id(pattern_subs_);
+  } else if (auto c = subs_by_channel_.find(sub.target); c != subs_by_channel_.end()) {
+    erase_id(c->second);
+    if (c->second.empty()) subs_by_channel_.erase(c);
+  }
+  if (auto c = subs_by_client_.find(sub.client_id); c != subs_by_client_.end()) {
+    erase_id(c->second);
+    if (c->second.empty()) subs_by_client_.erase(c);
+  }
+  subs_.erase(it);
+}
+
+void PubSubModule::Replay(uint64_t sub_id, uint64_t from_seq) {
+  auto sit = subs_.find(sub_id);
+  if (sit == subs_.end()) return;
+  std::vector<std::string> names;
+  if (sit->second.is_pattern) {
+    for (const auto& [name, ch] : channels_) {
+      if (GlobMatch(sit->second.target, name)) names.push_back(name);
+    }
+    std::sort(names.begin(), names.end());
+  } else {
+    names.push_back(sit->second.target);
+  }
+  for (const std::string& name : names) {
+    auto ch = channels_.find(name);
+    if (ch == channels_.end()) continue;
+    const uint64_t start = std::max(from_seq, ch->second.first_seq);
+    const uint64_t end = ch->second.durable_seq;
+    if (start > end) continue;
+    bool alive = true;
+    Status s = core_.store().Scan(Family::kChannelLog, LogKey(name, start), LogKey(name, end + 1),
+                                  [&](std::string_view k, std::string_view v) {
+                                    LogRecord rec;
+                                    if (!DecodeLog(k, v, &rec)) return true;
+                                    auto it = subs_.find(sub_id);
+                                    alive = it != subs_.end() &&
+                                            SendTo(it->second, name, rec.seq, rec.data, rec.published_at_ms);
+                                    return alive;
+                                  });
+    if (!s.ok() || !alive) return;
+  }
+}
+
+void PubSubModule::Subscribe(Call& call) {
+  Params p(call.params);
+  auto channel = p.OptStr("channel");
+  auto pattern = p.OptStr("pattern");
+  auto from_seq = p.OptInt("from_seq", {.min = 0});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (channel.has_value() == pattern.has_value()) {
+    return core_.Reply(call.reply, Status::InvalidParams("channel", "exactly one of channel or pattern is required"));
+  }
+  const std::string field = channel ? "channel" : "pattern";
+  std::string target = channel ? *channel : *pattern;
+  if (Status s = ValidateChannel(field, target); !s.ok()) return core_.Reply(call.reply, s);
+  if (!call.client) {
+    return core_.Reply(call.reply, Status(StatusCode::kInvalidState, "subscriptions need a connection"));
+  }
+  const uint64_t id = next_sub_id_++;
+  std::weak_ptr<Client> weak = call.client;
+  const uint64_t client_id = call.client->id();
+  const bool is_pattern = pattern.has_value();
+  core_.ReplyLater(
+      call.reply,
+      [this, id, weak, client_id, target, is_pattern]() -> Result<json> {
+        auto client = weak.lock();
+        if (!client || client->closed()) return Status(StatusCode::kInvalidState, "connection closed");
+        auto& mine = subs_by_client_[client_id];
+        if (mine.size() >= core_.limits().max_subscriptions_per_client) {
+          return Status(StatusCode::kOverloaded,
+                        "connection already has " + std::to_string(mine.size()) + " subscriptions",
+                        {{"limit", core_.limits().max_subscriptions_per_client}});
+        }
+        mine.push_back(id);
+        subs_.emplace(id, Subscription{id, client_id, weak, target, is_pattern});
+        if (is_pattern) {
+          pattern_subs_.push_back(id);
+        } else {
+          subs_by_channel_[target].push_back(id);
+        }
+        return json{{"subscription", id}};
+      },
+      [this, id, from_seq] {
+        if (from_seq) Replay(id, std::max<int64_t>(*from_seq, 1));
+      });
+}
+
+void PubSubModule::Unsubscribe(Call& call) {
+  Params p(call.params);
+  const uint64_t id = static_cast<uint64_t>(p.Int("subscription", {.min = 1}));
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  const uint64_t client_id = call.client ? call.client->id() : 0;
+  core_.ReplyLater(call.reply, [this, id, client_id]() -> Result<json> {
+    auto it = subs_.find(id);
+    if (it == subs_.end() || it->second.client_id != client_id) {
+      return Status::NotFound("no subscription " + std::to_string(id) + " on this connection");
+    }
+    RemoveSubscription(id);
+    return json{{"ok", true}};
+  });
+}
+
+void PubSubModule::History(Call& call) {
+  Params p(call.params);
+  std::string channel = p.Str("channel");
+  auto from_seq = p.OptInt("from_seq", {.min = 0});
+  const int64_t limit = p.OptInt("limit", {.min = 1, .max = core_.limits().max_list_limit}).value_or(100);
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (Status s = ValidateChannel("channel", channel); !s.ok()) return core_.Reply(call.reply, s);
+  core_.ReplyLater(call.reply, [this, channel, from_seq, limit]() -> Result<json> {
+    json messages = json::array();
+    auto ch = channels_.find(channel);
+    if (ch == channels_.end()) return json{{"messages", messages}, {"next_seq", from_seq.value_or(1)}};
+    uint64_t next = std::max<uint64_t>(from_seq.value_or(0), ch->second.first_seq);
+    Status s = core_.store().Scan(Family::kChannelLog, LogKey(channel, next),
+                                  LogKey(channel, ch->second.last_seq + 1),
+                                  [&](std::string_view k, std::string_view v) {
+                                    LogRecord rec;
+                                    if (!DecodeLog(k, v, &rec)) return true;
+                                    messages.push_back({{"channel", channel},
+                                                        {"seq", rec.seq},
+                                                        {"data", std::move(rec.data)},
+                                                        {"published_at_ms", rec.published_at_ms}});
+                                    next = rec.seq + 1;
+                                    return static_cast<int64_t>(messages.size()) < limit;
+                                  });
+    if (!s.ok()) return s;
+    return json{{"messages", std::move(messages)}, {"next_seq", next}};
+  });
+}
+
+void PubSubModule::Configure(Call& call) {
+  Params p(call.params);
+  std::string channel = p.Str("channel");
+  auto max_messages = p.OptInt("max_messages", {.min = 1, .max = 100'000'000});
+  auto max_age_ms = p.OptInt("max_age_ms", {.min = 1, .max = core_.limits().max_ttl_ms});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (Status s = ValidateChannel("channel", channel); !s.ok()) return core_.Reply(call.reply, s);
+  core_.NextRevision();
+  Channel& ch = GetOrCreate(channel);
+  if (max_messages) ch.retention.max_messages = *max_messages;
+  if (max_age_ms) ch.retention.max_age_ms = *max_age_ms;
+  const uint64_t retained = ch.last_seq + 1 - ch.first_seq;
+  if (static_cast<int64_t>(retained) > ch.retention.max_messages) {
+    TrimTo(channel, ch, ch.last_seq - ch.retention.max_messages + 1);
+  }
+  PersistMeta(channel, ch);
+  core_.Reply(call.reply, json{{"channel", channel},
+                               {"max_messages", ch.retention.max_messages},
+                               {"max_age_ms", ch.retention.max_age_ms},
+                               {"revision", core_.revision()}});
+}
+
+void PubSubModule::OnClientClosed(uint64_t client_id) {
+  auto it = subs_by_client_.find(client_id);
+  if (it == subs_by_client_.end()) return;
+  std::vector<uint64_t> ids = it->second;
+  for (uint64_t id : ids) RemoveSubscription(id);
+}
+
+void PubSubModule::ScheduleSweep() {
+  core_.wall_timers().Schedule(core_.clock().NowMs() + kSweepIntervalMs, [this] {
+    SweepByAge();
+    ScheduleSweep();
+  });
+}
+
+void PubSubModule::SweepByAge() {
+  const int64_t now = core_.clock().NowMs();
+  for (auto& [name, ch] : channels_) {
+    if (ch.first_seq > ch.durable_seq) continue;  // nothing durable retained
+    const int64_t cutoff = now - ch.retention.max_age_ms;
+    uint64_t new_first = ch.first_seq;
+    (void)core_.store().Scan(Family::kChannelLog, LogKey(name, ch.first_seq),
+                             LogKey(name, ch.durable_seq + 1), [&](std::string_view k, std::string_view v) {
+                               storage::KeyDecoder d(k);
+                               KeyTag tag;
+                               std::string channel;
+                               uint64_t seq, ts;
+                               if (!d.Tag(&tag) || !d.Str(&channel) || !d.U64(&seq) ||
+                                   !storage::ReadU64(v, &ts)) {
+                                 return false;
+                               }
+                               if (static_cast<int64_t>(ts) >= cutoff) return false;
+                               new_first = seq + 1;
+                               return true;
+                             });
+    if (new_first > ch.first_seq) {
+      core_.NextRevision();
+      TrimTo(name, ch, new_first);
+      PersistMeta(name, ch);
+    }
+  }
+}
+
+}  // namespace shim::engine

@@ -1,0 +1,106 @@
+// PubSubModule: durable channels with replay (pubsub.* methods).
+//
+// Each channel is a log in Family::kChannelLog keyed (channel, seq), seq
+// counting from 1, plus a record in Family::kChannelMeta holding its last
+// seq, oldest retained seq and retention settings. Retention trims by count
+// at publish and by age in a once-a-second sweep.
+//
+// Delivery order: a publish's live delivery is an after-commit effect, and
+// subscribing (with its replay of the stored log up to the last durable seq)
+// is an effect too, queued in request order. So a subscriber sees the stored
+// messages, then every later one live, with no gap and no duplicate.
+//
+// A subscriber whose connection cannot take more (Client::Notify refuses) is
+// unsubscribed and told `pubsub.dropped` with the last seq it was given; it
+// resumes with from_seq = last_seq + 1. Engine thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/call.h"
+#include "engine/core.h"
+
+namespace shim::engine {
+
+struct ChannelRetention {
+  int64_t max_messages = 10'000;
+  int64_t max_age_ms = 24LL * 3600 * 1000;
+};
+
+class PubSubModule {
+ public:
+  explicit PubSubModule(Core& core);
+
+  Status Recover();
+  void Reset();
+
+  void Publish(Call& call);
+  void Subscribe(Call& call);
+  void Unsubscribe(Call& call);
+  void History(Call& call);
+  void Configure(Call& call);
+
+  // Publishes from inside the engine (task and worker events). Must be
+  // called while applying a command; delivery follows its commit.
+  uint64_t PublishInternal(const std::string& channel, nlohmann::json data);
+
+  void OnClientClosed(uint64_t client_id);
+  size_t channel_count() const { return channels_.size(); }
+  size_t subscription_count() const { return subs_.size(); }
+
+ private:
+  struct Channel {
+    uint64_t last_seq = 0;     // highest seq assigned
+    uint64_t first_seq = 1;    // oldest retained (last_seq + 1 when empty)
+    uint64_t durable_seq = 0;  // highest seq whose commit has been released
+    ChannelRetention retention;
+  };
+  struct Subscription {
+    uint64_t id;
+    uint64_t client_id;
+    std::weak_ptr<Client> client;
+    std::string target;  // channel name or glob pattern
+    bool is_pattern;
+  };
+
+  Channel& GetOrCreate(const std::string& name);
+  void PersistMeta(const std::string& name, const Channel& ch);
+  // Appends one message to the log (in the open batch); returns its seq.
+  uint64_t Append(const std::string& channel, const nlohmann::json& data, int64_t published_at_ms);
+  // Drops log entries below `new_first` (both in the batch and in memory).
+  void TrimTo(const std::string& name, Channel& ch, uint64_t new_first);
+
+  // After-commit: sends one message to every matching subscriber.
+  size_t Deliver(const std::string& channel, uint64_t seq, const nlohmann::json& data,
+                 int64_t published_at_ms);
+  // Sends one message to one subscriber; on refusal drops the subscription.
+  bool SendTo(const Subscription& sub, const std::string& channel, uint64_t seq,
+              const nlohmann::json& data, int64_t published_at_ms);
+  void Drop(uint64_t sub_id, const std::string& channel, uint64_t last_seq);
+  void Replay(uint64_t sub_id, uint64_t from_seq);
+  void RemoveSubscription(uint64_t sub_id);
+
+  Status ValidateChannel(const std::string& field, const std::string& name) const;
+  void SweepByAge();
+  void ScheduleSweep();
+
+  Core& core_;
+  std::unordered_map<std::string, Channel> channels_;
+  std::unordered_map<uint64_t, Subscription> subs_;
+  std::unordered_map<std::string, std::vector<uint64_t>> subs_by_channel_;
+  std::vector<uint64_t> pattern_subs_;
+  std::unordered_map<uint64_t, std::vector<uint64_t>> subs_by_client_;
+  uint64_t next_sub_id_ = 1;
+  bool sweep_scheduled_ = false;
+};
+
+// Glob match as Redis PSUBSCRIBE: `*`, `?`, `[abc]`, `[^a-z]`, `\x` escapes.
+bool GlobMatch(std::string_view pattern, std::string_view text);
+
+}  // namespace shim::engine

@@ -1,0 +1,368 @@
+#include "engine/state.h"
+
+#include <utility>
+
+#include "storage/key_codec.h"
+
+namespace shim::engine {
+
+using nlohmann::json;
+using storage::Family;
+using storage::KeyEncoder;
+using storage::KeyTag;
+
+namespace {
+
+// Record layout in Family::kKv, value side:
+//   u64 version | u64 revision | u64 expires_at_ms | u64 lease_id | JSON text
+constexpr size_t kHeaderBytes = 32;
+
+std::string KvKey(std::string_view key) { return KeyEncoder(KeyTag::kKv).Str(key).key(); }
+
+std::string EncodeEntry(const KvEntry& e, std::string_view value_text) {
+  std::string out;
+  out.reserve(kHeaderBytes + value_text.size());
+  storage::AppendU64(&out, e.version);
+  storage::AppendU64(&out, e.revision);
+  storage::AppendU64(&out, static_cast<uint64_t>(e.expires_at_ms));
+  storage::AppendU64(&out, e.lease_id);
+  out.append(value_text);
+  return out;
+}
+
+bool DecodeEntry(std::string_view in, KvEntry* e) {
+  if (in.size() < kHeaderBytes) return false;
+  uint64_t expires;
+  storage::ReadU64(in, &e->version);
+  storage::ReadU64(in.substr(8), &e->revision);
+  storage::ReadU64(in.substr(16), &expires);
+  storage::ReadU64(in.substr(24), &e->lease_id);
+  e->expires_at_ms = static_cast<int64_t>(expires);
+  e->value = json::parse(in.substr(kHeaderBytes), nullptr, false);
+  return !e->value.is_discarded();
+}
+
+std::string DumpValue(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+Status VersionConflict(const std::string& key, uint64_t expected, uint64_t current) {
+  return Status(StatusCode::kVersionConflict,
+                "key '" + key + "' is at version " + std::to_string(current) + ", expected " +
+                    std::to_string(expected),
+                {{"current_version", current}});
+}
+
+// Leases and locks arrive with their own module; until a lease or lock can
+// exist, naming one is naming something that does not exist.
+Status RejectUnknownLeaseOrFence(Params& p) {
+  if (p.Has("lease_id")) return Status::NotFound("lease_id: no such lease");
+  if (p.Has("fence")) return Status::NotFound("fence: no such lock");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status StateModule::Recover() {
+  kv_.clear();
+  Status bad;
+  std::string prefix(1, static_cast<char>(KeyTag::kKv));
+  Status s = core_.store().Scan(
+      Family::kKv, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view k, std::string_view v) {
+        storage::KeyDecoder d(k);
+        KeyTag tag;
+        std::string key;
+        KvEntry e;
+        if (!d.Tag(&tag) || !d.Str(&key) || !DecodeEntry(v, &e)) {
+          bad = Status::Internal("corrupt state record");
+          return false;
+        }
+        if (e.expires_at_ms != 0) SchedulePurge(key, e.expires_at_ms);
+        kv_.emplace_hint(kv_.end(), std::move(key), std::move(e));
+        return true;
+      });
+  SHIM_RETURN_IF_ERROR(s);
+  return bad;
+}
+
+const KvEntry* StateModule::Lookup(const std::string& key, const Overlay& overlay) const {
+  const KvEntry* e = nullptr;
+  if (auto o = overlay.find(key); o != overlay.end()) {
+    e = o->second ? &*o->second : nullptr;
+  } else if (auto it = kv_.find(key); it != kv_.end()) {
+    e = &it->second;
+  }
+  if (e && e->expires_at_ms != 0 && e->expires_at_ms <= core_.clock().NowMs()) return nullptr;
+  return e;
+}
+
+Status StateModule::CheckExpected(Params& p, const std::string& key, const Overlay& overlay) {
+  auto expected = p.OptInt("expected_version", {.min = 0});
+  if (!p.ok()) return p.status();
+  if (!expected) return Status::Ok();
+  const KvEntry* cur = Lookup(key, overlay);
+  uint64_t current = cur ? cur->version : 0;
+  if (static_cast<uint64_t>(*expected) != current) return VersionConflict(key, *expected, current);
+  return Status::Ok();
+}
+
+Result<json> StateModule::PlanSet(const json& params, Overlay& overlay) {
+  const auto& lim = core_.limits();
+  Params p(params);
+  std::string key = p.Str("key", {.min = 1, .max = lim.max_key_bytes});
+  const json& value = p.Any("value");
+  auto ttl = p.OptInt("ttl_ms", {.min = 1, .max = lim.max_ttl_ms});
+  if (!p.ok()) return p.status();
+  SHIM_RETURN_IF_ERROR(RejectUnknownLeaseOrFence(p));
+  SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
+  if (DumpValue(value).size() > lim.max_value_bytes) {
+    return Status::TooLarge("value: encoded size over " + std::to_string(lim.max_value_bytes) + " bytes",
+                            lim.max_value_bytes);
+  }
+  const KvEntry* cur = Lookup(key, overlay);
+  KvEntry e;
+  e.value = value;
+  e.version = cur ? cur->version + 1 : 1;
+  e.revision = PendingRevision();
+  e.expires_at_ms = ttl ? core_.clock().NowMs() + *ttl : 0;
+  json result = {{"version", e.version}, {"revision", e.revision}};
+  overlay[key] = std::move(e);
+  return result;
+}
+
+Result<json> StateModule::PlanPatch(const json& params, Overlay& overlay) {
+  const auto& lim = core_.limits();
+  Params p(params);
+  std::string key = p.Str("key", {.min = 1, .max = lim.max_key_bytes});
+  const json* merge = p.OptAny("merge");
+  const json* ops = p.OptArray("ops");
+  if (!p.ok()) return p.status();
+  if ((merge == nullptr) == (ops == nullptr)) {
+    return Status::InvalidParams("merge", "exactly one of merge (RFC 7396) or ops (RFC 6902) is required");
+  }
+  SHIM_RETURN_IF_ERROR(RejectUnknownLeaseOrFence(p));
+  SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
+  const KvEntry* cur = Lookup(key, overlay);
+  json value = cur ? cur->value : json(nullptr);
+  if (merge) {
+    value.merge_patch(*merge);
+  } else {
+    // nlohmann reports a failed or malformed JSON Patch by throwing; keep the
+    // exception inside the engine and answer with the reason.
+    try {
+      value = value.patch(*ops);
+    } catch (const json::exception& ex) {
+      return Status::InvalidParams("ops", std::string("ops: JSON Patch failed: ") + ex.what());
+    }
+  }
+  if (DumpValue(value).size() > lim.max_value_bytes) {
+    return Status::TooLarge("patched value over " + std::to_string(lim.max_value_bytes) + " bytes",
+                            lim.max_value_bytes);
+  }
+  KvEntry e;
+  e.value = value;
+  e.version = cur ? cur->version + 1 : 1;
+  e.revision = PendingRevision();
+  e.expires_at_ms = cur ? cur->expires_at_ms : 0;
+  e.lease_id = cur ? cur->lease_id : 0;
+  json result = {{"value", e.value}, {"version", e.version}, {"revision", e.revision}};
+  overlay[key] = std::move(e);
+  return result;
+}
+
+Result<json> StateModule::PlanIncr(const json& params, Overlay& overlay) {
+  const auto& lim = core_.limits();
+  Params p(params);
+  std::string key = p.Str("key", {.min = 1, .max = lim.max_key_bytes});
+  int64_t by = p.OptInt("by").value_or(1);
+  auto ttl = p.OptInt("ttl_ms", {.min = 1, .max = lim.max_ttl_ms});
+  if (!p.ok()) return p.status();
+  SHIM_RETURN_IF_ERROR(RejectUnknownLeaseOrFence(p));
+  SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
+  const KvEntry* cur = Lookup(key, overlay);
+  int64_t base = 0;
+  if (cur) {
+    const json& v = cur->value;
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))) {
+      return Status(StatusCode::kTypeMismatch,
+                    "key '" + key + "' holds " + std::string(v.type_name()) + ", not an integer");
+    }
+    base = v.get<int64_t>();
+  }
+  int64_t sum;
+  if (__builtin_add_overflow(base, by, &sum)) {
+    return Status(StatusCode::kTypeMismatch, "key '" + key + "': increment overflows a 64-bit integer");
+  }
+  KvEntry e;
+  e.value = sum;
+  e.version = cur ? cur->version + 1 : 1;
+  e.revision = PendingRevision();
+  e.expires_at_ms = ttl ? core_.clock().NowMs() + *ttl : (cur ? cur->expires_at_ms : 0);
+  e.lease_id = cur ? cur->lease_id : 0;
+  json result = {{"value", sum}, {"version", e.version}, {"revision", e.revision}};
+  overlay[key] = std::move(e);
+  return result;
+}
+
+Result<json> StateModule::PlanDel(const json& params, Overlay& overlay) {
+  Params p(params);
+  std::string key = p.Str("key", {.min = 1, .max = core_.limits().max_key_bytes});
+  if (!p.ok()) return p.status();
+  SHIM_RETURN_IF_ERROR(RejectUnknownLeaseOrFence(p));
+  SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
+  if (!Lookup(key, overlay)) return json{{"deleted", false}, {"revision", core_.revision()}};
+  overlay[key] = std::nullopt;
+  return json{{"deleted", true}, {"revision", PendingRevision()}};
+}
+
+void StateModule::Apply(Overlay& overlay) {
+  if (overlay.empty()) return;
+  core_.NextRevision();
+  auto& batch = core_.batch();
+  for (auto& [key, entry] : overlay) {
+    if (entry) {
+      batch.Put(Family::kKv, KvKey(key), EncodeEntry(*entry, DumpValue(entry->value)));
+      if (entry->expires_at_ms != 0) SchedulePurge(key, entry->expires_at_ms);
+      kv_.insert_or_assign(key, std::move(*entry));
+    } else {
+      batch.Delete(Family::kKv, KvKey(key));
+      kv_.erase(key);
+    }
+  }
+}
+
+void StateModule::RunSingle(Call& call,
+                            Result<json> (StateModule::*plan)(const json&, Overlay&)) {
+  Overlay overlay;
+  Result<json> result = (this->*plan)(call.params, overlay);
+  if (result.ok()) Apply(overlay);
+  core_.Reply(call.reply, std::move(result));
+}
+
+void StateModule::Set(Call& call) { RunSingle(call, &StateModule::PlanSet); }
+void StateModule::Patch(Call& call) { RunSingle(call, &StateModule::PlanPatch); }
+void StateModule::Incr(Call& call) { RunSingle(call, &StateModule::PlanIncr); }
+void StateModule::Del(Call& call) { RunSingle(call, &StateModule::PlanDel); }
+
+void StateModule::Get(Call& call) {
+  Params p(call.params);
+  std::string key = p.Str("key", {.min = 1, .max = core_.limits().max_key_bytes});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  const KvEntry* e = Lookup(key, {});
+  if (!e) return core_.Reply(call.reply, json(nullptr));
+  core_.Reply(call.reply, json{{"key", key},
+                               {"value", e->value},
+                               {"version", e->version},
+                               {"revision", e->revision},
+                               {"expires_at_ms", e->expires_at_ms ? json(e->expires_at_ms) : json(nullptr)},
+                               {"lease_id", e->lease_id ? json(e->lease_id) : json(nullptr)}});
+}
+
+void StateModule::List(Call& call) {
+  const auto& lim = core_.limits();
+  Params p(call.params);
+  std::string prefix = p.OptStr("prefix", {.max = lim.max_key_bytes}).value_or("");
+  auto after = p.OptStr("after", {.max = lim.max_key_bytes});
+  int64_t limit = p.OptInt("limit", {.min = 1, .max = lim.max_list_limit}).value_or(100);
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+
+  auto it = (after && *after >= prefix) ? kv_.upper_bound(*after) : kv_.lower_bound(prefix);
+  const int64_t now = core_.clock().NowMs();
+  json items = json::array();
+  json next = nullptr;
+  for (; it != kv_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    const KvEntry& e = it->second;
+    if (e.expires_at_ms != 0 && e.expires_at_ms <= now) continue;
+    if (static_cast<int64_t>(items.size()) == limit) {
+      next = items.back()["key"];
+      break;
+    }
+    items.push_back({{"key", it->first}, {"value", e.value}, {"version", e.version}});
+  }
+  core_.Reply(call.reply, json{{"items", std::move(items)}, {"next", std::move(next)}});
+}
+
+void StateModule::Txn(Call& call) {
+  Params p(call.params);
+  const json* compare = p.OptArray("compare");
+  const json* success = p.Array("success");
+  const json* failure = p.OptArray("failure");
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  size_t total = (compare ? compare->size() : 0) + success->size() + (failure ? failure->size() : 0);
+  if (total > core_.limits().max_txn_ops) {
+    return core_.Reply(call.reply, Status::TooLarge("txn has " + std::to_string(total) + " compares and ops",
+                                                    core_.limits().max_txn_ops));
+  }
+
+  Overlay overlay;
+  bool succeeded = true;
+  if (compare) {
+    for (size_t i = 0; i < compare->size(); ++i) {
+      const json& c = (*compare)[i];
+      std::string field = "compare[" + std::to_string(i) + "]";
+      Params cp(c);
+      std::string key = cp.Str("key", {.min = 1, .max = core_.limits().max_key_bytes});
+      int64_t version = cp.Int("version", {.min = 0});
+      if (!c.is_object()) return core_.Reply(call.reply, Status::InvalidParams(field, field + " must be an object"));
+      if (!cp.ok()) {
+        return core_.Reply(call.reply,
+                           Status::InvalidParams(field + "." + cp.status().details().value("field", ""),
+                                                 field + "." + cp.status().message()));
+      }
+      const KvEntry* cur = Lookup(key, overlay);
+      if ((cur ? cur->version : 0) != static_cast<uint64_t>(version)) succeeded = false;
+    }
+  }
+
+  const json* ops = succeeded ? success : failure;
+  const char* branch = succeeded ? "success" : "failure";
+  json results = json::array();
+  if (ops) {
+    for (size_t i = 0; i < ops->size(); ++i) {
+      const json& op = (*ops)[i];
+      std::string field = std::string(branch) + "[" + std::to_string(i) + "]";
+      if (!op.is_object() || op.size() != 1) {
+        return core_.Reply(call.reply,
+                           Status::InvalidParams(field, field + " must be one of {\"set\":{...}}, "
+                                                        "{\"del\":{...}}, {\"incr\":{...}}, {\"patch\":{...}}"));
+      }
+      const auto& [name, args] = *op.items().begin();
+      Result<json> (StateModule::*plan)(const json&, Overlay&) = nullptr;
+      if (name == "set") plan = &StateModule::PlanSet;
+      if (name == "del") plan = &StateModule::PlanDel;
+      if (name == "incr") plan = &StateModule::PlanIncr;
+      if (name == "patch") plan = &StateModule::PlanPatch;
+      if (!plan || !args.is_object()) {
+        return core_.Reply(call.reply, Status::InvalidParams(field, field + ": unknown op '" + name +
+                                                                        "' or its params are not an object"));
+      }
+      Result<json> r = (this->*plan)(args, overlay);
+      if (!r.ok()) {
+        // Nothing was applied: report which op failed, keep its reason.
+        Status s = r.status();
+        json details = s.details().is_object() ? s.details() : json::object();
+        details["op_index"] = i;
+        if (details.contains("field")) details["field"] = field + "." + name + "." + details["field"].get<std::string>();
+        return core_.Reply(call.reply, Status(s.code(), field + ": " + s.message(), std::move(details)));
+      }
+      results.push_back(std::move(r).value());
+    }
+  }
+  Apply(overlay);
+  core_.Reply(call.reply,
+              json{{"succeeded", succeeded}, {"results", std::move(results)}, {"revision", core_.revision()}});
+}
+
+void StateModule::SchedulePurge(const std::string& key, int64_t expires_at_ms) {
+  core_.wall_timers().Schedule(expires_at_ms, [this, key, expires_at_ms] { Purge(key, expires_at_ms); });
+}
+
+void StateModule::Purge(const std::string& key, int64_t expires_at_ms) {
+  auto it = kv_.find(key);
+  // A key rewritten since this timer was set has another expiry (or none).
+  if (it == kv_.end() || it->second.expires_at_ms != expires_at_ms) return;
+  if (expires_at_ms > core_.clock().NowMs()) return;
+  core_.NextRevision();
+  core_.batch().Delete(Family::kKv, KvKey(key));
+  kv_.erase(it);
+}
+
+}  // namespace shim::engine

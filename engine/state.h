@@ -1,0 +1,85 @@
+// StateModule: optimistic-versioned key/value state (state.* methods).
+//
+// Every live key is held in memory (an ordered map, for state.list) and
+// persisted in Family::kKv; Recover() rebuilds the map with one scan at open.
+// Each key carries a version (1 on create, +1 per write) and the revision of
+// its last write. TTLs are absolute wall-clock times: an expired key is
+// invisible at once and purged by a timer with an ordinary serialized write.
+//
+// Writes are planned against an overlay before anything is applied, which
+// makes state.txn all-or-nothing: a txn's ops see each other's effects, and
+// only if every op succeeds are they applied to memory and the batch.
+// Engine thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/call.h"
+#include "engine/core.h"
+#include "engine/params.h"
+
+namespace shim::engine {
+
+struct KvEntry {
+  nlohmann::json value;
+  uint64_t version = 0;
+  uint64_t revision = 0;       // store revision of the last write
+  int64_t expires_at_ms = 0;   // wall clock; 0 = no TTL
+  uint64_t lease_id = 0;       // 0 = none
+};
+
+class StateModule {
+ public:
+  explicit StateModule(Core& core) : core_(core) {}
+
+  // Loads every key from the store; schedules purges for TTL'd ones.
+  Status Recover();
+  void Reset() { kv_.clear(); }
+
+  void Get(Call& call);
+  void Set(Call& call);
+  void Patch(Call& call);
+  void Incr(Call& call);
+  void Del(Call& call);
+  void List(Call& call);
+  void Txn(Call& call);
+
+  size_t key_count() const { return kv_.size(); }
+
+ private:
+  // Pending writes of one command: key -> new entry, or nullopt for delete.
+  using Overlay = std::map<std::string, std::optional<KvEntry>, std::less<>>;
+
+  // The live (present and unexpired) entry for key, seen through overlay.
+  const KvEntry* Lookup(const std::string& key, const Overlay& overlay) const;
+  Status CheckExpected(Params& p, const std::string& key, const Overlay& overlay);
+
+  // Planners parse one op's params, check it against the current state seen
+  // through `overlay`, record its write there, and return its result.
+  Result<nlohmann::json> PlanSet(const nlohmann::json& params, Overlay& overlay);
+  Result<nlohmann::json> PlanPatch(const nlohmann::json& params, Overlay& overlay);
+  Result<nlohmann::json> PlanIncr(const nlohmann::json& params, Overlay& overlay);
+  Result<nlohmann::json> PlanDel(const nlohmann::json& params, Overlay& overlay);
+
+  // Applies a planned overlay: one new revision for all of it.
+  // `pending_revision_` is what planners report as the write's revision.
+  void Apply(Overlay& overlay);
+  uint64_t PendingRevision() const { return core_.revision() + 1; }
+
+  // Runs a single-op planner as its own command.
+  void RunSingle(Call& call, Result<nlohmann::json> (StateModule::*plan)(const nlohmann::json&,
+                                                                         Overlay&));
+
+  void SchedulePurge(const std::string& key, int64_t expires_at_ms);
+  void Purge(const std::string& key, int64_t expires_at_ms);
+
+  Core& core_;
+  std::map<std::string, KvEntry, std::less<>> kv_;
+};
+
+}  // namespace shim::engine

@@ -1,0 +1,81 @@
+#include "net/jsonrpc.h"
+
+namespace shim::net {
+
+using nlohmann::json;
+
+json ResultResponse(const json& id, json result) {
+  return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
+}
+
+json ErrorResponse(const json& id, const Status& status) {
+  json data = status.details().is_object() ? status.details() : json::object();
+  data["reason"] = StatusCodeReason(status.code());
+  return json{{"jsonrpc", "2.0"},
+              {"id", id},
+              {"error",
+               {{"code", StatusCodeWireCode(status.code())}, {"message", status.message()}, {"data", data}}}};
+}
+
+json ProtocolErrorResponse(const json& id, ProtocolError error, std::string message) {
+  int code = -32700;
+  const char* reason = "PARSE_ERROR";
+  if (error == ProtocolError::kInvalidRequest) {
+    code = -32600;
+    reason = "INVALID_REQUEST";
+  } else if (error == ProtocolError::kMethodNotFound) {
+    code = -32601;
+    reason = "METHOD_NOT_FOUND";
+  }
+  return json{{"jsonrpc", "2.0"},
+              {"id", id},
+              {"error", {{"code", code}, {"message", std::move(message)}, {"data", {{"reason", reason}}}}}};
+}
+
+json Notification(std::string_view method, const json& params) {
+  return json{{"jsonrpc", "2.0"}, {"method", method}, {"params", params}};
+}
+
+std::string EncodeLine(const json& message) {
+  std::string line = message.dump(-1, ' ', false, json::error_handler_t::replace);
+  line.push_back('\n');
+  return line;
+}
+
+Result<Request> ParseRequest(json message, json* error_response) {
+  auto fail = [&](const json& id, ProtocolError e, std::string msg) -> Status {
+    *error_response = ProtocolErrorResponse(id, e, msg);
+    return Status(StatusCode::kInvalidParams, std::move(msg));
+  };
+  if (!message.is_object()) {
+    return fail(nullptr, ProtocolError::kInvalidRequest, "a request must be a JSON object");
+  }
+  Request req;
+  if (auto it = message.find("id"); it != message.end()) {
+    if (!it->is_null() && !it->is_string() && !it->is_number()) {
+      return fail(nullptr, ProtocolError::kInvalidRequest, "id must be a string, a number or null");
+    }
+    req.id = *it;
+    req.has_id = true;
+  }
+  auto version = message.find("jsonrpc");
+  if (version == message.end() || *version != "2.0") {
+    return fail(req.id, ProtocolError::kInvalidRequest, "jsonrpc must be \"2.0\"");
+  }
+  auto method = message.find("method");
+  if (method == message.end() || !method->is_string()) {
+    return fail(req.id, ProtocolError::kInvalidRequest, "method must be a string");
+  }
+  req.method = method->get<std::string>();
+  if (auto params = message.find("params"); params != message.end() && !params->is_null()) {
+    if (!params->is_object()) {
+      Status s = Status::InvalidParams("params", "params must be an object of named parameters");
+      *error_response = ErrorResponse(req.id, s);
+      return s;
+    }
+    req.params = std::move(*params);
+  }
+  return req;
+}
+
+}  // namespace shim::net

@@ -1,0 +1,38 @@
+// JSON-RPC 2.0 envelopes: the single place where a Status becomes a wire
+// error (code, message, data.reason + details), and where the protocol-level
+// errors that have no engine Status (PARSE_ERROR, INVALID_REQUEST,
+// METHOD_NOT_FOUND) are built. Pure functions; any thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "storage/status.h"
+
+namespace shim::net {
+
+enum class ProtocolError { kParseError, kInvalidRequest, kMethodNotFound };
+
+nlohmann::json ResultResponse(const nlohmann::json& id, nlohmann::json result);
+nlohmann::json ErrorResponse(const nlohmann::json& id, const Status& status);
+nlohmann::json ProtocolErrorResponse(const nlohmann::json& id, ProtocolError error, std::string message);
+nlohmann::json Notification(std::string_view method, const nlohmann::json& params);
+
+// Compact one-line encoding; invalid UTF-8 is replaced, never thrown.
+std::string EncodeLine(const nlohmann::json& message);
+
+// A request that passed envelope validation.
+struct Request {
+  nlohmann::json id;          // null for notifications (has_id false)
+  bool has_id = false;
+  std::string method;
+  nlohmann::json params;      // object or null
+};
+
+// Validates one JSON-RPC request object. On failure returns the error
+// response to send (with the request's id when it could be read).
+Result<Request> ParseRequest(nlohmann::json message, nlohmann::json* error_response);
+
+}  // namespace shim::net

@@ -1,0 +1,81 @@
+// Server: the listeners (Unix socket, optional loopback TCP), the set of
+// live sessions, the sys.info / sys.stats methods that describe the server
+// itself, and orderly shutdown. io thread only.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/engine.h"
+#include "net/asio.h"
+#include "net/engine_host.h"
+#include "net/server_options.h"
+#include "net/server_stats.h"
+#include "storage/status.h"
+
+namespace shim::net {
+
+class Session;
+
+class Server {
+ public:
+  Server(asio::io_context& io, EngineHost& host, ServerOptions options);
+  ~Server();
+
+  // Binds the Unix socket (mode 0600; a stale socket file is replaced only
+  // when no server answers on it) and the TCP listener if configured, and
+  // starts accepting. Errors: INVALID_PARAMS for a bad address, INTERNAL for
+  // a bind failure or a live server already on the socket.
+  Status Start();
+  // Stops accepting, answers new requests with SHUTTING_DOWN, waits until
+  // the engine has committed everything in flight, flushes and closes every
+  // session, then calls `done`.
+  void Shutdown(std::function<void()> done);
+
+  engine::Engine& engine() { return host_.engine(); }
+  EngineHost& host() { return host_; }
+  const ServerOptions& options() const { return options_; }
+  ServerStats& stats() { return stats_; }
+  bool shutting_down() const { return shutting_down_; }
+  size_t connection_count() const { return sessions_.size(); }
+
+  // Methods answered by the server itself rather than the engine.
+  bool IsLocalMethod(std::string_view method) const;
+  Result<nlohmann::json> HandleLocal(std::string_view method, const nlohmann::json& params);
+
+  void OnSessionClosed(uint64_t id);
+
+ private:
+  template <typename Acceptor>
+  asio::awaitable<void> AcceptLoop(Acceptor& acceptor);
+  Status BindUnix();
+  Status BindTcp();
+  void Admit(asio::generic::stream_protocol::socket socket);
+  void PollShutdown();
+
+  asio::io_context& io_;
+  EngineHost& host_;
+  ServerOptions options_;
+  ServerStats stats_;
+  std::unique_ptr<asio::local::stream_protocol::acceptor> unix_acceptor_;
+  std::unique_ptr<asio::ip::tcp::acceptor> tcp_acceptor_;
+  std::map<uint64_t, std::shared_ptr<Session>> sessions_;
+  uint64_t next_session_id_ = 1;
+  bool shutting_down_ = false;
+  std::function<void()> shutdown_done_;
+  std::chrono::steady_clock::time_point shutdown_deadline_;
+  asio::steady_timer shutdown_timer_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+// Splits "HOST:PORT" and requires a loopback host (127.0.0.0/8, ::1,
+// localhost). Returns the endpoint or INVALID_PARAMS.
+Result<asio::ip::tcp::endpoint> ParseLoopbackEndpoint(const std::string& text);
+
+}  // namespace shim::net

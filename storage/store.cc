@@ -1,0 +1,274 @@
+#include "storage/store.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+namespace shim::storage {
+namespace {
+
+constexpr const char* kFamilyNames[] = {
+    "default",  // kMeta lives in RocksDB's default family
+    "kv",      "ttl",   "channel_log", "channel_meta", "leases",      "locks",
+    "tasks",   "task_index", "workers", "sessions",    "checkpoints", "signals",
+};
+static_assert(std::size(kFamilyNames) == static_cast<size_t>(Family::kCount));
+
+// The single translation of rocksdb::Status into shim's codes.
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  std::string msg = std::string(what) + ": " + s.ToString();
+  if (s.IsNotFound()) return Status::NotFound(std::move(msg));
+  return Status::Internal(std::move(msg));
+}
+
+rocksdb::ColumnFamilyOptions FamilyOptions(Family f) {
+  rocksdb::ColumnFamilyOptions cf;
+  rocksdb::BlockBasedTableOptions table;
+  table.cache_index_and_filter_blocks = true;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // Checkpoints are large, compressible and rarely read: zstd everywhere.
+  // Everything else is small and hot: lz4, zstd only at the bottom level.
+  if (f == Family::kCheckpoints) {
+    cf.compression = rocksdb::kZSTD;
+  } else {
+    cf.compression = rocksdb::kLZ4Compression;
+    cf.bottommost_compression = rocksdb::kZSTD;
+  }
+  return cf;
+}
+
+}  // namespace
+
+const char* FamilyName(Family f) { return kFamilyNames[static_cast<size_t>(f)]; }
+
+const char* DurabilityName(Durability d) {
+  switch (d) {
+    case Durability::kSync: return "sync";
+    case Durability::kAsync: return "async";
+    case Durability::kNone: return "none";
+  }
+  return "?";
+}
+
+std::optional<Durability> ParseDurability(std::string_view s) {
+  if (s == "sync") return Durability::kSync;
+  if (s == "async") return Durability::kAsync;
+  if (s == "none") return Durability::kNone;
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------- WriteBatch
+
+struct WriteBatch::Rep {
+  rocksdb::WriteBatch batch;
+  const std::vector<rocksdb::ColumnFamilyHandle*>* handles;
+  rocksdb::ColumnFamilyHandle* cf(Family f) const { return (*handles)[static_cast<size_t>(f)]; }
+};
+WriteBatch::~WriteBatch() = default;
+WriteBatch::WriteBatch(WriteBatch&&) noexcept = default;
+WriteBatch& WriteBatch::operator=(WriteBatch&&) noexcept = default;
+
+void WriteBatch::Put(Family f, std::string_view key, std::string_view value) {
+  rep_->batch.Put(rep_->cf(f), rocksdb::Slice(key.data(), key.size()),
+                  rocksdb::Slice(value.data(), value.size()));
+}
+
+void WriteBatch::Delete(Family f, std::string_view key) {
+  rep_->batch.Delete(rep_->cf(f), rocksdb::Slice(key.data(), key.size()));
+}
+
+void WriteBatch::DeleteRange(Family f, std::string_view begin, std::string_view end) {
+  rep_->batch.DeleteRange(rep_->cf(f), rocksdb::Slice(begin.data(), begin.size()),
+                          rocksdb::Slice(end.data(), end.size()));
+}
+
+uint32_t WriteBatch::count() const { return rep_->batch.Count(); }
+size_t WriteBatch::bytes() const { return rep_->batch.GetDataSize(); }
+void WriteBatch::Clear() { rep_->batch.Clear(); }
+
+// --------------------------------------------------------------------- Store
+
+struct Store::Impl {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+
+  std::atomic<uint64_t> commits{0}, committed_ops{0}, fsyncs{0}, bytes_written{0};
+
+  // kAsync WAL syncer.
+  std::thread syncer;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::atomic<bool> unsynced{false};
+
+  rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles[static_cast<size_t>(f)]; }
+};
+
+WriteBatch::WriteBatch(const Store& store) : rep_(std::make_unique<Rep>()) {
+  rep_->handles = &store.impl_->handles;
+}
+
+Store::Store(StoreOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
+
+Store::~Store() { (void)Close(); }
+
+Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);
+  if (ec) return Status::Internal("cannot create data directory " + options.path + ": " + ec.message());
+
+  std::unique_ptr<Store> store(new Store(options));
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.error_if_exists = options.error_if_exists;
+  db_options.IncreaseParallelism(2);
+  db_options.keep_log_file_num = 4;
+  db_options.max_total_wal_size = 256ull << 20;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (size_t i = 0; i < size_t(Family::kCount); ++i) {
+    descriptors.emplace_back(kFamilyNames[i], FamilyOptions(static_cast<Family>(i)));
+  }
+
+  // A store created by this version has exactly these families, created in
+  // this order. Open the ones on disk first (RocksDB requires all of them),
+  // then create what is missing, in order, so handles[i] is Family i.
+  std::vector<std::string> existing;
+  rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(db_options, options.path, &existing);
+  std::vector<rocksdb::ColumnFamilyDescriptor> to_open;
+  if (ls.ok()) {
+    for (size_t i = 0; i < existing.size() && i < descriptors.size(); ++i) {
+      if (existing[i] != kFamilyNames[i]) {
+        return Status::Internal("data directory has unexpected column family '" + existing[i] + "'");
+      }
+      to_open.push_back(descriptors[i]);
+    }
+  } else {
+    to_open.push_back(descriptors[0]);
+  }
+  db_options.create_missing_column_families = false;
+
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, to_open, &store->impl_->handles, &raw);
+  if (!s.ok()) return FromRocks(s, "open " + options.path);
+  store->impl_->db.reset(raw);
+  for (size_t i = to_open.size(); i < descriptors.size(); ++i) {
+    rocksdb::ColumnFamilyHandle* h = nullptr;
+    s = raw->CreateColumnFamily(descriptors[i].options, descriptors[i].name, &h);
+    if (!s.ok()) return FromRocks(s, "create column family");
+    store->impl_->handles.push_back(h);
+  }
+
+  if (options.durability == Durability::kAsync) {
+    Impl* impl = store->impl_.get();
+    uint32_t interval = options.wal_sync_interval_ms ? options.wal_sync_interval_ms : 100;
+    impl->syncer = std::thread([impl, interval] {
+      std::unique_lock lock(impl->mu);
+      while (!impl->stopping) {
+        impl->cv.wait_for(lock, std::chrono::milliseconds(interval));
+        if (impl->unsynced.exchange(false)) {
+          lock.unlock();
+          if (impl->db->SyncWAL().ok()) impl->fsyncs.fetch_add(1, std::memory_order_relaxed);
+          lock.lock();
+        }
+      }
+    });
+  }
+  return store;
+}
+
+Status Store::Commit(WriteBatch& batch, bool force_sync) {
+  if (!impl_->db) return Status::Internal("store is closed");
+  rocksdb::WriteOptions wo;
+  const bool sync = force_sync || options_.durability == Durability::kSync;
+  wo.sync = sync;
+  wo.disableWAL = options_.durability == Durability::kNone && !force_sync;
+  rocksdb::Status s = impl_->db->Write(wo, &batch.rep_->batch);
+  if (!s.ok()) return FromRocks(s, "commit");
+  impl_->commits.fetch_add(1, std::memory_order_relaxed);
+  impl_->committed_ops.fetch_add(batch.count(), std::memory_order_relaxed);
+  impl_->bytes_written.fetch_add(batch.bytes(), std::memory_order_relaxed);
+  if (sync) {
+    impl_->fsyncs.fetch_add(1, std::memory_order_relaxed);
+  } else if (options_.durability == Durability::kAsync) {
+    impl_->unsynced.store(true, std::memory_order_relaxed);
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<std::string>> Store::Get(Family f, std::string_view key) const {
+  if (!impl_->db) return Status::Internal("store is closed");
+  std::string value;
+  rocksdb::Status s =
+      impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(f), rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "get");
+  return std::optional<std::string>(std::move(value));
+}
+
+Status Store::Scan(Family f, std::string_view begin, std::string_view end, const ScanFn& fn) const {
+  if (!impl_->db) return Status::Internal("store is closed");
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper(end.data(), end.size());
+  if (!end.empty()) ro.iterate_upper_bound = &upper;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(f)));
+  for (it->Seek(rocksdb::Slice(begin.data(), begin.size())); it->Valid(); it->Next()) {
+    rocksdb::Slice k = it->key(), v = it->value();
+    if (!fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size()))) break;
+  }
+  return FromRocks(it->status(), "scan");
+}
+
+Status Store::Close() {
+  if (!impl_ || !impl_->db) return Status::Ok();
+  if (impl_->syncer.joinable()) {
+    {
+      std::lock_guard lock(impl_->mu);
+      impl_->stopping = true;
+    }
+    impl_->cv.notify_all();
+    impl_->syncer.join();
+  }
+  Status result;
+  // kNone never wrote a WAL: flush memtables so a clean shutdown keeps data.
+  rocksdb::FlushOptions fo;
+  rocksdb::Status s = impl_->db->Flush(fo, impl_->handles);
+  if (!s.ok()) result = FromRocks(s, "flush at close");
+  s = impl_->db->SyncWAL();
+  if (!s.ok() && !s.IsNotSupported() && result.ok()) result = FromRocks(s, "sync wal at close");
+  for (auto* h : impl_->handles) (void)impl_->db->DestroyColumnFamilyHandle(h);
+  impl_->handles.clear();
+  s = impl_->db->Close();
+  if (!s.ok() && result.ok()) result = FromRocks(s, "close");
+  impl_->db.reset();
+  return result;
+}
+
+StoreStats Store::stats() const {
+  return {impl_->commits.load(), impl_->committed_ops.load(), impl_->fsyncs.load(),
+          impl_->bytes_written.load()};
+}
+
+uint64_t Store::ApproximateSizeBytes() const {
+  if (!impl_->db) return 0;
+  uint64_t total = 0;
+  for (auto* h : impl_->handles) {
+    uint64_t v = 0;
+    if (impl_->db->GetIntProperty(h, "rocksdb.total-sst-files-size", &v)) total += v;
+    if (impl_->db->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v)) total += v;
+  }
+  return total;
+}
+
+}  // namespace shim::storage
