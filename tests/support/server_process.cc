@@ -1,0 +1,80 @@
+#include "tests/support/server_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+namespace shim::testing {
+
+ServerProcess::ServerProcess(ServerProcessOptions options) : options_(std::move(options)) {
+  socket_path_ = dir_.Sub("s.sock");
+  data_dir_ = dir_.Sub("data");
+  log_path_ = dir_.Sub("server.log");
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) Kill();
+}
+
+Status ServerProcess::Start() {
+  if (pid_ > 0) return Status::Internal("already running");
+  std::vector<std::string> argv_s = {SHIM_BINARY, "serve",        "--data",       data_dir_,
+                                     "--socket",  socket_path_,   "--durability", options_.durability,
+                                     "--log-level", "warn"};
+  argv_s.insert(argv_s.end(), options_.extra_args.begin(), options_.extra_args.end());
+  pid_t pid = ::fork();
+  if (pid < 0) return Status::Internal("fork failed");
+  if (pid == 0) {
+    int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (log >= 0) {
+      ::dup2(log, 1);
+      ::dup2(log, 2);
+    }
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  pid_ = pid;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return Status::Internal("shim serve exited during start-up; see " + log_path_);
+    }
+    auto client = net::LineClient::ConnectUnix(socket_path_);
+    if (client.ok() && (*client)->Call("sys.ping", nlohmann::json::object(), 2000).ok()) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Kill();
+  return Status::Internal("shim serve did not answer within 20 s; see " + log_path_);
+}
+
+void ServerProcess::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+int ServerProcess::Stop() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+Result<std::unique_ptr<net::LineClient>> ServerProcess::Connect() const {
+  return net::LineClient::ConnectUnix(socket_path_);
+}
+
+}  // namespace shim::testing
