@@ -1,6 +1,7 @@
 // Client subcommands: call, state, pub, tail, info. Each connects to the
 // server's socket (--socket, else $SHIM_SOCKET, else $SHIM_HOME/shim.sock),
 // prints readable output by default and the raw JSON result with --json.
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -39,6 +40,12 @@ Connected Connect(const Args& args, const char* command) {
     return {nullptr, kExitNoServer};
   }
   return {std::move(client).value(), kExitOk};
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 int Timeout(const Args& args) {
@@ -300,6 +307,95 @@ connections and commit figures.
             << "  commits      " << e["commit_groups"] << " groups, mean "
             << e["commit_mean_group_size"].get<double>() << " writes each, " << e["fsyncs"] << " fsyncs\n"
             << "  store size   " << e["store_size_bytes"] << " bytes\n";
+  return kExitOk;
+}
+
+int RunLock(int argc, char** argv, int from) {
+  static const std::string help = std::string(R"(Usage:
+  shim lock status NAME     who holds NAME, its fencing token, expiry and waiters
+  shim lock list            every held (or awaited) lock
+)") + kCommonOptions;
+  Args args(kClientValued, kClientFlags);
+  ParseArgs(args, argc, argv, from, "lock", help.c_str());
+  const auto& pos = args.positional();
+  const bool status = pos.size() == 2 && pos[0] == "status";
+  if (!status && !(pos.size() == 1 && pos[0] == "list")) {
+    std::fputs(help.c_str(), stderr);
+    return kExitUsage;
+  }
+  auto c = Connect(args, "lock");
+  if (!c.client) return c.exit_code;
+  auto r = status ? c.client->Call("lock.status", {{"name", pos[1]}}, Timeout(args))
+                  : c.client->Call("lock.list", json::object(), Timeout(args));
+  if (!r.ok()) return PrintError("lock", r.status());
+  if (args.Flag("json")) {
+    std::cout << r->dump() << "\n";
+    return kExitOk;
+  }
+  json locks = status ? json::array({*r}) : (*r)["locks"];
+  if (locks.empty()) std::cout << "(no locks held)\n";
+  for (const auto& l : locks) {
+    if (!l["held"].get<bool>()) {
+      std::cout << l["name"].get<std::string>() << ": free";
+    } else {
+      std::cout << l["name"].get<std::string>() << ": held by " << l["owner"].get<std::string>() << ", token "
+                << l["token"] << ", expires in " << (l["expires_at_ms"].get<int64_t>() - NowMs()) << " ms";
+    }
+    std::cout << ", " << l["waiters"] << " waiting\n";
+  }
+  return kExitOk;
+}
+
+int RunWorkers(int argc, char** argv, int from) {
+  static const std::string help = std::string(R"(Usage: shim workers [--capability CAP]
+
+Lists registered workers: status (idle, busy, dead), active tasks,
+capabilities and the time since their last heartbeat.
+)") + kCommonOptions;
+  Args args(With(kClientValued, {"capability"}), kClientFlags);
+  ParseArgs(args, argc, argv, from, "workers", help.c_str());
+  auto c = Connect(args, "workers");
+  if (!c.client) return c.exit_code;
+  json params = json::object();
+  if (auto cap = args.Get("capability")) params["capability"] = *cap;
+  auto r = c.client->Call("worker.list", params, Timeout(args));
+  if (!r.ok()) return PrintError("workers", r.status());
+  if (args.Flag("json")) {
+    std::cout << r->dump() << "\n";
+    return kExitOk;
+  }
+  if ((*r)["workers"].empty()) std::cout << "(no workers registered)\n";
+  for (const auto& w : (*r)["workers"]) {
+    std::string caps;
+    for (const auto& cap : w["capabilities"]) caps += (caps.empty() ? "" : ",") + cap.get<std::string>();
+    std::cout << w["worker_id"].get<std::string>() << "\t" << w["name"].get<std::string>() << "\t"
+              << w["status"].get<std::string>() << "\t" << w["active_tasks"] << "/" << w["max_concurrency"]
+              << "\t[" << caps << "]\tlast heartbeat "
+              << (NowMs() - w["last_heartbeat_at_ms"].get<int64_t>()) / 1000 << " s ago\n";
+  }
+  return kExitOk;
+}
+
+int RunLeases(int argc, char** argv, int from) {
+  static const std::string help = std::string(R"(Usage: shim leases
+
+Lists live leases: id, owner, TTL and time left.
+)") + kCommonOptions;
+  Args args(kClientValued, kClientFlags);
+  ParseArgs(args, argc, argv, from, "leases", help.c_str());
+  auto c = Connect(args, "leases");
+  if (!c.client) return c.exit_code;
+  auto r = c.client->Call("lease.list", json::object(), Timeout(args));
+  if (!r.ok()) return PrintError("leases", r.status());
+  if (args.Flag("json")) {
+    std::cout << r->dump() << "\n";
+    return kExitOk;
+  }
+  if ((*r)["leases"].empty()) std::cout << "(no live leases)\n";
+  for (const auto& l : (*r)["leases"]) {
+    std::cout << l["lease_id"] << "\t" << l["owner"].get<std::string>() << "\tttl " << l["ttl_ms"]
+              << " ms\texpires in " << (l["expires_at_ms"].get<int64_t>() - NowMs()) << " ms\n";
+  }
   return kExitOk;
 }
 

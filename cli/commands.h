@@ -12,6 +12,9 @@ int RunState(int argc, char** argv, int from);
 int RunPub(int argc, char** argv, int from);
 int RunTail(int argc, char** argv, int from);
 int RunInfo(int argc, char** argv, int from);
+int RunLock(int argc, char** argv, int from);
+int RunWorkers(int argc, char** argv, int from);
+int RunLeases(int argc, char** argv, int from);
 
 constexpr int kExitOk = 0;
 constexpr int kExitServerError = 1;

@@ -21,6 +21,10 @@ Client commands (talk to a running server):
   pub CHANNEL DATA      publish a message on a durable channel
   tail CHANNEL|PATTERN  follow a channel (or glob pattern), replaying with --from
   info                  show what the server is and how it is doing
+  lock status NAME | lock list
+                        who holds a lock, its fencing token and waiters
+  workers               registered workers and their health
+  leases                live leases
 
 Every command takes --help. Defaults come from SHIM_HOME (else ~/.shim):
 the socket is $SHIM_HOME/shim.sock (or $SHIM_SOCKET), the data $SHIM_HOME/data.
@@ -46,6 +50,9 @@ int main(int argc, char** argv) {
   if (command == "pub") return RunPub(argc, argv, 2);
   if (command == "tail") return RunTail(argc, argv, 2);
   if (command == "info") return RunInfo(argc, argv, 2);
+  if (command == "lock") return RunLock(argc, argv, 2);
+  if (command == "workers") return RunWorkers(argc, argv, 2);
+  if (command == "leases") return RunLeases(argc, argv, 2);
   std::fprintf(stderr, "shim: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return kExitUsage;
 }

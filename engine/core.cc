@@ -20,7 +20,7 @@ void Core::Reply(const ReplyFn& reply, Result<json> result) {
     return;
   }
   group_->effects().push_back(
-      Effect{reply, [r = std::move(result)]() mutable { return std::move(r); }});
+      Effect{reply, [r = std::move(result)]() mutable { return std::move(r); }, nullptr});
 }
 
 void Core::ReplyLater(const ReplyFn& reply, std::function<Result<json>()> produce,
@@ -43,7 +43,8 @@ void Core::AfterCommit(std::function<void()> action) {
   group_->effects().push_back(Effect{nullptr, [a = std::move(action)]() -> Result<json> {
                                        a();
                                        return json(nullptr);
-                                     }});
+                                     },
+                                     nullptr});
 }
 
 std::string Core::EncodedRevision() const {

@@ -35,6 +35,9 @@ struct EngineLimits {
   int64_t max_list_limit = 1000;             // state.list, pubsub.history
   size_t max_txn_ops = 1000;                 // compare + success + failure
   int64_t max_ttl_ms = 10LL * 365 * 24 * 3600 * 1000;  // ten years
+  size_t max_name_bytes = 256;               // lock names, owners, worker ids
+  size_t max_waiters_per_lock = 1000;        // lock.acquire with wait_ms
+  int64_t max_wait_ms = 3'600'000;           // longest server-side wait
 };
 
 class Core {

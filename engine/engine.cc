@@ -2,8 +2,11 @@
 
 #include <algorithm>
 
+#include "engine/leases.h"
+#include "engine/locks.h"
 #include "engine/pubsub.h"
 #include "engine/state.h"
+#include "engine/workers.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {
@@ -19,8 +22,14 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
 
 Engine::Engine(const EngineOptions& options)
     : core_(*options.clock, *options.store, options.limits),
-      state_(std::make_unique<StateModule>(core_)),
-      pubsub_(std::make_unique<PubSubModule>(core_)) {
+      pubsub_(std::make_unique<PubSubModule>(core_)),
+      leases_(std::make_unique<LeaseModule>(core_)),
+      locks_(std::make_unique<LockModule>(core_, *leases_)),
+      state_(std::make_unique<StateModule>(core_, *leases_, *locks_)),
+      workers_(std::make_unique<WorkerModule>(core_, *pubsub_)) {
+  // A lease's end deletes its keys and releases its locks in the same write.
+  leases_->OnEnd([this](uint64_t id) { state_->DeleteForLease(id); });
+  leases_->OnEnd([this](uint64_t id) { locks_->ReleaseForLease(id); });
   RegisterMethods();
 }
 
@@ -34,8 +43,12 @@ Status Engine::Recover() {
     return Status::Internal("corrupt revision record");
   }
   core_.set_revision(revision);
+  // Leases first: state and locks refer to them.
+  SHIM_RETURN_IF_ERROR(leases_->Recover());
   SHIM_RETURN_IF_ERROR(state_->Recover());
+  SHIM_RETURN_IF_ERROR(locks_->Recover());
   SHIM_RETURN_IF_ERROR(pubsub_->Recover());
+  SHIM_RETURN_IF_ERROR(workers_->Recover());
   return Status::Ok();
 }
 
@@ -57,6 +70,22 @@ void Engine::RegisterMethods() {
   methods_["pubsub.unsubscribe"] = bind(ps, &PubSubModule::Unsubscribe);
   methods_["pubsub.history"] = bind(ps, &PubSubModule::History);
   methods_["pubsub.configure"] = bind(ps, &PubSubModule::Configure);
+  LeaseModule* le = leases_.get();
+  methods_["lease.grant"] = bind(le, &LeaseModule::Grant);
+  methods_["lease.keepalive"] = bind(le, &LeaseModule::Keepalive);
+  methods_["lease.revoke"] = bind(le, &LeaseModule::Revoke);
+  methods_["lease.list"] = bind(le, &LeaseModule::List);
+  LockModule* lk = locks_.get();
+  methods_["lock.acquire"] = bind(lk, &LockModule::Acquire);
+  methods_["lock.extend"] = bind(lk, &LockModule::Extend);
+  methods_["lock.release"] = bind(lk, &LockModule::Release);
+  methods_["lock.status"] = bind(lk, &LockModule::GetStatus);
+  methods_["lock.list"] = bind(lk, &LockModule::List);
+  WorkerModule* wk = workers_.get();
+  methods_["worker.register"] = bind(wk, &WorkerModule::Register);
+  methods_["worker.heartbeat"] = bind(wk, &WorkerModule::Heartbeat);
+  methods_["worker.deregister"] = bind(wk, &WorkerModule::Deregister);
+  methods_["worker.list"] = bind(wk, &WorkerModule::List);
   methods_["sys.ping"] = [this](Call& call) {
     core_.Reply(call.reply, json{{"pong", true}, {"revision", core_.revision()}});
   };
@@ -78,7 +107,10 @@ void Engine::Execute(std::string_view method, json params, std::shared_ptr<Clien
   if (core_.revision() != before) core_.group().CountCommand();
 }
 
-void Engine::OnClientClosed(uint64_t client_id) { pubsub_->OnClientClosed(client_id); }
+void Engine::OnClientClosed(uint64_t client_id) {
+  pubsub_->OnClientClosed(client_id);
+  locks_->OnClientClosed(client_id);
+}
 
 bool Engine::ReadyToSeal() const {
   return !core_.in_flight() && !core_.group().empty();
@@ -113,6 +145,9 @@ void Engine::Land(Group& group, const Status& write_status) {
   FailEffects(*open, failure);
   state_->Reset();
   pubsub_->Reset();
+  leases_->Reset();
+  locks_->Reset();
+  workers_->Reset();
   (void)Recover();
 }
 
@@ -144,6 +179,10 @@ json Engine::Describe() const {
               {"keys", state_->key_count()},
               {"channels", pubsub_->channel_count()},
               {"subscriptions", pubsub_->subscription_count()},
+              {"leases", leases_->count()},
+              {"locks_held", locks_->held_count()},
+              {"workers", workers_->count()},
+              {"workers_alive", workers_->alive_count()},
               {"commit_groups", stats_.groups},
               {"commit_mean_group_size",
                stats_.groups ? double(stats_.grouped_commands) / double(stats_.groups) : 0.0},

@@ -39,6 +39,9 @@ namespace shim::engine {
 
 class StateModule;
 class PubSubModule;
+class LeaseModule;
+class LockModule;
+class WorkerModule;
 
 struct EngineOptions {
   Clock* clock = nullptr;            // required; outlives the engine
@@ -95,8 +98,12 @@ class Engine {
   void FailEffects(Group& group, const Status& status);
 
   Core core_;
-  std::unique_ptr<StateModule> state_;
+  // Declaration order is construction order: later modules use earlier ones.
   std::unique_ptr<PubSubModule> pubsub_;
+  std::unique_ptr<LeaseModule> leases_;
+  std::unique_ptr<LockModule> locks_;
+  std::unique_ptr<StateModule> state_;
+  std::unique_ptr<WorkerModule> workers_;
   std::unordered_map<std::string, Handler> methods_;
   EngineStats stats_;
 };

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "engine/leases.h"
+#include "engine/locks.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {
@@ -51,14 +53,6 @@ Status VersionConflict(const std::string& key, uint64_t expected, uint64_t curre
                 {{"current_version", current}});
 }
 
-// Leases and locks arrive with their own module; until a lease or lock can
-// exist, naming one is naming something that does not exist.
-Status RejectUnknownLeaseOrFence(Params& p) {
-  if (p.Has("lease_id")) return Status::NotFound("lease_id: no such lease");
-  if (p.Has("fence")) return Status::NotFound("fence: no such lock");
-  return Status::Ok();
-}
-
 }  // namespace
 
 Status StateModule::Recover() {
@@ -76,6 +70,7 @@ Status StateModule::Recover() {
           return false;
         }
         if (e.expires_at_ms != 0) SchedulePurge(key, e.expires_at_ms);
+        if (e.lease_id != 0) keys_by_lease_[e.lease_id].insert(key);
         kv_.emplace_hint(kv_.end(), std::move(key), std::move(e));
         return true;
       });
@@ -104,6 +99,38 @@ Status StateModule::CheckExpected(Params& p, const std::string& key, const Overl
   return Status::Ok();
 }
 
+Result<uint64_t> StateModule::CheckFenceAndLease(Params& p) {
+  if (const json* fence = p.OptAny("fence"); fence && !fence->is_null()) {
+    SHIM_RETURN_IF_ERROR(locks_.CheckFence(*fence));
+  }
+  auto lease_id = p.OptInt("lease_id", {.min = 1});
+  if (!p.ok()) return p.status();
+  if (lease_id && !leases_.Exists(static_cast<uint64_t>(*lease_id))) {
+    return Status::NotFound("no lease " + std::to_string(*lease_id) + " (it may have expired)");
+  }
+  return static_cast<uint64_t>(lease_id.value_or(0));
+}
+
+void StateModule::IndexLease(const std::string& key, uint64_t old_lease, uint64_t new_lease) {
+  if (old_lease == new_lease) return;
+  if (old_lease != 0) {
+    auto it = keys_by_lease_.find(old_lease);
+    if (it != keys_by_lease_.end()) {
+      it->second.erase(key);
+      if (it->second.empty()) keys_by_lease_.erase(it);
+    }
+  }
+  if (new_lease != 0) keys_by_lease_[new_lease].insert(key);
+}
+
+void StateModule::DeleteForLease(uint64_t lease_id) {
+  auto it = keys_by_lease_.find(lease_id);
+  if (it == keys_by_lease_.end()) return;
+  Overlay overlay;
+  for (const std::string& key : it->second) overlay[key] = std::nullopt;
+  Apply(overlay);
+}
+
 Result<json> StateModule::PlanSet(const json& params, Overlay& overlay) {
   const auto& lim = core_.limits();
   Params p(params);
@@ -111,7 +138,7 @@ Result<json> StateModule::PlanSet(const json& params, Overlay& overlay) {
   const json& value = p.Any("value");
   auto ttl = p.OptInt("ttl_ms", {.min = 1, .max = lim.max_ttl_ms});
   if (!p.ok()) return p.status();
-  SHIM_RETURN_IF_ERROR(RejectUnknownLeaseOrFence(p));
+  SHIM_ASSIGN_OR_RETURN(uint64_t lease_id, CheckFenceAndLease(p));
   SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
   if (DumpValue(value).size() > lim.max_value_bytes) {
     return Status::TooLarge("value: encoded size over " + std::to_string(lim.max_value_bytes) + " bytes",
@@ -123,6 +150,7 @@ Result<json> StateModule::PlanSet(const json& params, Overlay& overlay) {
   e.version = cur ? cur->version + 1 : 1;
   e.revision = PendingRevision();
   e.expires_at_ms = ttl ? core_.clock().NowMs() + *ttl : 0;
+  e.lease_id = lease_id;  // a set without lease_id detaches the key from its lease
   json result = {{"version", e.version}, {"revision", e.revision}};
   overlay[key] = std::move(e);
   return result;
@@ -138,7 +166,7 @@ Result<json> StateModule::PlanPatch(const json& params, Overlay& overlay) {
   if ((merge == nullptr) == (ops == nullptr)) {
     return Status::InvalidParams("merge", "exactly one of merge (RFC 7396) or ops (RFC 6902) is required");
   }
-  SHIM_RETURN_IF_ERROR(RejectUnknownLeaseOrFence(p));
+  SHIM_RETURN_IF_ERROR(CheckFenceAndLease(p).status());
   SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
   const KvEntry* cur = Lookup(key, overlay);
   json value = cur ? cur->value : json(nullptr);
@@ -175,7 +203,7 @@ Result<json> StateModule::PlanIncr(const json& params, Overlay& overlay) {
   int64_t by = p.OptInt("by").value_or(1);
   auto ttl = p.OptInt("ttl_ms", {.min = 1, .max = lim.max_ttl_ms});
   if (!p.ok()) return p.status();
-  SHIM_RETURN_IF_ERROR(RejectUnknownLeaseOrFence(p));
+  SHIM_RETURN_IF_ERROR(CheckFenceAndLease(p).status());
   SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
   const KvEntry* cur = Lookup(key, overlay);
   int64_t base = 0;
@@ -206,7 +234,7 @@ Result<json> StateModule::PlanDel(const json& params, Overlay& overlay) {
   Params p(params);
   std::string key = p.Str("key", {.min = 1, .max = core_.limits().max_key_bytes});
   if (!p.ok()) return p.status();
-  SHIM_RETURN_IF_ERROR(RejectUnknownLeaseOrFence(p));
+  SHIM_RETURN_IF_ERROR(CheckFenceAndLease(p).status());
   SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
   if (!Lookup(key, overlay)) return json{{"deleted", false}, {"revision", core_.revision()}};
   overlay[key] = std::nullopt;
@@ -218,13 +246,17 @@ void StateModule::Apply(Overlay& overlay) {
   core_.NextRevision();
   auto& batch = core_.batch();
   for (auto& [key, entry] : overlay) {
+    auto old = kv_.find(key);
+    const uint64_t old_lease = old == kv_.end() ? 0 : old->second.lease_id;
     if (entry) {
       batch.Put(Family::kKv, KvKey(key), EncodeEntry(*entry, DumpValue(entry->value)));
       if (entry->expires_at_ms != 0) SchedulePurge(key, entry->expires_at_ms);
+      IndexLease(key, old_lease, entry->lease_id);
       kv_.insert_or_assign(key, std::move(*entry));
-    } else {
+    } else if (old != kv_.end()) {
       batch.Delete(Family::kKv, KvKey(key));
-      kv_.erase(key);
+      IndexLease(key, old_lease, 0);
+      kv_.erase(old);
     }
   }
 }
@@ -362,6 +394,7 @@ void StateModule::Purge(const std::string& key, int64_t expires_at_ms) {
   if (expires_at_ms > core_.clock().NowMs()) return;
   core_.NextRevision();
   core_.batch().Delete(Family::kKv, KvKey(key));
+  IndexLease(key, it->second.lease_id, 0);
   kv_.erase(it);
 }
 

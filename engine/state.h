@@ -15,7 +15,9 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -33,13 +35,22 @@ struct KvEntry {
   uint64_t lease_id = 0;       // 0 = none
 };
 
+class LeaseModule;
+class LockModule;
+
 class StateModule {
  public:
-  explicit StateModule(Core& core) : core_(core) {}
+  StateModule(Core& core, const LeaseModule& leases, const LockModule& locks)
+      : core_(core), leases_(leases), locks_(locks) {}
 
   // Loads every key from the store; schedules purges for TTL'd ones.
   Status Recover();
-  void Reset() { kv_.clear(); }
+  void Reset() {
+    kv_.clear();
+    keys_by_lease_.clear();
+  }
+  // Deletes every key attached to the lease (part of the lease's end).
+  void DeleteForLease(uint64_t lease_id);
 
   void Get(Call& call);
   void Set(Call& call);
@@ -58,6 +69,10 @@ class StateModule {
   // The live (present and unexpired) entry for key, seen through overlay.
   const KvEntry* Lookup(const std::string& key, const Overlay& overlay) const;
   Status CheckExpected(Params& p, const std::string& key, const Overlay& overlay);
+  // Validates `fence` (must be the lock's current token) and `lease_id`
+  // (must exist); returns the lease id or 0.
+  Result<uint64_t> CheckFenceAndLease(Params& p);
+  void IndexLease(const std::string& key, uint64_t old_lease, uint64_t new_lease);
 
   // Planners parse one op's params, check it against the current state seen
   // through `overlay`, record its write there, and return its result.
@@ -79,7 +94,10 @@ class StateModule {
   void Purge(const std::string& key, int64_t expires_at_ms);
 
   Core& core_;
+  const LeaseModule& leases_;
+  const LockModule& locks_;
   std::map<std::string, KvEntry, std::less<>> kv_;
+  std::unordered_map<uint64_t, std::set<std::string>> keys_by_lease_;
 };
 
 }  // namespace shim::engine

@@ -29,9 +29,11 @@ namespace shim::storage {
 enum class KeyTag : uint8_t {
   kMeta = 0x01,          // meta: (name str)
   kKv = 0x10,            // kv: (key str)
-  kTtl = 0x11,           // ttl index: (expires_at_ms u64, key str)
   kChannelMessage = 0x20,  // channel log: (channel str, seq u64)
   kChannelConfig = 0x21,   // channel meta: (channel str)
+  kLease = 0x30,           // leases: (lease_id u64)
+  kLock = 0x31,            // locks: (name str)
+  kWorker = 0x32,          // workers: (worker_id str)
 };
 
 class KeyEncoder {

@@ -28,8 +28,7 @@ namespace shim::storage {
 
 enum class Family : uint8_t {
   kMeta = 0,      // store-wide counters (revision, ...)
-  kKv,            // state keys
-  kTtl,           // expiry index of state keys
+  kKv,            // state keys (TTL'd keys are indexed in memory, rebuilt at open)
   kChannelLog,    // pub/sub messages by (channel, seq)
   kChannelMeta,   // per-channel retention settings
   kLeases,

@@ -1,0 +1,104 @@
+#include "engine/leases.h"
+
+#include "engine/params.h"
+#include "storage/key_codec.h"
+
+namespace shim::engine {
+
+using nlohmann::json;
+using storage::Family;
+using storage::KeyEncoder;
+using storage::KeyTag;
+
+namespace {
+std::string LeaseKey(uint64_t id) { return KeyEncoder(KeyTag::kLease).U64(id).key(); }
+}  // namespace
+
+Status LeaseModule::Recover() {
+  leases_.clear();
+  Status bad;
+  std::string prefix(1, static_cast<char>(KeyTag::kLease));
+  SHIM_RETURN_IF_ERROR(core_.store().Scan(
+      Family::kLeases, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view k, std::string_view v) {
+        storage::KeyDecoder d(k);
+        KeyTag tag;
+        uint64_t id;
+        json rec = json::parse(v, nullptr, false);
+        if (!d.Tag(&tag) || !d.U64(&id) || !rec.is_object()) {
+          bad = Status::Internal("corrupt lease record");
+          return false;
+        }
+        Lease lease{rec.value("owner", ""), rec.value("ttl_ms", int64_t{1000}), 0};
+        // Full TTL again after a restart: nothing expires early.
+        lease.expires_mono_ms = core_.clock().MonoMs() + lease.ttl_ms;
+        Arm(id, lease);
+        leases_.emplace(id, std::move(lease));
+        return true;
+      }));
+  return bad;
+}
+
+int64_t LeaseModule::WallExpiry(const Lease& lease) const {
+  return core_.clock().NowMs() + (lease.expires_mono_ms - core_.clock().MonoMs());
+}
+
+void LeaseModule::Arm(uint64_t id, const Lease& lease) {
+  core_.mono_timers().Schedule(lease.expires_mono_ms, [this, id] {
+    auto it = leases_.find(id);
+    // Kept alive since this timer was set: a later timer covers it.
+    if (it == leases_.end() || it->second.expires_mono_ms > core_.clock().MonoMs()) return;
+    End(id);
+  });
+}
+
+void LeaseModule::End(uint64_t id) {
+  core_.NextRevision();
+  core_.batch().Delete(Family::kLeases, LeaseKey(id));
+  leases_.erase(id);
+  for (auto& hook : end_hooks_) hook(id);
+}
+
+void LeaseModule::Grant(Call& call) {
+  Params p(call.params);
+  int64_t ttl = p.Int("ttl_ms", {.min = 1, .max = core_.limits().max_ttl_ms});
+  std::string owner = p.OptStr("owner", {.max = 256}).value_or("");
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  const uint64_t id = core_.NextRevision();
+  Lease lease{owner, ttl, core_.clock().MonoMs() + ttl};
+  core_.batch().Put(Family::kLeases, LeaseKey(id), json{{"owner", owner}, {"ttl_ms", ttl}}.dump());
+  Arm(id, lease);
+  const int64_t expires = WallExpiry(lease);
+  leases_.emplace(id, std::move(lease));
+  core_.Reply(call.reply, json{{"lease_id", id}, {"expires_at_ms", expires}});
+}
+
+void LeaseModule::Keepalive(Call& call) {
+  Params p(call.params);
+  uint64_t id = static_cast<uint64_t>(p.Int("lease_id", {.min = 1}));
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return core_.Reply(call.reply, Status::NotFound("no lease " + std::to_string(id) + " (it may have expired)"));
+  // Liveness only: nothing to persist, a restart grants the full TTL anyway.
+  it->second.expires_mono_ms = core_.clock().MonoMs() + it->second.ttl_ms;
+  Arm(id, it->second);
+  core_.Reply(call.reply, json{{"expires_at_ms", WallExpiry(it->second)}});
+}
+
+void LeaseModule::Revoke(Call& call) {
+  Params p(call.params);
+  uint64_t id = static_cast<uint64_t>(p.Int("lease_id", {.min = 1}));
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (!leases_.count(id)) return core_.Reply(call.reply, Status::NotFound("no lease " + std::to_string(id)));
+  End(id);
+  core_.Reply(call.reply, json{{"ok", true}});
+}
+
+void LeaseModule::List(Call& call) {
+  json out = json::array();
+  for (const auto& [id, lease] : leases_) {
+    out.push_back({{"lease_id", id}, {"owner", lease.owner}, {"ttl_ms", lease.ttl_ms}, {"expires_at_ms", WallExpiry(lease)}});
+  }
+  core_.Reply(call.reply, json{{"leases", std::move(out)}});
+}
+
+}  // namespace shim::engine

@@ -1,0 +1,275 @@
+#include "engine/locks.h"
+
+#include <vector>
+
+#include "engine/leases.h"
+#include "engine/params.h"
+#include "storage/key_codec.h"
+
+namespace shim::engine {
+
+using nlohmann::json;
+using storage::Family;
+using storage::KeyEncoder;
+using storage::KeyTag;
+
+namespace {
+std::string LockKey(std::string_view name) { return KeyEncoder(KeyTag::kLock).Str(name).key(); }
+}  // namespace
+
+Status LockModule::Recover() {
+  locks_.clear();
+  Status bad;
+  std::string prefix(1, static_cast<char>(KeyTag::kLock));
+  SHIM_RETURN_IF_ERROR(core_.store().Scan(
+      Family::kLocks, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view k, std::string_view v) {
+        storage::KeyDecoder d(k);
+        KeyTag tag;
+        std::string name;
+        json rec = json::parse(v, nullptr, false);
+        if (!d.Tag(&tag) || !d.Str(&name) || !rec.is_object()) {
+          bad = Status::Internal("corrupt lock record");
+          return false;
+        }
+        Lock lock;
+        lock.held = true;
+        lock.owner = rec.value("owner", "");
+        lock.token = rec.value("token", uint64_t{0});
+        lock.ttl_ms = rec.value("ttl_ms", int64_t{1000});
+        lock.lease_id = rec.value("lease_id", uint64_t{0});
+        // Full TTL again after a restart: nothing expires early.
+        lock.expires_mono_ms = core_.clock().MonoMs() + lock.ttl_ms;
+        Arm(name, lock);
+        locks_.emplace(std::move(name), std::move(lock));
+        return true;
+      }));
+  return bad;
+}
+
+void LockModule::Reset() {
+  // Waiters belong to live connections: they are failed by the caller's
+  // group failure path, not kept across a reload.
+  for (auto& [name, lock] : locks_) {
+    for (auto& w : lock.waiters) w.reply(Status::Internal("storage failure; retry"));
+  }
+  locks_.clear();
+}
+
+int64_t LockModule::WallExpiry(const Lock& lock) const {
+  return core_.clock().NowMs() + (lock.expires_mono_ms - core_.clock().MonoMs());
+}
+
+json LockModule::Describe(const std::string& name, const Lock& lock) const {
+  return json{{"name", name},
+              {"held", lock.held},
+              {"owner", lock.held ? json(lock.owner) : json(nullptr)},
+              {"token", lock.held ? json(lock.token) : json(nullptr)},
+              {"expires_at_ms", lock.held ? json(WallExpiry(lock)) : json(nullptr)},
+              {"lease_id", lock.held && lock.lease_id ? json(lock.lease_id) : json(nullptr)},
+              {"waiters", lock.waiters.size()}};
+}
+
+void LockModule::Arm(const std::string& name, const Lock& lock) {
+  core_.mono_timers().Schedule(lock.expires_mono_ms, [this, name, token = lock.token] {
+    auto it = locks_.find(name);
+    if (it == locks_.end()) return;
+    Lock& l = it->second;
+    // Released, re-granted or extended since this timer was set.
+    if (!l.held || l.token != token || l.expires_mono_ms > core_.clock().MonoMs()) return;
+    ReleaseAndHandOff(name, l);
+  });
+}
+
+void LockModule::Grant(const std::string& name, Lock& lock, const std::string& owner, int64_t ttl_ms,
+                       uint64_t lease_id) {
+  lock.held = true;
+  lock.owner = owner;
+  lock.token = core_.NextRevision();
+  lock.ttl_ms = ttl_ms;
+  lock.lease_id = lease_id;
+  lock.expires_mono_ms = core_.clock().MonoMs() + ttl_ms;
+  core_.batch().Put(Family::kLocks, LockKey(name),
+                    json{{"owner", owner}, {"token", lock.token}, {"ttl_ms", ttl_ms}, {"lease_id", lease_id}}.dump());
+  Arm(name, lock);
+}
+
+void LockModule::ReleaseAndHandOff(const std::string& name, Lock& lock) {
+  core_.NextRevision();
+  core_.batch().Delete(Family::kLocks, LockKey(name));
+  lock.held = false;
+  lock.owner.clear();
+  while (!lock.waiters.empty()) {
+    Waiter w = std::move(lock.waiters.front());
+    lock.waiters.pop_front();
+    if (w.lease_id && !leases_.Exists(w.lease_id)) {
+      core_.Reply(w.reply, Status::NotFound("lease " + std::to_string(w.lease_id) + " ended while waiting"));
+      continue;
+    }
+    Grant(name, lock, w.owner, w.ttl_ms, w.lease_id);
+    core_.Reply(w.reply, json{{"token", lock.token}, {"expires_at_ms", WallExpiry(lock)}});
+    return;
+  }
+  ForgetIfIdle(name);
+}
+
+void LockModule::ForgetIfIdle(const std::string& name) {
+  auto it = locks_.find(name);
+  if (it != locks_.end() && !it->second.held && it->second.waiters.empty()) locks_.erase(it);
+}
+
+void LockModule::Acquire(Call& call) {
+  const auto& lim = core_.limits();
+  Params p(call.params);
+  std::string name = p.Str("name", {.min = 1, .max = lim.max_name_bytes});
+  std::string owner = p.Str("owner", {.min = 1, .max = lim.max_name_bytes});
+  int64_t ttl = p.Int("ttl_ms", {.min = 1, .max = lim.max_ttl_ms});
+  int64_t wait = p.OptInt("wait_ms", {.min = 0, .max = lim.max_wait_ms}).value_or(0);
+  uint64_t lease_id = static_cast<uint64_t>(p.OptInt("lease_id", {.min = 1}).value_or(0));
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (lease_id && !leases_.Exists(lease_id)) {
+    return core_.Reply(call.reply, Status::NotFound("no lease " + std::to_string(lease_id)));
+  }
+  Lock& lock = locks_[name];
+  if (!lock.held) {
+    Grant(name, lock, owner, ttl, lease_id);
+    return core_.Reply(call.reply, json{{"token", lock.token}, {"expires_at_ms", WallExpiry(lock)}});
+  }
+  if (lock.owner == owner) {
+    // Re-entrant: same token, TTL refreshed (and persisted, so a restart
+    // grants the new TTL).
+    core_.NextRevision();
+    lock.ttl_ms = ttl;
+    lock.expires_mono_ms = core_.clock().MonoMs() + ttl;
+    if (lease_id) lock.lease_id = lease_id;
+    core_.batch().Put(Family::kLocks, LockKey(name),
+                      json{{"owner", owner}, {"token", lock.token}, {"ttl_ms", ttl}, {"lease_id", lock.lease_id}}.dump());
+    Arm(name, lock);
+    return core_.Reply(call.reply, json{{"token", lock.token}, {"expires_at_ms", WallExpiry(lock)}});
+  }
+  if (wait == 0) {
+    return core_.Reply(call.reply, Status(StatusCode::kLockHeld, "lock '" + name + "' is held by '" + lock.owner + "'",
+                                          {{"holder", lock.owner}, {"expires_at_ms", WallExpiry(lock)}}));
+  }
+  if (lock.waiters.size() >= lim.max_waiters_per_lock) {
+    return core_.Reply(call.reply,
+                       Status(StatusCode::kOverloaded,
+                              "lock '" + name + "' already has " + std::to_string(lock.waiters.size()) + " waiters",
+                              {{"limit", lim.max_waiters_per_lock}}));
+  }
+  const uint64_t waiter_id = next_waiter_id_++;
+  lock.waiters.push_back(
+      Waiter{waiter_id, owner, ttl, lease_id, call.client ? call.client->id() : 0, call.reply});
+  core_.mono_timers().Schedule(core_.clock().MonoMs() + wait, [this, name, waiter_id, wait] {
+    auto it = locks_.find(name);
+    if (it == locks_.end()) return;
+    auto& q = it->second.waiters;
+    for (auto w = q.begin(); w != q.end(); ++w) {
+      if (w->id != waiter_id) continue;
+      ReplyFn reply = std::move(w->reply);
+      q.erase(w);
+      core_.Reply(reply, Status(StatusCode::kTimeout, "lock '" + name + "' not acquired within " +
+                                                          std::to_string(wait) + " ms"));
+      ForgetIfIdle(name);
+      return;
+    }
+  });
+}
+
+void LockModule::Extend(Call& call) {
+  const auto& lim = core_.limits();
+  Params p(call.params);
+  std::string name = p.Str("name", {.min = 1, .max = lim.max_name_bytes});
+  uint64_t token = static_cast<uint64_t>(p.Int("token", {.min = 0}));
+  int64_t ttl = p.Int("ttl_ms", {.min = 1, .max = lim.max_ttl_ms});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  auto it = locks_.find(name);
+  if (it == locks_.end() || !it->second.held || it->second.token != token) {
+    return core_.Reply(call.reply, Status(StatusCode::kNotOwner, "token " + std::to_string(token) +
+                                                                     " does not hold lock '" + name + "'"));
+  }
+  Lock& lock = it->second;
+  core_.NextRevision();
+  lock.ttl_ms = ttl;
+  lock.expires_mono_ms = core_.clock().MonoMs() + ttl;
+  core_.batch().Put(Family::kLocks, LockKey(name),
+                    json{{"owner", lock.owner}, {"token", lock.token}, {"ttl_ms", ttl}, {"lease_id", lock.lease_id}}.dump());
+  Arm(name, lock);
+  core_.Reply(call.reply, json{{"expires_at_ms", WallExpiry(lock)}});
+}
+
+void LockModule::Release(Call& call) {
+  Params p(call.params);
+  std::string name = p.Str("name", {.min = 1, .max = core_.limits().max_name_bytes});
+  uint64_t token = static_cast<uint64_t>(p.Int("token", {.min = 0}));
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  auto it = locks_.find(name);
+  if (it == locks_.end() || !it->second.held || it->second.token != token) {
+    return core_.Reply(call.reply, Status(StatusCode::kNotOwner, "token " + std::to_string(token) +
+                                                                     " does not hold lock '" + name + "'"));
+  }
+  ReleaseAndHandOff(name, it->second);
+  core_.Reply(call.reply, json{{"ok", true}});
+}
+
+void LockModule::GetStatus(Call& call) {
+  Params p(call.params);
+  std::string name = p.Str("name", {.min = 1, .max = core_.limits().max_name_bytes});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  auto it = locks_.find(name);
+  core_.Reply(call.reply, it == locks_.end() ? Describe(name, Lock{}) : Describe(name, it->second));
+}
+
+void LockModule::List(Call& call) {
+  json out = json::array();
+  for (const auto& [name, lock] : locks_) {
+    if (lock.held || !lock.waiters.empty()) out.push_back(Describe(name, lock));
+  }
+  core_.Reply(call.reply, json{{"locks", std::move(out)}});
+}
+
+Status LockModule::CheckFence(const json& fence) const {
+  if (!fence.is_object() || !fence.contains("lock") || !fence["lock"].is_string() || !fence.contains("token") ||
+      !fence["token"].is_number_integer()) {
+    return Status::InvalidParams("fence", "fence must be {\"lock\": NAME, \"token\": INTEGER}");
+  }
+  const std::string& name = fence["lock"].get_ref<const std::string&>();
+  const uint64_t token = fence["token"].is_number_unsigned() || fence["token"].get<int64_t>() >= 0
+                             ? fence["token"].get<uint64_t>()
+                             : 0;
+  auto it = locks_.find(name);
+  if (it != locks_.end() && it->second.held && it->second.token == token) return Status::Ok();
+  json details = {{"lock", name}, {"token", token}};
+  details["current_token"] = (it != locks_.end() && it->second.held) ? json(it->second.token) : json(nullptr);
+  return Status(StatusCode::kFenced,
+                "fence token " + std::to_string(token) + " is not the current holder of lock '" + name + "'",
+                std::move(details));
+}
+
+void LockModule::ReleaseForLease(uint64_t lease_id) {
+  std::vector<std::string> names;
+  for (const auto& [name, lock] : locks_) {
+    if (lock.held && lock.lease_id == lease_id) names.push_back(name);
+  }
+  for (const auto& name : names) {
+    auto it = locks_.find(name);
+    if (it != locks_.end()) ReleaseAndHandOff(name, it->second);
+  }
+}
+
+void LockModule::OnClientClosed(uint64_t client_id) {
+  std::vector<std::string> touched;
+  for (auto& [name, lock] : locks_) {
+    auto before = lock.waiters.size();
+    std::erase_if(lock.waiters, [client_id](const Waiter& w) { return w.client_id == client_id; });
+    if (lock.waiters.size() != before) touched.push_back(name);
+  }
+  for (const auto& name : touched) ForgetIfIdle(name);
+}
+
+size_t LockModule::held_count() const {
+  size_t n = 0;
+  for (const auto& [name, lock] : locks_) n += lock.held;
+  return n;
+}
+
+}  // namespace shim::engine

@@ -1,0 +1,230 @@
+#include "engine/workers.h"
+
+#include "engine/params.h"
+#include "engine/pubsub.h"
+#include "storage/key_codec.h"
+
+namespace shim::engine {
+
+using nlohmann::json;
+using storage::Family;
+using storage::KeyEncoder;
+using storage::KeyTag;
+
+namespace {
+const char kEventsChannel[] = "events.workers";
+constexpr int64_t kMaxHeartbeatTtlMs = 24LL * 3600 * 1000;
+constexpr size_t kMaxCapabilities = 64;
+std::string WorkerKey(std::string_view id) { return KeyEncoder(KeyTag::kWorker).Str(id).key(); }
+}  // namespace
+
+Status WorkerModule::Recover() {
+  workers_.clear();
+  Status bad;
+  std::string prefix(1, static_cast<char>(KeyTag::kWorker));
+  SHIM_RETURN_IF_ERROR(core_.store().Scan(
+      Family::kWorkers, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view k, std::string_view v) {
+        storage::KeyDecoder d(k);
+        KeyTag tag;
+        std::string id;
+        json rec = json::parse(v, nullptr, false);
+        if (!d.Tag(&tag) || !d.Str(&id) || !rec.is_object()) {
+          bad = Status::Internal("corrupt worker record");
+          return false;
+        }
+        Worker w;
+        w.name = rec.value("name", "");
+        w.capabilities = rec.value("capabilities", std::vector<std::string>{});
+        w.max_concurrency = rec.value("max_concurrency", int64_t{1});
+        w.heartbeat_ttl_ms = rec.value("heartbeat_ttl_ms", int64_t{15'000});
+        w.metadata = rec.value("metadata", json(nullptr));
+        w.dead = rec.value("dead", false);
+        w.registered_at_ms = rec.value("registered_at_ms", int64_t{0});
+        w.last_heartbeat_at_ms = rec.value("last_heartbeat_at_ms", int64_t{0});
+        // Full TTL again after a restart: nothing expires early.
+        w.expires_mono_ms = core_.clock().MonoMs() + w.heartbeat_ttl_ms;
+        if (!w.dead) Arm(id, w);
+        workers_.emplace(std::move(id), std::move(w));
+        return true;
+      }));
+  return bad;
+}
+
+void WorkerModule::Persist(const std::string& id, const Worker& w) {
+  json rec = {{"name", w.name},
+              {"capabilities", w.capabilities},
+              {"max_concurrency", w.max_concurrency},
+              {"heartbeat_ttl_ms", w.heartbeat_ttl_ms},
+              {"metadata", w.metadata},
+              {"dead", w.dead},
+              {"registered_at_ms", w.registered_at_ms},
+              {"last_heartbeat_at_ms", w.last_heartbeat_at_ms}};
+  core_.batch().Put(Family::kWorkers, WorkerKey(id), rec.dump());
+}
+
+void WorkerModule::Arm(const std::string& id, const Worker& w) {
+  core_.mono_timers().Schedule(w.expires_mono_ms, [this, id] {
+    auto it = workers_.find(id);
+    if (it == workers_.end() || it->second.dead || it->second.expires_mono_ms > core_.clock().MonoMs()) return;
+    MarkDead(id, it->second, "heartbeat_timeout");
+  });
+}
+
+void WorkerModule::MarkDead(const std::string& id, Worker& w, const char* reason) {
+  core_.NextRevision();
+  w.dead = true;
+  Persist(id, w);
+  pubsub_.PublishInternal(kEventsChannel, json{{"type", "worker.failed"},
+                                               {"worker_id", id},
+                                               {"name", w.name},
+                                               {"reason", reason},
+                                               {"last_heartbeat_at_ms", w.last_heartbeat_at_ms}});
+  for (auto& hook : dead_hooks_) hook(id);
+}
+
+json WorkerModule::Describe(const std::string& id, const Worker& w) const {
+  const char* status = w.dead ? "dead" : (w.active_tasks > 0 ? "busy" : "idle");
+  return json{{"worker_id", id},
+              {"name", w.name},
+              {"capabilities", w.capabilities},
+              {"status", status},
+              {"active_tasks", w.active_tasks},
+              {"max_concurrency", w.max_concurrency},
+              {"heartbeat_ttl_ms", w.heartbeat_ttl_ms},
+              {"metadata", w.metadata},
+              {"registered_at_ms", w.registered_at_ms},
+              {"last_heartbeat_at_ms", w.last_heartbeat_at_ms}};
+}
+
+void WorkerModule::Register(Call& call) {
+  const auto& lim = core_.limits();
+  Params p(call.params);
+  auto worker_id = p.OptStr("worker_id", {.min = 1, .max = lim.max_name_bytes});
+  std::string name = p.OptStr("name", {.max = lim.max_name_bytes}).value_or("");
+  const json* caps = p.OptArray("capabilities");
+  int64_t max_concurrency = p.OptInt("max_concurrency", {.min = 1, .max = 10'000}).value_or(1);
+  int64_t ttl = p.OptInt("heartbeat_ttl_ms", {.min = 100, .max = kMaxHeartbeatTtlMs}).value_or(15'000);
+  const json* metadata = p.OptObject("metadata");
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  std::vector<std::string> capabilities;
+  if (caps) {
+    if (caps->size() > kMaxCapabilities) {
+      return core_.Reply(call.reply, Status::TooLarge("capabilities: more than " + std::to_string(kMaxCapabilities),
+                                                      kMaxCapabilities));
+    }
+    for (const auto& c : *caps) {
+      if (!c.is_string() || c.get_ref<const std::string&>().empty()) {
+        return core_.Reply(call.reply, Status::InvalidParams("capabilities", "capabilities must be non-empty strings"));
+      }
+      capabilities.push_back(c.get<std::string>());
+    }
+  }
+  if (metadata && metadata->dump().size() > 64 * 1024) {
+    return core_.Reply(call.reply, Status::TooLarge("metadata over 64 KiB", 64 * 1024));
+  }
+  const uint64_t rev = core_.NextRevision();
+  std::string id = worker_id.value_or("worker-" + std::to_string(rev));
+  Worker& w = workers_[id];
+  const bool fresh = w.registered_at_ms == 0;
+  w.name = name.empty() ? (fresh ? id : w.name) : name;
+  w.capabilities = std::move(capabilities);
+  w.max_concurrency = max_concurrency;
+  w.heartbeat_ttl_ms = ttl;
+  if (metadata) w.metadata = *metadata;
+  w.dead = false;
+  const int64_t now = core_.clock().NowMs();
+  if (fresh) w.registered_at_ms = now;
+  w.last_heartbeat_at_ms = now;
+  w.expires_mono_ms = core_.clock().MonoMs() + ttl;
+  Persist(id, w);
+  Arm(id, w);
+  pubsub_.PublishInternal(kEventsChannel, json{{"type", "worker.registered"}, {"worker_id", id}, {"name", w.name},
+                                               {"capabilities", w.capabilities}});
+  core_.Reply(call.reply, json{{"worker_id", id}, {"expires_at_ms", now + ttl}});
+}
+
+void WorkerModule::Heartbeat(Call& call) {
+  Params p(call.params);
+  std::string id = p.Str("worker_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  const json* metadata = p.OptObject("metadata");
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  auto it = workers_.find(id);
+  if (it == workers_.end()) {
+    return core_.Reply(call.reply, Status::NotFound("no worker '" + id + "' (register it first)"));
+  }
+  Worker& w = it->second;
+  const int64_t now = core_.clock().NowMs();
+  w.last_heartbeat_at_ms = now;
+  w.expires_mono_ms = core_.clock().MonoMs() + w.heartbeat_ttl_ms;
+  // A heartbeat is liveness, not state: persist only what a reader would
+  // miss after a restart (metadata, coming back from dead).
+  if (metadata || w.dead) {
+    if (metadata) {
+      if (metadata->dump().size() > 64 * 1024) {
+        return core_.Reply(call.reply, Status::TooLarge("metadata over 64 KiB", 64 * 1024));
+      }
+      w.metadata = *metadata;
+    }
+    if (w.dead) {
+      w.dead = false;
+      pubsub_.PublishInternal(kEventsChannel, json{{"type", "worker.recovered"}, {"worker_id", id}, {"name", w.name}});
+    }
+    core_.NextRevision();
+    Persist(id, w);
+  }
+  Arm(id, w);
+  core_.Reply(call.reply, json{{"expires_at_ms", now + w.heartbeat_ttl_ms}});
+}
+
+void WorkerModule::Deregister(Call& call) {
+  Params p(call.params);
+  std::string id = p.Str("worker_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return core_.Reply(call.reply, Status::NotFound("no worker '" + id + "'"));
+  core_.NextRevision();
+  // Its running tasks go back to their queues, as for a dead worker.
+  if (!it->second.dead) {
+    for (auto& hook : dead_hooks_) hook(id);
+  }
+  pubsub_.PublishInternal(kEventsChannel, json{{"type", "worker.deregistered"}, {"worker_id", id}, {"name", it->second.name}});
+  core_.batch().Delete(Family::kWorkers, WorkerKey(id));
+  workers_.erase(id);
+  core_.Reply(call.reply, json{{"ok", true}});
+}
+
+void WorkerModule::List(Call& call) {
+  Params p(call.params);
+  auto capability = p.OptStr("capability");
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  json out = json::array();
+  for (const auto& [id, w] : workers_) {
+    if (capability && std::find(w.capabilities.begin(), w.capabilities.end(), *capability) == w.capabilities.end()) {
+      continue;
+    }
+    out.push_back(Describe(id, w));
+  }
+  core_.Reply(call.reply, json{{"workers", std::move(out)}});
+}
+
+WorkerModule::Worker* WorkerModule::Find(const std::string& worker_id) {
+  auto it = workers_.find(worker_id);
+  return it == workers_.end() ? nullptr : &it->second;
+}
+
+bool WorkerModule::IsAlive(const std::string& worker_id) const {
+  auto it = workers_.find(worker_id);
+  return it != workers_.end() && !it->second.dead;
+}
+
+void WorkerModule::AdjustActive(const std::string& worker_id, int64_t delta) {
+  if (auto* w = Find(worker_id)) w->active_tasks = std::max<int64_t>(0, w->active_tasks + delta);
+}
+
+size_t WorkerModule::alive_count() const {
+  size_t n = 0;
+  for (const auto& [id, w] : workers_) n += !w.dead;
+  return n;
+}
+
+}  // namespace shim::engine
