@@ -6,6 +6,7 @@
 #include "engine/locks.h"
 #include "engine/pubsub.h"
 #include "engine/state.h"
+#include "engine/tasks.h"
 #include "engine/workers.h"
 #include "storage/key_codec.h"
 
@@ -26,7 +27,10 @@ Engine::Engine(const EngineOptions& options)
       leases_(std::make_unique<LeaseModule>(core_)),
       locks_(std::make_unique<LockModule>(core_, *leases_)),
       state_(std::make_unique<StateModule>(core_, *leases_, *locks_)),
-      workers_(std::make_unique<WorkerModule>(core_, *pubsub_)) {
+      workers_(std::make_unique<WorkerModule>(core_, *pubsub_)),
+      tasks_(std::make_unique<TaskModule>(core_, *pubsub_, *workers_)) {
+  // A dead or departed worker's running tasks go back to their queues.
+  workers_->OnDead([this](const std::string& id) { tasks_->OnWorkerGone(id); });
   // A lease's end deletes its keys and releases its locks in the same write.
   leases_->OnEnd([this](uint64_t id) { state_->DeleteForLease(id); });
   leases_->OnEnd([this](uint64_t id) { locks_->ReleaseForLease(id); });
@@ -49,6 +53,7 @@ Status Engine::Recover() {
   SHIM_RETURN_IF_ERROR(locks_->Recover());
   SHIM_RETURN_IF_ERROR(pubsub_->Recover());
   SHIM_RETURN_IF_ERROR(workers_->Recover());
+  SHIM_RETURN_IF_ERROR(tasks_->Recover());  // after workers: counts their active tasks
   return Status::Ok();
 }
 
@@ -86,6 +91,23 @@ void Engine::RegisterMethods() {
   methods_["worker.heartbeat"] = bind(wk, &WorkerModule::Heartbeat);
   methods_["worker.deregister"] = bind(wk, &WorkerModule::Deregister);
   methods_["worker.list"] = bind(wk, &WorkerModule::List);
+  TaskModule* tk = tasks_.get();
+  methods_["task.submit"] = bind(tk, &TaskModule::Submit);
+  methods_["task.submit_batch"] = bind(tk, &TaskModule::SubmitBatch);
+  methods_["task.claim"] = bind(tk, &TaskModule::Claim);
+  methods_["task.progress"] = bind(tk, &TaskModule::Progress);
+  methods_["task.extend"] = bind(tk, &TaskModule::Extend);
+  methods_["task.complete"] = bind(tk, &TaskModule::Complete);
+  methods_["task.fail"] = bind(tk, &TaskModule::Fail);
+  methods_["task.cancel"] = bind(tk, &TaskModule::Cancel);
+  methods_["task.retry"] = bind(tk, &TaskModule::Retry);
+  methods_["task.get"] = bind(tk, &TaskModule::Get);
+  methods_["task.list"] = bind(tk, &TaskModule::List);
+  methods_["queue.stats"] = bind(tk, &TaskModule::QueueStats);
+  methods_["queue.list"] = bind(tk, &TaskModule::QueueList);
+  methods_["queue.pause"] = bind(tk, &TaskModule::QueuePause);
+  methods_["queue.resume"] = bind(tk, &TaskModule::QueueResume);
+  methods_["queue.configure"] = bind(tk, &TaskModule::QueueConfigure);
   methods_["sys.ping"] = [this](Call& call) {
     core_.Reply(call.reply, json{{"pong", true}, {"revision", core_.revision()}});
   };
@@ -110,6 +132,7 @@ void Engine::Execute(std::string_view method, json params, std::shared_ptr<Clien
 void Engine::OnClientClosed(uint64_t client_id) {
   pubsub_->OnClientClosed(client_id);
   locks_->OnClientClosed(client_id);
+  tasks_->OnClientClosed(client_id);
 }
 
 bool Engine::ReadyToSeal() const {
@@ -148,6 +171,7 @@ void Engine::Land(Group& group, const Status& write_status) {
   leases_->Reset();
   locks_->Reset();
   workers_->Reset();
+  tasks_->Reset();
   (void)Recover();
 }
 
@@ -183,6 +207,7 @@ json Engine::Describe() const {
               {"locks_held", locks_->held_count()},
               {"workers", workers_->count()},
               {"workers_alive", workers_->alive_count()},
+              {"tasks", tasks_->task_count()},
               {"commit_groups", stats_.groups},
               {"commit_mean_group_size",
                stats_.groups ? double(stats_.grouped_commands) / double(stats_.groups) : 0.0},

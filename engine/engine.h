@@ -42,6 +42,7 @@ class PubSubModule;
 class LeaseModule;
 class LockModule;
 class WorkerModule;
+class TaskModule;
 
 struct EngineOptions {
   Clock* clock = nullptr;            // required; outlives the engine
@@ -104,6 +105,7 @@ class Engine {
   std::unique_ptr<LockModule> locks_;
   std::unique_ptr<StateModule> state_;
   std::unique_ptr<WorkerModule> workers_;
+  std::unique_ptr<TaskModule> tasks_;
   std::unordered_map<std::string, Handler> methods_;
   EngineStats stats_;
 };

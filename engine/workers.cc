@@ -1,5 +1,7 @@
 #include "engine/workers.h"
 
+#include <algorithm>
+
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "storage/key_codec.h"
@@ -210,6 +212,23 @@ void WorkerModule::List(Call& call) {
 WorkerModule::Worker* WorkerModule::Find(const std::string& worker_id) {
   auto it = workers_.find(worker_id);
   return it == workers_.end() ? nullptr : &it->second;
+}
+
+const WorkerModule::Worker* WorkerModule::Find(const std::string& worker_id) const {
+  auto it = workers_.find(worker_id);
+  return it == workers_.end() ? nullptr : &it->second;
+}
+
+bool WorkerModule::AnyAliveWith(const std::vector<std::string>& caps) const {
+  for (const auto& [id, w] : workers_) {
+    if (w.dead) continue;
+    if (std::all_of(caps.begin(), caps.end(), [&](const std::string& c) {
+          return std::find(w.capabilities.begin(), w.capabilities.end(), c) != w.capabilities.end();
+        })) {
+      return true;
+    }
+  }
+  return false;
 }
 
 bool WorkerModule::IsAlive(const std::string& worker_id) const {

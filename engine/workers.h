@@ -54,7 +54,10 @@ class WorkerModule {
   };
   // nullptr if unknown.
   Worker* Find(const std::string& worker_id);
+  const Worker* Find(const std::string& worker_id) const;
   bool IsAlive(const std::string& worker_id) const;
+  // True if some live worker has every capability in `caps`.
+  bool AnyAliveWith(const std::vector<std::string>& caps) const;
   void AdjustActive(const std::string& worker_id, int64_t delta);
   size_t count() const { return workers_.size(); }
   size_t alive_count() const;

@@ -34,6 +34,9 @@ enum class KeyTag : uint8_t {
   kLease = 0x30,           // leases: (lease_id u64)
   kLock = 0x31,            // locks: (name str)
   kWorker = 0x32,          // workers: (worker_id str)
+  kTask = 0x40,            // tasks: (task seq u64) -> task record
+  kTaskPayload = 0x41,     // tasks: (task seq u64) -> payload JSON
+  kQueueConfig = 0x42,     // queues: (queue str)
 };
 
 class KeyEncoder {

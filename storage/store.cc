@@ -18,7 +18,7 @@ namespace {
 constexpr const char* kFamilyNames[] = {
     "default",  // kMeta lives in RocksDB's default family
     "kv",      "channel_log", "channel_meta", "leases",      "locks",
-    "tasks",   "task_index", "workers", "sessions",    "checkpoints", "signals",
+    "tasks",   "queues", "workers", "sessions",    "checkpoints", "signals",
 };
 static_assert(std::size(kFamilyNames) == static_cast<size_t>(Family::kCount));
 

@@ -34,7 +34,7 @@ enum class Family : uint8_t {
   kLeases,
   kLocks,
   kTasks,
-  kTaskIndex,
+  kQueues,        // per-queue settings
   kWorkers,
   kSessions,
   kCheckpoints,

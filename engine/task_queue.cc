@@ -1,0 +1,71 @@
+#include "engine/task_queue.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace shim::engine {
+
+using nlohmann::json;
+
+const char* RoutingName(Routing r) {
+  switch (r) {
+    case Routing::kLeastLoaded: return "least_loaded";
+    case Routing::kRoundRobin: return "round_robin";
+    case Routing::kCapability: return "capability";
+  }
+  return "?";
+}
+
+std::optional<Routing> ParseRouting(std::string_view s) {
+  if (s == "least_loaded") return Routing::kLeastLoaded;
+  if (s == "round_robin") return Routing::kRoundRobin;
+  if (s == "capability") return Routing::kCapability;
+  return std::nullopt;
+}
+
+json QueueConfig::ToJson() const {
+  return json{{"routing", RoutingName(routing)},         {"starvation_ms", starvation_ms},
+              {"saturation_ready", saturation_ready},     {"keep_completed", keep_completed},
+              {"keep_failed", keep_failed},               {"paused", paused}};
+}
+
+QueueConfig QueueConfig::FromJson(const json& j) {
+  QueueConfig c;
+  if (!j.is_object()) return c;
+  c.routing = ParseRouting(j.value("routing", "least_loaded")).value_or(Routing::kLeastLoaded);
+  c.starvation_ms = j.value("starvation_ms", c.starvation_ms);
+  c.saturation_ready = j.value("saturation_ready", c.saturation_ready);
+  c.keep_completed = j.value("keep_completed", c.keep_completed);
+  c.keep_failed = j.value("keep_failed", c.keep_failed);
+  c.paused = j.value("paused", false);
+  return c;
+}
+
+void RecentSamples::Add(int64_t v) {
+  values_[next_] = v;
+  next_ = (next_ + 1) % kCapacity;
+  size_ = std::min(size_ + 1, kCapacity);
+}
+
+int64_t RecentSamples::Median() const {
+  if (size_ == 0) return 0;
+  std::vector<int64_t> v(values_.begin(), values_.begin() + static_cast<long>(size_));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+std::optional<TaskQueue::ReadyKey> TaskQueue::OldestReady() const {
+  std::optional<ReadyKey> best;
+  for (int p = 1; p <= 10; ++p) {
+    if (!ready[p].empty() && (!best || *ready[p].begin() < *best)) best = *ready[p].begin();
+  }
+  return best;
+}
+
+json TaskQueue::Counts() const {
+  json c = json::object();
+  for (int i = 0; i < kTaskStateCount; ++i) c[TaskStateName(static_cast<TaskState>(i))] = counts[i];
+  return c;
+}
+
+}  // namespace shim::engine

@@ -1,0 +1,332 @@
+// TaskModule: recovery and the handlers that act on one running task
+// (progress, extend, complete, fail) or on any task (cancel, retry), and the
+// queue controls.
+#include "engine/tasks.h"
+
+#include "engine/params.h"
+#include "engine/pubsub.h"
+#include "engine/workers.h"
+#include "storage/key_codec.h"
+
+namespace shim::engine {
+
+using nlohmann::json;
+using storage::Family;
+using storage::KeyEncoder;
+using storage::KeyTag;
+
+TaskModule::TaskModule(Core& core, PubSubModule& pubsub, WorkerModule& workers)
+    : core_(core), pubsub_(pubsub), workers_(workers) {}
+
+void TaskModule::Reset() {
+  for (auto& w : waiters_) w.reply(Status::Internal("storage failure; claim again"));
+  waiters_.clear();
+  tasks_.clear();
+  queues_.clear();
+  dependents_.clear();
+  idempotency_.clear();
+  running_by_worker_.clear();
+}
+
+Status TaskModule::Recover() {
+  Reset();
+  Status bad;
+  // Queue settings.
+  std::string qprefix(1, static_cast<char>(KeyTag::kQueueConfig));
+  SHIM_RETURN_IF_ERROR(core_.store().Scan(
+      Family::kQueues, qprefix, storage::PrefixSuccessor(qprefix), [&](std::string_view k, std::string_view v) {
+        storage::KeyDecoder d(k);
+        KeyTag tag;
+        std::string name;
+        if (!d.Tag(&tag) || !d.Str(&name)) return true;
+        TaskQueue& q = QueueFor(name);
+        q.config = QueueConfig::FromJson(json::parse(v, nullptr, false));
+        q.configured = true;
+        return true;
+      }));
+  // Task records, then payloads (the payload tag sorts after the record tag).
+  std::string tprefix(1, static_cast<char>(KeyTag::kTask));
+  SHIM_RETURN_IF_ERROR(core_.store().Scan(
+      Family::kTasks, tprefix, storage::PrefixSuccessor(tprefix), [&](std::string_view k, std::string_view v) {
+        storage::KeyDecoder d(k);
+        KeyTag tag;
+        uint64_t seq;
+        Task t;
+        if (!d.Tag(&tag) || !d.U64(&seq) || !Task::FromRecord(seq, json::parse(v, nullptr, false), &t)) {
+          bad = Status::Internal("corrupt task record");
+          return false;
+        }
+        tasks_.emplace(seq, std::move(t));
+        return true;
+      }));
+  SHIM_RETURN_IF_ERROR(bad);
+  std::string pprefix(1, static_cast<char>(KeyTag::kTaskPayload));
+  SHIM_RETURN_IF_ERROR(core_.store().Scan(
+      Family::kTasks, pprefix, storage::PrefixSuccessor(pprefix), [&](std::string_view k, std::string_view v) {
+        storage::KeyDecoder d(k);
+        KeyTag tag;
+        uint64_t seq;
+        if (d.Tag(&tag) && d.U64(&seq)) {
+          if (Task* t = Find(seq)) t->payload.assign(v);
+        }
+        return true;
+      }));
+
+  // Rebuild the indexes. Finished tasks go into the retention lists in
+  // finish order.
+  std::vector<const Task*> finished;
+  const int64_t mono = core_.clock().MonoMs();
+  for (auto& [seq, t] : tasks_) {
+    TaskQueue& q = QueueFor(t.queue);
+    ++q.counts[static_cast<int>(t.state)];
+    q.tasks.insert(seq);
+    next_ready_order_ = std::max(next_ready_order_, t.ready_order + 1);
+    if (!t.idempotency_key.empty()) idempotency_[{t.queue, t.idempotency_key}] = seq;
+    switch (t.state) {
+      case TaskState::kWaiting:
+        for (uint64_t dep : t.depends_on) {
+          const Task* d = Find(dep);
+          if (d && !IsFinished(d->state)) dependents_[dep].push_back(seq);
+        }
+        break;
+      case TaskState::kDelayed:
+        ScheduleRunAt(t);
+        break;
+      case TaskState::kReady:
+        q.AddReady(t);
+        break;
+      case TaskState::kRunning:
+        // Full execution lease again after a restart: nothing expires early.
+        t.lease_expires_mono_ms = mono + t.timeout_ms;
+        running_by_worker_[t.worker_id].insert(seq);
+        workers_.AdjustActive(t.worker_id, +1);
+        ArmLease(t);
+        break;
+      default:
+        finished.push_back(&t);
+        break;
+    }
+    if (!IsFinished(t.state)) ScheduleDeadline(t);
+  }
+  std::sort(finished.begin(), finished.end(), [](const Task* a, const Task* b) {
+    return std::pair(a->finished_at_ms, a->seq) < std::pair(b->finished_at_ms, b->seq);
+  });
+  for (const Task* t : finished) {
+    TaskQueue& q = QueueFor(t->queue);
+    (t->state == TaskState::kFailed ? q.failed_order : q.completed_order).push_back(t->seq);
+  }
+  return Status::Ok();
+}
+
+Result<Task*> TaskModule::RunningWithToken(const json& params, uint64_t* token_out) {
+  Params p(params);
+  std::string id = p.Str("task_id", {.min = 1, .max = 64});
+  const uint64_t token = static_cast<uint64_t>(p.Int("lease_token", {.min = 0}));
+  if (!p.ok()) return p.status();
+  auto seq = ParseTaskId(id);
+  Task* t = seq ? Find(*seq) : nullptr;
+  if (!t) return Status::NotFound("no task '" + id + "'");
+  if (t->lease_token != token || token == 0) {
+    return Status(StatusCode::kNotOwner,
+                  "lease_token " + std::to_string(token) + " does not own task " + id +
+                      " (its lease expired and it was handed out again, or it was cancelled)",
+                  {{"state", TaskStateName(t->state)}});
+  }
+  if (t->state != TaskState::kRunning) {
+    return Status(StatusCode::kInvalidState, "task " + id + " is " + TaskStateName(t->state) + ", not running",
+                  {{"state", TaskStateName(t->state)}});
+  }
+  *token_out = token;
+  return t;
+}
+
+void TaskModule::Progress(Call& call) {
+  uint64_t token;
+  auto t = RunningWithToken(call.params, &token);
+  if (!t.ok()) return core_.Reply(call.reply, t.status());
+  Params p(call.params);
+  const json& progress = p.Any("progress");
+  auto message = p.OptStr("message", {.max = 4096});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (progress.dump().size() > 64 * 1024) return core_.Reply(call.reply, Status::TooLarge("progress over 64 KiB", 64 * 1024));
+  core_.NextRevision();
+  (*t)->progress = progress;
+  (*t)->progress_message = message.value_or("");
+  Persist(**t);
+  json event = {{"progress", progress}, {"worker_id", (*t)->worker_id}};
+  if (message) event["message"] = *message;
+  Event(**t, "progress", std::move(event));
+  core_.Reply(call.reply, json{{"ok", true}});
+}
+
+void TaskModule::Extend(Call& call) {
+  uint64_t token;
+  auto t = RunningWithToken(call.params, &token);
+  if (!t.ok()) return core_.Reply(call.reply, t.status());
+  Params p(call.params);
+  const int64_t extend = p.Int("extend_ms", {.min = 1, .max = core_.limits().max_ttl_ms});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  // Liveness only: a restart grants the full timeout anyway.
+  (*t)->lease_expires_mono_ms = core_.clock().MonoMs() + extend;
+  ArmLease(**t);
+  core_.Reply(call.reply, json{{"lease_expires_at_ms", core_.clock().NowMs() + extend}});
+}
+
+void TaskModule::Complete(Call& call) {
+  uint64_t token;
+  auto found = RunningWithToken(call.params, &token);
+  if (!found.ok()) return core_.Reply(call.reply, found.status());
+  Params p(call.params);
+  const json* result = p.OptAny("result");
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (result && result->dump().size() > limits_.max_result_bytes) {
+    return core_.Reply(call.reply, Status::TooLarge("result: encoded size over " +
+                                                        std::to_string(limits_.max_result_bytes) + " bytes",
+                                                    limits_.max_result_bytes));
+  }
+  Task& t = **found;
+  core_.NextRevision();
+  ReleaseRunning(t);
+  t.result = result ? *result : json(nullptr);
+  Event(t, "completed", {{"worker_id", t.worker_id}, {"attempt", t.attempt}, {"result", t.result}});
+  Finish(t, TaskState::kCompleted);  // t may be forgotten by retention now
+  core_.Reply(call.reply, json{{"ok", true}});
+}
+
+void TaskModule::Fail(Call& call) {
+  uint64_t token;
+  auto found = RunningWithToken(call.params, &token);
+  if (!found.ok()) return core_.Reply(call.reply, found.status());
+  Params p(call.params);
+  const json& error = p.Any("error");
+  const bool retry = p.OptBool("retry").value_or(true);
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  std::string error_text = error.is_string() ? error.get<std::string>() : error.dump();
+  if (error_text.size() > 64 * 1024) error_text.resize(64 * 1024);
+  Task& t = **found;
+  const uint64_t seq = t.seq;
+  core_.NextRevision();
+  AttemptFailed(t, error_text, retry, /*apply_backoff=*/true, "failed");
+  const Task* after = Find(seq);
+  const TaskState state = after ? after->state : TaskState::kFailed;
+  const bool again = state == TaskState::kDelayed || state == TaskState::kReady || state == TaskState::kRunning;
+  core_.Reply(call.reply, json{{"state", TaskStateName(state)},
+                               {"next_run_at_ms", again && after ? json(after->run_at_ms) : json(nullptr)}});
+}
+
+void TaskModule::Cancel(Call& call) {
+  Params p(call.params);
+  std::string id = p.Str("task_id", {.min = 1, .max = 64});
+  auto reason = p.OptStr("reason", {.max = 4096});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  auto seq = ParseTaskId(id);
+  Task* t = seq ? Find(*seq) : nullptr;
+  if (!t) return core_.Reply(call.reply, Status::NotFound("no task '" + id + "'"));
+  if (t->state == TaskState::kCancelled) return core_.Reply(call.reply, json{{"state", "cancelled"}});
+  if (IsFinished(t->state)) {
+    return core_.Reply(call.reply, Status(StatusCode::kInvalidState, "task " + id + " is already " +
+                                                                         TaskStateName(t->state),
+                                          {{"state", TaskStateName(t->state)}}));
+  }
+  core_.NextRevision();
+  CancelTree(*t, reason.value_or("cancelled by a client"));
+  core_.Reply(call.reply, json{{"state", "cancelled"}});
+}
+
+void TaskModule::Retry(Call& call) {
+  Params p(call.params);
+  std::string id = p.Str("task_id", {.min = 1, .max = 64});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  auto seq = ParseTaskId(id);
+  Task* t = seq ? Find(*seq) : nullptr;
+  if (!t) return core_.Reply(call.reply, Status::NotFound("no task '" + id + "'"));
+  if (t->state != TaskState::kFailed && t->state != TaskState::kCancelled) {
+    return core_.Reply(call.reply, Status(StatusCode::kInvalidState,
+                                          "only failed or cancelled tasks can be retried; " + id + " is " +
+                                              TaskStateName(t->state),
+                                          {{"state", TaskStateName(t->state)}}));
+  }
+  core_.NextRevision();
+  // A fresh set of attempts; their history stays in t->attempts.
+  t->attempt = 0;
+  t->error.clear();
+  t->finished_at_ms = 0;
+  t->lease_token = 0;
+  t->run_at_ms = 0;
+  Event(*t, "retrying", {{"manual", true}, {"attempt", t->attempt}});
+  MakeReady(*t);
+  core_.Reply(call.reply, json{{"task_id", id}, {"state", TaskStateName(t->state)}});
+}
+
+void TaskModule::OnWorkerGone(const std::string& worker_id) {
+  auto it = running_by_worker_.find(worker_id);
+  if (it == running_by_worker_.end()) return;
+  const std::set<uint64_t> running = it->second;
+  for (uint64_t seq : running) {
+    Task* t = Find(seq);
+    if (!t || t->state != TaskState::kRunning) continue;
+    AttemptFailed(*t, "worker " + worker_id + " died or left while running it", /*retry=*/true,
+                  /*apply_backoff=*/true, "stalled");
+  }
+}
+
+void TaskModule::PersistQueueConfig(TaskQueue& q) {
+  q.configured = true;
+  core_.batch().Put(Family::kQueues, KeyEncoder(KeyTag::kQueueConfig).Str(q.name).key(), q.config.ToJson().dump());
+}
+
+void TaskModule::QueuePause(Call& call) {
+  Params p(call.params);
+  std::string name = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  core_.NextRevision();
+  TaskQueue& q = QueueFor(name);
+  q.config.paused = true;
+  PersistQueueConfig(q);
+  core_.Reply(call.reply, json{{"queue", name}, {"paused", true}});
+}
+
+void TaskModule::QueueResume(Call& call) {
+  Params p(call.params);
+  std::string name = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  core_.NextRevision();
+  TaskQueue& q = QueueFor(name);
+  q.config.paused = false;
+  PersistQueueConfig(q);
+  Dispatch(name);
+  core_.Reply(call.reply, json{{"queue", name}, {"paused", false}});
+}
+
+void TaskModule::QueueConfigure(Call& call) {
+  Params p(call.params);
+  std::string name = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
+  auto routing = p.OptStr("routing");
+  auto starvation = p.OptInt("starvation_ms", {.min = 1});
+  auto saturation = p.OptInt("saturation_ready", {.min = 1});
+  auto keep_completed = p.OptInt("keep_completed", {.min = 0, .max = 10'000'000});
+  auto keep_failed = p.OptInt("keep_failed", {.min = 0, .max = 10'000'000});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  std::optional<Routing> r;
+  if (routing) {
+    r = ParseRouting(*routing);
+    if (!r) {
+      return core_.Reply(call.reply,
+                         Status::InvalidParams("routing", "routing must be least_loaded, round_robin or capability"));
+    }
+  }
+  core_.NextRevision();
+  TaskQueue& q = QueueFor(name);
+  if (r) q.config.routing = *r;
+  if (starvation) q.config.starvation_ms = *starvation;
+  if (saturation) q.config.saturation_ready = *saturation;
+  if (keep_completed) q.config.keep_completed = *keep_completed;
+  if (keep_failed) q.config.keep_failed = *keep_failed;
+  PersistQueueConfig(q);
+  TrimRetention(q);  // smaller limits apply at once
+  json out = q.config.ToJson();
+  out["queue"] = name;
+  core_.Reply(call.reply, out);
+}
+
+}  // namespace shim::engine

@@ -1,0 +1,159 @@
+// TaskModule: durable priority task queues (task.* and queue.* methods).
+//
+// Lifecycle: waiting (dependencies or children unmet) -> delayed (run time
+// in the future) -> ready -> running -> completed | failed | cancelled.
+// Every transition is one write in the open group: the task record, the
+// records of every task it touches (dependents, parent), and its event on
+// channel `events.<queue>`.
+//
+// Claims take the highest priority, then the oldest ready task, among the
+// tasks whose `requires` the worker has. A claim that finds nothing may wait
+// server-side; when a task becomes ready, the queue's routing picks among
+// the waiting workers (least_loaded, round_robin, capability). A claim gives
+// an execution lease with a fencing `lease_token` (a fresh revision):
+// progress/extend/complete/fail need the current token, so a worker that
+// stalled past its lease cannot complete a task that was handed out again.
+// Leases that lapse and workers that die return their tasks as failed
+// attempts. Files: tasks.cc (handlers), tasks_submit.cc (validation, batches,
+// cycles), tasks_lifecycle.cc (transitions), tasks_claim.cc (claims,
+// waiters, routing), tasks_query.cc (get/list/stats).
+// Engine thread only.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/call.h"
+#include "engine/core.h"
+#include "engine/task.h"
+#include "engine/task_queue.h"
+
+namespace shim::engine {
+
+class PubSubModule;
+class WorkerModule;
+
+struct TaskLimits {
+  size_t max_batch = 10'000;             // tasks per task.submit_batch
+  size_t max_payload_bytes = 1 << 20;    // encoded JSON
+  size_t max_result_bytes = 1 << 20;
+  size_t max_dependencies = 1000;
+  size_t max_claim = 100;                // task.claim max
+  size_t max_claim_waiters = 10'000;
+  size_t max_queue_name_bytes = 256;
+};
+
+class TaskModule {
+ public:
+  TaskModule(Core& core, PubSubModule& pubsub, WorkerModule& workers);
+
+  Status Recover();
+  void Reset();
+
+  void Submit(Call& call);
+  void SubmitBatch(Call& call);
+  void Claim(Call& call);
+  void Progress(Call& call);
+  void Extend(Call& call);
+  void Complete(Call& call);
+  void Fail(Call& call);
+  void Cancel(Call& call);
+  void Retry(Call& call);
+  void Get(Call& call);
+  void List(Call& call);
+  void QueueStats(Call& call);
+  void QueueList(Call& call);
+  void QueuePause(Call& call);
+  void QueueResume(Call& call);
+  void QueueConfigure(Call& call);
+
+  // Returns the running tasks of a dead or deregistered worker.
+  void OnWorkerGone(const std::string& worker_id);
+  void OnClientClosed(uint64_t client_id);
+
+  size_t task_count() const { return tasks_.size(); }
+  const TaskLimits& limits() const { return limits_; }
+
+ private:
+  // ---- submit (tasks_submit.cc)
+  struct Spec;  // one validated task of a submit
+  Result<Spec> ParseSpec(const nlohmann::json& j, size_t index);
+  Result<nlohmann::json> SubmitSpecs(std::vector<Spec>& specs, bool batch);
+
+  // ---- lifecycle (tasks_lifecycle.cc)
+  Task* Find(uint64_t seq);
+  TaskQueue& QueueFor(const std::string& name);
+  void Persist(const Task& t);
+  void Event(const Task& t, const char* type, nlohmann::json extra = nlohmann::json::object());
+  void SetState(Task& t, TaskState s);
+  // Puts a task whose prerequisites are met into delayed or ready.
+  void Schedule(Task& t);
+  void MakeReady(Task& t);
+  void ScheduleRunAt(const Task& t);
+  void ScheduleDeadline(const Task& t);
+  void ArmLease(const Task& t);
+  void Finish(Task& t, TaskState final_state);
+  // A failed attempt: retry with backoff (or at once) or fail for good.
+  void AttemptFailed(Task& t, const std::string& error, bool retry, bool apply_backoff, const char* event);
+  void ReleaseRunning(Task& t);
+  void OnPrerequisiteDone(Task& waiter);
+  void ResolveDependents(const Task& t);
+  void NotifyParent(const Task& child);
+  void CompleteParentByAggregate(Task& parent);
+  void CancelTree(Task& t, const std::string& reason);
+  // Remembers a finished task for retention and drops the oldest beyond
+  // keep_completed / keep_failed.
+  void Retain(TaskQueue& q, const Task& t);
+  void TrimRetention(TaskQueue& q);
+  void Forget(uint64_t seq);
+  Result<Task*> RunningWithToken(const nlohmann::json& params, uint64_t* token_out);
+
+  // ---- claims (tasks_claim.cc)
+  struct ClaimWaiter {
+    uint64_t id;
+    std::string worker_id;
+    std::vector<std::string> queues;
+    size_t max;
+    uint64_t client_id;
+    std::weak_ptr<Client> client;
+    ReplyFn reply;
+    int64_t since_mono_ms;
+  };
+  // Claims up to `max` tasks for the worker; returns their claim records.
+  nlohmann::json ClaimFor(const std::string& worker_id, const std::vector<std::string>& queues, size_t max,
+                          const std::shared_ptr<Client>& client);
+  Task* BestReady(const std::vector<std::string>& queues, const std::vector<std::string>& caps);
+  void StartRunning(Task& t, const std::string& worker_id, const std::shared_ptr<Client>& client);
+  size_t FreeSlots(const std::string& worker_id, size_t want) const;
+  std::vector<std::string> CapabilitiesOf(const std::string& worker_id) const;
+  // Serves waiting claims from queue `q` while it has ready tasks.
+  void Dispatch(const std::string& queue);
+  std::list<ClaimWaiter>::iterator PickWaiter(TaskQueue& q, const Task& t);
+
+  // ---- queries (tasks_query.cc)
+  nlohmann::json Describe(const Task& t, bool with_payload) const;
+  void PersistQueueConfig(TaskQueue& q);
+
+  Core& core_;
+  PubSubModule& pubsub_;
+  WorkerModule& workers_;
+  TaskLimits limits_;
+  std::unordered_map<uint64_t, Task> tasks_;
+  std::map<std::string, TaskQueue, std::less<>> queues_;
+  std::unordered_map<uint64_t, std::vector<uint64_t>> dependents_;  // dep -> tasks waiting on it
+  std::map<std::pair<std::string, std::string>, uint64_t> idempotency_;  // (queue, key) -> seq
+  std::unordered_map<std::string, std::set<uint64_t>> running_by_worker_;
+  std::list<ClaimWaiter> waiters_;
+  uint64_t next_waiter_id_ = 1;
+  uint64_t next_ready_order_ = 1;
+};
+
+}  // namespace shim::engine

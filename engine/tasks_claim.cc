@@ -1,0 +1,210 @@
+// TaskModule: claims, waiting claims and routing among waiting workers.
+#include <algorithm>
+
+#include "engine/params.h"
+#include "engine/tasks.h"
+#include "engine/workers.h"
+
+namespace shim::engine {
+
+using nlohmann::json;
+
+namespace {
+
+// How many ready tasks of one priority a claim looks past when their
+// `requires` do not match the worker. Bounded so a claim stays cheap however
+// deep the queue; tasks further back wait for a matching worker's claim.
+constexpr int kRequiresScanLimit = 256;
+
+bool HasAll(const std::vector<std::string>& have, const std::vector<std::string>& need) {
+  return std::all_of(need.begin(), need.end(),
+                     [&](const std::string& c) { return std::find(have.begin(), have.end(), c) != have.end(); });
+}
+
+}  // namespace
+
+std::vector<std::string> TaskModule::CapabilitiesOf(const std::string& worker_id) const {
+  auto* w = workers_.Find(worker_id);
+  return w ? w->capabilities : std::vector<std::string>{};
+}
+
+size_t TaskModule::FreeSlots(const std::string& worker_id, size_t want) const {
+  auto* w = workers_.Find(worker_id);
+  if (!w) return want;  // unregistered workers have no declared limit
+  const int64_t free = w->max_concurrency - w->active_tasks;
+  return free <= 0 ? 0 : std::min<size_t>(want, static_cast<size_t>(free));
+}
+
+Task* TaskModule::BestReady(const std::vector<std::string>& queues, const std::vector<std::string>& caps) {
+  Task* best = nullptr;
+  for (const std::string& name : queues) {
+    auto qit = queues_.find(name);
+    if (qit == queues_.end() || qit->second.config.paused) continue;
+    TaskQueue& q = qit->second;
+    Task* found = nullptr;
+    for (int p = 1; p <= 10 && !found; ++p) {
+      if (best && p > best->priority) break;
+      int scanned = 0;
+      for (const auto& [order, seq] : q.ready[p]) {
+        if (++scanned > kRequiresScanLimit) break;
+        Task* t = Find(seq);
+        if (t && HasAll(caps, t->requires_caps)) {
+          found = t;
+          break;
+        }
+      }
+    }
+    if (found && (!best || found->priority < best->priority ||
+                  (found->priority == best->priority && found->ready_order < best->ready_order))) {
+      best = found;
+    }
+  }
+  return best;
+}
+
+json TaskModule::ClaimFor(const std::string& worker_id, const std::vector<std::string>& queues, size_t max,
+                          const std::shared_ptr<Client>& client) {
+  json out = json::array();
+  const std::vector<std::string> caps = CapabilitiesOf(worker_id);
+  for (size_t n = FreeSlots(worker_id, max); n > 0; --n) {
+    Task* t = BestReady(queues, caps);
+    if (!t) break;
+    StartRunning(*t, worker_id, client);
+    json payload = json::parse(t->payload, nullptr, false);
+    out.push_back({{"task_id", TaskId(t->seq)},
+                   {"queue", t->queue},
+                   {"payload", payload.is_discarded() ? json(nullptr) : std::move(payload)},
+                   {"priority", t->priority},
+                   {"attempt", t->attempt},
+                   {"max_attempts", t->max_attempts},
+                   {"lease_token", t->lease_token},
+                   {"lease_expires_at_ms", core_.clock().NowMs() + t->timeout_ms},
+                   {"tags", t->tags}});
+  }
+  return out;
+}
+
+std::list<TaskModule::ClaimWaiter>::iterator TaskModule::PickWaiter(TaskQueue& q, const Task& t) {
+  auto best = waiters_.end();
+  auto load = [this](const ClaimWaiter& w) {
+    auto* rec = workers_.Find(w.worker_id);
+    return rec ? rec->active_tasks : 0;
+  };
+  auto extra_caps = [this, &t](const ClaimWaiter& w) {
+    return static_cast<int64_t>(CapabilitiesOf(w.worker_id).size()) - static_cast<int64_t>(t.requires_caps.size());
+  };
+  std::vector<std::list<ClaimWaiter>::iterator> eligible;
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    auto client = it->client.lock();
+    if (!client || client->closed()) {
+      it = waiters_.erase(it);  // its connection is gone; nobody to answer
+      continue;
+    }
+    if (std::find(it->queues.begin(), it->queues.end(), q.name) != it->queues.end() &&
+        HasAll(CapabilitiesOf(it->worker_id), t.requires_caps) && FreeSlots(it->worker_id, 1) > 0) {
+      eligible.push_back(it);
+    }
+    ++it;
+  }
+  if (eligible.empty()) return best;
+  switch (q.config.routing) {
+    case Routing::kLeastLoaded:
+      best = *std::min_element(eligible.begin(), eligible.end(),
+                               [&](auto a, auto b) { return load(*a) < load(*b); });
+      break;
+    case Routing::kCapability:
+      // The most specialised worker that can do it, so generalists stay free
+      // for tasks only they can take; then the least loaded.
+      best = *std::min_element(eligible.begin(), eligible.end(), [&](auto a, auto b) {
+        return std::pair(extra_caps(*a), load(*a)) < std::pair(extra_caps(*b), load(*b));
+      });
+      break;
+    case Routing::kRoundRobin: {
+      // The next worker id after the last one served, wrapping around.
+      std::sort(eligible.begin(), eligible.end(), [](auto a, auto b) { return a->worker_id < b->worker_id; });
+      auto next = std::find_if(eligible.begin(), eligible.end(),
+                               [&](auto w) { return w->worker_id > q.last_round_robin_worker; });
+      best = next != eligible.end() ? *next : eligible.front();
+      q.last_round_robin_worker = best->worker_id;
+      break;
+    }
+  }
+  return best;
+}
+
+void TaskModule::Dispatch(const std::string& queue) {
+  if (waiters_.empty()) return;
+  auto qit = queues_.find(queue);
+  if (qit == queues_.end() || qit->second.config.paused) return;
+  TaskQueue& q = qit->second;
+  bool served = true;
+  while (served && !waiters_.empty() && q.ready_count() > 0) {
+    served = false;
+    for (int p = 1; p <= 10 && !served; ++p) {
+      int scanned = 0;
+      for (const auto& [order, seq] : q.ready[p]) {
+        if (++scanned > kRequiresScanLimit) break;
+        Task* t = Find(seq);
+        if (!t) continue;
+        auto w = PickWaiter(q, *t);
+        if (w == waiters_.end()) continue;
+        ClaimWaiter waiter = std::move(*w);
+        waiters_.erase(w);
+        json tasks = ClaimFor(waiter.worker_id, waiter.queues, waiter.max, waiter.client.lock());
+        core_.Reply(waiter.reply, json{{"tasks", std::move(tasks)}});
+        served = true;
+        break;  // the ready sets changed under the iterator
+      }
+    }
+  }
+}
+
+void TaskModule::Claim(Call& call) {
+  Params p(call.params);
+  const json* queues_json = p.Array("queues");
+  std::string worker_id = p.Str("worker_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  const int64_t max = p.OptInt("max", {.min = 1, .max = static_cast<int64_t>(limits_.max_claim)}).value_or(1);
+  const int64_t wait = p.OptInt("wait_ms", {.min = 0, .max = core_.limits().max_wait_ms}).value_or(0);
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  std::vector<std::string> queues;
+  for (const auto& q : *queues_json) {
+    if (!q.is_string() || q.get_ref<const std::string&>().empty() ||
+        q.get_ref<const std::string&>().size() > limits_.max_queue_name_bytes) {
+      return core_.Reply(call.reply, Status::InvalidParams("queues", "queues must be non-empty queue names"));
+    }
+    queues.push_back(q.get<std::string>());
+  }
+  if (queues.empty() || queues.size() > 64) {
+    return core_.Reply(call.reply, Status::InvalidParams("queues", "queues must name 1 to 64 queues"));
+  }
+  if (auto* w = workers_.Find(worker_id); w && w->dead) {
+    return core_.Reply(call.reply, Status(StatusCode::kInvalidState, "worker '" + worker_id +
+                                                                         "' is marked dead; heartbeat or register again"));
+  }
+  json tasks = ClaimFor(worker_id, queues, static_cast<size_t>(max), call.client);
+  if (!tasks.empty() || wait == 0) return core_.Reply(call.reply, json{{"tasks", std::move(tasks)}});
+  if (waiters_.size() >= limits_.max_claim_waiters) {
+    return core_.Reply(call.reply, Status(StatusCode::kOverloaded, "too many waiting claims",
+                                          {{"limit", limits_.max_claim_waiters}}));
+  }
+  const uint64_t id = next_waiter_id_++;
+  waiters_.push_back(ClaimWaiter{id, worker_id, std::move(queues), static_cast<size_t>(max),
+                                 call.client ? call.client->id() : 0, call.client, call.reply,
+                                 core_.clock().MonoMs()});
+  // A wait that runs out answers with no tasks: the worker simply claims again.
+  core_.mono_timers().Schedule(core_.clock().MonoMs() + wait, [this, id] {
+    for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+      if (it->id != id) continue;
+      ReplyFn reply = std::move(it->reply);
+      waiters_.erase(it);
+      core_.Reply(reply, json{{"tasks", json::array()}});
+      return;
+    }
+  });
+}
+
+void TaskModule::OnClientClosed(uint64_t client_id) {
+  waiters_.remove_if([client_id](const ClaimWaiter& w) { return w.client_id == client_id; });
+}
+
+}  // namespace shim::engine

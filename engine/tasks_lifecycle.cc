@@ -1,0 +1,354 @@
+// TaskModule: state transitions and what they set off (dependents, parents,
+// retention, events). Every function here runs inside one command's write.
+#include <algorithm>
+
+#include "engine/pubsub.h"
+#include "engine/tasks.h"
+#include "engine/workers.h"
+#include "storage/key_codec.h"
+
+namespace shim::engine {
+
+using nlohmann::json;
+using storage::Family;
+using storage::KeyEncoder;
+using storage::KeyTag;
+
+namespace {
+
+std::string TaskKey(uint64_t seq) { return KeyEncoder(KeyTag::kTask).U64(seq).key(); }
+std::string PayloadKey(uint64_t seq) { return KeyEncoder(KeyTag::kTaskPayload).U64(seq).key(); }
+
+// Deep merge for aggregate "merge": objects merge key by key, recursively;
+// anything else is replaced by the later value.
+void DeepMerge(json& into, const json& from) {
+  if (!into.is_object() || !from.is_object()) {
+    into = from;
+    return;
+  }
+  for (auto it = from.begin(); it != from.end(); ++it) {
+    if (into.contains(it.key())) {
+      DeepMerge(into[it.key()], it.value());
+    } else {
+      into[it.key()] = it.value();
+    }
+  }
+}
+
+}  // namespace
+
+Task* TaskModule::Find(uint64_t seq) {
+  auto it = tasks_.find(seq);
+  return it == tasks_.end() ? nullptr : &it->second;
+}
+
+TaskQueue& TaskModule::QueueFor(const std::string& name) {
+  auto [it, inserted] = queues_.try_emplace(name);
+  if (inserted) it->second.name = name;
+  return it->second;
+}
+
+void TaskModule::Persist(const Task& t) {
+  core_.batch().Put(Family::kTasks, TaskKey(t.seq), t.ToRecord().dump());
+}
+
+void TaskModule::Event(const Task& t, const char* type, json extra) {
+  extra["type"] = type;
+  extra["task_id"] = TaskId(t.seq);
+  extra["queue"] = t.queue;
+  pubsub_.PublishInternal("events." + t.queue, std::move(extra));
+}
+
+void TaskModule::SetState(Task& t, TaskState s) {
+  TaskQueue& q = QueueFor(t.queue);
+  if (t.state == TaskState::kReady) q.RemoveReady(t);
+  --q.counts[static_cast<int>(t.state)];
+  ++q.counts[static_cast<int>(s)];
+  t.state = s;
+}
+
+void TaskModule::Schedule(Task& t) {
+  if (t.run_at_ms > core_.clock().NowMs()) {
+    SetState(t, TaskState::kDelayed);
+    ScheduleRunAt(t);
+    Persist(t);
+  } else {
+    MakeReady(t);
+  }
+}
+
+void TaskModule::MakeReady(Task& t) {
+  SetState(t, TaskState::kReady);
+  t.ready_at_ms = core_.clock().NowMs();
+  t.ready_order = next_ready_order_++;
+  QueueFor(t.queue).AddReady(t);
+  Persist(t);
+  Dispatch(t.queue);
+}
+
+void TaskModule::ScheduleRunAt(const Task& t) {
+  core_.wall_timers().Schedule(t.run_at_ms, [this, seq = t.seq, run_at = t.run_at_ms] {
+    Task* t = Find(seq);
+    if (!t || t->state != TaskState::kDelayed || t->run_at_ms != run_at) return;
+    MakeReady(*t);
+  });
+}
+
+void TaskModule::ScheduleDeadline(const Task& t) {
+  if (t.deadline_at_ms == 0) return;
+  const uint64_t seq = t.seq;
+  if (t.escalate_before_ms > 0 && !t.escalated) {
+    core_.wall_timers().Schedule(t.deadline_at_ms - t.escalate_before_ms, [this, seq] {
+      Task* t = Find(seq);
+      if (!t || t->escalated || t->state == TaskState::kRunning || IsFinished(t->state)) return;
+      core_.NextRevision();
+      TaskQueue& q = QueueFor(t->queue);
+      const bool ready = t->state == TaskState::kReady;
+      if (ready) q.RemoveReady(*t);
+      const int from = t->priority;
+      t->priority = 1;
+      t->escalated = true;
+      if (ready) q.AddReady(*t);
+      Persist(*t);
+      Event(*t, "escalated", {{"from_priority", from}, {"deadline_at_ms", t->deadline_at_ms}});
+    });
+  }
+  if (!t.deadline_missed) {
+    core_.wall_timers().Schedule(t.deadline_at_ms, [this, seq] {
+      Task* t = Find(seq);
+      if (!t || t->deadline_missed || t->state == TaskState::kCompleted || t->state == TaskState::kCancelled) return;
+      core_.NextRevision();
+      t->deadline_missed = true;
+      Persist(*t);
+      Event(*t, "deadline_missed", {{"deadline_at_ms", t->deadline_at_ms}, {"state", TaskStateName(t->state)}});
+    });
+  }
+}
+
+void TaskModule::ArmLease(const Task& t) {
+  core_.mono_timers().Schedule(t.lease_expires_mono_ms, [this, seq = t.seq, token = t.lease_token] {
+    Task* t = Find(seq);
+    if (!t || t->state != TaskState::kRunning || t->lease_token != token ||
+        t->lease_expires_mono_ms > core_.clock().MonoMs()) {
+      return;
+    }
+    core_.NextRevision();
+    AttemptFailed(*t, "stalled: execution lease expired (timeout_ms " + std::to_string(t->timeout_ms) + ")",
+                  /*retry=*/true, /*apply_backoff=*/false, "stalled");
+  });
+}
+
+void TaskModule::StartRunning(Task& t, const std::string& worker_id, const std::shared_ptr<Client>& client) {
+  const int64_t now = core_.clock().NowMs();
+  TaskQueue& q = QueueFor(t.queue);
+  q.wait_ms.Add(now - t.ready_at_ms);
+  SetState(t, TaskState::kRunning);
+  ++t.attempt;
+  t.attempts.push_back(Attempt{worker_id, now, 0, ""});
+  t.worker_id = worker_id;
+  t.lease_token = core_.NextRevision();
+  t.lease_expires_mono_ms = core_.clock().MonoMs() + t.timeout_ms;
+  t.claimed_by = client;
+  running_by_worker_[worker_id].insert(t.seq);
+  workers_.AdjustActive(worker_id, +1);
+  Persist(t);
+  Event(t, "claimed", {{"worker_id", worker_id}, {"attempt", t.attempt}});
+  ArmLease(t);
+}
+
+void TaskModule::ReleaseRunning(Task& t) {
+  if (auto it = running_by_worker_.find(t.worker_id); it != running_by_worker_.end()) {
+    it->second.erase(t.seq);
+    if (it->second.empty()) running_by_worker_.erase(it);
+  }
+  workers_.AdjustActive(t.worker_id, -1);
+  const int64_t now = core_.clock().NowMs();
+  if (!t.attempts.empty()) {
+    t.attempts.back().ended_at_ms = now;
+    QueueFor(t.queue).run_ms.Add(now - t.attempts.back().started_at_ms);
+  }
+  t.claimed_by.reset();
+}
+
+void TaskModule::Finish(Task& t, TaskState final_state) {
+  SetState(t, final_state);
+  const int64_t now = core_.clock().NowMs();
+  t.finished_at_ms = now;
+  TaskQueue& q = QueueFor(t.queue);
+  if (final_state == TaskState::kCompleted) {
+    q.completion_times.push_back(now);
+    while (!q.completion_times.empty() && q.completion_times.front() < now - 60'000) q.completion_times.pop_front();
+  }
+  Persist(t);
+  const uint64_t seq = t.seq;
+  ResolveDependents(t);
+  if (Task* again = Find(seq)) NotifyParent(*again);
+  if (Task* again = Find(seq)) Retain(QueueFor(again->queue), *again);
+}
+
+void TaskModule::AttemptFailed(Task& t, const std::string& error, bool retry, bool apply_backoff,
+                               const char* event) {
+  ReleaseRunning(t);
+  if (!t.attempts.empty()) t.attempts.back().error = error;
+  // The failed attempt's token stops working at once.
+  t.lease_token = 0;
+  if (std::string_view(event) == "stalled") {
+    Event(t, "stalled", {{"attempt", t.attempt}, {"worker_id", t.worker_id}, {"error", error}});
+  }
+  if (retry && t.attempt < t.max_attempts) {
+    const int64_t delay =
+        apply_backoff ? t.backoff.DelayMs(t.attempt, SplitMix64(t.seq) ^ static_cast<uint64_t>(t.attempt)) : 0;
+    t.run_at_ms = core_.clock().NowMs() + delay;
+    Event(t, "retrying", {{"attempt", t.attempt}, {"error", error}, {"next_run_at_ms", t.run_at_ms}});
+    Schedule(t);
+    return;
+  }
+  t.error = error;
+  Event(t, "failed", {{"attempt", t.attempt}, {"error", error}, {"retryable", retry}});
+  Finish(t, TaskState::kFailed);
+}
+
+void TaskModule::OnPrerequisiteDone(Task& waiter) {
+  if (waiter.state == TaskState::kWaiting && waiter.unmet_dependencies == 0 && waiter.children_pending == 0) {
+    Schedule(waiter);
+  } else {
+    Persist(waiter);
+  }
+}
+
+void TaskModule::ResolveDependents(const Task& t) {
+  auto node = dependents_.extract(t.seq);
+  if (node.empty()) return;
+  const bool ok = t.state == TaskState::kCompleted;
+  const std::string what = TaskId(t.seq) + (t.state == TaskState::kCancelled ? " was cancelled" : " failed");
+  for (uint64_t seq : node.mapped()) {
+    Task* d = Find(seq);
+    if (!d || IsFinished(d->state)) continue;
+    if (ok || d->ignore_dependency_failure) {
+      --d->unmet_dependencies;
+      OnPrerequisiteDone(*d);
+      continue;
+    }
+    if (d->state == TaskState::kRunning) ReleaseRunning(*d);
+    d->error = "dependency " + what;
+    Event(*d, "failed", {{"error", d->error}, {"dependency", TaskId(t.seq)}});
+    Finish(*d, TaskState::kFailed);
+  }
+}
+
+void TaskModule::NotifyParent(const Task& child) {
+  if (child.parent == 0) return;
+  Task* p = Find(child.parent);
+  if (!p || IsFinished(p->state)) return;
+  --p->children_pending;
+  const bool ok = child.state == TaskState::kCompleted;
+  if (!ok && !p->ignore_dependency_failure) {
+    // A parent never waits forever: a failed child fails it, and the other
+    // children are no longer wanted.
+    const std::string reason = "child " + TaskId(child.seq) +
+                               (child.state == TaskState::kCancelled ? " was cancelled" : " failed");
+    if (p->state == TaskState::kRunning) ReleaseRunning(*p);
+    p->error = reason;
+    Event(*p, "failed", {{"error", reason}, {"child", TaskId(child.seq)}});
+    const std::vector<uint64_t> children = p->children;
+    Finish(*p, TaskState::kFailed);
+    for (uint64_t c : children) {
+      if (Task* ct = Find(c)) CancelTree(*ct, "parent " + TaskId(child.parent) + " failed");
+    }
+    return;
+  }
+  if (p->children_pending > 0) {
+    Persist(*p);
+    return;
+  }
+  if (p->aggregate != Aggregate::kNone) {
+    CompleteParentByAggregate(*p);
+  } else {
+    OnPrerequisiteDone(*p);
+  }
+}
+
+void TaskModule::CompleteParentByAggregate(Task& p) {
+  std::vector<json> results;
+  for (uint64_t c : p.children) {
+    const Task* ct = Find(c);
+    if (ct && ct->state == TaskState::kCompleted) results.push_back(ct->result);
+  }
+  json combined;
+  switch (p.aggregate) {
+    case Aggregate::kConcatenate:
+      combined = json::array();
+      for (auto& r : results) combined.push_back(std::move(r));
+      break;
+    case Aggregate::kMerge:
+      combined = json::object();
+      for (auto& r : results) DeepMerge(combined, r);
+      break;
+    case Aggregate::kFirst:
+      combined = results.empty() ? json(nullptr) : results.front();
+      break;
+    case Aggregate::kLast:
+      combined = results.empty() ? json(nullptr) : results.back();
+      break;
+    case Aggregate::kNone:
+      break;
+  }
+  if (p.state == TaskState::kRunning) ReleaseRunning(p);
+  p.result = std::move(combined);
+  Event(p, "parent_completed", {{"aggregate", AggregateName(p.aggregate)}, {"children", p.children.size()}});
+  Event(p, "completed", {{"result", p.result}});
+  Finish(p, TaskState::kCompleted);
+}
+
+void TaskModule::CancelTree(Task& t, const std::string& reason) {
+  if (IsFinished(t.state)) return;
+  if (t.state == TaskState::kRunning) {
+    if (auto client = t.claimed_by.lock(); client && !client->closed()) {
+      client->Notify("task.cancelled", json{{"task_id", TaskId(t.seq)}, {"queue", t.queue}, {"reason", reason}},
+                     /*force=*/true);
+    }
+    ReleaseRunning(t);
+  }
+  t.lease_token = 0;
+  t.error = reason;
+  Event(t, "cancelled", {{"reason", reason}});
+  const std::vector<uint64_t> children = t.children;
+  const uint64_t seq = t.seq;
+  Finish(t, TaskState::kCancelled);
+  for (uint64_t c : children) {
+    if (Task* ct = Find(c)) CancelTree(*ct, "parent " + TaskId(seq) + " was cancelled");
+  }
+}
+
+void TaskModule::Retain(TaskQueue& q, const Task& t) {
+  (t.state == TaskState::kFailed ? q.failed_order : q.completed_order).push_back(t.seq);
+  TrimRetention(q);
+}
+
+void TaskModule::TrimRetention(TaskQueue& q) {
+  for (const bool failed : {false, true}) {
+    auto& order = failed ? q.failed_order : q.completed_order;
+    const int64_t keep = failed ? q.config.keep_failed : q.config.keep_completed;
+    while (static_cast<int64_t>(order.size()) > keep) {
+      const uint64_t old = order.front();
+      order.pop_front();
+      const Task* o = Find(old);
+      // A task retried since it finished is no longer in this list.
+      if (o && IsFinished(o->state) && (o->state == TaskState::kFailed) == failed) Forget(old);
+    }
+  }
+}
+
+void TaskModule::Forget(uint64_t seq) {
+  Task* t = Find(seq);
+  if (!t) return;
+  core_.batch().Delete(Family::kTasks, TaskKey(seq));
+  core_.batch().Delete(Family::kTasks, PayloadKey(seq));
+  TaskQueue& q = QueueFor(t->queue);
+  q.tasks.erase(seq);
+  --q.counts[static_cast<int>(t->state)];
+  if (!t->idempotency_key.empty()) idempotency_.erase({t->queue, t->idempotency_key});
+  tasks_.erase(seq);
+}
+
+}  // namespace shim::engine
