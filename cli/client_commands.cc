@@ -9,83 +9,15 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/args.h"
+#include "cli/client_util.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
 #include "net/line_client.h"
 
 namespace shim::cli {
+
 namespace {
-
 using nlohmann::json;
-
-// Common to every client command.
-const std::set<std::string> kClientValued = {"socket", "timeout-ms"};
-const std::set<std::string> kClientFlags = {"json", "help"};
-
-std::set<std::string> With(std::set<std::string> base, std::initializer_list<std::string> more) {
-  base.insert(more);
-  return base;
-}
-
-struct Connected {
-  std::unique_ptr<net::LineClient> client;
-  int exit_code = kExitOk;
-};
-
-Connected Connect(const Args& args, const char* command) {
-  std::string socket = args.GetOr("socket", DefaultSocketPath());
-  auto client = net::LineClient::ConnectUnix(socket);
-  if (!client.ok()) {
-    std::fprintf(stderr, "shim %s: %s\n", command, client.status().message().c_str());
-    return {nullptr, kExitNoServer};
-  }
-  return {std::move(client).value(), kExitOk};
-}
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-int Timeout(const Args& args) {
-  long long t = 30'000;
-  args.GetInt("timeout-ms", &t);
-  return static_cast<int>(t);
-}
-
-int PrintError(const char* command, const Status& s) {
-  std::string reason = s.details().is_object() ? s.details().value("reason", "") : "";
-  std::fprintf(stderr, "shim %s: %s%s%s\n", command, reason.c_str(), reason.empty() ? "" : ": ",
-               s.message().c_str());
-  return kExitServerError;
-}
-
-// A value typed on the command line: JSON if it parses, else a string.
-json ParseValueArg(const std::string& text) {
-  json v = json::parse(text, nullptr, false);
-  return v.is_discarded() ? json(text) : v;
-}
-
-bool ParseArgs(Args& args, int argc, char** argv, int from, const char* command, const char* help) {
-  if (!args.Parse(argc, argv, from)) {
-    std::fprintf(stderr, "shim %s: %s\n(see shim %s --help)\n", command, args.error().c_str(), command);
-    std::exit(kExitUsage);
-  }
-  if (args.Flag("help")) {
-    std::fputs(help, stdout);
-    std::exit(kExitOk);
-  }
-  return true;
-}
-
-constexpr const char* kCommonOptions = R"(
-Common options:
-  --socket PATH      server socket (default $SHIM_SOCKET, else $SHIM_HOME/shim.sock)
-  --json             print the raw JSON result (for scripts)
-  --timeout-ms N     give up waiting for the reply after N ms (default 30000)
-)";
-
 }  // namespace
 
 int RunCall(int argc, char** argv, int from) {
@@ -97,7 +29,7 @@ Sends one JSON-RPC request and prints its result as JSON, e.g.
 See docs/protocol.md for every method.
 )") + kCommonOptions;
   Args args(kClientValued, kClientFlags);
-  ParseArgs(args, argc, argv, from, "call", help.c_str());
+  ParseOrExit(args, argc, argv, from, "call", help);
   if (args.positional().empty() || args.positional().size() > 2) {
     std::fprintf(stderr, "shim call: want METHOD [PARAMS_JSON]\n");
     return kExitUsage;
@@ -110,9 +42,9 @@ See docs/protocol.md for every method.
       return kExitUsage;
     }
   }
-  auto c = Connect(args, "call");
-  if (!c.client) return c.exit_code;
-  auto r = c.client->Call(args.positional()[0], params, Timeout(args));
+  auto client = ConnectOrReport(args, "call");
+  if (!client) return kExitNoServer;
+  auto r = client->Call(args.positional()[0], params, TimeoutMs(args));
   if (!r.ok()) return PrintError("call", r.status());
   std::cout << (args.Flag("json") ? r->dump() : r->dump(2)) << "\n";
   return kExitOk;
@@ -130,7 +62,7 @@ the number 5, `shim state set who alice` the string "alice".
 --expected-version 0 means "only if the key does not exist".
 )") + kCommonOptions;
   Args args(With(kClientValued, {"ttl-ms", "expected-version", "limit", "after"}), kClientFlags);
-  ParseArgs(args, argc, argv, from, "state", help.c_str());
+  ParseOrExit(args, argc, argv, from, "state", help);
   const auto& pos = args.positional();
   if (pos.empty()) {
     std::fputs(help.c_str(), stderr);
@@ -165,9 +97,9 @@ the number 5, `shim state set who alice` the string "alice".
     std::fprintf(stderr, "shim state: %s\n", args.error().c_str());
     return kExitUsage;
   }
-  auto c = Connect(args, "state");
-  if (!c.client) return c.exit_code;
-  auto r = c.client->Call(method, params, Timeout(args));
+  auto client = ConnectOrReport(args, "state");
+  if (!client) return kExitNoServer;
+  auto r = client->Call(method, params, TimeoutMs(args));
   if (!r.ok()) return PrintError("state", r.status());
   if (args.Flag("json")) {
     std::cout << r->dump() << "\n";
@@ -200,16 +132,16 @@ Publishes DATA (JSON if it parses, else a string) on CHANNEL's durable log
 and prints the message's seq and how many subscribers it reached.
 )") + kCommonOptions;
   Args args(kClientValued, kClientFlags);
-  ParseArgs(args, argc, argv, from, "pub", help.c_str());
+  ParseOrExit(args, argc, argv, from, "pub", help);
   if (args.positional().size() != 2) {
     std::fprintf(stderr, "shim pub: want CHANNEL DATA\n");
     return kExitUsage;
   }
-  auto c = Connect(args, "pub");
-  if (!c.client) return c.exit_code;
-  auto r = c.client->Call("pubsub.publish",
+  auto client = ConnectOrReport(args, "pub");
+  if (!client) return kExitNoServer;
+  auto r = client->Call("pubsub.publish",
                           {{"channel", args.positional()[0]}, {"data", ParseValueArg(args.positional()[1])}},
-                          Timeout(args));
+                          TimeoutMs(args));
   if (!r.ok()) return PrintError("pub", r.status());
   if (args.Flag("json")) {
     std::cout << r->dump() << "\n";
@@ -229,7 +161,7 @@ drops this subscriber for reading too slowly, tail resubscribes from the
 next seq, so nothing retained is missed. --count N exits after N messages.
 )") + kCommonOptions;
   Args args(With(kClientValued, {"from", "count"}), kClientFlags);
-  ParseArgs(args, argc, argv, from, "tail", help.c_str());
+  ParseOrExit(args, argc, argv, from, "tail", help);
   if (args.positional().size() != 1) {
     std::fprintf(stderr, "shim tail: want CHANNEL or PATTERN\n");
     return kExitUsage;
@@ -241,19 +173,19 @@ next seq, so nothing retained is missed. --count N exits after N messages.
   }
   const std::string& target = args.positional()[0];
   const bool pattern = target.find_first_of("*?[") != std::string::npos;
-  auto c = Connect(args, "tail");
-  if (!c.client) return c.exit_code;
+  auto client = ConnectOrReport(args, "tail");
+  if (!client) return kExitNoServer;
 
   auto subscribe = [&](long long from) -> Status {
     json params = {{pattern ? "pattern" : "channel", target}};
     if (from > 0) params["from_seq"] = from;
-    auto r = c.client->Call("pubsub.subscribe", params, Timeout(args));
+    auto r = client->Call("pubsub.subscribe", params, TimeoutMs(args));
     return r.ok() ? Status::Ok() : r.status();
   };
   if (Status s = subscribe(from_seq); !s.ok()) return PrintError("tail", s);
   long long seen = 0;
   while (count < 0 || seen < count) {
-    auto n = c.client->NextNotification(24 * 3600 * 1000);
+    auto n = client->NextNotification(24 * 3600 * 1000);
     if (!n.ok()) {
       if (n.status().code() == StatusCode::kTimeout) continue;
       return PrintError("tail", n.status());
@@ -283,12 +215,12 @@ Shows the server's version, durability, data directory, uptime, revision,
 connections and commit figures.
 )") + kCommonOptions;
   Args args(kClientValued, kClientFlags);
-  ParseArgs(args, argc, argv, from, "info", help.c_str());
-  auto c = Connect(args, "info");
-  if (!c.client) return c.exit_code;
-  auto info = c.client->Call("sys.info", json::object(), Timeout(args));
+  ParseOrExit(args, argc, argv, from, "info", help);
+  auto client = ConnectOrReport(args, "info");
+  if (!client) return kExitNoServer;
+  auto info = client->Call("sys.info", json::object(), TimeoutMs(args));
   if (!info.ok()) return PrintError("info", info.status());
-  auto stats = c.client->Call("sys.stats", json::object(), Timeout(args));
+  auto stats = client->Call("sys.stats", json::object(), TimeoutMs(args));
   if (!stats.ok()) return PrintError("info", stats.status());
   if (args.Flag("json")) {
     std::cout << json{{"info", *info}, {"stats", *stats}}.dump() << "\n";
@@ -316,17 +248,17 @@ int RunLock(int argc, char** argv, int from) {
   shim lock list            every held (or awaited) lock
 )") + kCommonOptions;
   Args args(kClientValued, kClientFlags);
-  ParseArgs(args, argc, argv, from, "lock", help.c_str());
+  ParseOrExit(args, argc, argv, from, "lock", help);
   const auto& pos = args.positional();
   const bool status = pos.size() == 2 && pos[0] == "status";
   if (!status && !(pos.size() == 1 && pos[0] == "list")) {
     std::fputs(help.c_str(), stderr);
     return kExitUsage;
   }
-  auto c = Connect(args, "lock");
-  if (!c.client) return c.exit_code;
-  auto r = status ? c.client->Call("lock.status", {{"name", pos[1]}}, Timeout(args))
-                  : c.client->Call("lock.list", json::object(), Timeout(args));
+  auto client = ConnectOrReport(args, "lock");
+  if (!client) return kExitNoServer;
+  auto r = status ? client->Call("lock.status", {{"name", pos[1]}}, TimeoutMs(args))
+                  : client->Call("lock.list", json::object(), TimeoutMs(args));
   if (!r.ok()) return PrintError("lock", r.status());
   if (args.Flag("json")) {
     std::cout << r->dump() << "\n";
@@ -339,7 +271,7 @@ int RunLock(int argc, char** argv, int from) {
       std::cout << l["name"].get<std::string>() << ": free";
     } else {
       std::cout << l["name"].get<std::string>() << ": held by " << l["owner"].get<std::string>() << ", token "
-                << l["token"] << ", expires in " << (l["expires_at_ms"].get<int64_t>() - NowMs()) << " ms";
+                << l["token"] << ", expires in " << (l["expires_at_ms"].get<int64_t>() - WallNowMs()) << " ms";
     }
     std::cout << ", " << l["waiters"] << " waiting\n";
   }
@@ -353,12 +285,12 @@ Lists registered workers: status (idle, busy, dead), active tasks,
 capabilities and the time since their last heartbeat.
 )") + kCommonOptions;
   Args args(With(kClientValued, {"capability"}), kClientFlags);
-  ParseArgs(args, argc, argv, from, "workers", help.c_str());
-  auto c = Connect(args, "workers");
-  if (!c.client) return c.exit_code;
+  ParseOrExit(args, argc, argv, from, "workers", help);
+  auto client = ConnectOrReport(args, "workers");
+  if (!client) return kExitNoServer;
   json params = json::object();
   if (auto cap = args.Get("capability")) params["capability"] = *cap;
-  auto r = c.client->Call("worker.list", params, Timeout(args));
+  auto r = client->Call("worker.list", params, TimeoutMs(args));
   if (!r.ok()) return PrintError("workers", r.status());
   if (args.Flag("json")) {
     std::cout << r->dump() << "\n";
@@ -371,7 +303,7 @@ capabilities and the time since their last heartbeat.
     std::cout << w["worker_id"].get<std::string>() << "\t" << w["name"].get<std::string>() << "\t"
               << w["status"].get<std::string>() << "\t" << w["active_tasks"] << "/" << w["max_concurrency"]
               << "\t[" << caps << "]\tlast heartbeat "
-              << (NowMs() - w["last_heartbeat_at_ms"].get<int64_t>()) / 1000 << " s ago\n";
+              << (WallNowMs() - w["last_heartbeat_at_ms"].get<int64_t>()) / 1000 << " s ago\n";
   }
   return kExitOk;
 }
@@ -382,10 +314,10 @@ int RunLeases(int argc, char** argv, int from) {
 Lists live leases: id, owner, TTL and time left.
 )") + kCommonOptions;
   Args args(kClientValued, kClientFlags);
-  ParseArgs(args, argc, argv, from, "leases", help.c_str());
-  auto c = Connect(args, "leases");
-  if (!c.client) return c.exit_code;
-  auto r = c.client->Call("lease.list", json::object(), Timeout(args));
+  ParseOrExit(args, argc, argv, from, "leases", help);
+  auto client = ConnectOrReport(args, "leases");
+  if (!client) return kExitNoServer;
+  auto r = client->Call("lease.list", json::object(), TimeoutMs(args));
   if (!r.ok()) return PrintError("leases", r.status());
   if (args.Flag("json")) {
     std::cout << r->dump() << "\n";
@@ -394,7 +326,7 @@ Lists live leases: id, owner, TTL and time left.
   if ((*r)["leases"].empty()) std::cout << "(no live leases)\n";
   for (const auto& l : (*r)["leases"]) {
     std::cout << l["lease_id"] << "\t" << l["owner"].get<std::string>() << "\tttl " << l["ttl_ms"]
-              << " ms\texpires in " << (l["expires_at_ms"].get<int64_t>() - NowMs()) << " ms\n";
+              << " ms\texpires in " << (l["expires_at_ms"].get<int64_t>() - WallNowMs()) << " ms\n";
   }
   return kExitOk;
 }

@@ -15,6 +15,9 @@ int RunInfo(int argc, char** argv, int from);
 int RunLock(int argc, char** argv, int from);
 int RunWorkers(int argc, char** argv, int from);
 int RunLeases(int argc, char** argv, int from);
+int RunTask(int argc, char** argv, int from);
+int RunQueues(int argc, char** argv, int from);
+int RunWorker(int argc, char** argv, int from);
 
 constexpr int kExitOk = 0;
 constexpr int kExitServerError = 1;

@@ -25,6 +25,11 @@ Client commands (talk to a running server):
                         who holds a lock, its fencing token and waiters
   workers               registered workers and their health
   leases                live leases
+  task submit|get|list|cancel|retry ...
+                        submit and inspect tasks
+  queues                task counts and health per queue
+  worker run --queue Q -- COMMAND
+                        run COMMAND once per claimed task (payload on stdin)
 
 Every command takes --help. Defaults come from SHIM_HOME (else ~/.shim):
 the socket is $SHIM_HOME/shim.sock (or $SHIM_SOCKET), the data $SHIM_HOME/data.
@@ -53,6 +58,9 @@ int main(int argc, char** argv) {
   if (command == "lock") return RunLock(argc, argv, 2);
   if (command == "workers") return RunWorkers(argc, argv, 2);
   if (command == "leases") return RunLeases(argc, argv, 2);
+  if (command == "task") return RunTask(argc, argv, 2);
+  if (command == "queues") return RunQueues(argc, argv, 2);
+  if (command == "worker") return RunWorker(argc, argv, 2);
   std::fprintf(stderr, "shim: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return kExitUsage;
 }

@@ -1,0 +1,40 @@
+// Helpers shared by the client subcommands: connecting to the server,
+// common options, printing errors, parsing values typed on the command line.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <set>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/args.h"
+#include "net/line_client.h"
+#include "storage/status.h"
+
+namespace shim::cli {
+
+// Options every client command takes.
+extern const std::set<std::string> kClientValued;  // socket, timeout-ms
+extern const std::set<std::string> kClientFlags;   // json, help
+extern const char* const kCommonOptions;           // their --help text
+
+std::set<std::string> With(std::set<std::string> base, std::initializer_list<std::string> more);
+
+// Parses argv or exits: usage errors exit 2, --help prints `help` and exits 0.
+void ParseOrExit(Args& args, int argc, char** argv, int from, const char* command, const std::string& help);
+
+// Connects to --socket (else the default); on failure prints why and
+// returns null (exit code kExitNoServer).
+std::unique_ptr<net::LineClient> ConnectOrReport(const Args& args, const char* command);
+
+int TimeoutMs(const Args& args);
+int64_t WallNowMs();
+// Prints "shim CMD: REASON: message" to stderr; returns kExitServerError.
+int PrintError(const char* command, const Status& s);
+// A value typed on the command line: JSON if it parses, else a string.
+nlohmann::json ParseValueArg(const std::string& text);
+
+}  // namespace shim::cli

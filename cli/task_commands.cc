@@ -1,0 +1,209 @@
+// `shim task submit|get|list|cancel|retry` and `shim queues`.
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/client_util.h"
+#include "cli/commands.h"
+
+namespace shim::cli {
+namespace {
+
+using nlohmann::json;
+
+json SplitList(const std::string& text) {
+  json out = json::array();
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+void PrintTask(const json& t) {
+  std::cout << t["task_id"].get<std::string>() << "  " << t["state"].get<std::string>() << "  queue "
+            << t["queue"].get<std::string>() << "  priority " << t["priority"] << "  attempt " << t["attempt"] << "/"
+            << t["max_attempts"] << "\n";
+  if (t.contains("payload")) std::cout << "  payload: " << t["payload"].dump() << "\n";
+  if (t.contains("result")) std::cout << "  result:  " << t["result"].dump() << "\n";
+  if (t.contains("error")) std::cout << "  error:   " << t["error"].get<std::string>() << "\n";
+  if (t.contains("progress")) std::cout << "  progress: " << t["progress"].dump() << "\n";
+  if (!t["depends_on"].empty()) std::cout << "  depends on: " << t["depends_on"].dump() << "\n";
+  if (t.contains("children_results")) {
+    for (const auto& c : t["children_results"]) {
+      std::cout << "  child " << c["task_id"].get<std::string>() << " "
+                << (c["state"].is_null() ? "(removed)" : c["state"].get<std::string>()) << " "
+                << c["result"].dump() << "\n";
+    }
+  }
+  for (const auto& a : t["attempts"]) {
+    std::cout << "  attempt by " << a["worker_id"].get<std::string>();
+    if (a.contains("error")) std::cout << ": " << a["error"].get<std::string>();
+    std::cout << "\n";
+  }
+}
+
+}  // namespace
+
+int RunTask(int argc, char** argv, int from) {
+  static const std::string help = std::string(R"(Usage:
+  shim task submit QUEUE PAYLOAD [options]   submit one task (PAYLOAD: JSON, else a string)
+  shim task get TASK_ID                      state, attempts, result or error
+  shim task list QUEUE [--state S] [--limit N] [--after TASK_ID]
+  shim task cancel TASK_ID                   cancel (a running worker is told)
+  shim task retry TASK_ID                    requeue a failed or cancelled task
+
+Submit options:
+  --priority N           1 (highest) .. 10, default 5
+  --delay-ms N           run no earlier than N ms from now
+  --max-attempts N       default 3
+  --timeout-ms N         execution lease, default 60000
+  --depends-on IDS       comma-separated task ids that must complete first
+  --requires CAPS        comma-separated capabilities a worker must have
+  --idempotency-key K    resubmitting with the same key returns the same task
+  --wait                 wait for the task to finish; print its result
+                         (exit 1 if it failed or was cancelled)
+)") + kCommonOptions;
+  Args args(With(kClientValued, {"priority", "delay-ms", "max-attempts", "timeout-ms", "depends-on", "requires",
+                                 "idempotency-key", "state", "limit", "after"}),
+            With(kClientFlags, {"wait"}));
+  ParseOrExit(args, argc, argv, from, "task", help);
+  const auto& pos = args.positional();
+  if (pos.empty()) {
+    std::fputs(help.c_str(), stderr);
+    return kExitUsage;
+  }
+  const std::string& verb = pos[0];
+  json params = json::object();
+  std::string method;
+  long long n;
+  if (verb == "submit" && pos.size() == 3) {
+    method = "task.submit";
+    params = {{"queue", pos[1]}, {"payload", ParseValueArg(pos[2])}};
+    for (auto [opt, field] : {std::pair{"priority", "priority"}, std::pair{"delay-ms", "delay_ms"},
+                              std::pair{"max-attempts", "max_attempts"}, std::pair{"timeout-ms", "timeout_ms"}}) {
+      if (!args.Get(opt)) continue;
+      if (!args.GetInt(opt, &n)) {
+        std::fprintf(stderr, "shim task: %s\n", args.error().c_str());
+        return kExitUsage;
+      }
+      params[field] = n;
+    }
+    if (auto v = args.Get("depends-on")) params["depends_on"] = SplitList(*v);
+    if (auto v = args.Get("requires")) params["requires"] = SplitList(*v);
+    if (auto v = args.Get("idempotency-key")) params["idempotency_key"] = *v;
+  } else if ((verb == "get" || verb == "cancel" || verb == "retry") && pos.size() == 2) {
+    method = "task." + verb;
+    params["task_id"] = pos[1];
+  } else if (verb == "list" && pos.size() == 2) {
+    method = "task.list";
+    params["queue"] = pos[1];
+    if (auto v = args.Get("state")) params["state"] = *v;
+    if (auto v = args.Get("after")) params["after"] = *v;
+    if (args.Get("limit") && args.GetInt("limit", &n)) params["limit"] = n;
+  } else {
+    std::fprintf(stderr, "shim task: bad arguments (see shim task --help)\n");
+    return kExitUsage;
+  }
+  auto client = ConnectOrReport(args, "task");
+  if (!client) return kExitNoServer;
+
+  const bool wait = verb == "submit" && args.Flag("wait");
+  if (wait) {
+    // Subscribe before submitting so the finishing event cannot be missed.
+    auto sub = client->Call("pubsub.subscribe", {{"channel", "events." + pos[1]}}, TimeoutMs(args));
+    if (!sub.ok()) return PrintError("task", sub.status());
+  }
+  auto r = client->Call(method, params, TimeoutMs(args));
+  if (!r.ok()) return PrintError("task", r.status());
+  if (wait) {
+    const std::string id = (*r)["task_id"];
+    for (;;) {
+      auto n = client->NextNotification(24 * 3600 * 1000);
+      if (!n.ok()) return PrintError("task", n.status());
+      const json& ev = (*n)["params"]["data"];
+      if ((*n)["method"] != "pubsub.message" || ev.value("task_id", "") != id) continue;
+      const std::string type = ev.value("type", "");
+      if (type != "completed" && type != "failed" && type != "cancelled") continue;
+      if (args.Flag("json")) {
+        std::cout << ev.dump() << "\n";
+      } else if (type == "completed") {
+        std::cout << ev["result"].dump(2) << "\n";
+      } else {
+        std::cerr << "shim task: " << id << " " << type << ": " << ev.value("error", ev.value("reason", "")) << "\n";
+      }
+      return type == "completed" ? kExitOk : kExitServerError;
+    }
+  }
+  if (args.Flag("json")) {
+    std::cout << r->dump() << "\n";
+    return kExitOk;
+  }
+  if (verb == "submit") {
+    std::cout << (*r)["task_id"].get<std::string>() << " " << (*r)["state"].get<std::string>()
+              << ((*r).value("existing", false) ? " (existing task, same idempotency key)" : "") << "\n";
+  } else if (verb == "get") {
+    PrintTask(*r);
+  } else if (verb == "list") {
+    for (const auto& t : (*r)["tasks"]) {
+      std::cout << t["task_id"].get<std::string>() << "\t" << t["state"].get<std::string>() << "\tp"
+                << t["priority"] << "\tattempt " << t["attempt"] << "/" << t["max_attempts"] << "\n";
+    }
+    if (!(*r)["next"].is_null()) std::cout << "(more: --after " << (*r)["next"].get<std::string>() << ")\n";
+  } else {
+    std::cout << pos[1] << " " << (*r)["state"].get<std::string>() << "\n";
+  }
+  return kExitOk;
+}
+
+int RunQueues(int argc, char** argv, int from) {
+  static const std::string help = std::string(R"(Usage: shim queues
+
+One line per queue: task counts by state, and health (starving: a ready task
+waited longer than starvation_ms; saturated: too many ready tasks, or no live
+worker can take them), with the reasons.
+)") + kCommonOptions;
+  Args args(kClientValued, kClientFlags);
+  ParseOrExit(args, argc, argv, from, "queues", help);
+  auto client = ConnectOrReport(args, "queues");
+  if (!client) return kExitNoServer;
+  auto list = client->Call("queue.list", json::object(), TimeoutMs(args));
+  if (!list.ok()) return PrintError("queues", list.status());
+  json all = json::array();
+  for (const auto& q : (*list)["queues"]) {
+    auto stats = client->Call("queue.stats", {{"queue", q["queue"]}}, TimeoutMs(args));
+    if (!stats.ok()) return PrintError("queues", stats.status());
+    all.push_back(*stats);
+  }
+  if (args.Flag("json")) {
+    std::cout << json{{"queues", all}}.dump() << "\n";
+    return kExitOk;
+  }
+  if (all.empty()) {
+    std::cout << "(no queues yet: they are created when a task is submitted)\n";
+    return kExitOk;
+  }
+  const char* columns[] = {"waiting", "delayed", "ready", "running", "completed", "failed", "cancelled"};
+  std::cout << std::left << std::setw(20) << "QUEUE";
+  for (const char* c : columns) std::cout << std::right << std::setw(10) << c;
+  std::cout << "  HEALTH\n";
+  for (const auto& s : all) {
+    std::cout << std::left << std::setw(20) << s["queue"].get<std::string>();
+    for (const char* c : columns) std::cout << std::right << std::setw(10) << s["counts"][c].get<int64_t>();
+    const json& h = s["health"];
+    std::string health = h["starving"].get<bool>() ? "STARVING" : "";
+    if (h["saturated"].get<bool>()) health += health.empty() ? "SATURATED" : ",SATURATED";
+    if (s["paused"].get<bool>()) health += health.empty() ? "paused" : ",paused";
+    std::cout << "  " << (health.empty() ? "ok" : health);
+    for (const auto& r : h["reasons"]) std::cout << "; " << r.get<std::string>();
+    std::cout << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace shim::cli

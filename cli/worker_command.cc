@@ -1,0 +1,242 @@
+// `shim worker run`: turns any command into a worker. It registers, claims
+// tasks with a server-side wait, and runs COMMAND once per task: the payload
+// (JSON) on stdin, SHIM_TASK_ID / SHIM_TASK_ATTEMPT / SHIM_QUEUE in the
+// environment. Exit 0 completes the task with stdout as the result (JSON if
+// it parses, else the text); exit 99 fails it without retry; any other exit
+// fails it and the task's retry policy applies. While the command runs the
+// worker heartbeats and extends the task's lease; if the task is cancelled
+// the command gets SIGTERM.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/client_util.h"
+#include "cli/commands.h"
+
+namespace shim::cli {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kNoRetryExit = 99;
+constexpr int64_t kHeartbeatTtlMs = 15'000;
+volatile std::sig_atomic_t g_stop = 0;
+
+void OnSignal(int) { g_stop = 1; }
+
+struct Outcome {
+  bool ok = false;
+  bool retry = true;
+  json result;
+  std::string error;
+};
+
+// Runs the command for one task; keeps the worker and the lease alive.
+Outcome RunOne(net::LineClient& client, const std::vector<std::string>& command, const json& task,
+               const std::string& worker_id) {
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  if (::pipe2(in_pipe, O_CLOEXEC) || ::pipe2(out_pipe, O_CLOEXEC) || ::pipe2(err_pipe, O_CLOEXEC)) {
+    return {false, true, nullptr, "cannot create pipes"};
+  }
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(in_pipe[0], 0);
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    ::setenv("SHIM_TASK_ID", task["task_id"].get<std::string>().c_str(), 1);
+    ::setenv("SHIM_TASK_ATTEMPT", std::to_string(task["attempt"].get<int64_t>()).c_str(), 1);
+    ::setenv("SHIM_QUEUE", task["queue"].get<std::string>().c_str(), 1);
+    ::setenv("SHIM_WORKER_ID", worker_id.c_str(), 1);
+    std::vector<char*> argv;
+    for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    std::fprintf(stderr, "cannot run %s: %s\n", argv[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  ::close(in_pipe[0]);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  const std::string payload = task["payload"].dump() + "\n";
+  // Payloads are bounded (1 MiB); a command that does not read stdin must not
+  // block us, so write without blocking and give up on EPIPE/EAGAIN.
+  ::fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
+  signal(SIGPIPE, SIG_IGN);
+  size_t written = 0;
+  std::string out, err;
+  const std::string task_id = task["task_id"];
+  const uint64_t token = task["lease_token"];
+  auto last_beat = std::chrono::steady_clock::now();
+  bool cancelled = false;
+  int status = 0;
+  for (;;) {
+    if (written < payload.size()) {
+      ssize_t w = ::write(in_pipe[1], payload.data() + written, payload.size() - written);
+      if (w > 0) written += static_cast<size_t>(w);
+      if (w < 0 && errno != EAGAIN) written = payload.size();
+      if (written == payload.size()) {
+        ::close(in_pipe[1]);
+        in_pipe[1] = -1;
+      }
+    }
+    pollfd fds[3] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}, {client.fd(), POLLIN, 0}};
+    ::poll(fds, 3, 500);
+    char buf[65536];
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP))) {
+        ssize_t r = ::read(fds[i].fd, buf, sizeof(buf));
+        if (r > 0) (i == 0 ? out : err).append(buf, static_cast<size_t>(r));
+        if (r <= 0) {
+          ::close(i == 0 ? out_pipe[0] : err_pipe[0]);
+          (i == 0 ? out_pipe[0] : err_pipe[0]) = -1;
+        }
+      }
+    }
+    if (fds[2].revents & POLLIN) {
+      // A notification: is it our task being cancelled?
+      auto n = client.NextNotification(100);
+      if (n.ok() && (*n)["method"] == "task.cancelled" && (*n)["params"]["task_id"] == task_id) {
+        cancelled = true;
+        ::kill(pid, SIGTERM);
+      }
+    }
+    if (g_stop && !cancelled) {
+      ::kill(pid, SIGTERM);
+      cancelled = true;
+    }
+    if (out_pipe[0] < 0 && err_pipe[0] < 0 && ::waitpid(pid, &status, WNOHANG) == pid) break;
+    if (std::chrono::steady_clock::now() - last_beat > std::chrono::seconds(5)) {
+      last_beat = std::chrono::steady_clock::now();
+      (void)client.Call("worker.heartbeat", {{"worker_id", worker_id}}, 10'000);
+      (void)client.Call("task.extend", {{"task_id", task_id}, {"lease_token", token},
+                                        {"extend_ms", task.value("timeout_ms", int64_t{60'000})}},
+                        10'000);
+    }
+  }
+  if (in_pipe[1] >= 0) ::close(in_pipe[1]);
+  if (cancelled) return {false, !g_stop ? false : true, nullptr, g_stop ? "worker stopped" : "cancelled"};
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (code == 0) {
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    json result = json::parse(out, nullptr, false);
+    return {true, true, result.is_discarded() ? json(out) : result, ""};
+  }
+  std::string tail = err.size() > 2000 ? err.substr(err.size() - 2000) : err;
+  while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+  return {false, code != kNoRetryExit, nullptr,
+          "exit code " + std::to_string(code) + (tail.empty() ? "" : ": " + tail)};
+}
+
+}  // namespace
+
+int RunWorker(int argc, char** argv, int from) {
+  static const std::string help = std::string(R"(Usage: shim worker run --queue Q [--queue Q2 ...] [options] -- COMMAND [ARGS...]
+
+Runs as a worker: claims tasks from the queues and runs COMMAND once per task.
+  stdin       the task payload as one line of JSON
+  environment SHIM_TASK_ID, SHIM_TASK_ATTEMPT, SHIM_QUEUE, SHIM_WORKER_ID
+  exit 0      task completed; stdout is the result (JSON if it parses, else text)
+  exit 99     task failed, not worth retrying
+  other exit  task failed; its retry policy (max_attempts, backoff) applies
+While COMMAND runs the worker heartbeats and extends the task's lease; a
+cancelled task's COMMAND gets SIGTERM. Ctrl-C stops the worker: the task in
+hand is returned to its queue and the worker deregisters.
+
+Options:
+  --queue Q            queue to serve (repeatable, or comma-separated)
+  --name NAME          worker name (default: worker-<pid>)
+  --worker-id ID       stable id (default: assigned by the server)
+  --capability CAP     capability this worker has (repeatable, or comma-separated)
+  --max-tasks N        exit after N tasks (default: run until stopped)
+)") + kCommonOptions;
+  if (from >= argc || std::string(argv[from]) != "run") {
+    if (from < argc && (std::string(argv[from]) == "--help" || std::string(argv[from]) == "-h")) {
+      std::fputs(help.c_str(), stdout);
+      return kExitOk;
+    }
+    std::fputs(help.c_str(), stderr);
+    return kExitUsage;
+  }
+  Args args(With(kClientValued, {"queue", "name", "worker-id", "capability", "max-tasks"}), kClientFlags);
+  // --queue and --capability may repeat: collect them by hand first.
+  std::vector<std::string> queues, caps;
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (i > from && (a == "--queue" || a == "--capability") && i + 1 < argc && std::string(argv[i + 1]) != "--") {
+      std::string v = argv[++i];
+      size_t start = 0;
+      while (start <= v.size()) {
+        size_t comma = v.find(',', start);
+        std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (!item.empty()) (a == "--queue" ? queues : caps).push_back(item);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+      continue;
+    }
+    rest.push_back(argv[i]);
+  }
+  ParseOrExit(args, static_cast<int>(rest.size()), rest.data(), from + 1, "worker", help);
+  if (queues.empty() || args.rest().empty()) {
+    std::fprintf(stderr, "shim worker run: need --queue and -- COMMAND (see --help)\n");
+    return kExitUsage;
+  }
+  long long max_tasks = -1;
+  if (!args.GetInt("max-tasks", &max_tasks)) {
+    std::fprintf(stderr, "shim worker run: %s\n", args.error().c_str());
+    return kExitUsage;
+  }
+  auto client = ConnectOrReport(args, "worker");
+  if (!client) return kExitNoServer;
+
+  json reg = {{"name", args.GetOr("name", "worker-" + std::to_string(::getpid()))},
+              {"capabilities", caps},
+              {"heartbeat_ttl_ms", kHeartbeatTtlMs}};
+  if (auto id = args.Get("worker-id")) reg["worker_id"] = *id;
+  auto registered = client->Call("worker.register", reg, TimeoutMs(args));
+  if (!registered.ok()) return PrintError("worker", registered.status());
+  const std::string worker_id = (*registered)["worker_id"];
+  std::fprintf(stderr, "shim worker %s: serving %zu queue(s)\n", worker_id.c_str(), queues.size());
+
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  long long done = 0;
+  int exit_code = kExitOk;
+  while (!g_stop && (max_tasks < 0 || done < max_tasks)) {
+    auto claimed = client->Call("task.claim", {{"queues", queues}, {"worker_id", worker_id}, {"wait_ms", 5000}}, 30'000);
+    if (!claimed.ok()) {
+      if (g_stop) break;
+      exit_code = PrintError("worker", claimed.status());
+      break;
+    }
+    (void)client->Call("worker.heartbeat", {{"worker_id", worker_id}}, 10'000);
+    for (const auto& task : (*claimed)["tasks"]) {
+      const std::string id = task["task_id"];
+      Outcome o = RunOne(*client, args.rest(), task, worker_id);
+      Result<json> r = o.ok ? client->Call("task.complete", {{"task_id", id}, {"lease_token", task["lease_token"]},
+                                                             {"result", o.result}})
+                            : client->Call("task.fail", {{"task_id", id}, {"lease_token", task["lease_token"]},
+                                                         {"error", o.error}, {"retry", o.retry}});
+      std::fprintf(stderr, "shim worker %s: %s %s%s\n", worker_id.c_str(), id.c_str(), o.ok ? "completed" : "failed",
+                   r.ok() ? "" : (" (" + r.status().message() + ")").c_str());
+      ++done;
+    }
+  }
+  (void)client->Call("worker.deregister", {{"worker_id", worker_id}}, 10'000);
+  return exit_code;
+}
+
+}  // namespace shim::cli
