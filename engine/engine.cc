@@ -5,6 +5,7 @@
 #include "engine/leases.h"
 #include "engine/locks.h"
 #include "engine/pubsub.h"
+#include "engine/sessions.h"
 #include "engine/state.h"
 #include "engine/tasks.h"
 #include "engine/workers.h"
@@ -28,7 +29,8 @@ Engine::Engine(const EngineOptions& options)
       locks_(std::make_unique<LockModule>(core_, *leases_)),
       state_(std::make_unique<StateModule>(core_, *leases_, *locks_)),
       workers_(std::make_unique<WorkerModule>(core_, *pubsub_)),
-      tasks_(std::make_unique<TaskModule>(core_, *pubsub_, *workers_)) {
+      tasks_(std::make_unique<TaskModule>(core_, *pubsub_, *workers_)),
+      sessions_(std::make_unique<SessionModule>(core_, *pubsub_, *state_, options.risk)) {
   // A dead or departed worker's running tasks go back to their queues.
   workers_->OnDead([this](const std::string& id) { tasks_->OnWorkerGone(id); });
   // A lease's end deletes its keys and releases its locks in the same write.
@@ -54,6 +56,7 @@ Status Engine::Recover() {
   SHIM_RETURN_IF_ERROR(pubsub_->Recover());
   SHIM_RETURN_IF_ERROR(workers_->Recover());
   SHIM_RETURN_IF_ERROR(tasks_->Recover());  // after workers: counts their active tasks
+  SHIM_RETURN_IF_ERROR(sessions_->Recover());
   return Status::Ok();
 }
 
@@ -108,6 +111,22 @@ void Engine::RegisterMethods() {
   methods_["queue.pause"] = bind(tk, &TaskModule::QueuePause);
   methods_["queue.resume"] = bind(tk, &TaskModule::QueueResume);
   methods_["queue.configure"] = bind(tk, &TaskModule::QueueConfigure);
+  SessionModule* se = sessions_.get();
+  methods_["session.open"] = bind(se, &SessionModule::Open);
+  methods_["session.heartbeat"] = bind(se, &SessionModule::Heartbeat);
+  methods_["session.close"] = bind(se, &SessionModule::Close);
+  methods_["session.status"] = bind(se, &SessionModule::GetStatus);
+  methods_["session.clear"] = bind(se, &SessionModule::Clear);
+  methods_["session.list"] = bind(se, &SessionModule::List);
+  methods_["checkpoint.save"] = bind(se, &SessionModule::CheckpointSave);
+  methods_["checkpoint.get"] = bind(se, &SessionModule::CheckpointGet);
+  methods_["checkpoint.list"] = bind(se, &SessionModule::CheckpointList);
+  methods_["checkpoint.delete"] = bind(se, &SessionModule::CheckpointDelete);
+  methods_["checkpoint.auto"] = bind(se, &SessionModule::AutoCheckpoint);
+  methods_["signal.record"] = bind(se, &SessionModule::SignalRecord);
+  methods_["signal.history"] = bind(se, &SessionModule::SignalHistory);
+  methods_["recovery.check"] = bind(se, &SessionModule::RecoveryCheck);
+  methods_["recovery.ack"] = bind(se, &SessionModule::RecoveryAck);
   methods_["sys.ping"] = [this](Call& call) {
     core_.Reply(call.reply, json{{"pong", true}, {"revision", core_.revision()}});
   };
@@ -172,6 +191,7 @@ void Engine::Land(Group& group, const Status& write_status) {
   locks_->Reset();
   workers_->Reset();
   tasks_->Reset();
+  sessions_->Reset();
   (void)Recover();
 }
 
@@ -208,6 +228,7 @@ json Engine::Describe() const {
               {"workers", workers_->count()},
               {"workers_alive", workers_->alive_count()},
               {"tasks", tasks_->task_count()},
+              {"sessions", sessions_->count()},
               {"commit_groups", stats_.groups},
               {"commit_mean_group_size",
                stats_.groups ? double(stats_.grouped_commands) / double(stats_.groups) : 0.0},

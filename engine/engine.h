@@ -33,6 +33,7 @@
 #include "engine/clock.h"
 #include "engine/core.h"
 #include "engine/group.h"
+#include "engine/risk_model.h"
 #include "storage/store.h"
 
 namespace shim::engine {
@@ -43,11 +44,13 @@ class LeaseModule;
 class LockModule;
 class WorkerModule;
 class TaskModule;
+class SessionModule;
 
 struct EngineOptions {
   Clock* clock = nullptr;            // required; outlives the engine
   storage::Store* store = nullptr;   // required; outlives the engine
   EngineLimits limits;
+  RiskConfig risk;                   // risk model thresholds (docs/risk-model.md)
 };
 
 struct EngineStats {
@@ -106,6 +109,7 @@ class Engine {
   std::unique_ptr<StateModule> state_;
   std::unique_ptr<WorkerModule> workers_;
   std::unique_ptr<TaskModule> tasks_;
+  std::unique_ptr<SessionModule> sessions_;
   std::unordered_map<std::string, Handler> methods_;
   EngineStats stats_;
 };

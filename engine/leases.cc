@@ -42,6 +42,11 @@ int64_t LeaseModule::WallExpiry(const Lease& lease) const {
   return core_.clock().NowMs() + (lease.expires_mono_ms - core_.clock().MonoMs());
 }
 
+bool LeaseModule::Exists(uint64_t lease_id) const {
+  auto it = leases_.find(lease_id);
+  return it != leases_.end() && it->second.expires_mono_ms > core_.clock().MonoMs();
+}
+
 void LeaseModule::Arm(uint64_t id, const Lease& lease) {
   core_.mono_timers().Schedule(lease.expires_mono_ms, [this, id] {
     auto it = leases_.find(id);
@@ -77,6 +82,12 @@ void LeaseModule::Keepalive(Call& call) {
   uint64_t id = static_cast<uint64_t>(p.Int("lease_id", {.min = 1}));
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   auto it = leases_.find(id);
+  if (it != leases_.end() && !Exists(id)) {
+    // Its TTL has passed but its timer has not run yet (requests are served
+    // in between): it is over all the same; end it now, as the timer would.
+    End(id);
+    it = leases_.end();
+  }
   if (it == leases_.end()) return core_.Reply(call.reply, Status::NotFound("no lease " + std::to_string(id) + " (it may have expired)"));
   // Liveness only: nothing to persist, a restart grants the full TTL anyway.
   it->second.expires_mono_ms = core_.clock().MonoMs() + it->second.ttl_ms;

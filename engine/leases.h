@@ -37,7 +37,9 @@ class LeaseModule {
   void Revoke(Call& call);
   void List(Call& call);
 
-  bool Exists(uint64_t lease_id) const { return leases_.count(lease_id) > 0; }
+  // True while the lease is live: granted, not ended, and its TTL not yet
+  // passed, even if the timer that ends it has not run yet.
+  bool Exists(uint64_t lease_id) const;
   size_t count() const { return leases_.size(); }
 
  private:

@@ -112,6 +112,16 @@ void LockModule::ReleaseAndHandOff(const std::string& name, Lock& lock) {
   ForgetIfIdle(name);
 }
 
+bool LockModule::Lapsed(const Lock& lock) const {
+  return lock.held && (lock.expires_mono_ms <= core_.clock().MonoMs() ||
+                       (lock.lease_id != 0 && !leases_.Exists(lock.lease_id)));
+}
+
+void LockModule::CollectIfLapsed(const std::string& name) {
+  auto it = locks_.find(name);
+  if (it != locks_.end() && Lapsed(it->second)) ReleaseAndHandOff(name, it->second);
+}
+
 void LockModule::ForgetIfIdle(const std::string& name) {
   auto it = locks_.find(name);
   if (it != locks_.end() && !it->second.held && it->second.waiters.empty()) locks_.erase(it);
@@ -129,6 +139,7 @@ void LockModule::Acquire(Call& call) {
   if (lease_id && !leases_.Exists(lease_id)) {
     return core_.Reply(call.reply, Status::NotFound("no lease " + std::to_string(lease_id)));
   }
+  CollectIfLapsed(name);
   Lock& lock = locks_[name];
   if (!lock.held) {
     Grant(name, lock, owner, ttl, lease_id);
@@ -182,6 +193,7 @@ void LockModule::Extend(Call& call) {
   uint64_t token = static_cast<uint64_t>(p.Int("token", {.min = 0}));
   int64_t ttl = p.Int("ttl_ms", {.min = 1, .max = lim.max_ttl_ms});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
+  CollectIfLapsed(name);
   auto it = locks_.find(name);
   if (it == locks_.end() || !it->second.held || it->second.token != token) {
     return core_.Reply(call.reply, Status(StatusCode::kNotOwner, "token " + std::to_string(token) +
@@ -202,6 +214,7 @@ void LockModule::Release(Call& call) {
   std::string name = p.Str("name", {.min = 1, .max = core_.limits().max_name_bytes});
   uint64_t token = static_cast<uint64_t>(p.Int("token", {.min = 0}));
   if (!p.ok()) return core_.Reply(call.reply, p.status());
+  CollectIfLapsed(name);
   auto it = locks_.find(name);
   if (it == locks_.end() || !it->second.held || it->second.token != token) {
     return core_.Reply(call.reply, Status(StatusCode::kNotOwner, "token " + std::to_string(token) +
@@ -215,11 +228,17 @@ void LockModule::GetStatus(Call& call) {
   Params p(call.params);
   std::string name = p.Str("name", {.min = 1, .max = core_.limits().max_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
+  CollectIfLapsed(name);
   auto it = locks_.find(name);
   core_.Reply(call.reply, it == locks_.end() ? Describe(name, Lock{}) : Describe(name, it->second));
 }
 
 void LockModule::List(Call& call) {
+  std::vector<std::string> lapsed;
+  for (const auto& [name, lock] : locks_) {
+    if (Lapsed(lock)) lapsed.push_back(name);
+  }
+  for (const auto& name : lapsed) CollectIfLapsed(name);
   json out = json::array();
   for (const auto& [name, lock] : locks_) {
     if (lock.held || !lock.waiters.empty()) out.push_back(Describe(name, lock));
@@ -237,9 +256,10 @@ Status LockModule::CheckFence(const json& fence) const {
                              ? fence["token"].get<uint64_t>()
                              : 0;
   auto it = locks_.find(name);
-  if (it != locks_.end() && it->second.held && it->second.token == token) return Status::Ok();
+  const bool live = it != locks_.end() && it->second.held && !Lapsed(it->second);
+  if (live && it->second.token == token) return Status::Ok();
   json details = {{"lock", name}, {"token", token}};
-  details["current_token"] = (it != locks_.end() && it->second.held) ? json(it->second.token) : json(nullptr);
+  details["current_token"] = live ? json(it->second.token) : json(nullptr);
   return Status(StatusCode::kFenced,
                 "fence token " + std::to_string(token) + " is not the current holder of lock '" + name + "'",
                 std::move(details));

@@ -71,6 +71,12 @@ class LockModule {
     std::deque<Waiter> waiters;
   };
 
+  // True if `lock` is held but its TTL (or the TTL of the lease it was taken
+  // with) has passed: it is lost from that moment, even before the timer
+  // that frees it runs (the host serves requests in between).
+  bool Lapsed(const Lock& lock) const;
+  // Frees `name` now, handing it on, if it has lapsed: what its timer does.
+  void CollectIfLapsed(const std::string& name);
   // Grants `name` to the given owner: new token, persisted, timer armed.
   void Grant(const std::string& name, Lock& lock, const std::string& owner, int64_t ttl_ms,
              uint64_t lease_id);

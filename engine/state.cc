@@ -131,6 +131,16 @@ void StateModule::DeleteForLease(uint64_t lease_id) {
   Apply(overlay);
 }
 
+size_t StateModule::DeletePrefix(const std::string& prefix) {
+  Overlay overlay;
+  for (auto it = kv_.lower_bound(prefix); it != kv_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    overlay[it->first] = std::nullopt;
+  }
+  const size_t n = overlay.size();
+  Apply(overlay);
+  return n;
+}
+
 Result<json> StateModule::PlanSet(const json& params, Overlay& overlay) {
   const auto& lim = core_.limits();
   Params p(params);

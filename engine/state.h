@@ -51,6 +51,9 @@ class StateModule {
   }
   // Deletes every key attached to the lease (part of the lease's end).
   void DeleteForLease(uint64_t lease_id);
+  // Deletes every live key starting with `prefix` (session.clear); returns
+  // how many.
+  size_t DeletePrefix(const std::string& prefix);
 
   void Get(Call& call);
   void Set(Call& call);

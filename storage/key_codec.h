@@ -37,6 +37,10 @@ enum class KeyTag : uint8_t {
   kTask = 0x40,            // tasks: (task seq u64) -> task record
   kTaskPayload = 0x41,     // tasks: (task seq u64) -> payload JSON
   kQueueConfig = 0x42,     // queues: (queue str)
+  kSession = 0x50,         // sessions: (session_id str)
+  kCheckpointMeta = 0x51,  // checkpoints: (session_id str, checkpoint_id u64) -> meta
+  kCheckpointData = 0x52,  // checkpoints: (session_id str, checkpoint_id u64) -> data
+  kSignal = 0x53,          // signals: (session_id str, seq u64)
 };
 
 class KeyEncoder {

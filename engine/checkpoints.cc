@@ -1,0 +1,175 @@
+// SessionModule: checkpoints — save (always fsynced), get (hash-verified),
+// list (metadata, newest first), delete, and retention.
+#include "engine/params.h"
+#include "engine/pubsub.h"
+#include "engine/sessions.h"
+#include "storage/key_codec.h"
+
+namespace shim::engine {
+
+using nlohmann::json;
+using storage::Family;
+using storage::KeyEncoder;
+using storage::KeyTag;
+
+namespace {
+std::string MetaKey(std::string_view id, uint64_t cp) {
+  return KeyEncoder(KeyTag::kCheckpointMeta).Str(id).U64(cp).key();
+}
+std::string DataKey(std::string_view id, uint64_t cp) {
+  return KeyEncoder(KeyTag::kCheckpointData).Str(id).U64(cp).key();
+}
+}  // namespace
+
+Result<json> SessionModule::SaveCheckpoint(const std::string& id, Session& s, const json& data,
+                                           const std::string& reason, const std::string& label,
+                                           const json& signals) {
+  std::string text = data.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > limits_.max_checkpoint_bytes) {
+    return Status::TooLarge("data: checkpoint of " + std::to_string(text.size()) + " bytes is over the limit of " +
+                                std::to_string(limits_.max_checkpoint_bytes),
+                            limits_.max_checkpoint_bytes);
+  }
+  core_.NextRevision();
+  CheckpointMeta m;
+  m.id = s.next_checkpoint_id++;
+  m.created_at_ms = core_.clock().NowMs();
+  m.bytes = text.size();
+  m.hash = Fnv1a64(text);
+  m.reason = reason;
+  m.label = label;
+  m.signals = signals;
+  auto& batch = core_.batch();
+  batch.Put(Family::kCheckpoints, DataKey(id, m.id), text);
+  json meta = {{"created_at_ms", m.created_at_ms}, {"bytes", m.bytes}, {"hash", m.hash},
+               {"reason", m.reason},               {"label", m.label}, {"signals", m.signals}};
+  batch.Put(Family::kCheckpoints, MetaKey(id, m.id), meta.dump());
+  s.checkpoints.push_back(m);
+  while (static_cast<int64_t>(s.checkpoints.size()) > s.keep_checkpoints) {
+    DeleteCheckpoint(id, s.checkpoints.front().id);
+  }
+  Persist(id, s);
+  // A checkpoint is what a crashed chat comes back to: fsync it whatever
+  // the server's durability mode.
+  core_.group().RequireSync();
+  pubsub_.PublishInternal("events.sessions", json{{"type", "checkpoint.saved"},
+                                                  {"session_id", id},
+                                                  {"checkpoint_id", m.id},
+                                                  {"reason", reason},
+                                                  {"bytes", m.bytes}});
+  return json{{"checkpoint_id", m.id}, {"created_at_ms", m.created_at_ms}, {"bytes", m.bytes}};
+}
+
+Result<json> SessionModule::ReadCheckpoint(const std::string& id, const CheckpointMeta& meta) {
+  auto raw = core_.store().Get(Family::kCheckpoints, DataKey(id, meta.id));
+  if (!raw.ok()) return raw.status();
+  if (!raw.value()) return Status::NotFound("checkpoint " + std::to_string(meta.id) + " has no data");
+  if (Fnv1a64(*raw.value()) != meta.hash || raw.value()->size() != meta.bytes) {
+    return Status(StatusCode::kInternal,
+                  "checkpoint " + std::to_string(meta.id) + " of session '" + id + "' is corrupted (hash mismatch)",
+                  {{"corrupted", true}, {"checkpoint_id", meta.id}});
+  }
+  json data = json::parse(*raw.value(), nullptr, false);
+  if (data.is_discarded()) {
+    return Status(StatusCode::kInternal, "checkpoint " + std::to_string(meta.id) + " is not valid JSON",
+                  {{"corrupted", true}, {"checkpoint_id", meta.id}});
+  }
+  return data;
+}
+
+void SessionModule::DeleteCheckpoint(const std::string& id, uint64_t checkpoint_id) {
+  Session* s = Find(id);
+  if (!s) return;
+  core_.batch().Delete(Family::kCheckpoints, DataKey(id, checkpoint_id));
+  core_.batch().Delete(Family::kCheckpoints, MetaKey(id, checkpoint_id));
+  std::erase_if(s->checkpoints, [checkpoint_id](const CheckpointMeta& m) { return m.id == checkpoint_id; });
+}
+
+void SessionModule::CheckpointSave(Call& call) {
+  const auto& lim = core_.limits();
+  Params p(call.params);
+  std::string id = p.Str("session_id", {.min = 1, .max = lim.max_name_bytes});
+  const json& data = p.Any("data");
+  std::string reason = p.OptStr("reason").value_or("manual");
+  std::string label = p.OptStr("label", {.max = 1024}).value_or("");
+  const json* signals = p.OptObject("signals");
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (reason != "auto" && reason != "manual" && reason != "forced") {
+    return core_.Reply(call.reply, Status::InvalidParams("reason", "reason must be auto, manual or forced"));
+  }
+  auto s = FindOrFail(id);
+  if (!s.ok()) return core_.Reply(call.reply, s.status());
+  core_.Reply(call.reply, SaveCheckpoint(id, **s, data, reason, label, signals ? *signals : json(nullptr)));
+}
+
+void SessionModule::CheckpointGet(Call& call) {
+  Params p(call.params);
+  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  auto cp = p.OptInt("checkpoint_id", {.min = 1});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (!Find(id)) return core_.Reply(call.reply, Status::NotFound("no session '" + id + "'"));
+  core_.ReplyLater(call.reply, [this, id, cp]() -> Result<json> {
+    Session* s = Find(id);
+    if (!s) return Status::NotFound("no session '" + id + "'");
+    if (cp) {
+      for (const auto& m : s->checkpoints) {
+        if (m.id != static_cast<uint64_t>(*cp)) continue;
+        SHIM_ASSIGN_OR_RETURN(json data, ReadCheckpoint(id, m));
+        json out = m.ToJson();
+        out["data"] = std::move(data);
+        out["verified"] = true;
+        return out;
+      }
+      return Status::NotFound("session '" + id + "' has no checkpoint " + std::to_string(*cp));
+    }
+    std::vector<uint64_t> corrupted;
+    auto newest = NewestVerified(id, &corrupted);
+    if (!newest) {
+      return Status(StatusCode::kNotFound, "session '" + id + "' has no checkpoint that verifies",
+                    {{"corrupted_checkpoints", corrupted}});
+    }
+    json out = newest->first.ToJson();
+    out["data"] = std::move(newest->second);
+    out["verified"] = true;
+    out["corrupted_checkpoints"] = corrupted;
+    return out;
+  });
+}
+
+void SessionModule::CheckpointList(Call& call) {
+  Params p(call.params);
+  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  auto before = p.OptInt("before", {.min = 1});
+  const int64_t limit = p.OptInt("limit", {.min = 1, .max = core_.limits().max_list_limit}).value_or(20);
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  auto s = FindOrFail(id);
+  if (!s.ok()) return core_.Reply(call.reply, s.status());
+  json items = json::array();
+  json next = nullptr;
+  for (auto it = (*s)->checkpoints.rbegin(); it != (*s)->checkpoints.rend(); ++it) {
+    if (before && it->id >= static_cast<uint64_t>(*before)) continue;
+    if (static_cast<int64_t>(items.size()) == limit) {
+      next = items.back()["checkpoint_id"];
+      break;
+    }
+    items.push_back(it->ToJson());
+  }
+  core_.Reply(call.reply, json{{"checkpoints", std::move(items)}, {"next_before", std::move(next)}});
+}
+
+void SessionModule::CheckpointDelete(Call& call) {
+  Params p(call.params);
+  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  const int64_t cp = p.Int("checkpoint_id", {.min = 1});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  auto s = FindOrFail(id);
+  if (!s.ok()) return core_.Reply(call.reply, s.status());
+  const bool exists = std::any_of((*s)->checkpoints.begin(), (*s)->checkpoints.end(),
+                                  [cp](const CheckpointMeta& m) { return m.id == static_cast<uint64_t>(cp); });
+  if (!exists) return core_.Reply(call.reply, Status::NotFound("session '" + id + "' has no checkpoint " + std::to_string(cp)));
+  core_.NextRevision();
+  DeleteCheckpoint(id, static_cast<uint64_t>(cp));
+  core_.Reply(call.reply, json{{"deleted", true}});
+}
+
+}  // namespace shim::engine

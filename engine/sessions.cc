@@ -1,0 +1,386 @@
+// SessionModule: session lifecycle and recovery.
+#include "engine/sessions.h"
+
+#include "engine/params.h"
+#include "engine/pubsub.h"
+#include "engine/state.h"
+#include "storage/key_codec.h"
+
+namespace shim::engine {
+
+using nlohmann::json;
+using storage::Family;
+using storage::KeyEncoder;
+using storage::KeyTag;
+
+namespace {
+const char kEventsChannel[] = "events.sessions";
+constexpr int64_t kMinTtlMs = 100;
+constexpr int64_t kMaxTtlMs = 7LL * 24 * 3600 * 1000;
+std::string SessionKey(std::string_view id) { return KeyEncoder(KeyTag::kSession).Str(id).key(); }
+}  // namespace
+
+uint64_t Fnv1a64(std::string_view data) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+const char* SessionModule::StateName(State s) {
+  switch (s) {
+    case State::kOpen: return "open";
+    case State::kClosed: return "closed";
+    case State::kUnclean: return "unclean";
+  }
+  return "?";
+}
+
+json SessionModule::CheckpointMeta::ToJson() const {
+  return json{{"checkpoint_id", id},     {"created_at_ms", created_at_ms}, {"bytes", bytes},
+              {"reason", reason},        {"label", label.empty() ? json(nullptr) : json(label)},
+              {"signals", signals}};
+}
+
+SessionModule::SessionModule(Core& core, PubSubModule& pubsub, StateModule& state, RiskConfig risk)
+    : core_(core), pubsub_(pubsub), state_(state), risk_(std::move(risk)) {}
+
+Status SessionModule::Recover() {
+  sessions_.clear();
+  Status bad;
+  std::string sprefix(1, static_cast<char>(KeyTag::kSession));
+  SHIM_RETURN_IF_ERROR(core_.store().Scan(
+      Family::kSessions, sprefix, storage::PrefixSuccessor(sprefix), [&](std::string_view k, std::string_view v) {
+        storage::KeyDecoder d(k);
+        KeyTag tag;
+        std::string id;
+        json r = json::parse(v, nullptr, false);
+        if (!d.Tag(&tag) || !d.Str(&id) || !r.is_object()) {
+          bad = Status::Internal("corrupt session record");
+          return false;
+        }
+        Session s;
+        s.name = r.value("name", "");
+        s.heartbeat_ttl_ms = r.value("heartbeat_ttl_ms", int64_t{60'000});
+        s.metadata = r.value("metadata", json(nullptr));
+        const std::string state = r.value("state", "open");
+        s.state = state == "closed" ? State::kClosed : state == "unclean" ? State::kUnclean : State::kOpen;
+        s.opened_at_ms = r.value("opened_at_ms", int64_t{0});
+        s.closed_at_ms = r.value("closed_at_ms", int64_t{0});
+        s.last_heartbeat_at_ms = r.value("last_heartbeat_at_ms", int64_t{0});
+        s.recovery_acked = r.value("recovery_acked", false);
+        s.keep_checkpoints = r.value("keep_checkpoints", limits_.default_keep_checkpoints);
+        s.next_checkpoint_id = r.value("next_checkpoint_id", uint64_t{1});
+        s.next_signal_seq = r.value("next_signal_seq", uint64_t{1});
+        s.last_risk = r.value("last_risk", json(nullptr));
+        // Full heartbeat TTL again after a restart: nothing expires early.
+        s.expires_mono_ms = core_.clock().MonoMs() + s.heartbeat_ttl_ms;
+        if (s.state == State::kOpen) Arm(id, s);
+        sessions_.emplace(std::move(id), std::move(s));
+        return true;
+      }));
+  SHIM_RETURN_IF_ERROR(bad);
+  std::string cprefix(1, static_cast<char>(KeyTag::kCheckpointMeta));
+  return core_.store().Scan(
+      Family::kCheckpoints, cprefix, storage::PrefixSuccessor(cprefix), [&](std::string_view k, std::string_view v) {
+        storage::KeyDecoder d(k);
+        KeyTag tag;
+        std::string id;
+        CheckpointMeta m;
+        json r = json::parse(v, nullptr, false);
+        if (!d.Tag(&tag) || !d.Str(&id) || !d.U64(&m.id) || !r.is_object()) return true;
+        Session* s = Find(id);
+        if (!s) return true;
+        m.created_at_ms = r.value("created_at_ms", int64_t{0});
+        m.bytes = r.value("bytes", uint64_t{0});
+        m.hash = r.value("hash", uint64_t{0});
+        m.reason = r.value("reason", "");
+        m.label = r.value("label", "");
+        m.signals = r.value("signals", json(nullptr));
+        s->checkpoints.push_back(std::move(m));  // keys sort by id: oldest first
+        return true;
+      });
+}
+
+SessionModule::Session* SessionModule::Find(const std::string& id) {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : &it->second;
+}
+
+Result<SessionModule::Session*> SessionModule::FindOrFail(const std::string& id) {
+  Session* s = Find(id);
+  if (!s) return Status::NotFound("no session '" + id + "' (open it with session.open)");
+  return s;
+}
+
+void SessionModule::Persist(const std::string& id, const Session& s) {
+  json r = {{"name", s.name},
+            {"heartbeat_ttl_ms", s.heartbeat_ttl_ms},
+            {"metadata", s.metadata},
+            {"state", StateName(s.state)},
+            {"opened_at_ms", s.opened_at_ms},
+            {"closed_at_ms", s.closed_at_ms},
+            {"last_heartbeat_at_ms", s.last_heartbeat_at_ms},
+            {"recovery_acked", s.recovery_acked},
+            {"keep_checkpoints", s.keep_checkpoints},
+            {"next_checkpoint_id", s.next_checkpoint_id},
+            {"next_signal_seq", s.next_signal_seq},
+            {"last_risk", s.last_risk}};
+  core_.batch().Put(Family::kSessions, SessionKey(id), r.dump());
+}
+
+void SessionModule::Arm(const std::string& id, const Session& s) {
+  core_.mono_timers().Schedule(s.expires_mono_ms, [this, id] {
+    Session* s = Find(id);
+    if (!s || s->state != State::kOpen || s->expires_mono_ms > core_.clock().MonoMs()) return;
+    core_.NextRevision();
+    s->state = State::kUnclean;
+    s->recovery_acked = false;
+    Persist(id, *s);
+    Event("session.unclean", id, {{"name", s->name}, {"last_heartbeat_at_ms", s->last_heartbeat_at_ms}});
+  });
+}
+
+void SessionModule::Event(const std::string& type, const std::string& id, json extra) {
+  extra["type"] = type;
+  extra["session_id"] = id;
+  pubsub_.PublishInternal(kEventsChannel, std::move(extra));
+}
+
+SessionModule::Session& SessionModule::OpenSession(const std::string& id, const std::string& name, int64_t ttl,
+                                                   const json* metadata, std::optional<int64_t> keep) {
+  Session& s = sessions_[id];
+  const int64_t now = core_.clock().NowMs();
+  if (s.opened_at_ms == 0) s.keep_checkpoints = limits_.default_keep_checkpoints;
+  if (!name.empty() || s.name.empty()) s.name = name.empty() ? id : name;
+  s.heartbeat_ttl_ms = ttl;
+  if (metadata) s.metadata = *metadata;
+  if (keep) s.keep_checkpoints = *keep;
+  s.state = State::kOpen;
+  s.opened_at_ms = now;
+  s.closed_at_ms = 0;
+  s.last_heartbeat_at_ms = now;
+  s.expires_mono_ms = core_.clock().MonoMs() + ttl;
+  Persist(id, s);
+  Arm(id, s);
+  return s;
+}
+
+json SessionModule::Describe(const std::string& id, const Session& s) const {
+  return json{{"session_id", id},
+              {"name", s.name},
+              {"state", StateName(s.state)},
+              {"heartbeat_ttl_ms", s.heartbeat_ttl_ms},
+              {"metadata", s.metadata},
+              {"opened_at_ms", s.opened_at_ms},
+              {"closed_at_ms", s.closed_at_ms ? json(s.closed_at_ms) : json(nullptr)},
+              {"last_heartbeat_at_ms", s.last_heartbeat_at_ms},
+              {"keep_checkpoints", s.keep_checkpoints},
+              {"checkpoints", s.checkpoints.size()},
+              {"recovery_acked", s.recovery_acked}};
+}
+
+void SessionModule::Open(Call& call) {
+  const auto& lim = core_.limits();
+  Params p(call.params);
+  auto id = p.OptStr("session_id", {.min = 1, .max = lim.max_name_bytes});
+  std::string name = p.OptStr("name", {.max = lim.max_name_bytes}).value_or("");
+  const int64_t ttl = p.OptInt("heartbeat_ttl_ms", {.min = kMinTtlMs, .max = kMaxTtlMs}).value_or(60'000);
+  const json* metadata = p.OptObject("metadata");
+  auto keep = p.OptInt("keep_checkpoints", {.min = 1, .max = limits_.max_keep_checkpoints});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (metadata && metadata->dump().size() > 64 * 1024) {
+    return core_.Reply(call.reply, Status::TooLarge("metadata over 64 KiB", 64 * 1024));
+  }
+  const uint64_t rev = core_.NextRevision();
+  const std::string sid = id.value_or("sess-" + std::to_string(rev));
+  // Recovery for this chat: its own session ended unclean, or (by name) an
+  // earlier session with the same name did.
+  std::string recover_from;
+  if (Session* prev = Find(sid); prev && RecoveryAvailable(*prev)) recover_from = sid;
+  if (recover_from.empty() && !name.empty()) {
+    int64_t newest = -1;
+    for (const auto& [other_id, other] : sessions_) {
+      if (other_id != sid && other.name == name && RecoveryAvailable(other) && other.opened_at_ms > newest) {
+        newest = other.opened_at_ms;
+        recover_from = other_id;
+      }
+    }
+  }
+  Session& s = OpenSession(sid, name, ttl, metadata, keep);
+  Event("session.opened", sid, {{"name", s.name}});
+  json out = {{"session_id", sid}, {"recovery_available", !recover_from.empty()}};
+  out["recover_from"] = recover_from.empty() ? json(nullptr) : json(recover_from);
+  core_.Reply(call.reply, std::move(out));
+}
+
+void SessionModule::Heartbeat(Call& call) {
+  Params p(call.params);
+  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  auto s = FindOrFail(id);
+  if (!s.ok()) return core_.Reply(call.reply, s.status());
+  Session& session = **s;
+  if (session.state == State::kClosed) {
+    return core_.Reply(call.reply, Status(StatusCode::kInvalidState, "session '" + id + "' is closed; open it again"));
+  }
+  session.last_heartbeat_at_ms = core_.clock().NowMs();
+  session.expires_mono_ms = core_.clock().MonoMs() + session.heartbeat_ttl_ms;
+  if (session.state == State::kUnclean) {
+    // The chat came back before anyone recovered it: open again.
+    core_.NextRevision();
+    session.state = State::kOpen;
+    Persist(id, session);
+    Event("session.resumed", id, {{"name", session.name}});
+  }
+  Arm(id, session);
+  core_.Reply(call.reply, json{{"expires_at_ms", session.last_heartbeat_at_ms + session.heartbeat_ttl_ms}});
+}
+
+void SessionModule::Close(Call& call) {
+  Params p(call.params);
+  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  auto s = FindOrFail(id);
+  if (!s.ok()) return core_.Reply(call.reply, s.status());
+  core_.NextRevision();
+  (*s)->state = State::kClosed;
+  (*s)->closed_at_ms = core_.clock().NowMs();
+  Persist(id, **s);
+  Event("session.closed", id, {{"name", (*s)->name}});
+  core_.Reply(call.reply, json{{"ok", true}});
+}
+
+void SessionModule::List(Call& call) {
+  json out = json::array();
+  for (const auto& [id, s] : sessions_) out.push_back(Describe(id, s));
+  core_.Reply(call.reply, json{{"sessions", std::move(out)}});
+}
+
+std::optional<std::pair<SessionModule::CheckpointMeta, json>> SessionModule::NewestVerified(
+    const std::string& id, std::vector<uint64_t>* corrupted) {
+  Session* s = Find(id);
+  if (!s) return std::nullopt;
+  for (auto it = s->checkpoints.rbegin(); it != s->checkpoints.rend(); ++it) {
+    auto data = ReadCheckpoint(id, *it);
+    if (data.ok()) return std::pair(*it, std::move(data).value());
+    if (corrupted) corrupted->push_back(it->id);
+  }
+  return std::nullopt;
+}
+
+void SessionModule::GetStatus(Call& call) {
+  Params p(call.params);
+  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (!Find(id)) return core_.Reply(call.reply, Status::NotFound("no session '" + id + "'"));
+  core_.ReplyLater(call.reply, [this, id]() -> Result<json> {
+    Session* s = Find(id);
+    if (!s) return Status::NotFound("no session '" + id + "'");
+    json last = s->checkpoints.empty() ? json(nullptr) : s->checkpoints.back().ToJson();
+    return json{{"session", Describe(id, *s)},
+                {"state", StateName(s->state)},
+                {"checkpoints", s->checkpoints.size()},
+                {"last_checkpoint", std::move(last)},
+                {"risk", s->last_risk},
+                {"recovery_available", RecoveryAvailable(*s)}};
+  });
+}
+
+void SessionModule::Clear(Call& call) {
+  Params p(call.params);
+  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  auto s = FindOrFail(id);
+  if (!s.ok()) return core_.Reply(call.reply, s.status());
+  core_.NextRevision();
+  auto& batch = core_.batch();
+  const size_t checkpoints = (*s)->checkpoints.size();
+  for (KeyTag tag : {KeyTag::kCheckpointMeta, KeyTag::kCheckpointData}) {
+    std::string prefix = KeyEncoder(tag).Str(id).key();
+    batch.DeleteRange(Family::kCheckpoints, prefix, storage::PrefixSuccessor(prefix));
+  }
+  std::string sig = KeyEncoder(KeyTag::kSignal).Str(id).key();
+  batch.DeleteRange(Family::kSignals, sig, storage::PrefixSuccessor(sig));
+  (*s)->checkpoints.clear();
+  (*s)->last_risk = nullptr;
+  Persist(id, **s);
+  const size_t keys = state_.DeletePrefix("session/" + id + "/");
+  core_.Reply(call.reply, json{{"ok", true}, {"deleted", {{"checkpoints", checkpoints}, {"keys", keys}}}});
+}
+
+void SessionModule::RecoveryCheck(Call& call) {
+  Params p(call.params);
+  auto id = p.OptStr("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  auto name = p.OptStr("name", {.min = 1, .max = core_.limits().max_name_bytes});
+  const bool ack = p.OptBool("ack").value_or(false);
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (id.has_value() == name.has_value()) {
+    return core_.Reply(call.reply, Status::InvalidParams("session_id", "give exactly one of session_id or name"));
+  }
+  std::string sid;
+  if (id) {
+    sid = *id;
+  } else {
+    // The newest session with that name that needs recovery, else the newest.
+    int64_t best_recover = -1, best_any = -1;
+    std::string any;
+    for (const auto& [other_id, s] : sessions_) {
+      if (s.name != *name) continue;
+      if (RecoveryAvailable(s) && s.opened_at_ms > best_recover) {
+        best_recover = s.opened_at_ms;
+        sid = other_id;
+      }
+      if (s.opened_at_ms > best_any) {
+        best_any = s.opened_at_ms;
+        any = other_id;
+      }
+    }
+    if (sid.empty()) sid = any;
+  }
+  // With ack, the check also marks the recovery handled, in the same write;
+  // the reply still says what was found.
+  Session* found = sid.empty() ? nullptr : Find(sid);
+  const bool was_available = found && RecoveryAvailable(*found);
+  if (ack && was_available) {
+    core_.NextRevision();
+    found->recovery_acked = true;
+    Persist(sid, *found);
+    Event("session.recovered", sid, {{"name", found->name}});
+  }
+  core_.ReplyLater(call.reply, [this, sid, was_available]() -> Result<json> {
+    Session* s = sid.empty() ? nullptr : Find(sid);
+    if (!s) return json{{"recovery_available", false}, {"reason", "none"}, {"last_checkpoint", nullptr}, {"session", nullptr}};
+    std::vector<uint64_t> corrupted;
+    auto newest = NewestVerified(sid, &corrupted);
+    json last = nullptr;
+    if (newest) {
+      last = newest->first.ToJson();
+      last["data"] = std::move(newest->second);
+      last["verified"] = true;
+    }
+    const bool available = was_available;
+    return json{{"recovery_available", available},
+                {"reason", available ? "unclean_close" : "none"},
+                {"last_checkpoint", std::move(last)},
+                {"corrupted_checkpoints", corrupted},
+                {"session", Describe(sid, *s)}};
+  });
+}
+
+void SessionModule::RecoveryAck(Call& call) {
+  Params p(call.params);
+  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  auto s = FindOrFail(id);
+  if (!s.ok()) return core_.Reply(call.reply, s.status());
+  core_.NextRevision();
+  (*s)->recovery_acked = true;
+  Persist(id, **s);
+  Event("session.recovered", id, {{"name", (*s)->name}});
+  core_.Reply(call.reply, json{{"ok", true}});
+}
+
+}  // namespace shim::engine

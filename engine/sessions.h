@@ -1,0 +1,136 @@
+// SessionModule: crash prevention for chat sessions — sessions, checkpoints,
+// risk signals and recovery (session.*, checkpoint.*, signal.*, recovery.*).
+//
+// A chat opens a session and heartbeats it; one whose heartbeat lapses
+// without session.close becomes `unclean`, which is what makes recovery
+// available to the next chat (by session id or by name). Checkpoints are the
+// chat's working state: always fsynced before the reply whatever the
+// durability mode, numbered per session, kept to `keep_checkpoints`, stored
+// compressed (zstd column family) with an FNV-1a content hash that is checked
+// on every read; recovery falls back to the newest checkpoint that verifies.
+// signal.record scores the chat's risk with the RiskModel.
+// Storage: Family::kSessions (session records), kCheckpoints (meta and data
+// under separate tags, so recovery reads only the small metas), kSignals.
+// Liveness is on the monotonic clock; open sessions get their full TTL again
+// after a restart. Files: sessions.cc, checkpoints.cc, signals.cc.
+// Engine thread only.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/call.h"
+#include "engine/core.h"
+#include "engine/risk_model.h"
+
+namespace shim::engine {
+
+class PubSubModule;
+class StateModule;
+
+struct SessionLimits {
+  size_t max_checkpoint_bytes = 8 << 20;  // encoded JSON of `data`
+  int64_t default_keep_checkpoints = 50;
+  int64_t max_keep_checkpoints = 10'000;
+  int64_t keep_signals = 1000;            // signal samples kept per session
+};
+
+class SessionModule {
+ public:
+  SessionModule(Core& core, PubSubModule& pubsub, StateModule& state, RiskConfig risk);
+
+  Status Recover();
+  void Reset() { sessions_.clear(); }
+
+  // sessions.cc
+  void Open(Call& call);
+  void Heartbeat(Call& call);
+  void Close(Call& call);
+  void GetStatus(Call& call);
+  void Clear(Call& call);
+  void List(Call& call);
+  void RecoveryCheck(Call& call);
+  void RecoveryAck(Call& call);
+  // checkpoints.cc
+  void CheckpointSave(Call& call);
+  void CheckpointGet(Call& call);
+  void CheckpointList(Call& call);
+  void CheckpointDelete(Call& call);
+  // signals.cc
+  void SignalRecord(Call& call);
+  void SignalHistory(Call& call);
+  // Records signals and saves a checkpoint when the risk or the interval
+  // calls for it (the shim_auto_checkpoint tool).
+  void AutoCheckpoint(Call& call);
+
+  size_t count() const { return sessions_.size(); }
+  const RiskConfig& risk_config() const { return risk_; }
+
+ private:
+  enum class State : uint8_t { kOpen, kClosed, kUnclean };
+  struct CheckpointMeta {
+    uint64_t id = 0;
+    int64_t created_at_ms = 0;
+    uint64_t bytes = 0;
+    uint64_t hash = 0;
+    std::string reason, label;
+    nlohmann::json signals;
+    nlohmann::json ToJson() const;
+  };
+  struct Session {
+    std::string name;
+    int64_t heartbeat_ttl_ms = 60'000;
+    nlohmann::json metadata;
+    State state = State::kOpen;
+    int64_t opened_at_ms = 0, closed_at_ms = 0, last_heartbeat_at_ms = 0;
+    int64_t expires_mono_ms = 0;
+    bool recovery_acked = false;
+    int64_t keep_checkpoints = 50;
+    uint64_t next_checkpoint_id = 1;
+    uint64_t next_signal_seq = 1;
+    std::deque<CheckpointMeta> checkpoints;  // oldest first
+    nlohmann::json last_risk;                // null until a signal.record
+  };
+  static const char* StateName(State s);
+
+  // sessions.cc
+  Session* Find(const std::string& id);
+  Result<Session*> FindOrFail(const std::string& id);
+  void Persist(const std::string& id, const Session& s);
+  void Arm(const std::string& id, const Session& s);
+  void Event(const std::string& type, const std::string& id, nlohmann::json extra = nlohmann::json::object());
+  Session& OpenSession(const std::string& id, const std::string& name, int64_t ttl, const nlohmann::json* metadata,
+                       std::optional<int64_t> keep);
+  bool RecoveryAvailable(const Session& s) const { return s.state == State::kUnclean && !s.recovery_acked; }
+  nlohmann::json Describe(const std::string& id, const Session& s) const;
+  // The newest checkpoint of `id` whose content hash verifies, read from the
+  // store; skipped ids of corrupted ones go into `corrupted`.
+  std::optional<std::pair<CheckpointMeta, nlohmann::json>> NewestVerified(const std::string& id,
+                                                                          std::vector<uint64_t>* corrupted);
+  // checkpoints.cc
+  Result<nlohmann::json> SaveCheckpoint(const std::string& id, Session& s, const nlohmann::json& data,
+                                        const std::string& reason, const std::string& label,
+                                        const nlohmann::json& signals);
+  Result<nlohmann::json> ReadCheckpoint(const std::string& id, const CheckpointMeta& meta);
+  void DeleteCheckpoint(const std::string& id, uint64_t checkpoint_id);
+  // signals.cc
+  RiskAssessment Assess(const Session& s, const nlohmann::json& signals) const;
+  void StoreSignals(const std::string& id, Session& s, const nlohmann::json& signals, const RiskAssessment& a);
+
+  Core& core_;
+  PubSubModule& pubsub_;
+  StateModule& state_;
+  RiskConfig risk_;
+  SessionLimits limits_;
+  std::map<std::string, Session, std::less<>> sessions_;
+};
+
+// FNV-1a, 64-bit: the checkpoint content hash.
+uint64_t Fnv1a64(std::string_view data);
+
+}  // namespace shim::engine

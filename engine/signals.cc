@@ -1,0 +1,116 @@
+// SessionModule: risk signals (signal.record, signal.history) and the
+// auto-checkpoint decision (checkpoint.auto, behind shim_auto_checkpoint).
+#include "engine/params.h"
+#include "engine/sessions.h"
+#include "storage/key_codec.h"
+
+namespace shim::engine {
+
+using nlohmann::json;
+using storage::Family;
+using storage::KeyEncoder;
+using storage::KeyTag;
+
+namespace {
+std::string SignalKey(std::string_view id, uint64_t seq) { return KeyEncoder(KeyTag::kSignal).Str(id).U64(seq).key(); }
+constexpr size_t kMaxSignalsBytes = 16 * 1024;
+}  // namespace
+
+RiskAssessment SessionModule::Assess(const Session& s, const json& signals) const {
+  std::optional<int64_t> since;
+  if (!s.checkpoints.empty()) since = core_.clock().NowMs() - s.checkpoints.back().created_at_ms;
+  return AssessRisk(risk_, signals, since);
+}
+
+void SessionModule::StoreSignals(const std::string& id, Session& s, const json& signals, const RiskAssessment& a) {
+  const uint64_t seq = s.next_signal_seq++;
+  json rec = {{"at_ms", core_.clock().NowMs()}, {"signals", signals}, {"risk", a.risk}, {"level", a.level}};
+  core_.batch().Put(Family::kSignals, SignalKey(id, seq), rec.dump());
+  if (seq > static_cast<uint64_t>(limits_.keep_signals)) {
+    core_.batch().Delete(Family::kSignals, SignalKey(id, seq - limits_.keep_signals));
+  }
+  s.last_risk = a.ToJson();
+  s.last_risk["at_ms"] = rec["at_ms"];
+  Persist(id, s);
+}
+
+void SessionModule::SignalRecord(Call& call) {
+  Params p(call.params);
+  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  const json* signals = p.OptObject("signals");
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (!signals) return core_.Reply(call.reply, Status::InvalidParams("signals", "signals: is required (an object)"));
+  if (signals->dump().size() > kMaxSignalsBytes) {
+    return core_.Reply(call.reply, Status::TooLarge("signals over 16 KiB", kMaxSignalsBytes));
+  }
+  auto s = FindOrFail(id);
+  if (!s.ok()) return core_.Reply(call.reply, s.status());
+  core_.NextRevision();
+  RiskAssessment a = Assess(**s, *signals);
+  StoreSignals(id, **s, *signals, a);
+  core_.Reply(call.reply, a.ToJson());
+}
+
+void SessionModule::SignalHistory(Call& call) {
+  Params p(call.params);
+  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  auto since = p.OptInt("since_at_ms", {.min = 0});
+  const int64_t limit = p.OptInt("limit", {.min = 1, .max = core_.limits().max_list_limit}).value_or(100);
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (!Find(id)) return core_.Reply(call.reply, Status::NotFound("no session '" + id + "'"));
+  core_.ReplyLater(call.reply, [this, id, since, limit]() -> Result<json> {
+    // Oldest first; without since_at_ms, the most recent `limit` samples.
+    std::deque<json> samples;
+    std::string prefix = KeyEncoder(KeyTag::kSignal).Str(id).key();
+    SHIM_RETURN_IF_ERROR(core_.store().Scan(Family::kSignals, prefix, storage::PrefixSuccessor(prefix),
+                                            [&](std::string_view, std::string_view v) {
+                                              json rec = json::parse(v, nullptr, false);
+                                              if (rec.is_discarded()) return true;
+                                              if (since && rec.value("at_ms", int64_t{0}) < *since) return true;
+                                              samples.push_back(std::move(rec));
+                                              if (since) return static_cast<int64_t>(samples.size()) < limit;
+                                              if (static_cast<int64_t>(samples.size()) > limit) samples.pop_front();
+                                              return true;
+                                            }));
+    json out = json::array();
+    for (auto& s : samples) out.push_back(std::move(s));
+    return json{{"signals", std::move(out)}};
+  });
+}
+
+void SessionModule::AutoCheckpoint(Call& call) {
+  const auto& lim = core_.limits();
+  Params p(call.params);
+  std::string id = p.Str("session_id", {.min = 1, .max = lim.max_name_bytes});
+  const json* signals = p.OptObject("signals");
+  const json* data = p.OptAny("data");
+  std::string label = p.OptStr("label", {.max = 1024}).value_or("");
+  const bool force = p.OptBool("force").value_or(false);
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  if (signals && signals->dump().size() > kMaxSignalsBytes) {
+    return core_.Reply(call.reply, Status::TooLarge("signals over 16 KiB", kMaxSignalsBytes));
+  }
+  core_.NextRevision();
+  Session* s = Find(id);
+  if (!s) s = &OpenSession(id, id, 60'000, nullptr, std::nullopt);  // first call opens it
+  const json sig = signals ? *signals : json::object();
+  RiskAssessment a = Assess(*s, sig);
+  if (signals) StoreSignals(id, *s, sig, a);
+  json out = a.ToJson();
+  const bool want = force || a.checkpoint_recommended;
+  out["saved"] = false;
+  out["checkpoint_id"] = nullptr;
+  if (want && data && !data->is_null()) {
+    auto saved = SaveCheckpoint(id, *s, *data, force ? "forced" : "auto", label, sig);
+    if (!saved.ok()) return core_.Reply(call.reply, saved.status());
+    out["saved"] = true;
+    out["checkpoint_id"] = (*saved)["checkpoint_id"];
+    out["bytes"] = (*saved)["bytes"];
+  } else if (want) {
+    out["note"] = "a checkpoint is recommended: call again with `data` holding your working state";
+  }
+  out["session_id"] = id;
+  core_.Reply(call.reply, std::move(out));
+}
+
+}  // namespace shim::engine
