@@ -13,6 +13,7 @@ Usage: shim COMMAND [ARGS...]
 
 Server:
   serve                 run the server (embedded RocksDB store, Unix socket)
+  mcp                   MCP over stdio (starts the server if none is running)
 
 Client commands (talk to a running server):
   call METHOD [JSON]    send one JSON-RPC request, print the result
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
   if (command == "task") return RunTask(argc, argv, 2);
   if (command == "queues") return RunQueues(argc, argv, 2);
   if (command == "worker") return RunWorker(argc, argv, 2);
+  if (command == "mcp") return RunMcp(argc, argv, 2);
   std::fprintf(stderr, "shim: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return kExitUsage;
 }

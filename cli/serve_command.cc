@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -41,6 +42,7 @@ Options:
   --max-message-bytes N      longest request line (default 1048576)
   --max-outbound-bytes N     per-connection output buffer (default 8388608)
   --max-connections N        concurrent connections (default 1024)
+  --risk-config FILE         JSON overriding risk-model thresholds (docs/risk-model.md)
 
 Environment: SHIM_HOME (default ~/.shim), SHIM_SOCKET.
 )";
@@ -49,7 +51,7 @@ Environment: SHIM_HOME (default ~/.shim), SHIM_SOCKET.
 
 int RunServe(int argc, char** argv, int from) {
   Args args({"data", "socket", "listen", "durability", "log-level", "max-message-bytes",
-             "max-outbound-bytes", "max-connections"},
+             "max-outbound-bytes", "max-connections", "risk-config"},
             {"help"});
   if (!args.Parse(argc, argv, from)) {
     std::fprintf(stderr, "shim serve: %s\n(see shim serve --help)\n", args.error().c_str());
@@ -105,6 +107,20 @@ int RunServe(int argc, char** argv, int from) {
     ::chmod(ShimHome().c_str(), 0700);
   }
 
+  engine::RiskConfig risk;
+  if (auto path = args.Get("risk-config")) {
+    std::ifstream in(*path);
+    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    auto parsed = j.is_discarded() ? Result<engine::RiskConfig>(Status::InvalidParams("risk-config", "not valid JSON"))
+                                   : engine::RiskConfig::FromJson(j);
+    if (!in || !parsed.ok()) {
+      std::fprintf(stderr, "shim serve: --risk-config %s: %s\n", path->c_str(),
+                   in ? parsed.status().message().c_str() : "cannot read the file");
+      return kExitUsage;
+    }
+    risk = parsed.value();
+  }
+
   auto store = storage::Store::Open(store_options);
   if (!store.ok()) {
     spdlog::error("cannot open the store: {}", store.status().ToString());
@@ -112,7 +128,7 @@ int RunServe(int argc, char** argv, int from) {
   }
   engine::SystemClock clock;
   auto opened = std::chrono::steady_clock::now();
-  auto engine = engine::Engine::Open({.clock = &clock, .store = store->get(), .limits = {}});
+  auto engine = engine::Engine::Open({.clock = &clock, .store = store->get(), .limits = {}, .risk = risk});
   if (!engine.ok()) {
     spdlog::error("cannot recover the engine: {}", engine.status().ToString());
     return kExitServerError;

@@ -70,7 +70,9 @@ Result<Request> ParseRequest(json message, json* error_response) {
   if (auto params = message.find("params"); params != message.end() && !params->is_null()) {
     if (!params->is_object()) {
       Status s = Status::InvalidParams("params", "params must be an object of named parameters");
-      *error_response = ErrorResponse(req.id, s);
+      // A well-formed notification is never answered, not even with an error
+      // (JSON-RPC 2.0, section 4.1): null tells the caller to send nothing.
+      *error_response = req.has_id ? ErrorResponse(req.id, s) : json(nullptr);
       return s;
     }
     req.params = std::move(*params);

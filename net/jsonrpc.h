@@ -32,7 +32,8 @@ struct Request {
 };
 
 // Validates one JSON-RPC request object. On failure returns the error
-// response to send (with the request's id when it could be read).
+// response to send (with the request's id when it could be read), or null
+// when nothing may be sent (a notification with ill-formed params).
 Result<Request> ParseRequest(nlohmann::json message, nlohmann::json* error_response);
 
 }  // namespace shim::net

@@ -42,7 +42,7 @@ Result<asio::ip::tcp::endpoint> ParseLoopbackEndpoint(const std::string& text) {
 }
 
 Server::Server(asio::io_context& io, EngineHost& host, ServerOptions options)
-    : io_(io), host_(host), options_(std::move(options)), shutdown_timer_(io) {}
+    : io_(io), host_(host), options_(std::move(options)), mcp_(host.engine(), options_.version), shutdown_timer_(io) {}
 
 Server::~Server() {
   for (auto& [id, s] : std::map<uint64_t, std::shared_ptr<Session>>(sessions_)) s->Close();

@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "net/asio.h"
 #include "net/engine_host.h"
+#include "net/mcp_adapter.h"
 #include "net/server_options.h"
 #include "net/server_stats.h"
 #include "storage/status.h"
@@ -42,6 +43,7 @@ class Server {
   EngineHost& host() { return host_; }
   const ServerOptions& options() const { return options_; }
   ServerStats& stats() { return stats_; }
+  McpAdapter& mcp() { return mcp_; }
   bool shutting_down() const { return shutting_down_; }
   size_t connection_count() const { return sessions_.size(); }
 
@@ -63,6 +65,7 @@ class Server {
   EngineHost& host_;
   ServerOptions options_;
   ServerStats stats_;
+  McpAdapter mcp_;
   std::unique_ptr<asio::local::stream_protocol::acceptor> unix_acceptor_;
   std::unique_ptr<asio::ip::tcp::acceptor> tcp_acceptor_;
   std::map<uint64_t, std::shared_ptr<Session>> sessions_;

@@ -1,5 +1,6 @@
 #include "net/session.h"
 
+#include "net/mcp_adapter.h"
 #include "net/server.h"
 
 namespace shim::net {
@@ -69,11 +70,7 @@ asio::awaitable<void> Session::ReadLoop() {
 
   while (!closed_ && !reading_done_) {
     // Backpressure: a client that does not read its replies is not read.
-    while (!closed_ && !reading_done_ && outbox_bytes_ > opt.max_outbound_bytes) {
-      drain_signal_.expires_at(std::chrono::steady_clock::time_point::max());
-      error_code ec;
-      co_await drain_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
+    co_await WaitForDrain();
     if (closed_ || reading_done_) break;
 
     error_code ec;
@@ -92,6 +89,13 @@ asio::awaitable<void> Session::ReadLoop() {
 
     std::string_view data(chunk.data(), n);
     while (!data.empty()) {
+      // Checked per line, not per chunk: one chunk can hold a thousand small
+      // requests for large replies, far more output than the limit.
+      if (outbox_bytes_ > opt.max_outbound_bytes) {
+        server_.host().Pump();
+        co_await WaitForDrain();
+        if (closed_ || reading_done_) break;
+      }
       size_t nl = data.find('\n');
       if (discarding) {
         if (nl == std::string_view::npos) break;
@@ -126,6 +130,15 @@ asio::awaitable<void> Session::ReadLoop() {
       if (closed_) break;
     }
     server_.host().Pump();
+  }
+}
+
+asio::awaitable<void> Session::WaitForDrain() {
+  const size_t limit = server_.options().max_outbound_bytes;
+  while (!closed_ && !reading_done_ && outbox_bytes_ > limit) {
+    drain_signal_.expires_at(std::chrono::steady_clock::time_point::max());
+    error_code ec;
+    co_await drain_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
 }
 
@@ -239,6 +252,21 @@ void Session::Dispatch(Request req, std::function<void(json)> done) {
   auto self = shared_from_this();
   const auto started = std::chrono::steady_clock::now();
   engine::Engine& engine = server_.engine();
+  if (McpAdapter::Handles(req.method)) {
+    if (server_.shutting_down()) {
+      return done(req.has_id ? ErrorResponse(req.id, Status(StatusCode::kShuttingDown, "the server is shutting down"))
+                             : json(nullptr));
+    }
+    const std::string method = req.method;
+    return server_.mcp().Handle(req, self, [self, started, method, done = std::move(done)](json response) {
+      auto micros =
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+      const bool error = response.is_object() && (response.contains("error") ||
+                                                  response["result"].value("isError", false));
+      self->server_.stats().RecordCall("mcp:" + method, micros.count(), error);
+      done(std::move(response));
+    });
+  }
   const bool known = engine.HasMethod(req.method) || server_.IsLocalMethod(req.method);
   if (!known) {
     done(req.has_id ? ProtocolErrorResponse(req.id, ProtocolError::kMethodNotFound,

@@ -8,8 +8,9 @@
 // gathering everything queued into that write.
 //
 // Slow clients: replies are never dropped; instead, while queued output
-// exceeds max_outbound_bytes the reader stops reading, so a client that does
-// not read cannot make the server buffer without bound. Notifications are
+// exceeds max_outbound_bytes the reader stops handling lines (even within a
+// chunk already read) and reading, so a client that does not read cannot
+// make the server buffer without bound. Notifications are
 // refused past that limit (Notify returns false), which the engine turns
 // into a dropped subscription. io thread only.
 #pragma once
@@ -51,6 +52,9 @@ class Session final : public engine::Client, public std::enable_shared_from_this
  private:
   asio::awaitable<void> ReadLoop();
   asio::awaitable<void> WriteLoop();
+  // Returns once queued output is at most max_outbound_bytes (or the
+  // session stops reading).
+  asio::awaitable<void> WaitForDrain();
   void HandleLine(std::string_view line);
   // Dispatches one request; `done` receives the response (null for a
   // notification) exactly once.

@@ -1,0 +1,42 @@
+// McpAdapter: the Model Context Protocol on shim's JSON-RPC connections.
+//
+// Handles the MCP lifecycle (initialize with version negotiation,
+// notifications/initialized, ping, logging/setLevel), tools/list and
+// tools/call. Each tool maps onto one engine method (net/mcp_tools.h), so MCP
+// and JSON-RPC clients share every rule and durability guarantee. Engine
+// errors come back as tool results with isError: true, the reason and a hint;
+// an unknown tool or a malformed call is JSON-RPC -32602.
+// io thread only.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/client.h"
+#include "engine/engine.h"
+#include "net/jsonrpc.h"
+
+namespace shim::net {
+
+class McpAdapter {
+ public:
+  McpAdapter(engine::Engine& engine, std::string version) : engine_(engine), version_(std::move(version)) {}
+
+  static bool Handles(std::string_view method);
+  // `done` receives the full JSON-RPC response, or null for notifications.
+  void Handle(const Request& req, std::shared_ptr<engine::Client> client,
+              std::function<void(nlohmann::json)> done);
+
+ private:
+  nlohmann::json Initialize(const nlohmann::json& params) const;
+  void CallTool(const Request& req, std::shared_ptr<engine::Client> client,
+                std::function<void(nlohmann::json)> done);
+
+  engine::Engine& engine_;
+  std::string version_;
+};
+
+}  // namespace shim::net

@@ -1,0 +1,38 @@
+// The MCP tool catalogue: every tool shim offers to models, with its
+// schemas and annotations, and how it maps onto one engine method.
+// Pure data plus small argument/result transforms; any thread.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace shim::net {
+
+struct McpTool {
+  std::string name;
+  std::string title;
+  std::string description;  // written for a model: when and how to use it
+  nlohmann::json input_schema;
+  nlohmann::json output_schema;
+  bool read_only = false;
+  bool destructive = false;
+  bool idempotent = false;
+  // The engine method it calls, from its arguments.
+  std::function<std::string(const nlohmann::json& args)> method;
+  // Tool arguments -> engine params (identity when null).
+  std::function<nlohmann::json(const nlohmann::json& args)> to_params;
+  // Engine result -> structuredContent (an object) (identity when null).
+  std::function<nlohmann::json(const nlohmann::json& args, const nlohmann::json& result)> to_output;
+
+  nlohmann::json Definition() const;  // the tools/list entry
+};
+
+const std::vector<McpTool>& McpTools();
+const McpTool* FindMcpTool(const std::string& name);
+// What a model can do about an engine error with this wire reason.
+std::string McpHintFor(const std::string& reason);
+
+}  // namespace shim::net
