@@ -19,6 +19,7 @@ int RunTask(int argc, char** argv, int from);
 int RunQueues(int argc, char** argv, int from);
 int RunWorker(int argc, char** argv, int from);
 int RunMcp(int argc, char** argv, int from);
+int RunBench(int argc, char** argv, int from);
 
 constexpr int kExitOk = 0;
 constexpr int kExitServerError = 1;

@@ -29,6 +29,7 @@ Client commands (talk to a running server):
   task submit|get|list|cancel|retry ...
                         submit and inspect tasks
   queues                task counts and health per queue
+  bench WORKLOAD        load generator: state, pubsub, queue, lock, checkpoint
   worker run --queue Q -- COMMAND
                         run COMMAND once per claimed task (payload on stdin)
 
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
   if (command == "queues") return RunQueues(argc, argv, 2);
   if (command == "worker") return RunWorker(argc, argv, 2);
   if (command == "mcp") return RunMcp(argc, argv, 2);
+  if (command == "bench") return RunBench(argc, argv, 2);
   std::fprintf(stderr, "shim: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return kExitUsage;
 }

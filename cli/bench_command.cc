@@ -1,0 +1,503 @@
+// `shim bench`: the load generator for benchmarking coordination
+// throughput against a running server (or one it starts with --spawn).
+// Workloads: state, pubsub, queue, lock, checkpoint. Each client is a thread
+// with its own connection; latency is measured per request (or per
+// delivery / per task cycle) into a histogram; a live progress line goes to
+// stderr; --json prints one machine-readable result object.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/client_util.h"
+#include "cli/commands.h"
+#include "cli/paths.h"
+#include "net/latency_histogram.h"
+
+namespace shim::cli {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+struct BenchConfig {
+  std::string workload;
+  std::string socket;
+  int clients = 50;
+  int pipeline = 1;
+  int64_t count = 0;          // total operations; 0 = use duration
+  double duration_s = 10;
+  size_t payload = 100;
+  int subscribers = 4;
+  double fail_rate = 0;
+  int keys = 10'000;
+  std::string op = "mixed";   // state: set | get | incr | cas | mixed
+  bool json_out = false;
+};
+
+int64_t MicrosSince(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count();
+}
+
+// Shared progress and results across client threads.
+struct Run {
+  const BenchConfig& cfg;
+  std::atomic<int64_t> done{0};
+  std::atomic<int64_t> errors{0};
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  net::LatencyHistogram hist;
+  std::string first_error;
+  Clock::time_point start = Clock::now();
+
+  explicit Run(const BenchConfig& c) : cfg(c) {}
+  // Claims one more operation; false once the budget is spent.
+  bool Take() {
+    if (stop.load(std::memory_order_relaxed)) return false;
+    if (cfg.count > 0) return done.fetch_add(1) < cfg.count;
+    if (std::chrono::duration<double>(Clock::now() - start).count() >= cfg.duration_s) return false;
+    done.fetch_add(1);
+    return true;
+  }
+  void Merge(const net::LatencyHistogram& h) {
+    std::lock_guard lock(mu);
+    hist.Merge(h);
+  }
+  void Error(const Status& s) {
+    errors.fetch_add(1);
+    std::lock_guard lock(mu);
+    if (first_error.empty()) first_error = s.ToString();
+  }
+};
+
+std::unique_ptr<net::LineClient> Connect(const BenchConfig& cfg, Run& run) {
+  auto c = net::LineClient::ConnectUnix(cfg.socket);
+  if (!c.ok()) {
+    run.Error(c.status());
+    run.stop = true;
+    return nullptr;
+  }
+  return std::move(c).value();
+}
+
+std::string Payload(size_t n) { return std::string(n, 'x'); }
+
+// ---- state: pipelined set/get/incr/cas over a key space.
+void StateClient(Run& run, int id) {
+  auto c = Connect(run.cfg, run);
+  if (!c) return;
+  net::LatencyHistogram h;
+  std::mt19937_64 rng(id * 7919 + 1);
+  const std::string value = Payload(run.cfg.payload);
+  struct Pending {
+    uint64_t id;
+    Clock::time_point sent;
+  };
+  std::deque<Pending> inflight;
+  auto send_one = [&]() -> bool {
+    if (!run.Take()) return false;
+    std::string key = "bench/" + std::to_string(rng() % run.cfg.keys);
+    std::string op = run.cfg.op;
+    if (op == "mixed") {
+      int r = static_cast<int>(rng() % 100);
+      op = r < 50 ? "set" : r < 80 ? "get" : r < 90 ? "incr" : "cas";
+    }
+    json params;
+    std::string method;
+    if (op == "set") {
+      method = "state.set";
+      params = {{"key", key}, {"value", value}};
+    } else if (op == "get") {
+      method = "state.get";
+      params = {{"key", key}};
+    } else if (op == "incr") {
+      method = "state.incr";
+      params = {{"key", "bench/counter/" + std::to_string(rng() % run.cfg.keys)}};
+    } else {  // cas: a conditional write that may conflict (conflicts count as answered)
+      method = "state.set";
+      params = {{"key", key}, {"value", value}, {"expected_version", static_cast<int64_t>(rng() % 3)}};
+    }
+    auto sent = Clock::now();
+    auto rid = c->SendRequest(method, params);
+    if (!rid.ok()) {
+      run.Error(rid.status());
+      return false;
+    }
+    inflight.push_back({*rid, sent});
+    return true;
+  };
+  for (;;) {
+    while (static_cast<int>(inflight.size()) < run.cfg.pipeline && send_one()) {
+    }
+    if (inflight.empty()) break;
+    auto p = inflight.front();
+    inflight.pop_front();
+    auto r = c->ReadResponse(p.id);
+    if (!r.ok()) {
+      run.Error(r.status());
+      break;
+    }
+    auto u = net::LineClient::Unwrap(*r);
+    if (!u.ok() && u.status().code() != StatusCode::kVersionConflict) run.Error(u.status());
+    h.Record(static_cast<uint64_t>(MicrosSince(p.sent)));
+  }
+  run.Merge(h);
+}
+
+// ---- checkpoint: sequential saves of --payload-bytes per client session.
+void CheckpointClient(Run& run, int id) {
+  auto c = Connect(run.cfg, run);
+  if (!c) return;
+  net::LatencyHistogram h;
+  const std::string sid = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(id);
+  if (auto r = c->Call("session.open", {{"session_id", sid}, {"keep_checkpoints", 5}}); !r.ok()) {
+    run.Error(r.status());
+    return;
+  }
+  const json data = {{"state", Payload(run.cfg.payload)}};
+  while (run.Take()) {
+    auto t = Clock::now();
+    auto r = c->Call("checkpoint.save", {{"session_id", sid}, {"data", data}});
+    if (!r.ok()) run.Error(r.status());
+    h.Record(static_cast<uint64_t>(MicrosSince(t)));
+  }
+  (void)c->Call("session.close", {{"session_id", sid}});
+  run.Merge(h);
+}
+
+// ---- lock: every client loops acquire(wait) -> release on one lock;
+// latency is the wait for each grant, throughput the hand-offs.
+void LockClient(Run& run, int id) {
+  auto c = Connect(run.cfg, run);
+  if (!c) return;
+  net::LatencyHistogram h;
+  const std::string lock = "bench-lock-" + std::to_string(::getpid());
+  while (run.Take()) {
+    auto t = Clock::now();
+    auto r = c->Call("lock.acquire", {{"name", lock}, {"owner", "c" + std::to_string(id)}, {"ttl_ms", 10'000},
+                                      {"wait_ms", 30'000}});
+    if (!r.ok()) {
+      run.Error(r.status());
+      continue;
+    }
+    h.Record(static_cast<uint64_t>(MicrosSince(t)));
+    if (auto rel = c->Call("lock.release", {{"name", lock}, {"token", (*r)["token"]}}); !rel.ok()) run.Error(rel.status());
+  }
+  run.Merge(h);
+}
+
+// ---- queue: a producer submits in batches; W workers claim -> complete.
+// Latency is submit -> complete of each task (the submit time travels in
+// the payload).
+void QueueProducer(Run& run, const std::string& queue, std::atomic<int64_t>& submitted, int64_t total) {
+  auto c = Connect(run.cfg, run);
+  if (!c) return;
+  const std::string pad = Payload(run.cfg.payload);
+  std::mt19937_64 rng(42);
+  while (!run.stop && submitted < total) {
+    // Keep a bounded backlog so latency measures the system, not the queue.
+    json tasks = json::array();
+    for (int i = 0; i < 100 && submitted < total; ++i, ++submitted) {
+      const int64_t now_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+      tasks.push_back({{"queue", queue},
+                       {"payload", {{"t", now_us}, {"pad", pad}}},
+                       {"priority", static_cast<int>(1 + rng() % 10)},
+                       {"max_attempts", 3},
+                       {"backoff", {{"type", "fixed"}, {"delay_ms", 0}}}});
+    }
+    auto r = c->Call("task.submit_batch", {{"tasks", tasks}});
+    if (!r.ok()) {
+      run.Error(r.status());
+      return;
+    }
+    while (!run.stop && submitted - run.done.load() > 2000) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+void QueueWorker(Run& run, const std::string& queue, int id, int64_t total) {
+  auto c = Connect(run.cfg, run);
+  if (!c) return;
+  net::LatencyHistogram h;
+  std::mt19937_64 rng(id + 1);
+  const std::string worker = "bench-w" + std::to_string(id);
+  while (!run.stop && run.done.load() < total) {
+    auto r = c->Call("task.claim", {{"queues", {queue}}, {"worker_id", worker}, {"wait_ms", 200}});
+    if (!r.ok()) {
+      run.Error(r.status());
+      return;
+    }
+    for (const auto& t : (*r)["tasks"]) {
+      const bool fail = run.cfg.fail_rate > 0 && std::uniform_real_distribution<>(0, 1)(rng) < run.cfg.fail_rate &&
+                        t["attempt"].get<int>() == 1;
+      if (fail) {
+        (void)c->Call("task.fail", {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}, {"error", "bench"}});
+        continue;
+      }
+      auto done = c->Call("task.complete", {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}});
+      if (!done.ok()) {
+        run.Error(done.status());
+        continue;
+      }
+      const int64_t now_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+      h.Record(static_cast<uint64_t>(now_us - t["payload"]["t"].get<int64_t>()));
+      run.done.fetch_add(1);
+    }
+  }
+  run.Merge(h);
+}
+
+// ---- pubsub: one publisher, N subscribers; counts deliveries.
+void PubSubRun(Run& run, int64_t total) {
+  const std::string channel = "bench-" + std::to_string(::getpid());
+  std::atomic<int> ready{0};
+  std::vector<std::thread> subs;
+  std::atomic<int64_t> delivered{0};
+  for (int s = 0; s < run.cfg.subscribers; ++s) {
+    subs.emplace_back([&, s] {
+      auto c = Connect(run.cfg, run);
+      if (!c) return;
+      if (auto r = c->Call("pubsub.subscribe", {{"channel", channel}}); !r.ok()) {
+        run.Error(r.status());
+        return;
+      }
+      ready++;
+      net::LatencyHistogram h;
+      int64_t got = 0;
+      while (got < total && !run.stop) {
+        auto n = c->NextNotification(5000);
+        if (!n.ok()) break;
+        if ((*n)["method"] == "pubsub.dropped") {
+          run.Error(Status(StatusCode::kOverloaded, "subscriber dropped as a slow consumer"));
+          break;
+        }
+        const int64_t now_us =
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+        h.Record(static_cast<uint64_t>(now_us - (*n)["params"]["data"]["t"].get<int64_t>()));
+        ++got;
+        delivered.fetch_add(1);
+      }
+      (void)s;
+      run.Merge(h);
+    });
+  }
+  while (ready < run.cfg.subscribers && !run.stop) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto pub = Connect(run.cfg, run);
+  if (pub) {
+    const std::string pad = Payload(run.cfg.payload);
+    std::deque<uint64_t> inflight;
+    for (int64_t i = 0; i < total && !run.stop; ++i) {
+      const int64_t now_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+      auto id = pub->SendRequest("pubsub.publish", {{"channel", channel}, {"data", {{"t", now_us}, {"p", pad}}}});
+      if (!id.ok()) break;
+      inflight.push_back(*id);
+      if (static_cast<int>(inflight.size()) >= std::max(1, run.cfg.pipeline)) {
+        (void)pub->ReadResponse(inflight.front());
+        inflight.pop_front();
+      }
+      run.done.store(delivered.load());
+    }
+    while (!inflight.empty()) {
+      (void)pub->ReadResponse(inflight.front());
+      inflight.pop_front();
+    }
+  }
+  for (auto& t : subs) t.join();
+  run.done.store(delivered.load());
+}
+
+void Progress(Run& run, std::atomic<bool>& finished) {
+  while (!finished) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const double secs = std::chrono::duration<double>(Clock::now() - run.start).count();
+    std::fprintf(stderr, "\r%s: %lld ops in %.1f s (%.0f/s), %lld errors   ", run.cfg.workload.c_str(),
+                 static_cast<long long>(run.done.load()), secs, run.done.load() / std::max(secs, 1e-9),
+                 static_cast<long long>(run.errors.load()));
+  }
+  std::fprintf(stderr, "\r%80s\r", "");
+}
+
+}  // namespace
+
+int RunBench(int argc, char** argv, int from) {
+  static const std::string help = std::string(R"(Usage: shim bench WORKLOAD [options]
+
+Load generator for a shim server. Workloads:
+  state       set/get/incr/cas over a key space (--op set|get|incr|cas|mixed)
+  pubsub      1 publisher, --subscribers N subscribers on one durable channel
+  queue       a producer submits, --clients W workers claim -> complete
+              (--fail-rate F fails that share of first attempts; they retry)
+  lock        --clients N contend for one lock: acquire(wait) -> release
+  checkpoint  --clients N sessions saving --payload-bytes checkpoints
+
+Options:
+  --clients N          concurrent connections (default 50; lock 2; pubsub: publisher only)
+  --pipeline N         requests in flight per connection (state, pubsub; default 1)
+  --count N            total operations (default: run for --duration)
+  --duration S         seconds to run (default 10)
+  --payload-bytes N    value / payload / message size (default 100)
+  --subscribers N      pubsub subscribers (default 4)
+  --keys N             state key space (default 10000)
+  --spawn              start a private `shim serve` on a temp dir for the run
+  --durability MODE    with --spawn: sync | async | none (default sync)
+Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
+)") + kCommonOptions;
+  Args args(With(kClientValued, {"clients", "pipeline", "count", "duration", "payload-bytes", "subscribers",
+                                 "fail-rate", "keys", "op", "durability"}),
+            With(kClientFlags, {"spawn"}));
+  ParseOrExit(args, argc, argv, from, "bench", help);
+  if (args.positional().size() != 1) {
+    std::fputs(help.c_str(), stderr);
+    return kExitUsage;
+  }
+  BenchConfig cfg;
+  cfg.workload = args.positional()[0];
+  if (cfg.workload != "state" && cfg.workload != "pubsub" && cfg.workload != "queue" && cfg.workload != "lock" &&
+      cfg.workload != "checkpoint") {
+    std::fprintf(stderr, "shim bench: unknown workload '%s'\n", cfg.workload.c_str());
+    return kExitUsage;
+  }
+  long long v;
+  if (cfg.workload == "lock") cfg.clients = 2;
+  if (cfg.workload == "checkpoint") cfg.clients = 1;
+  v = cfg.clients;
+  if (!args.GetInt("clients", &v) || v < 1) return std::fprintf(stderr, "shim bench: bad --clients\n"), kExitUsage;
+  cfg.clients = static_cast<int>(v);
+  v = cfg.pipeline;
+  if (!args.GetInt("pipeline", &v) || v < 1) return std::fprintf(stderr, "shim bench: bad --pipeline\n"), kExitUsage;
+  cfg.pipeline = static_cast<int>(v);
+  v = 0;
+  if (!args.GetInt("count", &v) || v < 0) return std::fprintf(stderr, "shim bench: bad --count\n"), kExitUsage;
+  cfg.count = v;
+  v = static_cast<long long>(cfg.payload);
+  if (!args.GetInt("payload-bytes", &v) || v < 0) return std::fprintf(stderr, "shim bench: bad --payload-bytes\n"), kExitUsage;
+  cfg.payload = static_cast<size_t>(v);
+  v = cfg.subscribers;
+  if (!args.GetInt("subscribers", &v) || v < 1) return std::fprintf(stderr, "shim bench: bad --subscribers\n"), kExitUsage;
+  cfg.subscribers = static_cast<int>(v);
+  v = cfg.keys;
+  if (!args.GetInt("keys", &v) || v < 1) return std::fprintf(stderr, "shim bench: bad --keys\n"), kExitUsage;
+  cfg.keys = static_cast<int>(v);
+  cfg.duration_s = std::atof(args.GetOr("duration", "10").c_str());
+  cfg.fail_rate = std::atof(args.GetOr("fail-rate", "0").c_str());
+  cfg.op = args.GetOr("op", "mixed");
+  cfg.json_out = args.Flag("json");
+  cfg.socket = args.GetOr("socket", DefaultSocketPath());
+
+  // --spawn: a private server for this run.
+  pid_t server = -1;
+  std::string tmp;
+  if (args.Flag("spawn")) {
+    char dir[] = "/tmp/shim-bench-XXXXXX";
+    tmp = ::mkdtemp(dir);
+    cfg.socket = tmp + "/s.sock";
+    std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+    std::string durability = args.GetOr("durability", "sync");
+    server = ::fork();
+    if (server == 0) {
+      ::execl(self.c_str(), self.c_str(), "serve", "--socket", cfg.socket.c_str(), "--data", (tmp + "/data").c_str(),
+              "--durability", durability.c_str(), "--log-level", "warn", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 200; ++i) {
+      if (net::LineClient::ConnectUnix(cfg.socket).ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+  }
+  if (!net::LineClient::ConnectUnix(cfg.socket).ok()) {
+    std::fprintf(stderr, "shim bench: no shim server is running at %s (start one, or pass --spawn)\n",
+                 cfg.socket.c_str());
+    return kExitNoServer;
+  }
+
+  Run run(cfg);
+  std::atomic<bool> finished{false};
+  std::thread progress;
+  if (!cfg.json_out && ::isatty(2)) progress = std::thread(Progress, std::ref(run), std::ref(finished));
+  std::vector<std::thread> threads;
+  const int64_t total = cfg.count > 0 ? cfg.count : 1'000'000'000;
+  if (cfg.workload == "pubsub") {
+    PubSubRun(run, cfg.count > 0 ? cfg.count : 100'000);
+  } else if (cfg.workload == "queue") {
+    const std::string queue = "bench-" + std::to_string(::getpid());
+    const int64_t tasks = cfg.count > 0 ? cfg.count : 100'000;
+    std::atomic<int64_t> submitted{0};
+    threads.emplace_back(QueueProducer, std::ref(run), queue, std::ref(submitted), tasks);
+    for (int i = 0; i < cfg.clients; ++i) threads.emplace_back(QueueWorker, std::ref(run), queue, i, tasks);
+    if (cfg.count == 0) {
+      threads.emplace_back([&run, &cfg] {
+        std::this_thread::sleep_for(std::chrono::duration<double>(cfg.duration_s));
+        run.stop = true;
+      });
+    }
+  } else {
+    for (int i = 0; i < cfg.clients; ++i) {
+      if (cfg.workload == "state") threads.emplace_back(StateClient, std::ref(run), i);
+      if (cfg.workload == "lock") threads.emplace_back(LockClient, std::ref(run), i);
+      if (cfg.workload == "checkpoint") threads.emplace_back(CheckpointClient, std::ref(run), i);
+    }
+  }
+  for (auto& t : threads) t.join();
+  (void)total;
+  finished = true;
+  if (progress.joinable()) progress.join();
+  const double secs = std::chrono::duration<double>(Clock::now() - run.start).count();
+  const int64_t ops = cfg.count > 0 && cfg.workload != "queue" && cfg.workload != "pubsub"
+                          ? std::min<int64_t>(run.done.load(), cfg.count)
+                          : run.done.load();
+
+  if (server > 0) {
+    ::kill(server, SIGTERM);
+    int st;
+    ::waitpid(server, &st, 0);
+    std::error_code ec;
+    std::filesystem::remove_all(tmp, ec);
+  }
+  const auto& h = run.hist;
+  json out = {{"workload", cfg.workload},
+              {"clients", cfg.clients},
+              {"pipeline", cfg.pipeline},
+              {"payload_bytes", cfg.payload},
+              {"ops", ops},
+              {"seconds", secs},
+              {"ops_per_sec", ops / std::max(secs, 1e-9)},
+              {"errors", run.errors.load()},
+              {"latency_us",
+               {{"p50", h.Percentile(0.50)},
+                {"p90", h.Percentile(0.90)},
+                {"p99", h.Percentile(0.99)},
+                {"p999", h.Percentile(0.999)},
+                {"max", h.max()},
+                {"mean", h.mean()}}}};
+  if (!run.first_error.empty()) out["first_error"] = run.first_error;
+  if (cfg.json_out) {
+    std::cout << out.dump() << "\n";
+  } else {
+    std::printf("%s: %lld ops in %.2f s = %.0f ops/s (%d clients, pipeline %d, %zu-byte payloads)\n",
+                cfg.workload.c_str(), static_cast<long long>(ops), secs, ops / std::max(secs, 1e-9), cfg.clients,
+                cfg.pipeline, cfg.payload);
+    std::printf("latency us: p50 %llu  p90 %llu  p99 %llu  p99.9 %llu  max %llu\n",
+                static_cast<unsigned long long>(h.Percentile(0.5)), static_cast<unsigned long long>(h.Percentile(0.9)),
+                static_cast<unsigned long long>(h.Percentile(0.99)),
+                static_cast<unsigned long long>(h.Percentile(0.999)), static_cast<unsigned long long>(h.max()));
+    if (run.errors.load()) std::printf("errors: %lld (first: %s)\n", static_cast<long long>(run.errors.load()), run.first_error.c_str());
+  }
+  return run.errors.load() ? kExitServerError : kExitOk;
+}
+
+}  // namespace shim::cli
