@@ -33,6 +33,16 @@ constexpr RampField kRamps[] = {
     {"since_checkpoint_ms", &RiskConfig::since_checkpoint_ms},
 };
 
+// Reads `key` of `j` into *out when present; INVALID_PARAMS (not an
+// exception from the JSON library) when it is there but not a number.
+Status ReadNumber(const json& j, const char* key, const std::string& field, double* out) {
+  auto it = j.find(key);
+  if (it == j.end()) return Status::Ok();
+  if (!it->is_number()) return Status::InvalidParams(field, field + " must be a number");
+  *out = it->get<double>();
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<RiskConfig> RiskConfig::FromJson(const json& j) {
@@ -43,22 +53,25 @@ Result<RiskConfig> RiskConfig::FromJson(const json& j) {
     if (it == j.end()) continue;
     RiskRamp& r = c.*(f.ramp);
     if (!it->is_object()) return Status::InvalidParams(f.name, std::string(f.name) + " must be {start, full, weight}");
-    r.start = it->value("start", r.start);
-    r.full = it->value("full", r.full);
-    r.weight = it->value("weight", r.weight);
+    const std::string name(f.name);
+    SHIM_RETURN_IF_ERROR(ReadNumber(*it, "start", name + ".start", &r.start));
+    SHIM_RETURN_IF_ERROR(ReadNumber(*it, "full", name + ".full", &r.full));
+    SHIM_RETURN_IF_ERROR(ReadNumber(*it, "weight", name + ".weight", &r.weight));
     if (!(r.full > r.start) || r.weight < 0 || r.weight > 1) {
       return Status::InvalidParams(f.name, std::string(f.name) + ": need full > start and 0 <= weight <= 1");
     }
   }
-  c.medium_at = j.value("medium_at", c.medium_at);
-  c.high_at = j.value("high_at", c.high_at);
-  c.critical_at = j.value("critical_at", c.critical_at);
-  c.checkpoint_interval_ms = j.value("checkpoint_interval_ms", c.checkpoint_interval_ms);
+  SHIM_RETURN_IF_ERROR(ReadNumber(j, "medium_at", "medium_at", &c.medium_at));
+  SHIM_RETURN_IF_ERROR(ReadNumber(j, "high_at", "high_at", &c.high_at));
+  SHIM_RETURN_IF_ERROR(ReadNumber(j, "critical_at", "critical_at", &c.critical_at));
+  double interval = static_cast<double>(c.checkpoint_interval_ms);
+  SHIM_RETURN_IF_ERROR(ReadNumber(j, "checkpoint_interval_ms", "checkpoint_interval_ms", &interval));
+  if (!(interval > 0 && interval <= 1e15 && interval == std::floor(interval))) {
+    return Status::InvalidParams("checkpoint_interval_ms", "checkpoint_interval_ms must be a positive integer");
+  }
+  c.checkpoint_interval_ms = static_cast<int64_t>(interval);
   if (!(0 < c.medium_at && c.medium_at < c.high_at && c.high_at < c.critical_at && c.critical_at <= 1)) {
     return Status::InvalidParams("medium_at", "need 0 < medium_at < high_at < critical_at <= 1");
-  }
-  if (c.checkpoint_interval_ms <= 0) {
-    return Status::InvalidParams("checkpoint_interval_ms", "checkpoint_interval_ms must be positive");
   }
   return c;
 }

@@ -92,7 +92,22 @@ void SessionModule::AutoCheckpoint(Call& call) {
   }
   core_.NextRevision();
   Session* s = Find(id);
-  if (!s) s = &OpenSession(id, id, 60'000, nullptr, std::nullopt);  // first call opens it
+  if (!s || s->state == State::kClosed) {
+    // The first call opens the session (again, after a clean close).
+    s = &OpenSession(id, s ? s->name : id, s ? s->heartbeat_ttl_ms : 60'000, nullptr, std::nullopt);
+  } else {
+    // Every call is a sign of life and heartbeats the session: an MCP client
+    // has no other way to, and its session must not lapse to `unclean` while
+    // the chat is still calling. One that had lapsed is open again.
+    s->last_heartbeat_at_ms = core_.clock().NowMs();
+    s->expires_mono_ms = core_.clock().MonoMs() + s->heartbeat_ttl_ms;
+    if (s->state == State::kUnclean) {
+      s->state = State::kOpen;
+      Event("session.resumed", id, {{"name", s->name}});
+    }
+    Persist(id, *s);
+    Arm(id, *s);
+  }
   const json sig = signals ? *signals : json::object();
   RiskAssessment a = Assess(*s, sig);
   if (signals) StoreSignals(id, *s, sig, a);

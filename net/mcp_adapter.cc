@@ -24,6 +24,19 @@ json InvalidParams(const json& id, const std::string& message) {
   return ErrorResponse(id, Status::InvalidParams("params", message));
 }
 
+// A tool result with isError: the wire reason, the message, the field if
+// any, and a hint the model can act on.
+json ToolError(const Status& s) {
+  const std::string reason(StatusCodeReason(s.code()));
+  json details = s.details().is_object() ? s.details() : json::object();
+  std::string text = reason + ": " + s.message();
+  if (details.contains("field") && details["field"].is_string()) {
+    text += " (field: " + details["field"].get<std::string>() + ")";
+  }
+  text += "\nHint: " + McpHintFor(reason);
+  return json{{"content", json::array({json{{"type", "text"}, {"text", text}}})}, {"isError", true}};
+}
+
 }  // namespace
 
 bool McpAdapter::Handles(std::string_view method) {
@@ -72,21 +85,19 @@ void McpAdapter::CallTool(const Request& req, std::shared_ptr<engine::Client> cl
   if (args.is_null()) args = json::object();
   if (!args.is_object()) return done(InvalidParams(req.id, "tools/call arguments must be an object"));
 
+  // The engine method behind a tool may take as optional what the tool
+  // requires (checkpoint.auto's `data` behind shim_force_checkpoint): check
+  // the tool's own required arguments first.
+  for (const auto& field : tool->input_schema.value("required", json::array())) {
+    const std::string f = field.get<std::string>();
+    if (!args.contains(f)) return done(ResultResponse(req.id, ToolError(Status::InvalidParams(f, f + ": is required"))));
+  }
+
   const std::string method = tool->method(args);
   json engine_params = tool->to_params ? tool->to_params(args) : args;
   engine_.Execute(method, std::move(engine_params), std::move(client),
                   [tool, args, id = req.id, done = std::move(done)](Result<json> r) {
-                    if (!r.ok()) {
-                      const Status& s = r.status();
-                      const std::string reason(StatusCodeReason(s.code()));
-                      json details = s.details().is_object() ? s.details() : json::object();
-                      std::string text = reason + ": " + s.message();
-                      if (details.contains("field")) text += " (field: " + details["field"].get<std::string>() + ")";
-                      text += "\nHint: " + McpHintFor(reason);
-                      return done(ResultResponse(
-                          id, json{{"content", json::array({json{{"type", "text"}, {"text", text}}})},
-                                   {"isError", true}}));
-                    }
+                    if (!r.ok()) return done(ResultResponse(id, ToolError(r.status())));
                     json out = tool->to_output ? tool->to_output(args, r.value()) : std::move(r).value();
                     if (!out.is_object()) out = json{{"value", std::move(out)}};
                     std::string text = out.dump(-1, ' ', false, json::error_handler_t::replace);

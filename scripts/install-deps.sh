@@ -18,6 +18,11 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# Node.js and npm for the MCP interop test (tests/mcp_interop). Checked by
+# command, not package: a nodejs from another repository bundles npm.
+if ! command -v node >/dev/null 2>&1; then missing+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
