@@ -1,4 +1,6 @@
 // Test helpers: status assertions that print the failing status.
+// ASSERT_OK/EXPECT_OK copy the Status: `expr` is usually a temporary, and a
+// reference into it would dangle past the declaration.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,13 +9,13 @@
 
 #define ASSERT_OK(expr)                                      \
   do {                                                       \
-    const ::shim::Status& shim_s_ = ::shim::testing::AsStatus(expr); \
+    const ::shim::Status shim_s_ = ::shim::testing::AsStatus(expr); \
     ASSERT_TRUE(shim_s_.ok()) << #expr << ": " << shim_s_.ToString(); \
   } while (0)
 
 #define EXPECT_OK(expr)                                      \
   do {                                                       \
-    const ::shim::Status& shim_s_ = ::shim::testing::AsStatus(expr); \
+    const ::shim::Status shim_s_ = ::shim::testing::AsStatus(expr); \
     EXPECT_TRUE(shim_s_.ok()) << #expr << ": " << shim_s_.ToString(); \
   } while (0)
 

@@ -1,0 +1,438 @@
+// pubsub.* through the engine, with FakeClient connections that record
+// notifications and can refuse them (a full outbound buffer).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "engine/pubsub.h"
+#include "tests/engine/engine_harness.h"
+
+namespace shim::engine::test {
+namespace {
+
+using Seqs = std::vector<uint64_t>;
+
+class PubSubTest : public EngineTest {
+ protected:
+  std::shared_ptr<FakeClient> NewClient() { return std::make_shared<FakeClient>(next_client_id_++); }
+
+  uint64_t Publish(const std::string& channel, json data = "m") {
+    json r = Ok("pubsub.publish", {{"channel", channel}, {"data", std::move(data)}});
+    return r.value("seq", uint64_t{0});
+  }
+  uint64_t Subscribe(const std::shared_ptr<FakeClient>& client, json params) {
+    json r = Ok("pubsub.subscribe", std::move(params), client);
+    return r.value("subscription", uint64_t{0});
+  }
+  Seqs HistorySeqs(const std::string& channel, json extra = json::object()) {
+    extra["channel"] = channel;
+    json r = Ok("pubsub.history", extra);
+    Seqs out;
+    for (const json& m : r["messages"]) out.push_back(m["seq"].get<uint64_t>());
+    return out;
+  }
+  size_t Subscriptions() { return engine_->Describe()["subscriptions"].get<size_t>(); }
+
+  uint64_t next_client_id_ = 1;
+};
+
+TEST_F(PubSubTest, PublishSeqStartsAtOneAndCountsPerChannel) {
+  EXPECT_EQ(Publish("a"), 1u);
+  EXPECT_EQ(Publish("a"), 2u);
+  EXPECT_EQ(Publish("b"), 1u);
+  EXPECT_EQ(Publish("a"), 3u);
+  EXPECT_EQ(Publish("b"), 2u);
+}
+
+TEST_F(PubSubTest, HistoryPagesWithFromSeqLimitAndNextSeq) {
+  for (int i = 1; i <= 5; ++i) Publish("h", {{"i", i}});
+
+  json all = Ok("pubsub.history", {{"channel", "h"}});
+  ASSERT_EQ(all["messages"].size(), 5u);
+  EXPECT_EQ(all["next_seq"], 6);
+  const json& first = all["messages"][0];
+  EXPECT_EQ(first["channel"], "h");
+  EXPECT_EQ(first["seq"], 1);
+  EXPECT_EQ(first["data"], json({{"i", 1}}));
+  EXPECT_EQ(first["published_at_ms"], clock_.NowMs());
+
+  json p1 = Ok("pubsub.history", {{"channel", "h"}, {"from_seq", 2}, {"limit", 2}});
+  EXPECT_EQ(p1["messages"].size(), 2u);
+  EXPECT_EQ(p1["messages"][0]["seq"], 2);
+  EXPECT_EQ(p1["messages"][1]["seq"], 3);
+  EXPECT_EQ(p1["next_seq"], 4);
+  json p2 = Ok("pubsub.history", {{"channel", "h"}, {"from_seq", p1["next_seq"]}, {"limit", 2}});
+  EXPECT_EQ(p2["messages"].size(), 2u);
+  EXPECT_EQ(p2["messages"][0]["seq"], 4);
+  EXPECT_EQ(p2["next_seq"], 6);
+  json p3 = Ok("pubsub.history", {{"channel", "h"}, {"from_seq", p2["next_seq"]}, {"limit", 2}});
+  EXPECT_TRUE(p3["messages"].empty());
+  EXPECT_EQ(p3["next_seq"], 6);
+
+  json none = Ok("pubsub.history", {{"channel", "never"}});
+  EXPECT_TRUE(none["messages"].empty());
+  EXPECT_EQ(none["next_seq"], 1);
+}
+
+TEST_F(PubSubTest, LiveMessageCarriesSubscriptionChannelSeqDataAndTime) {
+  auto c = NewClient();
+  const uint64_t sub = Subscribe(c, {{"channel", "ch"}});
+  ASSERT_NE(sub, 0u);
+  clock_.Advance(1234);
+  json r = Ok("pubsub.publish", {{"channel", "ch"}, {"data", {{"x", 1}}}});
+  EXPECT_EQ(r["delivered"], 1);
+  auto msgs = c->Of("pubsub.message");
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0]["subscription"], sub);
+  EXPECT_EQ(msgs[0]["channel"], "ch");
+  EXPECT_EQ(msgs[0]["seq"], 1);
+  EXPECT_EQ(msgs[0]["data"], json({{"x", 1}}));
+  EXPECT_EQ(msgs[0]["published_at_ms"], clock_.NowMs());
+}
+
+TEST_F(PubSubTest, SubscribeWithoutFromSeqGetsOnlyLaterMessages) {
+  Publish("ch");
+  Publish("ch");
+  auto c = NewClient();
+  Subscribe(c, {{"channel", "ch"}});
+  EXPECT_TRUE(c->Seqs().empty());
+  Publish("ch");
+  Publish("other");
+  EXPECT_EQ(c->Seqs(), (Seqs{3}));
+}
+
+TEST_F(PubSubTest, SubscribeFromSeqReplaysStoredThenLiveWithNoGapOrDuplicate) {
+  for (int i = 0; i < 4; ++i) Publish("ch");
+  auto c = NewClient();
+  Subscribe(c, {{"channel", "ch"}, {"from_seq", 2}});
+  EXPECT_EQ(c->Seqs(), (Seqs{2, 3, 4}));
+  Publish("ch");
+  Publish("ch");
+  EXPECT_EQ(c->Seqs(), (Seqs{2, 3, 4, 5, 6}));
+
+  // from_seq 0 and 1 both mean "from the oldest retained".
+  auto d = NewClient();
+  Subscribe(d, {{"channel", "ch"}, {"from_seq", 0}});
+  EXPECT_EQ(d->Seqs(), (Seqs{1, 2, 3, 4, 5, 6}));
+  // from_seq past the end: nothing stored to replay, live from there.
+  auto e = NewClient();
+  Subscribe(e, {{"channel", "ch"}, {"from_seq", 7}});
+  EXPECT_TRUE(e->Seqs().empty());
+  Publish("ch");
+  EXPECT_EQ(e->Seqs(), (Seqs{7}));
+}
+
+TEST_F(PubSubTest, SubscribeReplyPrecedesItsReplay) {
+  Publish("ch");
+  Publish("ch");
+  auto c = NewClient();
+  engine_->Execute("pubsub.subscribe", {{"channel", "ch"}, {"from_seq", 1}}, c,
+                   [c](Result<json> r) { c->Mark(r.ok() ? "reply" : "error"); });
+  Settle();
+  std::vector<std::string> order;
+  for (const auto& n : c->notes()) order.push_back(n.method);
+  EXPECT_EQ(order, (std::vector<std::string>{"reply", "pubsub.message", "pubsub.message"}));
+}
+
+TEST_F(PubSubTest, SubscribeInTheSameGroupAsPublishesHasNoGapOrDuplicate) {
+  Publish("ch");
+  Publish("ch");
+  auto before = NewClient(), middle = NewClient(), after = NewClient(), live = NewClient();
+  // One group: a write (so nothing after it may answer before the commit),
+  // then subscribe, publish 3, subscribe, publish 4, subscribe.
+  auto w = Execute("state.set", {{"key", "k"}, {"value", 1}});
+  auto r1 = Execute("pubsub.subscribe", {{"channel", "ch"}, {"from_seq", 1}}, before);
+  auto r2 = Execute("pubsub.subscribe", {{"channel", "ch"}}, live);
+  auto p3 = Execute("pubsub.publish", {{"channel", "ch"}, {"data", 3}});
+  auto r3 = Execute("pubsub.subscribe", {{"channel", "ch"}, {"from_seq", 1}}, middle);
+  auto p4 = Execute("pubsub.publish", {{"channel", "ch"}, {"data", 4}});
+  auto r4 = Execute("pubsub.subscribe", {{"channel", "ch"}, {"from_seq", 3}}, after);
+  EXPECT_FALSE(w->done() || r1->done() || r2->done() || p3->done() || r3->done() || p4->done() || r4->done());
+  EXPECT_TRUE(before->notes().empty()) << "nothing leaves before the group is durable";
+  ASSERT_TRUE(CommitGroup());
+  for (auto* r : {&r1, &r2, &p3, &r3, &p4, &r4}) ASSERT_TRUE((*r)->done() && (*r)->result->ok());
+
+  EXPECT_EQ(before->Seqs(), (Seqs{1, 2, 3, 4}));
+  EXPECT_EQ(middle->Seqs(), (Seqs{1, 2, 3, 4}));
+  EXPECT_EQ(after->Seqs(), (Seqs{3, 4}));
+  EXPECT_EQ(live->Seqs(), (Seqs{3, 4}));
+  EXPECT_EQ(p3->result->value()["delivered"], 2);  // before, live
+  EXPECT_EQ(p4->result->value()["delivered"], 3);  // before, live, middle
+
+  Publish("ch");
+  EXPECT_EQ(before->Seqs(), (Seqs{1, 2, 3, 4, 5}));
+  EXPECT_EQ(after->Seqs(), (Seqs{3, 4, 5}));
+}
+
+TEST_F(PubSubTest, SubscribeWhileAPublishIsInFlightHasNoGapOrDuplicate) {
+  Publish("ch");
+  Publish("ch");
+  auto c = NewClient();
+  auto p3 = Execute("pubsub.publish", {{"channel", "ch"}, {"data", 3}});
+  std::unique_ptr<Group> in_flight = engine_->Seal();
+  // Applied while seq 3 is being written: the replay must still include it.
+  auto sub = Execute("pubsub.subscribe", {{"channel", "ch"}, {"from_seq", 1}}, c);
+  auto p4 = Execute("pubsub.publish", {{"channel", "ch"}, {"data", 4}});
+  EXPECT_FALSE(engine_->ReadyToSeal()) << "one group in flight at a time";
+  ASSERT_OK(in_flight->Write());
+  engine_->Land(*in_flight, Status::Ok());
+  EXPECT_TRUE(p3->done());
+  EXPECT_FALSE(sub->done());
+  EXPECT_TRUE(c->Seqs().empty());
+  ASSERT_TRUE(CommitGroup());
+  ASSERT_TRUE(sub->done() && p4->done());
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3, 4}));
+}
+
+TEST_F(PubSubTest, PatternSubscriptionsMatchGlobs) {
+  auto star = NewClient(), question = NewClient(), klass = NewClient();
+  Subscribe(star, {{"pattern", "jobs.*"}});
+  Subscribe(question, {{"pattern", "log.?"}});
+  Subscribe(klass, {{"pattern", "m[ab]x"}});
+  for (const char* ch : {"jobs.a", "jobs.", "job", "log.1", "log.12", "log.", "max", "mbx", "mcx"}) {
+    Publish(ch);
+  }
+  auto channels = [](const FakeClient& c) {
+    std::vector<std::string> out;
+    for (const json& m : c.Of("pubsub.message")) out.push_back(m["channel"]);
+    return out;
+  };
+  EXPECT_EQ(channels(*star), (std::vector<std::string>{"jobs.a", "jobs."}));
+  EXPECT_EQ(channels(*question), (std::vector<std::string>{"log.1"}));
+  EXPECT_EQ(channels(*klass), (std::vector<std::string>{"max", "mbx"}));
+}
+
+TEST_F(PubSubTest, PatternSubscribeFromSeqReplaysEveryMatchingChannel) {
+  Publish("ev.b");
+  Publish("ev.a");
+  Publish("ev.a");
+  Publish("other");
+  auto c = NewClient();
+  Subscribe(c, {{"pattern", "ev.*"}, {"from_seq", 2}});
+  EXPECT_EQ(c->Seqs("ev.a"), (Seqs{2}));
+  EXPECT_TRUE(c->Seqs("ev.b").empty());
+  EXPECT_TRUE(c->Seqs("other").empty());
+  Publish("ev.b");
+  EXPECT_EQ(c->Seqs("ev.b"), (Seqs{2}));
+}
+
+TEST_F(PubSubTest, RetentionByCountKeepsTheNewestMessages) {
+  for (int i = 0; i < 5; ++i) Publish("r");
+  json cfg = Ok("pubsub.configure", {{"channel", "r"}, {"max_messages", 3}});
+  EXPECT_EQ(cfg["max_messages"], 3);
+  EXPECT_EQ(HistorySeqs("r"), (Seqs{3, 4, 5}));
+  EXPECT_EQ(Publish("r"), 6u);
+  EXPECT_EQ(HistorySeqs("r"), (Seqs{4, 5, 6}));
+  // A replay starts at the oldest retained message.
+  auto c = NewClient();
+  Subscribe(c, {{"channel", "r"}, {"from_seq", 1}});
+  EXPECT_EQ(c->Seqs(), (Seqs{4, 5, 6}));
+  // History from a trimmed seq also starts at the oldest retained.
+  EXPECT_EQ(HistorySeqs("r", {{"from_seq", 2}, {"limit", 1}}), (Seqs{4}));
+  // And the trim is on disk.
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(HistorySeqs("r"), (Seqs{4, 5, 6}));
+  EXPECT_EQ(Publish("r"), 7u);
+  EXPECT_EQ(HistorySeqs("r"), (Seqs{5, 6, 7}));
+}
+
+TEST_F(PubSubTest, RetentionByAgeTrimsOldMessagesOnTheSweep) {
+  Ok("pubsub.configure", {{"channel", "age"}, {"max_age_ms", 5000}});
+  Publish("age");       // t0
+  clock_.Advance(3000);
+  Publish("age");       // t0 + 3000
+  clock_.Advance(1999);  // t0 + 4999: seq 1 is not yet too old
+  RunTimers();
+  EXPECT_EQ(HistorySeqs("age"), (Seqs{1, 2}));
+
+  clock_.Advance(1000);  // t0 + 5999: seq 1 is; the sweep runs at least once a second
+  RunTimers();
+  EXPECT_EQ(HistorySeqs("age"), (Seqs{2}));
+
+  clock_.Advance(3000);  // t0 + 8999: seq 2 too
+  RunTimers();
+  EXPECT_TRUE(HistorySeqs("age").empty());
+  EXPECT_EQ(Ok("pubsub.history", {{"channel", "age"}})["next_seq"], 3) << "seqs do not restart";
+  EXPECT_EQ(Publish("age"), 3u);
+
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(HistorySeqs("age"), (Seqs{3}));
+}
+
+TEST_F(PubSubTest, RefusingClientIsDroppedWithLastSeqAndResumesWithoutLoss) {
+  auto c = NewClient();
+  const uint64_t sub = Subscribe(c, {{"channel", "ch"}});
+  Publish("ch");
+  EXPECT_EQ(c->Seqs(), (Seqs{1}));
+
+  c->set_refuse(true);
+  json r2 = Ok("pubsub.publish", {{"channel", "ch"}, {"data", 2}});
+  EXPECT_EQ(r2["delivered"], 0);
+  auto dropped = c->Of("pubsub.dropped");
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_EQ(dropped[0]["subscription"], sub);
+  EXPECT_EQ(dropped[0]["channel"], "ch");
+  EXPECT_EQ(dropped[0]["last_seq"], 1);
+  EXPECT_EQ(dropped[0]["reason"], "slow_consumer");
+  EXPECT_TRUE(c->notes().back().forced) << "the drop notice must get through a full buffer";
+
+  // Unsubscribed: no further attempts, no second notice.
+  Publish("ch");
+  EXPECT_EQ(c->refused(), 1);
+  EXPECT_EQ(c->Of("pubsub.dropped").size(), 1u);
+  EXPECT_EQ(Subscriptions(), 0u);
+  EXPECT_TRUE(FailedWith(Call("pubsub.unsubscribe", {{"subscription", sub}}, c), StatusCode::kNotFound));
+
+  c->set_refuse(false);
+  const uint64_t last_seq = dropped[0]["last_seq"];
+  Subscribe(c, {{"channel", "ch"}, {"from_seq", last_seq + 1}});
+  Publish("ch");
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3, 4}));
+}
+
+TEST_F(PubSubTest, ClientRefusingDuringReplayIsDroppedAndResumesWithoutLoss) {
+  for (int i = 0; i < 5; ++i) Publish("ch");
+  auto c = NewClient();
+  c->set_budget(2);
+  Subscribe(c, {{"channel", "ch"}, {"from_seq", 1}});
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2}));
+  auto dropped = c->Of("pubsub.dropped");
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_EQ(dropped[0]["last_seq"], 2);
+  EXPECT_EQ(Subscriptions(), 0u);
+
+  c->set_budget(std::nullopt);
+  Subscribe(c, {{"channel", "ch"}, {"from_seq", dropped[0]["last_seq"].get<uint64_t>() + 1}});
+  Publish("ch");
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3, 4, 5, 6}));
+}
+
+TEST_F(PubSubTest, UnsubscribeStopsDeliveryAndOnlyTheOwnerMayDoIt) {
+  auto c = NewClient(), other = NewClient();
+  const uint64_t sub = Subscribe(c, {{"channel", "ch"}});
+  EXPECT_TRUE(FailedWith(Call("pubsub.unsubscribe", {{"subscription", sub}}, other), StatusCode::kNotFound));
+  Publish("ch");
+  EXPECT_EQ(c->Seqs(), (Seqs{1}));
+
+  EXPECT_EQ(Ok("pubsub.unsubscribe", {{"subscription", sub}}, c)["ok"], true);
+  json r = Ok("pubsub.publish", {{"channel", "ch"}, {"data", 2}});
+  EXPECT_EQ(r["delivered"], 0);
+  EXPECT_EQ(c->Seqs(), (Seqs{1}));
+  EXPECT_EQ(Subscriptions(), 0u);
+  EXPECT_TRUE(FailedWith(Call("pubsub.unsubscribe", {{"subscription", sub}}, c), StatusCode::kNotFound));
+}
+
+TEST_F(PubSubTest, ClosedClientLosesItsSubscriptions) {
+  auto gone = NewClient(), stays = NewClient();
+  Subscribe(gone, {{"channel", "ch"}});
+  Subscribe(gone, {{"pattern", "c*"}});
+  Subscribe(stays, {{"channel", "ch"}});
+  EXPECT_EQ(Subscriptions(), 3u);
+
+  gone->set_closed(true);
+  engine_->OnClientClosed(gone->id());
+  EXPECT_EQ(Subscriptions(), 1u);
+  json r = Ok("pubsub.publish", {{"channel", "ch"}, {"data", 1}});
+  EXPECT_EQ(r["delivered"], 1);
+  EXPECT_TRUE(gone->notes().empty());
+  EXPECT_EQ(stays->Seqs(), (Seqs{1}));
+}
+
+TEST_F(PubSubTest, SubscribeStillPendingWhenItsClientClosesIsNotRegistered) {
+  auto c = NewClient();
+  Execute("pubsub.publish", {{"channel", "ch"}, {"data", 1}});
+  auto sub = Execute("pubsub.subscribe", {{"channel", "ch"}}, c);
+  c->set_closed(true);
+  engine_->OnClientClosed(c->id());
+  ASSERT_TRUE(CommitGroup());
+  ASSERT_TRUE(sub->done());
+  EXPECT_FALSE(sub->result->ok());
+  EXPECT_EQ(Subscriptions(), 0u);
+}
+
+TEST_F(PubSubTest, ReopenKeepsChannelSeqsAndRetention) {
+  for (int i = 0; i < 3; ++i) Publish("a");
+  Publish("b");
+  Ok("pubsub.configure", {{"channel", "a"}, {"max_messages", 2}});
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(HistorySeqs("a"), (Seqs{2, 3}));
+  EXPECT_EQ(Publish("a"), 4u);
+  EXPECT_EQ(Publish("b"), 2u);
+  EXPECT_EQ(HistorySeqs("a"), (Seqs{3, 4})) << "max_messages survived the restart";
+  EXPECT_EQ(HistorySeqs("b"), (Seqs{1, 2}));
+  auto c = NewClient();
+  Subscribe(c, {{"channel", "a"}, {"from_seq", 1}});
+  EXPECT_EQ(c->Seqs(), (Seqs{3, 4}));
+}
+
+TEST_F(PubSubTest, BadParams) {
+  Result<json> no_channel = Call("pubsub.publish", {{"data", 1}});
+  ASSERT_TRUE(FailedWith(no_channel, StatusCode::kInvalidParams));
+  EXPECT_EQ(no_channel.status().details()["field"], "channel");
+  EXPECT_TRUE(FailedWith(Call("pubsub.publish", {{"channel", ""}, {"data", 1}}), StatusCode::kInvalidParams));
+  EXPECT_TRUE(FailedWith(Call("pubsub.publish", {{"channel", std::string(257, 'c')}, {"data", 1}}),
+                         StatusCode::kTooLarge));
+  EXPECT_EQ(Publish(std::string(256, 'c')), 1u);
+  auto c = NewClient();
+  EXPECT_TRUE(FailedWith(Call("pubsub.subscribe", {{"channel", "x"}, {"pattern", "x*"}}, c),
+                         StatusCode::kInvalidParams));
+  EXPECT_TRUE(FailedWith(Call("pubsub.subscribe", json::object(), c), StatusCode::kInvalidParams));
+  EXPECT_EQ(Subscriptions(), 0u);
+}
+
+// ------------------------------------------------------------ GlobMatch
+
+TEST(GlobMatchTest, StarMatchesAnyRunIncludingEmpty) {
+  EXPECT_TRUE(GlobMatch("*", ""));
+  EXPECT_TRUE(GlobMatch("*", "anything"));
+  EXPECT_TRUE(GlobMatch("a*", "a"));
+  EXPECT_TRUE(GlobMatch("a*", "abc"));
+  EXPECT_TRUE(GlobMatch("*c", "abc"));
+  EXPECT_TRUE(GlobMatch("a*b*c", "aXXbYYc"));
+  EXPECT_TRUE(GlobMatch("a*b*c", "abbbc"));
+  EXPECT_TRUE(GlobMatch("**", "x"));
+  EXPECT_FALSE(GlobMatch("a*", "ba"));
+  EXPECT_FALSE(GlobMatch("*c", "cab"));
+  EXPECT_FALSE(GlobMatch("a*b*c", "aXXbYY"));
+}
+
+TEST(GlobMatchTest, QuestionMarkMatchesExactlyOneByte) {
+  EXPECT_TRUE(GlobMatch("h?llo", "hello"));
+  EXPECT_TRUE(GlobMatch("h?llo", "hallo"));
+  EXPECT_FALSE(GlobMatch("h?llo", "hllo"));
+  EXPECT_FALSE(GlobMatch("h?llo", "heello"));
+  EXPECT_FALSE(GlobMatch("?", ""));
+}
+
+TEST(GlobMatchTest, BracketsMatchSetsRangesAndNegations) {
+  EXPECT_TRUE(GlobMatch("h[ae]llo", "hello"));
+  EXPECT_TRUE(GlobMatch("h[ae]llo", "hallo"));
+  EXPECT_FALSE(GlobMatch("h[ae]llo", "hillo"));
+  EXPECT_TRUE(GlobMatch("h[a-c]llo", "hbllo"));
+  EXPECT_FALSE(GlobMatch("h[a-c]llo", "hdllo"));
+  EXPECT_TRUE(GlobMatch("h[^e]llo", "hallo"));
+  EXPECT_FALSE(GlobMatch("h[^e]llo", "hello"));
+  EXPECT_TRUE(GlobMatch("v[0-9][0-9]", "v42"));
+  EXPECT_FALSE(GlobMatch("v[0-9][0-9]", "v4x"));
+  EXPECT_TRUE(GlobMatch("*[xy]", "aaay"));
+}
+
+TEST(GlobMatchTest, BackslashEscapesAMetacharacter) {
+  EXPECT_TRUE(GlobMatch("a\\*b", "a*b"));
+  EXPECT_FALSE(GlobMatch("a\\*b", "axb"));
+  EXPECT_TRUE(GlobMatch("a\\?", "a?"));
+  EXPECT_FALSE(GlobMatch("a\\?", "ab"));
+}
+
+TEST(GlobMatchTest, LiteralsMustMatchWhole) {
+  EXPECT_TRUE(GlobMatch("events.q1", "events.q1"));
+  EXPECT_FALSE(GlobMatch("events.q1", "events.q10"));
+  EXPECT_FALSE(GlobMatch("events.q1", "events.q"));
+  EXPECT_TRUE(GlobMatch("", ""));
+  EXPECT_FALSE(GlobMatch("", "a"));
+}
+
+}  // namespace
+}  // namespace shim::engine::test
