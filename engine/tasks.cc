@@ -3,6 +3,8 @@
 // queue controls.
 #include "engine/tasks.h"
 
+#include <algorithm>
+
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/workers.h"
@@ -82,11 +84,25 @@ Status TaskModule::Recover() {
     q.tasks.insert(seq);
     next_ready_order_ = std::max(next_ready_order_, t.ready_order + 1);
     if (!t.idempotency_key.empty()) idempotency_[{t.queue, t.idempotency_key}] = seq;
+    // The prerequisite counters are not stored: recount what is still
+    // unfinished (a finished dependency or child was already accounted for,
+    // and one dropped by retention had finished).
+    if (!IsFinished(t.state)) {
+      t.children_pending = 0;
+      for (uint64_t c : t.children) {
+        const Task* ct = Find(c);
+        if (ct && !IsFinished(ct->state)) ++t.children_pending;
+      }
+    }
     switch (t.state) {
       case TaskState::kWaiting:
+        t.unmet_dependencies = 0;
         for (uint64_t dep : t.depends_on) {
           const Task* d = Find(dep);
-          if (d && !IsFinished(d->state)) dependents_[dep].push_back(seq);
+          if (d && !IsFinished(d->state)) {
+            dependents_[dep].push_back(seq);
+            ++t.unmet_dependencies;
+          }
         }
         break;
       case TaskState::kDelayed:
@@ -247,6 +263,11 @@ void TaskModule::Retry(Call& call) {
                                           {{"state", TaskStateName(t->state)}}));
   }
   core_.NextRevision();
+  // It leaves the retention list it finished into; if it finishes again it
+  // is appended anew, and must not be forgotten for its old position.
+  TaskQueue& q = QueueFor(t->queue);
+  auto& order = t->state == TaskState::kFailed ? q.failed_order : q.completed_order;
+  order.erase(std::remove(order.begin(), order.end(), t->seq), order.end());
   // A fresh set of attempts; their history stays in t->attempts.
   t->attempt = 0;
   t->error.clear();

@@ -95,12 +95,17 @@ std::list<TaskModule::ClaimWaiter>::iterator TaskModule::PickWaiter(TaskQueue& q
   };
   std::vector<std::list<ClaimWaiter>::iterator> eligible;
   for (auto it = waiters_.begin(); it != waiters_.end();) {
+    // Its connection is gone: nobody to answer. (A claim made without a
+    // connection, in-process, has client_id 0 and is answered by its reply.)
     auto client = it->client.lock();
-    if (!client || client->closed()) {
-      it = waiters_.erase(it);  // its connection is gone; nobody to answer
+    if (it->client_id != 0 && (!client || client->closed())) {
+      it = waiters_.erase(it);
       continue;
     }
-    if (std::find(it->queues.begin(), it->queues.end(), q.name) != it->queues.end() &&
+    // A worker that died while its claim waited gets nothing until it
+    // heartbeats again (task.claim refuses dead workers the same way).
+    const auto* rec = workers_.Find(it->worker_id);
+    if (std::find(it->queues.begin(), it->queues.end(), q.name) != it->queues.end() && !(rec && rec->dead) &&
         HasAll(CapabilitiesOf(it->worker_id), t.requires_caps) && FreeSlots(it->worker_id, 1) > 0) {
       eligible.push_back(it);
     }

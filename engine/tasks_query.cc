@@ -160,6 +160,7 @@ void TaskModule::QueueStats(Call& call) {
   if (top) {
     for (const auto& w : waiters_) {
       if (std::find(w.queues.begin(), w.queues.end(), name) == w.queues.end()) continue;
+      if (const auto* rec = workers_.Find(w.worker_id); rec && rec->dead) continue;
       const auto caps = CapabilitiesOf(w.worker_id);
       if (std::all_of(top->requires_caps.begin(), top->requires_caps.end(),
                       [&](const std::string& c) { return std::find(caps.begin(), caps.end(), c) != caps.end(); })) {
