@@ -45,6 +45,7 @@ struct BenchConfig {
   double fail_rate = 0;
   int keys = 10'000;
   std::string op = "mixed";   // state: set | get | incr | cas | mixed
+  bool one_at_a_time = false;  // queue: submit -> claim -> complete -> seen, one task at a time
   bool json_out = false;
 };
 
@@ -261,6 +262,58 @@ void QueueWorker(Run& run, const std::string& queue, int id, int64_t total) {
   run.Merge(h);
 }
 
+// ---- queue --one-at-a-time: one task in flight. The submitter (subscribed
+// to events.<queue>) submits, one worker with a waiting claim takes it and
+// completes it, and the latency is submit -> the submitter seeing the
+// "completed" event.
+void QueueSerialRun(Run& run, const std::string& queue) {
+  std::atomic<bool> worker_stop{false};
+  std::thread worker([&] {
+    auto c = Connect(run.cfg, run);
+    if (!c) return;
+    while (!worker_stop && !run.stop) {
+      auto r = c->Call("task.claim", {{"queues", {queue}}, {"worker_id", "bench-serial"}, {"wait_ms", 200}});
+      if (!r.ok()) {
+        run.Error(r.status());
+        return;
+      }
+      for (const auto& t : (*r)["tasks"]) {
+        auto done = c->Call("task.complete", {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}});
+        if (!done.ok()) run.Error(done.status());
+      }
+    }
+  });
+  auto c = Connect(run.cfg, run);
+  net::LatencyHistogram h;
+  if (c) {
+    if (auto sub = c->Call("pubsub.subscribe", {{"channel", "events." + queue}}); !sub.ok()) run.Error(sub.status());
+    const std::string pad = Payload(run.cfg.payload);
+    while (!run.stop && run.Take()) {
+      auto t = Clock::now();
+      auto r = c->Call("task.submit", {{"queue", queue}, {"payload", {{"pad", pad}}}});
+      if (!r.ok()) {
+        run.Error(r.status());
+        break;
+      }
+      const std::string id = (*r)["task_id"];
+      for (;;) {
+        auto n = c->NextNotification(10'000);
+        if (!n.ok()) {
+          run.Error(n.status());
+          run.stop = true;
+          break;
+        }
+        const json& ev = (*n)["params"]["data"];
+        if ((*n)["method"] == "pubsub.message" && ev.value("task_id", "") == id && ev.value("type", "") == "completed") break;
+      }
+      h.Record(static_cast<uint64_t>(MicrosSince(t)));
+    }
+  }
+  worker_stop = true;
+  worker.join();
+  run.Merge(h);
+}
+
 // ---- pubsub: one publisher, N subscribers; counts deliveries.
 void PubSubRun(Run& run, int64_t total) {
   const std::string channel = "bench-" + std::to_string(::getpid());
@@ -342,6 +395,8 @@ Load generator for a shim server. Workloads:
   pubsub      1 publisher, --subscribers N subscribers on one durable channel
   queue       a producer submits, --clients W workers claim -> complete
               (--fail-rate F fails that share of first attempts; they retry)
+              --one-at-a-time: one task in flight, latency = submit -> the
+              submitter sees its "completed" event (one waiting worker)
   lock        --clients N contend for one lock: acquire(wait) -> release
   checkpoint  --clients N sessions saving --payload-bytes checkpoints
 
@@ -359,7 +414,7 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
 )") + kCommonOptions;
   Args args(With(kClientValued, {"clients", "pipeline", "count", "duration", "payload-bytes", "subscribers",
                                  "fail-rate", "keys", "op", "durability"}),
-            With(kClientFlags, {"spawn"}));
+            With(kClientFlags, {"spawn", "one-at-a-time"}));
   ParseOrExit(args, argc, argv, from, "bench", help);
   if (args.positional().size() != 1) {
     std::fputs(help.c_str(), stderr);
@@ -396,6 +451,7 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   cfg.duration_s = std::atof(args.GetOr("duration", "10").c_str());
   cfg.fail_rate = std::atof(args.GetOr("fail-rate", "0").c_str());
   cfg.op = args.GetOr("op", "mixed");
+  cfg.one_at_a_time = args.Flag("one-at-a-time");
   cfg.json_out = args.Flag("json");
   cfg.socket = args.GetOr("socket", DefaultSocketPath());
 
@@ -433,6 +489,8 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   const int64_t total = cfg.count > 0 ? cfg.count : 1'000'000'000;
   if (cfg.workload == "pubsub") {
     PubSubRun(run, cfg.count > 0 ? cfg.count : 100'000);
+  } else if (cfg.workload == "queue" && cfg.one_at_a_time) {
+    QueueSerialRun(run, "bench-" + std::to_string(::getpid()));
   } else if (cfg.workload == "queue") {
     const std::string queue = "bench-" + std::to_string(::getpid());
     const int64_t tasks = cfg.count > 0 ? cfg.count : 100'000;
@@ -457,7 +515,7 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   finished = true;
   if (progress.joinable()) progress.join();
   const double secs = std::chrono::duration<double>(Clock::now() - run.start).count();
-  const int64_t ops = cfg.count > 0 && cfg.workload != "queue" && cfg.workload != "pubsub"
+  const int64_t ops = cfg.count > 0 && (cfg.workload != "queue" || cfg.one_at_a_time) && cfg.workload != "pubsub"
                           ? std::min<int64_t>(run.done.load(), cfg.count)
                           : run.done.load();
 
