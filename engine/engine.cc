@@ -9,6 +9,7 @@
 #include "engine/state.h"
 #include "engine/tasks.h"
 #include "engine/workers.h"
+#include "storage/failpoint.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {
@@ -165,6 +166,7 @@ std::unique_ptr<Group> Engine::Seal() { return core_.Seal(); }
 void Engine::Land(Group& group, const Status& write_status) {
   core_.Landed();
   if (write_status.ok()) {
+    SHIM_FAILPOINT("engine.after_commit_before_reply");
     if (group.has_writes()) {
       ++stats_.groups;
       stats_.grouped_commands += group.commands();

@@ -4,6 +4,7 @@
 
 #include "engine/leases.h"
 #include "engine/locks.h"
+#include "storage/failpoint.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {
@@ -61,6 +62,7 @@ Status StateModule::Recover() {
   std::string prefix(1, static_cast<char>(KeyTag::kKv));
   Status s = core_.store().Scan(
       Family::kKv, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view k, std::string_view v) {
+        SHIM_FAILPOINT("recovery.mid_scan");
         storage::KeyDecoder d(k);
         KeyTag tag;
         std::string key;

@@ -12,6 +12,8 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include "storage/failpoint.h"
+
 namespace shim::storage {
 namespace {
 
@@ -193,8 +195,18 @@ Status Store::Commit(WriteBatch& batch, bool force_sync) {
   const bool sync = force_sync || options_.durability == Durability::kSync;
   wo.sync = sync;
   wo.disableWAL = options_.durability == Durability::kNone && !force_sync;
+  SHIM_FAILPOINT("store.before_write");
+  // The armed-only path splits the synced write in two to reach a point
+  // between the WAL write and its fsync; unarmed, this is one branch.
+  const bool split = sync && SHIM_FAILPOINT_ARMED("store.after_write_before_sync");
+  if (split) wo.sync = false;
   rocksdb::Status s = impl_->db->Write(wo, &batch.rep_->batch);
+  if (split && s.ok()) {
+    SHIM_FAILPOINT("store.after_write_before_sync");
+    s = impl_->db->SyncWAL();
+  }
   if (!s.ok()) return FromRocks(s, "commit");
+  SHIM_FAILPOINT("store.after_sync");
   impl_->commits.fetch_add(1, std::memory_order_relaxed);
   impl_->committed_ops.fetch_add(batch.count(), std::memory_order_relaxed);
   impl_->bytes_written.fetch_add(batch.bytes(), std::memory_order_relaxed);

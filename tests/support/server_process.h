@@ -23,6 +23,9 @@ namespace shim::testing {
 struct ServerProcessOptions {
   std::string durability = "sync";
   std::vector<std::string> extra_args;  // e.g. {"--max-outbound-bytes", "65536"}
+  // "NAME=value" entries added to the child's environment only, e.g.
+  // {"SHIM_FAILPOINTS=store.before_write:crash@3"} (docs/failpoints.md).
+  std::vector<std::string> env;
 };
 
 class ServerProcess {
@@ -36,6 +39,15 @@ class ServerProcess {
   void Kill();
   // SIGTERM and reap; returns the exit status (0 on a clean shutdown).
   int Stop();
+  // Waits up to timeout_ms for the child to exit on its own (e.g. at a
+  // failpoint) and reaps it. Returns its exit code, 128 + signal if a signal
+  // ended it, or -1 if it is still running (or none was started).
+  int WaitForExit(int timeout_ms);
+  // Exit code (as WaitForExit) of the last child that ended on its own,
+  // during Start() or WaitForExit(); -1 if none did.
+  int last_exit_status() const { return last_exit_status_; }
+  // Options used by the next Start() (e.g. to arm or disarm failpoints).
+  ServerProcessOptions& options() { return options_; }
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
 
@@ -49,6 +61,7 @@ class ServerProcess {
   TempDir dir_;
   std::string socket_path_, data_dir_, log_path_;
   pid_t pid_ = -1;
+  int last_exit_status_ = -1;
 };
 
 }  // namespace shim::testing
