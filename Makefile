@@ -5,7 +5,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test bench clean
+.PHONY: all deps configure build run test bench fault-soak clean
 
 all: build
 
@@ -28,6 +28,14 @@ bench: build
 	./$(BUILD_DIR)/bench/storage_bench
 	./$(BUILD_DIR)/bench/codec_bench
 	./$(BUILD_DIR)/bench/engine_bench
+
+# The crash loop of tests/fault/ with 500 SIGKILLs instead of the 20 of
+# `make test` (docs/fault-testing.md); prints the checks passed. Override
+# with FAULT_KILLS=N, replay with FAULT_SEED=S.
+FAULT_KILLS ?= 500
+fault-soak: build
+	SHIM_FAULT_KILLS=$(FAULT_KILLS) SHIM_FAULT_SEED=$(FAULT_SEED) \
+	  ./$(BUILD_DIR)/tests/fault_tests --gtest_filter='CrashLoopTest.*' --gtest_brief=1
 
 clean:
 	rm -rf $(BUILD_DIR)
