@@ -88,6 +88,9 @@ const KvEntry* StateModule::Lookup(const std::string& key, const Overlay& overla
     e = &it->second;
   }
   if (e && e->expires_at_ms != 0 && e->expires_at_ms <= core_.clock().NowMs()) return nullptr;
+  // A key whose lease has lapsed is gone even if the lease's timer has not
+  // run yet (requests are served in between): no reader may see it.
+  if (e && e->lease_id != 0 && !leases_.Exists(e->lease_id)) return nullptr;
   return e;
 }
 
@@ -315,6 +318,7 @@ void StateModule::List(Call& call) {
   for (; it != kv_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
     const KvEntry& e = it->second;
     if (e.expires_at_ms != 0 && e.expires_at_ms <= now) continue;
+    if (e.lease_id != 0 && !leases_.Exists(e.lease_id)) continue;
     if (static_cast<int64_t>(items.size()) == limit) {
       next = items.back()["key"];
       break;

@@ -142,6 +142,12 @@ Result<Task*> TaskModule::RunningWithToken(const json& params, uint64_t* token_o
   auto seq = ParseTaskId(id);
   Task* t = seq ? Find(*seq) : nullptr;
   if (!t) return Status::NotFound("no task '" + id + "'");
+  if (t->state == TaskState::kRunning && t->lease_token == token && token != 0 &&
+      t->lease_expires_mono_ms <= core_.clock().MonoMs()) {
+    // Its lease ran out but the timer has not run yet (requests are served
+    // in between): it stalled all the same; a late worker does not own it.
+    Stall(*t);
+  }
   if (t->lease_token != token || token == 0) {
     return Status(StatusCode::kNotOwner,
                   "lease_token " + std::to_string(token) + " does not own task " + id +

@@ -100,6 +100,8 @@ class TaskModule {
   void ScheduleRunAt(const Task& t);
   void ScheduleDeadline(const Task& t);
   void ArmLease(const Task& t);
+  // The running task's execution lease has run out: a failed attempt.
+  void Stall(Task& t);
   void Finish(Task& t, TaskState final_state);
   // A failed attempt: retry with backoff (or at once) or fail for good.
   void AttemptFailed(Task& t, const std::string& error, bool retry, bool apply_backoff, const char* event);

@@ -132,10 +132,14 @@ void TaskModule::ArmLease(const Task& t) {
         t->lease_expires_mono_ms > core_.clock().MonoMs()) {
       return;
     }
-    core_.NextRevision();
-    AttemptFailed(*t, "stalled: execution lease expired (timeout_ms " + std::to_string(t->timeout_ms) + ")",
-                  /*retry=*/true, /*apply_backoff=*/false, "stalled");
+    Stall(*t);
   });
+}
+
+void TaskModule::Stall(Task& t) {
+  core_.NextRevision();
+  AttemptFailed(t, "stalled: execution lease expired (timeout_ms " + std::to_string(t.timeout_ms) + ")",
+                /*retry=*/true, /*apply_backoff=*/false, "stalled");
 }
 
 void TaskModule::StartRunning(Task& t, const std::string& worker_id, const std::shared_ptr<Client>& client) {
@@ -302,11 +306,9 @@ void TaskModule::CompleteParentByAggregate(Task& p) {
 
 void TaskModule::CancelTree(Task& t, const std::string& reason) {
   if (IsFinished(t.state)) return;
+  std::shared_ptr<Client> worker;
   if (t.state == TaskState::kRunning) {
-    if (auto client = t.claimed_by.lock(); client && !client->closed()) {
-      client->Notify("task.cancelled", json{{"task_id", TaskId(t.seq)}, {"queue", t.queue}, {"reason", reason}},
-                     /*force=*/true);
-    }
+    worker = t.claimed_by.lock();
     ReleaseRunning(t);
   }
   t.lease_token = 0;
@@ -314,6 +316,13 @@ void TaskModule::CancelTree(Task& t, const std::string& reason) {
   Event(t, "cancelled", {{"reason", reason}});
   const std::vector<uint64_t> children = t.children;
   const uint64_t seq = t.seq;
+  if (worker) {
+    // The worker hears of the cancel only once it is durable, like any other
+    // consequence of a write: a crash before the commit leaves it running.
+    core_.AfterCommit([worker, params = json{{"task_id", TaskId(t.seq)}, {"queue", t.queue}, {"reason", reason}}] {
+      if (!worker->closed()) worker->Notify("task.cancelled", params, /*force=*/true);
+    });
+  }
   Finish(t, TaskState::kCancelled);
   for (uint64_t c : children) {
     if (Task* ct = Find(c)) CancelTree(*ct, "parent " + TaskId(seq) + " was cancelled");

@@ -85,7 +85,9 @@ void WorkerModule::MarkDead(const std::string& id, Worker& w, const char* reason
 }
 
 json WorkerModule::Describe(const std::string& id, const Worker& w) const {
-  const char* status = w.dead ? "dead" : (w.active_tasks > 0 ? "busy" : "idle");
+  // Past its TTL is dead even before the timer has run.
+  const bool dead = w.dead || w.expires_mono_ms <= core_.clock().MonoMs();
+  const char* status = dead ? "dead" : (w.active_tasks > 0 ? "busy" : "idle");
   return json{{"worker_id", id},
               {"name", w.name},
               {"capabilities", w.capabilities},
@@ -154,19 +156,23 @@ void WorkerModule::Heartbeat(Call& call) {
   if (it == workers_.end()) {
     return core_.Reply(call.reply, Status::NotFound("no worker '" + id + "' (register it first)"));
   }
+  if (metadata && metadata->dump().size() > 64 * 1024) {
+    return core_.Reply(call.reply, Status::TooLarge("metadata over 64 KiB", 64 * 1024));
+  }
   Worker& w = it->second;
+  if (!w.dead && w.expires_mono_ms <= core_.clock().MonoMs()) {
+    // Its TTL has passed but its timer has not run yet (requests are served
+    // in between): it died all the same. Say so, and return its tasks, as
+    // the timer would; this heartbeat then brings it back.
+    MarkDead(id, w, "heartbeat_timeout");
+  }
   const int64_t now = core_.clock().NowMs();
   w.last_heartbeat_at_ms = now;
   w.expires_mono_ms = core_.clock().MonoMs() + w.heartbeat_ttl_ms;
   // A heartbeat is liveness, not state: persist only what a reader would
   // miss after a restart (metadata, coming back from dead).
   if (metadata || w.dead) {
-    if (metadata) {
-      if (metadata->dump().size() > 64 * 1024) {
-        return core_.Reply(call.reply, Status::TooLarge("metadata over 64 KiB", 64 * 1024));
-      }
-      w.metadata = *metadata;
-    }
+    if (metadata) w.metadata = *metadata;
     if (w.dead) {
       w.dead = false;
       pubsub_.PublishInternal(kEventsChannel, json{{"type", "worker.recovered"}, {"worker_id", id}, {"name", w.name}});

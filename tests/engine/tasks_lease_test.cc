@@ -54,6 +54,22 @@ TEST_F(TasksLeaseTest, StalledLeaseReturnsTheTaskAndFencesTheOldToken) {
   EXPECT_TRUE(FailedWith(Complete(second), StatusCode::kInvalidState));
 }
 
+// Between the lease's end and its timer (requests are served in between)
+// the task has stalled already: a late complete is refused, and the stall is
+// recorded exactly as the timer would have done it.
+TEST_F(TasksLeaseTest, CompleteAfterTheLeaseButBeforeItsTimerIsRefused) {
+  const std::string id = Submit({{"timeout_ms", 1000}, {"max_attempts", 3}});
+  json first = ClaimOne("w1");
+  ASSERT_FALSE(first.is_null());
+  clock_.Advance(1000);  // no RunTimers
+  EXPECT_TRUE(FailedWith(Complete(first, "late"), StatusCode::kNotOwner));
+  json got = Get(id);
+  EXPECT_EQ(got["state"], "ready");
+  EXPECT_TRUE(got["result"].is_null());
+  Advance(0);  // the old timer is a no-op now
+  EXPECT_EQ(EventTypes("q", id), (std::vector<std::string>{"submitted", "claimed", "stalled", "retrying"}));
+}
+
 TEST_F(TasksLeaseTest, StallOnTheLastAttemptFailsTheTask) {
   const std::string id = Submit({{"timeout_ms", 500}, {"max_attempts", 1}});
   ASSERT_FALSE(ClaimOne("w").is_null());
@@ -129,6 +145,20 @@ TEST_F(TasksLeaseTest, DeregisterReturnsRunningTasks) {
   Ok("worker.deregister", {{"worker_id", "leaver"}});
   EXPECT_EQ(StateOf(id), "ready");
   EXPECT_TRUE(FailedWith(Complete(t), StatusCode::kNotOwner));
+}
+
+TEST_F(TasksLeaseTest, CancelNotifiesTheWorkerOnlyAfterTheCancelIsDurable) {
+  auto worker_conn = NewClient();
+  const std::string id = Submit({});
+  ASSERT_FALSE(ClaimOne("w", "q", worker_conn).is_null());
+  int answered = 0;
+  engine_->Execute("task.cancel", json{{"task_id", id}}, NewClient(), [&](Result<json>) { ++answered; });
+  // Applied but not committed: neither the caller nor the worker hears of it.
+  EXPECT_EQ(answered, 0);
+  EXPECT_TRUE(worker_conn->Of("task.cancelled").empty());
+  Pump();
+  EXPECT_EQ(answered, 1);
+  EXPECT_EQ(worker_conn->Of("task.cancelled").size(), 1u);
 }
 
 TEST_F(TasksLeaseTest, CancelRunningTaskNotifiesTheWorkerAndRevokesTheToken) {

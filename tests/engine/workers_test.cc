@@ -183,6 +183,21 @@ TEST_F(WorkerTest, DeadWorkerHeartbeatRevivesIt) {
   EXPECT_EQ(Events("worker.failed").size(), 2u);
 }
 
+// Between the TTL and its timer (the host serves requests in between) a
+// worker is already dead: a late heartbeat does not revive it silently, it
+// is reported failed and then recovered, like after the timer.
+TEST_F(WorkerTest, HeartbeatAfterTheTtlButBeforeTheTimerReportsTheDeath) {
+  Register({{"worker_id", "w"}, {"heartbeat_ttl_ms", 200}});
+  clock_.Advance(200);  // no RunTimers
+  EXPECT_EQ(StatusOf("w"), "dead");
+  Ok("worker.heartbeat", {{"worker_id", "w"}});
+  ASSERT_EQ(Events("worker.failed").size(), 1u);
+  EXPECT_EQ(Events("worker.recovered").size(), 1u);
+  EXPECT_EQ(StatusOf("w"), "idle");
+  Advance(0);  // the old timer finds it alive again
+  EXPECT_EQ(Events("worker.failed").size(), 1u);
+}
+
 TEST_F(WorkerTest, BadInputIsRejected) {
   for (json ttl : {json(0), json(-1), json(99), json(INT64_MAX), json(1e300), json("1000")}) {
     Result<json> r = Call("worker.register", {{"worker_id", "w"}, {"heartbeat_ttl_ms", ttl}});
