@@ -26,8 +26,9 @@ constexpr CodeInfo kCodeTable[] = {
     {"INVALID_STATE", 1010},
     {"OVERLOADED", 1011},
     {"SHUTTING_DOWN", 1012},
+    {"UNAUTHORIZED", 1013},  // an addition to contract v1 (docs/protocol.md)
 };
-static_assert(std::size(kCodeTable) == static_cast<size_t>(StatusCode::kShuttingDown) + 1);
+static_assert(std::size(kCodeTable) == static_cast<size_t>(kLastStatusCode) + 1);
 
 }  // namespace
 

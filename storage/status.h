@@ -35,7 +35,10 @@ enum class StatusCode : uint8_t {
   kInvalidState,     // 1010
   kOverloaded,       // 1011
   kShuttingDown,     // 1012
+  kUnauthorized,     // 1013 (extension: TCP authentication, sys.auth)
 };
+// The highest code; tables indexed by StatusCode end here.
+inline constexpr StatusCode kLastStatusCode = StatusCode::kUnauthorized;
 
 // Wire reason and JSON-RPC error code for a status code. The one mapping table.
 std::string_view StatusCodeReason(StatusCode code);
