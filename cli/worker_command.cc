@@ -9,9 +9,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -69,6 +71,10 @@ Outcome RunOne(net::LineClient& client, const std::vector<std::string>& command,
   ::close(in_pipe[0]);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
+  // A pidfd turns readable when the command exits, so the task is reported
+  // the moment it ends, not at the next tick. Without one (old kernels) the
+  // tick is short once the command has closed its output.
+  const int exit_fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   const std::string payload = task["payload"].dump() + "\n";
   // Payloads are bounded (1 MiB); a command that does not read stdin must not
   // block us, so write without blocking and give up on EPIPE/EAGAIN.
@@ -78,8 +84,14 @@ Outcome RunOne(net::LineClient& client, const std::vector<std::string>& command,
   std::string out, err;
   const std::string task_id = task["task_id"];
   const uint64_t token = task["lease_token"];
+  // Renew the lease at a third of its length, so two renewals can be late
+  // before it runs out; the heartbeat keeps the same pace (its TTL is 15 s).
+  const int64_t lease_ms = std::max<int64_t>(task.value("timeout_ms", int64_t{60'000}), 1);
+  const auto renew_every =
+      std::chrono::milliseconds(std::clamp<int64_t>(lease_ms / 3, 1, kHeartbeatTtlMs / 3));
   auto last_beat = std::chrono::steady_clock::now();
   bool cancelled = false;
+  bool server_gone = false;
   int status = 0;
   for (;;) {
     if (written < payload.size()) {
@@ -91,8 +103,15 @@ Outcome RunOne(net::LineClient& client, const std::vector<std::string>& command,
         in_pipe[1] = -1;
       }
     }
-    pollfd fds[3] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}, {client.fd(), POLLIN, 0}};
-    ::poll(fds, 3, 500);
+    pollfd fds[4] = {{out_pipe[0], POLLIN, 0},
+                     {err_pipe[0], POLLIN, 0},
+                     {server_gone ? -1 : client.fd(), POLLIN, 0},
+                     {exit_fd, POLLIN, 0}};
+    const auto until_renewal = std::chrono::duration_cast<std::chrono::milliseconds>(
+        last_beat + renew_every - std::chrono::steady_clock::now());
+    const int output_open = out_pipe[0] >= 0 || err_pipe[0] >= 0;
+    const int64_t tick = exit_fd >= 0 || output_open ? 500 : 5;
+    ::poll(fds, 4, static_cast<int>(std::clamp<int64_t>(until_renewal.count(), 0, tick)));
     char buf[65536];
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP))) {
@@ -104,12 +123,20 @@ Outcome RunOne(net::LineClient& client, const std::vector<std::string>& command,
         }
       }
     }
-    if (fds[2].revents & POLLIN) {
-      // A notification: is it our task being cancelled?
-      auto n = client.NextNotification(100);
-      if (n.ok() && (*n)["method"] == "task.cancelled" && (*n)["params"]["task_id"] == task_id) {
-        cancelled = true;
-        ::kill(pid, SIGTERM);
+    if ((fds[2].revents & POLLIN) || client.HasBufferedMessages()) {
+      // Notifications: is one of them our task being cancelled?
+      for (int wait_ms = (fds[2].revents & POLLIN) ? 100 : 0;; wait_ms = 0) {
+        auto n = client.NextNotification(wait_ms);
+        if (!n.ok()) {
+          // The server went away: stop watching it (EOF would wake every
+          // poll); the command finishes and its report gets the error.
+          if (n.status().code() != StatusCode::kTimeout) server_gone = true;
+          break;
+        }
+        if ((*n)["method"] == "task.cancelled" && (*n)["params"]["task_id"] == task_id && !cancelled) {
+          cancelled = true;
+          ::kill(pid, SIGTERM);
+        }
       }
     }
     if (g_stop && !cancelled) {
@@ -117,14 +144,22 @@ Outcome RunOne(net::LineClient& client, const std::vector<std::string>& command,
       cancelled = true;
     }
     if (out_pipe[0] < 0 && err_pipe[0] < 0 && ::waitpid(pid, &status, WNOHANG) == pid) break;
-    if (std::chrono::steady_clock::now() - last_beat > std::chrono::seconds(5)) {
+    if (!server_gone && std::chrono::steady_clock::now() - last_beat >= renew_every) {
       last_beat = std::chrono::steady_clock::now();
       (void)client.Call("worker.heartbeat", {{"worker_id", worker_id}}, 10'000);
-      (void)client.Call("task.extend", {{"task_id", task_id}, {"lease_token", token},
-                                        {"extend_ms", task.value("timeout_ms", int64_t{60'000})}},
-                        10'000);
+      auto extended = client.Call("task.extend", {{"task_id", task_id}, {"lease_token", token}, {"extend_ms", lease_ms}},
+                                  10'000);
+      if (!extended.ok() && extended.status().code() == StatusCode::kNotOwner && !cancelled) {
+        // The task was taken from us (lease lost, or cancelled): stop work
+        // nobody will accept.
+        std::fprintf(stderr, "shim worker %s: %s: %s; stopping the command\n", worker_id.c_str(), task_id.c_str(),
+                     extended.status().message().c_str());
+        ::kill(pid, SIGTERM);
+        cancelled = true;
+      }
     }
   }
+  if (exit_fd >= 0) ::close(exit_fd);
   if (in_pipe[1] >= 0) ::close(in_pipe[1]);
   if (cancelled) return {false, !g_stop ? false : true, nullptr, g_stop ? "worker stopped" : "cancelled"};
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -230,8 +265,12 @@ Options:
                                                              {"result", o.result}})
                             : client->Call("task.fail", {{"task_id", id}, {"lease_token", task["lease_token"]},
                                                          {"error", o.error}, {"retry", o.retry}});
-      std::fprintf(stderr, "shim worker %s: %s %s%s\n", worker_id.c_str(), id.c_str(), o.ok ? "completed" : "failed",
-                   r.ok() ? "" : (" (" + r.status().message() + ")").c_str());
+      if (r.ok()) {
+        std::fprintf(stderr, "shim worker %s: %s %s\n", worker_id.c_str(), id.c_str(), o.ok ? "completed" : "failed");
+      } else {
+        std::fprintf(stderr, "shim worker %s: %s: the server refused the %s: %s\n", worker_id.c_str(), id.c_str(),
+                     o.ok ? "completion" : "failure report", r.status().message().c_str());
+      }
       ++done;
     }
   }

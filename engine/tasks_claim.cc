@@ -79,6 +79,7 @@ json TaskModule::ClaimFor(const std::string& worker_id, const std::vector<std::s
                    {"max_attempts", t->max_attempts},
                    {"lease_token", t->lease_token},
                    {"lease_expires_at_ms", core_.clock().NowMs() + t->timeout_ms},
+                   {"timeout_ms", t->timeout_ms},
                    {"tags", t->tags}});
   }
   return out;

@@ -49,6 +49,9 @@ class LineClient {
   Result<std::string> ReadLine(int timeout_ms);
 
   int fd() const { return fd_; }
+  // True when messages already read off the socket wait here: polling fd()
+  // would not show them.
+  bool HasBufferedMessages() const { return !notifications_.empty() || buffer_.find('\n') != std::string::npos; }
   // Converts a response envelope into a Result.
   static Result<nlohmann::json> Unwrap(const nlohmann::json& response);
 

@@ -280,6 +280,66 @@ TEST(TasksWorkersTest, CliWorkersDrainAQueue) {
   for (int i = 0; i < kTasks; ++i) EXPECT_EQ(results[ids[i]], json({{"n", i}})) << ids[i];
 }
 
+// A task whose execution lease is much shorter than its command's run time
+// completes on its first attempt: `shim worker run` renews the lease at the
+// pace the claim reply's `timeout_ms` calls for.
+TEST(TasksWorkersTest, CliWorkerKeepsAShortLeaseAliveWhileTheCommandRuns) {
+  ServerProcess server;
+  ASSERT_OK(server.Start());
+  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+  testing::TempDir dir;
+  pid_t worker = SpawnCliWorker(server, "slow", "slow-1", "sleep 2; echo done", dir.Sub("w.log"));
+  ASSERT_OK_AND_ASSIGN(json sub, client->Call("task.submit", {{"queue", "slow"},
+                                                              {"payload", json::object()},
+                                                              {"timeout_ms", 400},
+                                                              {"max_attempts", 1}}));
+  const std::string id = sub["task_id"];
+  json task;
+  const bool finished = WaitUntil(
+      [&] {
+        auto t = client->Call("task.get", {{"task_id", id}});
+        if (t.ok()) task = *t;
+        return t.ok() && (task["state"] == "completed" || task["state"] == "failed");
+      },
+      30'000);
+  KillGroup(worker);
+  ASSERT_TRUE(finished) << "see " << dir.Sub("w.log");
+  EXPECT_EQ(task["state"], "completed") << task.dump();
+  EXPECT_EQ(task["result"], "done");
+  EXPECT_EQ(task["attempt"], 1);
+}
+
+// Cancelling a task a CLI worker runs stops its command (SIGTERM) and the
+// worker goes on with the next task.
+TEST(TasksWorkersTest, CancellingACliWorkersTaskStopsItsCommand) {
+  ServerProcess server;
+  ASSERT_OK(server.Start());
+  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+  testing::TempDir dir;
+  const std::string started = dir.Sub("started.txt");
+  // The first task runs "forever"; any later one finishes at once.
+  const std::string script = "echo \"$SHIM_TASK_ID\" >> " + started +
+                             "; read p; case \"$p\" in *long*) exec sleep 600;; esac; echo quick";
+  pid_t worker = SpawnCliWorker(server, "c", "c-1", script, dir.Sub("w.log"));
+  ASSERT_OK_AND_ASSIGN(json a, client->Call("task.submit", {{"queue", "c"}, {"payload", {{"kind", "long"}}}}));
+  const std::string long_id = a["task_id"];
+  ASSERT_TRUE(WaitUntil([&] { return ReadLines(started).size() == 1; }, 20'000)) << "see " << dir.Sub("w.log");
+  ASSERT_OK(client->Call("task.cancel", {{"task_id", long_id}, {"reason", "not needed"}}).status());
+  ASSERT_OK_AND_ASSIGN(json b, client->Call("task.submit", {{"queue", "c"}, {"payload", {{"kind", "short"}}}}));
+  const std::string short_id = b["task_id"];
+  const bool done = WaitUntil(
+      [&] {
+        auto t = client->Call("task.get", {{"task_id", short_id}});
+        return t.ok() && (*t)["state"] == "completed";
+      },
+      20'000);
+  KillGroup(worker);
+  ASSERT_TRUE(done) << "the worker did not move on after the cancel; see " << dir.Sub("w.log");
+  ASSERT_OK_AND_ASSIGN(json got, client->Call("task.get", {{"task_id", long_id}}));
+  EXPECT_EQ(got["state"], "cancelled");
+  EXPECT_EQ(got["error"], "not needed");
+}
+
 // Reads one line from `fd` within `timeout_ms`.
 std::string ReadLineFd(int fd, int timeout_ms) {
   std::string line;
