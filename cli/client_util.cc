@@ -1,20 +1,26 @@
 // Helpers shared by the client subcommands (see client_util.h).
 #include "cli/client_util.h"
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 
 #include "cli/commands.h"
 #include "cli/paths.h"
 
 namespace shim::cli {
 
-const std::set<std::string> kClientValued = {"socket", "timeout-ms"};
+const std::set<std::string> kClientValued = {"socket", "timeout-ms", "connect", "auth-token", "auth-token-file"};
 const std::set<std::string> kClientFlags = {"json", "help"};
 const char* const kCommonOptions = R"(
 Common options:
   --socket PATH      server socket (default $SHIM_SOCKET, else $SHIM_HOME/shim.sock)
+  --connect HOST:PORT  use the server's TCP listener (shim serve --listen) instead
+  --auth-token-file FILE, --auth-token TOKEN
+                     with --connect: authenticate with this token (default
+                     $SHIM_AUTH_TOKEN); not needed on the Unix socket
   --json             print the raw JSON result (for scripts)
   --timeout-ms N     give up waiting for the reply after N ms (default 30000)
 )";
@@ -24,11 +30,41 @@ std::set<std::string> With(std::set<std::string> base, std::initializer_list<std
   return base;
 }
 
+Result<std::unique_ptr<net::LineClient>> ConnectFromArgs(const Args& args) {
+  auto connect = args.Get("connect");
+  if (!connect) return net::LineClient::ConnectUnix(args.GetOr("socket", DefaultSocketPath()));
+  if (args.Get("socket")) return Status::InvalidParams("connect", "give --socket or --connect, not both");
+  std::string token;
+  if (auto t = args.Get("auth-token")) {
+    token = *t;
+  } else if (auto file = args.Get("auth-token-file")) {
+    std::ifstream in(*file);
+    if (!in || !std::getline(in, token)) {
+      return Status::InvalidParams("auth-token-file", "--auth-token-file " + *file + ": cannot read the file");
+    }
+  } else if (const char* env = std::getenv("SHIM_AUTH_TOKEN"); env && *env) {
+    token = env;
+  }
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  SHIM_ASSIGN_OR_RETURN(auto client, net::LineClient::ConnectTcp(*connect));
+  if (!token.empty()) {
+    auto auth = client->Call("sys.auth", {{"token", token}}, TimeoutMs(args));
+    if (!auth.ok()) {
+      return Status(auth.status().code(), "sys.auth on " + *connect + ": " + auth.status().message(),
+                    auth.status().details());
+    }
+  }
+  return client;
+}
+
 std::unique_ptr<net::LineClient> ConnectOrReport(const Args& args, const char* command) {
-  std::string socket = args.GetOr("socket", DefaultSocketPath());
-  auto client = net::LineClient::ConnectUnix(socket);
+  auto client = ConnectFromArgs(args);
   if (!client.ok()) {
-    std::fprintf(stderr, "shim %s: %s\n", command, client.status().message().c_str());
+    // A refused token is the server's answer: name its reason.
+    const nlohmann::json& details = client.status().details();
+    std::string reason = details.is_object() ? details.value("reason", "") : "";
+    std::fprintf(stderr, "shim %s: %s%s%s\n", command, reason.c_str(), reason.empty() ? "" : ": ",
+                 client.status().message().c_str());
     return nullptr;
   }
   return std::move(client).value();

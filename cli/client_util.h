@@ -17,7 +17,7 @@
 namespace shim::cli {
 
 // Options every client command takes.
-extern const std::set<std::string> kClientValued;  // socket, timeout-ms
+extern const std::set<std::string> kClientValued;  // socket, timeout-ms, connect, auth-token[-file]
 extern const std::set<std::string> kClientFlags;   // json, help
 extern const char* const kCommonOptions;           // their --help text
 
@@ -26,8 +26,14 @@ std::set<std::string> With(std::set<std::string> base, std::initializer_list<std
 // Parses argv or exits: usage errors exit 2, --help prints `help` and exits 0.
 void ParseOrExit(Args& args, int argc, char** argv, int from, const char* command, const std::string& help);
 
-// Connects to --socket (else the default); on failure prints why and
-// returns null (exit code kExitNoServer).
+// Connects to --connect HOST:PORT over TCP (then authenticates with
+// --auth-token, --auth-token-file or $SHIM_AUTH_TOKEN, if one is given),
+// else to --socket (else the default socket). Errors: INVALID_PARAMS for
+// conflicting options, INTERNAL when nothing answers, UNAUTHORIZED for a
+// refused token.
+Result<std::unique_ptr<net::LineClient>> ConnectFromArgs(const Args& args);
+// ConnectFromArgs; on failure prints why and returns null (exit code
+// kExitNoServer).
 std::unique_ptr<net::LineClient> ConnectOrReport(const Args& args, const char* command);
 
 int TimeoutMs(const Args& args);

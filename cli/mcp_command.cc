@@ -40,8 +40,7 @@ bool WriteAll(int fd, const char* data, size_t n) {
 
 // Starts `shim serve` detached, logging to $SHIM_HOME/shim.log.
 bool StartDaemon(const std::string& socket, const std::string& data_dir) {
-  std::filesystem::create_directories(ShimHome());
-  ::chmod(ShimHome().c_str(), 0700);
+  TightenShimHome();
   const std::string log = ShimHome() + "/shim.log";
   std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   pid_t pid = ::fork();
@@ -67,18 +66,20 @@ bool StartDaemon(const std::string& socket, const std::string& data_dir) {
 
 int RunMcp(int argc, char** argv, int from) {
   static const std::string help = std::string(R"(Usage: shim mcp [--socket PATH] [--data DIR] [--no-start]
+       shim mcp --connect HOST:PORT [--auth-token-file FILE]
 
 Serves MCP over stdio by bridging to the shim daemon's socket. Starts the
 daemon in the background (logging to $SHIM_HOME/shim.log) if none answers,
-unless --no-start. Add it to an MCP client, e.g.:
+unless --no-start (or --connect: a TCP server is never started). Add it to
+an MCP client, e.g.:
   claude mcp add shim -- shim mcp
 )") + kCommonOptions;
   Args args(With(kClientValued, {"data"}), With(kClientFlags, {"no-start"}));
   ParseOrExit(args, argc, argv, from, "mcp", help);
   const std::string socket = args.GetOr("socket", DefaultSocketPath());
 
-  auto client = net::LineClient::ConnectUnix(socket);
-  if (!client.ok() && !args.Flag("no-start")) {
+  auto client = ConnectFromArgs(args);
+  if (!client.ok() && !args.Flag("no-start") && !args.Get("connect")) {
     if (!StartDaemon(socket, args.GetOr("data", DefaultDataDir()))) {
       std::fprintf(stderr, "shim mcp: cannot start the daemon\n");
       return kExitNoServer;

@@ -1,6 +1,10 @@
 #include "cli/paths.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdlib>
+#include <filesystem>
 
 namespace shim::cli {
 
@@ -16,5 +20,16 @@ std::string DefaultSocketPath() {
 }
 
 std::string DefaultDataDir() { return ShimHome() + "/data"; }
+
+void TightenShimHome() {
+  const std::string home = ShimHome();
+  std::error_code ec;
+  std::filesystem::create_directories(home, ec);
+  struct stat st;
+  if (::stat(home.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() &&
+      (st.st_mode & S_ISVTX) == 0 && (st.st_mode & 077) != 0) {
+    ::chmod(home.c_str(), 0700);
+  }
+}
 
 }  // namespace shim::cli

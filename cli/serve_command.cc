@@ -3,6 +3,9 @@
 // flight, flush replies, close the store).
 #include <sys/stat.h>
 
+#include <unistd.h>
+
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -33,8 +36,21 @@ flight and closes the store cleanly.
 
 Options:
   --data DIR                 store directory          (default $SHIM_HOME/data)
-  --socket PATH              Unix socket, mode 0600   (default $SHIM_HOME/shim.sock)
-  --listen HOST:PORT         also serve TCP on a loopback address, e.g. 127.0.0.1:7420
+  --socket PATH              Unix socket, mode 0600, in a private directory
+                             (default $SHIM_HOME/shim.sock; a missing directory is
+                             created 0700; one open to group/others is refused)
+  --listen HOST:PORT         also serve TCP, e.g. 127.0.0.1:7420 (port 0: any free port;
+                             sys.info shows it). Loopback only, unless an auth token
+                             is set: then any address, e.g. 0.0.0.0:7420
+  --auth-token-file FILE     TCP clients must first send sys.auth {"token": ...} with
+                             the token in FILE (first line; keep the file 0600)
+  --auth-token TOKEN         the same, token given inline (visible in ps; prefer the
+                             file or $SHIM_AUTH_TOKEN). Unix-socket clients never need it
+  --auth-timeout-ms N        a TCP connection must authenticate within N ms (default 5000)
+  --idle-timeout-ms N        close connections with no traffic and no pending request
+                             for N ms (default 0 = never)
+  --partial-line-timeout-ms N  a request line must be complete N ms after its first
+                             byte, else the connection is closed (default 30000; 0 = never)
   --durability MODE          sync  - fsync before every acknowledgement (default)
                              async - WAL written before ack, fsynced every 100 ms
                              none  - no WAL; memory until flush (benchmarks only)
@@ -44,14 +60,63 @@ Options:
   --max-connections N        concurrent connections (default 1024)
   --risk-config FILE         JSON overriding risk-model thresholds (docs/risk-model.md)
 
-Environment: SHIM_HOME (default ~/.shim), SHIM_SOCKET.
+Environment: SHIM_HOME (default ~/.shim), SHIM_SOCKET, SHIM_AUTH_TOKEN (used
+when neither --auth-token nor --auth-token-file is given).
+Security: docs/threat-model.md.
 )";
+
+// The auth token from --auth-token, --auth-token-file or $SHIM_AUTH_TOKEN
+// (in that order; the two options exclude each other). Empty = none. On a
+// usage error prints it and returns false.
+bool ReadAuthToken(const Args& args, std::string* token) {
+  auto inline_token = args.Get("auth-token");
+  auto file = args.Get("auth-token-file");
+  if (inline_token && file) {
+    std::fprintf(stderr, "shim serve: give --auth-token or --auth-token-file, not both\n");
+    return false;
+  }
+  std::string source;
+  if (inline_token) {
+    *token = *inline_token;
+    source = "--auth-token";
+  } else if (file) {
+    std::ifstream in(*file);
+    if (!in || !std::getline(in, *token)) {
+      std::fprintf(stderr, "shim serve: --auth-token-file %s: cannot read the file\n", file->c_str());
+      return false;
+    }
+    source = "--auth-token-file " + *file;
+    struct stat st;
+    if (::stat(file->c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      std::fprintf(stderr, "shim serve: warning: %s is readable by other users (mode %04o); chmod 600 it\n",
+                   file->c_str(), static_cast<unsigned>(st.st_mode & 07777));
+    }
+  } else if (const char* env = std::getenv("SHIM_AUTH_TOKEN"); env && *env) {
+    *token = env;
+    source = "$SHIM_AUTH_TOKEN";
+  } else {
+    token->clear();
+    return true;
+  }
+  while (!token->empty() && std::isspace(static_cast<unsigned char>(token->back()))) token->pop_back();
+  if (token->empty()) {
+    std::fprintf(stderr, "shim serve: %s: the token is empty\n", source.c_str());
+    return false;
+  }
+  if (token->size() < 16) {
+    std::fprintf(stderr, "shim serve: warning: the auth token from %s is short (%zu bytes); use 16 or more "
+                         "random bytes, e.g. `openssl rand -hex 32`\n",
+                 source.c_str(), token->size());
+  }
+  return true;
+}
 
 }  // namespace
 
 int RunServe(int argc, char** argv, int from) {
   Args args({"data", "socket", "listen", "durability", "log-level", "max-message-bytes",
-             "max-outbound-bytes", "max-connections", "risk-config"},
+             "max-outbound-bytes", "max-connections", "risk-config", "auth-token", "auth-token-file",
+             "auth-timeout-ms", "idle-timeout-ms", "partial-line-timeout-ms"},
             {"help"});
   if (!args.Parse(argc, argv, from)) {
     std::fprintf(stderr, "shim serve: %s\n(see shim serve --help)\n", args.error().c_str());
@@ -100,12 +165,28 @@ int RunServe(int argc, char** argv, int from) {
     }
     *field = static_cast<size_t>(n);
   }
-
-  // The home directory holds the socket: keep it private to the user.
-  if (!std::getenv("SHIM_SOCKET") && !args.Get("socket")) {
-    std::filesystem::create_directories(ShimHome());
-    ::chmod(ShimHome().c_str(), 0700);
+  for (auto [name, field] : {std::pair{"auth-timeout-ms", &server_options.auth_timeout_ms},
+                             std::pair{"idle-timeout-ms", &server_options.idle_timeout_ms},
+                             std::pair{"partial-line-timeout-ms", &server_options.partial_line_timeout_ms}}) {
+    n = static_cast<long long>(*field);
+    if (!args.GetInt(name, &n) || n < 0) {
+      std::fprintf(stderr, "shim serve: --%s wants a number of milliseconds (0 = no limit)\n", name);
+      return kExitUsage;
+    }
+    *field = static_cast<int64_t>(n);
   }
+  if (!ReadAuthToken(args, &server_options.auth_token)) return kExitUsage;
+  // Judged before the store is opened: a refused --listen changes nothing.
+  if (Status s = net::Server::ValidateOptions(server_options); !s.ok()) {
+    std::fprintf(stderr, "shim serve: %s\n", s.message().c_str());
+    return kExitUsage;
+  }
+  if (!server_options.auth_token.empty() && server_options.tcp_listen.empty()) {
+    std::fprintf(stderr, "shim serve: warning: an auth token without --listen has no effect (Unix-socket clients "
+                         "do not need it)\n");
+  }
+
+  if (!std::getenv("SHIM_SOCKET") && !args.Get("socket")) TightenShimHome();
 
   engine::RiskConfig risk;
   if (auto path = args.Get("risk-config")) {
@@ -144,9 +225,10 @@ int RunServe(int argc, char** argv, int from) {
       spdlog::error("{}", s.message());
       return kExitServerError;
     }
-    spdlog::info("shim serving on {}{}{} (data {}, durability {}, revision {}, recovered in {} ms)",
-                 server_options.socket_path, server_options.tcp_listen.empty() ? "" : " and ",
-                 server_options.tcp_listen, store_options.path, server_options.durability,
+    spdlog::info("shim serving on {}{}{}{} (data {}, durability {}, revision {}, recovered in {} ms)",
+                 server_options.socket_path, server.tcp_bound().empty() ? "" : " and ", server.tcp_bound(),
+                 server_options.auth_token.empty() || server.tcp_bound().empty() ? "" : " (TCP needs sys.auth)",
+                 store_options.path, server_options.durability,
                  (*engine)->revision(), recovery_ms.count());
 
     asio::signal_set signals(io, SIGINT, SIGTERM);

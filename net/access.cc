@@ -27,7 +27,8 @@ Result<asio::ip::tcp::endpoint> ParseListenEndpoint(const std::string& text) {
   }
   std::string host = text.substr(0, colon);
   std::string port_text = text.substr(colon + 1);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host == "localhost") host = "127.0.0.1";
   char* end = nullptr;
   long port = std::strtol(port_text.c_str(), &end, 10);
@@ -36,17 +37,21 @@ Result<asio::ip::tcp::endpoint> ParseListenEndpoint(const std::string& text) {
   }
   boost::system::error_code ec;
   auto address = asio::ip::make_address(host, ec);
-  if (ec) return Status::InvalidParams("listen", "bad address '" + host + "' (want an IP address or localhost)");
+  if (ec)
+    return Status::InvalidParams("listen",
+                                 "bad address '" + host + "' (want an IP address or localhost)");
   return asio::ip::tcp::endpoint(address, static_cast<uint16_t>(port));
 }
 
-Status ValidateListen(const asio::ip::tcp::endpoint& endpoint, const std::string& listen_text, bool have_token) {
+Status ValidateListen(const asio::ip::tcp::endpoint& endpoint, const std::string& listen_text,
+                      bool have_token) {
   if (endpoint.address().is_loopback() || have_token) return Status::Ok();
   return Status::InvalidParams(
-      "listen", "refusing to listen on " + listen_text +
-                    ": it is not a loopback address, so other machines could connect. TCP beyond loopback "
-                    "needs an auth token (--auth-token-file FILE, --auth-token TOKEN or $SHIM_AUTH_TOKEN); "
-                    "to stay on this machine use --listen 127.0.0.1:PORT");
+      "listen",
+      "refusing to listen on " + listen_text +
+          ": it is not a loopback address, so other machines could connect. TCP beyond loopback "
+          "needs an auth token (--auth-token-file FILE, --auth-token TOKEN or $SHIM_AUTH_TOKEN); "
+          "to stay on this machine use --listen 127.0.0.1:PORT");
 }
 
 Status PrepareSocketDirectory(const std::string& socket_path) {
@@ -55,14 +60,16 @@ Status PrepareSocketDirectory(const std::string& socket_path) {
   if (dir.empty()) dir = ".";
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) {
-    if (errno != ENOENT) return Status::Internal("cannot check " + dir.string() + ": " + std::strerror(errno));
+    if (errno != ENOENT)
+      return Status::Internal("cannot check " + dir.string() + ": " + std::strerror(errno));
     // Ours from the first instant: parents as the umask says, the socket's
     // own directory 0700 (mkdir's mode can only be narrowed by the umask;
     // the chmod makes it exact).
     std::error_code ec;
     if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
     if (ec || (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)) {
-      return Status::Internal("cannot create " + dir.string() + ": " + (ec ? ec.message() : std::strerror(errno)));
+      return Status::Internal("cannot create " + dir.string() + ": " +
+                              (ec ? ec.message() : std::strerror(errno)));
     }
     ::chmod(dir.c_str(), 0700);
     if (::stat(dir.c_str(), &st) != 0) {
@@ -70,12 +77,14 @@ Status PrepareSocketDirectory(const std::string& socket_path) {
     }
   }
   if (!S_ISDIR(st.st_mode)) return Status::Internal(dir.string() + " is not a directory");
-  const std::string where = "refusing to create the socket " + socket_path + ": its directory " + dir.string();
+  const std::string where =
+      "refusing to create the socket " + socket_path + ": its directory " + dir.string();
   if (st.st_uid != ::geteuid()) {
-    return Status::Internal(where + " belongs to uid " + std::to_string(st.st_uid) + ", not to this user (uid " +
-                            std::to_string(::geteuid()) +
-                            "), who could replace the socket with their own. Put the socket in a directory of "
-                            "your own with mode 0700 (--socket DIR/shim.sock; the default is $SHIM_HOME/shim.sock)");
+    return Status::Internal(
+        where + " belongs to uid " + std::to_string(st.st_uid) + ", not to this user (uid " +
+        std::to_string(::geteuid()) +
+        "), who could replace the socket with their own. Put the socket in a directory of "
+        "your own with mode 0700 (--socket DIR/shim.sock; the default is $SHIM_HOME/shim.sock)");
   }
   if ((st.st_mode & 077) != 0) {
     // A sticky, world-writable directory is shared by design (/tmp): never
@@ -85,10 +94,12 @@ Status PrepareSocketDirectory(const std::string& socket_path) {
         where + " has mode " + Octal(st.st_mode) +
         (shared ? " and is shared with other users" : " and is open to other users") +
         "; the socket must live in a private directory (mode 0700). " +
-        (shared ? std::string("Use --socket in a private directory, e.g. one made by `mktemp -d`, or the default "
+        (shared ? std::string("Use --socket in a private directory, e.g. one made by `mktemp -d`, "
+                              "or the default "
                               "$SHIM_HOME/shim.sock")
                 : "Run `chmod 700 " + dir.string() +
-                      "` if the directory is yours alone, or use --socket in a private directory (the default "
+                      "` if the directory is yours alone, or use --socket in a private directory "
+                      "(the default "
                       "$SHIM_HOME/shim.sock)"));
   }
   return Status::Ok();

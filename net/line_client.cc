@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <netdb.h>
 
 #include <cerrno>
 #include <chrono>
@@ -21,7 +22,7 @@ namespace {
 Status Errno(const std::string& what) { return Status::Internal(what + ": " + std::strerror(errno)); }
 
 StatusCode CodeFromReason(std::string_view reason) {
-  for (int c = 0; c <= static_cast<int>(StatusCode::kShuttingDown); ++c) {
+  for (int c = 0; c <= static_cast<int>(kLastStatusCode); ++c) {
     if (StatusCodeReason(static_cast<StatusCode>(c)) == reason) return static_cast<StatusCode>(c);
   }
   // PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND: requests the client got wrong.
@@ -51,25 +52,38 @@ Result<std::unique_ptr<LineClient>> LineClient::ConnectUnix(const std::string& p
 
 Result<std::unique_ptr<LineClient>> LineClient::ConnectTcp(const std::string& host_port) {
   auto colon = host_port.rfind(':');
-  if (colon == std::string::npos) return Status::InvalidParams("address", "want HOST:PORT");
+  if (colon == std::string::npos || colon == 0) return Status::InvalidParams("address", "want HOST:PORT");
   std::string host = host_port.substr(0, colon);
+  const std::string port = host_port.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host == "localhost") host = "127.0.0.1";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(std::atoi(host_port.c_str() + colon + 1)));
-  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
-    return Status::InvalidParams("address", "not an IPv4 address: " + host);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return Status::InvalidParams("address", "cannot resolve " + host_port + ": " + ::gai_strerror(rc));
   }
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Errno("socket");
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    Status s = Errno("connect " + host_port);
-    ::close(fd);
-    return s;
+  Status last = Status::Internal("connect " + host_port + ": no address");
+  for (addrinfo* ai = found; ai; ai = ai->ai_next) {
+    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      last = Errno("socket");
+      continue;
+    }
+    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+      last = Errno("connect " + host_port);
+      ::close(fd);
+      continue;
+    }
+    ::freeaddrinfo(found);
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return std::unique_ptr<LineClient>(new LineClient(fd));
   }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return std::unique_ptr<LineClient>(new LineClient(fd));
+  ::freeaddrinfo(found);
+  return last;
 }
 
 LineClient::~LineClient() {

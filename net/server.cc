@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "net/access.h"
 #include "net/session.h"
 
 namespace shim::net {
@@ -18,29 +19,6 @@ namespace {
 constexpr auto kFlushGrace = std::chrono::seconds(2);
 }  // namespace
 
-Result<asio::ip::tcp::endpoint> ParseLoopbackEndpoint(const std::string& text) {
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
-    return Status::InvalidParams("listen", "--listen wants HOST:PORT, e.g. 127.0.0.1:7420");
-  }
-  std::string host = text.substr(0, colon);
-  std::string port_text = text.substr(colon + 1);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host == "localhost") host = "127.0.0.1";
-  char* end = nullptr;
-  long port = std::strtol(port_text.c_str(), &end, 10);
-  if (*end != '\0' || port < 0 || port > 65535) {
-    return Status::InvalidParams("listen", "bad port '" + port_text + "'");
-  }
-  error_code ec;
-  auto address = asio::ip::make_address(host, ec);
-  if (ec) return Status::InvalidParams("listen", "bad address '" + host + "'");
-  if (!address.is_loopback()) {
-    return Status::InvalidParams("listen", "shim listens on loopback only; '" + host + "' is not a loopback address");
-  }
-  return asio::ip::tcp::endpoint(address, static_cast<uint16_t>(port));
-}
-
 Server::Server(asio::io_context& io, EngineHost& host, ServerOptions options)
     : io_(io), host_(host), options_(std::move(options)), mcp_(host.engine(), options_.version), shutdown_timer_(io) {}
 
@@ -49,20 +27,13 @@ Server::~Server() {
 }
 
 Status Server::BindUnix() {
-  namespace fs = std::filesystem;
   const std::string& path = options_.socket_path;
   if (path.size() >= sizeof(sockaddr_un::sun_path)) {
     return Status::InvalidParams("socket", "socket path longer than " +
                                                std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes: " + path);
   }
-  fs::path parent = fs::path(path).parent_path();
+  SHIM_RETURN_IF_ERROR(PrepareSocketDirectory(path));
   error_code ec;
-  if (!parent.empty() && !fs::exists(parent)) {
-    std::error_code fec;
-    fs::create_directories(parent, fec);
-    if (fec) return Status::Internal("cannot create " + parent.string() + ": " + fec.message());
-    ::chmod(parent.c_str(), 0700);
-  }
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return Status::Internal(path + " exists and is not a socket; not touching it");
@@ -84,8 +55,16 @@ Status Server::BindUnix() {
   return Status::Ok();
 }
 
+Status Server::ValidateOptions(const ServerOptions& options) {
+  SHIM_RETURN_IF_ERROR(PrepareSocketDirectory(options.socket_path));
+  if (options.tcp_listen.empty()) return Status::Ok();
+  SHIM_ASSIGN_OR_RETURN(auto endpoint, ParseListenEndpoint(options.tcp_listen));
+  return ValidateListen(endpoint, options.tcp_listen, !options.auth_token.empty());
+}
+
 Status Server::BindTcp() {
-  SHIM_ASSIGN_OR_RETURN(auto endpoint, ParseLoopbackEndpoint(options_.tcp_listen));
+  SHIM_ASSIGN_OR_RETURN(auto endpoint, ParseListenEndpoint(options_.tcp_listen));
+  SHIM_RETURN_IF_ERROR(ValidateListen(endpoint, options_.tcp_listen, !options_.auth_token.empty()));
   tcp_acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(io_);
   error_code ec;
   tcp_acceptor_->open(endpoint.protocol(), ec);
@@ -93,6 +72,15 @@ Status Server::BindTcp() {
   if (!ec) tcp_acceptor_->bind(endpoint, ec);
   if (!ec) tcp_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::Internal("cannot listen on " + options_.tcp_listen + ": " + ec.message());
+  auto local = tcp_acceptor_->local_endpoint(ec);
+  if (ec) local = endpoint;
+  tcp_bound_ = local.address().is_v6() ? "[" + local.address().to_string() + "]:" + std::to_string(local.port())
+                                       : local.address().to_string() + ":" + std::to_string(local.port());
+  if (!endpoint.address().is_loopback()) {
+    spdlog::warn("TCP on {} is reachable from other machines: every connection must authenticate with sys.auth, "
+                 "and traffic (the token too) is not encrypted",
+                 tcp_bound_);
+  }
   return Status::Ok();
 }
 
@@ -100,7 +88,13 @@ Status Server::Start() {
   SHIM_RETURN_IF_ERROR(BindUnix());
   asio::co_spawn(io_, AcceptLoop(*unix_acceptor_), asio::detached);
   if (!options_.tcp_listen.empty()) {
-    SHIM_RETURN_IF_ERROR(BindTcp());
+    if (Status s = BindTcp(); !s.ok()) {
+      // Do not leave a socket file behind that nobody will ever answer on.
+      error_code ec;
+      unix_acceptor_->close(ec);
+      ::unlink(options_.socket_path.c_str());
+      return s;
+    }
     asio::co_spawn(io_, AcceptLoop(*tcp_acceptor_), asio::detached);
   }
   return Status::Ok();
@@ -122,11 +116,12 @@ asio::awaitable<void> Server::AcceptLoop(Acceptor& acceptor) {
     if constexpr (std::is_same_v<Acceptor, asio::ip::tcp::acceptor>) {
       socket.set_option(asio::ip::tcp::no_delay(true), ec);
     }
-    Admit(asio::generic::stream_protocol::socket(std::move(socket)));
+    Admit(asio::generic::stream_protocol::socket(std::move(socket)),
+          std::is_same_v<Acceptor, asio::ip::tcp::acceptor>);
   }
 }
 
-void Server::Admit(asio::generic::stream_protocol::socket socket) {
+void Server::Admit(asio::generic::stream_protocol::socket socket, bool tcp) {
   if (sessions_.size() >= options_.max_connections) {
     // Tell the client why before closing; the write is tiny and the socket
     // new, so a blocking write cannot stall here.
@@ -140,7 +135,10 @@ void Server::Admit(asio::generic::stream_protocol::socket socket) {
     return;
   }
   const uint64_t id = next_session_id_++;
-  auto session = std::make_shared<Session>(std::move(socket), *this, id);
+  // Unix-socket clients are trusted by the filesystem (0600 socket in a 0700
+  // directory); TCP clients must show the token when one is configured.
+  const bool needs_auth = tcp && !options_.auth_token.empty();
+  auto session = std::make_shared<Session>(std::move(socket), *this, id, needs_auth);
   sessions_.emplace(id, session);
   session->Start();
 }
@@ -148,6 +146,10 @@ void Server::Admit(asio::generic::stream_protocol::socket socket) {
 void Server::OnSessionClosed(uint64_t id) {
   host_.engine().OnClientClosed(id);
   sessions_.erase(id);
+}
+
+bool Server::TokenMatches(std::string_view token) const {
+  return !options_.auth_token.empty() && ConstantTimeEquals(token, options_.auth_token);
 }
 
 bool Server::IsLocalMethod(std::string_view method) const {
@@ -163,7 +165,8 @@ Result<json> Server::HandleLocal(std::string_view method, const json&) {
                 {"durability", options_.durability},
                 {"data_dir", options_.data_dir},
                 {"socket", options_.socket_path},
-                {"listen", options_.tcp_listen.empty() ? json(nullptr) : json(options_.tcp_listen)},
+                {"listen", tcp_bound_.empty() ? json(nullptr) : json(tcp_bound_)},
+                {"tcp_auth", !tcp_bound_.empty() && !options_.auth_token.empty()},
                 {"uptime_ms", uptime},
                 {"revision", engine().revision()},
                 {"connections", sessions_.size()}};

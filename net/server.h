@@ -29,10 +29,18 @@ class Server {
   Server(asio::io_context& io, EngineHost& host, ServerOptions options);
   ~Server();
 
-  // Binds the Unix socket (mode 0600; a stale socket file is replaced only
-  // when no server answers on it) and the TCP listener if configured, and
-  // starts accepting. Errors: INVALID_PARAMS for a bad address, INTERNAL for
-  // a bind failure or a live server already on the socket.
+  // Checks options that can be judged before binding anything: the
+  // socket's directory is private (creating it if missing), the --listen
+  // address parses, and a non-loopback one comes with an auth token.
+  // Errors: INVALID_PARAMS or INTERNAL with a message for the operator.
+  static Status ValidateOptions(const ServerOptions& options);
+
+  // Binds the Unix socket (mode 0600, in a private directory: see
+  // PrepareSocketDirectory in net/access.h; a stale socket file is replaced
+  // only when no server answers on it) and the TCP listener if configured,
+  // and starts accepting. Errors: INVALID_PARAMS for a bad or forbidden
+  // address, INTERNAL for a bind failure, a directory that is not private,
+  // or a live server already on the socket.
   Status Start();
   // Stops accepting, answers new requests with SHUTTING_DOWN, waits until
   // the engine has committed everything in flight, flushes and closes every
@@ -46,9 +54,15 @@ class Server {
   McpAdapter& mcp() { return mcp_; }
   bool shutting_down() const { return shutting_down_; }
   size_t connection_count() const { return sessions_.size(); }
+  // The TCP address actually bound ("127.0.0.1:40123" for --listen
+  // 127.0.0.1:0); empty without TCP.
+  const std::string& tcp_bound() const { return tcp_bound_; }
 
   // Methods answered by the server itself rather than the engine.
   bool IsLocalMethod(std::string_view method) const;
+  // True when `token` is the configured auth token (constant time); false
+  // when none is configured.
+  bool TokenMatches(std::string_view token) const;
   Result<nlohmann::json> HandleLocal(std::string_view method, const nlohmann::json& params);
 
   void OnSessionClosed(uint64_t id);
@@ -58,7 +72,7 @@ class Server {
   asio::awaitable<void> AcceptLoop(Acceptor& acceptor);
   Status BindUnix();
   Status BindTcp();
-  void Admit(asio::generic::stream_protocol::socket socket);
+  void Admit(asio::generic::stream_protocol::socket socket, bool tcp);
   void PollShutdown();
 
   asio::io_context& io_;
@@ -68,6 +82,7 @@ class Server {
   McpAdapter mcp_;
   std::unique_ptr<asio::local::stream_protocol::acceptor> unix_acceptor_;
   std::unique_ptr<asio::ip::tcp::acceptor> tcp_acceptor_;
+  std::string tcp_bound_;  // the address actually bound ("127.0.0.1:40123" for port 0)
   std::map<uint64_t, std::shared_ptr<Session>> sessions_;
   uint64_t next_session_id_ = 1;
   bool shutting_down_ = false;
@@ -76,9 +91,5 @@ class Server {
   asio::steady_timer shutdown_timer_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
-
-// Splits "HOST:PORT" and requires a loopback host (127.0.0.0/8, ::1,
-// localhost). Returns the endpoint or INVALID_PARAMS.
-Result<asio::ip::tcp::endpoint> ParseLoopbackEndpoint(const std::string& text);
 
 }  // namespace shim::net

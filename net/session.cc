@@ -1,5 +1,8 @@
 #include "net/session.h"
 
+#include <spdlog/spdlog.h>
+
+#include "net/access.h"
 #include "net/mcp_adapter.h"
 #include "net/server.h"
 
@@ -11,19 +14,29 @@ using boost::system::error_code;
 namespace {
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kMaxBuffersPerWrite = 256;
+// After an abort, how long the client gets to read the error and close
+// before the connection is cut regardless.
+constexpr auto kAbortGrace = std::chrono::milliseconds(1000);
+// The longest line accepted before sys.auth (a sys.auth request with a
+// token of a few hundred bytes fits easily).
+constexpr size_t kMaxLineBeforeAuth = 4096;
 }  // namespace
 
-Session::Session(Socket socket, Server& server, uint64_t id)
+Session::Session(Socket socket, Server& server, uint64_t id, bool needs_auth)
     : socket_(std::move(socket)),
       server_(server),
       id_(id),
       write_signal_(socket_.get_executor()),
-      drain_signal_(socket_.get_executor()) {}
+      drain_signal_(socket_.get_executor()),
+      needs_auth_(needs_auth),
+      authenticated_(!needs_auth),
+      watchdog_(socket_.get_executor()) {}
 
 void Session::Start() {
   auto self = shared_from_this();
   asio::co_spawn(socket_.get_executor(), [self] { return self->ReadLoop(); }, asio::detached);
   asio::co_spawn(socket_.get_executor(), [self] { return self->WriteLoop(); }, asio::detached);
+  asio::co_spawn(socket_.get_executor(), [self] { return self->WatchLoop(); }, asio::detached);
 }
 
 void Session::Close() {
@@ -34,6 +47,7 @@ void Session::Close() {
   socket_.close(ec);
   write_signal_.cancel();
   drain_signal_.cancel();
+  watchdog_.cancel();
   outbox_.clear();
   outbox_bytes_ = 0;
   server_.OnSessionClosed(id_);
@@ -51,7 +65,84 @@ void Session::CloseWhenFlushed() {
 }
 
 void Session::MaybeFinish() {
-  if (!closed_ && reading_done_ && pending_ == 0 && outbox_.empty()) Close();
+  // An aborting session owes no replies: requests still in the engine are
+  // answered into the void.
+  if (!closed_ && reading_done_ && (pending_ == 0 || aborting_) && outbox_.empty()) Close();
+}
+
+void Session::Abort(std::string line, std::string_view why) {
+  if (closed_ || aborting_) return;
+  spdlog::info("connection {}: closing: {}", id_, why);
+  Send(std::move(line));
+  aborting_ = true;  // after the Send: from here on Send drops
+  abort_deadline_ = Clock::now() + kAbortGrace;
+  drain_signal_.cancel();  // a reader paused by backpressure goes back to reading (and discarding)
+  Rearm();
+  MaybeFinish();
+}
+
+void Session::Rearm() {
+  if (!closed_) watchdog_.cancel();
+}
+
+asio::awaitable<void> Session::WatchLoop() {
+  auto self = shared_from_this();
+  const ServerOptions& opt = server_.options();
+  const auto ms = [](int64_t n) { return std::chrono::milliseconds(n); };
+  auto timeout_error = [](StatusCode code, std::string message, int64_t timeout_ms) {
+    return EncodeLine(ErrorResponse(nullptr, Status(code, std::move(message), {{"timeout_ms", timeout_ms}})));
+  };
+  while (!closed_) {
+    const auto now = Clock::now();
+    auto next = Clock::time_point::max();
+    if (aborting_) {
+      if (now >= abort_deadline_) {
+        Close();
+        break;
+      }
+      next = abort_deadline_;
+    } else {
+      if (!authenticated_ && opt.auth_timeout_ms > 0) {
+        const auto deadline = accepted_at_ + ms(opt.auth_timeout_ms);
+        if (now >= deadline) {
+          Abort(timeout_error(StatusCode::kUnauthorized,
+                              "no sys.auth within " + std::to_string(opt.auth_timeout_ms) +
+                                  " ms of connecting; closing the connection",
+                              opt.auth_timeout_ms),
+                "no sys.auth in time");
+          continue;
+        }
+        next = std::min(next, deadline);
+      }
+      if (line_open_ && !waiting_for_drain_ && opt.partial_line_timeout_ms > 0) {
+        const auto deadline = line_started_ + ms(opt.partial_line_timeout_ms);
+        if (now >= deadline) {
+          Abort(timeout_error(StatusCode::kTimeout,
+                              "request line not completed within " + std::to_string(opt.partial_line_timeout_ms) +
+                                  " ms of its first byte; closing the connection",
+                              opt.partial_line_timeout_ms),
+                "partial-line timeout");
+          continue;
+        }
+        next = std::min(next, deadline);
+      }
+      if (opt.idle_timeout_ms > 0 && pending_ == 0) {
+        const auto deadline = last_activity_ + ms(opt.idle_timeout_ms);
+        if (now >= deadline) {
+          Abort(timeout_error(StatusCode::kTimeout,
+                              "no traffic for " + std::to_string(opt.idle_timeout_ms) +
+                                  " ms; closing the connection",
+                              opt.idle_timeout_ms),
+                "idle timeout");
+          continue;
+        }
+        next = std::min(next, deadline);
+      }
+    }
+    watchdog_.expires_at(next);
+    error_code ec;
+    co_await watchdog_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
 }
 
 asio::awaitable<void> Session::ReadLoop() {
@@ -61,7 +152,21 @@ asio::awaitable<void> Session::ReadLoop() {
   std::string partial;      // start of a line whose newline has not arrived
   bool discarding = false;  // inside an over-long line, skipping to '\n'
 
+  // Before sys.auth a line can only be a short sys.auth request: an
+  // unauthenticated client may not make us buffer a megabyte.
+  auto line_limit = [&] {
+    return authenticated_ ? opt.max_message_bytes : std::min(opt.max_message_bytes, kMaxLineBeforeAuth);
+  };
   auto too_large = [&] {
+    if (!authenticated_) {
+      return Abort(EncodeLine(ErrorResponse(
+                       nullptr, Status(StatusCode::kUnauthorized,
+                                       "authentication required: a line longer than " +
+                                           std::to_string(line_limit()) +
+                                           " bytes before sys.auth; closing the connection",
+                                       {{"limit", line_limit()}}))),
+                   "over-long line before sys.auth");
+    }
     Send(EncodeLine(ErrorResponse(
         nullptr, Status::TooLarge("request line longer than " + std::to_string(opt.max_message_bytes) +
                                       " bytes; discarded",
@@ -76,6 +181,7 @@ asio::awaitable<void> Session::ReadLoop() {
     error_code ec;
     size_t n = co_await socket_.async_read_some(asio::buffer(chunk),
                                                 asio::redirect_error(asio::use_awaitable, ec));
+    if (closed_) break;
     if (ec) {
       if (ec == asio::error::eof) {
         reading_done_ = true;  // half-close: answer what was asked, then close
@@ -86,9 +192,13 @@ asio::awaitable<void> Session::ReadLoop() {
       break;
     }
     server_.stats().AddBytesIn(n);
+    const auto read_at = Clock::now();
+    last_activity_ = read_at;
+    if (aborting_) continue;  // the error is on its way; input no longer matters
 
     std::string_view data(chunk.data(), n);
-    while (!data.empty()) {
+    bool line_ended = false;  // a newline in this chunk ended the line that was open
+    while (!data.empty() && !closed_ && !aborting_) {
       // Checked per line, not per chunk: one chunk can hold a thousand small
       // requests for large replies, far more output than the limit.
       if (outbox_bytes_ > opt.max_outbound_bytes) {
@@ -97,6 +207,7 @@ asio::awaitable<void> Session::ReadLoop() {
         if (closed_ || reading_done_) break;
       }
       size_t nl = data.find('\n');
+      if (nl != std::string_view::npos) line_ended = true;
       if (discarding) {
         if (nl == std::string_view::npos) break;
         discarding = false;
@@ -104,7 +215,7 @@ asio::awaitable<void> Session::ReadLoop() {
         continue;
       }
       if (nl == std::string_view::npos) {
-        if (partial.size() + data.size() > opt.max_message_bytes) {
+        if (partial.size() + data.size() > line_limit()) {
           too_large();
           partial.clear();
           discarding = true;
@@ -115,7 +226,7 @@ asio::awaitable<void> Session::ReadLoop() {
       }
       std::string_view piece = data.substr(0, nl);
       data.remove_prefix(nl + 1);
-      if (partial.size() + piece.size() > opt.max_message_bytes) {
+      if (partial.size() + piece.size() > line_limit()) {
         too_large();
         partial.clear();
         continue;
@@ -127,7 +238,18 @@ asio::awaitable<void> Session::ReadLoop() {
         HandleLine(partial);
         partial.clear();
       }
-      if (closed_) break;
+      if (closed_ || aborting_) break;
+    }
+    // The partial-line clock starts at the first byte of an unfinished line
+    // and is not reset by more bytes of the same line: trickling a byte a
+    // second does not keep a connection.
+    const bool open = !aborting_ && (!partial.empty() || discarding);
+    if (open && (!line_open_ || line_ended)) {
+      line_open_ = true;
+      line_started_ = read_at;
+      Rearm();
+    } else if (!open) {
+      line_open_ = false;
     }
     server_.host().Pump();
   }
@@ -135,10 +257,18 @@ asio::awaitable<void> Session::ReadLoop() {
 
 asio::awaitable<void> Session::WaitForDrain() {
   const size_t limit = server_.options().max_outbound_bytes;
-  while (!closed_ && !reading_done_ && outbox_bytes_ > limit) {
+  if (closed_ || reading_done_ || aborting_ || outbox_bytes_ <= limit) co_return;
+  // While we do not read, an unfinished line is our delay, not the client's.
+  waiting_for_drain_ = true;
+  while (!closed_ && !reading_done_ && !aborting_ && outbox_bytes_ > limit) {
     drain_signal_.expires_at(std::chrono::steady_clock::time_point::max());
     error_code ec;
     co_await drain_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  waiting_for_drain_ = false;
+  if (line_open_) {
+    line_started_ = Clock::now();
+    Rearm();
   }
 }
 
@@ -169,21 +299,28 @@ asio::awaitable<void> Session::WriteLoop() {
     }
     for (size_t i = 0; i < count; ++i) outbox_.pop_front();
     outbox_bytes_ -= bytes;
+    last_activity_ = Clock::now();
     server_.stats().AddBytesOut(bytes);
+    if (aborting_ && outbox_.empty() && !send_shut_down_) {
+      // The error is out: our FIN tells the client we are done; its close
+      // (read as EOF) or the grace ends the connection.
+      send_shut_down_ = true;
+      socket_.shutdown(Socket::shutdown_send, ec);
+    }
     drain_signal_.cancel();
     MaybeFinish();
   }
 }
 
 void Session::Send(std::string line) {
-  if (closed_) return;
+  if (closed_ || aborting_) return;
   outbox_bytes_ += line.size();
   outbox_.push_back(std::move(line));
   write_signal_.cancel();
 }
 
 bool Session::Notify(std::string_view method, const json& params, bool force) {
-  if (closed_) return true;  // nobody to refuse on behalf of; the engine forgets us soon
+  if (closed_ || aborting_) return true;  // nobody to refuse on behalf of; the engine forgets us soon
   if (!force && outbox_bytes_ >= server_.options().max_outbound_bytes) return false;
   Send(EncodeLine(Notification(method, params)));
   return true;
@@ -192,8 +329,30 @@ bool Session::Notify(std::string_view method, const json& params, bool force) {
 void Session::HandleLine(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (line.find_first_not_of(" \t") == std::string_view::npos) return;  // blank line
+  if (!seen_first_line_) {
+    seen_first_line_ = true;
+    // A browser made to reach a loopback port (e.g. by DNS rebinding) sends
+    // HTTP; its request line is refused before any header or body could be
+    // taken for a request.
+    if (LooksLikeHttpRequest(line)) return Abort(HttpRefusal(), "the first line is an HTTP request");
+  }
 
   json message = json::parse(line, nullptr, false);
+  if (!authenticated_) {
+    // Only sys.auth, as a single request, may come first.
+    const bool is_auth = message.is_object() && message.contains("method") && message["method"] == "sys.auth";
+    if (!is_auth) {
+      json id = nullptr;
+      if (message.is_object() && message.contains("id") && (message["id"].is_string() || message["id"].is_number())) {
+        id = message["id"];
+      }
+      return Abort(EncodeLine(ErrorResponse(
+                       id, Status(StatusCode::kUnauthorized,
+                                  "authentication required: the first request on a TCP connection must be "
+                                  "sys.auth {\"token\": ...}; closing the connection"))),
+                   "request before sys.auth");
+    }
+  }
   if (message.is_discarded()) {
     Send(EncodeLine(ProtocolErrorResponse(nullptr, ProtocolError::kParseError, "the line is not valid JSON")));
     return;
@@ -237,11 +396,20 @@ void Session::HandleMessage(json message, std::function<void(json)> done) {
   auto finish = [self, done = std::move(done)](json response) {
     --self->pending_;
     done(std::move(response));
+    if (self->pending_ == 0 && self->server_.options().idle_timeout_ms > 0) self->Rearm();
     self->MaybeFinish();
   };
   json error;
   Result<Request> req = ParseRequest(std::move(message), &error);
   if (!req.ok()) {
+    if (!authenticated_) {
+      // A malformed sys.auth is still not an authentication.
+      if (error.is_null()) {
+        error = ErrorResponse(nullptr, Status(StatusCode::kUnauthorized, "malformed sys.auth; closing the connection"));
+      }
+      Abort(EncodeLine(error), "malformed sys.auth");
+      return finish(nullptr);
+    }
     finish(std::move(error));
     return;
   }
@@ -252,6 +420,7 @@ void Session::Dispatch(Request req, std::function<void(json)> done) {
   auto self = shared_from_this();
   const auto started = std::chrono::steady_clock::now();
   engine::Engine& engine = server_.engine();
+  if (req.method == "sys.auth") return Authenticate(req, std::move(done));
   if (McpAdapter::Handles(req.method)) {
     if (server_.shutting_down()) {
       return done(req.has_id ? ErrorResponse(req.id, Status(StatusCode::kShuttingDown, "the server is shutting down"))
@@ -286,6 +455,34 @@ void Session::Dispatch(Request req, std::function<void(json)> done) {
   }
   if (server_.IsLocalMethod(req.method)) return reply(server_.HandleLocal(req.method, req.params));
   engine.Execute(req.method, std::move(req.params), self, std::move(reply));
+}
+
+void Session::Authenticate(const Request& req, std::function<void(json)> done) {
+  const auto started = std::chrono::steady_clock::now();
+  Status status;
+  if (!server_.options().auth_token.empty()) {
+    // With a token configured it is checked on every transport: a wrong one
+    // is never accepted quietly, even where it was not needed.
+    const json* token = req.params.is_object() && req.params.contains("token") ? &req.params["token"] : nullptr;
+    if (!token || !token->is_string()) {
+      status = Status(StatusCode::kUnauthorized, "sys.auth needs params.token, a string; closing the connection");
+    } else if (!server_.TokenMatches(token->get_ref<const std::string&>())) {
+      status = Status(StatusCode::kUnauthorized, "wrong token; closing the connection");
+    }
+  }
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+  server_.stats().RecordCall("sys.auth", micros.count(), !status.ok());
+  if (!status.ok()) {
+    spdlog::warn("connection {}: sys.auth failed: {}", id_, status.message());
+    // The error is the last line this connection gets, even for a
+    // notification: a silent close would leave the client guessing.
+    Abort(EncodeLine(ErrorResponse(req.has_id ? req.id : json(nullptr), status)), "sys.auth failed");
+    return done(nullptr);
+  }
+  authenticated_ = true;
+  Rearm();
+  done(req.has_id ? ResultResponse(req.id, json{{"authenticated", true}, {"required", needs_auth_}})
+                  : json(nullptr));
 }
 
 }  // namespace shim::net

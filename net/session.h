@@ -12,7 +12,20 @@
 // chunk already read) and reading, so a client that does not read cannot
 // make the server buffer without bound. Notifications are
 // refused past that limit (Notify returns false), which the engine turns
-// into a dropped subscription. io thread only.
+// into a dropped subscription.
+//
+// Access and timeouts (docs/threat-model.md): a TCP session of a server
+// with an auth token starts unauthenticated and must send `sys.auth
+// {token}` first, within auth_timeout_ms; anything else, or a wrong token,
+// is answered UNAUTHORIZED and the connection closed. A first line that is
+// an HTTP request line gets an HTTP 400 and a close (browsers reaching a
+// loopback port). A request line must be complete partial_line_timeout_ms
+// after its first byte, and a connection without traffic or pending
+// requests for idle_timeout_ms is closed; both send an error line with
+// `id: null` first. Closing after such an error ("aborting") stops handling
+// input, flushes the error, shuts down the sending side and reads and
+// discards until the client closes or a short grace ends, so the client
+// reads the error rather than a reset. io thread only.
 #pragma once
 
 #include <chrono>
@@ -35,7 +48,8 @@ class Session final : public engine::Client, public std::enable_shared_from_this
  public:
   using Socket = asio::generic::stream_protocol::socket;
 
-  Session(Socket socket, Server& server, uint64_t id);
+  // `needs_auth`: the session must authenticate with sys.auth first.
+  Session(Socket socket, Server& server, uint64_t id, bool needs_auth);
   void Start();
   // Closes the socket; pending replies are discarded. Idempotent.
   void Close();
@@ -52,6 +66,15 @@ class Session final : public engine::Client, public std::enable_shared_from_this
  private:
   asio::awaitable<void> ReadLoop();
   asio::awaitable<void> WriteLoop();
+  // Enforces the auth, partial-line and idle deadlines and the abort grace.
+  asio::awaitable<void> WatchLoop();
+  // Re-evaluates the deadlines now (one of them may have moved earlier).
+  void Rearm();
+  // Sends `line` (an error line, or the HTTP refusal), then closes: see the
+  // header comment. Further replies and notifications are dropped.
+  void Abort(std::string line, std::string_view why);
+  // sys.auth: checks the token, answers or aborts.
+  void Authenticate(const Request& req, std::function<void(nlohmann::json)> done);
   // Returns once queued output is at most max_outbound_bytes (or the
   // session stops reading).
   asio::awaitable<void> WaitForDrain();
@@ -76,6 +99,20 @@ class Session final : public engine::Client, public std::enable_shared_from_this
   size_t outbox_bytes_ = 0;
   asio::steady_timer write_signal_;  // wakes the writer when output is queued
   asio::steady_timer drain_signal_;  // wakes the reader when output drains
+
+  using Clock = std::chrono::steady_clock;
+  const bool needs_auth_;
+  bool authenticated_;
+  bool seen_first_line_ = false;
+  bool aborting_ = false;          // Abort was called
+  bool send_shut_down_ = false;    // our FIN is out
+  bool waiting_for_drain_ = false; // the reader is paused by backpressure, not by the client
+  bool line_open_ = false;         // bytes of an unfinished line are buffered (or being skipped)
+  const Clock::time_point accepted_at_ = Clock::now();
+  Clock::time_point line_started_;   // first byte of the unfinished line
+  Clock::time_point last_activity_ = accepted_at_;  // last byte read or written
+  Clock::time_point abort_deadline_;
+  asio::steady_timer watchdog_;
 };
 
 }  // namespace shim::net

@@ -3,12 +3,11 @@
 #include "net/access.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_util.h"
@@ -35,7 +34,8 @@ TEST(ListenRuleTest, ParsesHostsAndPorts) {
   EXPECT_TRUE(v6.address().is_loopback());
   ASSERT_OK_AND_ASSIGN(auto any, ParseListenEndpoint("0.0.0.0:7420"));
   EXPECT_FALSE(any.address().is_loopback());
-  for (const char* bad : {"7420", ":7420", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:70000", "example.com:1"}) {
+  for (const char* bad :
+       {"7420", ":7420", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:70000", "example.com:1"}) {
     auto r = ParseListenEndpoint(bad);
     EXPECT_FALSE(r.ok()) << bad;
     if (!r.ok()) {
@@ -102,18 +102,20 @@ TEST(TokenTest, ConstantTimeEqualsIsEquality) {
 }
 
 TEST(HttpDetectionTest, RequestLinesAreRecognisedAndJsonIsNot) {
-  for (const char* http : {"GET / HTTP/1.1", "POST /rpc HTTP/1.0", "OPTIONS * HTTP/1.1", "PRI * HTTP/2.0",
-                           "M-SEARCH * HTTP/1.1", "GET /a%20b?x=1 HTTP/1.1"}) {
+  for (const char* http : {"GET / HTTP/1.1", "POST /rpc HTTP/1.0", "OPTIONS * HTTP/1.1",
+                           "PRI * HTTP/2.0", "M-SEARCH * HTTP/1.1", "GET /a%20b?x=1 HTTP/1.1"}) {
     EXPECT_TRUE(LooksLikeHttpRequest(http)) << http;
   }
-  for (const char* other : {R"({"jsonrpc":"2.0","id":1,"method":"sys.ping"})", "[]", "GET", "GET /", "get / HTTP/1.1",
-                            "HTTP/1.1 200 OK", " GET / HTTP/1.1", "hello world", ""}) {
+  for (const char* other :
+       {R"({"jsonrpc":"2.0","id":1,"method":"sys.ping"})", "[]", "GET", "GET /", "get / HTTP/1.1",
+        "HTTP/1.1 200 OK", " GET / HTTP/1.1", "hello world", ""}) {
     EXPECT_FALSE(LooksLikeHttpRequest(other)) << other;
   }
   const std::string refusal = HttpRefusal();
   EXPECT_EQ(refusal.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u);
   const size_t body_at = refusal.find("\r\n\r\n") + 4;
-  EXPECT_NE(refusal.find("Content-Length: " + std::to_string(refusal.size() - body_at) + "\r\n"), std::string::npos);
+  EXPECT_NE(refusal.find("Content-Length: " + std::to_string(refusal.size() - body_at) + "\r\n"),
+            std::string::npos);
 }
 
 }  // namespace

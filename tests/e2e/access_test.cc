@@ -1,0 +1,690 @@
+// End-to-end: access control and connection timeouts against a real
+// `shim serve` (docs/threat-model.md): the socket's mode and directory, the
+// TCP listen rule, sys.auth on TCP, HTTP refused, and the partial-line,
+// idle and auth timeouts. Whenever one connection is refused or cut, other
+// clients must keep being served.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net/line_client.h"
+#include "tests/support/server_process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_util.h"
+
+namespace shim {
+namespace {
+
+using net::LineClient;
+using nlohmann::json;
+using testing::ServerProcess;
+using testing::TempDir;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kTimeoutMs = 10'000;
+constexpr const char* kToken = "0123456789abcdef-access-test-token";
+
+int64_t MsSince(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return st.st_mode & 07777;
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+// Expects a JSON-RPC error with this code, reason and id.
+void ExpectError(const json& response, int code, const std::string& reason, const json& id) {
+  ASSERT_TRUE(response.is_object()) << response.dump();
+  EXPECT_EQ(response.value("jsonrpc", ""), "2.0") << response.dump();
+  EXPECT_EQ(response["id"], id) << response.dump();
+  ASSERT_TRUE(response.contains("error")) << response.dump();
+  EXPECT_EQ(response["error"]["code"], code) << response.dump();
+  EXPECT_EQ(response["error"]["data"]["reason"], reason) << response.dump();
+  EXPECT_TRUE(response["error"]["message"].is_string()) << response.dump();
+}
+
+// After the server's last line the connection ends: EOF (or a reset), not a
+// timeout.
+void ExpectClosed(LineClient& client, int timeout_ms = 5000) {
+  auto line = client.ReadLine(timeout_ms);
+  ASSERT_FALSE(line.ok()) << "unexpected line after the close: " << line.value();
+  EXPECT_NE(line.status().code(), StatusCode::kTimeout)
+      << "the server did not close the connection";
+}
+
+// A fresh Unix client does a write and a read.
+void ExpectHealthy(const std::string& socket) {
+  static std::atomic<int> probe{0};
+  ASSERT_OK_AND_ASSIGN(auto client, LineClient::ConnectUnix(socket));
+  const std::string key = "health/" + std::to_string(probe++);
+  ASSERT_OK_AND_ASSIGN(json set,
+                       client->Call("state.set", {{"key", key}, {"value", key}}, kTimeoutMs));
+  EXPECT_EQ(set["version"], 1);
+  ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", key}}, kTimeoutMs));
+  EXPECT_EQ(get["value"], key);
+}
+
+// `shim serve` with arbitrary arguments (own socket path), stopped by PID.
+class ServeChild {
+ public:
+  ServeChild(std::vector<std::string> args, std::string socket, std::string log)
+      : args_(std::move(args)), socket_(std::move(socket)), log_(std::move(log)) {}
+  ~ServeChild() { Stop(); }
+
+  Status Start() {
+    pid_ = Spawn(args_, log_);
+    if (pid_ < 0) return Status::Internal("fork failed");
+    const auto deadline = Clock::now() + std::chrono::seconds(20);
+    while (Clock::now() < deadline) {
+      int status;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return Status::Internal("shim serve exited during start-up: " + ReadFile(log_));
+      }
+      auto client = LineClient::ConnectUnix(socket_);
+      if (client.ok() && (*client)->Call("sys.ping", json::object(), 2000).ok())
+        return Status::Ok();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return Status::Internal("shim serve did not answer within 20 s: " + ReadFile(log_));
+  }
+  int Stop() {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  static pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
+    std::vector<std::string> argv_s = {SHIM_BINARY, "serve", "--log-level", "warn"};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      FILE* f = std::fopen(log.c_str(), "a");
+      if (f) {
+        ::dup2(fileno(f), 1);
+        ::dup2(fileno(f), 2);
+      }
+      ::unsetenv("SHIM_AUTH_TOKEN");
+      std::vector<char*> argv;
+      for (auto& a : argv_s) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    return pid;
+  }
+
+ private:
+  std::vector<std::string> args_;
+  std::string socket_, log_;
+  pid_t pid_ = -1;
+};
+
+// Runs `shim serve` and waits (bounded) for it to exit; its exit code, or -1
+// if it was still running at the deadline (then it is killed).
+int RunServeToExit(const std::vector<std::string>& args, const std::string& log,
+                   int timeout_ms = 20'000) {
+  pid_t pid = ServeChild::Spawn(args, log);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  int status = 0;
+  while (Clock::now() < deadline) {
+    if (::waitpid(pid, &status, WNOHANG) == pid)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return -1;
+}
+
+// The TCP address to dial for a server's sys.info "listen" (a wildcard
+// bind is reached over loopback).
+std::string DialAddress(const std::string& socket) {
+  auto client = LineClient::ConnectUnix(socket);
+  if (!client.ok()) return "";
+  auto info = (*client)->Call("sys.info", json::object(), kTimeoutMs);
+  if (!info.ok() || !(*info)["listen"].is_string()) return "";
+  const std::string listen = (*info)["listen"];
+  return "127.0.0.1:" + listen.substr(listen.rfind(':') + 1);
+}
+
+int ConnectionCount(LineClient& observer) {
+  auto info = observer.Call("sys.info", json::object(), kTimeoutMs);
+  return info.ok() ? (*info)["connections"].get<int>() : -1;
+}
+
+// Waits (bounded) until the server counts at most `n` connections.
+bool WaitForConnections(LineClient& observer, int n, int timeout_ms = 5000) {
+  for (auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+       Clock::now() < deadline;) {
+    if (ConnectionCount(observer) <= n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+// Runs `shim ARGS...` (the client), returns its exit code; output into *out.
+int RunShim(const std::string& args, std::string* out, const std::string& env = "") {
+  std::string cmd = env + " " + SHIM_BINARY + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  out->clear();
+  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out->append(buf, n);
+  int status = ::pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// --- the Unix socket and its directory -------------------------------------
+
+TEST(SocketAccessTest, SocketIsOwnerOnlyInsideADirectoryCreatedPrivate) {
+  TempDir dir;
+  const std::string run = dir.Sub("run");
+  const std::string socket = run + "/shim/s.sock";  // neither directory exists yet
+  ServeChild server({"--data", dir.Sub("data"), "--socket", socket}, socket, dir.Sub("log"));
+  ASSERT_OK(server.Start());
+  struct stat st;
+  ASSERT_EQ(::lstat(socket.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u) << "socket mode " << std::oct << (st.st_mode & 0777);
+  EXPECT_EQ(st.st_uid, ::geteuid());
+  EXPECT_EQ(ModeOf(run + "/shim"), 0700u)
+      << "socket directory mode " << std::oct << ModeOf(run + "/shim");
+  ExpectHealthy(socket);
+  EXPECT_EQ(server.Stop(), 0);
+}
+
+TEST(SocketAccessTest, ExistingPrivateDirectoryIsUsedAsIs) {
+  ServerProcess server;  // its socket lives in a mkdtemp (0700) directory
+  ASSERT_OK(server.Start());
+  const std::string dir = server.socket_path().substr(0, server.socket_path().rfind('/'));
+  EXPECT_EQ(ModeOf(dir), 0700u);
+  EXPECT_EQ(ModeOf(server.socket_path()), 0600u);
+  ExpectHealthy(server.socket_path());
+}
+
+TEST(SocketAccessTest, DirectoryOpenToOthersIsRefusedAndNotChanged) {
+  TempDir dir;
+  const std::string open_dir = dir.Sub("open");
+  ASSERT_EQ(::mkdir(open_dir.c_str(), 0700), 0);
+  for (mode_t mode : {0755, 0750, 0701, 0770}) {
+    ASSERT_EQ(::chmod(open_dir.c_str(), mode), 0);
+    const std::string log = dir.Sub("log-" + std::to_string(mode));
+    int code = RunServeToExit({"--data", dir.Sub("data"), "--socket", open_dir + "/s.sock"}, log);
+    EXPECT_NE(code, -1) << "the server kept running";
+    EXPECT_NE(code, 0) << "the server started with its socket in a " << std::oct << mode
+                       << " directory";
+    const std::string text = ReadFile(log);
+    EXPECT_NE(text.find("refusing to create the socket"), std::string::npos) << text;
+    EXPECT_NE(text.find("chmod 700 " + open_dir), std::string::npos) << text;
+    EXPECT_EQ(ModeOf(open_dir), mode) << "the server changed the directory's mode";
+    EXPECT_FALSE(Exists(open_dir + "/s.sock"));
+  }
+}
+
+TEST(SocketAccessTest, SharedStickyDirectoryLikeTmpIsRefusedAndLeftAlone) {
+  TempDir dir;
+  const std::string shared = dir.Sub("shared");
+  ASSERT_EQ(::mkdir(shared.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(shared.c_str(), 01777), 0);
+  const std::string log = dir.Sub("log");
+  int code = RunServeToExit({"--data", dir.Sub("data"), "--socket", shared + "/s.sock"}, log);
+  EXPECT_NE(code, -1);
+  EXPECT_NE(code, 0);
+  const std::string text = ReadFile(log);
+  EXPECT_NE(text.find("shared with other users"), std::string::npos) << text;
+  EXPECT_EQ(text.find("chmod 700"), std::string::npos)
+      << "never suggest chmod on a shared directory: " << text;
+  EXPECT_EQ(ModeOf(shared), 01777u);
+  EXPECT_FALSE(Exists(shared + "/s.sock"));
+}
+
+// --- the TCP listen rule -----------------------------------------------------
+
+TEST(TcpListenTest, NonLoopbackAddressWithoutTokenRefusesToStart) {
+  TempDir dir;
+  for (std::string listen : {"0.0.0.0:0", "[::]:0"}) {
+    const std::string log = dir.Sub("log");
+    std::remove(log.c_str());
+    int code = RunServeToExit(
+        {"--data", dir.Sub("data"), "--socket", dir.Sub("s.sock"), "--listen", listen}, log);
+    EXPECT_EQ(code, 2) << listen << ": " << ReadFile(log);
+    const std::string text = ReadFile(log);
+    EXPECT_NE(text.find("refusing to listen on " + listen), std::string::npos) << text;
+    EXPECT_NE(text.find("--auth-token"), std::string::npos) << text;
+    // Refused before anything was touched.
+    EXPECT_FALSE(Exists(dir.Sub("s.sock"))) << listen;
+    EXPECT_FALSE(Exists(dir.Sub("data"))) << listen;
+  }
+}
+
+TEST(TcpListenTest, LoopbackWithoutTokenServesWithoutAuthButRefusesHttp) {
+  TempDir dir;
+  const std::string socket = dir.Sub("s.sock");
+  ServeChild server({"--data", dir.Sub("data"), "--socket", socket, "--listen", "127.0.0.1:0"},
+                    socket, dir.Sub("log"));
+  ASSERT_OK(server.Start());
+  ASSERT_OK_AND_ASSIGN(auto unix_client, LineClient::ConnectUnix(socket));
+  ASSERT_OK_AND_ASSIGN(json info, unix_client->Call("sys.info", json::object(), kTimeoutMs));
+  ASSERT_TRUE(info["listen"].is_string()) << info.dump();
+  EXPECT_EQ(info["listen"].get<std::string>().rfind("127.0.0.1:", 0), 0u) << info.dump();
+  EXPECT_NE(info["listen"], "127.0.0.1:0") << "sys.info should show the port actually bound";
+  EXPECT_EQ(info["tcp_auth"], false);
+  const std::string address = DialAddress(socket);
+
+  ASSERT_OK_AND_ASSIGN(auto tcp, LineClient::ConnectTcp(address));
+  ASSERT_OK_AND_ASSIGN(json ping, tcp->Call("sys.ping", json::object(), kTimeoutMs));
+  EXPECT_EQ(ping["pong"], true);
+  // sys.auth without a configured token is accepted (clients may always send it).
+  ASSERT_OK_AND_ASSIGN(json auth, tcp->Call("sys.auth", {{"token", "anything"}}, kTimeoutMs));
+  EXPECT_EQ(auth, json({{"authenticated", true}, {"required", false}}));
+
+  // A web page made to reach this port (DNS rebinding, a form POST) sends
+  // HTTP: refused at the request line, so the JSON body is never run.
+  ASSERT_OK_AND_ASSIGN(auto browser, LineClient::ConnectTcp(address));
+  const std::string body =
+      R"({"jsonrpc":"2.0","id":1,"method":"state.set","params":{"key":"csrf","value":1}})";
+  ASSERT_OK(
+      browser->SendRaw("POST / HTTP/1.1\r\nHost: evil.example:80\r\nContent-Type: text/plain\r\n"
+                       "Content-Length: " +
+                       std::to_string(body.size() + 1) + "\r\n\r\n" + body + "\n"));
+  ASSERT_OK_AND_ASSIGN(std::string status_line, browser->ReadLine(kTimeoutMs));
+  EXPECT_EQ(status_line, "HTTP/1.1 400 Bad Request\r");
+  std::string rest;
+  for (;;) {
+    auto line = browser->ReadLine(5000);
+    if (!line.ok()) {
+      EXPECT_NE(line.status().code(), StatusCode::kTimeout)
+          << "the server did not close after the 400";
+      break;
+    }
+    rest += *line + "\n";
+  }
+  EXPECT_NE(rest.find("not HTTP"), std::string::npos) << rest;
+  ASSERT_OK_AND_ASSIGN(json csrf, unix_client->Call("state.get", {{"key", "csrf"}}, kTimeoutMs));
+  EXPECT_TRUE(csrf.is_null()) << "the body of an HTTP request was executed: " << csrf.dump();
+
+  ASSERT_OK_AND_ASSIGN(json again, tcp->Call("sys.ping", json::object(), kTimeoutMs));
+  EXPECT_EQ(again["pong"], true);
+  ExpectHealthy(socket);
+  EXPECT_EQ(server.Stop(), 0);
+}
+
+// --- sys.auth on TCP ---------------------------------------------------------
+
+// One server for the suite: listening on every address, with a token from a
+// file, and a short auth timeout. Two long-lived clients (one TCP, one Unix)
+// must keep being served through every refused connection.
+class TcpAuthTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    const std::string token_file = dir_->Sub("token");
+    {
+      std::ofstream out(token_file);
+      out << kToken << "\n";
+    }
+    ::chmod(token_file.c_str(), 0600);
+    socket_ = dir_->Sub("s.sock");
+    server_ =
+        new ServeChild({"--data", dir_->Sub("data"), "--socket", socket_, "--listen", "0.0.0.0:0",
+                        "--auth-token-file", token_file, "--auth-timeout-ms", "500"},
+                       socket_, dir_->Sub("log"));
+    Status s = server_->Start();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    address_ = DialAddress(socket_);
+    ASSERT_FALSE(address_.empty());
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete dir_;
+  }
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(tcp_, LineClient::ConnectTcp(address_));
+    ASSERT_OK_AND_ASSIGN(json auth, tcp_->Call("sys.auth", {{"token", kToken}}, kTimeoutMs));
+    ASSERT_EQ(auth, json({{"authenticated", true}, {"required", true}}));
+    ASSERT_OK_AND_ASSIGN(unix_, LineClient::ConnectUnix(socket_));
+  }
+  void TearDown() override {
+    // Both long-lived clients are still served, and so is a new one.
+    ASSERT_OK_AND_ASSIGN(json ping, tcp_->Call("sys.ping", json::object(), kTimeoutMs));
+    EXPECT_EQ(ping["pong"], true);
+    ASSERT_OK_AND_ASSIGN(json set,
+                         unix_->Call("state.set", {{"key", "after"}, {"value", 1}}, kTimeoutMs));
+    EXPECT_GE(set["version"].get<int>(), 1);
+    ExpectHealthy(socket_);
+  }
+
+  std::unique_ptr<LineClient> Dial() {
+    auto c = LineClient::ConnectTcp(address_);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? std::move(c).value() : nullptr;
+  }
+
+  static TempDir* dir_;
+  static ServeChild* server_;
+  static std::string socket_, address_;
+  std::unique_ptr<LineClient> tcp_, unix_;
+};
+TempDir* TcpAuthTest::dir_ = nullptr;
+ServeChild* TcpAuthTest::server_ = nullptr;
+std::string TcpAuthTest::socket_;
+std::string TcpAuthTest::address_;
+
+TEST_F(TcpAuthTest, InfoShowsTheBoundAddressAndThatTcpNeedsAuth) {
+  ASSERT_OK_AND_ASSIGN(json info, unix_->Call("sys.info", json::object(), kTimeoutMs));
+  EXPECT_EQ(info["listen"].get<std::string>().rfind("0.0.0.0:", 0), 0u) << info.dump();
+  EXPECT_EQ(info["tcp_auth"], true);
+  EXPECT_EQ(info.dump().find(kToken), std::string::npos) << "sys.info leaks the token";
+}
+
+TEST_F(TcpAuthTest, RequestBeforeAuthGetsUnauthorizedAndTheConnectionIsClosed) {
+  auto c = Dial();
+  ASSERT_TRUE(c);
+  ASSERT_OK(c->SendRaw(
+      R"({"jsonrpc":"2.0","id":7,"method":"state.set","params":{"key":"sneak","value":1}})"
+      "\n"));
+  ASSERT_OK_AND_ASSIGN(json response, c->ReadMessage(kTimeoutMs));
+  ExpectError(response, 1013, "UNAUTHORIZED", 7);
+  EXPECT_NE(response["error"]["message"].get<std::string>().find("sys.auth"), std::string::npos);
+  ExpectClosed(*c);
+  ASSERT_OK_AND_ASSIGN(json get, unix_->Call("state.get", {{"key", "sneak"}}, kTimeoutMs));
+  EXPECT_TRUE(get.is_null()) << "a request before sys.auth was applied";
+
+  // Not JSON, a batch, MCP: all the same.
+  for (std::string first :
+       {std::string("hello\n"),
+        std::string(R"([{"jsonrpc":"2.0","id":1,"method":"sys.auth","params":{"token":")") +
+            kToken +
+            R"("}}])"
+            "\n",
+        std::string(R"({"jsonrpc":"2.0","id":"i","method":"initialize","params":{}})"
+                    "\n")}) {
+    auto d = Dial();
+    ASSERT_TRUE(d);
+    ASSERT_OK(d->SendRaw(first));
+    ASSERT_OK_AND_ASSIGN(json r, d->ReadMessage(kTimeoutMs));
+    EXPECT_EQ(r["error"]["data"]["reason"], "UNAUTHORIZED") << first << " -> " << r.dump();
+    ExpectClosed(*d);
+  }
+}
+
+TEST_F(TcpAuthTest, WrongOrMissingTokenIsRejectedAndTheConnectionIsClosed) {
+  for (json params :
+       {json{{"token", "wrong"}}, json{{"token", std::string(kToken) + "x"}},
+        json{{"token", std::string(kToken).substr(1)}}, json{{"token", 42}}, json::object()}) {
+    auto c = Dial();
+    ASSERT_TRUE(c);
+    ASSERT_OK_AND_ASSIGN(uint64_t id, c->SendRequest("sys.auth", params));
+    // A request pipelined behind the failed auth is not run.
+    ASSERT_OK(c->SendRaw(
+        R"({"jsonrpc":"2.0","id":99,"method":"state.set","params":{"key":"behind","value":1}})"
+        "\n"));
+    ASSERT_OK_AND_ASSIGN(json response, c->ReadMessage(kTimeoutMs));
+    ExpectError(response, 1013, "UNAUTHORIZED", id);
+    ExpectClosed(*c);
+  }
+  ASSERT_OK_AND_ASSIGN(json get, unix_->Call("state.get", {{"key", "behind"}}, kTimeoutMs));
+  EXPECT_TRUE(get.is_null());
+}
+
+TEST_F(TcpAuthTest, RightTokenWorksAndRequestsMayBePipelinedBehindIt) {
+  auto c = Dial();
+  ASSERT_TRUE(c);
+  std::string lines =
+      json({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "sys.auth"}, {"params", {{"token", kToken}}}})
+          .dump() +
+      "\n";
+  lines += R"({"jsonrpc":"2.0","id":2,"method":"state.set","params":{"key":"tcp/k","value":"v"}})"
+           "\n";
+  lines += R"({"jsonrpc":"2.0","id":3,"method":"state.get","params":{"key":"tcp/k"}})"
+           "\n";
+  ASSERT_OK(c->SendRaw(lines));
+  ASSERT_OK_AND_ASSIGN(json auth, c->ReadResponse(1, kTimeoutMs));
+  EXPECT_EQ(auth["result"], json({{"authenticated", true}, {"required", true}})) << auth.dump();
+  ASSERT_OK_AND_ASSIGN(json set, c->ReadResponse(2, kTimeoutMs));
+  EXPECT_EQ(set["result"]["version"], 1) << set.dump();
+  ASSERT_OK_AND_ASSIGN(json get, c->ReadResponse(3, kTimeoutMs));
+  EXPECT_EQ(get["result"]["value"], "v") << get.dump();
+  // Authenticated once, the connection stays so.
+  for (int i = 0; i < 5; ++i) ASSERT_OK(c->Call("sys.ping", json::object(), kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json info, c->Call("sys.info", json::object(), kTimeoutMs));
+  EXPECT_EQ(info["tcp_auth"], true);
+}
+
+TEST_F(TcpAuthTest, UnixSocketNeedsNoTokenButAWrongOneIsStillRefused) {
+  ASSERT_OK_AND_ASSIGN(auto c, LineClient::ConnectUnix(socket_));
+  ASSERT_OK_AND_ASSIGN(json ping, c->Call("sys.ping", json::object(), kTimeoutMs));
+  EXPECT_EQ(ping["pong"], true);
+  ASSERT_OK_AND_ASSIGN(json auth, c->Call("sys.auth", {{"token", kToken}}, kTimeoutMs));
+  EXPECT_EQ(auth, json({{"authenticated", true}, {"required", false}}));
+  ASSERT_OK_AND_ASSIGN(auto d, LineClient::ConnectUnix(socket_));
+  auto bad = d->Call("sys.auth", {{"token", "nope"}}, kTimeoutMs);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kUnauthorized) << bad.status().ToString();
+  ExpectClosed(*d);
+}
+
+TEST_F(TcpAuthTest, ConnectionThatNeverAuthenticatesIsClosedAfterTheAuthTimeout) {
+  auto c = Dial();
+  ASSERT_TRUE(c);
+  const auto start = Clock::now();
+  ASSERT_OK(c->SendRaw("{\"jsonrpc\":"));  // not even a whole line
+  ASSERT_OK_AND_ASSIGN(json response, c->ReadMessage(kTimeoutMs));
+  const auto ms = MsSince(start);
+  ExpectError(response, 1013, "UNAUTHORIZED", nullptr);
+  EXPECT_EQ(response["error"]["data"]["timeout_ms"], 500) << response.dump();
+  EXPECT_GE(ms, 400);
+  EXPECT_LT(ms, 5000);
+  ExpectClosed(*c);
+
+  // Silent from the start: the same.
+  auto d = Dial();
+  ASSERT_TRUE(d);
+  ASSERT_OK_AND_ASSIGN(json silent, d->ReadMessage(kTimeoutMs));
+  EXPECT_EQ(silent["error"]["data"]["reason"], "UNAUTHORIZED") << silent.dump();
+  ExpectClosed(*d);
+}
+
+TEST_F(TcpAuthTest, LongLineBeforeAuthIsRefusedWithoutBufferingIt) {
+  auto c = Dial();
+  ASSERT_TRUE(c);
+  // 64 KiB and no newline: far more than a sys.auth request can be.
+  (void)c->SendRaw(std::string(64 << 10, 'a'));
+  ASSERT_OK_AND_ASSIGN(json response, c->ReadMessage(kTimeoutMs));
+  ExpectError(response, 1013, "UNAUTHORIZED", nullptr);
+  EXPECT_EQ(response["error"]["data"]["limit"], 4096) << response.dump();
+  ExpectClosed(*c);
+}
+
+TEST_F(TcpAuthTest, HttpRequestIsRefusedWithA400) {
+  auto c = Dial();
+  ASSERT_TRUE(c);
+  ASSERT_OK(c->SendRaw("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  ASSERT_OK_AND_ASSIGN(std::string status_line, c->ReadLine(kTimeoutMs));
+  EXPECT_EQ(status_line, "HTTP/1.1 400 Bad Request\r");
+}
+
+TEST_F(TcpAuthTest, ClientCommandsAuthenticateOverTcp) {
+  std::string out;
+  int code = RunShim("call --connect " + address_ + " --auth-token " + kToken + " sys.ping", &out);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("\"pong\": true"), std::string::npos) << out;
+  code = RunShim("state set --connect " + address_ + " cli/k 5", &out,
+                 std::string("SHIM_AUTH_TOKEN=") + kToken);
+  EXPECT_EQ(code, 0) << out;
+  ASSERT_OK_AND_ASSIGN(json get, unix_->Call("state.get", {{"key", "cli/k"}}, kTimeoutMs));
+  EXPECT_EQ(get["value"], 5);
+
+  code = RunShim("call --connect " + address_ + " --auth-token wrong sys.ping", &out);
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("UNAUTHORIZED"), std::string::npos) << out;
+  code = RunShim("call --connect " + address_ + " sys.ping", &out, "SHIM_AUTH_TOKEN=");
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("UNAUTHORIZED"), std::string::npos) << out;
+}
+
+// --- partial-line and idle timeouts ------------------------------------------
+
+testing::ServerProcessOptions WithArgs(std::vector<std::string> args) {
+  testing::ServerProcessOptions options;
+  options.extra_args = std::move(args);
+  return options;
+}
+
+// Sends `first`, then one byte every `every_ms` until the server answers (or
+// `limit_ms` passes). Returns the time from the first byte to the answer.
+int64_t TrickleUntilAnswered(LineClient& c, const std::string& first, int every_ms, int limit_ms) {
+  const auto start = Clock::now();
+  (void)c.SendRaw(first);
+  while (MsSince(start) < limit_ms) {
+    pollfd p{c.fd(), POLLIN, 0};
+    if (::poll(&p, 1, every_ms) > 0) break;
+    (void)c.SendRaw("x");  // fails once the server has closed: fine
+  }
+  return MsSince(start);
+}
+
+TEST(ConnectionTimeoutTest, TricklingClientIsCutAtThePartialLineTimeoutWhileOthersAreServed) {
+  ServerProcess server(WithArgs({"--partial-line-timeout-ms", "300"}));
+  ASSERT_OK(server.Start());
+  ASSERT_OK_AND_ASSIGN(auto observer, server.Connect());
+  const int baseline = ConnectionCount(*observer);
+
+  // Another client keeps its service the whole time.
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> worst_ms{0};
+  std::atomic<int> served{0}, failed{0};
+  std::thread other([&] {
+    auto c = server.Connect();
+    if (!c.ok()) {
+      ++failed;
+      return;
+    }
+    while (!stop) {
+      const auto t = Clock::now();
+      auto r = (*c)->Call("state.incr", {{"key", "other"}}, 5000);
+      if (!r.ok())
+        ++failed;
+      else
+        ++served;
+      worst_ms = std::max<int64_t>(worst_ms, MsSince(t));
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+
+  ASSERT_OK_AND_ASSIGN(auto slow, server.Connect());
+  // A request line, one byte every 100 ms: more bytes do not extend the 300 ms.
+  const int64_t answered_ms =
+      TrickleUntilAnswered(*slow, R"({"jsonrpc":"2.0","id":1,"method":"sys.ping",)", 100, 10'000);
+  ASSERT_OK_AND_ASSIGN(json response, slow->ReadMessage(kTimeoutMs));
+  ExpectError(response, 1007, "TIMEOUT", nullptr);
+  EXPECT_EQ(response["error"]["data"]["timeout_ms"], 300) << response.dump();
+  EXPECT_GE(answered_ms, 250);
+  EXPECT_LT(answered_ms, 3000)
+      << "the trickling client was not cut near the 300 ms partial-line timeout";
+  ExpectClosed(*slow);
+  EXPECT_TRUE(WaitForConnections(*observer, baseline + 1))
+      << "the server kept the trickling connection";
+
+  // A byte a second: cut after the first 300 ms, long before a second byte.
+  ASSERT_OK_AND_ASSIGN(auto slower, server.Connect());
+  const int64_t slower_ms = TrickleUntilAnswered(*slower, "{", 1000, 10'000);
+  EXPECT_LT(slower_ms, 1000);
+  ASSERT_OK_AND_ASSIGN(json r2, slower->ReadMessage(kTimeoutMs));
+  EXPECT_EQ(r2["error"]["data"]["reason"], "TIMEOUT") << r2.dump();
+  ExpectClosed(*slower);
+
+  stop = true;
+  other.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(served.load(), 10);
+  EXPECT_LT(worst_ms.load(), 1000) << "the other client waited " << worst_ms.load() << " ms";
+  ExpectHealthy(server.socket_path());
+}
+
+TEST(ConnectionTimeoutTest, WholeLinesSentSlowlyAreNotCut) {
+  ServerProcess server(WithArgs({"--partial-line-timeout-ms", "300"}));
+  ASSERT_OK(server.Start());
+  ASSERT_OK_AND_ASSIGN(auto c, server.Connect());
+  // Each line in two halves 150 ms apart, one line every ~250 ms, for ~2 s:
+  // every line completes within 300 ms of its first byte.
+  for (int i = 0; i < 8; ++i) {
+    const std::string line =
+        json({{"jsonrpc", "2.0"}, {"id", i}, {"method", "sys.ping"}}).dump() + "\n";
+    ASSERT_OK(c->SendRaw(line.substr(0, 10)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    ASSERT_OK(c->SendRaw(line.substr(10)));
+    ASSERT_OK_AND_ASSIGN(json r, c->ReadResponse(i, kTimeoutMs));
+    EXPECT_EQ(r["result"]["pong"], true) << r.dump();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+TEST(ConnectionTimeoutTest, IdleConnectionIsClosedButNotWhileARequestIsPending) {
+  ServerProcess server(WithArgs({"--idle-timeout-ms", "400"}));
+  ASSERT_OK(server.Start());
+
+  // Busy clients are never idle.
+  ASSERT_OK_AND_ASSIGN(auto busy, server.Connect());
+  ASSERT_OK_AND_ASSIGN(auto idle, server.Connect());
+  ASSERT_OK(idle->Call("sys.ping", json::object(), kTimeoutMs));
+  const auto start = Clock::now();
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_OK(busy->Call("sys.ping", json::object(), kTimeoutMs));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  // The idle one was told and closed meanwhile.
+  ASSERT_OK_AND_ASSIGN(json response, idle->ReadMessage(kTimeoutMs));
+  ExpectError(response, 1007, "TIMEOUT", nullptr);
+  EXPECT_EQ(response["error"]["data"]["timeout_ms"], 400) << response.dump();
+  ExpectClosed(*idle);
+  EXPECT_GE(MsSince(start), 300);
+
+  // A request waiting server-side longer than the idle timeout is not idle.
+  ASSERT_OK_AND_ASSIGN(auto holder, server.Connect());
+  ASSERT_OK(holder->Call("lock.acquire", {{"name", "L"}, {"owner", "a"}, {"ttl_ms", 60'000}},
+                         kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(auto waiter, server.Connect());
+  auto waited = waiter->Call("lock.acquire",
+                             {{"name", "L"}, {"owner", "b"}, {"ttl_ms", 1000}, {"wait_ms", 1000}},
+                             kTimeoutMs);
+  ASSERT_FALSE(waited.ok());
+  EXPECT_EQ(waited.status().code(), StatusCode::kTimeout) << waited.status().ToString();
+  EXPECT_FALSE(waited.status().details().contains("timeout_ms")) << "the waiter was cut as idle";
+  ExpectHealthy(server.socket_path());
+}
+
+}  // namespace
+}  // namespace shim
