@@ -211,9 +211,9 @@ void BM_ClaimAtDepth(benchmark::State& state) {
   for (int64_t done = 0; done < depth; done += kBatch) {
     json tasks = json::array();
     for (int64_t i = done; i < std::min(depth, done + kBatch); ++i) {
-      tasks.push_back({{"payload", {{"n", i}, {"repo", "shim"}}}, {"priority", 1 + i % 10}});
+      tasks.push_back({{"queue", "deep"}, {"payload", {{"n", i}, {"repo", "shim"}}}, {"priority", 1 + i % 10}});
     }
-    rig.engine->Execute("task.submit_batch", {{"queue", "deep"}, {"tasks", std::move(tasks)}}, nullptr, reply);
+    rig.engine->Execute("task.submit_batch", {{"tasks", std::move(tasks)}}, nullptr, reply);
     if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
   }
   const double prefill_s =
