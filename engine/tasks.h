@@ -48,7 +48,8 @@ struct TaskLimits {
   size_t max_dependencies = 1000;
   size_t max_claim = 100;                // task.claim max
   size_t max_claim_waiters = 10'000;
-  size_t max_queue_name_bytes = 256;
+  // 256 (the channel limit) less "events.": every queue has its events channel.
+  size_t max_queue_name_bytes = 249;
 };
 
 class TaskModule {

@@ -193,5 +193,17 @@ TEST_F(TasksQueueTest, RetriedTaskThatFailsAgainCountsOnceForRetention) {
   EXPECT_EQ(StateOf(c), "failed");
 }
 
+// Every queue has its events channel, events.<queue>: the longest queue name
+// accepted must still give a valid channel, so its events are recorded.
+TEST_F(TasksQueueTest, LongestQueueNameStillHasItsEventsChannel) {
+  const std::string longest(249, 'q');
+  json r = Ok("task.submit", {{"queue", longest}, {"payload", 1}});
+  ASSERT_TRUE(r.contains("task_id"));
+  json events = Ok("pubsub.history", {{"channel", "events." + longest}, {"from_seq", 1}});
+  ASSERT_EQ(events["messages"].size(), 1u);
+  EXPECT_EQ(events["messages"][0]["data"]["type"], "submitted");
+  EXPECT_TRUE(FailedWith(Call("task.submit", {{"queue", longest + "q"}, {"payload", 1}}), StatusCode::kTooLarge));
+}
+
 }  // namespace
 }  // namespace shim::engine::taskstest
