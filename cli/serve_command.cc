@@ -1,10 +1,12 @@
 // `shim serve`: opens the store, recovers the engine, serves until SIGINT or
 // SIGTERM, then shuts down in order (stop accepting, commit what is in
 // flight, flush replies, close the store).
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -113,6 +115,23 @@ bool ReadAuthToken(const Args& args, std::string* token) {
 
 }  // namespace
 
+// Every connection is a file descriptor, and RocksDB keeps its own files
+// open: raise the soft limit (often 1024) toward the hard one so that
+// --max-connections, not EMFILE, is what turns clients away.
+static void RaiseFileLimit(size_t max_connections) {
+  constexpr rlim_t kForStoreAndServer = 512;  // RocksDB files, listeners, logs
+  const rlim_t wanted = static_cast<rlim_t>(max_connections) + kForStoreAndServer;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted) return;
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur < wanted) {
+    spdlog::warn("open-file limit is {} (hard limit {}): fewer than --max-connections {} clients may connect; "
+                 "raise it with `ulimit -n`",
+                 limit.rlim_cur > before ? limit.rlim_cur : before, limit.rlim_max, max_connections);
+  }
+}
+
 int RunServe(int argc, char** argv, int from) {
   Args args({"data", "socket", "listen", "durability", "log-level", "max-message-bytes",
              "max-outbound-bytes", "max-connections", "risk-config", "auth-token", "auth-token-file",
@@ -202,6 +221,7 @@ int RunServe(int argc, char** argv, int from) {
     risk = parsed.value();
   }
 
+  RaiseFileLimit(server_options.max_connections);
   auto store = storage::Store::Open(store_options);
   if (!store.ok()) {
     spdlog::error("cannot open the store: {}", store.status().ToString());
