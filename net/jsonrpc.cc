@@ -80,4 +80,59 @@ Result<Request> ParseRequest(json message, json* error_response) {
   return req;
 }
 
+namespace {
+
+// SAX handler that records the value of "id" at depth 1 and stops there.
+class IdFinder : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  nlohmann::json id;
+  bool null() override { return Scalar(nullptr); }
+  bool boolean(bool v) override { return Scalar(v); }
+  bool number_integer(number_integer_t v) override { return Scalar(v); }
+  bool number_unsigned(number_unsigned_t v) override { return Scalar(v); }
+  bool number_float(number_float_t v, const string_t&) override { return Scalar(v); }
+  bool string(string_t& v) override { return Scalar(v); }
+  bool binary(binary_t&) override { return Scalar(nullptr); }
+  bool start_object(std::size_t) override { return Open(); }
+  bool end_object() override { return Close(); }
+  bool start_array(std::size_t) override { return Open(); }
+  bool end_array() override { return Close(); }
+  bool key(string_t& k) override {
+    id_is_next_ = depth_ == 1 && k == "id";
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+ private:
+  bool Scalar(nlohmann::json v) {
+    if (id_is_next_ && depth_ == 1) {
+      if (v.is_string() || v.is_number()) id = std::move(v);
+      return false;  // found (or an id of the wrong type): stop
+    }
+    return true;
+  }
+  bool Open() {
+    if (id_is_next_ && depth_ == 1) return false;  // an object or array id is invalid: stop
+    return ++depth_ > 0;
+  }
+  bool Close() {
+    --depth_;
+    return true;
+  }
+  int depth_ = 0;
+  bool id_is_next_ = false;
+};
+
+}  // namespace
+
+nlohmann::json IdFromLineStart(std::string_view line_start) {
+  // Clients put "id" near the front; a bounded look keeps this cheap.
+  constexpr size_t kLookAt = 64 << 10;
+  IdFinder finder;
+  const std::string_view head = line_start.substr(0, kLookAt);
+  (void)nlohmann::json::sax_parse(head.begin(), head.end(), &finder, nlohmann::json::input_format_t::json,
+                                  /*strict=*/false);
+  return finder.id;
+}
+
 }  // namespace shim::net

@@ -36,4 +36,10 @@ struct Request {
 // when nothing may be sent (a notification with ill-formed params).
 Result<Request> ParseRequest(nlohmann::json message, nlohmann::json* error_response);
 
+// The top-level "id" (string or number) of a request, read from the first
+// bytes of its line only; null when it is not among them. An over-long line
+// is never parsed whole, but its TOO_LARGE answer should still carry the id
+// so the client can match it (MCP SDKs wait for it otherwise).
+nlohmann::json IdFromLineStart(std::string_view line_start);
+
 }  // namespace shim::net

@@ -157,7 +157,7 @@ asio::awaitable<void> Session::ReadLoop() {
   auto line_limit = [&] {
     return authenticated_ ? opt.max_message_bytes : std::min(opt.max_message_bytes, kMaxLineBeforeAuth);
   };
-  auto too_large = [&] {
+  auto too_large = [&](std::string_view line_start) {
     if (!authenticated_) {
       return Abort(EncodeLine(ErrorResponse(
                        nullptr, Status(StatusCode::kUnauthorized,
@@ -168,7 +168,7 @@ asio::awaitable<void> Session::ReadLoop() {
                    "over-long line before sys.auth");
     }
     Send(EncodeLine(ErrorResponse(
-        nullptr, Status::TooLarge("request line longer than " + std::to_string(opt.max_message_bytes) +
+        IdFromLineStart(line_start), Status::TooLarge("request line longer than " + std::to_string(opt.max_message_bytes) +
                                       " bytes; discarded",
                                   opt.max_message_bytes))));
   };
@@ -216,7 +216,7 @@ asio::awaitable<void> Session::ReadLoop() {
       }
       if (nl == std::string_view::npos) {
         if (partial.size() + data.size() > line_limit()) {
-          too_large();
+          too_large(partial.empty() ? data : std::string_view(partial));
           partial.clear();
           discarding = true;
         } else {
@@ -227,7 +227,7 @@ asio::awaitable<void> Session::ReadLoop() {
       std::string_view piece = data.substr(0, nl);
       data.remove_prefix(nl + 1);
       if (partial.size() + piece.size() > line_limit()) {
-        too_large();
+        too_large(partial.empty() ? piece : std::string_view(partial));
         partial.clear();
         continue;
       }

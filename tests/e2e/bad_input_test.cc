@@ -157,7 +157,8 @@ TEST_F(BadInputTest, TwoMebibyteLineGetsTooLargeAndTheConnectionStillWorks) {
   // must be answered: the server skips exactly to the end of the long line.
   ASSERT_OK(client->SendRaw(big + "\n" + Line({{"jsonrpc", "2.0"}, {"id", "next"}, {"method", "sys.ping"}})));
   ASSERT_OK_AND_ASSIGN(json response, client->ReadMessage(kTimeoutMs));
-  ExpectError(response, 1008, "TOO_LARGE", nullptr);
+  // The id is read from the start of the line, so the client can match it.
+  ExpectError(response, 1008, "TOO_LARGE", 1);
   EXPECT_EQ(response["error"]["data"]["limit"], 1 << 20) << response.dump();
   ASSERT_OK_AND_ASSIGN(json next, client->ReadMessage(kTimeoutMs));
   EXPECT_EQ(next["id"], "next") << next.dump();
@@ -171,6 +172,22 @@ TEST_F(BadInputTest, TwoMebibyteLineGetsTooLargeAndTheConnectionStillWorks) {
   ASSERT_OK(client->SendRaw("\n"));
   ASSERT_OK_AND_ASSIGN(json again, client->ReadMessage(kTimeoutMs));
   ExpectError(again, 1008, "TOO_LARGE", nullptr);
+
+  // An id that only comes after the huge params cannot be read: null.
+  ASSERT_OK(client->SendRaw(R"({"jsonrpc":"2.0","method":"state.set","params":{"key":"huge","value":")" +
+                            std::string(2 << 20, 'v') + R"("},"id":"late"})" + "\n"));
+  ASSERT_OK_AND_ASSIGN(json late, client->ReadMessage(kTimeoutMs));
+  ExpectError(late, 1008, "TOO_LARGE", nullptr);
+  // A string id up front, with a nested "id" inside params before it: the
+  // top-level one counts.
+  ASSERT_OK(client->SendRaw(R"({"params":{"id":"inner","value":")" + std::string(2 << 20, 'v') +
+                            R"("},"jsonrpc":"2.0","method":"state.set","id":"outer"})" + "\n"));
+  ASSERT_OK_AND_ASSIGN(json nested, client->ReadMessage(kTimeoutMs));
+  ExpectError(nested, 1008, "TOO_LARGE", nullptr);
+  ASSERT_OK(client->SendRaw(R"({"id":"front","params":{"id":"inner","value":")" + std::string(2 << 20, 'v') +
+                            R"("},"jsonrpc":"2.0","method":"state.set"})" + "\n"));
+  ASSERT_OK_AND_ASSIGN(json front, client->ReadMessage(kTimeoutMs));
+  ExpectError(front, 1008, "TOO_LARGE", "front");
 
   ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", "huge"}}, kTimeoutMs));
   EXPECT_TRUE(get.is_null()) << "the discarded request was applied";
