@@ -226,7 +226,10 @@ const WorkerModule::Worker* WorkerModule::Find(const std::string& worker_id) con
 }
 
 bool WorkerModule::AnyAliveWith(const std::vector<std::string>& caps) const {
-  for (const auto& [id, w] : workers_) {
+  // Not a structured binding: clang before 16 cannot capture one in a lambda
+  // (the fuzz build, docs/fault-testing.md).
+  for (const auto& entry : workers_) {
+    const auto& w = entry.second;
     if (w.dead) continue;
     if (std::all_of(caps.begin(), caps.end(), [&](const std::string& c) {
           return std::find(w.capabilities.begin(), w.capabilities.end(), c) != w.capabilities.end();
