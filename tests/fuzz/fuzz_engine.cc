@@ -1,0 +1,60 @@
+#include "tests/fuzz/fuzz_engine.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+namespace shim::fuzz {
+
+namespace {
+
+FuzzEngine* g_engine = nullptr;
+
+void Cleanup() {
+  if (!g_engine) return;
+  g_engine->engine.reset();
+  if (g_engine->store) (void)g_engine->store->Close();
+  g_engine->store.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(g_engine->dir, ec);
+}
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "fuzz engine: %s\n", what.c_str());
+  std::abort();
+}
+
+}  // namespace
+
+void FuzzEngine::Pump() {
+  for (int i = 0; i < 1000 && engine->ReadyToSeal(); ++i) {
+    std::unique_ptr<engine::Group> group = engine->Seal();
+    Status s = group->Write();
+    if (!s.ok()) Die("group write failed: " + s.ToString());
+    engine->Land(*group, s);
+  }
+}
+
+FuzzEngine& GetFuzzEngine() {
+  if (g_engine) return *g_engine;
+  char tmpl[] = "/tmp/shim-fuzz-XXXXXX";
+  if (!::mkdtemp(tmpl)) Die("cannot create a directory under /tmp");
+  g_engine = new FuzzEngine;
+  g_engine->dir = tmpl;
+  std::atexit(Cleanup);
+  storage::StoreOptions so;
+  so.path = g_engine->dir + "/data";
+  so.durability = storage::Durability::kNone;
+  auto store = storage::Store::Open(so);
+  if (!store.ok()) Die(store.status().ToString());
+  g_engine->store = std::move(store).value();
+  engine::EngineOptions eo;
+  eo.clock = &g_engine->clock;
+  eo.store = g_engine->store.get();
+  auto engine = engine::Engine::Open(eo);
+  if (!engine.ok()) Die(engine.status().ToString());
+  g_engine->engine = std::move(engine).value();
+  return *g_engine;
+}
+
+}  // namespace shim::fuzz
