@@ -372,7 +372,12 @@ void StateModule::Txn(Call& call) {
                            Status::InvalidParams(field, field + " must be one of {\"set\":{...}}, "
                                                         "{\"del\":{...}}, {\"incr\":{...}}, {\"patch\":{...}}"));
       }
-      const auto& [name, args] = *op.items().begin();
+      // Not `*op.items().begin()`: that is a reference into a temporary
+      // iteration proxy, dangling after the statement (ASan: stack use
+      // after scope; found by tests/fuzz/jsonrpc_fuzz).
+      const auto op_it = op.begin();
+      const std::string& name = op_it.key();
+      const json& args = op_it.value();
       Result<json> (StateModule::*plan)(const json&, Overlay&) = nullptr;
       if (name == "set") plan = &StateModule::PlanSet;
       if (name == "del") plan = &StateModule::PlanDel;

@@ -142,6 +142,24 @@ TEST_F(StateTest, TxnAppliesAllSuccessOpsAtOneRevision) {
   EXPECT_EQ(Get("n")["revision"], r["revision"]);
 }
 
+// Regression (tests/fuzz/jsonrpc_fuzz, the state.txn examples of
+// docs/protocol.md): the op name and arguments were read through a
+// reference into a temporary iteration proxy, a stack use after scope that
+// ASan builds (make test-sanitize) report here.
+TEST_F(StateTest, TxnFailureBranchReadsEveryOpSafely) {
+  Ok("state.set", {{"key", "plan/step"}, {"value", 1}});
+  json r = Ok("state.txn", {{"compare", {{{"key", "plan/step"}, {"version", 4}}}},
+                            {"success", {{{"set", {{"key", "plan/step"}, {"value", 2}}}}}},
+                            {"failure",
+                             {{{"incr", {{"key", "counters/conflicts"}}}},
+                              {{"set", {{"key", "presence/chat-a"}, {"value", "x"}}}},
+                              {{"del", {{"key", "presence/chat-a"}}}}}}});
+  EXPECT_EQ(r["succeeded"], false);
+  EXPECT_EQ(Get("counters/conflicts")["value"], 1);
+  EXPECT_TRUE(Get("presence/chat-a").is_null());
+  EXPECT_EQ(Get("plan/step")["value"], 1);
+}
+
 TEST_F(StateTest, TxnWithAFailingSuccessOpAppliesNothing) {
   Ok("state.set", {{"key", "text"}, {"value", "not a number"}});
   Ok("state.set", {{"key", "keep"}, {"value", "old"}});
