@@ -1,68 +1,60 @@
-// libFuzzer target: the line framer + JSON-RPC dispatcher, on the code path
-// a real connection takes. Each input is the byte stream a client sends on
-// one connection: a net::Session (the server's own class) reads it from one
-// end of a socketpair, splits it into lines, parses, validates and
-// dispatches every request (engine methods, sys.*, MCP) to a real Engine on
-// a temp store (Durability none, FakeClock) through the server's
-// EngineHost; then the client half-closes. The other end reads everything
-// the session writes.
+// libFuzzer target: JSON-RPC line handling + dispatch, the path of
+// Session::HandleLine / HandleMessage / Dispatch (net/session.cc) without
+// the socket: each input is the byte stream of one connection, split into
+// lines at '\n' (a trailing '\r' dropped, blank lines skipped), each line
+// parsed, batches answered as one array in request order, every request
+// validated by net::ParseRequest (net/jsonrpc.cc) and dispatched as the
+// session does: MCP methods to net::McpAdapter, engine methods to a real
+// Engine on a temp store (Durability none, FakeClock), anything else
+// METHOD_NOT_FOUND. sys.auth / sys.info / sys.stats, the HTTP refusal and
+// the byte-level framer with its limits and timeouts live in Session, which
+// clang 14 with ASan cannot compile (Asio coroutines), so they are not
+// covered here (docs/fault-testing.md, "Fuzzing").
 //
-// Oracles besides the sanitizers: every line the server sends is valid JSON
-// (an object or a non-empty array of objects) with "jsonrpc": "2.0", except
-// the HTTP refusal to a first line that is an HTTP request. A session still
-// open when nothing moves any more (requests that wait: lock.acquire with
-// wait_ms, a blocking claim) is closed by the harness, as a client
-// disconnecting would.
-//
-// An input whose first byte is 0x01 is sent (without that byte) on a
-// connection that must authenticate with sys.auth {"token": "fuzz-token"}
-// first, as a TCP connection to a server with --auth-token.
+// Oracles besides the sanitizers: every reply line encodes to valid JSON
+// with "jsonrpc": "2.0", a response with result xor error or a
+// notification; batch replies are non-empty arrays; a request is answered
+// at most once.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "net/asio.h"
-#include "net/engine_host.h"
-#include "net/server.h"
-#include "net/session.h"
+#include "engine/client.h"
+#include "net/jsonrpc.h"
+#include "net/mcp_adapter.h"
 #include "tests/fuzz/fuzz_engine.h"
 
 namespace {
 
-namespace asio = boost::asio;
 using nlohmann::json;
-using shim::net::Session;
+using shim::net::EncodeLine;
+using shim::net::ProtocolError;
+using shim::net::ProtocolErrorResponse;
 
-struct Rig {
-  shim::fuzz::FuzzEngine& fe = shim::fuzz::GetFuzzEngine();
-  asio::io_context io;
-  shim::net::EngineHost host{io, *fe.engine};
-  std::unique_ptr<shim::net::Server> server;
-  uint64_t next_id = 1;
-
-  Rig() {
-    shim::net::ServerOptions options;
-    options.socket_path = fe.dir + "/unused.sock";  // never bound: sessions are made by hand
-    options.auth_token = "fuzz-token";
-    options.data_dir = fe.dir;
-    options.durability = "none";
-    // Small, so that inputs of a few KiB reach the over-long-line path
-    // (TOO_LARGE, then skip to the newline) as well as normal lines.
-    options.max_message_bytes = 1024;
-    server = std::make_unique<shim::net::Server>(io, host, options);
+class FuzzClient final : public shim::engine::Client {
+ public:
+  explicit FuzzClient(uint64_t id) : id_(id) {}
+  uint64_t id() const override { return id_; }
+  bool Notify(std::string_view method, const json& params, bool) override {
+    lines.push_back(EncodeLine(shim::net::Notification(method, params)));
+    return true;
   }
-};
+  bool closed() const override { return closed_; }
+  void set_closed() { closed_ = true; }
+  std::vector<std::string> lines;  // everything "sent" on the connection
 
-Rig& GetRig() {
-  static Rig* rig = new Rig;  // lives until exit, like a server
-  return *rig;
-}
+ private:
+  uint64_t id_;
+  bool closed_ = false;
+};
 
 [[noreturn]] void Fail(const std::string& what, std::string_view line) {
   std::fprintf(stderr, "jsonrpc_fuzz: %s: %.*s\n", what.c_str(), static_cast<int>(std::min<size_t>(line.size(), 2000)),
@@ -80,97 +72,109 @@ void CheckMessage(const json& m, std::string_view line) {
   if (response && (m.contains("result") == m.contains("error"))) Fail("a response needs result xor error", line);
 }
 
-void CheckOutput(std::string out, bool forced_close) {
-  // A connection closed under a write may have cut the last line.
-  if (forced_close && !out.empty() && out.back() != '\n') out.erase(out.rfind('\n') + 1);
-  size_t pos = 0;
-  bool first = true;
-  while (pos < out.size()) {
-    size_t nl = out.find('\n', pos);
-    if (nl == std::string::npos) Fail("the output ends inside a line", std::string_view(out).substr(pos));
-    std::string_view line(out.data() + pos, nl - pos);
-    pos = nl + 1;
-    if (first && line.rfind("HTTP/1.1 400", 0) == 0) return;  // the refusal to a browser; then the close
-    first = false;
-    json m = json::parse(line, nullptr, false);
-    if (m.is_discarded()) Fail("a reply line is not JSON", line);
-    if (m.is_array()) {
-      if (m.empty()) Fail("an empty batch reply", line);
-      for (const json& e : m) CheckMessage(e, line);
-    } else {
-      CheckMessage(m, line);
-    }
+void CheckLine(const std::string& line) {
+  if (line.empty() || line.back() != '\n') Fail("a reply line without its newline", line);
+  json m = json::parse(line, nullptr, false);
+  if (m.is_discarded()) Fail("a reply line is not JSON", line);
+  if (m.is_array()) {
+    if (m.empty()) Fail("an empty batch reply", line);
+    for (const json& e : m) CheckMessage(e, line);
+  } else {
+    CheckMessage(m, line);
   }
 }
+
+struct Connection {
+  shim::fuzz::FuzzEngine& fe;
+  shim::net::McpAdapter& mcp;
+  std::shared_ptr<FuzzClient> client;
+
+  void Send(const json& message) { client->lines.push_back(EncodeLine(message)); }
+
+  // Session::Dispatch, minus sys.* and shutdown.
+  void Dispatch(shim::net::Request req, std::function<void(json)> done) {
+    if (shim::net::McpAdapter::Handles(req.method)) return mcp.Handle(req, client, std::move(done));
+    if (!fe.engine->HasMethod(req.method)) {
+      return done(req.has_id ? ProtocolErrorResponse(req.id, ProtocolError::kMethodNotFound,
+                                                     "unknown method '" + req.method + "'")
+                             : json(nullptr));
+    }
+    fe.engine->Execute(req.method, std::move(req.params), client,
+                       [id = req.id, has_id = req.has_id, done = std::move(done)](shim::Result<json> r) {
+                         if (!has_id) return done(nullptr);
+                         done(r.ok() ? shim::net::ResultResponse(id, std::move(r).value())
+                                     : shim::net::ErrorResponse(id, r.status()));
+                       });
+  }
+
+  // Session::HandleMessage: `done` must run at most once.
+  void HandleMessage(json message, std::function<void(json)> done) {
+    auto calls = std::make_shared<int>(0);
+    auto once = [calls, done = std::move(done)](json response) {
+      if (++*calls > 1) Fail("a request answered twice", response.dump());
+      done(std::move(response));
+    };
+    json error;
+    auto req = shim::net::ParseRequest(std::move(message), &error);
+    if (!req.ok()) return once(std::move(error));
+    Dispatch(std::move(req).value(), std::move(once));
+  }
+
+  // Session::HandleLine, minus auth and the HTTP refusal.
+  void HandleLine(std::string_view line) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(" \t") == std::string_view::npos) return;
+    json message = json::parse(line, nullptr, false);
+    if (message.is_discarded()) {
+      return Send(ProtocolErrorResponse(nullptr, ProtocolError::kParseError, "the line is not valid JSON"));
+    }
+    auto self = client;
+    if (!message.is_array()) {
+      return HandleMessage(std::move(message), [self](json response) {
+        if (!response.is_null()) self->lines.push_back(EncodeLine(response));
+      });
+    }
+    if (message.empty()) return Send(ProtocolErrorResponse(nullptr, ProtocolError::kInvalidRequest, "empty batch"));
+    struct BatchState {
+      std::vector<json> responses;
+      size_t remaining;
+    };
+    auto batch = std::make_shared<BatchState>();
+    batch->responses.resize(message.size());
+    batch->remaining = message.size();
+    for (size_t i = 0; i < message.size(); ++i) {
+      HandleMessage(std::move(message[i]), [self, batch, i](json response) {
+        batch->responses[i] = std::move(response);
+        if (--batch->remaining > 0) return;
+        json out = json::array();
+        for (auto& r : batch->responses) {
+          if (!r.is_null()) out.push_back(std::move(r));
+        }
+        if (!out.empty()) self->lines.push_back(EncodeLine(out));
+      });
+    }
+  }
+};
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  Rig& rig = GetRig();
+  static shim::fuzz::FuzzEngine& fe = shim::fuzz::GetFuzzEngine();
+  static shim::net::McpAdapter* mcp = new shim::net::McpAdapter(*fe.engine, "fuzz");
+  static uint64_t next_client = 1;
+  Connection conn{fe, *mcp, std::make_shared<FuzzClient>(next_client++)};
   std::string_view input(reinterpret_cast<const char*>(data), size);
-  bool needs_auth = false;
-  if (!input.empty() && input[0] == '\x01') {
-    needs_auth = true;
-    input.remove_prefix(1);
+  while (!input.empty()) {
+    size_t nl = input.find('\n');
+    if (nl == std::string_view::npos) break;  // an unfinished line is never handled
+    conn.HandleLine(input.substr(0, nl));
+    input.remove_prefix(nl + 1);
+    fe.Pump();  // group commit after each line, as the session's Pump
   }
-
-  asio::local::stream_protocol::socket server_end(rig.io), client_end(rig.io);
-  asio::local::connect_pair(server_end, client_end);
-  client_end.non_blocking(true);
-  auto session = std::make_shared<Session>(Session::Socket(std::move(server_end)), *rig.server, rig.next_id++,
-                                           needs_auth);
-  session->Start();
-
-  std::string out;
-  char buf[65536];
-  size_t sent = 0;
-  bool half_closed = false;
-  int quiet = 0;  // rounds in which nothing moved
-  for (int round = 0; round < 100000 && !session->closed(); ++round) {
-    bool moved = false;
-    boost::system::error_code ec;
-    if (sent < input.size()) {
-      size_t n = client_end.write_some(asio::buffer(input.data() + sent, input.size() - sent), ec);
-      if (!ec && n > 0) {
-        sent += n;
-        moved = true;
-      } else if (ec && ec != asio::error::would_block) {
-        sent = input.size();  // the session closed its end
-      }
-    }
-    if (sent == input.size() && !half_closed) {
-      client_end.shutdown(asio::socket_base::shutdown_send, ec);
-      half_closed = true;
-      moved = true;
-    }
-    if (rig.io.poll() > 0) moved = true;
-    for (;;) {
-      size_t n = client_end.read_some(asio::buffer(buf), ec);
-      if (ec || n == 0) break;
-      out.append(buf, n);
-      moved = true;
-    }
-    if (moved) {
-      quiet = 0;
-      continue;
-    }
-    if (rig.fe.engine->busy()) {
-      rig.io.run_one_for(std::chrono::milliseconds(5));  // a group commit in flight
-      continue;
-    }
-    // Nothing in flight and nothing moving: only requests that wait (a lock
-    // acquire with wait_ms, a blocking claim) keep the session open.
-    if (++quiet > 3) break;
-  }
-  const bool forced_close = !session->closed();
-  if (forced_close) session->Close();  // the waits die with the connection
-  rig.io.poll();
-  for (;;) {
-    boost::system::error_code ec;
-    size_t n = client_end.read_some(asio::buffer(buf), ec);
-    if (ec || n == 0) break;
-    out.append(buf, n);
-  }
-  CheckOutput(std::move(out), forced_close);
+  // The client goes away: waits end, subscriptions go.
+  conn.client->set_closed();
+  fe.engine->OnClientClosed(conn.client->id());
+  fe.Pump();
+  for (const std::string& line : conn.client->lines) CheckLine(line);
   return 0;
 }
