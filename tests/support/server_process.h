@@ -22,10 +22,10 @@ namespace shim::testing {
 
 struct ServerProcessOptions {
   std::string durability = "sync";
-  std::vector<std::string> extra_args;  // e.g. {"--max-outbound-bytes", "65536"}
+  std::vector<std::string> extra_args{};  // e.g. {"--max-outbound-bytes", "65536"}
   // "NAME=value" entries added to the child's environment only, e.g.
   // {"SHIM_FAILPOINTS=store.before_write:crash@3"} (docs/failpoints.md).
-  std::vector<std::string> env;
+  std::vector<std::string> env{};
 };
 
 class ServerProcess {
