@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -26,19 +25,11 @@ namespace shim {
 namespace {
 
 using nlohmann::json;
+using testing::RssKiB;
 using testing::ServerProcess;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kTimeoutMs = 20'000;
-
-long RssKiB(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
 
 // This process holds one descriptor per client connection too.
 bool RaiseOwnFileLimit(rlim_t wanted) {

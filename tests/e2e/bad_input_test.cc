@@ -25,6 +25,7 @@ namespace shim {
 namespace {
 
 using nlohmann::json;
+using testing::RssKiB;
 using testing::ServerProcess;
 using Clock = std::chrono::steady_clock;
 
@@ -58,15 +59,6 @@ void ExpectError(const json& response, int code, const std::string& reason, cons
   EXPECT_EQ(response["error"]["code"], code) << response.dump();
   EXPECT_EQ(response["error"]["data"]["reason"], reason) << response.dump();
   EXPECT_TRUE(response["error"]["message"].is_string()) << response.dump();
-}
-
-long RssKiB(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
 }
 
 // One server for the suite: the point is that it survives every case.

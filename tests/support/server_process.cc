@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <string>
 #include <thread>
 
 namespace shim::testing {
@@ -92,6 +94,15 @@ int ServerProcess::WaitForExit(int timeout_ms) {
 
 Result<std::unique_ptr<net::LineClient>> ServerProcess::Connect() const {
   return net::LineClient::ConnectUnix(socket_path_);
+}
+
+long RssKiB(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
 }
 
 }  // namespace shim::testing

@@ -64,4 +64,8 @@ class ServerProcess {
   int last_exit_status_ = -1;
 };
 
+// Resident set size of a process in KiB (VmRSS from /proc), -1 if unknown:
+// what the memory-bound tests assert on.
+long RssKiB(pid_t pid);
+
 }  // namespace shim::testing
