@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -96,64 +97,99 @@ std::unique_ptr<net::LineClient> Connect(const BenchConfig& cfg, Run& run) {
 
 std::string Payload(size_t n) { return std::string(n, 'x'); }
 
-// ---- state: pipelined set/get/incr/cas over a key space.
+// ---- state: set/get/incr/cas over a key space. With --pipeline N a client
+// writes N requests with one send, then reads their N replies, as
+// redis-benchmark -P N does. Request lines are appended as text and replies
+// are only searched for an "error" member: this client shares the machine's
+// cores with the server it measures, so its own per-request cost (a JSON
+// document built and dumped, one send per request, every reply parsed) must
+// stay small, or the comparison measures the load generator.
+void AppendStateRequest(std::string& out, uint64_t id, std::string_view method, std::string_view key,
+                        const std::string* value, int64_t expected_version) {
+  char digits[24];
+  auto number = [&](int64_t v) {
+    auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), v);
+    (void)ec;
+    out.append(digits, end);
+  };
+  out += R"({"jsonrpc":"2.0","id":)";
+  number(static_cast<int64_t>(id));
+  out += R"(,"method":")";
+  out += method;
+  out += R"(","params":{"key":")";
+  out += key;  // "bench/<n>": nothing to escape
+  out += '"';
+  if (value) {
+    out += R"(,"value":")";
+    out += *value;  // 'x' * payload: nothing to escape
+    out += '"';
+  }
+  if (expected_version >= 0) {
+    out += R"(,"expected_version":)";
+    number(expected_version);
+  }
+  out += "}}\n";
+}
+
+// Whether a reply line is an error other than VERSION_CONFLICT (conflicts of
+// --op cas count as answered). Only lines that mention "error" are parsed.
+Status ReplyStatus(const std::string& line) {
+  if (line.find("\"error\"") == std::string::npos) return Status::Ok();
+  json reply = json::parse(line, nullptr, false);
+  if (reply.is_discarded()) return Status::Internal("the server sent a line that is not JSON");
+  auto u = net::LineClient::Unwrap(reply);
+  if (u.ok() || u.status().code() == StatusCode::kVersionConflict) return Status::Ok();
+  return u.status();
+}
+
 void StateClient(Run& run, int id) {
   auto c = Connect(run.cfg, run);
   if (!c) return;
   net::LatencyHistogram h;
   std::mt19937_64 rng(id * 7919 + 1);
   const std::string value = Payload(run.cfg.payload);
-  struct Pending {
-    uint64_t id;
-    Clock::time_point sent;
-  };
-  std::deque<Pending> inflight;
-  auto send_one = [&]() -> bool {
-    if (!run.Take()) return false;
-    std::string key = "bench/" + std::to_string(rng() % run.cfg.keys);
-    std::string op = run.cfg.op;
-    if (op == "mixed") {
-      int r = static_cast<int>(rng() % 100);
-      op = r < 50 ? "set" : r < 80 ? "get" : r < 90 ? "incr" : "cas";
-    }
-    json params;
-    std::string method;
-    if (op == "set") {
-      method = "state.set";
-      params = {{"key", key}, {"value", value}};
-    } else if (op == "get") {
-      method = "state.get";
-      params = {{"key", key}};
-    } else if (op == "incr") {
-      method = "state.incr";
-      params = {{"key", "bench/counter/" + std::to_string(rng() % run.cfg.keys)}};
-    } else {  // cas: a conditional write that may conflict (conflicts count as answered)
-      method = "state.set";
-      params = {{"key", key}, {"value", value}, {"expected_version", static_cast<int64_t>(rng() % 3)}};
-    }
-    auto sent = Clock::now();
-    auto rid = c->SendRequest(method, params);
-    if (!rid.ok()) {
-      run.Error(rid.status());
-      return false;
-    }
-    inflight.push_back({*rid, sent});
-    return true;
-  };
+  std::string batch;
+  std::string key;
+  uint64_t next_id = 1;
   for (;;) {
-    while (static_cast<int>(inflight.size()) < run.cfg.pipeline && send_one()) {
+    batch.clear();
+    int n = 0;
+    while (n < run.cfg.pipeline && run.Take()) {
+      std::string op = run.cfg.op;
+      if (op == "mixed") {
+        int r = static_cast<int>(rng() % 100);
+        op = r < 50 ? "set" : r < 80 ? "get" : r < 90 ? "incr" : "cas";
+      }
+      key = (op == "incr" ? "bench/counter/" : "bench/") + std::to_string(rng() % run.cfg.keys);
+      if (op == "set") {
+        AppendStateRequest(batch, next_id++, "state.set", key, &value, -1);
+      } else if (op == "get") {
+        AppendStateRequest(batch, next_id++, "state.get", key, nullptr, -1);
+      } else if (op == "incr") {
+        AppendStateRequest(batch, next_id++, "state.incr", key, nullptr, -1);
+      } else {  // cas: a conditional write that may conflict
+        AppendStateRequest(batch, next_id++, "state.set", key, &value, static_cast<int64_t>(rng() % 3));
+      }
+      ++n;
     }
-    if (inflight.empty()) break;
-    auto p = inflight.front();
-    inflight.pop_front();
-    auto r = c->ReadResponse(p.id);
-    if (!r.ok()) {
-      run.Error(r.status());
+    if (n == 0) break;
+    const auto sent = Clock::now();
+    if (Status s = c->SendRaw(batch); !s.ok()) {
+      run.Error(s);
       break;
     }
-    auto u = net::LineClient::Unwrap(*r);
-    if (!u.ok() && u.status().code() != StatusCode::kVersionConflict) run.Error(u.status());
-    h.Record(static_cast<uint64_t>(MicrosSince(p.sent)));
+    bool failed = false;
+    for (int i = 0; i < n; ++i) {
+      auto line = c->ReadLine(30'000);
+      if (!line.ok()) {
+        run.Error(line.status());
+        failed = true;
+        break;
+      }
+      if (Status s = ReplyStatus(*line); !s.ok()) run.Error(s);
+      h.Record(static_cast<uint64_t>(MicrosSince(sent)));
+    }
+    if (failed) break;
   }
   run.Merge(h);
 }
@@ -402,7 +438,9 @@ Load generator for a shim server. Workloads:
 
 Options:
   --clients N          concurrent connections (default 50; lock 2; pubsub: publisher only)
-  --pipeline N         requests in flight per connection (state, pubsub; default 1)
+  --pipeline N         state: requests written at once per connection, then their
+                       replies read (as redis-benchmark -P); pubsub: publishes in
+                       flight (default 1)
   --count N            total operations (default: run for --duration)
   --duration S         seconds to run (default 10)
   --payload-bytes N    value / payload / message size (default 100)
