@@ -42,6 +42,20 @@ std::string EncodeLine(const json& message) {
   return line;
 }
 
+std::string EncodeResultLine(const json& id, const json& result) {
+  // The keys in the order json's std::map sorts them, as EncodeLine writes
+  // them. The serializer appends to `line` directly: json::dump would build
+  // a string per value only for it to be copied here.
+  std::string line = R"({"id":)";
+  nlohmann::detail::serializer<json> out(nlohmann::detail::output_adapter<char>(line), ' ',
+                                         json::error_handler_t::replace);
+  out.dump(id, false, false, 0);
+  line += R"(,"jsonrpc":"2.0","result":)";
+  out.dump(result, false, false, 0);
+  line += "}\n";
+  return line;
+}
+
 Result<Request> ParseRequest(json message, json* error_response) {
   auto fail = [&](const json& id, ProtocolError e, std::string msg) -> Status {
     *error_response = ProtocolErrorResponse(id, e, msg);

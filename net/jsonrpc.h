@@ -22,6 +22,9 @@ nlohmann::json Notification(std::string_view method, const nlohmann::json& param
 
 // Compact one-line encoding; invalid UTF-8 is replaced, never thrown.
 std::string EncodeLine(const nlohmann::json& message);
+// EncodeLine(ResultResponse(id, result)), byte for byte, without building
+// the envelope document: the reply of nearly every request takes this path.
+std::string EncodeResultLine(const nlohmann::json& id, const nlohmann::json& result);
 
 // A request that passed envelope validation.
 struct Request {

@@ -5,6 +5,7 @@
 #include "net/access.h"
 #include "net/mcp_adapter.h"
 #include "net/server.h"
+#include "net/simple_request.h"
 
 namespace shim::net {
 
@@ -337,6 +338,16 @@ void Session::HandleLine(std::string_view line) {
     if (LooksLikeHttpRequest(line)) return Abort(HttpRefusal(), "the first line is an HTTP request");
   }
 
+  auto self = shared_from_this();
+  auto send = [self](std::string reply) {
+    if (!reply.empty()) self->Send(std::move(reply));
+  };
+  // Nearly every line is a plain request: its envelope is read without a
+  // document. Anything else, and anything before sys.auth, goes the general way.
+  if (authenticated_) {
+    if (std::optional<Request> req = ParseSimpleRequest(line)) return Dispatch(std::move(*req), Track(send));
+  }
+
   json message = json::parse(line, nullptr, false);
   if (!authenticated_) {
     // Only sys.auth, as a single request, may come first.
@@ -357,48 +368,49 @@ void Session::HandleLine(std::string_view line) {
     Send(EncodeLine(ProtocolErrorResponse(nullptr, ProtocolError::kParseError, "the line is not valid JSON")));
     return;
   }
-  auto self = shared_from_this();
-  if (!message.is_array()) {
-    HandleMessage(std::move(message), [self](json response) {
-      if (!response.is_null()) self->Send(EncodeLine(response));
-    });
-    return;
-  }
+  if (!message.is_array()) return HandleMessage(std::move(message), std::move(send));
   if (message.empty()) {
     Send(EncodeLine(ProtocolErrorResponse(nullptr, ProtocolError::kInvalidRequest, "empty batch")));
     return;
   }
   // A batch is answered with one array, in request order, once every member
-  // is done; notifications contribute nothing.
+  // is done; notifications contribute nothing. The array's compact encoding
+  // is its members' joined by commas.
   struct BatchState {
-    std::vector<json> responses;
+    std::vector<std::string> replies;
     size_t remaining;
   };
   auto batch = std::make_shared<BatchState>();
-  batch->responses.resize(message.size());
+  batch->replies.resize(message.size());
   batch->remaining = message.size();
   for (size_t i = 0; i < message.size(); ++i) {
-    HandleMessage(std::move(message[i]), [self, batch, i](json response) {
-      batch->responses[i] = std::move(response);
+    HandleMessage(std::move(message[i]), [self, batch, i](std::string reply) {
+      batch->replies[i] = std::move(reply);
       if (--batch->remaining > 0) return;
-      json out = json::array();
-      for (auto& r : batch->responses) {
-        if (!r.is_null()) out.push_back(std::move(r));
+      std::string out;
+      for (std::string& r : batch->replies) {
+        if (r.empty()) continue;
+        out += out.empty() ? '[' : ',';
+        out.append(r, 0, r.size() - 1);  // without its newline
       }
-      if (!out.empty()) self->Send(EncodeLine(out));
+      if (!out.empty()) self->Send(out + "]\n");
     });
   }
 }
 
-void Session::HandleMessage(json message, std::function<void(json)> done) {
+Session::Done Session::Track(Done done) {
   ++pending_;
   auto self = shared_from_this();
-  auto finish = [self, done = std::move(done)](json response) {
+  return [self, done = std::move(done)](std::string reply) {
     --self->pending_;
-    done(std::move(response));
+    done(std::move(reply));
     if (self->pending_ == 0 && self->server_.options().idle_timeout_ms > 0) self->Rearm();
     self->MaybeFinish();
   };
+}
+
+void Session::HandleMessage(json message, Done done) {
+  Done finish = Track(std::move(done));
   json error;
   Result<Request> req = ParseRequest(std::move(message), &error);
   if (!req.ok()) {
@@ -408,23 +420,24 @@ void Session::HandleMessage(json message, std::function<void(json)> done) {
         error = ErrorResponse(nullptr, Status(StatusCode::kUnauthorized, "malformed sys.auth; closing the connection"));
       }
       Abort(EncodeLine(error), "malformed sys.auth");
-      return finish(nullptr);
+      return finish({});
     }
-    finish(std::move(error));
+    finish(error.is_null() ? std::string() : EncodeLine(error));
     return;
   }
   Dispatch(std::move(req).value(), std::move(finish));
 }
 
-void Session::Dispatch(Request req, std::function<void(json)> done) {
+void Session::Dispatch(Request req, Done done) {
   auto self = shared_from_this();
   const auto started = std::chrono::steady_clock::now();
   engine::Engine& engine = server_.engine();
   if (req.method == "sys.auth") return Authenticate(req, std::move(done));
   if (McpAdapter::Handles(req.method)) {
     if (server_.shutting_down()) {
-      return done(req.has_id ? ErrorResponse(req.id, Status(StatusCode::kShuttingDown, "the server is shutting down"))
-                             : json(nullptr));
+      return done(req.has_id ? EncodeLine(ErrorResponse(req.id, Status(StatusCode::kShuttingDown,
+                                                                         "the server is shutting down")))
+                             : std::string());
     }
     const std::string method = req.method;
     return server_.mcp().Handle(req, self, [self, started, method, done = std::move(done)](json response) {
@@ -433,22 +446,22 @@ void Session::Dispatch(Request req, std::function<void(json)> done) {
       const bool error = response.is_object() && (response.contains("error") ||
                                                   response["result"].value("isError", false));
       self->server_.stats().RecordCall("mcp:" + method, micros.count(), error);
-      done(std::move(response));
+      done(response.is_null() ? std::string() : EncodeLine(response));
     });
   }
   const bool known = engine.HasMethod(req.method) || server_.IsLocalMethod(req.method);
   if (!known) {
-    done(req.has_id ? ProtocolErrorResponse(req.id, ProtocolError::kMethodNotFound,
-                                            "unknown method '" + req.method + "'")
-                    : json(nullptr));
+    done(req.has_id ? EncodeLine(ProtocolErrorResponse(req.id, ProtocolError::kMethodNotFound,
+                                                       "unknown method '" + req.method + "'"))
+                    : std::string());
     return;
   }
   auto reply = [self, started, id = req.id, has_id = req.has_id, method = req.method,
                 done = std::move(done)](Result<json> result) {
     auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
     self->server_.stats().RecordCall(method, micros.count(), !result.ok());
-    if (!has_id) return done(nullptr);
-    done(result.ok() ? ResultResponse(id, std::move(result).value()) : ErrorResponse(id, result.status()));
+    if (!has_id) return done({});
+    done(result.ok() ? EncodeResultLine(id, result.value()) : EncodeLine(ErrorResponse(id, result.status())));
   };
   if (server_.shutting_down()) {
     return reply(Status(StatusCode::kShuttingDown, "the server is shutting down"));
@@ -457,7 +470,7 @@ void Session::Dispatch(Request req, std::function<void(json)> done) {
   engine.Execute(req.method, std::move(req.params), self, std::move(reply));
 }
 
-void Session::Authenticate(const Request& req, std::function<void(json)> done) {
+void Session::Authenticate(const Request& req, Done done) {
   const auto started = std::chrono::steady_clock::now();
   Status status;
   if (!server_.options().auth_token.empty()) {
@@ -477,12 +490,12 @@ void Session::Authenticate(const Request& req, std::function<void(json)> done) {
     // The error is the last line this connection gets, even for a
     // notification: a silent close would leave the client guessing.
     Abort(EncodeLine(ErrorResponse(req.has_id ? req.id : json(nullptr), status)), "sys.auth failed");
-    return done(nullptr);
+    return done({});
   }
   authenticated_ = true;
   Rearm();
-  done(req.has_id ? ResultResponse(req.id, json{{"authenticated", true}, {"required", needs_auth_}})
-                  : json(nullptr));
+  done(req.has_id ? EncodeResultLine(req.id, json{{"authenticated", true}, {"required", needs_auth_}})
+                  : std::string());
 }
 
 }  // namespace shim::net

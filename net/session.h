@@ -73,16 +73,24 @@ class Session final : public engine::Client, public std::enable_shared_from_this
   // Sends `line` (an error line, or the HTTP refusal), then closes: see the
   // header comment. Further replies and notifications are dropped.
   void Abort(std::string line, std::string_view why);
+  // Receives a request's answer exactly once: the encoded reply line (with
+  // its newline), or an empty string when nothing is to be sent (a
+  // notification). Lines rather than documents, so that the common reply is
+  // encoded straight from the result (EncodeResultLine) and a batch joins its
+  // members' lines.
+  using Done = std::function<void(std::string line)>;
+
   // sys.auth: checks the token, answers or aborts.
-  void Authenticate(const Request& req, std::function<void(nlohmann::json)> done);
+  void Authenticate(const Request& req, Done done);
   // Returns once queued output is at most max_outbound_bytes (or the
   // session stops reading).
   asio::awaitable<void> WaitForDrain();
   void HandleLine(std::string_view line);
-  // Dispatches one request; `done` receives the response (null for a
-  // notification) exactly once.
-  void HandleMessage(nlohmann::json message, std::function<void(nlohmann::json)> done);
-  void Dispatch(Request req, std::function<void(nlohmann::json)> done);
+  // Validates and dispatches one parsed request; `done` as Done says.
+  void HandleMessage(nlohmann::json message, Done done);
+  // Counts the request as pending until `done` runs.
+  Done Track(Done done);
+  void Dispatch(Request req, Done done);
   void Send(std::string line);
   // Closes once the client has half-closed, every request is answered and
   // all output is written.

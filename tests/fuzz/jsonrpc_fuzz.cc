@@ -3,10 +3,11 @@
 // the socket: each input is the byte stream of one connection, split into
 // lines at '\n' (a trailing '\r' dropped, blank lines skipped), each line
 // parsed, batches answered as one array in request order, every request
-// validated by net::ParseRequest (net/jsonrpc.cc) and dispatched as the
-// session does: MCP methods to net::McpAdapter, engine methods to a real
-// Engine on a temp store (Durability none, FakeClock), anything else
-// METHOD_NOT_FOUND. sys.auth / sys.info / sys.stats, the HTTP refusal and
+// validated by net::ParseRequest (net/jsonrpc.cc) — or, for the common
+// shape, read by net::ParseSimpleRequest (net/simple_request.cc) — and
+// dispatched as the session does: MCP methods to net::McpAdapter, engine
+// methods to a real Engine on a temp store (Durability none, FakeClock),
+// anything else METHOD_NOT_FOUND. sys.auth / sys.info / sys.stats, the HTTP refusal and
 // the byte-level framer with its limits and timeouts live in Session, which
 // clang 14 with ASan cannot compile (Asio coroutines), so they are not
 // covered here (docs/fault-testing.md, "Fuzzing").
@@ -14,7 +15,9 @@
 // Oracles besides the sanitizers: every reply line encodes to valid JSON
 // with "jsonrpc": "2.0", a response with result xor error or a
 // notification; batch replies are non-empty arrays; a request is answered
-// at most once.
+// at most once; a line the fast path reads gives the same request through
+// json::parse + ParseRequest; EncodeResultLine matches the envelope's
+// encoding.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -30,6 +33,7 @@
 #include "engine/client.h"
 #include "net/jsonrpc.h"
 #include "net/mcp_adapter.h"
+#include "net/simple_request.h"
 #include "tests/fuzz/fuzz_engine.h"
 
 namespace {
@@ -84,6 +88,20 @@ void CheckLine(const std::string& line) {
   }
 }
 
+// The fast path must read a line exactly as the general path does.
+void CheckSameAsGeneralPath(const shim::net::Request& fast, std::string_view line) {
+  json message = json::parse(line, nullptr, false);
+  if (!message.is_object()) Fail("the fast path took a line that is not a JSON object", line);
+  json error;
+  auto general = shim::net::ParseRequest(std::move(message), &error);
+  if (!general.ok()) Fail("the fast path took a line the general path refuses", line);
+  const shim::net::Request& g = general.value();
+  if (fast.has_id != g.has_id || fast.id.type() != g.id.type() || fast.id != g.id || fast.method != g.method ||
+      fast.params.type() != g.params.type() || fast.params != g.params) {
+    Fail("the fast path read a line differently from the general path", line);
+  }
+}
+
 struct Connection {
   shim::fuzz::FuzzEngine& fe;
   shim::net::McpAdapter& mcp;
@@ -102,8 +120,13 @@ struct Connection {
     fe.engine->Execute(req.method, std::move(req.params), client,
                        [id = req.id, has_id = req.has_id, done = std::move(done)](shim::Result<json> r) {
                          if (!has_id) return done(nullptr);
-                         done(r.ok() ? shim::net::ResultResponse(id, std::move(r).value())
-                                     : shim::net::ErrorResponse(id, r.status()));
+                         if (!r.ok()) return done(shim::net::ErrorResponse(id, r.status()));
+                         // The session encodes results without the envelope document.
+                         json response = shim::net::ResultResponse(id, r.value());
+                         if (shim::net::EncodeResultLine(id, r.value()) != EncodeLine(response)) {
+                           Fail("EncodeResultLine differs from the envelope's encoding", response.dump());
+                         }
+                         done(std::move(response));
                        });
   }
 
@@ -124,11 +147,20 @@ struct Connection {
   void HandleLine(std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.find_first_not_of(" \t") == std::string_view::npos) return;
+    auto self = client;
+    // Session::HandleLine's fast path (authenticated sessions).
+    if (auto req = shim::net::ParseSimpleRequest(line)) {
+      CheckSameAsGeneralPath(*req, line);
+      auto calls = std::make_shared<int>(0);
+      return Dispatch(std::move(*req), [self, calls, line = std::string(line)](json response) {
+        if (++*calls > 1) Fail("a request answered twice", line);
+        if (!response.is_null()) self->lines.push_back(EncodeLine(response));
+      });
+    }
     json message = json::parse(line, nullptr, false);
     if (message.is_discarded()) {
       return Send(ProtocolErrorResponse(nullptr, ProtocolError::kParseError, "the line is not valid JSON"));
     }
-    auto self = client;
     if (!message.is_array()) {
       return HandleMessage(std::move(message), [self](json response) {
         if (!response.is_null()) self->lines.push_back(EncodeLine(response));
