@@ -63,6 +63,74 @@ class Scanner {
     }
     return true;
   }
+  // A value built of what the scanner reads exactly as nlohmann would:
+  // objects (without duplicate keys) and arrays nested at most kMaxDepth
+  // deep, simple strings, short integers, true, false and null. Most
+  // params are only that, and building them here skips nlohmann's per-parse
+  // setup and per-character token buffer, which cost more than the
+  // envelope itself.
+  bool PlainValue(json* out, int depth = 0) {
+    constexpr int kMaxDepth = 32;
+    switch (Peek()) {
+      case '"': {
+        std::string_view text;
+        if (!SimpleString(&text)) return false;
+        *out = text;
+        return true;
+      }
+      case '{': {
+        if (depth == kMaxDepth) return false;
+        ++i_;
+        *out = json::object();
+        SkipSpace();
+        if (Eat('}')) return true;
+        for (;;) {
+          std::string_view key;
+          if (!SimpleString(&key)) return false;
+          SkipSpace();
+          if (!Eat(':')) return false;
+          SkipSpace();
+          json value;
+          if (!PlainValue(&value, depth + 1)) return false;
+          if (!out->emplace(key, std::move(value)).second) return false;  // a duplicate key
+          SkipSpace();
+          if (Eat('}')) return true;
+          if (!Eat(',')) return false;
+          SkipSpace();
+        }
+      }
+      case '[': {
+        if (depth == kMaxDepth) return false;
+        ++i_;
+        *out = json::array();
+        SkipSpace();
+        if (Eat(']')) return true;
+        for (;;) {
+          json value;
+          if (!PlainValue(&value, depth + 1)) return false;
+          out->push_back(std::move(value));
+          SkipSpace();
+          if (Eat(']')) return true;
+          if (!Eat(',')) return false;
+          SkipSpace();
+        }
+      }
+      case 't':
+        *out = true;
+        return Literal("true");
+      case 'f':
+        *out = false;
+        return Literal("false");
+      case 'n':
+        *out = nullptr;
+        return Literal("null");
+      default:
+        return Integer(out);
+    }
+  }
+  size_t position() const { return i_; }
+  void Rewind(size_t to) { i_ = to; }
+
   // The text of the object starting here, found by counting brackets outside
   // strings. It is only a candidate: the caller parses it, which rejects
   // anything that is not exactly one valid object.
@@ -132,10 +200,16 @@ std::optional<Request> ParseSimpleRequest(std::string_view line) {
       if (in.Peek() == 'n') {
         if (!in.Literal("null")) return std::nullopt;
       } else {
-        std::string_view text;
-        if (in.Peek() != '{' || !in.ObjectText(&text)) return std::nullopt;
-        req.params = json::parse(text.begin(), text.end(), nullptr, false);
-        if (req.params.is_discarded()) return std::nullopt;
+        if (in.Peek() != '{') return std::nullopt;
+        const size_t start = in.position();
+        if (!in.PlainValue(&req.params)) {
+          // Escapes, non-ASCII text, fractions, ...: nlohmann reads the object.
+          in.Rewind(start);
+          std::string_view text;
+          if (!in.ObjectText(&text)) return std::nullopt;
+          req.params = json::parse(text.begin(), text.end(), nullptr, false);
+          if (req.params.is_discarded()) return std::nullopt;
+        }
       }
     } else {
       return std::nullopt;
