@@ -54,10 +54,37 @@ int64_t RecentSamples::Median() const {
   return v[v.size() / 2];
 }
 
-std::optional<TaskQueue::ReadyKey> TaskQueue::OldestReady() const {
+void ReadyList::Insert(ReadyKey k) {
+  if (keys_.empty() || keys_.back() < k) {
+    keys_.push_back(k);
+  } else {
+    keys_.insert(std::upper_bound(keys_.begin(), keys_.end(), k), k);
+  }
+}
+
+void ReadyList::Erase(ReadyKey k) {
+  auto it = std::lower_bound(keys_.begin(), keys_.end(), k);
+  if (it == keys_.end() || *it != k) return;
+  it->second = 0;
+  ++dead_;
+  while (!keys_.empty() && keys_.front().second == 0) {
+    keys_.pop_front();
+    --dead_;
+  }
+  while (!keys_.empty() && keys_.back().second == 0) {
+    keys_.pop_back();
+    --dead_;
+  }
+  if (dead_ > 64 && dead_ > keys_.size() / 2) {
+    std::erase_if(keys_, [](const ReadyKey& e) { return e.second == 0; });
+    dead_ = 0;
+  }
+}
+
+std::optional<ReadyKey> TaskQueue::OldestReady() const {
   std::optional<ReadyKey> best;
   for (int p = 1; p <= 10; ++p) {
-    if (!ready[p].empty() && (!best || *ready[p].begin() < *best)) best = *ready[p].begin();
+    if (!ready[p].empty() && (!best || ready[p].front() < *best)) best = ready[p].front();
   }
   return best;
 }

@@ -28,6 +28,7 @@ void TaskModule::Reset() {
   dependents_.clear();
   idempotency_.clear();
   running_by_worker_.clear();
+  uncommitted_payloads_.clear();
 }
 
 Status TaskModule::Recover() {
@@ -46,62 +47,76 @@ Status TaskModule::Recover() {
         q.configured = true;
         return true;
       }));
-  // Task records, then payloads (the payload tag sorts after the record tag).
+  // Task records, in seq order. Payloads (tag kTaskPayload) are not read:
+  // they stay in the store until a claim or task.get asks for one. The
+  // common case — a ready task with nothing rare about it — is indexed right
+  // here; the rest need every task loaded first and wait for the pass below.
+  std::vector<Task*> later;
+  const std::string* last_queue = nullptr;
+  TaskQueue* queue = nullptr;
   std::string tprefix(1, static_cast<char>(KeyTag::kTask));
   SHIM_RETURN_IF_ERROR(core_.store().Scan(
       Family::kTasks, tprefix, storage::PrefixSuccessor(tprefix), [&](std::string_view k, std::string_view v) {
         storage::KeyDecoder d(k);
         KeyTag tag;
         uint64_t seq;
-        Task t;
-        if (!d.Tag(&tag) || !d.U64(&seq) || !Task::FromRecord(seq, json::parse(v, nullptr, false), &t)) {
+        if (!d.Tag(&tag) || !d.U64(&seq)) {
+          bad = Status::Internal("corrupt task record key");
+          return false;
+        }
+        auto [it, inserted] = tasks_.try_emplace(seq);
+        Task& t = it->second;
+        if (!inserted || !Task::DecodeRecord(seq, v, &t)) {
+          tasks_.erase(it);
           bad = Status::Internal("corrupt task record");
           return false;
         }
-        tasks_.emplace(seq, std::move(t));
+        if (t.queue_name != last_queue) {  // interned: a pointer compare
+          last_queue = t.queue_name;
+          queue = &QueueFor(t.queue());
+        }
+        ++queue->counts[static_cast<int>(t.state)];
+        queue->tasks.push_back(seq);  // ascending: the scan is in seq order
+        next_ready_order_ = std::max(next_ready_order_, t.ready_order + 1);
+        if (t.state == TaskState::kReady) queue->ready[t.priority].AppendUnsorted({t.ready_order, t.seq});
+        if (t.state != TaskState::kReady || t.has_extra()) later.push_back(&t);
         return true;
       }));
   SHIM_RETURN_IF_ERROR(bad);
-  std::string pprefix(1, static_cast<char>(KeyTag::kTaskPayload));
-  SHIM_RETURN_IF_ERROR(core_.store().Scan(
-      Family::kTasks, pprefix, storage::PrefixSuccessor(pprefix), [&](std::string_view k, std::string_view v) {
-        storage::KeyDecoder d(k);
-        KeyTag tag;
-        uint64_t seq;
-        if (d.Tag(&tag) && d.U64(&seq)) {
-          if (Task* t = Find(seq)) t->payload.assign(v);
-        }
-        return true;
-      }));
+  for (auto& [name, tq] : queues_) {
+    for (ReadyList& list : tq.ready) list.Sort();
+  }
 
-  // Rebuild the indexes. Finished tasks go into the retention lists in
-  // finish order.
+  // Finished tasks go into the retention lists in finish order.
   std::vector<const Task*> finished;
   const int64_t mono = core_.clock().MonoMs();
-  for (auto& [seq, t] : tasks_) {
-    TaskQueue& q = QueueFor(t.queue);
-    ++q.counts[static_cast<int>(t.state)];
-    q.tasks.insert(seq);
-    next_ready_order_ = std::max(next_ready_order_, t.ready_order + 1);
-    if (!t.idempotency_key.empty()) idempotency_[{t.queue, t.idempotency_key}] = seq;
+  for (Task* task : later) {
+    Task& t = *task;
+    const uint64_t seq = t.seq;
+    if (!t.ext().idempotency_key.empty()) idempotency_[{t.queue(), t.ext().idempotency_key}] = seq;
     // The prerequisite counters are not stored: recount what is still
     // unfinished (a finished dependency or child was already accounted for,
-    // and one dropped by retention had finished).
-    if (!IsFinished(t.state)) {
-      t.children_pending = 0;
-      for (uint64_t c : t.children) {
+    // and one dropped by retention had finished). Only tasks with an extra
+    // part can have either.
+    if (!IsFinished(t.state) && t.has_extra()) {
+      TaskExtra& e = t.x();
+      e.children_pending = 0;
+      for (uint64_t c : e.children) {
         const Task* ct = Find(c);
-        if (ct && !IsFinished(ct->state)) ++t.children_pending;
+        if (ct && !IsFinished(ct->state)) ++e.children_pending;
       }
     }
     switch (t.state) {
       case TaskState::kWaiting:
-        t.unmet_dependencies = 0;
-        for (uint64_t dep : t.depends_on) {
-          const Task* d = Find(dep);
-          if (d && !IsFinished(d->state)) {
-            dependents_[dep].push_back(seq);
-            ++t.unmet_dependencies;
+        if (t.has_extra()) {
+          TaskExtra& e = t.x();
+          e.unmet_dependencies = 0;
+          for (uint64_t dep : e.depends_on) {
+            const Task* d = Find(dep);
+            if (d && !IsFinished(d->state)) {
+              dependents_[dep].push_back(seq);
+              ++e.unmet_dependencies;
+            }
           }
         }
         break;
@@ -109,13 +124,12 @@ Status TaskModule::Recover() {
         ScheduleRunAt(t);
         break;
       case TaskState::kReady:
-        q.AddReady(t);
-        break;
+        break;  // indexed during the scan
       case TaskState::kRunning:
         // Full execution lease again after a restart: nothing expires early.
-        t.lease_expires_mono_ms = mono + t.timeout_ms;
-        running_by_worker_[t.worker_id].insert(seq);
-        workers_.AdjustActive(t.worker_id, +1);
+        t.x().lease_expires_mono_ms = mono + t.timeout_ms;
+        running_by_worker_[t.ext().worker_id].insert(seq);
+        workers_.AdjustActive(t.ext().worker_id, +1);
         ArmLease(t);
         break;
       default:
@@ -128,7 +142,7 @@ Status TaskModule::Recover() {
     return std::pair(a->finished_at_ms, a->seq) < std::pair(b->finished_at_ms, b->seq);
   });
   for (const Task* t : finished) {
-    TaskQueue& q = QueueFor(t->queue);
+    TaskQueue& q = QueueFor(t->queue());
     (t->state == TaskState::kFailed ? q.failed_order : q.completed_order).push_back(t->seq);
   }
   return Status::Ok();
@@ -142,13 +156,13 @@ Result<Task*> TaskModule::RunningWithToken(const json& params, uint64_t* token_o
   auto seq = ParseTaskId(id);
   Task* t = seq ? Find(*seq) : nullptr;
   if (!t) return Status::NotFound("no task '" + id + "'");
-  if (t->state == TaskState::kRunning && t->lease_token == token && token != 0 &&
-      t->lease_expires_mono_ms <= core_.clock().MonoMs()) {
+  if (t->state == TaskState::kRunning && t->ext().lease_token == token && token != 0 &&
+      t->ext().lease_expires_mono_ms <= core_.clock().MonoMs()) {
     // Its lease ran out but the timer has not run yet (requests are served
     // in between): it stalled all the same; a late worker does not own it.
     Stall(*t);
   }
-  if (t->lease_token != token || token == 0) {
+  if (t->ext().lease_token != token || token == 0) {
     return Status(StatusCode::kNotOwner,
                   "lease_token " + std::to_string(token) + " does not own task " + id +
                       " (its lease expired and it was handed out again, or it was cancelled)",
@@ -172,10 +186,10 @@ void TaskModule::Progress(Call& call) {
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (progress.dump().size() > 64 * 1024) return core_.Reply(call.reply, Status::TooLarge("progress over 64 KiB", 64 * 1024));
   core_.NextRevision();
-  (*t)->progress = progress;
-  (*t)->progress_message = message.value_or("");
+  (*t)->x().progress = progress;
+  (*t)->x().progress_message = message.value_or("");
   Persist(**t);
-  json event = {{"progress", progress}, {"worker_id", (*t)->worker_id}};
+  json event = {{"progress", progress}, {"worker_id", (*t)->ext().worker_id}};
   if (message) event["message"] = *message;
   Event(**t, "progress", std::move(event));
   core_.Reply(call.reply, json{{"ok", true}});
@@ -189,7 +203,7 @@ void TaskModule::Extend(Call& call) {
   const int64_t extend = p.Int("extend_ms", {.min = 1, .max = core_.limits().max_ttl_ms});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   // Liveness only: a restart grants the full timeout anyway.
-  (*t)->lease_expires_mono_ms = core_.clock().MonoMs() + extend;
+  (*t)->x().lease_expires_mono_ms = core_.clock().MonoMs() + extend;
   ArmLease(**t);
   core_.Reply(call.reply, json{{"lease_expires_at_ms", core_.clock().NowMs() + extend}});
 }
@@ -209,8 +223,8 @@ void TaskModule::Complete(Call& call) {
   Task& t = **found;
   core_.NextRevision();
   ReleaseRunning(t);
-  t.result = result ? *result : json(nullptr);
-  Event(t, "completed", {{"worker_id", t.worker_id}, {"attempt", t.attempt}, {"result", t.result}});
+  t.x().result = result ? *result : json(nullptr);
+  Event(t, "completed", {{"worker_id", t.ext().worker_id}, {"attempt", t.attempt}, {"result", t.ext().result}});
   Finish(t, TaskState::kCompleted);  // t may be forgotten by retention now
   core_.Reply(call.reply, json{{"ok", true}});
 }
@@ -271,14 +285,14 @@ void TaskModule::Retry(Call& call) {
   core_.NextRevision();
   // It leaves the retention list it finished into; if it finishes again it
   // is appended anew, and must not be forgotten for its old position.
-  TaskQueue& q = QueueFor(t->queue);
+  TaskQueue& q = QueueFor(t->queue());
   auto& order = t->state == TaskState::kFailed ? q.failed_order : q.completed_order;
   order.erase(std::remove(order.begin(), order.end(), t->seq), order.end());
-  // A fresh set of attempts; their history stays in t->attempts.
+  // A fresh set of attempts; their history stays in t->ext().attempts.
   t->attempt = 0;
-  t->error.clear();
+  t->x().error.clear();
   t->finished_at_ms = 0;
-  t->lease_token = 0;
+  t->x().lease_token = 0;
   t->run_at_ms = 0;
   Event(*t, "retrying", {{"manual", true}, {"attempt", t->attempt}});
   MakeReady(*t);

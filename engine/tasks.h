@@ -16,7 +16,8 @@
 // Leases that lapse and workers that die return their tasks as failed
 // attempts. Files: tasks.cc (handlers), tasks_submit.cc (validation, batches,
 // cycles), tasks_lifecycle.cc (transitions), tasks_claim.cc (claims,
-// waiters, routing), tasks_query.cc (get/list/stats).
+// waiters, routing), tasks_query.cc (get/list/stats), tasks_payload.cc
+// (payloads, read from the store on demand).
 // Engine thread only.
 #pragma once
 
@@ -141,6 +142,13 @@ class TaskModule {
   void Dispatch(const std::string& queue);
   std::list<ClaimWaiter>::iterator PickWaiter(TaskQueue& q, const Task& t);
 
+  // ---- payloads (tasks_payload.cc)
+  // A task's payload, read from the store (null if it cannot be read).
+  nlohmann::json LoadPayload(uint64_t seq) const;
+  // Keeps a payload written in the open group in memory until that group
+  // has committed, since LoadPayload reads only committed data.
+  void HoldPayloadsUntilCommitted(std::vector<std::pair<uint64_t, std::string>> payloads);
+
   // ---- queries (tasks_query.cc)
   nlohmann::json Describe(const Task& t, bool with_payload) const;
   void PersistQueueConfig(TaskQueue& q);
@@ -155,6 +163,7 @@ class TaskModule {
   std::map<std::pair<std::string, std::string>, uint64_t> idempotency_;  // (queue, key) -> seq
   std::unordered_map<std::string, std::set<uint64_t>> running_by_worker_;
   std::list<ClaimWaiter> waiters_;
+  std::unordered_map<uint64_t, std::string> uncommitted_payloads_;  // seq -> payload
   uint64_t next_waiter_id_ = 1;
   uint64_t next_ready_order_ = 1;
 };

@@ -46,9 +46,10 @@ Task* TaskModule::BestReady(const std::vector<std::string>& queues, const std::v
       if (best && p > best->priority) break;
       int scanned = 0;
       for (const auto& [order, seq] : q.ready[p]) {
+        if (seq == 0) continue;  // an erased entry (ReadyList)
         if (++scanned > kRequiresScanLimit) break;
         Task* t = Find(seq);
-        if (t && HasAll(caps, t->requires_caps)) {
+        if (t && HasAll(caps, t->ext().requires_caps)) {
           found = t;
           break;
         }
@@ -70,17 +71,17 @@ json TaskModule::ClaimFor(const std::string& worker_id, const std::vector<std::s
     Task* t = BestReady(queues, caps);
     if (!t) break;
     StartRunning(*t, worker_id, client);
-    json payload = json::parse(t->payload, nullptr, false);
+    json payload = LoadPayload(t->seq);
     out.push_back({{"task_id", TaskId(t->seq)},
-                   {"queue", t->queue},
-                   {"payload", payload.is_discarded() ? json(nullptr) : std::move(payload)},
+                   {"queue", t->queue()},
+                   {"payload", std::move(payload)},
                    {"priority", t->priority},
                    {"attempt", t->attempt},
                    {"max_attempts", t->max_attempts},
-                   {"lease_token", t->lease_token},
+                   {"lease_token", t->ext().lease_token},
                    {"lease_expires_at_ms", core_.clock().NowMs() + t->timeout_ms},
                    {"timeout_ms", t->timeout_ms},
-                   {"tags", t->tags}});
+                   {"tags", t->ext().tags}});
   }
   return out;
 }
@@ -92,7 +93,7 @@ std::list<TaskModule::ClaimWaiter>::iterator TaskModule::PickWaiter(TaskQueue& q
     return rec ? rec->active_tasks : 0;
   };
   auto extra_caps = [this, &t](const ClaimWaiter& w) {
-    return static_cast<int64_t>(CapabilitiesOf(w.worker_id).size()) - static_cast<int64_t>(t.requires_caps.size());
+    return static_cast<int64_t>(CapabilitiesOf(w.worker_id).size()) - static_cast<int64_t>(t.ext().requires_caps.size());
   };
   std::vector<std::list<ClaimWaiter>::iterator> eligible;
   for (auto it = waiters_.begin(); it != waiters_.end();) {
@@ -107,7 +108,7 @@ std::list<TaskModule::ClaimWaiter>::iterator TaskModule::PickWaiter(TaskQueue& q
     // heartbeats again (task.claim refuses dead workers the same way).
     const auto* rec = workers_.Find(it->worker_id);
     if (std::find(it->queues.begin(), it->queues.end(), q.name) != it->queues.end() && !(rec && rec->dead) &&
-        HasAll(CapabilitiesOf(it->worker_id), t.requires_caps) && FreeSlots(it->worker_id, 1) > 0) {
+        HasAll(CapabilitiesOf(it->worker_id), t.ext().requires_caps) && FreeSlots(it->worker_id, 1) > 0) {
       eligible.push_back(it);
     }
     ++it;
@@ -149,6 +150,7 @@ void TaskModule::Dispatch(const std::string& queue) {
     for (int p = 1; p <= 10 && !served; ++p) {
       int scanned = 0;
       for (const auto& [order, seq] : q.ready[p]) {
+        if (seq == 0) continue;  // an erased entry (ReadyList)
         if (++scanned > kRequiresScanLimit) break;
         Task* t = Find(seq);
         if (!t) continue;

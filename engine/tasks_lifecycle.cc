@@ -49,18 +49,18 @@ TaskQueue& TaskModule::QueueFor(const std::string& name) {
 }
 
 void TaskModule::Persist(const Task& t) {
-  core_.batch().Put(Family::kTasks, TaskKey(t.seq), t.ToRecord().dump());
+  core_.batch().Put(Family::kTasks, TaskKey(t.seq), t.EncodeRecord());
 }
 
 void TaskModule::Event(const Task& t, const char* type, json extra) {
   extra["type"] = type;
   extra["task_id"] = TaskId(t.seq);
-  extra["queue"] = t.queue;
-  pubsub_.PublishInternal("events." + t.queue, std::move(extra));
+  extra["queue"] = t.queue();
+  pubsub_.PublishInternal("events." + t.queue(), std::move(extra));
 }
 
 void TaskModule::SetState(Task& t, TaskState s) {
-  TaskQueue& q = QueueFor(t.queue);
+  TaskQueue& q = QueueFor(t.queue());
   if (t.state == TaskState::kReady) q.RemoveReady(t);
   --q.counts[static_cast<int>(t.state)];
   ++q.counts[static_cast<int>(s)];
@@ -81,9 +81,9 @@ void TaskModule::MakeReady(Task& t) {
   SetState(t, TaskState::kReady);
   t.ready_at_ms = core_.clock().NowMs();
   t.ready_order = next_ready_order_++;
-  QueueFor(t.queue).AddReady(t);
+  QueueFor(t.queue()).AddReady(t);
   Persist(t);
-  Dispatch(t.queue);
+  Dispatch(t.queue());
 }
 
 void TaskModule::ScheduleRunAt(const Task& t) {
@@ -95,41 +95,41 @@ void TaskModule::ScheduleRunAt(const Task& t) {
 }
 
 void TaskModule::ScheduleDeadline(const Task& t) {
-  if (t.deadline_at_ms == 0) return;
+  if (t.ext().deadline_at_ms == 0) return;
   const uint64_t seq = t.seq;
-  if (t.escalate_before_ms > 0 && !t.escalated) {
-    core_.wall_timers().Schedule(t.deadline_at_ms - t.escalate_before_ms, [this, seq] {
+  if (t.ext().escalate_before_ms > 0 && !t.ext().escalated) {
+    core_.wall_timers().Schedule(t.ext().deadline_at_ms - t.ext().escalate_before_ms, [this, seq] {
       Task* t = Find(seq);
-      if (!t || t->escalated || t->state == TaskState::kRunning || IsFinished(t->state)) return;
+      if (!t || t->ext().escalated || t->state == TaskState::kRunning || IsFinished(t->state)) return;
       core_.NextRevision();
-      TaskQueue& q = QueueFor(t->queue);
+      TaskQueue& q = QueueFor(t->queue());
       const bool ready = t->state == TaskState::kReady;
       if (ready) q.RemoveReady(*t);
       const int from = t->priority;
       t->priority = 1;
-      t->escalated = true;
+      t->x().escalated = true;
       if (ready) q.AddReady(*t);
       Persist(*t);
-      Event(*t, "escalated", {{"from_priority", from}, {"deadline_at_ms", t->deadline_at_ms}});
+      Event(*t, "escalated", {{"from_priority", from}, {"deadline_at_ms", t->ext().deadline_at_ms}});
     });
   }
-  if (!t.deadline_missed) {
-    core_.wall_timers().Schedule(t.deadline_at_ms, [this, seq] {
+  if (!t.ext().deadline_missed) {
+    core_.wall_timers().Schedule(t.ext().deadline_at_ms, [this, seq] {
       Task* t = Find(seq);
-      if (!t || t->deadline_missed || t->state == TaskState::kCompleted || t->state == TaskState::kCancelled) return;
+      if (!t || t->ext().deadline_missed || t->state == TaskState::kCompleted || t->state == TaskState::kCancelled) return;
       core_.NextRevision();
-      t->deadline_missed = true;
+      t->x().deadline_missed = true;
       Persist(*t);
-      Event(*t, "deadline_missed", {{"deadline_at_ms", t->deadline_at_ms}, {"state", TaskStateName(t->state)}});
+      Event(*t, "deadline_missed", {{"deadline_at_ms", t->ext().deadline_at_ms}, {"state", TaskStateName(t->state)}});
     });
   }
 }
 
 void TaskModule::ArmLease(const Task& t) {
-  core_.mono_timers().Schedule(t.lease_expires_mono_ms, [this, seq = t.seq, token = t.lease_token] {
+  core_.mono_timers().Schedule(t.ext().lease_expires_mono_ms, [this, seq = t.seq, token = t.ext().lease_token] {
     Task* t = Find(seq);
-    if (!t || t->state != TaskState::kRunning || t->lease_token != token ||
-        t->lease_expires_mono_ms > core_.clock().MonoMs()) {
+    if (!t || t->state != TaskState::kRunning || t->ext().lease_token != token ||
+        t->ext().lease_expires_mono_ms > core_.clock().MonoMs()) {
       return;
     }
     Stall(*t);
@@ -144,15 +144,15 @@ void TaskModule::Stall(Task& t) {
 
 void TaskModule::StartRunning(Task& t, const std::string& worker_id, const std::shared_ptr<Client>& client) {
   const int64_t now = core_.clock().NowMs();
-  TaskQueue& q = QueueFor(t.queue);
+  TaskQueue& q = QueueFor(t.queue());
   q.wait_ms.Add(now - t.ready_at_ms);
   SetState(t, TaskState::kRunning);
   ++t.attempt;
-  t.attempts.push_back(Attempt{worker_id, now, 0, ""});
-  t.worker_id = worker_id;
-  t.lease_token = core_.NextRevision();
-  t.lease_expires_mono_ms = core_.clock().MonoMs() + t.timeout_ms;
-  t.claimed_by = client;
+  t.x().attempts.push_back(Attempt{worker_id, now, 0, ""});
+  t.x().worker_id = worker_id;
+  t.x().lease_token = core_.NextRevision();
+  t.x().lease_expires_mono_ms = core_.clock().MonoMs() + t.timeout_ms;
+  t.x().claimed_by = client;
   running_by_worker_[worker_id].insert(t.seq);
   workers_.AdjustActive(worker_id, +1);
   Persist(t);
@@ -161,24 +161,24 @@ void TaskModule::StartRunning(Task& t, const std::string& worker_id, const std::
 }
 
 void TaskModule::ReleaseRunning(Task& t) {
-  if (auto it = running_by_worker_.find(t.worker_id); it != running_by_worker_.end()) {
+  if (auto it = running_by_worker_.find(t.ext().worker_id); it != running_by_worker_.end()) {
     it->second.erase(t.seq);
     if (it->second.empty()) running_by_worker_.erase(it);
   }
-  workers_.AdjustActive(t.worker_id, -1);
+  workers_.AdjustActive(t.ext().worker_id, -1);
   const int64_t now = core_.clock().NowMs();
-  if (!t.attempts.empty()) {
-    t.attempts.back().ended_at_ms = now;
-    QueueFor(t.queue).run_ms.Add(now - t.attempts.back().started_at_ms);
+  if (!t.ext().attempts.empty()) {
+    t.x().attempts.back().ended_at_ms = now;
+    QueueFor(t.queue()).run_ms.Add(now - t.ext().attempts.back().started_at_ms);
   }
-  t.claimed_by.reset();
+  t.x().claimed_by.reset();
 }
 
 void TaskModule::Finish(Task& t, TaskState final_state) {
   SetState(t, final_state);
   const int64_t now = core_.clock().NowMs();
   t.finished_at_ms = now;
-  TaskQueue& q = QueueFor(t.queue);
+  TaskQueue& q = QueueFor(t.queue());
   if (final_state == TaskState::kCompleted) {
     q.completion_times.push_back(now);
     while (!q.completion_times.empty() && q.completion_times.front() < now - 60'000) q.completion_times.pop_front();
@@ -187,33 +187,33 @@ void TaskModule::Finish(Task& t, TaskState final_state) {
   const uint64_t seq = t.seq;
   ResolveDependents(t);
   if (Task* again = Find(seq)) NotifyParent(*again);
-  if (Task* again = Find(seq)) Retain(QueueFor(again->queue), *again);
+  if (Task* again = Find(seq)) Retain(QueueFor(again->queue()), *again);
 }
 
 void TaskModule::AttemptFailed(Task& t, const std::string& error, bool retry, bool apply_backoff,
                                const char* event) {
   ReleaseRunning(t);
-  if (!t.attempts.empty()) t.attempts.back().error = error;
+  if (!t.ext().attempts.empty()) t.x().attempts.back().error = error;
   // The failed attempt's token stops working at once.
-  t.lease_token = 0;
+  t.x().lease_token = 0;
   if (std::string_view(event) == "stalled") {
-    Event(t, "stalled", {{"attempt", t.attempt}, {"worker_id", t.worker_id}, {"error", error}});
+    Event(t, "stalled", {{"attempt", t.attempt}, {"worker_id", t.ext().worker_id}, {"error", error}});
   }
   if (retry && t.attempt < t.max_attempts) {
     const int64_t delay =
-        apply_backoff ? t.backoff.DelayMs(t.attempt, SplitMix64(t.seq) ^ static_cast<uint64_t>(t.attempt)) : 0;
+        apply_backoff ? t.ext().backoff.DelayMs(t.attempt, SplitMix64(t.seq) ^ static_cast<uint64_t>(t.attempt)) : 0;
     t.run_at_ms = core_.clock().NowMs() + delay;
     Event(t, "retrying", {{"attempt", t.attempt}, {"error", error}, {"next_run_at_ms", t.run_at_ms}});
     Schedule(t);
     return;
   }
-  t.error = error;
+  t.x().error = error;
   Event(t, "failed", {{"attempt", t.attempt}, {"error", error}, {"retryable", retry}});
   Finish(t, TaskState::kFailed);
 }
 
 void TaskModule::OnPrerequisiteDone(Task& waiter) {
-  if (waiter.state == TaskState::kWaiting && waiter.unmet_dependencies == 0 && waiter.children_pending == 0) {
+  if (waiter.state == TaskState::kWaiting && waiter.ext().unmet_dependencies == 0 && waiter.ext().children_pending == 0) {
     Schedule(waiter);
   } else {
     Persist(waiter);
@@ -228,44 +228,44 @@ void TaskModule::ResolveDependents(const Task& t) {
   for (uint64_t seq : node.mapped()) {
     Task* d = Find(seq);
     if (!d || IsFinished(d->state)) continue;
-    if (ok || d->ignore_dependency_failure) {
-      --d->unmet_dependencies;
+    if (ok || d->ext().ignore_dependency_failure) {
+      --d->x().unmet_dependencies;
       OnPrerequisiteDone(*d);
       continue;
     }
     if (d->state == TaskState::kRunning) ReleaseRunning(*d);
-    d->error = "dependency " + what;
-    Event(*d, "failed", {{"error", d->error}, {"dependency", TaskId(t.seq)}});
+    d->x().error = "dependency " + what;
+    Event(*d, "failed", {{"error", d->ext().error}, {"dependency", TaskId(t.seq)}});
     Finish(*d, TaskState::kFailed);
   }
 }
 
 void TaskModule::NotifyParent(const Task& child) {
-  if (child.parent == 0) return;
-  Task* p = Find(child.parent);
+  if (child.ext().parent == 0) return;
+  Task* p = Find(child.ext().parent);
   if (!p || IsFinished(p->state)) return;
-  --p->children_pending;
+  --p->x().children_pending;
   const bool ok = child.state == TaskState::kCompleted;
-  if (!ok && !p->ignore_dependency_failure) {
+  if (!ok && !p->ext().ignore_dependency_failure) {
     // A parent never waits forever: a failed child fails it, and the other
     // children are no longer wanted.
     const std::string reason = "child " + TaskId(child.seq) +
                                (child.state == TaskState::kCancelled ? " was cancelled" : " failed");
     if (p->state == TaskState::kRunning) ReleaseRunning(*p);
-    p->error = reason;
+    p->x().error = reason;
     Event(*p, "failed", {{"error", reason}, {"child", TaskId(child.seq)}});
-    const std::vector<uint64_t> children = p->children;
+    const std::vector<uint64_t> children = p->ext().children;
     Finish(*p, TaskState::kFailed);
     for (uint64_t c : children) {
-      if (Task* ct = Find(c)) CancelTree(*ct, "parent " + TaskId(child.parent) + " failed");
+      if (Task* ct = Find(c)) CancelTree(*ct, "parent " + TaskId(child.ext().parent) + " failed");
     }
     return;
   }
-  if (p->children_pending > 0) {
+  if (p->ext().children_pending > 0) {
     Persist(*p);
     return;
   }
-  if (p->aggregate != Aggregate::kNone) {
+  if (p->ext().aggregate != Aggregate::kNone) {
     CompleteParentByAggregate(*p);
   } else {
     OnPrerequisiteDone(*p);
@@ -274,12 +274,12 @@ void TaskModule::NotifyParent(const Task& child) {
 
 void TaskModule::CompleteParentByAggregate(Task& p) {
   std::vector<json> results;
-  for (uint64_t c : p.children) {
+  for (uint64_t c : p.ext().children) {
     const Task* ct = Find(c);
-    if (ct && ct->state == TaskState::kCompleted) results.push_back(ct->result);
+    if (ct && ct->state == TaskState::kCompleted) results.push_back(ct->ext().result);
   }
   json combined;
-  switch (p.aggregate) {
+  switch (p.ext().aggregate) {
     case Aggregate::kConcatenate:
       combined = json::array();
       for (auto& r : results) combined.push_back(std::move(r));
@@ -298,9 +298,9 @@ void TaskModule::CompleteParentByAggregate(Task& p) {
       break;
   }
   if (p.state == TaskState::kRunning) ReleaseRunning(p);
-  p.result = std::move(combined);
-  Event(p, "parent_completed", {{"aggregate", AggregateName(p.aggregate)}, {"children", p.children.size()}});
-  Event(p, "completed", {{"result", p.result}});
+  p.x().result = std::move(combined);
+  Event(p, "parent_completed", {{"aggregate", AggregateName(p.ext().aggregate)}, {"children", p.ext().children.size()}});
+  Event(p, "completed", {{"result", p.ext().result}});
   Finish(p, TaskState::kCompleted);
 }
 
@@ -308,18 +308,18 @@ void TaskModule::CancelTree(Task& t, const std::string& reason) {
   if (IsFinished(t.state)) return;
   std::shared_ptr<Client> worker;
   if (t.state == TaskState::kRunning) {
-    worker = t.claimed_by.lock();
+    worker = t.ext().claimed_by.lock();
     ReleaseRunning(t);
   }
-  t.lease_token = 0;
-  t.error = reason;
+  t.x().lease_token = 0;
+  t.x().error = reason;
   Event(t, "cancelled", {{"reason", reason}});
-  const std::vector<uint64_t> children = t.children;
+  const std::vector<uint64_t> children = t.ext().children;
   const uint64_t seq = t.seq;
   if (worker) {
     // The worker hears of the cancel only once it is durable, like any other
     // consequence of a write: a crash before the commit leaves it running.
-    core_.AfterCommit([worker, params = json{{"task_id", TaskId(t.seq)}, {"queue", t.queue}, {"reason", reason}}] {
+    core_.AfterCommit([worker, params = json{{"task_id", TaskId(t.seq)}, {"queue", t.queue()}, {"reason", reason}}] {
       if (!worker->closed()) worker->Notify("task.cancelled", params, /*force=*/true);
     });
   }
@@ -353,11 +353,15 @@ void TaskModule::Forget(uint64_t seq) {
   if (!t) return;
   core_.batch().Delete(Family::kTasks, TaskKey(seq));
   core_.batch().Delete(Family::kTasks, PayloadKey(seq));
-  TaskQueue& q = QueueFor(t->queue);
-  q.tasks.erase(seq);
+  TaskQueue& q = QueueFor(t->queue());
   --q.counts[static_cast<int>(t->state)];
-  if (!t->idempotency_key.empty()) idempotency_.erase({t->queue, t->idempotency_key});
+  if (!t->ext().idempotency_key.empty()) idempotency_.erase({t->queue(), t->ext().idempotency_key});
   tasks_.erase(seq);
+  // Its seq stays in q.tasks until forgotten ones are the majority.
+  if (++q.forgotten > q.tasks.size() / 2) {
+    std::erase_if(q.tasks, [this](uint64_t s) { return !tasks_.contains(s); });
+    q.forgotten = 0;
+  }
 }
 
 }  // namespace shim::engine

@@ -11,7 +11,7 @@ using nlohmann::json;
 
 json TaskModule::Describe(const Task& t, bool with_payload) const {
   json attempts = json::array();
-  for (const auto& a : t.attempts) {
+  for (const auto& a : t.ext().attempts) {
     json aj = {{"worker_id", a.worker_id},
                {"started_at_ms", a.started_at_ms},
                {"ended_at_ms", a.ended_at_ms ? json(a.ended_at_ms) : json(nullptr)}};
@@ -19,9 +19,9 @@ json TaskModule::Describe(const Task& t, bool with_payload) const {
     attempts.push_back(std::move(aj));
   }
   json deps = json::array();
-  for (uint64_t d : t.depends_on) deps.push_back(TaskId(d));
+  for (uint64_t d : t.ext().depends_on) deps.push_back(TaskId(d));
   json out = {{"task_id", TaskId(t.seq)},
-              {"queue", t.queue},
+              {"queue", t.queue()},
               {"state", TaskStateName(t.state)},
               {"priority", t.priority},
               {"attempt", t.attempt},
@@ -31,45 +31,44 @@ json TaskModule::Describe(const Task& t, bool with_payload) const {
               {"run_at_ms", t.run_at_ms ? json(t.run_at_ms) : json(nullptr)},
               {"finished_at_ms", t.finished_at_ms ? json(t.finished_at_ms) : json(nullptr)},
               {"timeout_ms", t.timeout_ms},
-              {"backoff", t.backoff.ToJson()},
+              {"backoff", t.ext().backoff.ToJson()},
               {"depends_on", std::move(deps)},
-              {"on_dependency_failure", t.ignore_dependency_failure ? "ignore" : "fail"},
-              {"requires", t.requires_caps},
-              {"parent_id", t.parent ? json(TaskId(t.parent)) : json(nullptr)},
-              {"tags", t.tags}};
+              {"on_dependency_failure", t.ext().ignore_dependency_failure ? "ignore" : "fail"},
+              {"requires", t.ext().requires_caps},
+              {"parent_id", t.ext().parent ? json(TaskId(t.ext().parent)) : json(nullptr)},
+              {"tags", t.ext().tags}};
   if (with_payload) {
-    json payload = json::parse(t.payload, nullptr, false);
-    out["payload"] = payload.is_discarded() ? json(nullptr) : std::move(payload);
+    out["payload"] = LoadPayload(t.seq);
   }
   if (t.state == TaskState::kRunning) {
-    out["worker_id"] = t.worker_id;
-    out["lease_expires_at_ms"] = core_.clock().NowMs() + (t.lease_expires_mono_ms - core_.clock().MonoMs());
+    out["worker_id"] = t.ext().worker_id;
+    out["lease_expires_at_ms"] = core_.clock().NowMs() + (t.ext().lease_expires_mono_ms - core_.clock().MonoMs());
   }
-  if (t.state == TaskState::kCompleted) out["result"] = t.result;
-  if (!t.error.empty()) out["error"] = t.error;
-  if (!t.progress.is_null()) {
-    out["progress"] = t.progress;
-    if (!t.progress_message.empty()) out["progress_message"] = t.progress_message;
+  if (t.state == TaskState::kCompleted) out["result"] = t.ext().result;
+  if (!t.ext().error.empty()) out["error"] = t.ext().error;
+  if (!t.ext().progress.is_null()) {
+    out["progress"] = t.ext().progress;
+    if (!t.ext().progress_message.empty()) out["progress_message"] = t.ext().progress_message;
   }
-  if (t.deadline_at_ms) {
-    out["deadline_at_ms"] = t.deadline_at_ms;
-    out["escalated"] = t.escalated;
-    out["deadline_missed"] = t.deadline_missed;
+  if (t.ext().deadline_at_ms) {
+    out["deadline_at_ms"] = t.ext().deadline_at_ms;
+    out["escalated"] = t.ext().escalated;
+    out["deadline_missed"] = t.ext().deadline_missed;
   }
-  if (!t.idempotency_key.empty()) out["idempotency_key"] = t.idempotency_key;
-  if (!t.ref.empty()) out["ref"] = t.ref;
-  if (!t.children.empty()) {
-    out["aggregate"] = t.aggregate == Aggregate::kNone ? json(nullptr) : json(AggregateName(t.aggregate));
+  if (!t.ext().idempotency_key.empty()) out["idempotency_key"] = t.ext().idempotency_key;
+  if (!t.ext().ref.empty()) out["ref"] = t.ext().ref;
+  if (!t.ext().children.empty()) {
+    out["aggregate"] = t.ext().aggregate == Aggregate::kNone ? json(nullptr) : json(AggregateName(t.ext().aggregate));
     json children = json::array();
-    for (uint64_t c : t.children) {
+    for (uint64_t c : t.ext().children) {
       auto it = tasks_.find(c);
       if (it == tasks_.end()) {
         children.push_back({{"task_id", TaskId(c)}, {"state", nullptr}, {"result", nullptr}});
         continue;
       }
       json cj = {{"task_id", TaskId(c)}, {"state", TaskStateName(it->second.state)},
-                 {"result", it->second.state == TaskState::kCompleted ? it->second.result : json(nullptr)}};
-      if (!it->second.error.empty()) cj["error"] = it->second.error;
+                 {"result", it->second.state == TaskState::kCompleted ? it->second.ext().result : json(nullptr)}};
+      if (!it->second.ext().error.empty()) cj["error"] = it->second.ext().error;
       children.push_back(std::move(cj));
     }
     out["children_results"] = std::move(children);
@@ -111,8 +110,11 @@ void TaskModule::List(Call& call) {
   auto qit = queues_.find(queue);
   if (qit != queues_.end()) {
     const auto& seqs = qit->second.tasks;
-    for (auto it = after_seq ? seqs.upper_bound(*after_seq) : seqs.begin(); it != seqs.end(); ++it) {
-      const Task& t = tasks_.at(*it);
+    for (auto it = after_seq ? std::upper_bound(seqs.begin(), seqs.end(), *after_seq) : seqs.begin();
+         it != seqs.end(); ++it) {
+      auto found = tasks_.find(*it);
+      if (found == tasks_.end()) continue;  // forgotten by retention (TaskQueue::tasks)
+      const Task& t = found->second;
       if (state && t.state != *state) continue;
       if (static_cast<int64_t>(items.size()) == limit) {
         next = items.back()["task_id"];
@@ -139,14 +141,14 @@ void TaskModule::QueueStats(Call& call) {
       oldest_ready_age = now - it->second.ready_at_ms;
     }
     for (int pr = 1; pr <= 10 && !top; ++pr) {
-      if (!q.ready[pr].empty()) top = &tasks_.at(q.ready[pr].begin()->second);
+      if (!q.ready[pr].empty()) top = &tasks_.at(q.ready[pr].front().second);
     }
   }
   // Workers that serve this queue now: running its tasks or waiting on it.
   std::set<std::string> serving;
   for (const auto& [worker, seqs] : running_by_worker_) {
     for (uint64_t seq : seqs) {
-      if (auto it = tasks_.find(seq); it != tasks_.end() && it->second.queue == name) {
+      if (auto it = tasks_.find(seq); it != tasks_.end() && it->second.queue() == name) {
         serving.insert(worker);
         break;
       }
@@ -162,7 +164,7 @@ void TaskModule::QueueStats(Call& call) {
       if (std::find(w.queues.begin(), w.queues.end(), name) == w.queues.end()) continue;
       if (const auto* rec = workers_.Find(w.worker_id); rec && rec->dead) continue;
       const auto caps = CapabilitiesOf(w.worker_id);
-      if (std::all_of(top->requires_caps.begin(), top->requires_caps.end(),
+      if (std::all_of(top->ext().requires_caps.begin(), top->ext().requires_caps.end(),
                       [&](const std::string& c) { return std::find(caps.begin(), caps.end(), c) != caps.end(); })) {
         someone_can_take = true;
       }
@@ -170,7 +172,7 @@ void TaskModule::QueueStats(Call& call) {
     if (!someone_can_take) {
       // Registered live workers with the capabilities count too, even if not
       // waiting right now (they may be busy and claim again soon).
-      someone_can_take = workers_.AnyAliveWith(top->requires_caps);
+      someone_can_take = workers_.AnyAliveWith(top->ext().requires_caps);
     }
   }
   json reasons = json::array();

@@ -19,6 +19,8 @@ struct TaskModule::Spec {
   Task task;
   std::vector<std::string> depends_on;  // task ids or refs of this batch
   std::string parent;                    // task id or ref; empty = none
+  std::string queue;                     // interned into task at creation
+  std::string payload;                   // JSON text; stored, not kept in memory
 };
 
 namespace {
@@ -51,22 +53,26 @@ Result<TaskModule::Spec> TaskModule::ParseSpec(const json& j, size_t index) {
   Task& t = spec.task;
   const auto& lim = core_.limits();
   Params p(j);
-  t.queue = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
+  // The name is interned only when the task is created: a refused request
+  // leaves nothing behind.
+  spec.queue = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
   const json* payload = p.OptAny("payload");
-  t.priority = static_cast<int>(p.OptInt("priority", {.min = 1, .max = 10}).value_or(5));
+  t.priority = static_cast<uint8_t>(p.OptInt("priority", {.min = 1, .max = 10}).value_or(5));
   auto delay = p.OptInt("delay_ms", {.min = 0, .max = lim.max_ttl_ms});
   auto run_at = p.OptInt("run_at_ms", {.min = 0});
-  t.max_attempts = p.OptInt("max_attempts", {.min = 1, .max = 1000}).value_or(3);
+  t.max_attempts = static_cast<int32_t>(p.OptInt("max_attempts", {.min = 1, .max = 1000}).value_or(3));
   t.timeout_ms = p.OptInt("timeout_ms", {.min = 1, .max = lim.max_ttl_ms}).value_or(60'000);
-  t.deadline_at_ms = p.OptInt("deadline_at_ms", {.min = 1}).value_or(0);
-  t.escalate_before_ms = p.OptInt("escalate_before_ms", {.min = 0, .max = lim.max_ttl_ms}).value_or(0);
+  // The rare fields go into the task's extra part only when given, so a
+  // plain task allocates none (task.h).
+  auto deadline = p.OptInt("deadline_at_ms", {.min = 1});
+  auto escalate_before = p.OptInt("escalate_before_ms", {.min = 0, .max = lim.max_ttl_ms});
   const json* deps = p.OptArray("depends_on");
   auto on_dep_failure = p.OptStr("on_dependency_failure");
   const json* requires_caps = p.OptArray("requires");
   auto parent = p.OptStr("parent_id", {.min = 1, .max = 256});
   auto aggregate = p.OptStr("aggregate");
-  t.idempotency_key = p.OptStr("idempotency_key", {.min = 1, .max = 256}).value_or("");
-  t.ref = p.OptStr("ref", {.min = 1, .max = 256}).value_or("");
+  auto idempotency_key = p.OptStr("idempotency_key", {.min = 1, .max = 256});
+  auto ref = p.OptStr("ref", {.min = 1, .max = 256});
   const json* tags = p.OptArray("tags");
   const json* backoff = p.OptAny("backoff");
   if (!p.ok()) return p.status();
@@ -74,19 +80,27 @@ Result<TaskModule::Spec> TaskModule::ParseSpec(const json& j, size_t index) {
   if (delay && run_at) return Status::InvalidParams("delay_ms", "give delay_ms or run_at_ms, not both");
   const int64_t now = core_.clock().NowMs();
   t.run_at_ms = delay ? now + *delay : run_at.value_or(0);
-  if (t.escalate_before_ms && !t.deadline_at_ms) {
+  if (escalate_before.value_or(0) && !deadline) {
     return Status::InvalidParams("escalate_before_ms", "escalate_before_ms needs deadline_at_ms");
   }
-  SHIM_ASSIGN_OR_RETURN(t.backoff, Backoff::FromJson(backoff));
+  if (deadline) {
+    t.x().deadline_at_ms = *deadline;
+    t.x().escalate_before_ms = escalate_before.value_or(0);
+  }
+  if (idempotency_key) t.x().idempotency_key = std::move(*idempotency_key);
+  if (ref) t.x().ref = std::move(*ref);
+  if (backoff && !backoff->is_null()) {
+    SHIM_ASSIGN_OR_RETURN(t.x().backoff, Backoff::FromJson(backoff));
+  }
   if (on_dep_failure && *on_dep_failure != "fail" && *on_dep_failure != "ignore") {
     return Status::InvalidParams("on_dependency_failure", "on_dependency_failure must be \"fail\" or \"ignore\"");
   }
-  t.ignore_dependency_failure = on_dep_failure == "ignore";
+  if (on_dep_failure == "ignore") t.x().ignore_dependency_failure = true;
   if (aggregate) {
-    if (*aggregate == "concatenate") t.aggregate = Aggregate::kConcatenate;
-    else if (*aggregate == "merge") t.aggregate = Aggregate::kMerge;
-    else if (*aggregate == "first") t.aggregate = Aggregate::kFirst;
-    else if (*aggregate == "last") t.aggregate = Aggregate::kLast;
+    if (*aggregate == "concatenate") t.x().aggregate = Aggregate::kConcatenate;
+    else if (*aggregate == "merge") t.x().aggregate = Aggregate::kMerge;
+    else if (*aggregate == "first") t.x().aggregate = Aggregate::kFirst;
+    else if (*aggregate == "last") t.x().aggregate = Aggregate::kLast;
     else return Status::InvalidParams("aggregate", "aggregate must be concatenate, merge, first or last");
   }
   if (deps) {
@@ -101,18 +115,18 @@ Result<TaskModule::Spec> TaskModule::ParseSpec(const json& j, size_t index) {
       spec.depends_on.push_back(d.get<std::string>());
     }
   }
-  if (requires_caps) {
+  if (requires_caps && !requires_caps->empty()) {
     for (const auto& c : *requires_caps) {
       if (!c.is_string() || c.get_ref<const std::string&>().empty()) {
         return Status::InvalidParams("requires", "requires must list capabilities (strings)");
       }
-      t.requires_caps.push_back(c.get<std::string>());
+      t.x().requires_caps.push_back(c.get<std::string>());
     }
   }
-  if (tags) t.tags = *tags;
+  if (tags) t.x().tags = *tags;
   spec.parent = parent.value_or("");
-  t.payload = payload ? payload->dump(-1, ' ', false, json::error_handler_t::replace) : "null";
-  if (t.payload.size() > limits_.max_payload_bytes) {
+  spec.payload = payload ? payload->dump(-1, ' ', false, json::error_handler_t::replace) : "null";
+  if (spec.payload.size() > limits_.max_payload_bytes) {
     return Status::TooLarge("payload: encoded size over " + std::to_string(limits_.max_payload_bytes) + " bytes",
                             limits_.max_payload_bytes);
   }
@@ -128,8 +142,8 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
   std::map<std::pair<std::string, std::string>, size_t> keys_in_batch;
   for (size_t i = 0; i < n; ++i) {
     const Task& t = specs[i].task;
-    if (t.idempotency_key.empty()) continue;
-    auto key = std::pair(t.queue, t.idempotency_key);
+    if (t.ext().idempotency_key.empty()) continue;
+    auto key = std::pair(specs[i].queue, t.ext().idempotency_key);
     if (auto it = idempotency_.find(key); it != idempotency_.end()) {
       existing[i] = it->second;
     } else if (auto b = keys_in_batch.find(key); b != keys_in_batch.end()) {
@@ -143,7 +157,7 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
   // 2. Resolve refs, dependencies and parents before anything is written.
   std::unordered_map<std::string, size_t> refs;
   for (size_t i = 0; i < n; ++i) {
-    const std::string& ref = specs[i].task.ref;
+    const std::string& ref = specs[i].task.ext().ref;
     if (ref.empty() || !is_new(i)) continue;
     if (!refs.emplace(ref, i).second) {
       return Prefixed(Status::InvalidParams("ref", "ref '" + ref + "' is used twice in this batch"), i, batch);
@@ -187,7 +201,7 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
   auto node_name = [&](const Target& t) {
     if (!t.in_batch) return TaskId(t.seq);
     const Task& bt = specs[t.index].task;
-    return bt.ref.empty() ? "tasks[" + std::to_string(t.index) + "]" : bt.ref;
+    return bt.ext().ref.empty() ? "tasks[" + std::to_string(t.index) + "]" : bt.ext().ref;
   };
   for (size_t i = 0; i < n; ++i) {
     if (!is_new(i)) continue;
@@ -226,22 +240,26 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
 
   // 4. Create the new tasks (all validation is done: from here on we write).
   std::vector<uint64_t> seqs(n, 0);
+  std::vector<std::pair<uint64_t, std::string>> payloads;
   const int64_t now = core_.clock().NowMs();
   for (size_t i = 0; i < n; ++i) {
     if (existing[i]) seqs[i] = *existing[i];
     if (!is_new(i)) continue;
     Task t = std::move(specs[i].task);
+    t.set_queue(specs[i].queue);
     t.seq = core_.NextRevision();
     t.created_at_ms = now;
     t.state = TaskState::kWaiting;
     seqs[i] = t.seq;
-    TaskQueue& q = QueueFor(t.queue);
+    TaskQueue& q = QueueFor(t.queue());
     ++q.counts[static_cast<int>(TaskState::kWaiting)];
-    q.tasks.insert(t.seq);
-    if (!t.idempotency_key.empty()) idempotency_[{t.queue, t.idempotency_key}] = t.seq;
-    core_.batch().Put(Family::kTasks, KeyEncoder(KeyTag::kTaskPayload).U64(t.seq).key(), t.payload);
+    q.AddTask(t.seq);
+    if (!t.ext().idempotency_key.empty()) idempotency_[{t.queue(), t.ext().idempotency_key}] = t.seq;
+    core_.batch().Put(Family::kTasks, KeyEncoder(KeyTag::kTaskPayload).U64(t.seq).key(), specs[i].payload);
+    payloads.emplace_back(t.seq, std::move(specs[i].payload));
     tasks_.emplace(t.seq, std::move(t));
   }
+  HoldPayloadsUntilCommitted(std::move(payloads));
   for (size_t i = 0; i < n; ++i) {
     if (same_as[i]) seqs[i] = seqs[*same_as[i]];
   }
@@ -253,24 +271,24 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
     Task& t = tasks_.at(seqs[i]);
     for (const Target& d : dep_targets[i]) {
       const uint64_t dseq = d.in_batch ? seqs[d.index] : d.seq;
-      t.depends_on.push_back(dseq);
+      t.x().depends_on.push_back(dseq);
       const Task& dep = tasks_.at(dseq);
       if (dep.state == TaskState::kCompleted) continue;
       if (IsFinished(dep.state)) {
-        if (!t.ignore_dependency_failure && fail_reason[i].empty()) {
+        if (!t.ext().ignore_dependency_failure && fail_reason[i].empty()) {
           fail_reason[i] = "dependency " + TaskId(dseq) + (dep.state == TaskState::kCancelled ? " was cancelled" : " failed");
         }
         continue;
       }
-      ++t.unmet_dependencies;
+      ++t.x().unmet_dependencies;
       dependents_[dseq].push_back(t.seq);
     }
     if (parent_target[i]) {
       const uint64_t pseq = parent_target[i]->in_batch ? seqs[parent_target[i]->index] : parent_target[i]->seq;
-      t.parent = pseq;
+      t.x().parent = pseq;
       Task& p = tasks_.at(pseq);
-      p.children.push_back(t.seq);
-      ++p.children_pending;
+      p.x().children.push_back(t.seq);
+      ++p.x().children_pending;
       if (!parent_target[i]->in_batch && p.state != TaskState::kWaiting) {
         SetState(p, TaskState::kWaiting);  // it now waits for its children
         Persist(p);
@@ -285,10 +303,10 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
     Event(t, "submitted", {{"priority", t.priority}});
     ScheduleDeadline(t);
     if (!fail_reason[i].empty()) {
-      t.error = fail_reason[i];
-      Event(t, "failed", {{"error", t.error}});
+      t.x().error = fail_reason[i];
+      Event(t, "failed", {{"error", t.ext().error}});
       Finish(t, TaskState::kFailed);
-    } else if (t.unmet_dependencies == 0 && t.children_pending == 0) {
+    } else if (t.ext().unmet_dependencies == 0 && t.ext().children_pending == 0) {
       Schedule(t);
     } else {
       Persist(t);
