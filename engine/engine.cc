@@ -50,14 +50,22 @@ Status Engine::Recover() {
     return Status::Internal("corrupt revision record");
   }
   core_.set_revision(revision);
+  recovery_phases_.clear();
+  auto timed = [this](const char* name, auto&& recover) {
+    const int64_t start = core_.clock().MonoMs();
+    Status s = recover();
+    recovery_phases_.push_back({name, core_.clock().MonoMs() - start});
+    return s;
+  };
   // Leases first: state and locks refer to them.
-  SHIM_RETURN_IF_ERROR(leases_->Recover());
-  SHIM_RETURN_IF_ERROR(state_->Recover());
-  SHIM_RETURN_IF_ERROR(locks_->Recover());
-  SHIM_RETURN_IF_ERROR(pubsub_->Recover());
-  SHIM_RETURN_IF_ERROR(workers_->Recover());
-  SHIM_RETURN_IF_ERROR(tasks_->Recover());  // after workers: counts their active tasks
-  SHIM_RETURN_IF_ERROR(sessions_->Recover());
+  SHIM_RETURN_IF_ERROR(timed("leases", [&] { return leases_->Recover(); }));
+  SHIM_RETURN_IF_ERROR(timed("state", [&] { return state_->Recover(); }));
+  SHIM_RETURN_IF_ERROR(timed("locks", [&] { return locks_->Recover(); }));
+  SHIM_RETURN_IF_ERROR(timed("pubsub", [&] { return pubsub_->Recover(); }));
+  SHIM_RETURN_IF_ERROR(timed("workers", [&] { return workers_->Recover(); }));
+  // After workers: counts their active tasks.
+  SHIM_RETURN_IF_ERROR(timed("tasks", [&] { return tasks_->Recover(); }));
+  SHIM_RETURN_IF_ERROR(timed("sessions", [&] { return sessions_->Recover(); }));
   return Status::Ok();
 }
 

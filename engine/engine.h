@@ -26,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -51,6 +52,14 @@ struct EngineOptions {
   storage::Store* store = nullptr;   // required; outlives the engine
   EngineLimits limits;
   RiskConfig risk;                   // risk model thresholds (docs/risk-model.md)
+};
+
+// How long one module's Recover() took at the last Open (monotonic ms, from
+// the injected clock). Shown in the startup log line so a slow restart says
+// where its time went.
+struct RecoveryPhase {
+  const char* name;
+  int64_t ms;
 };
 
 struct EngineStats {
@@ -91,6 +100,8 @@ class Engine {
 
   uint64_t revision() const { return core_.revision(); }
   const EngineStats& stats() const { return stats_; }
+  // Per-module recovery times of the last Recover(), in recovery order.
+  const std::vector<RecoveryPhase>& recovery_phases() const { return recovery_phases_; }
   // Engine-side figures for sys.info / sys.stats.
   nlohmann::json Describe() const;
 
@@ -112,6 +123,7 @@ class Engine {
   std::unique_ptr<SessionModule> sessions_;
   std::unordered_map<std::string, Handler> methods_;
   EngineStats stats_;
+  std::vector<RecoveryPhase> recovery_phases_;
 };
 
 }  // namespace shim::engine
