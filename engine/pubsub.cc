@@ -160,7 +160,20 @@ void PubSubModule::PersistMeta(const std::string& name, const Channel& ch) {
 
 void PubSubModule::TrimTo(const std::string& name, Channel& ch, uint64_t new_first) {
   if (new_first <= ch.first_seq) return;
-  core_.batch().DeleteRange(Family::kChannelLog, LogKey(name, ch.first_seq), LogKey(name, new_first));
+  // A full channel drops one message per publish. One range tombstone per
+  // publish left millions of them in channel_log (one per task event), and
+  // RocksDB re-fragments every range tombstone of a memtable at each flush
+  // and iterator: 7 s of a 1M-task restart went to flushing them. A point
+  // delete costs what a put costs, so short trims use those; a long one (a
+  // retention change, the age sweep) stays one range delete.
+  constexpr uint64_t kPointDeleteTrimMax = 64;
+  if (new_first - ch.first_seq <= kPointDeleteTrimMax) {
+    for (uint64_t seq = ch.first_seq; seq < new_first; ++seq) {
+      core_.batch().Delete(Family::kChannelLog, LogKey(name, seq));
+    }
+  } else {
+    core_.batch().DeleteRange(Family::kChannelLog, LogKey(name, ch.first_seq), LogKey(name, new_first));
+  }
   ch.first_seq = new_first;
 }
 
