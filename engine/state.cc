@@ -22,14 +22,14 @@ constexpr size_t kHeaderBytes = 32;
 
 std::string KvKey(std::string_view key) { return KeyEncoder(KeyTag::kKv).Str(key).key(); }
 
-std::string EncodeEntry(const KvEntry& e, std::string_view value_text) {
+std::string EncodeEntry(const KvEntry& e) {
   std::string out;
-  out.reserve(kHeaderBytes + value_text.size());
+  out.reserve(kHeaderBytes + e.value_json.size());
   storage::AppendU64(&out, e.version);
   storage::AppendU64(&out, e.revision);
   storage::AppendU64(&out, static_cast<uint64_t>(e.expires_at_ms));
   storage::AppendU64(&out, e.lease_id);
-  out.append(value_text);
+  out.append(e.value_json);
   return out;
 }
 
@@ -41,8 +41,9 @@ bool DecodeEntry(std::string_view in, KvEntry* e) {
   storage::ReadU64(in.substr(16), &expires);
   storage::ReadU64(in.substr(24), &e->lease_id);
   e->expires_at_ms = static_cast<int64_t>(expires);
-  e->value = json::parse(in.substr(kHeaderBytes), nullptr, false);
-  return !e->value.is_discarded();
+  // Kept as text, not parsed: see KvEntry.
+  e->value_json.assign(in.substr(kHeaderBytes));
+  return true;
 }
 
 std::string DumpValue(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
@@ -55,6 +56,8 @@ Status VersionConflict(const std::string& key, uint64_t expected, uint64_t curre
 }
 
 }  // namespace
+
+json KvEntry::Value() const { return json::parse(value_json, nullptr, false); }
 
 Status StateModule::Recover() {
   kv_.clear();
@@ -155,13 +158,14 @@ Result<json> StateModule::PlanSet(const json& params, Overlay& overlay) {
   if (!p.ok()) return p.status();
   SHIM_ASSIGN_OR_RETURN(uint64_t lease_id, CheckFenceAndLease(p));
   SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
-  if (DumpValue(value).size() > lim.max_value_bytes) {
+  std::string text = DumpValue(value);
+  if (text.size() > lim.max_value_bytes) {
     return Status::TooLarge("value: encoded size over " + std::to_string(lim.max_value_bytes) + " bytes",
                             lim.max_value_bytes);
   }
   const KvEntry* cur = Lookup(key, overlay);
   KvEntry e;
-  e.value = value;
+  e.value_json = std::move(text);
   e.version = cur ? cur->version + 1 : 1;
   e.revision = PendingRevision();
   e.expires_at_ms = ttl ? core_.clock().NowMs() + *ttl : 0;
@@ -184,7 +188,7 @@ Result<json> StateModule::PlanPatch(const json& params, Overlay& overlay) {
   SHIM_RETURN_IF_ERROR(CheckFenceAndLease(p).status());
   SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
   const KvEntry* cur = Lookup(key, overlay);
-  json value = cur ? cur->value : json(nullptr);
+  json value = cur ? cur->Value() : json(nullptr);
   if (merge) {
     value.merge_patch(*merge);
   } else {
@@ -196,17 +200,18 @@ Result<json> StateModule::PlanPatch(const json& params, Overlay& overlay) {
       return Status::InvalidParams("ops", std::string("ops: JSON Patch failed: ") + ex.what());
     }
   }
-  if (DumpValue(value).size() > lim.max_value_bytes) {
+  std::string text = DumpValue(value);
+  if (text.size() > lim.max_value_bytes) {
     return Status::TooLarge("patched value over " + std::to_string(lim.max_value_bytes) + " bytes",
                             lim.max_value_bytes);
   }
   KvEntry e;
-  e.value = value;
+  e.value_json = std::move(text);
   e.version = cur ? cur->version + 1 : 1;
   e.revision = PendingRevision();
   e.expires_at_ms = cur ? cur->expires_at_ms : 0;
   e.lease_id = cur ? cur->lease_id : 0;
-  json result = {{"value", e.value}, {"version", e.version}, {"revision", e.revision}};
+  json result = {{"value", std::move(value)}, {"version", e.version}, {"revision", e.revision}};
   overlay[key] = std::move(e);
   return result;
 }
@@ -223,7 +228,7 @@ Result<json> StateModule::PlanIncr(const json& params, Overlay& overlay) {
   const KvEntry* cur = Lookup(key, overlay);
   int64_t base = 0;
   if (cur) {
-    const json& v = cur->value;
+    const json v = cur->Value();
     if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))) {
       return Status(StatusCode::kTypeMismatch,
                     "key '" + key + "' holds " + std::string(v.type_name()) + ", not an integer");
@@ -235,7 +240,7 @@ Result<json> StateModule::PlanIncr(const json& params, Overlay& overlay) {
     return Status(StatusCode::kTypeMismatch, "key '" + key + "': increment overflows a 64-bit integer");
   }
   KvEntry e;
-  e.value = sum;
+  e.value_json = DumpValue(json(sum));
   e.version = cur ? cur->version + 1 : 1;
   e.revision = PendingRevision();
   e.expires_at_ms = ttl ? core_.clock().NowMs() + *ttl : (cur ? cur->expires_at_ms : 0);
@@ -264,7 +269,7 @@ void StateModule::Apply(Overlay& overlay) {
     auto old = kv_.find(key);
     const uint64_t old_lease = old == kv_.end() ? 0 : old->second.lease_id;
     if (entry) {
-      batch.Put(Family::kKv, KvKey(key), EncodeEntry(*entry, DumpValue(entry->value)));
+      batch.Put(Family::kKv, KvKey(key), EncodeEntry(*entry));
       if (entry->expires_at_ms != 0) SchedulePurge(key, entry->expires_at_ms);
       IndexLease(key, old_lease, entry->lease_id);
       kv_.insert_or_assign(key, std::move(*entry));
@@ -296,7 +301,7 @@ void StateModule::Get(Call& call) {
   const KvEntry* e = Lookup(key, {});
   if (!e) return core_.Reply(call.reply, json(nullptr));
   core_.Reply(call.reply, json{{"key", key},
-                               {"value", e->value},
+                               {"value", e->Value()},
                                {"version", e->version},
                                {"revision", e->revision},
                                {"expires_at_ms", e->expires_at_ms ? json(e->expires_at_ms) : json(nullptr)},
@@ -323,7 +328,7 @@ void StateModule::List(Call& call) {
       next = items.back()["key"];
       break;
     }
-    items.push_back({{"key", it->first}, {"value", e.value}, {"version", e.version}});
+    items.push_back({{"key", it->first}, {"value", e.Value()}, {"version", e.version}});
   }
   core_.Reply(call.reply, json{{"items", std::move(items)}, {"next", std::move(next)}});
 }
