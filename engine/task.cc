@@ -37,12 +37,18 @@ const std::string* InternQueueName(std::string_view name) {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  // Tasks of one queue come in runs (a batch submit, a recovery scan): a
+  // one-entry cache per thread skips the lock and the hash for them.
+  thread_local const std::string* last = nullptr;
+  if (last && *last == name) return last;
   static std::mutex mu;
   // Never freed: it must outlive every Task, including those of statics.
   static auto* names = new std::unordered_set<std::string, Hash, std::equal_to<>>();
   std::lock_guard<std::mutex> lock(mu);
-  if (auto it = names->find(name); it != names->end()) return &*it;
-  return &*names->emplace(name).first;
+  auto it = names->find(name);
+  if (it == names->end()) it = names->emplace(name).first;
+  last = &*it;
+  return last;
 }
 
 std::string TaskId(uint64_t seq) { return "t" + std::to_string(seq); }
