@@ -5,7 +5,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test bench fault-soak fuzz clean
+.PHONY: all deps configure build run test test-sanitize test-tsan bench fault-soak fuzz clean
 
 all: build
 
@@ -23,6 +23,15 @@ run: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 600
+
+# The suite under sanitizers, each in its own build dir (scripts/test-sanitized.sh):
+# ASan+UBSan over every test, TSan over the net and e2e tests. A run fails on
+# a failing test or on any sanitizer report from any process it started.
+test-sanitize: deps
+	@bash scripts/test-sanitized.sh asan
+
+test-tsan: deps
+	@bash scripts/test-sanitized.sh tsan
 
 bench: build
 	./$(BUILD_DIR)/bench/storage_bench

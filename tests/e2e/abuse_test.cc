@@ -52,7 +52,7 @@ void ExpectPromptService(net::LineClient& client, const std::string& tag, int ro
     ASSERT_OK_AND_ASSIGN(json r, client.Call("state.get", {{"key", key}}, kTimeoutMs));
     EXPECT_EQ(r["value"], i);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-    EXPECT_LT(ms, 2000) << tag << ": bystander round trip " << i << " took " << ms << " ms";
+    EXPECT_LT(ms, testing::LatencyBoundMs(2000)) << tag << ": bystander round trip " << i << " took " << ms << " ms";
   }
 }
 
@@ -86,7 +86,7 @@ TEST(AbuseTest, ThousandConcurrentConnectionsAreServedAndTheNextIsRefusedClearly
   const long rss_with_crowd = RssKiB(server.pid());
   std::printf("[ info ] server RSS %ld KiB idle, %ld KiB with %d connections (%.1f KiB each)\n", rss_before,
               rss_with_crowd, kConnections, double(rss_with_crowd - rss_before) / kConnections);
-  EXPECT_LT(rss_with_crowd - rss_before, 128 * 1024) << "KiB for " << kConnections << " connections";
+  EXPECT_LT(rss_with_crowd - rss_before, testing::MemoryBoundKiB(128 * 1024)) << "KiB for " << kConnections << " connections";
 
   // One more is told why, then closed; everyone already in is unaffected.
   ASSERT_OK_AND_ASSIGN(auto extra, server.Connect());
@@ -159,7 +159,7 @@ TEST(AbuseTest, TenThousandSubscriptionsEachGetEveryMessage) {
   const long rss_after = RssKiB(server.pid());
   std::printf("[ info ] server RSS %ld KiB before, %ld KiB with %d subscriptions\n", rss_before, rss_after,
               kClients * kPerClient);
-  EXPECT_LT(rss_after - rss_before, 128 * 1024);
+  EXPECT_LT(rss_after - rss_before, testing::MemoryBoundKiB(128 * 1024));
 }
 
 TEST(AbuseTest, FloodOfLargeMessagesKeepsMemoryBoundedAndOthersServed) {
@@ -214,7 +214,7 @@ TEST(AbuseTest, FloodOfLargeMessagesKeepsMemoryBoundedAndOthersServed) {
   EXPECT_TRUE(none.is_null()) << "a discarded over-long line must not be applied: " << none.dump();
   // ~72 MiB went in; the server holds the 4 live values plus buffers, not
   // the whole flood.
-  EXPECT_LT(rss_peak - rss_before, 256 * 1024) << "KiB";
+  EXPECT_LT(rss_peak - rss_before, testing::MemoryBoundKiB(256 * 1024)) << "KiB";
 }
 
 }  // namespace

@@ -145,9 +145,13 @@ void LineWorker(const ServerProcess& server, const std::string& worker_id, const
     return;
   }
   auto& c = **connected;
-  auto reg = c.Call("worker.register", {{"worker_id", worker_id}, {"max_concurrency", 50}});
+  // The worker does not heartbeat: its TTL must outlast the drain, which
+  // takes ~3 s normally and up to ~30 s under a sanitizer on a busy machine.
+  auto reg = c.Call("worker.register", {{"worker_id", worker_id},
+                                        {"max_concurrency", 50},
+                                        {"heartbeat_ttl_ms", testing::LatencyBoundMs(15'000)}});
   if (!reg.ok()) log->errors.push_back(reg.status().ToString());
-  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(testing::LatencyBoundMs(60'000));
   while (done->load() < total && Clock::now() < deadline) {
     auto r = c.Call("task.claim",
                     {{"queues", {queue}}, {"worker_id", worker_id}, {"max", 50}, {"wait_ms", 300}});
