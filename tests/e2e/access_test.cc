@@ -33,6 +33,7 @@ using net::LineClient;
 using nlohmann::json;
 using testing::ServerProcess;
 using testing::TempDir;
+using testing::ReadFile;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kTimeoutMs = 10'000;
@@ -40,13 +41,6 @@ constexpr const char* kToken = "0123456789abcdef-access-test-token";
 
 int64_t MsSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 mode_t ModeOf(const std::string& path) {

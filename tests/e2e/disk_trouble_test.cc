@@ -91,11 +91,20 @@ TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenSpac
   // Space returns: the server takes writes again, without a restart.
   ASSERT_EQ(fs.Resize(256), "");
   bool writable = false;
-  for (int attempt = 0; attempt < 100 && !writable; ++attempt) {
-    writable = client->Call("state.set", {{"key", "after/space"}, {"value", 1}}, kTimeoutMs).ok();
-    if (!writable) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Status last = Status::Ok();
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(testing::LatencyBoundMs(10'000));
+  while (!writable && std::chrono::steady_clock::now() < deadline) {
+    auto r = client->Call("state.set", {{"key", "after/space"}, {"value", 1}}, kTimeoutMs);
+    writable = r.ok();
+    if (!writable) {
+      last = r.status();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
-  ASSERT_TRUE(writable) << "the server did not take writes again after space returned";
+  ASSERT_TRUE(writable) << "the server did not take writes again after space returned; last error: "
+                        << last.ToString() << "; server log:\n"
+                        << testing::ReadFile(server.log_path());
 
   // Nothing acknowledged was lost, before or after a crash.
   auto check_all = [&](net::LineClient& c) {

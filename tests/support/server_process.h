@@ -68,4 +68,8 @@ class ServerProcess {
 // what the memory-bound tests assert on.
 long RssKiB(pid_t pid);
 
+// The whole text of a file ("" if it cannot be read), e.g. a server's log
+// for a failure message.
+std::string ReadFile(const std::string& path);
+
 }  // namespace shim::testing
