@@ -13,6 +13,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "storage/failpoint.h"
+#include "storage/rocks_logger.h"
 
 namespace shim::storage {
 namespace {
@@ -147,6 +148,10 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   // stat every SST for its size; both only cost time at startup.
   db_options.skip_stats_update_on_db_open = true;
   db_options.skip_checking_sst_file_sizes_on_db_open = true;
+  // RocksDB's info log goes to shim's log, not to a LOG file on the data
+  // disk, whose writer aborts the process once that disk is full
+  // (storage/rocks_logger.h).
+  db_options.info_log = NewSpdlogRocksLogger();
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (size_t i = 0; i < size_t(Family::kCount); ++i) {

@@ -2,13 +2,17 @@
 // batches; and the store-wide revision kept by the engine across reopen.
 #include "storage/store.h"
 
+#include <filesystem>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "engine/clock.h"
 #include "engine/engine.h"
@@ -248,6 +252,26 @@ TEST_F(StoreTest, ErrorIfExistsRefusesAnExistingStore) {
   auto again = Store::Open(o);
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().code(), StatusCode::kInternal);
+}
+
+// RocksDB's info log goes to shim's log and no LOG file is written into the
+// data directory: on a full disk RocksDB's own file logger aborts the
+// process (storage/rocks_logger.h).
+TEST_F(StoreTest, RocksDbLogsThroughShimLogAndKeepsNoLogFileOnTheDataDisk) {
+  auto lines = std::make_shared<std::ostringstream>();
+  auto previous = spdlog::default_logger();
+  auto capture = std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(*lines));
+  capture->set_level(spdlog::level::debug);
+  spdlog::set_default_logger(capture);
+  Open();
+  Reopen();
+  spdlog::set_default_logger(previous);
+  ASSERT_FALSE(HasFatalFailure());
+
+  EXPECT_NE(lines->str().find("rocksdb: "), std::string::npos) << "RocksDB logged nothing through spdlog";
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.Sub("db"))) {
+    EXPECT_NE(entry.path().filename().string().rfind("LOG", 0), 0u) << "RocksDB wrote " << entry.path();
+  }
 }
 
 // ------------------------------------------------- revision via the engine
