@@ -1,10 +1,8 @@
 // Disk trouble (issue 7 item 7): the data directory on a small tmpfs the
 // test mounts. When it fills up clients get a clear error, nothing
 // acknowledged is lost, and once space returns the server serves again
-// without a restart. Needs root (mount); skipped with a reason otherwise.
-// (A read-only remount under a running server is refused by Linux, EBUSY,
-// while the store holds files open for writing, so the full disk is the
-// case a laptop actually meets.)
+// without a restart. On a read-only filesystem the server refuses to start,
+// saying why. Needs root (mount); skipped with a reason otherwise.
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,13 +44,15 @@ class SmallFilesystem {
     mounted_ = true;
     return {};
   }
-  std::string Resize(int mib) {
-    const std::string opts = "size=" + std::to_string(mib) + "m,mode=0700";
-    if (::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT, opts.c_str()) != 0) return std::strerror(errno);
-    return {};
-  }
+  std::string Resize(int mib) { return Remount(MS_REMOUNT, "size=" + std::to_string(mib) + "m,mode=0700"); }
+  std::string MakeReadOnly() { return Remount(MS_REMOUNT | MS_RDONLY, "mode=0700"); }
+  std::string MakeWritable() { return Remount(MS_REMOUNT, "mode=0700"); }
 
  private:
+  std::string Remount(unsigned long flags, const std::string& opts) {
+    if (::mount("tmpfs", dir_.c_str(), "tmpfs", flags, opts.c_str()) != 0) return std::strerror(errno);
+    return {};
+  }
   std::string dir_;
   bool mounted_ = false;
 };
@@ -126,6 +126,41 @@ TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenSpac
   check_all(*again);
   ASSERT_OK_AND_ASSIGN(json after, again->Call("state.get", {{"key", "after/space"}}, kTimeoutMs));
   EXPECT_EQ(after["value"], 1);
+}
+
+// A data directory that is read-only when the server starts (Linux refuses
+// to remount it under a running server, EBUSY): the server refuses to start
+// with a message naming the cause instead of serving without durability,
+// and once the filesystem is writable again it starts with everything the
+// earlier run acknowledged.
+TEST(DiskTroubleTest, ReadOnlyDataDirectoryRefusesToStartWithAClearErrorAndLosesNothing) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";
+  ServerProcess server;
+  SmallFilesystem fs(server.data_dir());
+  if (std::string why = fs.Mount(16); !why.empty()) GTEST_SKIP() << "cannot mount a tmpfs here: " << why;
+  ASSERT_OK(server.Start());
+  {
+    ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+    for (int i = 0; i < 50; ++i) {
+      ASSERT_OK(client->Call("state.set", {{"key", "ro/" + std::to_string(i)}, {"value", i}}, kTimeoutMs));
+    }
+  }
+  server.Kill();
+
+  ASSERT_EQ(fs.MakeReadOnly(), "");
+  EXPECT_FALSE(server.Start().ok()) << "the server started on a read-only data directory";
+  EXPECT_EQ(server.last_exit_status(), 1);
+  const std::string log = testing::ReadFile(server.log_path());
+  EXPECT_NE(log.find("cannot open the store"), std::string::npos) << log;
+  EXPECT_NE(log.find("Read-only file system"), std::string::npos) << log;
+
+  ASSERT_EQ(fs.MakeWritable(), "");
+  ASSERT_OK(server.Start());
+  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_OK_AND_ASSIGN(json got, client->Call("state.get", {{"key", "ro/" + std::to_string(i)}}, kTimeoutMs));
+    EXPECT_EQ(got["value"], i);
+  }
 }
 
 }  // namespace
