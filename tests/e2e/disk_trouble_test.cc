@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -69,8 +70,12 @@ TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenSpac
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
 
-  // Fill it: 64 KiB values under fresh keys until the store refuses.
-  const std::string value(64 << 10, 'd');
+  // Fill it: 64 KiB values under fresh keys until the store refuses. The
+  // values are random letters: the store flushes its memtables often and
+  // compresses what it flushes, so a repeated byte would never fill it.
+  std::string value(64 << 10, ' ');
+  std::mt19937 random(7);
+  for (char& c : value) c = static_cast<char>('a' + random() % 26);
   std::map<std::string, uint64_t> acked;  // key -> acknowledged version
   Status refusal = Status::Ok();
   for (int i = 0; i < 2000 && refusal.ok(); ++i) {
