@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <random>
@@ -37,6 +38,10 @@ using Clock = std::chrono::steady_clock;
 struct BenchConfig {
   std::string workload;
   std::string socket;
+  // Opens one client connection: --connect HOST:PORT (with its token) or
+  // --socket, as every client command does; the private server's socket
+  // with --spawn.
+  std::function<Result<std::unique_ptr<net::LineClient>>()> connect;
   int clients = 50;
   int pipeline = 1;
   int64_t count = 0;          // total operations; 0 = use duration
@@ -86,7 +91,7 @@ struct Run {
 };
 
 std::unique_ptr<net::LineClient> Connect(const BenchConfig& cfg, Run& run) {
-  auto c = net::LineClient::ConnectUnix(cfg.socket);
+  auto c = cfg.connect();
   if (!c.ok()) {
     run.Error(c.status());
     run.stop = true;
@@ -492,14 +497,20 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   cfg.one_at_a_time = args.Flag("one-at-a-time");
   cfg.json_out = args.Flag("json");
   cfg.socket = args.GetOr("socket", DefaultSocketPath());
+  cfg.connect = [&args] { return ConnectFromArgs(args); };
 
   // --spawn: a private server for this run.
   pid_t server = -1;
   std::string tmp;
+  if (args.Flag("spawn") && (args.Get("connect") || args.Get("socket"))) {
+    std::fprintf(stderr, "shim bench: --spawn starts its own server; give --spawn or --connect/--socket, not both\n");
+    return kExitUsage;
+  }
   if (args.Flag("spawn")) {
     char dir[] = "/tmp/shim-bench-XXXXXX";
     tmp = ::mkdtemp(dir);
     cfg.socket = tmp + "/s.sock";
+    cfg.connect = [socket = cfg.socket] { return net::LineClient::ConnectUnix(socket); };
     std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
     std::string durability = args.GetOr("durability", "sync");
     server = ::fork();
@@ -513,9 +524,13 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
   }
-  if (!net::LineClient::ConnectUnix(cfg.socket).ok()) {
-    std::fprintf(stderr, "shim bench: no shim server is running at %s (start one, or pass --spawn)\n",
-                 cfg.socket.c_str());
+  if (auto probe = cfg.connect(); !probe.ok()) {
+    if (args.Get("connect")) {
+      std::fprintf(stderr, "shim bench: %s\n", probe.status().ToString().c_str());
+    } else {
+      std::fprintf(stderr, "shim bench: no shim server is running at %s (start one, or pass --spawn)\n",
+                   cfg.socket.c_str());
+    }
     return kExitNoServer;
   }
 

@@ -549,6 +549,24 @@ TEST_F(TcpAuthTest, ClientCommandsAuthenticateOverTcp) {
   EXPECT_NE(out.find("UNAUTHORIZED"), std::string::npos) << out;
 }
 
+// shim bench takes the same connection options as the other client
+// commands: over authenticated TCP its writes land on this server.
+TEST_F(TcpAuthTest, BenchRunsOverTcpWithTheToken) {
+  std::string out;
+  int code = RunShim("bench state --op set --clients 2 --count 200 --keys 10 --json --connect " + address_ +
+                         " --auth-token " + kToken,
+                     &out);
+  ASSERT_EQ(code, 0) << out;
+  ASSERT_OK_AND_ASSIGN(json got, unix_->Call("state.get", {{"key", "bench/0"}}, kTimeoutMs));
+  EXPECT_FALSE(got.is_null()) << "shim bench --connect wrote nothing here: " << out;
+
+  code = RunShim("bench state --count 10 --connect " + address_ + " --auth-token wrong", &out);
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("UNAUTHORIZED"), std::string::npos) << out;
+  code = RunShim("bench state --count 10 --spawn --connect " + address_, &out);
+  EXPECT_EQ(code, 2) << out;
+}
+
 // --- partial-line and idle timeouts ------------------------------------------
 
 testing::ServerProcessOptions WithArgs(std::vector<std::string> args) {
