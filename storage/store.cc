@@ -135,7 +135,6 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   db_options.create_missing_column_families = true;
   db_options.error_if_exists = options.error_if_exists;
   db_options.IncreaseParallelism(2);
-  db_options.keep_log_file_num = 4;
   // Memory and restart time (issue 6). Measured with bench/compare/run.sh
   // --with-recovery (1M ready tasks, then 1M keys, async, then kill -9):
   // with the defaults (64 MiB write buffer per family, 12 families, no
@@ -148,8 +147,10 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   // are flushed, so a rarely written family cannot pin old WAL files) gave
   // 192 MB RSS (memtables 7 MB), 1.4 MB of live WAL after the kill and a
   // 0.17 s store open. 16 MiB / 32 MiB gave 205 MB, 32 MiB / 32 MiB 221 MB.
-  // The cost is more, smaller flushes; state set/get throughput did not
-  // move measurably (commit message). The WAL and its fsync are untouched:
+  // The cost is more, smaller flushes: on a quiet machine state set P16
+  // rose and async get P16 fell about 15% in one run, likely flushes and
+  // compactions competing for the cores (results-2026-11-26-recovery.txt).
+  // The WAL and its fsync are untouched:
   // a flush only moves data already acknowledged into SST files, and a WAL
   // file is deleted only once every family it holds writes for is flushed.
   db_options.db_write_buffer_size = 8ull << 20;
