@@ -524,13 +524,11 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
   }
-  if (auto probe = cfg.connect(); !probe.ok()) {
-    if (args.Get("connect")) {
-      std::fprintf(stderr, "shim bench: %s\n", probe.status().ToString().c_str());
-    } else {
-      std::fprintf(stderr, "shim bench: no shim server is running at %s (start one, or pass --spawn)\n",
-                   cfg.socket.c_str());
-    }
+  if (args.Get("connect")) {
+    if (!ConnectOrReport(args, "bench")) return kExitNoServer;  // says why, e.g. UNAUTHORIZED
+  } else if (!cfg.connect().ok()) {
+    std::fprintf(stderr, "shim bench: no shim server is running at %s (start one, or pass --spawn)\n",
+                 cfg.socket.c_str());
     return kExitNoServer;
   }
 
