@@ -26,7 +26,7 @@ using testing::ServerProcess;
 
 constexpr int kThreads = 8;
 constexpr int kKeysPerThread = 4;
-constexpr int kTimeoutMs = 10'000;
+using testing::kCallTimeoutMs;
 const std::string kShared = "crash.shared";
 
 std::string KeyName(int thread, int k) { return "crash/t" + std::to_string(thread) + "/k" + std::to_string(k); }
@@ -56,7 +56,7 @@ void Writer(const ServerProcess& server, int round, int t, std::map<std::string,
     if (i % 2 == 0) {
       const std::string key = KeyName(t, (i / 2) % kKeysPerThread);
       const uint64_t v = version[key] + 1;
-      auto r = client->Call("state.set", {{"key", key}, {"value", {{"t", t}, {"v", v}}}}, kTimeoutMs);
+      auto r = client->Call("state.set", {{"key", key}, {"value", {{"t", t}, {"v", v}}}}, kCallTimeoutMs);
       if (!r.ok()) return;
       // Fail loudly but keep going: the assertion is in the verifier.
       EXPECT_EQ((*r)["version"], v) << key;
@@ -68,7 +68,7 @@ void Writer(const ServerProcess& server, int round, int t, std::map<std::string,
     } else {
       const std::string channel = (i % 4 == 1) ? OwnChannel(t) : kShared;
       json data = {{"r", round}, {"t", t}, {"p", ++published}, {"channel", channel}};
-      auto r = client->Call("pubsub.publish", {{"channel", channel}, {"data", data}}, kTimeoutMs);
+      auto r = client->Call("pubsub.publish", {{"channel", channel}, {"data", data}}, kCallTimeoutMs);
       if (!r.ok()) return;
       const uint64_t seq = (*r)["seq"].get<uint64_t>();
       std::lock_guard<std::mutex> lock(acks->mu);
@@ -84,7 +84,7 @@ void ReadHistory(net::LineClient& client, const std::string& channel, std::vecto
   uint64_t from = 1;
   for (int page = 0; page < 10'000; ++page) {
     ASSERT_OK_AND_ASSIGN(json h, client.Call("pubsub.history",
-                                             {{"channel", channel}, {"from_seq", from}, {"limit", 1000}}, kTimeoutMs));
+                                             {{"channel", channel}, {"from_seq", from}, {"limit", 1000}}, kCallTimeoutMs));
     const json& messages = h["messages"];
     if (messages.empty()) return;
     for (const json& m : messages) out->push_back(m);
@@ -97,14 +97,14 @@ void ReadHistory(net::LineClient& client, const std::string& channel, std::vecto
 // returns the versions found, to continue from.
 void Verify(const ServerProcess& server, Acks& acks, std::map<std::string, uint64_t>* found) {
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
-  ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kCallTimeoutMs));
   EXPECT_GE(ping["revision"].get<uint64_t>(), acks.max_revision) << "the revision went back across the crash";
 
   int landed_unacked = 0;  // writes cut off before their reply, yet durable
   for (int t = 0; t < kThreads; ++t) {
     for (int k = 0; k < kKeysPerThread; ++k) {
       const std::string key = KeyName(t, k);
-      ASSERT_OK_AND_ASSIGN(json got, client->Call("state.get", {{"key", key}}, kTimeoutMs));
+      ASSERT_OK_AND_ASSIGN(json got, client->Call("state.get", {{"key", key}}, kCallTimeoutMs));
       const uint64_t acked = acks.key_version.count(key) ? acks.key_version[key] : 0;
       if (got.is_null()) {
         EXPECT_EQ(acked, 0u) << key << ": acknowledged at version " << acked << " but gone";
@@ -197,12 +197,12 @@ TEST(KillTest, AcknowledgedWritesAndPublishesSurviveSigkill) {
   // The recovered server takes new writes at the next versions and seqs.
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   const std::string key = KeyName(0, 0);
-  ASSERT_OK_AND_ASSIGN(json set, client->Call("state.set", {{"key", key}, {"value", "after"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json set, client->Call("state.set", {{"key", key}, {"value", "after"}}, kCallTimeoutMs));
   EXPECT_EQ(set["version"], versions[key] + 1);
   EXPECT_GT(set["revision"].get<uint64_t>(), acks.max_revision);
   std::vector<json> log;
   ASSERT_NO_FATAL_FAILURE(ReadHistory(*client, kShared, &log));
-  ASSERT_OK_AND_ASSIGN(json pub, client->Call("pubsub.publish", {{"channel", kShared}, {"data", "after"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json pub, client->Call("pubsub.publish", {{"channel", kShared}, {"data", "after"}}, kCallTimeoutMs));
   EXPECT_EQ(pub["seq"], log.size() + 1);
 }
 

@@ -29,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 using testing::ServerProcess;
 
 constexpr char kQueue[] = "crashq";
-constexpr int kTimeoutMs = 10'000;
+using testing::kCallTimeoutMs;
 // Long enough for the restart and the listing of ~3,000 tasks after it to
 // finish within the lease the restart gives running tasks again (under ASan
 // they took longer than 2.5 s), short enough for the leftovers to lapse.
@@ -61,7 +61,7 @@ void Submitter(const ServerProcess& server, int first, Ledger* ledger, std::atom
   for (int n = first; !stop->load(); n += kBatch) {
     json tasks = json::array();
     for (int i = n; i < n + kBatch; ++i) tasks.push_back(TaskSpec(i));
-    auto r = (*c)->Call("task.submit_batch", {{"tasks", tasks}}, kTimeoutMs);
+    auto r = (*c)->Call("task.submit_batch", {{"tasks", tasks}}, kCallTimeoutMs);
     if (!r.ok()) return;
     {
       std::lock_guard<std::mutex> lock(ledger->mu);
@@ -82,7 +82,7 @@ void Worker(const ServerProcess& server, const std::string& name, int work_ms, L
   while (true) {
     auto r = c.Call("task.claim",
                     {{"queues", {kQueue}}, {"worker_id", name}, {"max", 10}, {"wait_ms", 100}},
-                    kTimeoutMs);
+                    kCallTimeoutMs);
     if (!r.ok()) return;
     if ((*r)["tasks"].empty() && stop->load()) return;
     std::vector<std::pair<uint64_t, std::string>> pending;
@@ -105,7 +105,7 @@ void Worker(const ServerProcess& server, const std::string& name, int work_ms, L
       pending.emplace_back(*id, t["task_id"]);
     }
     for (const auto& [rid, task_id] : pending) {
-      auto done = c.ReadResponse(rid, kTimeoutMs);
+      auto done = c.ReadResponse(rid, kCallTimeoutMs);
       std::lock_guard<std::mutex> lock(ledger->mu);
       if (done.ok()) {
         ledger->acked[task_id].push_back(name);
@@ -133,7 +133,7 @@ std::map<std::string, json> ListAll(net::LineClient& c) {
   for (int page = 0; page < 1000; ++page) {
     json p = {{"queue", kQueue}, {"limit", 1000}};
     if (!after.is_null()) p["after"] = after;
-    auto r = c.Call("task.list", p, kTimeoutMs);
+    auto r = c.Call("task.list", p, kCallTimeoutMs);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     if (!r.ok()) break;
     for (const json& t : (*r)["tasks"]) out[t["task_id"]] = t;

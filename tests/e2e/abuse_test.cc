@@ -29,7 +29,7 @@ using testing::RssKiB;
 using testing::ServerProcess;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kTimeoutMs = 20'000;
+using testing::kLoadedCallTimeoutMs;
 
 // This process holds one descriptor per client connection too.
 bool RaiseOwnFileLimit(rlim_t wanted) {
@@ -47,9 +47,9 @@ void ExpectPromptService(net::LineClient& client, const std::string& tag, int ro
   for (int i = 0; i < rounds; ++i) {
     const auto start = Clock::now();
     const std::string key = "bystander/" + tag + "/" + std::to_string(i);
-    ASSERT_OK_AND_ASSIGN(json w, client.Call("state.set", {{"key", key}, {"value", i}}, kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json w, client.Call("state.set", {{"key", key}, {"value", i}}, kLoadedCallTimeoutMs));
     EXPECT_EQ(w["version"], 1);
-    ASSERT_OK_AND_ASSIGN(json r, client.Call("state.get", {{"key", key}}, kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json r, client.Call("state.get", {{"key", key}}, kLoadedCallTimeoutMs));
     EXPECT_EQ(r["value"], i);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
     EXPECT_LT(ms, testing::LatencyBoundMs(2000)) << tag << ": bystander round trip " << i << " took " << ms << " ms";
@@ -65,7 +65,7 @@ TEST(AbuseTest, ThousandConcurrentConnectionsAreServedAndTheNextIsRefusedClearly
   ServerProcess server({.extra_args = {"--max-connections", std::to_string(kConnections + 1)}});
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto bystander, server.Connect());
-  ASSERT_OK(bystander->Call("sys.ping", json::object(), kTimeoutMs).status());
+  ASSERT_OK(bystander->Call("sys.ping", json::object(), kLoadedCallTimeoutMs).status());
   const long rss_before = RssKiB(server.pid());
 
   std::vector<std::unique_ptr<net::LineClient>> crowd;
@@ -79,7 +79,7 @@ TEST(AbuseTest, ThousandConcurrentConnectionsAreServedAndTheNextIsRefusedClearly
   }
   ExpectPromptService(*bystander, "crowd");
   for (int i = 0; i < kConnections; ++i) {
-    ASSERT_OK_AND_ASSIGN(json envelope, crowd[i]->ReadResponse(ids[i], kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json envelope, crowd[i]->ReadResponse(ids[i], kLoadedCallTimeoutMs));
     ASSERT_OK_AND_ASSIGN(json r, net::LineClient::Unwrap(envelope));
     ASSERT_EQ(r["version"], 1) << "connection " << i;
   }
@@ -90,10 +90,10 @@ TEST(AbuseTest, ThousandConcurrentConnectionsAreServedAndTheNextIsRefusedClearly
 
   // One more is told why, then closed; everyone already in is unaffected.
   ASSERT_OK_AND_ASSIGN(auto extra, server.Connect());
-  ASSERT_OK_AND_ASSIGN(json refusal, extra->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json refusal, extra->ReadMessage(kLoadedCallTimeoutMs));
   EXPECT_EQ(refusal["error"]["data"]["reason"], "OVERLOADED") << refusal.dump();
-  EXPECT_FALSE(extra->ReadLine(kTimeoutMs).ok()) << "the refused connection must be closed";
-  ASSERT_OK_AND_ASSIGN(json last, crowd.back()->Call("state.get", {{"key", "crowd/999"}}, kTimeoutMs));
+  EXPECT_FALSE(extra->ReadLine(kLoadedCallTimeoutMs).ok()) << "the refused connection must be closed";
+  ASSERT_OK_AND_ASSIGN(json last, crowd.back()->Call("state.get", {{"key", "crowd/999"}}, kLoadedCallTimeoutMs));
   EXPECT_EQ(last["value"], kConnections - 1);
 
   // Once the crowd leaves, its slots are free again.
@@ -127,17 +127,17 @@ TEST(AbuseTest, TenThousandSubscriptionsEachGetEveryMessage) {
       ids.push_back(id);
     }
     for (uint64_t id : ids) {
-      ASSERT_OK_AND_ASSIGN(json envelope, client->ReadResponse(id, kTimeoutMs));
+      ASSERT_OK_AND_ASSIGN(json envelope, client->ReadResponse(id, kLoadedCallTimeoutMs));
       ASSERT_OK(net::LineClient::Unwrap(envelope).status());
     }
     subscribers.push_back(std::move(client));
   }
-  ASSERT_OK_AND_ASSIGN(json stats, bystander->Call("sys.stats", json::object(), kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json stats, bystander->Call("sys.stats", json::object(), kLoadedCallTimeoutMs));
   EXPECT_GE(stats["engine"]["subscriptions"].get<int64_t>(), kClients * kPerClient);
 
   for (int m = 1; m <= kMessages; ++m) {
     ASSERT_OK_AND_ASSIGN(json pub, bystander->Call("pubsub.publish", {{"channel", "fan/out"}, {"data", {{"m", m}}}},
-                                                   kTimeoutMs));
+                                                   kLoadedCallTimeoutMs));
     EXPECT_EQ(pub["delivered"], kClients * kPerClient) << "message " << m;
   }
   ExpectPromptService(*bystander, "fan");
@@ -147,7 +147,7 @@ TEST(AbuseTest, TenThousandSubscriptionsEachGetEveryMessage) {
     std::map<uint64_t, int> index_of;
     int received = 0;
     while (received < kPerClient * kMessages) {
-      ASSERT_OK_AND_ASSIGN(json n, subscribers[c]->NextNotification(kTimeoutMs));
+      ASSERT_OK_AND_ASSIGN(json n, subscribers[c]->NextNotification(kLoadedCallTimeoutMs));
       ASSERT_EQ(n["method"], "pubsub.message") << n.dump();
       const uint64_t sub = n["params"]["subscription"];
       auto [it, fresh] = index_of.emplace(sub, static_cast<int>(index_of.size()));
@@ -184,11 +184,11 @@ TEST(AbuseTest, FloodOfLargeMessagesKeepsMemoryBoundedAndOthersServed) {
           json oversized = {{"jsonrpc", "2.0"}, {"id", 1'000'000 + i}, {"method", "state.set"},
                             {"params", {{"key", "flood/no"}, {"value", too_big}}}};
           if (!(*client)->SendRaw(oversized.dump() + "\n").ok()) return;
-          auto r = (*client)->ReadMessage(kTimeoutMs);
+          auto r = (*client)->ReadMessage(kLoadedCallTimeoutMs);
           if (r.ok() && (*r)["error"]["data"]["reason"] == "TOO_LARGE") ++refused[f];
           continue;
         }
-        auto r = (*client)->Call("state.set", {{"key", "flood/" + std::to_string(f)}, {"value", big}}, kTimeoutMs);
+        auto r = (*client)->Call("state.set", {{"key", "flood/" + std::to_string(f)}, {"value", big}}, kLoadedCallTimeoutMs);
         if (r.ok()) ++accepted[f];
       }
     });
@@ -206,11 +206,11 @@ TEST(AbuseTest, FloodOfLargeMessagesKeepsMemoryBoundedAndOthersServed) {
   for (int f = 0; f < kFlooders; ++f) {
     EXPECT_EQ(accepted[f], kPerFlooder - kPerFlooder / 4) << "flooder " << f;
     EXPECT_EQ(refused[f], kPerFlooder / 4) << "flooder " << f;
-    ASSERT_OK_AND_ASSIGN(json r, bystander->Call("state.get", {{"key", "flood/" + std::to_string(f)}}, kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json r, bystander->Call("state.get", {{"key", "flood/" + std::to_string(f)}}, kLoadedCallTimeoutMs));
     EXPECT_EQ(r["value"].get_ref<const std::string&>().size(), big.size());
     EXPECT_EQ(r["version"], kPerFlooder - kPerFlooder / 4);
   }
-  ASSERT_OK_AND_ASSIGN(json none, bystander->Call("state.get", {{"key", "flood/no"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json none, bystander->Call("state.get", {{"key", "flood/no"}}, kLoadedCallTimeoutMs));
   EXPECT_TRUE(none.is_null()) << "a discarded over-long line must not be applied: " << none.dump();
   // ~72 MiB went in; the server holds the 4 live values plus buffers, not
   // the whole flood.

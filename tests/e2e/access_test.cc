@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "net/line_client.h"
+#include "tests/support/rpc_expect.h"
 #include "tests/support/server_process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_util.h"
@@ -31,12 +32,15 @@ namespace {
 
 using net::LineClient;
 using nlohmann::json;
+using testing::ExpectError;
+using testing::RunServeToExit;
 using testing::ServerProcess;
+using testing::SpawnServe;
 using testing::TempDir;
 using testing::ReadFile;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kTimeoutMs = 10'000;
+using testing::kCallTimeoutMs;
 constexpr const char* kToken = "0123456789abcdef-access-test-token";
 
 int64_t MsSince(Clock::time_point start) {
@@ -54,17 +58,6 @@ bool Exists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-// Expects a JSON-RPC error with this code, reason and id.
-void ExpectError(const json& response, int code, const std::string& reason, const json& id) {
-  ASSERT_TRUE(response.is_object()) << response.dump();
-  EXPECT_EQ(response.value("jsonrpc", ""), "2.0") << response.dump();
-  EXPECT_EQ(response["id"], id) << response.dump();
-  ASSERT_TRUE(response.contains("error")) << response.dump();
-  EXPECT_EQ(response["error"]["code"], code) << response.dump();
-  EXPECT_EQ(response["error"]["data"]["reason"], reason) << response.dump();
-  EXPECT_TRUE(response["error"]["message"].is_string()) << response.dump();
-}
-
 // After the server's last line the connection ends: EOF (or a reset), not a
 // timeout.
 void ExpectClosed(LineClient& client, int timeout_ms = 5000) {
@@ -80,9 +73,9 @@ void ExpectHealthy(const std::string& socket) {
   ASSERT_OK_AND_ASSIGN(auto client, LineClient::ConnectUnix(socket));
   const std::string key = "health/" + std::to_string(probe++);
   ASSERT_OK_AND_ASSIGN(json set,
-                       client->Call("state.set", {{"key", key}, {"value", key}}, kTimeoutMs));
+                       client->Call("state.set", {{"key", key}, {"value", key}}, kCallTimeoutMs));
   EXPECT_EQ(set["version"], 1);
-  ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", key}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", key}}, kCallTimeoutMs));
   EXPECT_EQ(get["value"], key);
 }
 
@@ -94,7 +87,7 @@ class ServeChild {
   ~ServeChild() { Stop(); }
 
   Status Start() {
-    pid_ = Spawn(args_, log_);
+    pid_ = SpawnServe(args_, log_);
     if (pid_ < 0) return Status::Internal("fork failed");
     const auto deadline = Clock::now() + std::chrono::seconds(20);
     while (Clock::now() < deadline) {
@@ -119,62 +112,25 @@ class ServeChild {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
 
-  static pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
-    std::vector<std::string> argv_s = {SHIM_BINARY, "serve", "--log-level", "warn"};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      FILE* f = std::fopen(log.c_str(), "a");
-      if (f) {
-        ::dup2(fileno(f), 1);
-        ::dup2(fileno(f), 2);
-      }
-      ::unsetenv("SHIM_AUTH_TOKEN");
-      std::vector<char*> argv;
-      for (auto& a : argv_s) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    return pid;
-  }
-
  private:
   std::vector<std::string> args_;
   std::string socket_, log_;
   pid_t pid_ = -1;
 };
 
-// Runs `shim serve` and waits (bounded) for it to exit; its exit code, or -1
-// if it was still running at the deadline (then it is killed).
-int RunServeToExit(const std::vector<std::string>& args, const std::string& log,
-                   int timeout_ms = 20'000) {
-  pid_t pid = ServeChild::Spawn(args, log);
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  int status = 0;
-  while (Clock::now() < deadline) {
-    if (::waitpid(pid, &status, WNOHANG) == pid)
-      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
-  return -1;
-}
-
 // The TCP address to dial for a server's sys.info "listen" (a wildcard
 // bind is reached over loopback).
 std::string DialAddress(const std::string& socket) {
   auto client = LineClient::ConnectUnix(socket);
   if (!client.ok()) return "";
-  auto info = (*client)->Call("sys.info", json::object(), kTimeoutMs);
+  auto info = (*client)->Call("sys.info", json::object(), kCallTimeoutMs);
   if (!info.ok() || !(*info)["listen"].is_string()) return "";
   const std::string listen = (*info)["listen"];
   return "127.0.0.1:" + listen.substr(listen.rfind(':') + 1);
 }
 
 int ConnectionCount(LineClient& observer) {
-  auto info = observer.Call("sys.info", json::object(), kTimeoutMs);
+  auto info = observer.Call("sys.info", json::object(), kCallTimeoutMs);
   return info.ok() ? (*info)["connections"].get<int>() : -1;
 }
 
@@ -290,7 +246,7 @@ TEST(TcpListenTest, LoopbackWithoutTokenServesWithoutAuthButRefusesHttp) {
                     socket, dir.Sub("log"));
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto unix_client, LineClient::ConnectUnix(socket));
-  ASSERT_OK_AND_ASSIGN(json info, unix_client->Call("sys.info", json::object(), kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json info, unix_client->Call("sys.info", json::object(), kCallTimeoutMs));
   ASSERT_TRUE(info["listen"].is_string()) << info.dump();
   EXPECT_EQ(info["listen"].get<std::string>().rfind("127.0.0.1:", 0), 0u) << info.dump();
   EXPECT_NE(info["listen"], "127.0.0.1:0") << "sys.info should show the port actually bound";
@@ -298,10 +254,10 @@ TEST(TcpListenTest, LoopbackWithoutTokenServesWithoutAuthButRefusesHttp) {
   const std::string address = DialAddress(socket);
 
   ASSERT_OK_AND_ASSIGN(auto tcp, LineClient::ConnectTcp(address));
-  ASSERT_OK_AND_ASSIGN(json ping, tcp->Call("sys.ping", json::object(), kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json ping, tcp->Call("sys.ping", json::object(), kCallTimeoutMs));
   EXPECT_EQ(ping["pong"], true);
   // sys.auth without a configured token is accepted (clients may always send it).
-  ASSERT_OK_AND_ASSIGN(json auth, tcp->Call("sys.auth", {{"token", "anything"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json auth, tcp->Call("sys.auth", {{"token", "anything"}}, kCallTimeoutMs));
   EXPECT_EQ(auth, json({{"authenticated", true}, {"required", false}}));
 
   // A web page made to reach this port (DNS rebinding, a form POST) sends
@@ -313,7 +269,7 @@ TEST(TcpListenTest, LoopbackWithoutTokenServesWithoutAuthButRefusesHttp) {
       browser->SendRaw("POST / HTTP/1.1\r\nHost: evil.example:80\r\nContent-Type: text/plain\r\n"
                        "Content-Length: " +
                        std::to_string(body.size() + 1) + "\r\n\r\n" + body + "\n"));
-  ASSERT_OK_AND_ASSIGN(std::string status_line, browser->ReadLine(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(std::string status_line, browser->ReadLine(kCallTimeoutMs));
   EXPECT_EQ(status_line, "HTTP/1.1 400 Bad Request\r");
   std::string rest;
   for (;;) {
@@ -326,10 +282,10 @@ TEST(TcpListenTest, LoopbackWithoutTokenServesWithoutAuthButRefusesHttp) {
     rest += *line + "\n";
   }
   EXPECT_NE(rest.find("not HTTP"), std::string::npos) << rest;
-  ASSERT_OK_AND_ASSIGN(json csrf, unix_client->Call("state.get", {{"key", "csrf"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json csrf, unix_client->Call("state.get", {{"key", "csrf"}}, kCallTimeoutMs));
   EXPECT_TRUE(csrf.is_null()) << "the body of an HTTP request was executed: " << csrf.dump();
 
-  ASSERT_OK_AND_ASSIGN(json again, tcp->Call("sys.ping", json::object(), kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json again, tcp->Call("sys.ping", json::object(), kCallTimeoutMs));
   EXPECT_EQ(again["pong"], true);
   ExpectHealthy(socket);
   EXPECT_EQ(server.Stop(), 0);
@@ -366,16 +322,16 @@ class TcpAuthTest : public ::testing::Test {
   }
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(tcp_, LineClient::ConnectTcp(address_));
-    ASSERT_OK_AND_ASSIGN(json auth, tcp_->Call("sys.auth", {{"token", kToken}}, kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json auth, tcp_->Call("sys.auth", {{"token", kToken}}, kCallTimeoutMs));
     ASSERT_EQ(auth, json({{"authenticated", true}, {"required", true}}));
     ASSERT_OK_AND_ASSIGN(unix_, LineClient::ConnectUnix(socket_));
   }
   void TearDown() override {
     // Both long-lived clients are still served, and so is a new one.
-    ASSERT_OK_AND_ASSIGN(json ping, tcp_->Call("sys.ping", json::object(), kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json ping, tcp_->Call("sys.ping", json::object(), kCallTimeoutMs));
     EXPECT_EQ(ping["pong"], true);
     ASSERT_OK_AND_ASSIGN(json set,
-                         unix_->Call("state.set", {{"key", "after"}, {"value", 1}}, kTimeoutMs));
+                         unix_->Call("state.set", {{"key", "after"}, {"value", 1}}, kCallTimeoutMs));
     EXPECT_GE(set["version"].get<int>(), 1);
     ExpectHealthy(socket_);
   }
@@ -397,7 +353,7 @@ std::string TcpAuthTest::socket_;
 std::string TcpAuthTest::address_;
 
 TEST_F(TcpAuthTest, InfoShowsTheBoundAddressAndThatTcpNeedsAuth) {
-  ASSERT_OK_AND_ASSIGN(json info, unix_->Call("sys.info", json::object(), kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json info, unix_->Call("sys.info", json::object(), kCallTimeoutMs));
   EXPECT_EQ(info["listen"].get<std::string>().rfind("0.0.0.0:", 0), 0u) << info.dump();
   EXPECT_EQ(info["tcp_auth"], true);
   EXPECT_EQ(info.dump().find(kToken), std::string::npos) << "sys.info leaks the token";
@@ -409,11 +365,11 @@ TEST_F(TcpAuthTest, RequestBeforeAuthGetsUnauthorizedAndTheConnectionIsClosed) {
   ASSERT_OK(c->SendRaw(
       R"({"jsonrpc":"2.0","id":7,"method":"state.set","params":{"key":"sneak","value":1}})"
       "\n"));
-  ASSERT_OK_AND_ASSIGN(json response, c->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json response, c->ReadMessage(kCallTimeoutMs));
   ExpectError(response, 1013, "UNAUTHORIZED", 7);
   EXPECT_NE(response["error"]["message"].get<std::string>().find("sys.auth"), std::string::npos);
   ExpectClosed(*c);
-  ASSERT_OK_AND_ASSIGN(json get, unix_->Call("state.get", {{"key", "sneak"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json get, unix_->Call("state.get", {{"key", "sneak"}}, kCallTimeoutMs));
   EXPECT_TRUE(get.is_null()) << "a request before sys.auth was applied";
 
   // Not JSON, a batch, MCP: all the same.
@@ -428,7 +384,7 @@ TEST_F(TcpAuthTest, RequestBeforeAuthGetsUnauthorizedAndTheConnectionIsClosed) {
     auto d = Dial();
     ASSERT_TRUE(d);
     ASSERT_OK(d->SendRaw(first));
-    ASSERT_OK_AND_ASSIGN(json r, d->ReadMessage(kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json r, d->ReadMessage(kCallTimeoutMs));
     EXPECT_EQ(r["error"]["data"]["reason"], "UNAUTHORIZED") << first << " -> " << r.dump();
     ExpectClosed(*d);
   }
@@ -445,11 +401,11 @@ TEST_F(TcpAuthTest, WrongOrMissingTokenIsRejectedAndTheConnectionIsClosed) {
     ASSERT_OK(c->SendRaw(
         R"({"jsonrpc":"2.0","id":99,"method":"state.set","params":{"key":"behind","value":1}})"
         "\n"));
-    ASSERT_OK_AND_ASSIGN(json response, c->ReadMessage(kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json response, c->ReadMessage(kCallTimeoutMs));
     ExpectError(response, 1013, "UNAUTHORIZED", id);
     ExpectClosed(*c);
   }
-  ASSERT_OK_AND_ASSIGN(json get, unix_->Call("state.get", {{"key", "behind"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json get, unix_->Call("state.get", {{"key", "behind"}}, kCallTimeoutMs));
   EXPECT_TRUE(get.is_null());
 }
 
@@ -465,26 +421,26 @@ TEST_F(TcpAuthTest, RightTokenWorksAndRequestsMayBePipelinedBehindIt) {
   lines += R"({"jsonrpc":"2.0","id":3,"method":"state.get","params":{"key":"tcp/k"}})"
            "\n";
   ASSERT_OK(c->SendRaw(lines));
-  ASSERT_OK_AND_ASSIGN(json auth, c->ReadResponse(1, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json auth, c->ReadResponse(1, kCallTimeoutMs));
   EXPECT_EQ(auth["result"], json({{"authenticated", true}, {"required", true}})) << auth.dump();
-  ASSERT_OK_AND_ASSIGN(json set, c->ReadResponse(2, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json set, c->ReadResponse(2, kCallTimeoutMs));
   EXPECT_EQ(set["result"]["version"], 1) << set.dump();
-  ASSERT_OK_AND_ASSIGN(json get, c->ReadResponse(3, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json get, c->ReadResponse(3, kCallTimeoutMs));
   EXPECT_EQ(get["result"]["value"], "v") << get.dump();
   // Authenticated once, the connection stays so.
-  for (int i = 0; i < 5; ++i) ASSERT_OK(c->Call("sys.ping", json::object(), kTimeoutMs));
-  ASSERT_OK_AND_ASSIGN(json info, c->Call("sys.info", json::object(), kTimeoutMs));
+  for (int i = 0; i < 5; ++i) ASSERT_OK(c->Call("sys.ping", json::object(), kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json info, c->Call("sys.info", json::object(), kCallTimeoutMs));
   EXPECT_EQ(info["tcp_auth"], true);
 }
 
 TEST_F(TcpAuthTest, UnixSocketNeedsNoTokenButAWrongOneIsStillRefused) {
   ASSERT_OK_AND_ASSIGN(auto c, LineClient::ConnectUnix(socket_));
-  ASSERT_OK_AND_ASSIGN(json ping, c->Call("sys.ping", json::object(), kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json ping, c->Call("sys.ping", json::object(), kCallTimeoutMs));
   EXPECT_EQ(ping["pong"], true);
-  ASSERT_OK_AND_ASSIGN(json auth, c->Call("sys.auth", {{"token", kToken}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json auth, c->Call("sys.auth", {{"token", kToken}}, kCallTimeoutMs));
   EXPECT_EQ(auth, json({{"authenticated", true}, {"required", false}}));
   ASSERT_OK_AND_ASSIGN(auto d, LineClient::ConnectUnix(socket_));
-  auto bad = d->Call("sys.auth", {{"token", "nope"}}, kTimeoutMs);
+  auto bad = d->Call("sys.auth", {{"token", "nope"}}, kCallTimeoutMs);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kUnauthorized) << bad.status().ToString();
   ExpectClosed(*d);
@@ -495,7 +451,7 @@ TEST_F(TcpAuthTest, ConnectionThatNeverAuthenticatesIsClosedAfterTheAuthTimeout)
   ASSERT_TRUE(c);
   const auto start = Clock::now();
   ASSERT_OK(c->SendRaw("{\"jsonrpc\":"));  // not even a whole line
-  ASSERT_OK_AND_ASSIGN(json response, c->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json response, c->ReadMessage(kCallTimeoutMs));
   const auto ms = MsSince(start);
   ExpectError(response, 1013, "UNAUTHORIZED", nullptr);
   EXPECT_EQ(response["error"]["data"]["timeout_ms"], 500) << response.dump();
@@ -506,7 +462,7 @@ TEST_F(TcpAuthTest, ConnectionThatNeverAuthenticatesIsClosedAfterTheAuthTimeout)
   // Silent from the start: the same.
   auto d = Dial();
   ASSERT_TRUE(d);
-  ASSERT_OK_AND_ASSIGN(json silent, d->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json silent, d->ReadMessage(kCallTimeoutMs));
   EXPECT_EQ(silent["error"]["data"]["reason"], "UNAUTHORIZED") << silent.dump();
   ExpectClosed(*d);
 }
@@ -516,7 +472,7 @@ TEST_F(TcpAuthTest, LongLineBeforeAuthIsRefusedWithoutBufferingIt) {
   ASSERT_TRUE(c);
   // 64 KiB and no newline: far more than a sys.auth request can be.
   (void)c->SendRaw(std::string(64 << 10, 'a'));
-  ASSERT_OK_AND_ASSIGN(json response, c->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json response, c->ReadMessage(kCallTimeoutMs));
   ExpectError(response, 1013, "UNAUTHORIZED", nullptr);
   EXPECT_EQ(response["error"]["data"]["limit"], 4096) << response.dump();
   ExpectClosed(*c);
@@ -526,7 +482,7 @@ TEST_F(TcpAuthTest, HttpRequestIsRefusedWithA400) {
   auto c = Dial();
   ASSERT_TRUE(c);
   ASSERT_OK(c->SendRaw("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
-  ASSERT_OK_AND_ASSIGN(std::string status_line, c->ReadLine(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(std::string status_line, c->ReadLine(kCallTimeoutMs));
   EXPECT_EQ(status_line, "HTTP/1.1 400 Bad Request\r");
 }
 
@@ -538,7 +494,7 @@ TEST_F(TcpAuthTest, ClientCommandsAuthenticateOverTcp) {
   code = RunShim("state set --connect " + address_ + " cli/k 5", &out,
                  std::string("SHIM_AUTH_TOKEN=") + kToken);
   EXPECT_EQ(code, 0) << out;
-  ASSERT_OK_AND_ASSIGN(json get, unix_->Call("state.get", {{"key", "cli/k"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json get, unix_->Call("state.get", {{"key", "cli/k"}}, kCallTimeoutMs));
   EXPECT_EQ(get["value"], 5);
 
   code = RunShim("call --connect " + address_ + " --auth-token wrong sys.ping", &out);
@@ -557,7 +513,7 @@ TEST_F(TcpAuthTest, BenchRunsOverTcpWithTheToken) {
                          " --auth-token " + kToken,
                      &out);
   ASSERT_EQ(code, 0) << out;
-  ASSERT_OK_AND_ASSIGN(json got, unix_->Call("state.get", {{"key", "bench/0"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json got, unix_->Call("state.get", {{"key", "bench/0"}}, kCallTimeoutMs));
   EXPECT_FALSE(got.is_null()) << "shim bench --connect wrote nothing here: " << out;
 
   code = RunShim("bench state --count 10 --connect " + address_ + " --auth-token wrong", &out);
@@ -620,7 +576,7 @@ TEST(ConnectionTimeoutTest, TricklingClientIsCutAtThePartialLineTimeoutWhileOthe
   // A request line, one byte every 100 ms: more bytes do not extend the 300 ms.
   const int64_t answered_ms =
       TrickleUntilAnswered(*slow, R"({"jsonrpc":"2.0","id":1,"method":"sys.ping",)", 100, 10'000);
-  ASSERT_OK_AND_ASSIGN(json response, slow->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json response, slow->ReadMessage(kCallTimeoutMs));
   ExpectError(response, 1007, "TIMEOUT", nullptr);
   EXPECT_EQ(response["error"]["data"]["timeout_ms"], 300) << response.dump();
   EXPECT_GE(answered_ms, 250);
@@ -634,7 +590,7 @@ TEST(ConnectionTimeoutTest, TricklingClientIsCutAtThePartialLineTimeoutWhileOthe
   ASSERT_OK_AND_ASSIGN(auto slower, server.Connect());
   const int64_t slower_ms = TrickleUntilAnswered(*slower, "{", 1000, 10'000);
   EXPECT_LT(slower_ms, 1000);
-  ASSERT_OK_AND_ASSIGN(json r2, slower->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json r2, slower->ReadMessage(kCallTimeoutMs));
   EXPECT_EQ(r2["error"]["data"]["reason"], "TIMEOUT") << r2.dump();
   ExpectClosed(*slower);
 
@@ -658,7 +614,7 @@ TEST(ConnectionTimeoutTest, WholeLinesSentSlowlyAreNotCut) {
     ASSERT_OK(c->SendRaw(line.substr(0, 10)));
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
     ASSERT_OK(c->SendRaw(line.substr(10)));
-    ASSERT_OK_AND_ASSIGN(json r, c->ReadResponse(i, kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json r, c->ReadResponse(i, kCallTimeoutMs));
     EXPECT_EQ(r["result"]["pong"], true) << r.dump();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -671,14 +627,14 @@ TEST(ConnectionTimeoutTest, IdleConnectionIsClosedButNotWhileARequestIsPending) 
   // Busy clients are never idle.
   ASSERT_OK_AND_ASSIGN(auto busy, server.Connect());
   ASSERT_OK_AND_ASSIGN(auto idle, server.Connect());
-  ASSERT_OK(idle->Call("sys.ping", json::object(), kTimeoutMs));
+  ASSERT_OK(idle->Call("sys.ping", json::object(), kCallTimeoutMs));
   const auto start = Clock::now();
   for (int i = 0; i < 12; ++i) {
-    ASSERT_OK(busy->Call("sys.ping", json::object(), kTimeoutMs));
+    ASSERT_OK(busy->Call("sys.ping", json::object(), kCallTimeoutMs));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   // The idle one was told and closed meanwhile.
-  ASSERT_OK_AND_ASSIGN(json response, idle->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json response, idle->ReadMessage(kCallTimeoutMs));
   ExpectError(response, 1007, "TIMEOUT", nullptr);
   EXPECT_EQ(response["error"]["data"]["timeout_ms"], 400) << response.dump();
   ExpectClosed(*idle);
@@ -687,11 +643,11 @@ TEST(ConnectionTimeoutTest, IdleConnectionIsClosedButNotWhileARequestIsPending) 
   // A request waiting server-side longer than the idle timeout is not idle.
   ASSERT_OK_AND_ASSIGN(auto holder, server.Connect());
   ASSERT_OK(holder->Call("lock.acquire", {{"name", "L"}, {"owner", "a"}, {"ttl_ms", 60'000}},
-                         kTimeoutMs));
+                         kCallTimeoutMs));
   ASSERT_OK_AND_ASSIGN(auto waiter, server.Connect());
   auto waited = waiter->Call("lock.acquire",
                              {{"name", "L"}, {"owner", "b"}, {"ttl_ms", 1000}, {"wait_ms", 1000}},
-                             kTimeoutMs);
+                             kCallTimeoutMs);
   ASSERT_FALSE(waited.ok());
   EXPECT_EQ(waited.status().code(), StatusCode::kTimeout) << waited.status().ToString();
   EXPECT_FALSE(waited.status().details().contains("timeout_ms")) << "the waiter was cut as idle";

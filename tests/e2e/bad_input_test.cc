@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/rpc_expect.h"
 #include "tests/support/server_process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_util.h"
@@ -25,13 +26,15 @@ namespace shim {
 namespace {
 
 using nlohmann::json;
+using testing::ExpectError;
+using testing::JsonLine;
 using testing::RssKiB;
+using testing::RunServeToExit;
 using testing::ServerProcess;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kTimeoutMs = 10'000;
+using testing::kCallTimeoutMs;
 
-std::string Line(const json& message) { return message.dump() + "\n"; }
 
 // A fresh client gets correct answers: ping, then a set/get round trip.
 void ExpectHealthy(const ServerProcess& server, int timeout_ms = 5000) {
@@ -46,19 +49,6 @@ void ExpectHealthy(const ServerProcess& server, int timeout_ms = 5000) {
   ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", key}}, timeout_ms));
   EXPECT_EQ(get["value"], json({{"ok", key}}));
   EXPECT_EQ(get["version"], 1);
-}
-
-// Expects `response` to be a JSON-RPC error with this code, reason and id.
-void ExpectError(const json& response, int code, const std::string& reason, const json& id) {
-  ASSERT_TRUE(response.is_object()) << response.dump();
-  EXPECT_EQ(response.value("jsonrpc", ""), "2.0") << response.dump();
-  ASSERT_TRUE(response.contains("id")) << response.dump();
-  EXPECT_EQ(response["id"], id) << response.dump();
-  EXPECT_FALSE(response.contains("result")) << response.dump();
-  ASSERT_TRUE(response.contains("error")) << response.dump();
-  EXPECT_EQ(response["error"]["code"], code) << response.dump();
-  EXPECT_EQ(response["error"]["data"]["reason"], reason) << response.dump();
-  EXPECT_TRUE(response["error"]["message"].is_string()) << response.dump();
 }
 
 // One server for the suite: the point is that it survives every case.
@@ -86,9 +76,9 @@ TEST_F(BadInputTest, InvalidJsonGetsParseErrorWithNullIdAndConnectionStaysUsable
   ASSERT_OK_AND_ASSIGN(auto client, server_->Connect());
   for (std::string bad : {"{not json", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"sys.ping\"", "\xff\xfe\x01", "]"}) {
     ASSERT_OK(client->SendRaw(bad + "\n"));
-    ASSERT_OK_AND_ASSIGN(json response, client->ReadMessage(kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json response, client->ReadMessage(kCallTimeoutMs));
     ExpectError(response, -32700, "PARSE_ERROR", nullptr);
-    ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kCallTimeoutMs));
     EXPECT_EQ(ping["pong"], true) << "after " << bad;
   }
   ExpectHealthy(*server_);
@@ -97,12 +87,12 @@ TEST_F(BadInputTest, InvalidJsonGetsParseErrorWithNullIdAndConnectionStaysUsable
 TEST_F(BadInputTest, ParamsThatAreNotAnObjectGetInvalidParams) {
   ASSERT_OK_AND_ASSIGN(auto client, server_->Connect());
   for (json params : {json::array({"k", 1}), json("k"), json(5)}) {
-    ASSERT_OK(client->SendRaw(Line({{"jsonrpc", "2.0"}, {"id", 7}, {"method", "state.get"}, {"params", params}})));
-    ASSERT_OK_AND_ASSIGN(json response, client->ReadMessage(kTimeoutMs));
+    ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"id", 7}, {"method", "state.get"}, {"params", params}})));
+    ASSERT_OK_AND_ASSIGN(json response, client->ReadMessage(kCallTimeoutMs));
     ExpectError(response, -32602, "INVALID_PARAMS", 7);
     EXPECT_EQ(response["error"]["data"]["field"], "params") << response.dump();
   }
-  ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kCallTimeoutMs));
   EXPECT_EQ(ping["pong"], true);
   ExpectHealthy(*server_);
 }
@@ -125,13 +115,13 @@ TEST_F(BadInputTest, WrongFieldTypesGetInvalidParamsNamingTheField) {
   };
   for (const Case& c : cases) {
     ASSERT_OK_AND_ASSIGN(uint64_t id, client->SendRequest(c.method, c.params));
-    ASSERT_OK_AND_ASSIGN(json response, client->ReadResponse(id, kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json response, client->ReadResponse(id, kCallTimeoutMs));
     ExpectError(response, -32602, "INVALID_PARAMS", id);
     EXPECT_EQ(response["error"]["data"]["field"], c.field) << c.method << " " << c.params.dump();
   }
   // Nothing of a rejected request was applied.
   for (const char* key : {"typed/ttl", "typed/incr"}) {
-    ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", key}}, kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", key}}, kCallTimeoutMs));
     EXPECT_TRUE(get.is_null()) << key << ": " << get.dump();
   }
   ExpectHealthy(*server_);
@@ -147,12 +137,12 @@ TEST_F(BadInputTest, TwoMebibyteLineGetsTooLargeAndTheConnectionStillWorks) {
   ASSERT_GT(big.size(), size_t{2} << 20);
   // The valid request right behind the over-long line, in the same write,
   // must be answered: the server skips exactly to the end of the long line.
-  ASSERT_OK(client->SendRaw(big + "\n" + Line({{"jsonrpc", "2.0"}, {"id", "next"}, {"method", "sys.ping"}})));
-  ASSERT_OK_AND_ASSIGN(json response, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK(client->SendRaw(big + "\n" + JsonLine({{"jsonrpc", "2.0"}, {"id", "next"}, {"method", "sys.ping"}})));
+  ASSERT_OK_AND_ASSIGN(json response, client->ReadMessage(kCallTimeoutMs));
   // The id is read from the start of the line, so the client can match it.
   ExpectError(response, 1008, "TOO_LARGE", 1);
   EXPECT_EQ(response["error"]["data"]["limit"], 1 << 20) << response.dump();
-  ASSERT_OK_AND_ASSIGN(json next, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json next, client->ReadMessage(kCallTimeoutMs));
   EXPECT_EQ(next["id"], "next") << next.dump();
   EXPECT_EQ(next["result"]["pong"], true) << next.dump();
 
@@ -162,28 +152,28 @@ TEST_F(BadInputTest, TwoMebibyteLineGetsTooLargeAndTheConnectionStillWorks) {
     ASSERT_OK(client->SendRaw(std::string_view(slow_big).substr(at, 100'000)));
   }
   ASSERT_OK(client->SendRaw("\n"));
-  ASSERT_OK_AND_ASSIGN(json again, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json again, client->ReadMessage(kCallTimeoutMs));
   ExpectError(again, 1008, "TOO_LARGE", nullptr);
 
   // An id that only comes after the huge params cannot be read: null.
   ASSERT_OK(client->SendRaw(R"({"jsonrpc":"2.0","method":"state.set","params":{"key":"huge","value":")" +
                             std::string(2 << 20, 'v') + R"("},"id":"late"})" + "\n"));
-  ASSERT_OK_AND_ASSIGN(json late, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json late, client->ReadMessage(kCallTimeoutMs));
   ExpectError(late, 1008, "TOO_LARGE", nullptr);
   // A string id up front, with a nested "id" inside params before it: the
   // top-level one counts.
   ASSERT_OK(client->SendRaw(R"({"params":{"id":"inner","value":")" + std::string(2 << 20, 'v') +
                             R"("},"jsonrpc":"2.0","method":"state.set","id":"outer"})" + "\n"));
-  ASSERT_OK_AND_ASSIGN(json nested, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json nested, client->ReadMessage(kCallTimeoutMs));
   ExpectError(nested, 1008, "TOO_LARGE", nullptr);
   ASSERT_OK(client->SendRaw(R"({"id":"front","params":{"id":"inner","value":")" + std::string(2 << 20, 'v') +
                             R"("},"jsonrpc":"2.0","method":"state.set"})" + "\n"));
-  ASSERT_OK_AND_ASSIGN(json front, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json front, client->ReadMessage(kCallTimeoutMs));
   ExpectError(front, 1008, "TOO_LARGE", "front");
 
-  ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", "huge"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", "huge"}}, kCallTimeoutMs));
   EXPECT_TRUE(get.is_null()) << "the discarded request was applied";
-  ASSERT_OK_AND_ASSIGN(json set, client->Call("state.set", {{"key", "after-huge"}, {"value", 1}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json set, client->Call("state.set", {{"key", "after-huge"}, {"value", 1}}, kCallTimeoutMs));
   EXPECT_EQ(set["version"], 1);
   auto extra = client->ReadLine(200);
   EXPECT_FALSE(extra.ok()) << "stray line: " << extra.value();
@@ -193,41 +183,41 @@ TEST_F(BadInputTest, TwoMebibyteLineGetsTooLargeAndTheConnectionStillWorks) {
 TEST_F(BadInputTest, UnknownMethodGetsMethodNotFound) {
   ASSERT_OK_AND_ASSIGN(auto client, server_->Connect());
   ASSERT_OK_AND_ASSIGN(uint64_t id, client->SendRequest("state.frobnicate", {{"key", "x"}}));
-  ASSERT_OK_AND_ASSIGN(json response, client->ReadResponse(id, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json response, client->ReadResponse(id, kCallTimeoutMs));
   ExpectError(response, -32601, "METHOD_NOT_FOUND", id);
-  ASSERT_OK(client->SendRaw(Line({{"jsonrpc", "2.0"}, {"id", "s"}, {"method", ""}})));
-  ASSERT_OK_AND_ASSIGN(json empty, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"id", "s"}, {"method", ""}})));
+  ASSERT_OK_AND_ASSIGN(json empty, client->ReadMessage(kCallTimeoutMs));
   ExpectError(empty, -32601, "METHOD_NOT_FOUND", "s");
-  ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kCallTimeoutMs));
   EXPECT_EQ(ping["pong"], true);
   ExpectHealthy(*server_);
 }
 
 TEST_F(BadInputTest, MissingOrWrongJsonrpcFieldGetsInvalidRequest) {
   ASSERT_OK_AND_ASSIGN(auto client, server_->Connect());
-  ASSERT_OK(client->SendRaw(Line({{"id", 3}, {"method", "sys.ping"}})));
-  ASSERT_OK_AND_ASSIGN(json missing, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK(client->SendRaw(JsonLine({{"id", 3}, {"method", "sys.ping"}})));
+  ASSERT_OK_AND_ASSIGN(json missing, client->ReadMessage(kCallTimeoutMs));
   ExpectError(missing, -32600, "INVALID_REQUEST", 3);
-  ASSERT_OK(client->SendRaw(Line({{"jsonrpc", "1.0"}, {"id", 4}, {"method", "sys.ping"}})));
-  ASSERT_OK_AND_ASSIGN(json wrong, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "1.0"}, {"id", 4}, {"method", "sys.ping"}})));
+  ASSERT_OK_AND_ASSIGN(json wrong, client->ReadMessage(kCallTimeoutMs));
   ExpectError(wrong, -32600, "INVALID_REQUEST", 4);
-  ASSERT_OK(client->SendRaw(Line({{"jsonrpc", "2.0"}, {"id", 5}, {"method", 12}})));
-  ASSERT_OK_AND_ASSIGN(json method, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"id", 5}, {"method", 12}})));
+  ASSERT_OK_AND_ASSIGN(json method, client->ReadMessage(kCallTimeoutMs));
   ExpectError(method, -32600, "INVALID_REQUEST", 5);
-  ASSERT_OK(client->SendRaw(Line({{"jsonrpc", "2.0"}, {"id", {{"an", "object"}}}, {"method", "sys.ping"}})));
-  ASSERT_OK_AND_ASSIGN(json bad_id, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"id", {{"an", "object"}}}, {"method", "sys.ping"}})));
+  ASSERT_OK_AND_ASSIGN(json bad_id, client->ReadMessage(kCallTimeoutMs));
   ExpectError(bad_id, -32600, "INVALID_REQUEST", nullptr);
   ASSERT_OK(client->SendRaw("17\n"));
-  ASSERT_OK_AND_ASSIGN(json scalar, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json scalar, client->ReadMessage(kCallTimeoutMs));
   ExpectError(scalar, -32600, "INVALID_REQUEST", nullptr);
-  ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kCallTimeoutMs));
   EXPECT_EQ(ping["pong"], true);
   ExpectHealthy(*server_);
 }
 
 TEST_F(BadInputTest, HalfARequestThenDisconnectIsForgotten) {
   ASSERT_OK_AND_ASSIGN(auto observer, server_->Connect());
-  ASSERT_OK_AND_ASSIGN(json before, observer->Call("sys.info", json::object(), kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json before, observer->Call("sys.info", json::object(), kCallTimeoutMs));
   const int baseline = before["connections"].get<int>();
   {
     ASSERT_OK_AND_ASSIGN(auto half, server_->Connect());
@@ -236,13 +226,13 @@ TEST_F(BadInputTest, HalfARequestThenDisconnectIsForgotten) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }  // closes
   ExpectHealthy(*server_);
-  ASSERT_OK_AND_ASSIGN(json get, observer->Call("state.get", {{"key", "half"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json get, observer->Call("state.get", {{"key", "half"}}, kCallTimeoutMs));
   EXPECT_TRUE(get.is_null()) << "half a request was applied: " << get.dump();
 
   // The server reaps the connection (bounded wait).
   int connections = -1;
   for (auto deadline = Clock::now() + std::chrono::seconds(5); Clock::now() < deadline;) {
-    ASSERT_OK_AND_ASSIGN(json info, observer->Call("sys.info", json::object(), kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json info, observer->Call("sys.info", json::object(), kCallTimeoutMs));
     connections = info["connections"].get<int>();
     if (connections <= baseline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -254,9 +244,9 @@ TEST_F(BadInputTest, HalfARequestThenDisconnectIsForgotten) {
   ASSERT_OK_AND_ASSIGN(auto half_closed, server_->Connect());
   ASSERT_OK(half_closed->SendRaw(R"({"jsonrpc":"2.0","id":1,"method":"sys.ping"})" "\n" R"({"jsonrpc":"2.0","id":2,"me)"));
   ASSERT_EQ(::shutdown(half_closed->fd(), SHUT_WR), 0);
-  ASSERT_OK_AND_ASSIGN(json first, half_closed->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json first, half_closed->ReadMessage(kCallTimeoutMs));
   EXPECT_EQ(first["id"], 1) << first.dump();
-  auto eof = half_closed->ReadLine(kTimeoutMs);
+  auto eof = half_closed->ReadLine(kCallTimeoutMs);
   ASSERT_FALSE(eof.ok()) << "answered a fragment: " << eof.value();
   EXPECT_NE(eof.status().code(), StatusCode::kTimeout) << "the server did not close a half-closed connection";
   ExpectHealthy(*server_);
@@ -268,10 +258,10 @@ TEST_F(BadInputTest, ClientThatNeverReadsDoesNotStallOthersOrGrowTheServerUnboun
   // pipelined requests asks for far more output than --max-outbound-bytes
   // (8 MiB by default).
   const std::string big_value(128 << 10, 'r');
-  ASSERT_OK_AND_ASSIGN(json set, other->Call("state.set", {{"key", "flood/big"}, {"value", big_value}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json set, other->Call("state.set", {{"key", "flood/big"}, {"value", big_value}}, kCallTimeoutMs));
   ASSERT_EQ(set["version"], 1);
-  ASSERT_OK(other->Call("state.set", {{"key", "flood/small"}, {"value", "s"}}, kTimeoutMs));
-  ASSERT_OK(other->Call("sys.ping", json::object(), kTimeoutMs));
+  ASSERT_OK(other->Call("state.set", {{"key", "flood/small"}, {"value", "s"}}, kCallTimeoutMs));
+  ASSERT_OK(other->Call("sys.ping", json::object(), kCallTimeoutMs));
   const long rss_before = RssKiB(server_->pid());
   ASSERT_GT(rss_before, 0);
 
@@ -280,7 +270,7 @@ TEST_F(BadInputTest, ClientThatNeverReadsDoesNotStallOthersOrGrowTheServerUnboun
   constexpr int kFlood = 800;
   std::string requests;
   for (int i = 1; i <= kFlood; ++i) {
-    requests += Line({{"jsonrpc", "2.0"}, {"id", i}, {"method", "state.get"}, {"params", {{"key", "flood/big"}}}});
+    requests += JsonLine({{"jsonrpc", "2.0"}, {"id", i}, {"method", "state.get"}, {"params", {{"key", "flood/big"}}}});
   }
   ASSERT_OK(flooder->SendRaw(requests));
 
@@ -320,7 +310,7 @@ TEST_F(BadInputTest, ClientThatNeverReadsDoesNotStallOthersOrGrowTheServerUnboun
   int got = 0;
   const auto deadline = Clock::now() + std::chrono::milliseconds(testing::LatencyBoundMs(20'000));
   while (got < kFlood && Clock::now() < deadline) {
-    ASSERT_OK_AND_ASSIGN(std::string line, flooder->ReadLine(kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(std::string line, flooder->ReadLine(kCallTimeoutMs));
     json response = json::parse(line, nullptr, false);
     ASSERT_EQ(response["id"], got + 1);
     ASSERT_EQ(response["result"]["value"].get_ref<const std::string&>().size(), big_value.size());
@@ -331,7 +321,7 @@ TEST_F(BadInputTest, ClientThatNeverReadsDoesNotStallOthersOrGrowTheServerUnboun
 
 TEST_F(BadInputTest, ServerWithoutListenHasNoTcpEndpoint) {
   ASSERT_OK_AND_ASSIGN(auto client, server_->Connect());
-  ASSERT_OK_AND_ASSIGN(json info, client->Call("sys.info", json::object(), kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json info, client->Call("sys.info", json::object(), kCallTimeoutMs));
   EXPECT_TRUE(info["listen"].is_null()) << info.dump();
   EXPECT_EQ(info["socket"], server_->socket_path());
   EXPECT_EQ(info["protocol"], 1);
@@ -344,42 +334,12 @@ TEST_F(BadInputTest, ServerWithoutListenHasNoTcpEndpoint) {
 
 // --- start-up on a socket path -------------------------------------------
 
-// Runs `shim serve` with these arguments and waits (bounded) for it to exit.
-// Returns its exit code, or -1 if it was still running at the deadline (then
-// it is killed).
-int RunServeToExit(const std::vector<std::string>& args, const std::string& log, int timeout_ms) {
-  std::vector<std::string> argv_s = {SHIM_BINARY, "serve", "--log-level", "warn"};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    FILE* f = std::fopen(log.c_str(), "a");
-    if (f) {
-      ::dup2(fileno(f), 1);
-      ::dup2(fileno(f), 2);
-    }
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  int status = 0;
-  while (Clock::now() < deadline) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
-  return -1;
-}
-
 TEST(ServerStartupTest, StaleSocketFromKilledServerIsReplaced) {
   ServerProcess server;
   ASSERT_OK(server.Start());
   {
     ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
-    ASSERT_OK(client->Call("state.set", {{"key", "before"}, {"value", 1}}, kTimeoutMs));
+    ASSERT_OK(client->Call("state.set", {{"key", "before"}, {"value", 1}}, kCallTimeoutMs));
   }
   server.Kill();
   struct stat st;
@@ -389,7 +349,7 @@ TEST(ServerStartupTest, StaleSocketFromKilledServerIsReplaced) {
 
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
-  ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", "before"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", "before"}}, kCallTimeoutMs));
   EXPECT_EQ(get["value"], 1);
   ExpectHealthy(server);
   EXPECT_EQ(server.Stop(), 0);
@@ -400,7 +360,7 @@ TEST(ServerStartupTest, SecondServerOnALiveSocketRefusesAndTheFirstKeepsServing)
   ServerProcess first;
   ASSERT_OK(first.Start());
   ASSERT_OK_AND_ASSIGN(auto client, first.Connect());
-  ASSERT_OK(client->Call("state.set", {{"key", "first"}, {"value", "mine"}}, kTimeoutMs));
+  ASSERT_OK(client->Call("state.set", {{"key", "first"}, {"value", "mine"}}, kCallTimeoutMs));
 
   testing::TempDir other;
   // Same socket, its own data directory: the socket check must refuse.
@@ -415,7 +375,7 @@ TEST(ServerStartupTest, SecondServerOnALiveSocketRefusesAndTheFirstKeepsServing)
   // The first server is untouched: same socket file, same data, same connection.
   struct stat st;
   ASSERT_EQ(::lstat(first.socket_path().c_str(), &st), 0);
-  ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", "first"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", "first"}}, kCallTimeoutMs));
   EXPECT_EQ(get["value"], "mine");
   ExpectHealthy(first);
   EXPECT_EQ(first.Stop(), 0);

@@ -28,7 +28,7 @@ namespace {
 using nlohmann::json;
 using testing::ServerProcess;
 
-constexpr int kTimeoutMs = 20'000;
+using testing::kLoadedCallTimeoutMs;
 
 // A tmpfs of `mib` MiB mounted on `dir` for the test's lifetime.
 class SmallFilesystem {
@@ -80,7 +80,7 @@ TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenSpac
   Status refusal = Status::Ok();
   for (int i = 0; i < 2000 && refusal.ok(); ++i) {
     const std::string key = "fill/" + std::to_string(i);
-    auto r = client->Call("state.set", {{"key", key}, {"value", value}}, kTimeoutMs);
+    auto r = client->Call("state.set", {{"key", key}, {"value", value}}, kLoadedCallTimeoutMs);
     if (r.ok()) {
       acked[key] = (*r)["version"];
     } else {
@@ -92,9 +92,9 @@ TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenSpac
   EXPECT_NE(refusal.message().find("space"), std::string::npos) << "the error should say the disk is full: "
                                                                  << refusal.ToString();
   // Reads go on while writes cannot.
-  ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kLoadedCallTimeoutMs));
   EXPECT_EQ(ping["pong"], true);
-  ASSERT_OK_AND_ASSIGN(json first, client->Call("state.get", {{"key", "fill/0"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json first, client->Call("state.get", {{"key", "fill/0"}}, kLoadedCallTimeoutMs));
   EXPECT_EQ(first["version"], 1);
 
   // Space returns: the server takes writes again, without a restart.
@@ -104,7 +104,7 @@ TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenSpac
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(testing::LatencyBoundMs(10'000));
   while (!writable && std::chrono::steady_clock::now() < deadline) {
-    auto r = client->Call("state.set", {{"key", "after/space"}, {"value", 1}}, kTimeoutMs);
+    auto r = client->Call("state.set", {{"key", "after/space"}, {"value", 1}}, kLoadedCallTimeoutMs);
     writable = r.ok();
     if (!writable) {
       last = r.status();
@@ -118,7 +118,7 @@ TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenSpac
   // Nothing acknowledged was lost, before or after a crash.
   auto check_all = [&](net::LineClient& c) {
     for (const auto& [key, version] : acked) {
-      ASSERT_OK_AND_ASSIGN(json got, c.Call("state.get", {{"key", key}}, kTimeoutMs));
+      ASSERT_OK_AND_ASSIGN(json got, c.Call("state.get", {{"key", key}}, kLoadedCallTimeoutMs));
       ASSERT_FALSE(got.is_null()) << key << " was acknowledged and is gone";
       EXPECT_EQ(got["version"], version) << key;
       EXPECT_EQ(got["value"].get_ref<const std::string&>().size(), value.size()) << key;
@@ -129,7 +129,7 @@ TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenSpac
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto again, server.Connect());
   check_all(*again);
-  ASSERT_OK_AND_ASSIGN(json after, again->Call("state.get", {{"key", "after/space"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json after, again->Call("state.get", {{"key", "after/space"}}, kLoadedCallTimeoutMs));
   EXPECT_EQ(after["value"], 1);
 }
 
@@ -147,7 +147,7 @@ TEST(DiskTroubleTest, ReadOnlyDataDirectoryRefusesToStartWithAClearErrorAndLoses
   {
     ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
     for (int i = 0; i < 50; ++i) {
-      ASSERT_OK(client->Call("state.set", {{"key", "ro/" + std::to_string(i)}, {"value", i}}, kTimeoutMs));
+      ASSERT_OK(client->Call("state.set", {{"key", "ro/" + std::to_string(i)}, {"value", i}}, kLoadedCallTimeoutMs));
     }
   }
   server.Kill();
@@ -163,7 +163,7 @@ TEST(DiskTroubleTest, ReadOnlyDataDirectoryRefusesToStartWithAClearErrorAndLoses
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   for (int i = 0; i < 50; ++i) {
-    ASSERT_OK_AND_ASSIGN(json got, client->Call("state.get", {{"key", "ro/" + std::to_string(i)}}, kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json got, client->Call("state.get", {{"key", "ro/" + std::to_string(i)}}, kLoadedCallTimeoutMs));
     EXPECT_EQ(got["value"], i);
   }
 }

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/rpc_expect.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_util.h"
 
@@ -15,11 +16,11 @@ namespace shim {
 namespace {
 
 using nlohmann::json;
+using testing::JsonLine;
 using testing::ServerProcess;
 
-constexpr int kTimeoutMs = 10'000;
+using testing::kCallTimeoutMs;
 
-std::string Line(const json& message) { return message.dump() + "\n"; }
 
 // The connection has nothing more to say within `ms` (no duplicate or stray reply).
 void ExpectSilence(net::LineClient& client, int ms) {
@@ -72,7 +73,7 @@ TEST(PipelineTest, ThousandPipelinedRequestsAreEachAnsweredOnceWithTheRightResul
   std::set<uint64_t> answered;
   std::map<uint64_t, uint64_t> write_revision;  // id -> revision, for set and incr
   for (int i = 0; i < kRequests; ++i) {
-    ASSERT_OK_AND_ASSIGN(json response, client->ReadMessage(kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json response, client->ReadMessage(kCallTimeoutMs));
     ASSERT_TRUE(response.is_object()) << response.dump();
     ASSERT_EQ(response.value("jsonrpc", ""), "2.0") << response.dump();
     ASSERT_TRUE(response.contains("id") && response["id"].is_number_unsigned()) << response.dump();
@@ -111,9 +112,9 @@ TEST(PipelineTest, ThousandPipelinedRequestsAreEachAnsweredOnceWithTheRightResul
     EXPECT_GT(it->second, last) << "id " << id;
     last = it->second;
   }
-  ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kCallTimeoutMs));
   EXPECT_GE(ping["revision"].get<uint64_t>(), last);
-  ASSERT_OK_AND_ASSIGN(json counter, client->Call("state.get", {{"key", "counter"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json counter, client->Call("state.get", {{"key", "counter"}}, kCallTimeoutMs));
   EXPECT_EQ(counter["value"], incrs);
 }
 
@@ -132,8 +133,8 @@ TEST(PipelineTest, BatchGetsOneArrayReplyInRequestOrder) {
       json(17),  // not a request: INVALID_REQUEST in its place
       {{"jsonrpc", "2.0"}, {"id", 5}, {"method", "sys.ping"}},
   });
-  ASSERT_OK(client->SendRaw(Line(batch)));
-  ASSERT_OK_AND_ASSIGN(json reply, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK(client->SendRaw(JsonLine(batch)));
+  ASSERT_OK_AND_ASSIGN(json reply, client->ReadMessage(kCallTimeoutMs));
   ASSERT_TRUE(reply.is_array()) << reply.dump();
   ASSERT_EQ(reply.size(), 6u) << reply.dump();
   EXPECT_EQ(reply[0]["id"], "a");
@@ -152,17 +153,17 @@ TEST(PipelineTest, BatchGetsOneArrayReplyInRequestOrder) {
 
   // An empty batch is itself an invalid request.
   ASSERT_OK(client->SendRaw("[]\n"));
-  ASSERT_OK_AND_ASSIGN(json empty, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json empty, client->ReadMessage(kCallTimeoutMs));
   ASSERT_TRUE(empty.is_object()) << empty.dump();
   EXPECT_EQ(empty["error"]["code"], -32600);
 
   // A batch of notifications only gets no reply at all.
   json quiet = json::array({{{"jsonrpc", "2.0"}, {"method", "state.set"}, {"params", {{"key", "b/q"}, {"value", 1}}}},
                             {{"jsonrpc", "2.0"}, {"method", "sys.ping"}}});
-  ASSERT_OK(client->SendRaw(Line(quiet)));
-  ASSERT_OK(client->SendRaw(Line({{"jsonrpc", "2.0"}, {"id", "after"}, {"method", "state.get"},
+  ASSERT_OK(client->SendRaw(JsonLine(quiet)));
+  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"id", "after"}, {"method", "state.get"},
                                   {"params", {{"key", "b/q"}}}})));
-  ASSERT_OK_AND_ASSIGN(json next, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json next, client->ReadMessage(kCallTimeoutMs));
   EXPECT_EQ(next["id"], "after") << next.dump();
   EXPECT_EQ(next["result"]["value"], 1) << next.dump();
 }
@@ -177,7 +178,7 @@ TEST(PipelineTest, MixedLinesInOneWriteAreAnsweredInOrder) {
   ServerProcess server;
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
-  ASSERT_OK(client->Call("state.set", {{"key", "m"}, {"value", "v"}}, kTimeoutMs).status());
+  ASSERT_OK(client->Call("state.set", {{"key", "m"}, {"value", "v"}}, kCallTimeoutMs).status());
 
   const std::string lines =
       R"({"jsonrpc":"2.0","id":1,"method":"state.get","params":{"key":"m"}})" "\n"
@@ -202,7 +203,7 @@ TEST(PipelineTest, MixedLinesInOneWriteAreAnsweredInOrder) {
                                   {6, -32601},  {nullptr, -32700}, {8, -32600},  {9, 0},  {10, 0},
                                   {nullptr, -32700}, {-12, 0}};
   for (const Want& w : want) {
-    ASSERT_OK_AND_ASSIGN(std::string line, client->ReadLine(kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(std::string line, client->ReadLine(kCallTimeoutMs));
     json reply = json::parse(line, nullptr, false);
     const bool batch = reply.is_array();
     if (batch) {
@@ -235,17 +236,17 @@ TEST(PipelineTest, NotificationsGetNoReply) {
   // Valid, unknown-method, failing and ill-formed-params notifications: none
   // is answered; the valid ones are applied.
   ASSERT_OK(client->SendRaw(
-      Line({{"jsonrpc", "2.0"}, {"method", "state.set"}, {"params", {{"key", "n/1"}, {"value", "x"}}}})));
-  ASSERT_OK(client->SendRaw(Line({{"jsonrpc", "2.0"}, {"method", "state.incr"}, {"params", {{"key", "n/c"}}}})));
-  ASSERT_OK(client->SendRaw(Line({{"jsonrpc", "2.0"}, {"method", "no.such.method"}})));
-  ASSERT_OK(client->SendRaw(Line({{"jsonrpc", "2.0"}, {"method", "state.set"}, {"params", {{"key", 5}}}})));
-  ASSERT_OK(client->SendRaw(Line({{"jsonrpc", "2.0"}, {"method", "state.get"}, {"params", json::array({1})}})));
-  ASSERT_OK(client->SendRaw(Line({{"jsonrpc", "2.0"}, {"id", "probe"}, {"method", "state.get"},
+      JsonLine({{"jsonrpc", "2.0"}, {"method", "state.set"}, {"params", {{"key", "n/1"}, {"value", "x"}}}})));
+  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"method", "state.incr"}, {"params", {{"key", "n/c"}}}})));
+  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"method", "no.such.method"}})));
+  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"method", "state.set"}, {"params", {{"key", 5}}}})));
+  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"method", "state.get"}, {"params", json::array({1})}})));
+  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"id", "probe"}, {"method", "state.get"},
                                   {"params", {{"key", "n/1"}}}})));
-  ASSERT_OK_AND_ASSIGN(json first, client->ReadMessage(kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json first, client->ReadMessage(kCallTimeoutMs));
   EXPECT_EQ(first["id"], "probe") << "a notification was answered: " << first.dump();
   EXPECT_EQ(first["result"]["value"], "x") << first.dump();
-  ASSERT_OK_AND_ASSIGN(json counter, client->Call("state.get", {{"key", "n/c"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json counter, client->Call("state.get", {{"key", "n/c"}}, kCallTimeoutMs));
   EXPECT_EQ(counter["value"], 1);
   ExpectSilence(*client, 200);
 }

@@ -19,7 +19,7 @@ using nlohmann::json;
 using testing::ServerProcess;
 using testing::ServerProcessOptions;
 
-constexpr int kTimeoutMs = 10'000;
+using testing::kCallTimeoutMs;
 
 json Data(int n) { return json{{"n", n}, {"text", "message " + std::to_string(n)}}; }
 
@@ -27,7 +27,7 @@ json Data(int n) { return json{{"n", n}, {"text", "message " + std::to_string(n)
 // Fails on anything else (another method, another subscription).
 void ReadMessages(net::LineClient& client, uint64_t sub, size_t count, std::vector<json>* out) {
   while (out->size() < count) {
-    ASSERT_OK_AND_ASSIGN(json n, client.NextNotification(kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json n, client.NextNotification(kCallTimeoutMs));
     ASSERT_EQ(n.value("method", ""), "pubsub.message") << n.dump();
     ASSERT_EQ(n["params"]["subscription"], sub) << n.dump();
     out->push_back(n["params"]);
@@ -53,7 +53,7 @@ TEST(PubSubTest, ReplayingSubscriberGetsEverythingOnceLiveSubscriberOnlyLaterOne
     ASSERT_EQ(r["seq"], n);
     EXPECT_EQ(r["delivered"], 0);
   }
-  ASSERT_OK_AND_ASSIGN(json live_sub, live->Call("pubsub.subscribe", {{"channel", channel}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json live_sub, live->Call("pubsub.subscribe", {{"channel", channel}}, kCallTimeoutMs));
   const uint64_t live_id = live_sub["subscription"].get<uint64_t>();
 
   // The replaying subscriber subscribes while publishes are in flight, so its
@@ -66,7 +66,7 @@ TEST(PubSubTest, ReplayingSubscriberGetsEverythingOnceLiveSubscriberOnlyLaterOne
     ids.push_back(id);
   }
   ASSERT_OK_AND_ASSIGN(json replay_sub,
-                       replay->Call("pubsub.subscribe", {{"channel", channel}, {"from_seq", 1}}, kTimeoutMs));
+                       replay->Call("pubsub.subscribe", {{"channel", channel}, {"from_seq", 1}}, kCallTimeoutMs));
   const uint64_t replay_id = replay_sub["subscription"].get<uint64_t>();
   EXPECT_NE(replay_id, live_id);
   for (int n = kBefore + kInFlight + 1; n <= kTotal; ++n) {
@@ -74,7 +74,7 @@ TEST(PubSubTest, ReplayingSubscriberGetsEverythingOnceLiveSubscriberOnlyLaterOne
     ids.push_back(id);
   }
   for (size_t i = 0; i < ids.size(); ++i) {
-    ASSERT_OK_AND_ASSIGN(json response, publisher->ReadResponse(ids[i], kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json response, publisher->ReadResponse(ids[i], kCallTimeoutMs));
     ASSERT_OK_AND_ASSIGN(json r, net::LineClient::Unwrap(response));
     EXPECT_EQ(r["seq"], kBefore + 1 + static_cast<int>(i));
   }
@@ -98,7 +98,7 @@ TEST(PubSubTest, ReplayingSubscriberGetsEverythingOnceLiveSubscriberOnlyLaterOne
   ExpectNoNotification(*live, 300);
 
   // After unsubscribing, nothing more arrives.
-  ASSERT_OK_AND_ASSIGN(json unsub, live->Call("pubsub.unsubscribe", {{"subscription", live_id}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json unsub, live->Call("pubsub.unsubscribe", {{"subscription", live_id}}, kCallTimeoutMs));
   EXPECT_EQ(unsub["ok"], true);
   ASSERT_OK_AND_ASSIGN(json last, publisher->Call("pubsub.publish", {{"channel", channel}, {"data", Data(kTotal + 1)}}));
   EXPECT_EQ(last["seq"], kTotal + 1);
@@ -111,7 +111,7 @@ TEST(PubSubTest, PatternSubscriptionGetsMatchingChannelsOnly) {
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto publisher, server.Connect());
   ASSERT_OK_AND_ASSIGN(auto sub_client, server.Connect());
-  ASSERT_OK_AND_ASSIGN(json sub, sub_client->Call("pubsub.subscribe", {{"pattern", "jobs.*"}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json sub, sub_client->Call("pubsub.subscribe", {{"pattern", "jobs.*"}}, kCallTimeoutMs));
   const uint64_t sub_id = sub["subscription"].get<uint64_t>();
 
   struct Pub {
@@ -138,7 +138,7 @@ TEST(PubSubTest, PatternSubscriptionGetsMatchingChannelsOnly) {
   // A pattern subscription with from_seq replays the matching channels'
   // stored messages (channel by channel, in name order), nothing else.
   ASSERT_OK_AND_ASSIGN(auto replayer, server.Connect());
-  ASSERT_OK_AND_ASSIGN(json rsub, replayer->Call("pubsub.subscribe", {{"pattern", "jobs.*"}, {"from_seq", 1}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json rsub, replayer->Call("pubsub.subscribe", {{"pattern", "jobs.*"}, {"from_seq", 1}}, kCallTimeoutMs));
   std::vector<json> replayed;
   ASSERT_NO_FATAL_FAILURE(ReadMessages(*replayer, rsub["subscription"].get<uint64_t>(), 4, &replayed));
   std::vector<std::pair<std::string, int>> want = {{"jobs.a", 1}, {"jobs.a", 2}, {"jobs.a.b", 1}, {"jobs.b", 1}};
@@ -156,7 +156,7 @@ TEST(PubSubTest, SlowConsumerIsDroppedAndResumesFromLastSeqWithoutLoss) {
   ASSERT_OK_AND_ASSIGN(auto publisher, server.Connect());
   ASSERT_OK_AND_ASSIGN(auto slow, server.Connect());
   const std::string channel = "firehose";
-  ASSERT_OK_AND_ASSIGN(json sub, slow->Call("pubsub.subscribe", {{"channel", channel}}, kTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json sub, slow->Call("pubsub.subscribe", {{"channel", channel}}, kCallTimeoutMs));
   const uint64_t first_sub = sub["subscription"].get<uint64_t>();
 
   // ~2 MiB of ~1 KiB messages: far more than the socket buffers plus the
@@ -172,7 +172,7 @@ TEST(PubSubTest, SlowConsumerIsDroppedAndResumesFromLastSeqWithoutLoss) {
       ids.push_back(id);
     }
     for (size_t i = 0; i < ids.size(); ++i) {
-      ASSERT_OK_AND_ASSIGN(json response, publisher->ReadResponse(ids[i], kTimeoutMs));
+      ASSERT_OK_AND_ASSIGN(json response, publisher->ReadResponse(ids[i], kCallTimeoutMs));
       ASSERT_OK_AND_ASSIGN(json r, net::LineClient::Unwrap(response));
       ASSERT_EQ(r["seq"], start + static_cast<int>(i));
     }
@@ -185,7 +185,7 @@ TEST(PubSubTest, SlowConsumerIsDroppedAndResumesFromLastSeqWithoutLoss) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (dropped.is_null()) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline);
-    ASSERT_OK_AND_ASSIGN(json n, slow->NextNotification(kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json n, slow->NextNotification(kCallTimeoutMs));
     const json& p = n["params"];
     if (n["method"] == "pubsub.dropped") {
       dropped = p;
@@ -211,11 +211,11 @@ TEST(PubSubTest, SlowConsumerIsDroppedAndResumesFromLastSeqWithoutLoss) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "stuck at seq " << next << " after " << resumes << " resumes";
     ASSERT_LT(resumes, 500);
     ++resumes;
-    ASSERT_OK_AND_ASSIGN(json resub, slow->Call("pubsub.subscribe", {{"channel", channel}, {"from_seq", next}}, kTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json resub, slow->Call("pubsub.subscribe", {{"channel", channel}, {"from_seq", next}}, kCallTimeoutMs));
     sub_id = resub["subscription"].get<uint64_t>();
     const uint64_t round_start = next;
     for (;;) {
-      ASSERT_OK_AND_ASSIGN(json n, slow->NextNotification(kTimeoutMs));
+      ASSERT_OK_AND_ASSIGN(json n, slow->NextNotification(kCallTimeoutMs));
       const json& p = n["params"];
       ASSERT_EQ(p["subscription"], sub_id) << n.dump();
       if (n["method"] == "pubsub.dropped") {

@@ -80,14 +80,14 @@ using nlohmann::json;
 using testing::ServerProcess;
 using SteadyClock = std::chrono::steady_clock;
 
-constexpr int kClients = 8;
+constexpr int kCrashLoopClients = 8;
 constexpr int kOwnKeys = 4;
 constexpr int kSharedKeys = 3;
 constexpr int kLocks = 2;
 constexpr int64_t kLockTtlMs = 400;
 constexpr int64_t kShortLeaseMs = 300;
 constexpr int64_t kLongLeaseMs = 5000;
-constexpr char kQueue[] = "fq";
+constexpr char kCrashLoopQueue[] = "fq";
 constexpr char kEvents[] = "events.fq";
 constexpr char kSharedChannel[] = "fch/shared";
 constexpr int kCallTimeoutMs = 15'000;
@@ -545,7 +545,7 @@ void Client::StaleFenceProbe() {
 
 void Client::Submit() {
   const bool short_lease = std::uniform_int_distribution<int>(0, 9)(rng_) < 3;
-  Outcome o = Call("task.submit", {{"queue", kQueue},
+  Outcome o = Call("task.submit", {{"queue", kCrashLoopQueue},
                                    {"payload", {{"c", id_}, {"n", ++counter_}}},
                                    {"timeout_ms", short_lease ? kShortLeaseMs : kLongLeaseMs},
                                    {"max_attempts", 1000},
@@ -558,7 +558,7 @@ void Client::Submit() {
 }
 
 void Client::Claim() {
-  Outcome o = Call("task.claim", {{"queues", {kQueue}}, {"worker_id", "w" + std::to_string(id_)}, {"max", 2}});
+  Outcome o = Call("task.claim", {{"queues", {kCrashLoopQueue}}, {"worker_id", "w" + std::to_string(id_)}, {"max", 2}});
   if (!o.ok()) return;
   std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
   for (const json& t : o.result["tasks"]) {
@@ -619,11 +619,11 @@ void CrashLoop::Setup() {
     Outcome o = Invoke(*c, method, params, kCallTimeoutMs);
     EXPECT_TRUE(o.ok()) << method << ": " << o.status.ToString();
   };
-  must("queue.configure", {{"queue", kQueue}, {"keep_completed", 10'000'000}, {"keep_failed", 10'000'000}});
+  must("queue.configure", {{"queue", kCrashLoopQueue}, {"keep_completed", 10'000'000}, {"keep_failed", 10'000'000}});
   for (const std::string& ch : {std::string(kSharedChannel), std::string(kEvents)}) {
     must("pubsub.configure", {{"channel", ch}, {"max_messages", 100'000'000}, {"max_age_ms", 86'400'000LL * 365}});
   }
-  for (int i = 0; i < kClients; ++i) {
+  for (int i = 0; i < kCrashLoopClients; ++i) {
     must("pubsub.configure",
          {{"channel", OwnChannel(i)}, {"max_messages", 100'000'000}, {"max_age_ms", 86'400'000LL * 365}});
     must("session.open", {{"session_id", SessionId(i)}, {"heartbeat_ttl_ms", 7LL * 86'400'000}, {"keep_checkpoints", 10'000}});
@@ -634,7 +634,7 @@ void CrashLoop::Setup() {
 
 void CrashLoop::WaitParked() {
   std::unique_lock<std::mutex> lock(gate_.mu);
-  const bool all = gate_.cv.wait_for(lock, std::chrono::seconds(60), [&] { return gate_.parked == kClients; });
+  const bool all = gate_.cv.wait_for(lock, std::chrono::seconds(60), [&] { return gate_.parked == kCrashLoopClients; });
   ASSERT_TRUE(all) << "clients did not notice the kill within 60 s";
 }
 
@@ -651,7 +651,7 @@ void CrashLoop::Run() {
   ASSERT_NO_FATAL_FAILURE(Setup());
   std::vector<std::thread> threads;
   std::vector<std::unique_ptr<Client>> clients;
-  for (int i = 0; i < kClients; ++i) {
+  for (int i = 0; i < kCrashLoopClients; ++i) {
     clients.push_back(std::make_unique<Client>(*this, i, seed_ * 7919u + static_cast<uint32_t>(i)));
     threads.emplace_back([c = clients.back().get()] { c->Run(); });
   }
@@ -733,7 +733,7 @@ void CrashLoop::Verify(bool full) {
 }
 
 void CrashLoop::VerifyKeys(net::LineClient& c) {
-  for (int i = 0; i < kClients; ++i) {
+  for (int i = 0; i < kCrashLoopClients; ++i) {
     for (int k = 0; k < kOwnKeys; ++k) {
       const std::string key = OwnKey(i, k);
       OwnKeyLedger& l = ledger_.own[key];
@@ -823,7 +823,7 @@ void CrashLoop::VerifyChannel(net::LineClient& c, const std::string& channel, bo
       const json& d = m["data"];
       const int client = d.value("c", -1);
       const int64_t n = d.value("n", int64_t{-1});
-      tally_.Expect(client >= 0 && client < kClients && n >= 1 && n <= ledger_.published_n[client],
+      tally_.Expect(client >= 0 && client < kCrashLoopClients && n >= 1 && n <= ledger_.published_n[client],
                     "no message nobody sent", channel + ": " + m.dump());
       tally_.Expect(ch.seen.emplace(client, n).second, "no message stored twice", channel + ": " + m.dump());
       if (auto a = ch.acked.find(seq); a != ch.acked.end()) {

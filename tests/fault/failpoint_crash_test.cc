@@ -37,7 +37,7 @@ using testing::ServerProcess;
 
 constexpr char kSession[] = "fp-session";
 constexpr char kChannel[] = "fp.channel";
-constexpr char kQueue[] = "fpq";
+constexpr char kFailpointQueue[] = "fpq";
 constexpr int kTasksPerBatch = 3;
 
 std::string ReadFile(const std::string& path) {
@@ -77,7 +77,7 @@ json Request(int i, std::string* method) {
     default: {
       *method = "task.submit_batch";
       json tasks = json::array();
-      for (int j = 0; j < kTasksPerBatch; ++j) tasks.push_back({{"queue", kQueue}, {"payload", {{"i", i}, {"j", j}}}, {"tags", {i, j}}});
+      for (int j = 0; j < kTasksPerBatch; ++j) tasks.push_back({{"queue", kFailpointQueue}, {"payload", {{"i", i}, {"j", j}}}, {"tags", {i, j}}});
       return {{"tasks", tasks}};
     }
   }
@@ -135,7 +135,7 @@ Found Inspect(net::LineClient& c, int i, const json* acked) {
     }
     default: {
       f.of = kTasksPerBatch;
-      Outcome l = Invoke(c, "task.list", {{"queue", kQueue}, {"limit", 1000}});
+      Outcome l = Invoke(c, "task.list", {{"queue", kFailpointQueue}, {"limit", 1000}});
       EXPECT_TRUE(l.ok()) << l.status.ToString();
       std::set<std::string> ids;
       for (const json& t : l.result.value("tasks", json::array())) {

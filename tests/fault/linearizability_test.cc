@@ -32,7 +32,7 @@ namespace {
 using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
-constexpr int kClients = 8;
+constexpr int kHistoryClients = 8;
 constexpr int kOpsPerClient = 450;
 constexpr int kRegisters = 3;
 constexpr int kCounters = 2;
@@ -154,14 +154,14 @@ TEST(LinearizabilityTest, StateOperationsAcrossASigkillAreLinearizable) {
   ASSERT_OK(server.Start());
   Recorder recorder(server);
   const uint32_t seed = std::random_device()();
-  std::vector<std::vector<lin::Op>> per_client(kClients);
+  std::vector<std::vector<lin::Op>> per_client(kHistoryClients);
   std::vector<std::thread> threads;
   const auto started = SteadyClock::now();
-  for (int c = 0; c < kClients; ++c) {
+  for (int c = 0; c < kHistoryClients; ++c) {
     threads.emplace_back([&, c] { recorder.RunClient(c, seed + static_cast<uint32_t>(c), &per_client[c]); });
   }
   // Kill once, about halfway through.
-  while (recorder.done_.load() < kClients * kOpsPerClient * 45 / 100) {
+  while (recorder.done_.load() < kHistoryClients * kOpsPerClient * 45 / 100) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   recorder.SetServerDown();
@@ -189,7 +189,7 @@ TEST(LinearizabilityTest, StateOperationsAcrossASigkillAreLinearizable) {
   lin::CheckResult r = lin::Check(history);
   const double check_s = std::chrono::duration<double>(SteadyClock::now() - check_start).count();
   EXPECT_TRUE(r.ok) << r.message;
-  std::cout << "[ fault ] linearizability: " << history.size() << " ops from " << kClients << " clients in " << run_s
+  std::cout << "[ fault ] linearizability: " << history.size() << " ops from " << kHistoryClients << " clients in " << run_s
             << " s (seed " << seed << "), " << errors << " conflicts, " << lost
             << " lost to the SIGKILL; " << r.keys << " keys, " << r.ops << " per-key ops checked in " << check_s
             << " s (" << r.steps << " search steps): " << (r.ok ? "linearizable" : "NOT linearizable") << std::endl;

@@ -12,6 +12,10 @@
 #include <thread>
 
 namespace shim::testing {
+namespace {
+// waitpid's status as a shell would report it.
+int ExitCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+}  // namespace
 
 ServerProcess::ServerProcess(ServerProcessOptions options) : options_(std::move(options)) {
   socket_path_ = dir_.Sub("s.sock");
@@ -25,32 +29,18 @@ ServerProcess::~ServerProcess() {
 
 Status ServerProcess::Start() {
   if (pid_ > 0) return Status::Internal("already running");
-  std::vector<std::string> argv_s = {SHIM_BINARY, "serve",        "--data",       data_dir_,
-                                     "--socket",  socket_path_,   "--durability", options_.durability,
-                                     "--log-level", "warn"};
-  argv_s.insert(argv_s.end(), options_.extra_args.begin(), options_.extra_args.end());
-  pid_t pid = ::fork();
+  std::vector<std::string> args = {"--data", data_dir_, "--socket", socket_path_,
+                                   "--durability", options_.durability};
+  args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+  pid_t pid = SpawnServe(args, log_path_, options_.env);
   if (pid < 0) return Status::Internal("fork failed");
-  if (pid == 0) {
-    int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (log >= 0) {
-      ::dup2(log, 1);
-      ::dup2(log, 2);
-    }
-    for (auto& e : options_.env) ::putenv(e.data());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
   pid_ = pid;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
     int status;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      last_exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      last_exit_status_ = ExitCode(status);
       return Status::Internal("shim serve exited during start-up; see " + log_path_);
     }
     auto client = net::LineClient::ConnectUnix(socket_path_);
@@ -75,7 +65,7 @@ int ServerProcess::Stop() {
   int status = 0;
   ::waitpid(pid_, &status, 0);
   pid_ = -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return ExitCode(status);
 }
 
 int ServerProcess::WaitForExit(int timeout_ms) {
@@ -85,7 +75,7 @@ int ServerProcess::WaitForExit(int timeout_ms) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      last_exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      last_exit_status_ = ExitCode(status);
       return last_exit_status_;
     }
     if (std::chrono::steady_clock::now() >= deadline) return -1;
@@ -95,6 +85,41 @@ int ServerProcess::WaitForExit(int timeout_ms) {
 
 Result<std::unique_ptr<net::LineClient>> ServerProcess::Connect() const {
   return net::LineClient::ConnectUnix(socket_path_);
+}
+
+pid_t SpawnServe(const std::vector<std::string>& args, const std::string& log_path,
+                 const std::vector<std::string>& env) {
+  std::vector<std::string> argv_s = {SHIM_BINARY, "serve", "--log-level", "warn"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<std::string> env_s = env;  // putenv keeps the pointers
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  if (log >= 0) {
+    ::dup2(log, 1);
+    ::dup2(log, 2);
+  }
+  ::unsetenv("SHIM_AUTH_TOKEN");
+  for (auto& e : env_s) ::putenv(e.data());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execv(argv[0], argv.data());
+  ::_exit(127);
+}
+
+int RunServeToExit(const std::vector<std::string>& args, const std::string& log_path, int timeout_ms) {
+  const pid_t pid = SpawnServe(args, log_path);
+  if (pid < 0) return -1;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) return ExitCode(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return -1;
 }
 
 long RssKiB(pid_t pid) {

@@ -64,6 +64,19 @@ class ServerProcess {
   int last_exit_status_ = -1;
 };
 
+// Starts `shim serve --log-level warn <args>` (SHIM_BINARY) with stdout and
+// stderr appended to log_path, SHIM_AUTH_TOKEN removed from its environment
+// (a test server never inherits the runner's token) and then the "NAME=value"
+// entries of env added. Returns the child's pid, -1 if fork failed.
+pid_t SpawnServe(const std::vector<std::string>& args, const std::string& log_path,
+                 const std::vector<std::string>& env = {});
+
+// SpawnServe, then waits (bounded) for the child to exit: its exit code,
+// 128 + signal if a signal ended it, or -1 if it was still running at the
+// deadline (then it is killed). For start-up failures, e.g. a bad flag.
+int RunServeToExit(const std::vector<std::string>& args, const std::string& log_path,
+                   int timeout_ms = 20'000);
+
 // Resident set size of a process in KiB (VmRSS from /proc), -1 if unknown:
 // what the memory-bound tests assert on.
 long RssKiB(pid_t pid);

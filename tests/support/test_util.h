@@ -47,6 +47,11 @@ inline constexpr long MemoryBoundKiB(long normal_kib) {
 // A latency bound in ms: sanitized code runs 2-15x slower.
 inline constexpr long LatencyBoundMs(long normal_ms) { return kSanitized ? normal_ms * 10 : normal_ms; }
 
+// How long a test waits for one reply from a test server before it fails.
+inline constexpr int kCallTimeoutMs = 10'000;
+// The same for a server under heavy load or out of disk, where replies come slower.
+inline constexpr int kLoadedCallTimeoutMs = 20'000;
+
 inline const Status& AsStatus(const Status& s) { return s; }
 template <typename T>
 const Status& AsStatus(const Result<T>& r) {
