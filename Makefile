@@ -4,8 +4,13 @@
 BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
+# A unity build (CMake batches of 8 .cc files per compiler run) halves a
+# fresh build: 4.3 instead of 7 minutes on 2 cores. UNITY=OFF compiles file
+# by file, which is faster when you rebuild after editing one file.
+UNITY ?= ON
+export UNITY
 
-.PHONY: all deps configure build run test test-sanitize test-tsan bench fault-soak fuzz clean
+.PHONY: all deps configure build run test test-optimized test-sanitize test-tsan bench fault-soak fuzz clean
 
 all: build
 
@@ -13,7 +18,7 @@ deps:
 	@bash scripts/install-deps.sh
 
 configure: deps
-	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=$(UNITY) $(CMAKE_FLAGS) >/dev/null
 
 build: configure
 	@cmake --build $(BUILD_DIR) -j$(JOBS)
@@ -21,7 +26,12 @@ build: configure
 run: build
 	./$(BUILD_DIR)/shim serve $(ARGS)
 
-test: build
+# Every test twice: on the optimised build that `make run` starts (where
+# the memory and latency bounds are tight), then under ASan+UBSan. This is
+# what CI runs (.ci/run); about 16 minutes on 2 cores.
+test: test-optimized test-sanitize
+
+test-optimized: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 600
 
 # The suite under sanitizers, each in its own build dir (scripts/test-sanitized.sh):

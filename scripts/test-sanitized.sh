@@ -10,7 +10,8 @@
 # that directory stays empty, so a report from a server that a test killed
 # or stopped is not lost in its log. Reports are printed at the end.
 # Environment: JOBS (default 2), SAN_BUILD_DIR, CTEST_ARGS (extra ctest
-# arguments, e.g. "-R StateTest").
+# arguments, e.g. "-R StateTest"), UNITY (default ON: a unity build, as in
+# the Makefile; OFF to compile file by file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +38,8 @@ case "$kind" in
 esac
 jobs=${JOBS:-2}
 
-cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHIM_BUILD_BENCH=OFF "${cmake_flags[@]}" >/dev/null
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHIM_BUILD_BENCH=OFF \
+  -DCMAKE_UNITY_BUILD="${UNITY:-ON}" "${cmake_flags[@]}" >/dev/null
 for target in "${targets[@]}"; do
   cmake --build "$dir" -j"$jobs" --target "$target"
 done
