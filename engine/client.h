@@ -21,6 +21,13 @@ class Client {
   // client's outbound buffer is over its limit, unless `force` is set (used
   // for the one small notice that tells the client what was dropped).
   virtual bool Notify(std::string_view method, const nlohmann::json& params, bool force = false) = 0;
+  // Notify with params already serialized as one compact JSON object text
+  // (keys in sorted order, as nlohmann::json writes them). The hot path of
+  // pub/sub: a message's data is encoded once for all its subscribers. This
+  // default parses the text back for Notify; net sessions splice it.
+  virtual bool NotifyEncoded(std::string_view method, std::string_view params_json, bool force = false) {
+    return Notify(method, nlohmann::json::parse(params_json), force);
+  }
   // True once the connection is gone; the engine then stops using it.
   virtual bool closed() const = 0;
 };

@@ -32,14 +32,24 @@ struct LogRecord {
   json data;
 };
 
-bool DecodeLog(std::string_view k, std::string_view v, LogRecord* out) {
+// A log record with its data left as the JSON text stored (replay sends it
+// on as it is).
+bool DecodeLogText(std::string_view k, std::string_view v, uint64_t* seq, int64_t* published_at_ms,
+                   std::string_view* data_json) {
   storage::KeyDecoder d(k);
   KeyTag tag;
   std::string channel;
   uint64_t ts;
-  if (!d.Tag(&tag) || !d.Str(&channel) || !d.U64(&out->seq) || !storage::ReadU64(v, &ts)) return false;
-  out->published_at_ms = static_cast<int64_t>(ts);
-  out->data = json::parse(v.substr(8), nullptr, false);
+  if (!d.Tag(&tag) || !d.Str(&channel) || !d.U64(seq) || !storage::ReadU64(v, &ts) || v.size() <= 8) return false;
+  *published_at_ms = static_cast<int64_t>(ts);
+  *data_json = v.substr(8);
+  return true;
+}
+
+bool DecodeLog(std::string_view k, std::string_view v, LogRecord* out) {
+  std::string_view data_json;
+  if (!DecodeLogText(k, v, &out->seq, &out->published_at_ms, &data_json)) return false;
+  out->data = json::parse(data_json, nullptr, false);
   return !out->data.is_discarded();
 }
 
@@ -177,13 +187,13 @@ void PubSubModule::TrimTo(const std::string& name, Channel& ch, uint64_t new_fir
   ch.first_seq = new_first;
 }
 
-uint64_t PubSubModule::Append(const std::string& name, const json& data, int64_t published_at_ms) {
+uint64_t PubSubModule::Append(const std::string& name, std::string_view data_json, int64_t published_at_ms) {
   core_.NextRevision();
   Channel& ch = GetOrCreate(name);
   const uint64_t seq = ++ch.last_seq;
   std::string value;
   storage::AppendU64(&value, static_cast<uint64_t>(published_at_ms));
-  value += DumpJson(data);
+  value += data_json;
   core_.batch().Put(Family::kChannelLog, LogKey(name, seq), value);
   const uint64_t retained = seq - ch.first_seq + 1;
   if (static_cast<int64_t>(retained) > ch.retention.max_messages) {
@@ -210,25 +220,27 @@ void PubSubModule::Publish(Call& call) {
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (Status s = ValidateChannel("channel", channel); !s.ok()) return core_.Reply(call.reply, s);
   const size_t limit = core_.limits().max_message_data_bytes;
-  if (DumpJson(data).size() > limit) {
+  std::string data_json = DumpJson(data);
+  if (data_json.size() > limit) {
     return core_.Reply(call.reply, Status::TooLarge("data: encoded size over " + std::to_string(limit) + " bytes", limit));
   }
   const int64_t now = core_.clock().NowMs();
-  const uint64_t seq = Append(channel, data, now);
-  core_.ReplyLater(call.reply, [this, channel, seq, data, now]() -> Result<json> {
-    size_t delivered = Deliver(channel, seq, data, now);
+  const uint64_t seq = Append(channel, data_json, now);
+  core_.ReplyLater(call.reply, [this, channel, seq, data_json = std::move(data_json), now]() -> Result<json> {
+    size_t delivered = Deliver(channel, seq, data_json, now);
     return json{{"seq", seq}, {"delivered", delivered}};
   });
 }
 
 uint64_t PubSubModule::PublishInternal(const std::string& channel, json data) {
   const int64_t now = core_.clock().NowMs();
-  const uint64_t seq = Append(channel, data, now);
-  core_.AfterCommit([this, channel, seq, data = std::move(data), now] { Deliver(channel, seq, data, now); });
+  std::string data_json = DumpJson(data);
+  const uint64_t seq = Append(channel, data_json, now);
+  core_.AfterCommit([this, channel, seq, data_json = std::move(data_json), now] { Deliver(channel, seq, data_json, now); });
   return seq;
 }
 
-size_t PubSubModule::Deliver(const std::string& channel, uint64_t seq, const json& data,
+size_t PubSubModule::Deliver(const std::string& channel, uint64_t seq, std::string_view data_json,
                              int64_t published_at_ms) {
   auto ch = channels_.find(channel);
   if (ch != channels_.end()) ch->second.durable_seq = std::max(ch->second.durable_seq, seq);
@@ -238,27 +250,39 @@ size_t PubSubModule::Deliver(const std::string& channel, uint64_t seq, const jso
   for (uint64_t id : pattern_subs_) {
     if (GlobMatch(subs_.at(id).target, channel)) targets.push_back(id);
   }
+  if (targets.empty()) return 0;
+  const std::string channel_json = DumpJson(channel);
   size_t delivered = 0;
   for (uint64_t id : targets) {
     auto it = subs_.find(id);
-    if (it != subs_.end() && SendTo(it->second, channel, seq, data, published_at_ms)) ++delivered;
+    if (it != subs_.end() && SendTo(it->second, channel, channel_json, seq, data_json, published_at_ms)) ++delivered;
   }
   return delivered;
 }
 
-bool PubSubModule::SendTo(const Subscription& sub, const std::string& channel, uint64_t seq,
-                          const json& data, int64_t published_at_ms) {
+bool PubSubModule::SendTo(const Subscription& sub, const std::string& channel, std::string_view channel_json,
+                          uint64_t seq, std::string_view data_json, int64_t published_at_ms) {
   std::shared_ptr<Client> client = sub.client.lock();
   if (!client || client->closed()) {
     RemoveSubscription(sub.id);
     return false;
   }
-  json params = {{"subscription", sub.id},
-                 {"channel", channel},
-                 {"seq", seq},
-                 {"data", data},
-                 {"published_at_ms", published_at_ms}};
-  if (!client->Notify("pubsub.message", params)) {
+  // The params object of pubsub.message, keys in the sorted order
+  // nlohmann::json writes: the spliced text equals json{...}.dump().
+  std::string params;
+  params.reserve(channel_json.size() + data_json.size() + 96);
+  params += R"({"channel":)";
+  params += channel_json;
+  params += R"(,"data":)";
+  params += data_json;
+  params += R"(,"published_at_ms":)";
+  params += std::to_string(published_at_ms);
+  params += R"(,"seq":)";
+  params += std::to_string(seq);
+  params += R"(,"subscription":)";
+  params += std::to_string(sub.id);
+  params += '}';
+  if (!client->NotifyEncoded("pubsub.message", params)) {
     Drop(sub.id, channel, seq - 1);
     return false;
   }
@@ -316,13 +340,16 @@ void PubSubModule::Replay(uint64_t sub_id, uint64_t from_seq) {
     const uint64_t end = ch->second.durable_seq;
     if (start > end) continue;
     bool alive = true;
+    const std::string channel_json = DumpJson(name);
     Status s = core_.store().Scan(Family::kChannelLog, LogKey(name, start), LogKey(name, end + 1),
                                   [&](std::string_view k, std::string_view v) {
-                                    LogRecord rec;
-                                    if (!DecodeLog(k, v, &rec)) return true;
+                                    uint64_t seq;
+                                    int64_t published_at_ms;
+                                    std::string_view data_json;
+                                    if (!DecodeLogText(k, v, &seq, &published_at_ms, &data_json)) return true;
                                     auto it = subs_.find(sub_id);
-                                    alive = it != subs_.end() &&
-                                            SendTo(it->second, name, rec.seq, rec.data, rec.published_at_ms);
+                                    alive = it != subs_.end() && SendTo(it->second, name, channel_json, seq,
+                                                                        data_json, published_at_ms);
                                     return alive;
                                   });
     if (!s.ok() || !alive) return;

@@ -72,16 +72,20 @@ class PubSubModule {
   Channel& GetOrCreate(const std::string& name);
   void PersistMeta(const std::string& name, const Channel& ch);
   // Appends one message to the log (in the open batch); returns its seq.
-  uint64_t Append(const std::string& channel, const nlohmann::json& data, int64_t published_at_ms);
+  // `data_json` is the message data as compact JSON text (DumpJson).
+  uint64_t Append(const std::string& channel, std::string_view data_json, int64_t published_at_ms);
   // Drops log entries below `new_first` (both in the batch and in memory).
   void TrimTo(const std::string& name, Channel& ch, uint64_t new_first);
 
-  // After-commit: sends one message to every matching subscriber.
-  size_t Deliver(const std::string& channel, uint64_t seq, const nlohmann::json& data,
+  // After-commit: sends one message to every matching subscriber. The data
+  // arrives as the JSON text the log holds, and is encoded into each
+  // subscriber's notification without being parsed or dumped again.
+  size_t Deliver(const std::string& channel, uint64_t seq, std::string_view data_json,
                  int64_t published_at_ms);
   // Sends one message to one subscriber; on refusal drops the subscription.
-  bool SendTo(const Subscription& sub, const std::string& channel, uint64_t seq,
-              const nlohmann::json& data, int64_t published_at_ms);
+  // `channel_json` is the channel name as a JSON string (quoted, escaped).
+  bool SendTo(const Subscription& sub, const std::string& channel, std::string_view channel_json,
+              uint64_t seq, std::string_view data_json, int64_t published_at_ms);
   void Drop(uint64_t sub_id, const std::string& channel, uint64_t last_seq);
   void Replay(uint64_t sub_id, uint64_t from_seq);
   void RemoveSubscription(uint64_t sub_id);

@@ -56,6 +56,17 @@ std::string EncodeResultLine(const json& id, const json& result) {
   return line;
 }
 
+std::string EncodeNotificationLine(std::string_view method, std::string_view params_json) {
+  std::string line;
+  line.reserve(params_json.size() + method.size() + 40);
+  line += R"({"jsonrpc":"2.0","method":")";
+  line += method;
+  line += R"(","params":)";
+  line += params_json;
+  line += "}\n";
+  return line;
+}
+
 Result<Request> ParseRequest(json message, json* error_response) {
   auto fail = [&](const json& id, ProtocolError e, std::string msg) -> Status {
     *error_response = ProtocolErrorResponse(id, e, msg);

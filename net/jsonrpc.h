@@ -25,6 +25,10 @@ std::string EncodeLine(const nlohmann::json& message);
 // EncodeLine(ResultResponse(id, result)), byte for byte, without building
 // the envelope document: the reply of nearly every request takes this path.
 std::string EncodeResultLine(const nlohmann::json& id, const nlohmann::json& result);
+// EncodeLine(Notification(method, params)), byte for byte, from params
+// already encoded as compact JSON (engine::Client::NotifyEncoded). `method`
+// is one of shim's own names, which need no escaping.
+std::string EncodeNotificationLine(std::string_view method, std::string_view params_json);
 
 // A request that passed envelope validation.
 struct Request {

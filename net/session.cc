@@ -321,9 +321,13 @@ void Session::Send(std::string line) {
 }
 
 bool Session::Notify(std::string_view method, const json& params, bool force) {
+  return NotifyEncoded(method, params.dump(-1, ' ', false, json::error_handler_t::replace), force);
+}
+
+bool Session::NotifyEncoded(std::string_view method, std::string_view params_json, bool force) {
   if (closed_ || aborting_) return true;  // nobody to refuse on behalf of; the engine forgets us soon
   if (!force && outbox_bytes_ >= server_.options().max_outbound_bytes) return false;
-  Send(EncodeLine(Notification(method, params)));
+  Send(EncodeNotificationLine(method, params_json));
   return true;
 }
 

@@ -59,6 +59,7 @@ class Session final : public engine::Client, public std::enable_shared_from_this
   // engine::Client
   uint64_t id() const override { return id_; }
   bool Notify(std::string_view method, const nlohmann::json& params, bool force) override;
+  bool NotifyEncoded(std::string_view method, std::string_view params_json, bool force) override;
   bool closed() const override { return closed_; }
 
   size_t outbound_bytes() const { return outbox_bytes_; }

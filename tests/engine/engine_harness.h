@@ -56,7 +56,15 @@ class FakeClient final : public Client {
     notes_.push_back({std::string(method), params, force});
     return true;
   }
+  // Keeps the text as the engine encoded it, then records it like Notify.
+  bool NotifyEncoded(std::string_view method, std::string_view params_json, bool force) override {
+    encoded_.emplace_back(params_json);
+    return Client::NotifyEncoded(method, params_json, force);
+  }
   bool closed() const override { return closed_; }
+
+  // Params texts passed to NotifyEncoded, in arrival order (refused ones too).
+  const std::vector<std::string>& encoded() const { return encoded_; }
 
   // Records a marker among the notifications (e.g. "the reply arrived here").
   void Mark(std::string label) { notes_.push_back({std::move(label), nullptr, false}); }
@@ -93,6 +101,7 @@ class FakeClient final : public Client {
   bool closed_ = false;
   int refused_ = 0;
   std::vector<Note> notes_;
+  std::vector<std::string> encoded_;
 };
 
 class EngineTest : public ::testing::Test {

@@ -92,6 +92,32 @@ TEST_F(PubSubTest, LiveMessageCarriesSubscriptionChannelSeqDataAndTime) {
   EXPECT_EQ(msgs[0]["published_at_ms"], clock_.NowMs());
 }
 
+// Live and replayed messages reach the connection as params text spliced
+// from the stored data; it must be the very text json::dump writes (sorted
+// keys, escapes), whatever the channel name and data hold.
+TEST_F(PubSubTest, MessageParamsTextIsExactlyTheirJsonEncodingLiveAndReplayed) {
+  const std::string channel = "we\"ird/ch\u00e9\\n";
+  const json data = {{"z", "quote \" backslash \\ newline \n tab \t ctl \x01"},
+                     {"a", json::array({1, 2.5, nullptr, true})},
+                     {"m", {{"b", "caf\xc3\xa9"}, {"a", json::object()}}}};
+  auto live = NewClient();
+  Subscribe(live, {{"channel", channel}});
+  clock_.Advance(77);
+  Ok("pubsub.publish", {{"channel", channel}, {"data", data}});
+  auto replayed = NewClient();
+  Subscribe(replayed, {{"channel", channel}, {"from_seq", 1}});
+
+  for (const auto& c : {live, replayed}) {
+    ASSERT_EQ(c->encoded().size(), 1u);
+    const json params = json::parse(c->encoded()[0]);
+    EXPECT_EQ(params["channel"], channel);
+    EXPECT_EQ(params["data"], data);
+    EXPECT_EQ(params["seq"], 1);
+    EXPECT_EQ(params["published_at_ms"], clock_.NowMs());
+    EXPECT_EQ(c->encoded()[0], params.dump());
+  }
+}
+
 TEST_F(PubSubTest, SubscribeWithoutFromSeqGetsOnlyLaterMessages) {
   Publish("ch");
   Publish("ch");

@@ -196,5 +196,16 @@ TEST(SimpleRequestTest, ResultLineIsTheEnvelopeEncodedByteForByte) {
   }
 }
 
+TEST(SimpleRequestTest, NotificationLineFromEncodedParamsIsTheEnvelopeByteForByte) {
+  const std::vector<json> params = {
+      json{{"channel", "ch"}, {"data", {{"x", 1}}}, {"seq", 3}, {"subscription", 9}},
+      json{{"s", "x\n\"y\"\x01 caf\xc3\xa9"}},
+      json::object(),
+  };
+  for (const json& p : params) {
+    EXPECT_EQ(EncodeNotificationLine("pubsub.message", p.dump()), EncodeLine(Notification("pubsub.message", p)));
+  }
+}
+
 }  // namespace
 }  // namespace shim::net
