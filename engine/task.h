@@ -98,8 +98,11 @@ struct Task {
   uint8_t priority = 5;            // 1 = highest .. 10; may be raised by escalation
   uint8_t original_priority = 5;
   TaskState state = TaskState::kWaiting;
-  int32_t max_attempts = 3;
-  int32_t attempt = 0;             // attempts started
+  // 16 bits: max_attempts is at most 1000 (task.submit), attempt at most
+  // max_attempts. Together with the three bytes above they fill one word,
+  // which keeps Task at 80 bytes (see the static_assert below).
+  int16_t max_attempts = 3;
+  int16_t attempt = 0;             // attempts started
 
   int64_t created_at_ms = 0;
   int64_t run_at_ms = 0;           // delayed until (wall clock)
@@ -134,5 +137,10 @@ struct Task {
   static const std::string kNoQueue;
   std::unique_ptr<TaskExtra> extra_;
 };
+
+// The task table holds one hash node per task: next pointer, key and Task,
+// 96 bytes at 80 bytes of Task, a 96-byte allocator class; 8 bytes more
+// would round every node up to 112 (16 MB more RSS per million tasks).
+static_assert(sizeof(Task) <= 80, "Task grew: the task table's node no longer fits 96 bytes");
 
 }  // namespace shim::engine

@@ -16,6 +16,7 @@
 // A JSON record always starts with '{', so the first byte tells them apart.
 // New optional fields take new bits; a reader that meets a bit it does not
 // know refuses the record rather than misread it.
+#include <algorithm>
 #include <string>
 #include <string_view>
 
@@ -239,8 +240,8 @@ bool Task::DecodeRecord(uint64_t seq, std::string_view record, Task* t) {
   t->state = static_cast<TaskState>(state);
   t->priority = priority;
   t->original_priority = original_priority;
-  t->max_attempts = static_cast<int32_t>(r.U64());
-  t->attempt = static_cast<int32_t>(r.U64());
+  t->max_attempts = static_cast<int16_t>(std::min<uint64_t>(r.U64(), 1000));
+  t->attempt = static_cast<int16_t>(std::min<uint64_t>(r.U64(), 1000));
   t->created_at_ms = r.I64();
   t->run_at_ms = r.I64();
   t->ready_at_ms = r.I64();

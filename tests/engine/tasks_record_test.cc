@@ -69,6 +69,21 @@ TEST(TaskRecordTest, BinaryRecordKeepsEveryStoredField) {
   EXPECT_EQ(back.queue_name, t.queue_name) << "queue names are interned";
 }
 
+// Task keeps max_attempts and attempt in 16 bits; the largest values
+// task.submit allows (1000) survive both record forms.
+TEST(TaskRecordTest, LargestAttemptCountsSurviveBothRecordForms) {
+  Task t = FullTask();
+  t.max_attempts = 1000;
+  t.attempt = 1000;
+  Task from_binary, from_json;
+  ASSERT_TRUE(Task::DecodeRecord(42, t.EncodeRecord(), &from_binary));
+  ASSERT_TRUE(Task::DecodeRecord(42, t.ToJsonRecord().dump(), &from_json));
+  for (const Task* back : {&from_binary, &from_json}) {
+    EXPECT_EQ(back->max_attempts, 1000);
+    EXPECT_EQ(back->attempt, 1000);
+  }
+}
+
 TEST(TaskRecordTest, PlainTaskIsSmallAndAllocatesNoExtra) {
   Task t;
   t.seq = 1;
