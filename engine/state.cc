@@ -59,8 +59,10 @@ Status VersionConflict(const std::string& key, uint64_t expected, uint64_t curre
 
 json KvEntry::Value() const { return json::parse(value_json, nullptr, false); }
 
-Status StateModule::Recover() {
+Status StateModule::Load() {
   kv_.clear();
+  keys_by_lease_.clear();
+  loaded_expiries_.clear();
   Status bad;
   std::string prefix(1, static_cast<char>(KeyTag::kKv));
   Status s = core_.store().Scan(
@@ -74,13 +76,19 @@ Status StateModule::Recover() {
           bad = Status::Internal("corrupt state record");
           return false;
         }
-        if (e.expires_at_ms != 0) SchedulePurge(key, e.expires_at_ms);
+        if (e.expires_at_ms != 0) loaded_expiries_.emplace_back(key, e.expires_at_ms);
         if (e.lease_id != 0) keys_by_lease_[e.lease_id].insert(key);
         kv_.emplace_hint(kv_.end(), std::move(key), std::move(e));
         return true;
       });
   SHIM_RETURN_IF_ERROR(s);
   return bad;
+}
+
+void StateModule::SchedulePurgesOfLoadedKeys() {
+  for (auto& [key, expires_at_ms] : loaded_expiries_) SchedulePurge(key, expires_at_ms);
+  loaded_expiries_.clear();
+  loaded_expiries_.shrink_to_fit();
 }
 
 const KvEntry* StateModule::Lookup(const std::string& key, const Overlay& overlay) const {

@@ -52,8 +52,13 @@ class StateModule {
   StateModule(Core& core, const LeaseModule& leases, const LockModule& locks)
       : core_(core), leases_(leases), locks_(locks) {}
 
-  // Loads every key from the store; schedules purges for TTL'd ones.
-  Status Recover();
+  // Recovery in two steps. Load reads every key from the store and touches
+  // nothing outside this module (not the timers, not the leases), so it
+  // may run on a second thread while the other modules recover
+  // (Engine::Recover). SchedulePurgesOfLoadedKeys then sets the purge
+  // timers of the keys with a TTL, on the engine thread.
+  Status Load();
+  void SchedulePurgesOfLoadedKeys();
   void Reset() {
     kv_.clear();
     keys_by_lease_.clear();
@@ -110,6 +115,7 @@ class StateModule {
   const LockModule& locks_;
   std::map<std::string, KvEntry, std::less<>> kv_;
   std::unordered_map<uint64_t, std::set<std::string>> keys_by_lease_;
+  std::vector<std::pair<std::string, int64_t>> loaded_expiries_;  // Load -> SchedulePurgesOfLoadedKeys
 };
 
 }  // namespace shim::engine
