@@ -10,6 +10,11 @@ CMAKE_FLAGS ?=
 UNITY ?= ON
 export UNITY
 
+# Targets run one after the other even under `make -j`: each build already
+# uses JOBS cores, and test-optimized and test-sanitize side by side would
+# compete for them and break the timing bounds of the tests.
+.NOTPARALLEL:
+
 .PHONY: all deps configure build run test test-optimized test-sanitize test-tsan bench fault-soak fuzz clean
 
 all: build
