@@ -122,9 +122,9 @@ bool Task::FromJsonRecord(uint64_t seq, const json& r, Task* t) {
   t->ready_at_ms = r.value("ready_at_ms", int64_t{0});
   t->ready_order = r.value("ready_order", uint64_t{0});
   t->finished_at_ms = r.value("finished_at_ms", int64_t{0});
-  t->max_attempts = static_cast<int16_t>(std::clamp(r.value("max_attempts", 3), 1, 1000));
+  t->max_attempts = static_cast<int16_t>(std::clamp<int>(r.value("max_attempts", 3), 1, kMaxTaskAttempts));
   t->timeout_ms = r.value("timeout_ms", int64_t{60'000});
-  t->attempt = static_cast<int16_t>(std::clamp(r.value("attempt", 0), 0, 1000));
+  t->attempt = static_cast<int16_t>(std::clamp<int>(r.value("attempt", 0), 0, kMaxTaskAttempts));
   // Only what is set goes into the extra part, so an old record of a plain
   // task costs no more memory than a new one.
   const json backoff = r.value("backoff", json(nullptr));

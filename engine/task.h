@@ -59,6 +59,9 @@ struct Attempt {
   std::string error;        // empty = none
 };
 
+// The largest max_attempts task.submit accepts; decoding clamps to it too.
+inline constexpr int16_t kMaxTaskAttempts = 1000;
+
 // The fields most tasks never set (see the top of this file).
 struct TaskExtra {
   Backoff backoff;
@@ -98,7 +101,7 @@ struct Task {
   uint8_t priority = 5;            // 1 = highest .. 10; may be raised by escalation
   uint8_t original_priority = 5;
   TaskState state = TaskState::kWaiting;
-  // 16 bits: max_attempts is at most 1000 (task.submit), attempt at most
+  // 16 bits: max_attempts is at most kMaxTaskAttempts, attempt at most
   // max_attempts. Together with the three bytes above they fill one word,
   // which keeps Task at 80 bytes (see the static_assert below).
   int16_t max_attempts = 3;

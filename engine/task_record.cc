@@ -240,8 +240,8 @@ bool Task::DecodeRecord(uint64_t seq, std::string_view record, Task* t) {
   t->state = static_cast<TaskState>(state);
   t->priority = priority;
   t->original_priority = original_priority;
-  t->max_attempts = static_cast<int16_t>(std::min<uint64_t>(r.U64(), 1000));
-  t->attempt = static_cast<int16_t>(std::min<uint64_t>(r.U64(), 1000));
+  t->max_attempts = static_cast<int16_t>(std::min<uint64_t>(r.U64(), kMaxTaskAttempts));
+  t->attempt = static_cast<int16_t>(std::min<uint64_t>(r.U64(), kMaxTaskAttempts));
   t->created_at_ms = r.I64();
   t->run_at_ms = r.I64();
   t->ready_at_ms = r.I64();

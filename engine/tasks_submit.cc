@@ -60,7 +60,7 @@ Result<TaskModule::Spec> TaskModule::ParseSpec(const json& j, size_t index) {
   t.priority = static_cast<uint8_t>(p.OptInt("priority", {.min = 1, .max = 10}).value_or(5));
   auto delay = p.OptInt("delay_ms", {.min = 0, .max = lim.max_ttl_ms});
   auto run_at = p.OptInt("run_at_ms", {.min = 0});
-  t.max_attempts = static_cast<int16_t>(p.OptInt("max_attempts", {.min = 1, .max = 1000}).value_or(3));
+  t.max_attempts = static_cast<int16_t>(p.OptInt("max_attempts", {.min = 1, .max = kMaxTaskAttempts}).value_or(3));
   t.timeout_ms = p.OptInt("timeout_ms", {.min = 1, .max = lim.max_ttl_ms}).value_or(60'000);
   // The rare fields go into the task's extra part only when given, so a
   // plain task allocates none (task.h).

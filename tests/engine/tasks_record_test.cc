@@ -70,7 +70,7 @@ TEST(TaskRecordTest, BinaryRecordKeepsEveryStoredField) {
 }
 
 // Task keeps max_attempts and attempt in 16 bits; the largest values
-// task.submit allows (1000) survive both record forms.
+// task.submit allows (kMaxTaskAttempts, 1000) survive both record forms.
 TEST(TaskRecordTest, LargestAttemptCountsSurviveBothRecordForms) {
   Task t = FullTask();
   t.max_attempts = 1000;
