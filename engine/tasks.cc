@@ -221,12 +221,14 @@ void TaskModule::Complete(Call& call) {
                                                     limits_.max_result_bytes));
   }
   Task& t = **found;
+  auto next = ParseClaimNext(call.params, t);
+  if (!next.ok()) return core_.Reply(call.reply, next.status());
   core_.NextRevision();
   ReleaseRunning(t);
   t.x().result = result ? *result : json(nullptr);
   Event(t, "completed", {{"worker_id", t.ext().worker_id}, {"attempt", t.attempt}, {"result", t.ext().result}});
   Finish(t, TaskState::kCompleted);  // t may be forgotten by retention now
-  core_.Reply(call.reply, json{{"ok", true}});
+  ReplyWithClaimNext(call, json{{"ok", true}}, std::move(*next));
 }
 
 void TaskModule::Fail(Call& call) {
@@ -240,14 +242,18 @@ void TaskModule::Fail(Call& call) {
   std::string error_text = error.is_string() ? error.get<std::string>() : error.dump();
   if (error_text.size() > 64 * 1024) error_text.resize(64 * 1024);
   Task& t = **found;
+  auto next = ParseClaimNext(call.params, t);
+  if (!next.ok()) return core_.Reply(call.reply, next.status());
   const uint64_t seq = t.seq;
   core_.NextRevision();
   AttemptFailed(t, error_text, retry, /*apply_backoff=*/true, "failed");
   const Task* after = Find(seq);
   const TaskState state = after ? after->state : TaskState::kFailed;
   const bool again = state == TaskState::kDelayed || state == TaskState::kReady || state == TaskState::kRunning;
-  core_.Reply(call.reply, json{{"state", TaskStateName(state)},
-                               {"next_run_at_ms", again && after ? json(after->run_at_ms) : json(nullptr)}});
+  ReplyWithClaimNext(call,
+                     json{{"state", TaskStateName(state)},
+                          {"next_run_at_ms", again && after ? json(after->run_at_ms) : json(nullptr)}},
+                     std::move(*next));
 }
 
 void TaskModule::Cancel(Call& call) {

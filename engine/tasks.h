@@ -25,8 +25,10 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -121,6 +123,22 @@ class TaskModule {
   Result<Task*> RunningWithToken(const nlohmann::json& params, uint64_t* token_out);
 
   // ---- claims (tasks_claim.cc)
+  // A validated task.claim (or the claim_next of task.complete / task.fail).
+  struct ClaimRequest {
+    std::string worker_id;
+    std::vector<std::string> queues;
+    size_t max = 1;
+    int64_t wait_ms = 0;
+  };
+  // Validates claim params; `field_prefix` ("claim_next.") names the fields
+  // of a nested claim in errors. Refuses a worker marked dead.
+  Result<ClaimRequest> ParseClaim(const nlohmann::json& params, std::string_view field_prefix);
+  // Claims now, or parks the claim until a task is ready or wait_ms passes.
+  void StartClaim(ClaimRequest req, const std::shared_ptr<Client>& client, ReplyFn reply);
+  // Parses `claim_next` of a finishing call (null when absent).
+  Result<std::optional<ClaimRequest>> ParseClaimNext(const nlohmann::json& params, const Task& finishing);
+  // Replies `base`, plus the claim_next tasks when asked for.
+  void ReplyWithClaimNext(Call& call, nlohmann::json base, std::optional<ClaimRequest> next);
   struct ClaimWaiter {
     uint64_t id;
     std::string worker_id;

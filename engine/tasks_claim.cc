@@ -167,40 +167,56 @@ void TaskModule::Dispatch(const std::string& queue) {
   }
 }
 
-void TaskModule::Claim(Call& call) {
-  Params p(call.params);
+namespace {
+
+// The status of a nested claim names its field as "claim_next.<field>".
+Status PrefixField(Status s, std::string_view prefix) {
+  if (prefix.empty() || !s.details().is_object() || !s.details().contains("field")) return s;
+  json details = s.details();
+  details["field"] = std::string(prefix) + details["field"].get<std::string>();
+  return Status(s.code(), s.message(), std::move(details));
+}
+
+}  // namespace
+
+Result<TaskModule::ClaimRequest> TaskModule::ParseClaim(const json& params, std::string_view field_prefix) {
+  Params p(params);
   const json* queues_json = p.Array("queues");
-  std::string worker_id = p.Str("worker_id", {.min = 1, .max = core_.limits().max_name_bytes});
-  const int64_t max = p.OptInt("max", {.min = 1, .max = static_cast<int64_t>(limits_.max_claim)}).value_or(1);
-  const int64_t wait = p.OptInt("wait_ms", {.min = 0, .max = core_.limits().max_wait_ms}).value_or(0);
-  if (!p.ok()) return core_.Reply(call.reply, p.status());
-  std::vector<std::string> queues;
+  ClaimRequest req;
+  req.worker_id = p.Str("worker_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  req.max = static_cast<size_t>(
+      p.OptInt("max", {.min = 1, .max = static_cast<int64_t>(limits_.max_claim)}).value_or(1));
+  req.wait_ms = p.OptInt("wait_ms", {.min = 0, .max = core_.limits().max_wait_ms}).value_or(0);
+  if (!p.ok()) return PrefixField(p.status(), field_prefix);
   for (const auto& q : *queues_json) {
     if (!q.is_string() || q.get_ref<const std::string&>().empty() ||
         q.get_ref<const std::string&>().size() > limits_.max_queue_name_bytes) {
-      return core_.Reply(call.reply, Status::InvalidParams("queues", "queues must be non-empty queue names"));
+      return PrefixField(Status::InvalidParams("queues", "queues must be non-empty queue names"), field_prefix);
     }
-    queues.push_back(q.get<std::string>());
+    req.queues.push_back(q.get<std::string>());
   }
-  if (queues.empty() || queues.size() > 64) {
-    return core_.Reply(call.reply, Status::InvalidParams("queues", "queues must name 1 to 64 queues"));
+  if (req.queues.empty() || req.queues.size() > 64) {
+    return PrefixField(Status::InvalidParams("queues", "queues must name 1 to 64 queues"), field_prefix);
   }
-  if (auto* w = workers_.Find(worker_id); w && w->dead) {
-    return core_.Reply(call.reply, Status(StatusCode::kInvalidState, "worker '" + worker_id +
-                                                                         "' is marked dead; heartbeat or register again"));
+  if (auto* w = workers_.Find(req.worker_id); w && w->dead) {
+    return Status(StatusCode::kInvalidState,
+                  "worker '" + req.worker_id + "' is marked dead; heartbeat or register again");
   }
-  json tasks = ClaimFor(worker_id, queues, static_cast<size_t>(max), call.client);
-  if (!tasks.empty() || wait == 0) return core_.Reply(call.reply, json{{"tasks", std::move(tasks)}});
+  return req;
+}
+
+void TaskModule::StartClaim(ClaimRequest req, const std::shared_ptr<Client>& client, ReplyFn reply) {
+  json tasks = ClaimFor(req.worker_id, req.queues, req.max, client);
+  if (!tasks.empty() || req.wait_ms == 0) return core_.Reply(reply, json{{"tasks", std::move(tasks)}});
   if (waiters_.size() >= limits_.max_claim_waiters) {
-    return core_.Reply(call.reply, Status(StatusCode::kOverloaded, "too many waiting claims",
-                                          {{"limit", limits_.max_claim_waiters}}));
+    return core_.Reply(reply, Status(StatusCode::kOverloaded, "too many waiting claims",
+                                     {{"limit", limits_.max_claim_waiters}}));
   }
   const uint64_t id = next_waiter_id_++;
-  waiters_.push_back(ClaimWaiter{id, worker_id, std::move(queues), static_cast<size_t>(max),
-                                 call.client ? call.client->id() : 0, call.client, call.reply,
-                                 core_.clock().MonoMs()});
+  waiters_.push_back(ClaimWaiter{id, std::move(req.worker_id), std::move(req.queues), req.max,
+                                 client ? client->id() : 0, client, std::move(reply), core_.clock().MonoMs()});
   // A wait that runs out answers with no tasks: the worker simply claims again.
-  core_.mono_timers().Schedule(core_.clock().MonoMs() + wait, [this, id] {
+  core_.mono_timers().Schedule(core_.clock().MonoMs() + req.wait_ms, [this, id] {
     for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
       if (it->id != id) continue;
       ReplyFn reply = std::move(it->reply);
@@ -209,6 +225,43 @@ void TaskModule::Claim(Call& call) {
       return;
     }
   });
+}
+
+void TaskModule::Claim(Call& call) {
+  auto req = ParseClaim(call.params, "");
+  if (!req.ok()) return core_.Reply(call.reply, req.status());
+  StartClaim(std::move(*req), call.client, call.reply);
+}
+
+Result<std::optional<TaskModule::ClaimRequest>> TaskModule::ParseClaimNext(const json& params,
+                                                                           const Task& finishing) {
+  const auto it = params.is_object() ? params.find("claim_next") : params.end();
+  if (!params.is_object() || it == params.end() || it->is_null()) return std::optional<ClaimRequest>();
+  if (!it->is_object()) return Status::InvalidParams("claim_next", "claim_next must be an object");
+  json next = *it;
+  // The worker that finishes a task claims the next one unless told otherwise.
+  if (!next.contains("worker_id")) next["worker_id"] = finishing.ext().worker_id;
+  auto req = ParseClaim(next, "claim_next.");
+  if (!req.ok()) return req.status();
+  return std::optional<ClaimRequest>(std::move(*req));
+}
+
+void TaskModule::ReplyWithClaimNext(Call& call, json base, std::optional<ClaimRequest> next) {
+  if (!next) return core_.Reply(call.reply, std::move(base));
+  // The claim's own reply is already held until its group commits, so the
+  // combined answer goes straight out; the finish committed in that group
+  // or an earlier one.
+  StartClaim(std::move(*next), call.client,
+             [reply = call.reply, base = std::move(base)](Result<json> claimed) mutable {
+               if (!claimed.ok()) {
+                 base["tasks"] = json::array();
+                 base["claim_error"] = {{"reason", StatusCodeReason(claimed.status().code())},
+                                        {"message", claimed.status().message()}};
+               } else {
+                 base["tasks"] = std::move((*claimed)["tasks"]);
+               }
+               reply(std::move(base));
+             });
 }
 
 void TaskModule::OnClientClosed(uint64_t client_id) {
