@@ -276,29 +276,45 @@ void QueueWorker(Run& run, const std::string& queue, int id, int64_t total) {
   net::LatencyHistogram h;
   std::mt19937_64 rng(id + 1);
   const std::string worker = "bench-w" + std::to_string(id);
+  const json claim = {{"queues", {queue}}, {"worker_id", worker}, {"wait_ms", 200}};
+  // Like a BullMQ Worker fetching its next job as it finishes one, each
+  // complete / fail also claims the next task (claim_next): one round trip
+  // per task.
+  json tasks = json::array();
   while (!run.stop && run.done.load() < total) {
-    auto r = c->Call("task.claim", {{"queues", {queue}}, {"worker_id", worker}, {"wait_ms", 200}});
-    if (!r.ok()) {
-      run.Error(r.status());
-      return;
-    }
-    for (const auto& t : (*r)["tasks"]) {
-      const bool fail = run.cfg.fail_rate > 0 && std::uniform_real_distribution<>(0, 1)(rng) < run.cfg.fail_rate &&
-                        t["attempt"].get<int>() == 1;
-      if (fail) {
-        (void)c->Call("task.fail", {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}, {"error", "bench"}});
-        continue;
+    if (tasks.empty()) {
+      auto r = c->Call("task.claim", claim);
+      if (!r.ok()) {
+        run.Error(r.status());
+        return;
       }
-      auto done = c->Call("task.complete", {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}});
-      if (!done.ok()) {
-        run.Error(done.status());
-        continue;
-      }
-      const int64_t now_us =
-          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
-      h.Record(static_cast<uint64_t>(now_us - t["payload"]["t"].get<int64_t>()));
-      run.done.fetch_add(1);
+      tasks = std::move((*r)["tasks"]);
+      continue;
     }
+    const json t = std::move(tasks[0]);
+    tasks.erase(tasks.begin());
+    const json next = tasks.empty() && run.done.load() + 1 < total ? claim : json(nullptr);
+    const bool fail = run.cfg.fail_rate > 0 && std::uniform_real_distribution<>(0, 1)(rng) < run.cfg.fail_rate &&
+                      t["attempt"].get<int>() == 1;
+    if (fail) {
+      auto r = c->Call("task.fail", {{"task_id", t["task_id"]},
+                                     {"lease_token", t["lease_token"]},
+                                     {"error", "bench"},
+                                     {"claim_next", next}});
+      if (r.ok() && r->contains("tasks")) tasks = std::move((*r)["tasks"]);
+      continue;
+    }
+    auto done = c->Call("task.complete", {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]},
+                                          {"claim_next", next}});
+    if (!done.ok()) {
+      run.Error(done.status());
+      continue;
+    }
+    if (done->contains("tasks")) tasks = std::move((*done)["tasks"]);
+    const int64_t now_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+    h.Record(static_cast<uint64_t>(now_us - t["payload"]["t"].get<int64_t>()));
+    run.done.fetch_add(1);
   }
   run.Merge(h);
 }
@@ -434,7 +450,8 @@ int RunBench(int argc, char** argv, int from) {
 Load generator for a shim server. Workloads:
   state       set/get/incr/cas over a key space (--op set|get|incr|cas|mixed)
   pubsub      1 publisher, --subscribers N subscribers on one durable channel
-  queue       a producer submits, --clients W workers claim -> complete
+  queue       a producer submits, --clients W workers claim, then complete each
+              task claiming the next (claim_next): one round trip per task
               (--fail-rate F fails that share of first attempts; they retry)
               --one-at-a-time: one task in flight, latency = submit -> the
               submitter sees its "completed" event (one waiting worker)
