@@ -54,6 +54,7 @@ std::string Core::EncodedRevision() const {
 }
 
 std::unique_ptr<Group> Core::Seal() {
+  for (const auto& hook : seal_hooks_) hook();
   if (group_->has_writes()) group_->batch().Put(storage::Family::kMeta, RevisionKey(), EncodedRevision());
   auto sealed = std::move(group_);
   group_ = std::make_unique<Group>(store_);

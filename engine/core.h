@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -80,6 +81,11 @@ class Core {
   const TimerQueue& wall_timers() const { return wall_timers_; }
   const TimerQueue& mono_timers() const { return mono_timers_; }
 
+  // Runs `hook` at every Seal, before the group closes, for modules that
+  // write one record per group instead of one per change (pub/sub channel
+  // heads). The hook may add to batch(); it runs even for an empty group.
+  void AddSealHook(std::function<void()> hook) { seal_hooks_.push_back(std::move(hook)); }
+
   // --- group lifecycle (Engine only) -------------------------------------
   // Closes the open group (adding the revision record if it wrote) and opens
   // a new one. At most one sealed group may be in flight.
@@ -99,6 +105,7 @@ class Core {
   uint64_t revision_ = 0;
   TimerQueue wall_timers_;
   TimerQueue mono_timers_;
+  std::vector<std::function<void()>> seal_hooks_;
 };
 
 // Meta keys (Family::kMeta).

@@ -60,6 +60,7 @@ class PubSubModule {
     uint64_t first_seq = 1;    // oldest retained (last_seq + 1 when empty)
     uint64_t durable_seq = 0;  // highest seq whose commit has been released
     ChannelRetention retention;
+    bool head_dirty = false;  // its meta record is due at the next seal
   };
   struct Subscription {
     uint64_t id;
@@ -70,7 +71,10 @@ class PubSubModule {
   };
 
   Channel& GetOrCreate(const std::string& name);
-  void PersistMeta(const std::string& name, const Channel& ch);
+  // The channel's meta record (seqs, retention) changed: it is written once
+  // at the next seal (WriteDirtyMeta), not once per publish.
+  void MarkMetaDirty(const std::string& name);
+  void WriteDirtyMeta();
   // Appends one message to the log (in the open batch); returns its seq.
   // `data_json` is the message data as compact JSON text (DumpJson).
   uint64_t Append(const std::string& channel, std::string_view data_json, int64_t published_at_ms);
@@ -96,6 +100,9 @@ class PubSubModule {
 
   Core& core_;
   std::unordered_map<std::string, Channel> channels_;
+  // Channels whose meta record the open group must write (nodes of
+  // channels_, which stay put until Reset / Recover clear both).
+  std::vector<std::pair<const std::string, Channel>*> meta_dirty_;
   std::unordered_map<uint64_t, Subscription> subs_;
   std::unordered_map<std::string, std::vector<uint64_t>> subs_by_channel_;
   std::vector<uint64_t> pattern_subs_;

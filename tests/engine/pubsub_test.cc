@@ -393,6 +393,26 @@ TEST_F(PubSubTest, ReopenKeepsChannelSeqsAndRetention) {
   EXPECT_EQ(c->Seqs(), (Seqs{3, 4}));
 }
 
+TEST_F(PubSubTest, ManyPublishesInOneGroupWriteEachChannelHeadOnceAndSurviveReopen) {
+  Publish("a");
+  std::vector<std::shared_ptr<PendingReply>> slots;
+  for (int i = 0; i < 50; ++i) slots.push_back(Execute("pubsub.publish", {{"channel", "a"}, {"data", i}}));
+  for (int i = 0; i < 3; ++i) slots.push_back(Execute("pubsub.publish", {{"channel", "b"}, {"data", i}}));
+  std::unique_ptr<Group> group = engine_->Seal();
+  // 53 log entries, one head per channel, one revision record.
+  EXPECT_EQ(group->batch().count(), 53u + 2u + 1u);
+  Status s = group->Write();
+  ASSERT_OK(s);
+  engine_->Land(*group, s);
+  for (const auto& slot : slots) ASSERT_TRUE(slot->done() && slot->result->ok());
+  Settle();
+
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(Publish("a"), 52u) << "the head written at the seal carried seq 51";
+  EXPECT_EQ(Publish("b"), 4u);
+  EXPECT_EQ(HistorySeqs("b"), (Seqs{1, 2, 3, 4}));
+}
+
 TEST_F(PubSubTest, BadParams) {
   Result<json> no_channel = Call("pubsub.publish", {{"data", 1}});
   ASSERT_TRUE(FailedWith(no_channel, StatusCode::kInvalidParams));
