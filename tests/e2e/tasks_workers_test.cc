@@ -245,6 +245,118 @@ TEST(TasksWorkersTest, ThreeWorkersDrainTenThousandTasksExactlyOnce) {
   }
 }
 
+// Workers that finish each task with claim_next: one round trip per task
+// after the first claim, and still every task exactly once.
+void ClaimNextWorker(const ServerProcess& server, const std::string& worker_id, const std::string& queue,
+                     int total, std::atomic<int>* done, WorkerLog* log, int* claims) {
+  auto connected = server.Connect();
+  if (!connected.ok()) {
+    log->errors.push_back(connected.status().ToString());
+    return;
+  }
+  auto& c = **connected;
+  const json claim = {{"queues", {queue}}, {"worker_id", worker_id}, {"wait_ms", 300}};
+  const auto deadline = Clock::now() + std::chrono::milliseconds(testing::LatencyBoundMs(60'000));
+  json tasks = json::array();
+  while (done->load() < total && Clock::now() < deadline) {
+    if (tasks.empty()) {
+      ++*claims;
+      auto r = c.Call("task.claim", claim);
+      if (!r.ok()) {
+        log->errors.push_back("claim: " + r.status().ToString());
+        return;
+      }
+      tasks = (*r)["tasks"];
+      continue;
+    }
+    const json t = tasks[0];
+    auto r = c.Call("task.complete", {{"task_id", t["task_id"]},
+                                      {"lease_token", t["lease_token"]},
+                                      {"result", t["payload"]},
+                                      {"claim_next", claim}});
+    if (!r.ok()) {
+      log->errors.push_back(t["task_id"].get<std::string>() + ": " + r.status().ToString());
+      return;
+    }
+    log->completed.push_back(t["task_id"]);
+    done->fetch_add(1);
+    tasks = (*r)["tasks"];
+  }
+}
+
+TEST(TasksWorkersTest, ClaimNextWorkersDrainAQueueExactlyOnceInOneRoundTripPerTask) {
+  constexpr int kTasks = 3000;
+  ServerProcess server;
+  ASSERT_OK(server.Start());
+  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+  ASSERT_OK(client->Call("queue.configure", {{"queue", "next"}, {"keep_completed", 100'000}}));
+  const std::vector<std::string> ids = SubmitMany(*client, "next", kTasks);
+  ASSERT_EQ(ids.size(), static_cast<size_t>(kTasks));
+
+  std::atomic<int> done{0};
+  WorkerLog logs[3];
+  int claims[3] = {0, 0, 0};
+  std::vector<std::thread> workers;
+  for (int i = 0; i < 3; ++i) {
+    workers.emplace_back(ClaimNextWorker, std::cref(server), "next-" + std::to_string(i), "next", kTasks, &done,
+                         &logs[i], &claims[i]);
+  }
+  for (auto& w : workers) w.join();
+
+  std::map<std::string, int> acked;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(logs[i].errors.empty()) << logs[i].errors.front();
+    for (const auto& id : logs[i].completed) ++acked[id];
+    // One claim to start; the queue never ran dry while it had tasks, so
+    // every other task came with the complete before it.
+    EXPECT_LE(claims[i], 2) << "worker " << i << " fell back to task.claim";
+  }
+  EXPECT_EQ(acked.size(), static_cast<size_t>(kTasks));
+  for (const auto& id : ids) EXPECT_EQ(acked[id], 1) << id;
+  ASSERT_OK_AND_ASSIGN(json stats, client->Call("queue.stats", {{"queue", "next"}}));
+  EXPECT_EQ(stats["counts"]["completed"], kTasks);
+  EXPECT_EQ(stats["counts"]["running"], 0);
+  ASSERT_OK_AND_ASSIGN(json t, client->Call("task.get", {{"task_id", ids[1234]}}));
+  EXPECT_EQ(t["result"], json({{"n", 1234}}));
+}
+
+// `shim bench queue --prefill` submits everything, then drains it with
+// claim_next workers; what it reports matches what the server did.
+TEST(TasksWorkersTest, BenchQueuePrefillDrainsEveryTaskAndReportsItsRates) {
+  ServerProcess server;
+  ASSERT_OK(server.Start());
+  const std::string cmd = std::string(SHIM_BINARY) + " bench queue --prefill --clients 4 --count 2000 --json --socket " +
+                          server.socket_path() + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
+  const int status = ::pclose(p);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  // --json prints one line; stderr (merged here) carries nothing else.
+  const json report = json::parse(out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << out;
+  EXPECT_EQ(report["ops"], 2000);
+  EXPECT_EQ(report["errors"], 0);
+  EXPECT_GT(report["prefill_per_sec"].get<double>(), 0);
+  EXPECT_GT(report["ops_per_sec"].get<double>(), 0);
+
+  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+  ASSERT_OK_AND_ASSIGN(json list, client->Call("queue.list", json::object()));
+  ASSERT_EQ(list["queues"].size(), 1u);
+  const json& counts = list["queues"][0]["counts"];
+  EXPECT_EQ(counts["ready"], 0);
+  EXPECT_EQ(counts["running"], 0);
+  // Retention keeps the newest 1000 completed tasks (keep_completed).
+  EXPECT_EQ(counts["completed"], 1000);
+  ASSERT_OK_AND_ASSIGN(json events,
+                       client->Call("pubsub.history", {{"channel", "events." + list["queues"][0]["queue"].get<std::string>()},
+                                                       {"from_seq", 1},
+                                                       {"limit", 1}}));
+  EXPECT_EQ(events["messages"][0]["data"]["type"], "submitted");
+}
+
 TEST(TasksWorkersTest, CliWorkersDrainAQueue) {
   constexpr int kTasks = 200;
   ServerProcess server;
