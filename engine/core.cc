@@ -35,6 +35,14 @@ void Core::ReplyLater(const ReplyFn& reply, std::function<Result<json>()> produc
   group_->effects().push_back(Effect{reply, std::move(produce), std::move(then)});
 }
 
+void Core::ReplyEncoded(const EncodedReplyFn& reply, std::string result_json) {
+  if (quiescent()) {
+    reply(std::move(result_json));
+    return;
+  }
+  AfterCommit([reply, text = std::move(result_json)]() mutable { reply(std::move(text)); });
+}
+
 void Core::AfterCommit(std::function<void()> action) {
   if (quiescent()) {
     action();

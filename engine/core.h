@@ -71,6 +71,9 @@ class Core {
   // right after the reply is sent, only if the group committed.
   void ReplyLater(const ReplyFn& reply, std::function<Result<nlohmann::json>()> produce,
                   std::function<void()> then = nullptr);
+  // Reply for an answer already encoded as JSON text (Call::reply_encoded),
+  // under the same rule.
+  void ReplyEncoded(const EncodedReplyFn& reply, std::string result_json);
   // Runs `action` now if quiescent, else after the open group commits, in
   // order with the replies queued before and after it.
   void AfterCommit(std::function<void()> action);

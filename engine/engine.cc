@@ -163,13 +163,19 @@ bool Engine::HasMethod(std::string_view method) const {
   return methods_.find(std::string(method)) != methods_.end();
 }
 
-void Engine::Execute(std::string_view method, json params, std::shared_ptr<Client> client, ReplyFn reply) {
+bool Engine::AnswersEncoded(std::string_view method) const {
+  // state.get copies the stored value text into its answer.
+  return method == "state.get";
+}
+
+void Engine::Execute(std::string_view method, json params, std::shared_ptr<Client> client, ReplyFn reply,
+                     EncodedReplyFn reply_encoded) {
   auto it = methods_.find(std::string(method));
   if (it == methods_.end()) {
     reply(Status(StatusCode::kInvalidParams, "unknown method " + std::string(method)));
     return;
   }
-  Call call{std::move(params), std::move(client), std::move(reply)};
+  Call call{std::move(params), std::move(client), std::move(reply), std::move(reply_encoded)};
   const uint64_t before = core_.revision();
   it->second(call);
   if (core_.revision() != before) core_.group().CountCommand();

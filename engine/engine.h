@@ -81,8 +81,13 @@ class Engine {
   // Applies one request. `reply` is called exactly once: at once, after the
   // group holding the request's writes (or anything it observed) is durable,
   // or when a server-side wait ends.
+  // `reply_encoded`, if given, may take a success instead of `reply`, as
+  // text (Call::reply_encoded); only methods for which AnswersEncoded is
+  // true use it.
   void Execute(std::string_view method, nlohmann::json params, std::shared_ptr<Client> client,
-               ReplyFn reply);
+               ReplyFn reply, EncodedReplyFn reply_encoded = nullptr);
+  // True if `method` may answer through Execute's `reply_encoded`.
+  bool AnswersEncoded(std::string_view method) const;
   // Forgets a connection: its subscriptions and waits end.
   void OnClientClosed(uint64_t client_id);
 

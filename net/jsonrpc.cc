@@ -56,6 +56,18 @@ std::string EncodeResultLine(const json& id, const json& result) {
   return line;
 }
 
+std::string EncodeResultLine(const json& id, std::string_view result_json) {
+  std::string line = R"({"id":)";
+  line.reserve(result_json.size() + 48);
+  nlohmann::detail::serializer<json> out(nlohmann::detail::output_adapter<char>(line), ' ',
+                                         json::error_handler_t::replace);
+  out.dump(id, false, false, 0);
+  line += R"(,"jsonrpc":"2.0","result":)";
+  line += result_json;
+  line += "}\n";
+  return line;
+}
+
 std::string EncodeNotificationLine(std::string_view method, std::string_view params_json) {
   std::string line;
   line.reserve(params_json.size() + method.size() + 40);

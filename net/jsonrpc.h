@@ -25,6 +25,9 @@ std::string EncodeLine(const nlohmann::json& message);
 // EncodeLine(ResultResponse(id, result)), byte for byte, without building
 // the envelope document: the reply of nearly every request takes this path.
 std::string EncodeResultLine(const nlohmann::json& id, const nlohmann::json& result);
+// The same line from a result already encoded as compact JSON text
+// (engine::EncodedReplyFn): EncodeResultLine(id, json::parse(result_json)).
+std::string EncodeResultLine(const nlohmann::json& id, std::string_view result_json);
 // EncodeLine(Notification(method, params)), byte for byte, from params
 // already encoded as compact JSON (engine::Client::NotifyEncoded). `method`
 // is one of shim's own names, which need no escaping.

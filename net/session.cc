@@ -460,6 +460,16 @@ void Session::Dispatch(Request req, Done done) {
                     : std::string());
     return;
   }
+  engine::EncodedReplyFn reply_encoded;
+  if (engine.AnswersEncoded(req.method)) {
+    // A success arrives as text and goes into the line as it is.
+    reply_encoded = [self, started, id = req.id, has_id = req.has_id, method = req.method,
+                     done](std::string result_json) {
+      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+      self->server_.stats().RecordCall(method, micros.count(), false);
+      done(has_id ? EncodeResultLine(id, std::string_view(result_json)) : std::string());
+    };
+  }
   auto reply = [self, started, id = req.id, has_id = req.has_id, method = req.method,
                 done = std::move(done)](Result<json> result) {
     auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
@@ -471,7 +481,7 @@ void Session::Dispatch(Request req, Done done) {
     return reply(Status(StatusCode::kShuttingDown, "the server is shutting down"));
   }
   if (server_.IsLocalMethod(req.method)) return reply(server_.HandleLocal(req.method, req.params));
-  engine.Execute(req.method, std::move(req.params), self, std::move(reply));
+  engine.Execute(req.method, std::move(req.params), self, std::move(reply), std::move(reply_encoded));
 }
 
 void Session::Authenticate(const Request& req, Done done) {

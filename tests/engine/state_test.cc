@@ -1,6 +1,8 @@
 // state.* through the engine: a real store in a temp dir, a fake clock, and
 // the group-commit cycle driven by hand (tests/engine/engine_harness.h).
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -15,6 +17,77 @@ class StateTest : public EngineTest {
  protected:
   json Get(const std::string& key) { return Ok("state.get", {{"key", key}}); }
 };
+
+// ------------------------------------------------------------- answers as text
+
+// state.get answers the socket as text (Call::reply_encoded) and in-process
+// callers (MCP) as a document; both must say the same, byte for byte.
+TEST_F(StateTest, GetAnsweredAsTextIsTheDumpOfItsDocumentAnswer) {
+  ASSERT_TRUE(engine_->AnswersEncoded("state.get"));
+  const std::vector<json> values = {1,
+                                    -5,
+                                    1.5,
+                                    1e300,
+                                    json(18446744073709551615ULL),
+                                    "caf\xc3\xa9 \"q\"\n\x01 \xff bad utf-8",
+                                    nullptr,
+                                    true,
+                                    json::array(),
+                                    json::object(),
+                                    {{"a", {1, 2, {{"b", nullptr}}}}, {"0", "z"}},
+                                    std::string(5000, 'x')};
+  const uint64_t lease = Ok("lease.grant", {{"ttl_ms", 60'000}})["lease_id"];
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const std::string key = "text/" + std::to_string(i) + (i == 5 ? "/\"odd\\key\"" : "");
+    json params = {{"key", key}, {"value", values[i]}};
+    if (i % 3 == 1) params["ttl_ms"] = 30'000;
+    if (i % 3 == 2) params["lease_id"] = lease;
+    Ok("state.set", params);
+    keys.push_back(key);
+  }
+  for (const std::string& key : keys) {
+    const json document = Get(key);
+    std::string text;
+    int document_answers = 0;
+    engine_->Execute(
+        "state.get", {{"key", key}}, nullptr, [&](Result<json>) { ++document_answers; },
+        [&](std::string t) { text = std::move(t); });
+    EXPECT_EQ(document_answers, 0) << "a success goes to the text answer";
+    EXPECT_EQ(text, document.dump()) << key;
+  }
+  // An absent key (null) and a bad request answer through `reply` as before.
+  for (const json& params : {json{{"key", "text/absent"}}, json{{"key", 5}}}) {
+    std::optional<Result<json>> answer;
+    bool text_answered = false;
+    engine_->Execute(
+        "state.get", params, nullptr, [&](Result<json> r) { answer = std::move(r); },
+        [&](std::string) { text_answered = true; });
+    EXPECT_FALSE(text_answered);
+    ASSERT_TRUE(answer.has_value());
+    if (params["key"].is_string()) {
+      ASSERT_TRUE(answer->ok());
+      EXPECT_TRUE(answer->value().is_null());
+    } else {
+      EXPECT_TRUE(FailedWith(*answer, StatusCode::kInvalidParams));
+    }
+  }
+}
+
+TEST_F(StateTest, GetAnsweredAsTextWaitsForAPendingWriteToCommit) {
+  Ok("state.set", {{"key", "k"}, {"value", 1}});
+  auto pending = Execute("state.set", {{"key", "k"}, {"value", 2}});
+  std::string text;
+  engine_->Execute(
+      "state.get", {{"key", "k"}}, nullptr, [](Result<json>) { ADD_FAILURE() << "answered as a document"; },
+      [&](std::string t) { text = std::move(t); });
+  EXPECT_TRUE(text.empty()) << "nothing that saw the open group's write leaves before it is durable";
+  ASSERT_TRUE(CommitGroup());
+  ASSERT_TRUE(pending->done());
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(json::parse(text)["value"], 2);
+  EXPECT_EQ(json::parse(text)["version"], 2);
+}
 
 // ------------------------------------------------------------- versions
 

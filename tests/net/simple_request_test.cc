@@ -207,5 +207,19 @@ TEST(SimpleRequestTest, NotificationLineFromEncodedParamsIsTheEnvelopeByteForByt
   }
 }
 
+TEST(SimpleRequestTest, ResultLineFromEncodedResultIsTheLineOfTheDocumentByteForByte) {
+  const std::vector<json> results = {
+      json{{"key", "k"}, {"value", {{"x", 1.5}, {"s", "caf\xc3\xa9 \"q\"\n"}}}, {"version", 3}},
+      json(nullptr),
+      json::array({1, "two", nullptr}),
+  };
+  for (const json& id : {json(7), json("req-\"1\""), json(-1)}) {
+    for (const json& r : results) {
+      EXPECT_EQ(EncodeResultLine(id, std::string_view(r.dump())), EncodeResultLine(id, r));
+      EXPECT_EQ(EncodeResultLine(id, std::string_view(r.dump())), EncodeLine(ResultResponse(id, r)));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace shim::net
