@@ -306,7 +306,12 @@ void StateModule::Apply(Overlay& overlay) {
       batch.Put(Family::kKv, KvKey(key), EncodeEntry(*entry));
       if (entry->expires_at_ms != 0) SchedulePurge(key, entry->expires_at_ms);
       IndexLease(key, old_lease, entry->lease_id);
-      kv_.insert_or_assign(key, std::move(*entry));
+      // Reuses the lookup above: one descent of the key map per write.
+      if (old != kv_.end()) {
+        old->second = std::move(*entry);
+      } else {
+        kv_.emplace(key, std::move(*entry));
+      }
     } else if (old != kv_.end()) {
       batch.Delete(Family::kKv, KvKey(key));
       IndexLease(key, old_lease, 0);
