@@ -57,6 +57,21 @@ json TaskFields() {
           {"deadline_at_ms", Int("epoch ms by which it should be done")}};
 }
 
+// The tasks a claim hands out (shim_task_claim, and claim_next below).
+json ClaimedTasksSchema() { return {{"type", "array"}, {"items", {{"type", "object"}}}}; }
+
+// claim_next of shim_task_complete / shim_task_fail: shim_task_claim's
+// arguments, worker_id defaulting to the worker that held the task.
+json ClaimNextSchema() {
+  json s = Obj({{"queues", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+                {"worker_id", Str("default: the worker that held this task")},
+                {"max", Int("how many tasks at most, default 1")},
+                {"wait_ms", Int("wait up to this long for a task")}},
+               {"queues"});
+  s["description"] = "also claim your next task in this call; it comes back in tasks";
+  return s;
+}
+
 std::vector<McpTool> Build() {
   std::vector<McpTool> t;
   auto fixed = [](const char* m) { return [m](const json&) { return std::string(m); }; };
@@ -222,22 +237,28 @@ std::vector<McpTool> Build() {
                     {"max", Int("how many tasks at most, default 1")},
                     {"wait_ms", Int("wait up to this long for a task")}},
                    {"queues", "worker_id"}),
-               Obj({{"tasks", {{"type", "array"}, {"items", {{"type", "object"}}}}}}, {"tasks"}), false, false, false,
-               fixed("task.claim"), nullptr, nullptr});
-  t.push_back({"shim_task_complete", "Finish a task with its result",
-               "Report a claimed task done, with its result (any JSON).",
-               Obj({{"task_id", Str("task id")}, {"lease_token", Int("from shim_task_claim")}, {"result", AnyJson("the result")}},
-                   {"task_id", "lease_token"}),
-               Obj({{"ok", {{"type", "boolean"}}}}, {"ok"}), false, false, false, fixed("task.complete"), nullptr,
+               Obj({{"tasks", ClaimedTasksSchema()}}, {"tasks"}), false, false, false, fixed("task.claim"), nullptr,
                nullptr});
+  t.push_back({"shim_task_complete", "Finish a task with its result",
+               "Report a claimed task done, with its result (any JSON). To take your next task in the same call, "
+               "pass claim_next: {queues: [...]}; it comes back in tasks (empty if none was ready).",
+               Obj({{"task_id", Str("task id")}, {"lease_token", Int("from shim_task_claim")}, {"result", AnyJson("the result")},
+                    {"claim_next", ClaimNextSchema()}},
+                   {"task_id", "lease_token"}),
+               Obj({{"ok", {{"type", "boolean"}}}, {"tasks", ClaimedTasksSchema()}, {"claim_error", {{"type", "object"}}}},
+                   {"ok"}),
+               false, false, false, fixed("task.complete"), nullptr, nullptr});
   t.push_back({"shim_task_fail", "Report a task failed",
                "Report a claimed task failed. It is retried with backoff while attempts remain, unless retry=false "
                "(for errors retrying cannot fix).",
                Obj({{"task_id", Str("task id")}, {"lease_token", Int("from shim_task_claim")},
-                    {"error", Str("what went wrong")}, {"retry", Bool("retry later (default true)")}},
+                    {"error", Str("what went wrong")}, {"retry", Bool("retry later (default true)")},
+                    {"claim_next", ClaimNextSchema()}},
                    {"task_id", "lease_token", "error"}),
-               Obj({{"state", {{"type", "string"}}}, {"next_run_at_ms", Nullable("integer")}}, {"state"}), false,
-               false, false, fixed("task.fail"), nullptr, nullptr});
+               Obj({{"state", {{"type", "string"}}}, {"next_run_at_ms", Nullable("integer")},
+                    {"tasks", ClaimedTasksSchema()}, {"claim_error", {{"type", "object"}}}},
+                   {"state"}),
+               false, false, false, fixed("task.fail"), nullptr, nullptr});
   t.push_back({"shim_task_status", "Look at a task",
                "A task's state, attempts, result or error, and for a parent its children's results.",
                Obj({{"task_id", Str("task id")}}, {"task_id"}),

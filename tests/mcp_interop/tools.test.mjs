@@ -138,6 +138,26 @@ describe('every tool with valid arguments', () => {
     assert.equal((await call('shim_task_status', { task_id: two.task_id })).state, 'failed');
     const stats = await call('shim_queue_stats', { queue: 'jobs' });
     assert.equal(stats.counts.completed, 1);
+
+    // A worker chat finishing a task takes its next one in the same tool
+    // call (claim_next), and learns when there is none left.
+    const r1 = await call('shim_task_submit', { queue: 'relay', payload: { leg: 1 } });
+    const r2 = await call('shim_task_submit', { queue: 'relay', payload: { leg: 2 } });
+    const [leg1] = (await call('shim_task_claim', { queues: ['relay'], worker_id: worker.worker_id })).tasks;
+    assert.equal(leg1.task_id, r1.task_id);
+    const next = await call('shim_task_complete', {
+      task_id: leg1.task_id, lease_token: leg1.lease_token, result: 'leg 1 done', claim_next: { queues: ['relay'] },
+    });
+    assert.equal(next.ok, true);
+    assert.equal(next.tasks.length, 1);
+    assert.equal(next.tasks[0].task_id, r2.task_id);
+    assert.deepEqual(next.tasks[0].payload, { leg: 2 });
+    const last = await call('shim_task_fail', {
+      task_id: r2.task_id, lease_token: next.tasks[0].lease_token, error: 'no road', retry: false,
+      claim_next: { queues: ['relay'] },
+    });
+    assert.equal(last.state, 'failed');
+    assert.deepEqual(last.tasks, []);
     assert.equal(stats.counts.failed, 1);
     assert.equal(typeof stats.health.starving, 'boolean');
   });
