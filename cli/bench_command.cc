@@ -564,31 +564,34 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   }
 
   Run run(cfg);
+  const bool queue_run = cfg.workload == "queue" && !cfg.one_at_a_time;
+  const std::string queue = "bench-" + std::to_string(::getpid());
+  const int64_t queue_tasks = cfg.count > 0 ? cfg.count : 100'000;
+  std::atomic<int64_t> submitted{0};
+  double prefill_per_sec = 0;  // queue --prefill: tasks submitted per second
+  if (queue_run && cfg.prefill) {
+    // Submit everything first, untimed (as the BullMQ side adds its jobs
+    // before its Worker starts); the run then times only the draining.
+    // Before the progress thread starts, which reads run.start.
+    const auto t0 = Clock::now();
+    QueueProducer(run, queue, submitted, queue_tasks, /*backlog=*/0);
+    prefill_per_sec = submitted.load() / std::max(std::chrono::duration<double>(Clock::now() - t0).count(), 1e-9);
+    run.start = Clock::now();
+  }
   std::atomic<bool> finished{false};
   std::thread progress;
   if (!cfg.json_out && ::isatty(2)) progress = std::thread(Progress, std::ref(run), std::ref(finished));
   std::vector<std::thread> threads;
-  double prefill_per_sec = 0;  // queue --prefill: tasks submitted per second
   const int64_t total = cfg.count > 0 ? cfg.count : 1'000'000'000;
   if (cfg.workload == "pubsub") {
     PubSubRun(run, cfg.count > 0 ? cfg.count : 100'000);
   } else if (cfg.workload == "queue" && cfg.one_at_a_time) {
-    QueueSerialRun(run, "bench-" + std::to_string(::getpid()));
-  } else if (cfg.workload == "queue") {
-    const std::string queue = "bench-" + std::to_string(::getpid());
-    const int64_t tasks = cfg.count > 0 ? cfg.count : 100'000;
-    std::atomic<int64_t> submitted{0};
-    if (cfg.prefill) {
-      // Submit everything first, untimed (as the BullMQ side adds its jobs
-      // before its Worker starts); the run then times only the draining.
-      const auto t0 = Clock::now();
-      QueueProducer(run, queue, submitted, tasks, /*backlog=*/0);
-      prefill_per_sec = submitted.load() / std::max(std::chrono::duration<double>(Clock::now() - t0).count(), 1e-9);
-      run.start = Clock::now();
-    } else {
-      threads.emplace_back(QueueProducer, std::ref(run), queue, std::ref(submitted), tasks, /*backlog=*/2000);
+    QueueSerialRun(run, queue);
+  } else if (queue_run) {
+    if (!cfg.prefill) {
+      threads.emplace_back(QueueProducer, std::ref(run), queue, std::ref(submitted), queue_tasks, /*backlog=*/2000);
     }
-    for (int i = 0; i < cfg.clients; ++i) threads.emplace_back(QueueWorker, std::ref(run), queue, i, tasks);
+    for (int i = 0; i < cfg.clients; ++i) threads.emplace_back(QueueWorker, std::ref(run), queue, i, queue_tasks);
     if (cfg.count == 0) {
       threads.emplace_back([&run, &cfg] {
         std::this_thread::sleep_for(std::chrono::duration<double>(cfg.duration_s));
