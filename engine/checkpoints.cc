@@ -1,5 +1,6 @@
 // SessionModule: checkpoints — save (always fsynced), get (hash-verified),
 // list (metadata, newest first), delete, and retention.
+#include "engine/json_text.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/sessions.h"
@@ -24,7 +25,7 @@ std::string DataKey(std::string_view id, uint64_t cp) {
 Result<json> SessionModule::SaveCheckpoint(const std::string& id, Session& s, const json& data,
                                            const std::string& reason, const std::string& label,
                                            const json& signals) {
-  std::string text = data.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string text = DumpCompact(data);
   if (text.size() > limits_.max_checkpoint_bytes) {
     return Status::TooLarge("data: checkpoint of " + std::to_string(text.size()) + " bytes is over the limit of " +
                                 std::to_string(limits_.max_checkpoint_bytes),

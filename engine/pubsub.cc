@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/json_text.h"
 #include "engine/params.h"
 #include "storage/key_codec.h"
 
@@ -22,8 +23,6 @@ std::string LogKey(std::string_view channel, uint64_t seq) {
 std::string MetaKey(std::string_view channel) {
   return KeyEncoder(KeyTag::kChannelConfig).Str(channel).key();
 }
-
-std::string DumpJson(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // Log record value: u64 published_at_ms | JSON text of data.
 struct LogRecord {
@@ -241,7 +240,7 @@ void PubSubModule::Publish(Call& call) {
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (Status s = ValidateChannel("channel", channel); !s.ok()) return core_.Reply(call.reply, s);
   const size_t limit = core_.limits().max_message_data_bytes;
-  std::string data_json = DumpJson(data);
+  std::string data_json = DumpCompact(data);
   if (data_json.size() > limit) {
     return core_.Reply(call.reply, Status::TooLarge("data: encoded size over " + std::to_string(limit) + " bytes", limit));
   }
@@ -255,7 +254,7 @@ void PubSubModule::Publish(Call& call) {
 
 uint64_t PubSubModule::PublishInternal(const std::string& channel, json data) {
   const int64_t now = core_.clock().NowMs();
-  std::string data_json = DumpJson(data);
+  std::string data_json = DumpCompact(data);
   const uint64_t seq = Append(channel, data_json, now);
   core_.AfterCommit([this, channel, seq, data_json = std::move(data_json), now] { Deliver(channel, seq, data_json, now); });
   return seq;
@@ -272,7 +271,7 @@ size_t PubSubModule::Deliver(const std::string& channel, uint64_t seq, std::stri
     if (GlobMatch(subs_.at(id).target, channel)) targets.push_back(id);
   }
   if (targets.empty()) return 0;
-  const std::string channel_json = DumpJson(channel);
+  const std::string channel_json = DumpCompact(channel);
   size_t delivered = 0;
   for (uint64_t id : targets) {
     auto it = subs_.find(id);
@@ -361,7 +360,7 @@ void PubSubModule::Replay(uint64_t sub_id, uint64_t from_seq) {
     const uint64_t end = ch->second.durable_seq;
     if (start > end) continue;
     bool alive = true;
-    const std::string channel_json = DumpJson(name);
+    const std::string channel_json = DumpCompact(name);
     Status s = core_.store().Scan(Family::kChannelLog, LogKey(name, start), LogKey(name, end + 1),
                                   [&](std::string_view k, std::string_view v) {
                                     uint64_t seq;

@@ -76,7 +76,7 @@ class PubSubModule {
   void MarkMetaDirty(const std::string& name);
   void WriteDirtyMeta();
   // Appends one message to the log (in the open batch); returns its seq.
-  // `data_json` is the message data as compact JSON text (DumpJson).
+  // `data_json` is the message data as compact JSON text (DumpCompact).
   uint64_t Append(const std::string& channel, std::string_view data_json, int64_t published_at_ms);
   // Drops log entries below `new_first` (both in the batch and in memory).
   void TrimTo(const std::string& name, Channel& ch, uint64_t new_first);

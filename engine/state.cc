@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "engine/json_text.h"
 #include "engine/leases.h"
 #include "engine/locks.h"
 #include "storage/failpoint.h"
@@ -46,8 +47,6 @@ bool DecodeEntry(std::string_view in, KvEntry* e) {
   return true;
 }
 
-std::string DumpValue(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
-
 // state.get's result as text: what dumping the result document would give
 // (keys in std::map order), with the stored value text copied in rather
 // than parsed into a document and dumped again; at 16 gets in flight per
@@ -59,9 +58,7 @@ std::string EncodeGetResult(const std::string& key, const KvEntry& e) {
   out += R"({"expires_at_ms":)";
   number_or_null(e.expires_at_ms);
   out += R"(,"key":)";
-  nlohmann::detail::serializer<json> serializer(nlohmann::detail::output_adapter<char>(out), ' ',
-                                                json::error_handler_t::replace);
-  serializer.dump(json(key), false, false, 0);
+  AppendCompact(out, json(key));
   out += R"(,"lease_id":)";
   number_or_null(e.lease_id);
   out += R"(,"revision":)";
@@ -192,7 +189,7 @@ Result<json> StateModule::PlanSet(const json& params, Overlay& overlay) {
   if (!p.ok()) return p.status();
   SHIM_ASSIGN_OR_RETURN(uint64_t lease_id, CheckFenceAndLease(p));
   SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
-  std::string text = DumpValue(value);
+  std::string text = DumpCompact(value);
   if (text.size() > lim.max_value_bytes) {
     return Status::TooLarge("value: encoded size over " + std::to_string(lim.max_value_bytes) + " bytes",
                             lim.max_value_bytes);
@@ -234,7 +231,7 @@ Result<json> StateModule::PlanPatch(const json& params, Overlay& overlay) {
       return Status::InvalidParams("ops", std::string("ops: JSON Patch failed: ") + ex.what());
     }
   }
-  std::string text = DumpValue(value);
+  std::string text = DumpCompact(value);
   if (text.size() > lim.max_value_bytes) {
     return Status::TooLarge("patched value over " + std::to_string(lim.max_value_bytes) + " bytes",
                             lim.max_value_bytes);
@@ -274,7 +271,7 @@ Result<json> StateModule::PlanIncr(const json& params, Overlay& overlay) {
     return Status(StatusCode::kTypeMismatch, "key '" + key + "': increment overflows a 64-bit integer");
   }
   KvEntry e;
-  e.value_json = DumpValue(json(sum));
+  e.value_json = DumpCompact(json(sum));
   e.version = cur ? cur->version + 1 : 1;
   e.revision = PendingRevision();
   e.expires_at_ms = ttl ? core_.clock().NowMs() + *ttl : (cur ? cur->expires_at_ms : 0);

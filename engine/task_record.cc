@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/json_text.h"
 #include "engine/task.h"
 
 namespace shim::engine {
@@ -68,7 +69,7 @@ class Writer {
     U64(s.size());
     out_.append(s);
   }
-  void Json(const json& j) { Str(j.dump(-1, ' ', false, json::error_handler_t::replace)); }
+  void Json(const json& j) { Str(DumpCompact(j)); }
   void U64s(const std::vector<uint64_t>& v) {
     U64(v.size());
     for (uint64_t x : v) U64(x);

@@ -4,6 +4,7 @@
 #include <functional>
 #include <unordered_map>
 
+#include "engine/json_text.h"
 #include "engine/params.h"
 #include "engine/tasks.h"
 #include "storage/key_codec.h"
@@ -125,7 +126,7 @@ Result<TaskModule::Spec> TaskModule::ParseSpec(const json& j, size_t index) {
   }
   if (tags) t.x().tags = *tags;
   spec.parent = parent.value_or("");
-  spec.payload = payload ? payload->dump(-1, ' ', false, json::error_handler_t::replace) : "null";
+  spec.payload = payload ? DumpCompact(*payload) : "null";
   if (spec.payload.size() > limits_.max_payload_bytes) {
     return Status::TooLarge("payload: encoded size over " + std::to_string(limits_.max_payload_bytes) + " bytes",
                             limits_.max_payload_bytes);

@@ -1,5 +1,7 @@
 #include "net/jsonrpc.h"
 
+#include "engine/json_text.h"
+
 namespace shim::net {
 
 using nlohmann::json;
@@ -37,21 +39,19 @@ json Notification(std::string_view method, const json& params) {
 }
 
 std::string EncodeLine(const json& message) {
-  std::string line = message.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string line = DumpCompact(message);
   line.push_back('\n');
   return line;
 }
 
 std::string EncodeResultLine(const json& id, const json& result) {
   // The keys in the order json's std::map sorts them, as EncodeLine writes
-  // them. The serializer appends to `line` directly: json::dump would build
-  // a string per value only for it to be copied here.
+  // them. The values are appended to `line` directly: json::dump would
+  // build a string per value only for it to be copied here.
   std::string line = R"({"id":)";
-  nlohmann::detail::serializer<json> out(nlohmann::detail::output_adapter<char>(line), ' ',
-                                         json::error_handler_t::replace);
-  out.dump(id, false, false, 0);
+  AppendCompact(line, id);
   line += R"(,"jsonrpc":"2.0","result":)";
-  out.dump(result, false, false, 0);
+  AppendCompact(line, result);
   line += "}\n";
   return line;
 }
@@ -59,9 +59,7 @@ std::string EncodeResultLine(const json& id, const json& result) {
 std::string EncodeResultLine(const json& id, std::string_view result_json) {
   std::string line = R"({"id":)";
   line.reserve(result_json.size() + 48);
-  nlohmann::detail::serializer<json> out(nlohmann::detail::output_adapter<char>(line), ' ',
-                                         json::error_handler_t::replace);
-  out.dump(id, false, false, 0);
+  AppendCompact(line, id);
   line += R"(,"jsonrpc":"2.0","result":)";
   line += result_json;
   line += "}\n";

@@ -1,5 +1,7 @@
 #include "net/line_client.h"
 
+#include "engine/json_text.h"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -137,7 +139,7 @@ Result<json> LineClient::ReadMessage(int timeout_ms) {
 Result<uint64_t> LineClient::SendRequest(std::string_view method, const json& params) {
   const uint64_t id = next_id_++;
   json request = {{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}};
-  std::string line = request.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string line = DumpCompact(request);
   line.push_back('\n');
   SHIM_RETURN_IF_ERROR(SendRaw(line));
   return id;

@@ -1,5 +1,6 @@
 #include "net/mcp_adapter.h"
 
+#include "engine/json_text.h"
 #include "net/mcp_tools.h"
 
 namespace shim::net {
@@ -100,7 +101,7 @@ void McpAdapter::CallTool(const Request& req, std::shared_ptr<engine::Client> cl
                     if (!r.ok()) return done(ResultResponse(id, ToolError(r.status())));
                     json out = tool->to_output ? tool->to_output(args, r.value()) : std::move(r).value();
                     if (!out.is_object()) out = json{{"value", std::move(out)}};
-                    std::string text = out.dump(-1, ' ', false, json::error_handler_t::replace);
+                    std::string text = DumpCompact(out);
                     done(ResultResponse(id, json{{"content", json::array({json{{"type", "text"}, {"text", text}}})},
                                                  {"structuredContent", std::move(out)},
                                                  {"isError", false}}));

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/json_text.h"
 #include "net/access.h"
 #include "net/mcp_adapter.h"
 #include "net/server.h"
@@ -321,7 +322,7 @@ void Session::Send(std::string line) {
 }
 
 bool Session::Notify(std::string_view method, const json& params, bool force) {
-  return NotifyEncoded(method, params.dump(-1, ' ', false, json::error_handler_t::replace), force);
+  return NotifyEncoded(method, DumpCompact(params), force);
 }
 
 bool Session::NotifyEncoded(std::string_view method, std::string_view params_json, bool force) {
