@@ -102,6 +102,10 @@ pid_t SpawnCliWorker(const ServerProcess& server, const std::string& queue, cons
       SHIM_BINARY, "worker", "run",    "--socket", server.socket_path(),
       "--queue",   queue,    "--name", name,       "--",
       "sh",        "-c",     script};
+  // Built before fork: the child must not allocate (see SpawnServe).
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid == 0) {
     ::setpgid(0, 0);
@@ -110,9 +114,6 @@ pid_t SpawnCliWorker(const ServerProcess& server, const std::string& queue, cons
       ::dup2(fd, 1);
       ::dup2(fd, 2);
     }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }

@@ -5,11 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 namespace shim::testing {
 namespace {
@@ -89,22 +92,42 @@ Result<std::unique_ptr<net::LineClient>> ServerProcess::Connect() const {
 
 pid_t SpawnServe(const std::vector<std::string>& args, const std::string& log_path,
                  const std::vector<std::string>& env) {
+  // Everything the child needs is built before fork. A test process has
+  // other threads (clients, history recorders), and one of them may hold
+  // the allocator's or the environment's lock at the moment of fork; a
+  // child that then allocates or calls setenv waits on that lock forever,
+  // never reaching exec. (The likely cause of a restart under ASan that
+  // "did not answer within 20 s" with an empty log, right after a SIGKILL
+  // woke eight client threads.) After fork the child only opens, dup2s
+  // and execs, none of which takes a lock.
   std::vector<std::string> argv_s = {SHIM_BINARY, "serve", "--log-level", "warn"};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<std::string> env_s = env;  // putenv keeps the pointers
+  // The environment: ours without SHIM_AUTH_TOKEN (a test's server is
+  // open unless it asks otherwise), then `env` ("NAME=value" sets NAME).
+  auto name_of = [](std::string_view entry) { return entry.substr(0, entry.find('=')); };
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const std::string_view name = name_of(entry);
+    const bool replaced = std::any_of(env.begin(), env.end(), [&](const std::string& s) { return name_of(s) == name; });
+    if (name != "SHIM_AUTH_TOKEN" && !replaced) env_s.emplace_back(entry);
+  }
+  env_s.insert(env_s.end(), env.begin(), env.end());
+  std::vector<char*> argv, envp;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const char* log_file = log_path.c_str();
+
   pid_t pid = ::fork();
   if (pid != 0) return pid;
-  int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  int log = ::open(log_file, O_WRONLY | O_CREAT | O_APPEND, 0600);
   if (log >= 0) {
     ::dup2(log, 1);
     ::dup2(log, 2);
   }
-  ::unsetenv("SHIM_AUTH_TOKEN");
-  for (auto& e : env_s) ::putenv(e.data());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  ::execv(argv[0], argv.data());
+  ::execve(argv[0], argv.data(), envp.data());
   ::_exit(127);
 }
 
