@@ -159,15 +159,14 @@ Status PubSubModule::Recover() {
   return bad;
 }
 
-PubSubModule::Channel& PubSubModule::GetOrCreate(const std::string& name) {
-  return channels_.try_emplace(name).first->second;
+PubSubModule::ChannelEntry& PubSubModule::GetOrCreate(const std::string& name) {
+  return *channels_.try_emplace(name).first;
 }
 
-void PubSubModule::MarkMetaDirty(const std::string& name) {
-  auto it = channels_.find(name);
-  if (it == channels_.end() || it->second.head_dirty) return;
-  it->second.head_dirty = true;
-  meta_dirty_.push_back(&*it);
+void PubSubModule::MarkMetaDirty(ChannelEntry& entry) {
+  if (entry.second.head_dirty) return;
+  entry.second.head_dirty = true;
+  meta_dirty_.push_back(&entry);
 }
 
 void PubSubModule::WriteDirtyMeta() {
@@ -209,7 +208,8 @@ void PubSubModule::TrimTo(const std::string& name, Channel& ch, uint64_t new_fir
 
 uint64_t PubSubModule::Append(const std::string& name, std::string_view data_json, int64_t published_at_ms) {
   core_.NextRevision();
-  Channel& ch = GetOrCreate(name);
+  ChannelEntry& entry = GetOrCreate(name);
+  Channel& ch = entry.second;
   const uint64_t seq = ++ch.last_seq;
   std::string value;
   storage::AppendU64(&value, static_cast<uint64_t>(published_at_ms));
@@ -219,7 +219,7 @@ uint64_t PubSubModule::Append(const std::string& name, std::string_view data_jso
   if (static_cast<int64_t>(retained) > ch.retention.max_messages) {
     TrimTo(name, ch, seq - ch.retention.max_messages + 1);
   }
-  MarkMetaDirty(name);
+  MarkMetaDirty(entry);
   return seq;
 }
 
@@ -472,14 +472,15 @@ void PubSubModule::Configure(Call& call) {
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (Status s = ValidateChannel("channel", channel); !s.ok()) return core_.Reply(call.reply, s);
   core_.NextRevision();
-  Channel& ch = GetOrCreate(channel);
+  ChannelEntry& entry = GetOrCreate(channel);
+  Channel& ch = entry.second;
   if (max_messages) ch.retention.max_messages = *max_messages;
   if (max_age_ms) ch.retention.max_age_ms = *max_age_ms;
   const uint64_t retained = ch.last_seq + 1 - ch.first_seq;
   if (static_cast<int64_t>(retained) > ch.retention.max_messages) {
     TrimTo(channel, ch, ch.last_seq - ch.retention.max_messages + 1);
   }
-  MarkMetaDirty(channel);
+  MarkMetaDirty(entry);
   core_.Reply(call.reply, json{{"channel", channel},
                                {"max_messages", ch.retention.max_messages},
                                {"max_age_ms", ch.retention.max_age_ms},
@@ -502,7 +503,9 @@ void PubSubModule::ScheduleSweep() {
 
 void PubSubModule::SweepByAge() {
   const int64_t now = core_.clock().NowMs();
-  for (auto& [name, ch] : channels_) {
+  for (ChannelEntry& entry : channels_) {
+    const std::string& name = entry.first;
+    Channel& ch = entry.second;
     if (ch.first_seq > ch.durable_seq) continue;  // nothing durable retained
     const int64_t cutoff = now - ch.retention.max_age_ms;
     uint64_t new_first = ch.first_seq;
@@ -523,7 +526,7 @@ void PubSubModule::SweepByAge() {
     if (new_first > ch.first_seq) {
       core_.NextRevision();
       TrimTo(name, ch, new_first);
-      MarkMetaDirty(name);
+      MarkMetaDirty(entry);
     }
   }
 }

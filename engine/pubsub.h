@@ -62,6 +62,7 @@ class PubSubModule {
     ChannelRetention retention;
     bool head_dirty = false;  // its meta record is due at the next seal
   };
+  using ChannelEntry = std::pair<const std::string, Channel>;  // a node of channels_
   struct Subscription {
     uint64_t id;
     uint64_t client_id;
@@ -70,10 +71,10 @@ class PubSubModule {
     bool is_pattern;
   };
 
-  Channel& GetOrCreate(const std::string& name);
+  ChannelEntry& GetOrCreate(const std::string& name);
   // The channel's meta record (seqs, retention) changed: it is written once
   // at the next seal (WriteDirtyMeta), not once per publish.
-  void MarkMetaDirty(const std::string& name);
+  void MarkMetaDirty(ChannelEntry& entry);
   void WriteDirtyMeta();
   // Appends one message to the log (in the open batch); returns its seq.
   // `data_json` is the message data as compact JSON text (DumpCompact).
@@ -102,7 +103,7 @@ class PubSubModule {
   std::unordered_map<std::string, Channel> channels_;
   // Channels whose meta record the open group must write (nodes of
   // channels_, which stay put until Reset / Recover clear both).
-  std::vector<std::pair<const std::string, Channel>*> meta_dirty_;
+  std::vector<ChannelEntry*> meta_dirty_;
   std::unordered_map<uint64_t, Subscription> subs_;
   std::unordered_map<std::string, std::vector<uint64_t>> subs_by_channel_;
   std::vector<uint64_t> pattern_subs_;
