@@ -511,15 +511,11 @@ void PubSubModule::SweepByAge() {
     uint64_t new_first = ch.first_seq;
     (void)core_.store().Scan(Family::kChannelLog, LogKey(name, ch.first_seq),
                              LogKey(name, ch.durable_seq + 1), [&](std::string_view k, std::string_view v) {
-                               storage::KeyDecoder d(k);
-                               KeyTag tag;
-                               std::string channel;
-                               uint64_t seq, ts;
-                               if (!d.Tag(&tag) || !d.Str(&channel) || !d.U64(&seq) ||
-                                   !storage::ReadU64(v, &ts)) {
-                                 return false;
-                               }
-                               if (static_cast<int64_t>(ts) >= cutoff) return false;
+                               uint64_t seq;
+                               int64_t published_at_ms;
+                               std::string_view data_json;
+                               if (!DecodeLogText(k, v, &seq, &published_at_ms, &data_json)) return false;
+                               if (published_at_ms >= cutoff) return false;
                                new_first = seq + 1;
                                return true;
                              });
