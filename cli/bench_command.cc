@@ -1,9 +1,11 @@
 // `shim bench`: the load generator for benchmarking coordination
 // throughput against a running server (or one it starts with --spawn).
-// Workloads: state, pubsub, queue, lock, checkpoint. Each client is a thread
-// with its own connection; latency is measured per request (or per
-// delivery / per task cycle) into a histogram; a live progress line goes to
-// stderr; --json prints one machine-readable result object.
+// Workloads: state, pubsub, queue, lock, checkpoint. Every client has its
+// own connection. The state clients and the queue workers all run on one
+// event loop (ConnectionLoop), as redis-benchmark and a BullMQ Worker do;
+// the others are a thread per client. Latency is measured per request (or
+// per delivery / per task cycle) into a histogram; a live progress line goes
+// to stderr; --json prints one machine-readable result object.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,7 +26,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/bench_loop.h"
 #include "cli/client_util.h"
+#include "engine/json_text.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
 #include "net/latency_histogram.h"
@@ -139,7 +143,7 @@ void AppendStateRequest(std::string& out, uint64_t id, std::string_view method, 
 
 // Whether a reply line is an error other than VERSION_CONFLICT (conflicts of
 // --op cas count as answered). Only lines that mention "error" are parsed.
-Status ReplyStatus(const std::string& line) {
+Status ReplyStatus(std::string_view line) {
   if (line.find("\"error\"") == std::string::npos) return Status::Ok();
   json reply = json::parse(line, nullptr, false);
   if (reply.is_discarded()) return Status::Internal("the server sent a line that is not JSON");
@@ -148,55 +152,73 @@ Status ReplyStatus(const std::string& line) {
   return u.status();
 }
 
-void StateClient(Run& run, int id) {
-  auto c = Connect(run.cfg, run);
-  if (!c) return;
-  net::LatencyHistogram h;
-  std::mt19937_64 rng(id * 7919 + 1);
-  const std::string value = Payload(run.cfg.payload);
+// One connection's share of the state workload.
+struct StateConnection {
+  std::mt19937_64 rng;
+  uint64_t next_id = 1;
+  int owed = 0;  // replies still to come for the batch in flight
+  Clock::time_point sent;
+};
+
+// The next batch of up to --pipeline requests on `c`; empty once the run's
+// budget is spent.
+std::string NextStateBatch(Run& run, StateConnection& c, const std::string& value) {
   std::string batch;
   std::string key;
-  uint64_t next_id = 1;
-  for (;;) {
-    batch.clear();
-    int n = 0;
-    while (n < run.cfg.pipeline && run.Take()) {
-      std::string op = run.cfg.op;
-      if (op == "mixed") {
-        int r = static_cast<int>(rng() % 100);
-        op = r < 50 ? "set" : r < 80 ? "get" : r < 90 ? "incr" : "cas";
-      }
-      key = (op == "incr" ? "bench/counter/" : "bench/") + std::to_string(rng() % run.cfg.keys);
-      if (op == "set") {
-        AppendStateRequest(batch, next_id++, "state.set", key, &value, -1);
-      } else if (op == "get") {
-        AppendStateRequest(batch, next_id++, "state.get", key, nullptr, -1);
-      } else if (op == "incr") {
-        AppendStateRequest(batch, next_id++, "state.incr", key, nullptr, -1);
-      } else {  // cas: a conditional write that may conflict
-        AppendStateRequest(batch, next_id++, "state.set", key, &value, static_cast<int64_t>(rng() % 3));
-      }
-      ++n;
+  int n = 0;
+  while (n < run.cfg.pipeline && run.Take()) {
+    std::string_view op = run.cfg.op;
+    if (op == "mixed") {
+      int r = static_cast<int>(c.rng() % 100);
+      op = r < 50 ? "set" : r < 80 ? "get" : r < 90 ? "incr" : "cas";
     }
-    if (n == 0) break;
-    const auto sent = Clock::now();
-    if (Status s = c->SendRaw(batch); !s.ok()) {
-      run.Error(s);
-      break;
+    key = (op == "incr" ? "bench/counter/" : "bench/") + std::to_string(c.rng() % run.cfg.keys);
+    if (op == "set") {
+      AppendStateRequest(batch, c.next_id++, "state.set", key, &value, -1);
+    } else if (op == "get") {
+      AppendStateRequest(batch, c.next_id++, "state.get", key, nullptr, -1);
+    } else if (op == "incr") {
+      AppendStateRequest(batch, c.next_id++, "state.incr", key, nullptr, -1);
+    } else {  // cas: a conditional write that may conflict
+      AppendStateRequest(batch, c.next_id++, "state.set", key, &value, static_cast<int64_t>(c.rng() % 3));
     }
-    bool failed = false;
-    for (int i = 0; i < n; ++i) {
-      auto line = c->ReadLine(30'000);
-      if (!line.ok()) {
-        run.Error(line.status());
-        failed = true;
-        break;
-      }
-      if (Status s = ReplyStatus(*line); !s.ok()) run.Error(s);
-      h.Record(static_cast<uint64_t>(MicrosSince(sent)));
-    }
-    if (failed) break;
+    ++n;
   }
+  c.owed = n;
+  c.sent = Clock::now();
+  return batch;
+}
+
+// All --clients connections driven from this one thread (ConnectionLoop),
+// as redis-benchmark drives its clients.
+void StateRun(Run& run) {
+  std::vector<std::unique_ptr<net::LineClient>> clients;
+  std::vector<int> fds;
+  for (int i = 0; i < run.cfg.clients; ++i) {
+    auto c = Connect(run.cfg, run);
+    if (!c) return;
+    fds.push_back(c->fd());
+    clients.push_back(std::move(c));
+  }
+  const std::string value = Payload(run.cfg.payload);
+  std::vector<StateConnection> conns(clients.size());
+  std::vector<std::string> first(clients.size());
+  for (size_t i = 0; i < conns.size(); ++i) {
+    conns[i].rng.seed(i * 7919 + 1);
+    first[i] = NextStateBatch(run, conns[i], value);
+  }
+  net::LatencyHistogram h;
+  ConnectionLoop loop(std::move(fds));
+  Status s = loop.Run(first, [&](size_t i, std::string_view line) {
+    StateConnection& c = conns[i];
+    if (Status st = ReplyStatus(line); !st.ok()) run.Error(st);
+    h.Record(static_cast<uint64_t>(MicrosSince(c.sent)));
+    if (--c.owed > 0) return ConnectionLoop::Next{};
+    ConnectionLoop::Next next{NextStateBatch(run, c, value)};
+    next.done = next.send.empty();
+    return next;
+  });
+  if (!s.ok()) run.Error(s);
   run.Merge(h);
 }
 
@@ -279,52 +301,94 @@ void QueueProducer(Run& run, const std::string& queue, std::atomic<int64_t>& sub
   }
 }
 
-void QueueWorker(Run& run, const std::string& queue, int id, int64_t total) {
-  auto c = Connect(run.cfg, run);
-  if (!c) return;
-  net::LatencyHistogram h;
-  std::mt19937_64 rng(id + 1);
-  const std::string worker = "bench-w" + std::to_string(id);
-  const json claim = {{"queues", {queue}}, {"worker_id", worker}, {"wait_ms", 200}};
-  // Like a BullMQ Worker fetching its next job as it finishes one, each
-  // complete / fail also claims the next task (claim_next): one round trip
-  // per task.
-  json tasks = json::array();
-  while (!run.stop && run.done.load() < total) {
-    if (tasks.empty()) {
-      auto r = c->Call("task.claim", claim);
-      if (!r.ok()) {
-        run.Error(r.status());
-        return;
-      }
-      tasks = std::move((*r)["tasks"]);
-      continue;
-    }
-    const json t = std::move(tasks[0]);
-    tasks.erase(tasks.begin());
-    const json next = tasks.empty() && run.done.load() + 1 < total ? claim : json(nullptr);
-    const bool fail = run.cfg.fail_rate > 0 && std::uniform_real_distribution<>(0, 1)(rng) < run.cfg.fail_rate &&
-                      t["attempt"].get<int>() == 1;
-    if (fail) {
-      auto r = c->Call("task.fail", {{"task_id", t["task_id"]},
-                                     {"lease_token", t["lease_token"]},
-                                     {"error", "bench"},
-                                     {"claim_next", next}});
-      if (r.ok() && r->contains("tasks")) tasks = std::move((*r)["tasks"]);
-      continue;
-    }
-    auto done = c->Call("task.complete", {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]},
-                                          {"claim_next", next}});
-    if (!done.ok()) {
-      run.Error(done.status());
-      continue;
-    }
-    if (done->contains("tasks")) tasks = std::move((*done)["tasks"]);
-    const int64_t now_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
-    h.Record(static_cast<uint64_t>(now_us - t["payload"]["t"].get<int64_t>()));
-    run.done.fetch_add(1);
+// One worker connection of the queue workload.
+struct QueueConnection {
+  std::string worker;
+  std::mt19937_64 rng;
+  uint64_t next_id = 1;
+  json tasks = json::array();  // claimed, not yet finished
+  bool claiming = false;        // the request in flight is a task.claim
+  int64_t finishing_t_us = -1;  // the submit time of the task being completed; -1: none
+};
+
+std::string RequestLine(QueueConnection& c, std::string_view method, const json& params) {
+  std::string line = DumpCompact(json{{"jsonrpc", "2.0"}, {"id", c.next_id++}, {"method", method}, {"params", params}});
+  line.push_back('\n');
+  return line;
+}
+
+// The worker's next request: a waiting claim when it holds no task, else
+// finishing its next task. Like a BullMQ Worker fetching its next job as it
+// finishes one, the complete / fail also claims the next task (claim_next,
+// without waiting: the answer, and so the count of finished tasks, is not
+// held back when the queue is momentarily empty) once the worker's tasks run
+// out: one round trip per task. Empty: the run is over.
+std::string NextQueueRequest(Run& run, QueueConnection& c, const json& claim, int64_t total) {
+  if (run.stop || run.done.load() >= total) return {};
+  c.claiming = c.tasks.empty();
+  c.finishing_t_us = -1;
+  if (c.claiming) return RequestLine(c, "task.claim", claim);
+  const json t = std::move(c.tasks[0]);
+  c.tasks.erase(c.tasks.begin());
+  const json next = c.tasks.empty() && run.done.load() + 1 < total
+                        ? json{{"queues", claim["queues"]}, {"worker_id", claim["worker_id"]}}
+                        : json(nullptr);
+  const bool fail = run.cfg.fail_rate > 0 && std::uniform_real_distribution<>(0, 1)(c.rng) < run.cfg.fail_rate &&
+                    t["attempt"].get<int>() == 1;
+  if (fail) {  // not done: it comes back as a retry
+    return RequestLine(c, "task.fail",
+                       {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}, {"error", "bench"},
+                        {"claim_next", next}});
   }
+  c.finishing_t_us = t["payload"]["t"].get<int64_t>();
+  return RequestLine(c, "task.complete",
+                     {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}, {"claim_next", next}});
+}
+
+// W workers, all driven from this one thread (ConnectionLoop), as one
+// BullMQ Worker runs its whole concurrency on one Node.js event loop.
+void QueueWorkersRun(Run& run, const std::string& queue, int64_t total) {
+  std::vector<std::unique_ptr<net::LineClient>> clients;
+  std::vector<int> fds;
+  for (int i = 0; i < run.cfg.clients; ++i) {
+    auto c = Connect(run.cfg, run);
+    if (!c) return;
+    fds.push_back(c->fd());
+    clients.push_back(std::move(c));
+  }
+  std::vector<QueueConnection> conns(clients.size());
+  std::vector<json> claims(clients.size());
+  std::vector<std::string> first(clients.size());
+  for (size_t i = 0; i < conns.size(); ++i) {
+    conns[i].worker = "bench-w" + std::to_string(i);
+    conns[i].rng.seed(i + 1);
+    claims[i] = {{"queues", {queue}}, {"worker_id", conns[i].worker}, {"wait_ms", 200}};
+    first[i] = NextQueueRequest(run, conns[i], claims[i], total);
+  }
+  net::LatencyHistogram h;
+  ConnectionLoop loop(std::move(fds));
+  Status s = loop.Run(first, [&](size_t i, std::string_view line) {
+    QueueConnection& c = conns[i];
+    json reply = json::parse(line, nullptr, false);
+    auto r = reply.is_discarded() ? Result<json>(Status::Internal("the server sent a line that is not JSON"))
+                                  : net::LineClient::Unwrap(reply);
+    if (!r.ok()) {
+      run.Error(r.status());
+      if (c.claiming) return ConnectionLoop::Next{{}, true};  // this worker cannot claim: it stops
+    } else {
+      if (r->contains("tasks")) c.tasks = std::move((*r)["tasks"]);
+      if (c.finishing_t_us >= 0) {
+        const int64_t now_us =
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+        h.Record(static_cast<uint64_t>(now_us - c.finishing_t_us));
+        run.done.fetch_add(1);
+      }
+    }
+    ConnectionLoop::Next next{NextQueueRequest(run, c, claims[i], total)};
+    next.done = next.send.empty();
+    return next;
+  });
+  if (!s.ok()) run.Error(s);
   run.Merge(h);
 }
 
@@ -591,7 +655,7 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
     if (!cfg.prefill) {
       threads.emplace_back(QueueProducer, std::ref(run), queue, std::ref(submitted), queue_tasks, /*backlog=*/2000);
     }
-    for (int i = 0; i < cfg.clients; ++i) threads.emplace_back(QueueWorker, std::ref(run), queue, i, queue_tasks);
+    threads.emplace_back(QueueWorkersRun, std::ref(run), std::cref(queue), queue_tasks);
     if (cfg.count == 0) {
       threads.emplace_back([&run, &cfg] {
         std::this_thread::sleep_for(std::chrono::duration<double>(cfg.duration_s));
@@ -599,8 +663,8 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
       });
     }
   } else {
+    if (cfg.workload == "state") threads.emplace_back(StateRun, std::ref(run));
     for (int i = 0; i < cfg.clients; ++i) {
-      if (cfg.workload == "state") threads.emplace_back(StateClient, std::ref(run), i);
       if (cfg.workload == "lock") threads.emplace_back(LockClient, std::ref(run), i);
       if (cfg.workload == "checkpoint") threads.emplace_back(CheckpointClient, std::ref(run), i);
     }

@@ -1,0 +1,125 @@
+// `shim bench` against a real server: what it reports is what the server
+// did. Its state and queue clients run on one event loop (cli/bench_loop.h),
+// so these check that every operation is sent once and answered once.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "net/line_client.h"
+#include "tests/support/server_process.h"
+#include "tests/support/test_util.h"
+
+namespace shim {
+namespace {
+
+using nlohmann::json;
+using testing::ServerProcess;
+
+// Runs `shim bench ARGS --json --socket S`; the parsed report, or a failure.
+json RunBench(const ServerProcess& server, const std::string& args) {
+  const std::string cmd =
+      std::string(SHIM_BINARY) + " bench " + args + " --json --socket " + server.socket_path() + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  EXPECT_NE(p, nullptr);
+  if (!p) return nullptr;
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
+  const int status = ::pclose(p);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << cmd << "\n" << out;
+  json report = json::parse(out, nullptr, false);
+  EXPECT_TRUE(report.is_object()) << out;
+  return report;
+}
+
+// 7 connections at pipeline 9 share a budget of 1000 increments of one
+// counter: the counter ends at exactly 1000, so no request was lost or sent
+// twice, including the last, partial batches.
+TEST(BenchTest, StateIncrementsAreEachSentAndAnsweredOnce) {
+  ServerProcess server;
+  ASSERT_OK(server.Start());
+  const json report = RunBench(server, "state --op incr --clients 7 --pipeline 9 --count 1000 --keys 1");
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["ops"], 1000);
+  EXPECT_EQ(report["errors"], 0);
+  EXPECT_EQ(report["clients"], 7);
+  EXPECT_GT(report["latency_us"]["p50"].get<uint64_t>(), 0u);
+  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+  ASSERT_OK_AND_ASSIGN(json got, client->Call("state.get", {{"key", "bench/counter/0"}}));
+  EXPECT_EQ(got["value"], 1000);
+}
+
+// A run by duration stops on time and counts what it did.
+TEST(BenchTest, StateRunByDurationStopsAndReportsItsRate) {
+  ServerProcess server;
+  ASSERT_OK(server.Start());
+  const json report = RunBench(server, "state --op mixed --clients 4 --pipeline 4 --duration 1 --keys 50");
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["errors"], 0);
+  EXPECT_GT(report["ops"].get<int64_t>(), 0);
+  EXPECT_GE(report["seconds"].get<double>(), 1.0);
+  EXPECT_LT(report["seconds"].get<double>(), 30.0);
+}
+
+// Errors the server answers are counted, the first one is reported, and the
+// run still finishes its budget: every request line here is longer than the
+// server's line limit, so each is answered TOO_LARGE.
+TEST(BenchTest, StateErrorsAreCountedAndTheFirstIsReported) {
+  testing::ServerProcessOptions options;
+  options.extra_args = {"--max-message-bytes", "128"};
+  ServerProcess server(options);
+  ASSERT_OK(server.Start());
+  const std::string cmd = std::string(SHIM_BINARY) +
+                          " bench state --op set --payload-bytes 200 --clients 3 --pipeline 2 --count 30 --json --socket " +
+                          server.socket_path() + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
+  const int status = ::pclose(p);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_NE(WEXITSTATUS(status), 0) << out;
+  const json report = json::parse(out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << out;
+  EXPECT_EQ(report["ops"], 30);
+  EXPECT_EQ(report["errors"], 30);
+  EXPECT_NE(report["first_error"].get<std::string>().find("TOO_LARGE"), std::string::npos) << out;
+}
+
+// Without --prefill a producer keeps a backlog while the workers drain it;
+// with --fail-rate a share of first attempts fails and comes back as a
+// retry. Every task ends completed, each counted once.
+TEST(BenchTest, QueueWithFailuresCompletesEveryTaskOnce) {
+  ServerProcess server;
+  ASSERT_OK(server.Start());
+  const json report = RunBench(server, "queue --clients 5 --count 600 --fail-rate 0.3 --payload-bytes 10");
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["ops"], 600);
+  EXPECT_EQ(report["errors"], 0);
+  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+  ASSERT_OK_AND_ASSIGN(json list, client->Call("queue.list", json::object()));
+  ASSERT_EQ(list["queues"].size(), 1u);
+  const json& counts = list["queues"][0]["counts"];
+  EXPECT_EQ(counts["ready"], 0);
+  EXPECT_EQ(counts["running"], 0);
+  EXPECT_EQ(counts["failed"], 0);
+  EXPECT_EQ(counts["completed"], 600);
+  // Some first attempts failed: their tasks were retried.
+  const std::string channel = "events." + list["queues"][0]["queue"].get<std::string>();
+  int retried = 0;
+  for (int64_t from = 1;;) {
+    ASSERT_OK_AND_ASSIGN(json page, client->Call("pubsub.history", {{"channel", channel}, {"from_seq", from}, {"limit", 1000}}));
+    if (page["messages"].empty()) break;
+    for (const json& m : page["messages"]) retried += m["data"]["type"] == "retrying" ? 1 : 0;
+    from = page["messages"].back()["seq"].get<int64_t>() + 1;
+  }
+  EXPECT_GT(retried, 0);
+}
+
+}  // namespace
+}  // namespace shim
