@@ -147,12 +147,28 @@ jget() { node -e 'let d=require("fs").readFileSync(0,"utf8").trim().split("\n").
 # redis-benchmark --csv: "SET","148148.14",...
 rb_rps() { awk -F'"' -v t="$1" '$2==t {print $4}'; }
 
+# quiesce: waits (at most 15 s) until the machine is at least 85% idle over
+# 0.3 s, so that no timed run starts while the side measured before it is
+# still busy in the background (Redis's AOF rewrite child, RocksDB's flushes
+# and compactions) and takes a core from the side being measured.
+quiesce() {
+  local i k idle total a b
+  for i in $(seq 1 50); do
+    read -ra a </proc/stat; sleep 0.3; read -ra b </proc/stat
+    idle=$(( b[4] + b[5] - a[4] - a[5] )); total=0
+    for k in 1 2 3 4 5 6 7 8; do total=$(( total + b[k] - a[k] )); done
+    [ "$total" -gt 0 ] && [ $(( idle * 100 / total )) -ge 85 ] && return 0
+  done
+  log "   (the machine is still busy after 15 s; running anyway)"
+}
 shim_bench() {  # shim_bench NAME ARGS... -> JSON on stdout, kept in RAW
   local name=$1; shift
+  quiesce
   "$SHIM" bench "$@" --socket "$SHIM_SOCK" --json | tee "$RAW/$name.json"
 }
 peer() {  # peer NAME CMD ARGS...
   local name=$1; shift
+  quiesce
   node "$HERE/peer.js" "$@" --sock "$REDIS_SOCK" | tee "$RAW/$name.json"
 }
 
@@ -172,6 +188,7 @@ run_class() {  # run_class CLASS SHIM_DURABILITY REDIS_FSYNC
         record "state set, 50 clients, P$p" "$cls" shim "$(jget ops_per_sec <<<"$out")"
         out=$(shim_bench "state-get-P$p-$dur-$r" state --op get --clients 50 --pipeline "$p" --count "$n" --keys 10000 --payload-bytes 100)
         record "state get, 50 clients, P$p" "$cls" shim "$(jget ops_per_sec <<<"$out")"
+        quiesce
         out=$(redis-benchmark -s "$REDIS_SOCK" -c 50 -P "$p" -t set,get -n "$n" -r 10000 -d 100 --csv | tee "$RAW/redis-state-P$p-$fsync-$r.csv")
         record "state set, 50 clients, P$p" "$cls" peer "$(rb_rps SET <<<"$out")"
         record "state get, 50 clients, P$p" "$cls" peer "$(rb_rps GET <<<"$out")"
