@@ -461,22 +461,34 @@ void Session::Dispatch(Request req, Done done) {
                     : std::string());
     return;
   }
+  // What either reply path needs, kept once per request: the document reply
+  // and the text reply (for methods that answer as text) share it, and
+  // whichever runs records the call's stats and sends the line.
+  struct Answer {
+    std::shared_ptr<Session> self;
+    std::chrono::steady_clock::time_point started;
+    json id;
+    bool has_id;
+    std::string method;
+    Done done;
+    void Send(bool error, const std::function<std::string()>& line) {
+      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+      self->server_.stats().RecordCall(method, micros.count(), error);
+      done(has_id ? line() : std::string());
+    }
+  };
+  auto answer = std::make_shared<Answer>(Answer{self, started, std::move(req.id), req.has_id, req.method, std::move(done)});
   engine::EncodedReplyFn reply_encoded;
   if (engine.AnswersEncoded(req.method)) {
     // A success arrives as text and goes into the line as it is.
-    reply_encoded = [self, started, id = req.id, has_id = req.has_id, method = req.method,
-                     done](std::string result_json) {
-      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-      self->server_.stats().RecordCall(method, micros.count(), false);
-      done(has_id ? EncodeResultLine(id, std::string_view(result_json)) : std::string());
+    reply_encoded = [answer](std::string result_json) {
+      answer->Send(false, [&] { return EncodeResultLine(answer->id, std::string_view(result_json)); });
     };
   }
-  auto reply = [self, started, id = req.id, has_id = req.has_id, method = req.method,
-                done = std::move(done)](Result<json> result) {
-    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-    self->server_.stats().RecordCall(method, micros.count(), !result.ok());
-    if (!has_id) return done({});
-    done(result.ok() ? EncodeResultLine(id, result.value()) : EncodeLine(ErrorResponse(id, result.status())));
+  auto reply = [answer](Result<json> result) {
+    answer->Send(!result.ok(), [&] {
+      return result.ok() ? EncodeResultLine(answer->id, result.value()) : EncodeLine(ErrorResponse(answer->id, result.status()));
+    });
   };
   if (server_.shutting_down()) {
     return reply(Status(StatusCode::kShuttingDown, "the server is shutting down"));
