@@ -292,6 +292,7 @@ void QueueProducer(Run& run, const std::string& queue, std::atomic<int64_t>& sub
     auto r = c->Call("task.submit_batch", {{"tasks", tasks}});
     if (!r.ok()) {
       run.Error(r.status());
+      run.stop = true;  // the workers would wait for tasks that never come
       return;
     }
     // Keep a bounded backlog so latency measures the system, not the queue.

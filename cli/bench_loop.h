@@ -35,8 +35,8 @@ class ConnectionLoop {
 
   // Sends `first[i]` on connection i (an empty string means that connection
   // has nothing to do), then runs until every connection is done. An error
-  // (a connection closed, a send failed, no reply within `reply_timeout_ms`
-  // while replies are owed) ends the whole run.
+  // ends the whole run: a connection closed or failed, a send failed, or
+  // for `reply_timeout_ms` no connection still running received anything.
   Status Run(const std::vector<std::string>& first, const OnLine& on_line, int reply_timeout_ms = 30'000);
 
  private:

@@ -121,5 +121,32 @@ TEST(BenchTest, QueueWithFailuresCompletesEveryTaskOnce) {
   EXPECT_GT(retried, 0);
 }
 
+// When the producer's submits are refused (here each batch of 100 tasks is
+// longer than the server's line limit), the run stops with the error
+// instead of its workers waiting for tasks that never come.
+TEST(BenchTest, QueueRunEndsWithTheErrorWhenSubmittingFails) {
+  testing::ServerProcessOptions options;
+  options.extra_args = {"--max-message-bytes", "4096"};
+  ServerProcess server(options);
+  ASSERT_OK(server.Start());
+  const std::string cmd = "timeout 60 " + std::string(SHIM_BINARY) +
+                          " bench queue --clients 3 --count 500 --payload-bytes 1000 --json --socket " +
+                          server.socket_path() + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
+  const int status = ::pclose(p);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_NE(WEXITSTATUS(status), 124) << "the run did not end: " << out;
+  EXPECT_NE(WEXITSTATUS(status), 0) << out;
+  const json report = json::parse(out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << out;
+  EXPECT_EQ(report["ops"], 0);
+  EXPECT_GE(report["errors"].get<int64_t>(), 1);
+  EXPECT_NE(report["first_error"].get<std::string>().find("TOO_LARGE"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace shim
