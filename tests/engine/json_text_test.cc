@@ -1,0 +1,64 @@
+// engine/json_text.h: DumpCompact / AppendCompact write what the library's
+// compact dump (invalid UTF-8 replaced) writes, byte for byte, including on
+// the fast path for plain strings. Stored values are spliced into replies on
+// the strength of that equality.
+#include "engine/json_text.h"
+
+#include <random>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace shim {
+namespace {
+
+using nlohmann::json;
+
+std::string LibraryDump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+TEST(JsonTextTest, PlainTextIsPrintableAsciiWithoutQuoteOrBackslash) {
+  EXPECT_TRUE(IsPlainJsonText(""));
+  EXPECT_TRUE(IsPlainJsonText("bench/123 ~ !#$%&'()*+,-./:;<=>?@[]^_`{|}"));
+  for (int c = 0; c < 256; ++c) {
+    const bool plain = c >= 0x20 && c <= 0x7E && c != '"' && c != '\\';
+    EXPECT_EQ(IsPlainJsonText(std::string(1, static_cast<char>(c))), plain) << "byte " << c;
+    EXPECT_EQ(IsPlainJsonText("ab" + std::string(1, static_cast<char>(c)) + "cd"), plain) << "byte " << c;
+  }
+}
+
+TEST(JsonTextTest, EveryOneByteStringDumpsAsTheLibraryDoes) {
+  for (int c = 0; c < 256; ++c) {
+    const json j = std::string(1, static_cast<char>(c));
+    EXPECT_EQ(DumpCompact(j), LibraryDump(j)) << "byte " << c;
+  }
+}
+
+// Random strings drawn from bytes that sit on both sides of the fast path's
+// edges (controls, quote, backslash, DEL, UTF-8 lead and continuation bytes,
+// invalid bytes), and from plain ASCII only.
+TEST(JsonTextTest, RandomStringsDumpAsTheLibraryDoes) {
+  const std::string edges = std::string("\x00\x01\x1f\x20\x21\x22\x5c\x7e\x7f", 9) + "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xff\xfe\x80" + "az09/_";
+  std::mt19937 rng(7);
+  for (int i = 0; i < 5000; ++i) {
+    const bool plain_only = i % 2 == 0;
+    std::string s(rng() % 40, ' ');
+    for (char& c : s) c = plain_only ? static_cast<char>(0x20 + rng() % 0x5F) : edges[rng() % edges.size()];
+    const json j = s;
+    ASSERT_EQ(DumpCompact(j), LibraryDump(j)) << json(json::binary_t(std::vector<uint8_t>(s.begin(), s.end())));
+    std::string appended = "prefix:";
+    AppendCompact(appended, j);
+    ASSERT_EQ(appended, "prefix:" + LibraryDump(j));
+  }
+}
+
+TEST(JsonTextTest, OtherValuesDumpAsTheLibraryDoes) {
+  for (const json& j : {json(nullptr), json(true), json(-12), json(18446744073709551615ull), json(0.1),
+                        json::array({"a", 1, json::object()}), json{{"k\"ey", "v\\al"}, {"n", {1, 2}}},
+                        json("caf\xc3\xa9"), json("bad \xff byte")}) {
+    EXPECT_EQ(DumpCompact(j), LibraryDump(j));
+  }
+}
+
+}  // namespace
+}  // namespace shim
