@@ -107,6 +107,24 @@ std::unique_ptr<net::LineClient> Connect(const BenchConfig& cfg, Run& run) {
 
 std::string Payload(size_t n) { return std::string(n, 'x'); }
 
+// --clients connections for a ConnectionLoop; none if one fails (the run
+// then has the error and stops).
+std::vector<std::unique_ptr<net::LineClient>> ConnectAll(Run& run) {
+  std::vector<std::unique_ptr<net::LineClient>> clients;
+  for (int i = 0; i < run.cfg.clients; ++i) {
+    auto c = Connect(run.cfg, run);
+    if (!c) return {};
+    clients.push_back(std::move(c));
+  }
+  return clients;
+}
+
+std::vector<int> Fds(const std::vector<std::unique_ptr<net::LineClient>>& clients) {
+  std::vector<int> fds;
+  for (const auto& c : clients) fds.push_back(c->fd());
+  return fds;
+}
+
 // ---- state: set/get/incr/cas over a key space. With --pipeline N a client
 // writes N requests with one send, then reads their N replies, as
 // redis-benchmark -P N does. Request lines are appended as text and replies
@@ -192,14 +210,8 @@ std::string NextStateBatch(Run& run, StateConnection& c, const std::string& valu
 // All --clients connections driven from this one thread (ConnectionLoop),
 // as redis-benchmark drives its clients.
 void StateRun(Run& run) {
-  std::vector<std::unique_ptr<net::LineClient>> clients;
-  std::vector<int> fds;
-  for (int i = 0; i < run.cfg.clients; ++i) {
-    auto c = Connect(run.cfg, run);
-    if (!c) return;
-    fds.push_back(c->fd());
-    clients.push_back(std::move(c));
-  }
+  std::vector<std::unique_ptr<net::LineClient>> clients = ConnectAll(run);
+  if (clients.empty()) return;
   const std::string value = Payload(run.cfg.payload);
   std::vector<StateConnection> conns(clients.size());
   std::vector<std::string> first(clients.size());
@@ -208,7 +220,7 @@ void StateRun(Run& run) {
     first[i] = NextStateBatch(run, conns[i], value);
   }
   net::LatencyHistogram h;
-  ConnectionLoop loop(std::move(fds));
+  ConnectionLoop loop(Fds(clients));
   Status s = loop.Run(first, [&](size_t i, std::string_view line) {
     StateConnection& c = conns[i];
     if (Status st = ReplyStatus(line); !st.ok()) run.Error(st);
@@ -349,14 +361,8 @@ std::string NextQueueRequest(Run& run, QueueConnection& c, const json& claim, in
 // W workers, all driven from this one thread (ConnectionLoop), as one
 // BullMQ Worker runs its whole concurrency on one Node.js event loop.
 void QueueWorkersRun(Run& run, const std::string& queue, int64_t total) {
-  std::vector<std::unique_ptr<net::LineClient>> clients;
-  std::vector<int> fds;
-  for (int i = 0; i < run.cfg.clients; ++i) {
-    auto c = Connect(run.cfg, run);
-    if (!c) return;
-    fds.push_back(c->fd());
-    clients.push_back(std::move(c));
-  }
+  std::vector<std::unique_ptr<net::LineClient>> clients = ConnectAll(run);
+  if (clients.empty()) return;
   std::vector<QueueConnection> conns(clients.size());
   std::vector<json> claims(clients.size());
   std::vector<std::string> first(clients.size());
@@ -367,7 +373,7 @@ void QueueWorkersRun(Run& run, const std::string& queue, int64_t total) {
     first[i] = NextQueueRequest(run, conns[i], claims[i], total);
   }
   net::LatencyHistogram h;
-  ConnectionLoop loop(std::move(fds));
+  ConnectionLoop loop(Fds(clients));
   Status s = loop.Run(first, [&](size_t i, std::string_view line) {
     QueueConnection& c = conns[i];
     json reply = json::parse(line, nullptr, false);

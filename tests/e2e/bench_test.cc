@@ -19,18 +19,37 @@ namespace {
 using nlohmann::json;
 using testing::ServerProcess;
 
-// Runs `shim bench ARGS --json --socket S`; the parsed report, or a failure.
-json RunBench(const ServerProcess& server, const std::string& args) {
-  const std::string cmd =
-      std::string(SHIM_BINARY) + " bench " + args + " --json --socket " + server.socket_path() + " 2>&1";
+// Runs `shim bench ARGS --json --socket S` (under timeout(1), so a run that
+// never ends fails instead of hanging the suite); its exit status and output.
+int RunBenchCommand(const ServerProcess& server, const std::string& args, std::string* out) {
+  const std::string cmd = "timeout 120 " + std::string(SHIM_BINARY) + " bench " + args + " --json --socket " +
+                          server.socket_path() + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
-  EXPECT_NE(p, nullptr);
-  if (!p) return nullptr;
-  std::string out;
+  if (!p) return -1;
   char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
+  out->clear();
+  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out->append(buf, n);
   const int status = ::pclose(p);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << cmd << "\n" << out;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// As RunBenchCommand, for a run that must succeed: its parsed report.
+// --json prints one line; stderr (merged here) must carry nothing else.
+json RunBench(const ServerProcess& server, const std::string& args) {
+  std::string out;
+  const int code = RunBenchCommand(server, args, &out);
+  EXPECT_EQ(code, 0) << args << "\n" << out;
+  json report = json::parse(out, nullptr, false);
+  EXPECT_TRUE(report.is_object()) << out;
+  return report;
+}
+
+// As RunBenchCommand, for a run that must fail: its parsed report.
+json RunFailingBench(const ServerProcess& server, const std::string& args) {
+  std::string out;
+  const int code = RunBenchCommand(server, args, &out);
+  EXPECT_NE(code, 124) << "the run did not end: " << out;
+  EXPECT_NE(code, 0) << out;
   json report = json::parse(out, nullptr, false);
   EXPECT_TRUE(report.is_object()) << out;
   return report;
@@ -73,22 +92,11 @@ TEST(BenchTest, StateErrorsAreCountedAndTheFirstIsReported) {
   options.extra_args = {"--max-message-bytes", "128"};
   ServerProcess server(options);
   ASSERT_OK(server.Start());
-  const std::string cmd = std::string(SHIM_BINARY) +
-                          " bench state --op set --payload-bytes 200 --clients 3 --pipeline 2 --count 30 --json --socket " +
-                          server.socket_path() + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
-  const int status = ::pclose(p);
-  ASSERT_TRUE(WIFEXITED(status)) << out;
-  EXPECT_NE(WEXITSTATUS(status), 0) << out;
-  const json report = json::parse(out, nullptr, false);
-  ASSERT_TRUE(report.is_object()) << out;
+  const json report = RunFailingBench(server, "state --op set --payload-bytes 200 --clients 3 --pipeline 2 --count 30");
+  ASSERT_TRUE(report.is_object());
   EXPECT_EQ(report["ops"], 30);
   EXPECT_EQ(report["errors"], 30);
-  EXPECT_NE(report["first_error"].get<std::string>().find("TOO_LARGE"), std::string::npos) << out;
+  EXPECT_NE(report["first_error"].get<std::string>().find("TOO_LARGE"), std::string::npos) << report;
 }
 
 // Without --prefill a producer keeps a backlog while the workers drain it;
@@ -121,6 +129,33 @@ TEST(BenchTest, QueueWithFailuresCompletesEveryTaskOnce) {
   EXPECT_GT(retried, 0);
 }
 
+// `shim bench queue --prefill` submits everything, then drains it with
+// claim_next workers; what it reports matches what the server did.
+TEST(BenchTest, QueuePrefillDrainsEveryTaskAndReportsItsRates) {
+  ServerProcess server;
+  ASSERT_OK(server.Start());
+  const json report = RunBench(server, "queue --prefill --clients 4 --count 2000");
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["ops"], 2000);
+  EXPECT_EQ(report["errors"], 0);
+  EXPECT_GT(report["prefill_per_sec"].get<double>(), 0);
+  EXPECT_GT(report["ops_per_sec"].get<double>(), 0);
+
+  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+  ASSERT_OK_AND_ASSIGN(json list, client->Call("queue.list", json::object()));
+  ASSERT_EQ(list["queues"].size(), 1u);
+  const json& counts = list["queues"][0]["counts"];
+  EXPECT_EQ(counts["ready"], 0);
+  EXPECT_EQ(counts["running"], 0);
+  // Retention keeps the newest 1000 completed tasks (keep_completed).
+  EXPECT_EQ(counts["completed"], 1000);
+  ASSERT_OK_AND_ASSIGN(json events,
+                       client->Call("pubsub.history", {{"channel", "events." + list["queues"][0]["queue"].get<std::string>()},
+                                                       {"from_seq", 1},
+                                                       {"limit", 1}}));
+  EXPECT_EQ(events["messages"][0]["data"]["type"], "submitted");
+}
+
 // When the producer's submits are refused (here each batch of 100 tasks is
 // longer than the server's line limit), the run stops with the error
 // instead of its workers waiting for tasks that never come.
@@ -129,23 +164,11 @@ TEST(BenchTest, QueueRunEndsWithTheErrorWhenSubmittingFails) {
   options.extra_args = {"--max-message-bytes", "4096"};
   ServerProcess server(options);
   ASSERT_OK(server.Start());
-  const std::string cmd = "timeout 60 " + std::string(SHIM_BINARY) +
-                          " bench queue --clients 3 --count 500 --payload-bytes 1000 --json --socket " +
-                          server.socket_path() + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
-  const int status = ::pclose(p);
-  ASSERT_TRUE(WIFEXITED(status)) << out;
-  EXPECT_NE(WEXITSTATUS(status), 124) << "the run did not end: " << out;
-  EXPECT_NE(WEXITSTATUS(status), 0) << out;
-  const json report = json::parse(out, nullptr, false);
-  ASSERT_TRUE(report.is_object()) << out;
+  const json report = RunFailingBench(server, "queue --clients 3 --count 500 --payload-bytes 1000");
+  ASSERT_TRUE(report.is_object());
   EXPECT_EQ(report["ops"], 0);
   EXPECT_GE(report["errors"].get<int64_t>(), 1);
-  EXPECT_NE(report["first_error"].get<std::string>().find("TOO_LARGE"), std::string::npos) << out;
+  EXPECT_NE(report["first_error"].get<std::string>().find("TOO_LARGE"), std::string::npos) << report;
 }
 
 }  // namespace

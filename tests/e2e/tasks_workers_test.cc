@@ -321,43 +321,6 @@ TEST(TasksWorkersTest, ClaimNextWorkersDrainAQueueExactlyOnceInOneRoundTripPerTa
   EXPECT_EQ(t["result"], json({{"n", 1234}}));
 }
 
-// `shim bench queue --prefill` submits everything, then drains it with
-// claim_next workers; what it reports matches what the server did.
-TEST(TasksWorkersTest, BenchQueuePrefillDrainsEveryTaskAndReportsItsRates) {
-  ServerProcess server;
-  ASSERT_OK(server.Start());
-  const std::string cmd = std::string(SHIM_BINARY) + " bench queue --prefill --clients 4 --count 2000 --json --socket " +
-                          server.socket_path() + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
-  const int status = ::pclose(p);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
-  // --json prints one line; stderr (merged here) carries nothing else.
-  const json report = json::parse(out, nullptr, false);
-  ASSERT_TRUE(report.is_object()) << out;
-  EXPECT_EQ(report["ops"], 2000);
-  EXPECT_EQ(report["errors"], 0);
-  EXPECT_GT(report["prefill_per_sec"].get<double>(), 0);
-  EXPECT_GT(report["ops_per_sec"].get<double>(), 0);
-
-  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
-  ASSERT_OK_AND_ASSIGN(json list, client->Call("queue.list", json::object()));
-  ASSERT_EQ(list["queues"].size(), 1u);
-  const json& counts = list["queues"][0]["counts"];
-  EXPECT_EQ(counts["ready"], 0);
-  EXPECT_EQ(counts["running"], 0);
-  // Retention keeps the newest 1000 completed tasks (keep_completed).
-  EXPECT_EQ(counts["completed"], 1000);
-  ASSERT_OK_AND_ASSIGN(json events,
-                       client->Call("pubsub.history", {{"channel", "events." + list["queues"][0]["queue"].get<std::string>()},
-                                                       {"from_seq", 1},
-                                                       {"limit", 1}}));
-  EXPECT_EQ(events["messages"][0]["data"]["type"], "submitted");
-}
-
 TEST(TasksWorkersTest, CliWorkersDrainAQueue) {
   constexpr int kTasks = 200;
   ServerProcess server;
