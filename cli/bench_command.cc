@@ -28,9 +28,9 @@
 
 #include "cli/bench_loop.h"
 #include "cli/client_util.h"
-#include "engine/json_text.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
+#include "engine/json_text.h"
 #include "net/latency_histogram.h"
 
 namespace shim::cli {
