@@ -92,71 +92,76 @@ void Engine::RegisterMethods() {
     return [module, fn](Call& call) { (module->*fn)(call); };
   };
   StateModule* st = state_.get();
-  methods_["state.get"] = bind(st, &StateModule::Get);
-  methods_["state.set"] = bind(st, &StateModule::Set);
-  methods_["state.patch"] = bind(st, &StateModule::Patch);
-  methods_["state.incr"] = bind(st, &StateModule::Incr);
-  methods_["state.del"] = bind(st, &StateModule::Del);
-  methods_["state.list"] = bind(st, &StateModule::List);
-  methods_["state.txn"] = bind(st, &StateModule::Txn);
+  // state.get copies the stored value text into its answer.
+  Register("state.get", bind(st, &StateModule::Get), /*answers_encoded=*/true);
+  Register("state.set", bind(st, &StateModule::Set));
+  Register("state.patch", bind(st, &StateModule::Patch));
+  Register("state.incr", bind(st, &StateModule::Incr));
+  Register("state.del", bind(st, &StateModule::Del));
+  Register("state.list", bind(st, &StateModule::List));
+  Register("state.txn", bind(st, &StateModule::Txn));
   PubSubModule* ps = pubsub_.get();
-  methods_["pubsub.publish"] = bind(ps, &PubSubModule::Publish);
-  methods_["pubsub.subscribe"] = bind(ps, &PubSubModule::Subscribe);
-  methods_["pubsub.unsubscribe"] = bind(ps, &PubSubModule::Unsubscribe);
-  methods_["pubsub.history"] = bind(ps, &PubSubModule::History);
-  methods_["pubsub.configure"] = bind(ps, &PubSubModule::Configure);
+  Register("pubsub.publish", bind(ps, &PubSubModule::Publish));
+  Register("pubsub.subscribe", bind(ps, &PubSubModule::Subscribe));
+  Register("pubsub.unsubscribe", bind(ps, &PubSubModule::Unsubscribe));
+  Register("pubsub.history", bind(ps, &PubSubModule::History));
+  Register("pubsub.configure", bind(ps, &PubSubModule::Configure));
   LeaseModule* le = leases_.get();
-  methods_["lease.grant"] = bind(le, &LeaseModule::Grant);
-  methods_["lease.keepalive"] = bind(le, &LeaseModule::Keepalive);
-  methods_["lease.revoke"] = bind(le, &LeaseModule::Revoke);
-  methods_["lease.list"] = bind(le, &LeaseModule::List);
+  Register("lease.grant", bind(le, &LeaseModule::Grant));
+  Register("lease.keepalive", bind(le, &LeaseModule::Keepalive));
+  Register("lease.revoke", bind(le, &LeaseModule::Revoke));
+  Register("lease.list", bind(le, &LeaseModule::List));
   LockModule* lk = locks_.get();
-  methods_["lock.acquire"] = bind(lk, &LockModule::Acquire);
-  methods_["lock.extend"] = bind(lk, &LockModule::Extend);
-  methods_["lock.release"] = bind(lk, &LockModule::Release);
-  methods_["lock.status"] = bind(lk, &LockModule::GetStatus);
-  methods_["lock.list"] = bind(lk, &LockModule::List);
+  Register("lock.acquire", bind(lk, &LockModule::Acquire));
+  Register("lock.extend", bind(lk, &LockModule::Extend));
+  Register("lock.release", bind(lk, &LockModule::Release));
+  Register("lock.status", bind(lk, &LockModule::GetStatus));
+  Register("lock.list", bind(lk, &LockModule::List));
   WorkerModule* wk = workers_.get();
-  methods_["worker.register"] = bind(wk, &WorkerModule::Register);
-  methods_["worker.heartbeat"] = bind(wk, &WorkerModule::Heartbeat);
-  methods_["worker.deregister"] = bind(wk, &WorkerModule::Deregister);
-  methods_["worker.list"] = bind(wk, &WorkerModule::List);
+  Register("worker.register", bind(wk, &WorkerModule::Register));
+  Register("worker.heartbeat", bind(wk, &WorkerModule::Heartbeat));
+  Register("worker.deregister", bind(wk, &WorkerModule::Deregister));
+  Register("worker.list", bind(wk, &WorkerModule::List));
   TaskModule* tk = tasks_.get();
-  methods_["task.submit"] = bind(tk, &TaskModule::Submit);
-  methods_["task.submit_batch"] = bind(tk, &TaskModule::SubmitBatch);
-  methods_["task.claim"] = bind(tk, &TaskModule::Claim);
-  methods_["task.progress"] = bind(tk, &TaskModule::Progress);
-  methods_["task.extend"] = bind(tk, &TaskModule::Extend);
-  methods_["task.complete"] = bind(tk, &TaskModule::Complete);
-  methods_["task.fail"] = bind(tk, &TaskModule::Fail);
-  methods_["task.cancel"] = bind(tk, &TaskModule::Cancel);
-  methods_["task.retry"] = bind(tk, &TaskModule::Retry);
-  methods_["task.get"] = bind(tk, &TaskModule::Get);
-  methods_["task.list"] = bind(tk, &TaskModule::List);
-  methods_["queue.stats"] = bind(tk, &TaskModule::QueueStats);
-  methods_["queue.list"] = bind(tk, &TaskModule::QueueList);
-  methods_["queue.pause"] = bind(tk, &TaskModule::QueuePause);
-  methods_["queue.resume"] = bind(tk, &TaskModule::QueueResume);
-  methods_["queue.configure"] = bind(tk, &TaskModule::QueueConfigure);
+  Register("task.submit", bind(tk, &TaskModule::Submit));
+  Register("task.submit_batch", bind(tk, &TaskModule::SubmitBatch));
+  Register("task.claim", bind(tk, &TaskModule::Claim));
+  Register("task.progress", bind(tk, &TaskModule::Progress));
+  Register("task.extend", bind(tk, &TaskModule::Extend));
+  Register("task.complete", bind(tk, &TaskModule::Complete));
+  Register("task.fail", bind(tk, &TaskModule::Fail));
+  Register("task.cancel", bind(tk, &TaskModule::Cancel));
+  Register("task.retry", bind(tk, &TaskModule::Retry));
+  Register("task.get", bind(tk, &TaskModule::Get));
+  Register("task.list", bind(tk, &TaskModule::List));
+  Register("queue.stats", bind(tk, &TaskModule::QueueStats));
+  Register("queue.list", bind(tk, &TaskModule::QueueList));
+  Register("queue.pause", bind(tk, &TaskModule::QueuePause));
+  Register("queue.resume", bind(tk, &TaskModule::QueueResume));
+  Register("queue.configure", bind(tk, &TaskModule::QueueConfigure));
   SessionModule* se = sessions_.get();
-  methods_["session.open"] = bind(se, &SessionModule::Open);
-  methods_["session.heartbeat"] = bind(se, &SessionModule::Heartbeat);
-  methods_["session.close"] = bind(se, &SessionModule::Close);
-  methods_["session.status"] = bind(se, &SessionModule::GetStatus);
-  methods_["session.clear"] = bind(se, &SessionModule::Clear);
-  methods_["session.list"] = bind(se, &SessionModule::List);
-  methods_["checkpoint.save"] = bind(se, &SessionModule::CheckpointSave);
-  methods_["checkpoint.get"] = bind(se, &SessionModule::CheckpointGet);
-  methods_["checkpoint.list"] = bind(se, &SessionModule::CheckpointList);
-  methods_["checkpoint.delete"] = bind(se, &SessionModule::CheckpointDelete);
-  methods_["checkpoint.auto"] = bind(se, &SessionModule::AutoCheckpoint);
-  methods_["signal.record"] = bind(se, &SessionModule::SignalRecord);
-  methods_["signal.history"] = bind(se, &SessionModule::SignalHistory);
-  methods_["recovery.check"] = bind(se, &SessionModule::RecoveryCheck);
-  methods_["recovery.ack"] = bind(se, &SessionModule::RecoveryAck);
-  methods_["sys.ping"] = [this](Call& call) {
+  Register("session.open", bind(se, &SessionModule::Open));
+  Register("session.heartbeat", bind(se, &SessionModule::Heartbeat));
+  Register("session.close", bind(se, &SessionModule::Close));
+  Register("session.status", bind(se, &SessionModule::GetStatus));
+  Register("session.clear", bind(se, &SessionModule::Clear));
+  Register("session.list", bind(se, &SessionModule::List));
+  Register("checkpoint.save", bind(se, &SessionModule::CheckpointSave));
+  Register("checkpoint.get", bind(se, &SessionModule::CheckpointGet));
+  Register("checkpoint.list", bind(se, &SessionModule::CheckpointList));
+  Register("checkpoint.delete", bind(se, &SessionModule::CheckpointDelete));
+  Register("checkpoint.auto", bind(se, &SessionModule::AutoCheckpoint));
+  Register("signal.record", bind(se, &SessionModule::SignalRecord));
+  Register("signal.history", bind(se, &SessionModule::SignalHistory));
+  Register("recovery.check", bind(se, &SessionModule::RecoveryCheck));
+  Register("recovery.ack", bind(se, &SessionModule::RecoveryAck));
+  Register("sys.ping", [this](Call& call) {
     core_.Reply(call.reply, json{{"pong", true}, {"revision", core_.revision()}});
-  };
+  });
+}
+
+void Engine::Register(std::string name, Handler handler, bool answers_encoded) {
+  methods_[std::move(name)] = Method{std::move(handler), answers_encoded};
 }
 
 bool Engine::HasMethod(std::string_view method) const {
@@ -164,8 +169,8 @@ bool Engine::HasMethod(std::string_view method) const {
 }
 
 bool Engine::AnswersEncoded(std::string_view method) const {
-  // state.get copies the stored value text into its answer.
-  return method == "state.get";
+  auto it = methods_.find(std::string(method));
+  return it != methods_.end() && it->second.answers_encoded;
 }
 
 void Engine::Execute(std::string_view method, json params, std::shared_ptr<Client> client, ReplyFn reply,
@@ -177,7 +182,7 @@ void Engine::Execute(std::string_view method, json params, std::shared_ptr<Clien
   }
   Call call{std::move(params), std::move(client), std::move(reply), std::move(reply_encoded)};
   const uint64_t before = core_.revision();
-  it->second(call);
+  it->second.handler(call);
   if (core_.revision() != before) core_.group().CountCommand();
 }
 

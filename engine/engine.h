@@ -112,9 +112,14 @@ class Engine {
 
  private:
   using Handler = std::function<void(Call&)>;
+  struct Method {
+    Handler handler;
+    bool answers_encoded = false;  // may answer through Call::reply_encoded
+  };
   explicit Engine(const EngineOptions& options);
   Status Recover();
   void RegisterMethods();
+  void Register(std::string name, Handler handler, bool answers_encoded = false);
   void FailEffects(Group& group, const Status& status);
 
   Core core_;
@@ -126,7 +131,7 @@ class Engine {
   std::unique_ptr<WorkerModule> workers_;
   std::unique_ptr<TaskModule> tasks_;
   std::unique_ptr<SessionModule> sessions_;
-  std::unordered_map<std::string, Handler> methods_;
+  std::unordered_map<std::string, Method> methods_;
   EngineStats stats_;
   std::vector<RecoveryPhase> recovery_phases_;
 };
