@@ -30,7 +30,7 @@
 #include "cli/client_util.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
-#include "engine/json_text.h"
+#include "net/jsonrpc.h"
 #include "net/latency_histogram.h"
 
 namespace shim::cli {
@@ -325,9 +325,7 @@ struct QueueConnection {
 };
 
 std::string RequestLine(QueueConnection& c, std::string_view method, const json& params) {
-  std::string line = DumpCompact(json{{"jsonrpc", "2.0"}, {"id", c.next_id++}, {"method", method}, {"params", params}});
-  line.push_back('\n');
-  return line;
+  return net::EncodeLine(net::RequestMessage(c.next_id++, method, params));
 }
 
 // The worker's next request: a waiting claim when it holds no task, else

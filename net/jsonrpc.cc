@@ -34,6 +34,10 @@ json ProtocolErrorResponse(const json& id, ProtocolError error, std::string mess
               {"error", {{"code", code}, {"message", std::move(message)}, {"data", {{"reason", reason}}}}}};
 }
 
+json RequestMessage(uint64_t id, std::string_view method, const json& params) {
+  return json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}};
+}
+
 json Notification(std::string_view method, const json& params) {
   return json{{"jsonrpc", "2.0"}, {"method", method}, {"params", params}};
 }

@@ -4,6 +4,7 @@
 // METHOD_NOT_FOUND) are built. Pure functions; any thread.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,7 @@ enum class ProtocolError { kParseError, kInvalidRequest, kMethodNotFound };
 nlohmann::json ResultResponse(const nlohmann::json& id, nlohmann::json result);
 nlohmann::json ErrorResponse(const nlohmann::json& id, const Status& status);
 nlohmann::json ProtocolErrorResponse(const nlohmann::json& id, ProtocolError error, std::string message);
+nlohmann::json RequestMessage(uint64_t id, std::string_view method, const nlohmann::json& params);
 nlohmann::json Notification(std::string_view method, const nlohmann::json& params);
 
 // Compact one-line encoding; invalid UTF-8 is replaced, never thrown.

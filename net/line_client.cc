@@ -1,7 +1,5 @@
 #include "net/line_client.h"
 
-#include "engine/json_text.h"
-
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -14,6 +12,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+
+#include "net/jsonrpc.h"
 
 namespace shim::net {
 
@@ -138,10 +138,7 @@ Result<json> LineClient::ReadMessage(int timeout_ms) {
 
 Result<uint64_t> LineClient::SendRequest(std::string_view method, const json& params) {
   const uint64_t id = next_id_++;
-  json request = {{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}};
-  std::string line = DumpCompact(request);
-  line.push_back('\n');
-  SHIM_RETURN_IF_ERROR(SendRaw(line));
+  SHIM_RETURN_IF_ERROR(SendRaw(EncodeLine(RequestMessage(id, method, params))));
   return id;
 }
 
