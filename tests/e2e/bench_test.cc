@@ -171,5 +171,32 @@ TEST(BenchTest, QueueRunEndsWithTheErrorWhenSubmittingFails) {
   EXPECT_NE(report["first_error"].get<std::string>().find("TOO_LARGE"), std::string::npos) << report;
 }
 
+// Every subscriber counts every delivery once: the subscribers only count
+// most deliveries (by the notification line's fixed start) and parse one in
+// 16 for its latency, so the total must still be subscribers x messages.
+TEST(BenchTest, PubSubCountsEveryDeliveryToEverySubscriber) {
+  ServerProcess server;
+  ASSERT_OK(server.Start());
+  const json report = RunBench(server, "pubsub --subscribers 3 --count 500 --pipeline 8 --payload-bytes 20");
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["ops"], 1500);
+  EXPECT_EQ(report["errors"], 0);
+  EXPECT_GT(report["latency_us"]["p50"].get<uint64_t>(), 0u);
+}
+
+// A publish the server refuses (here each message is longer than the line
+// limit) ends the run with that error instead of the subscribers waiting
+// for deliveries that never come.
+TEST(BenchTest, PubSubRunEndsWithTheErrorWhenPublishingFails) {
+  testing::ServerProcessOptions options;
+  options.extra_args = {"--max-message-bytes", "4096"};
+  ServerProcess server(options);
+  ASSERT_OK(server.Start());
+  const json report = RunFailingBench(server, "pubsub --subscribers 2 --count 50 --payload-bytes 5000");
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["ops"], 0);
+  EXPECT_NE(report["first_error"].get<std::string>().find("TOO_LARGE"), std::string::npos) << report;
+}
+
 }  // namespace
 }  // namespace shim
