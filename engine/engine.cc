@@ -161,28 +161,31 @@ void Engine::RegisterMethods() {
 }
 
 void Engine::Register(std::string name, Handler handler, bool answers_encoded) {
-  methods_[std::move(name)] = Method{std::move(handler), answers_encoded};
+  Method& m = methods_[std::move(name)];
+  m.handler_ = std::move(handler);
+  m.answers_encoded_ = answers_encoded;
 }
 
-bool Engine::HasMethod(std::string_view method) const {
-  return methods_.find(std::string(method)) != methods_.end();
-}
-
-bool Engine::AnswersEncoded(std::string_view method) const {
-  auto it = methods_.find(std::string(method));
-  return it != methods_.end() && it->second.answers_encoded;
+const Engine::Method* Engine::FindMethod(std::string_view method) const {
+  auto it = methods_.find(method);
+  return it == methods_.end() ? nullptr : &it->second;
 }
 
 void Engine::Execute(std::string_view method, json params, std::shared_ptr<Client> client, ReplyFn reply,
                      EncodedReplyFn reply_encoded) {
-  auto it = methods_.find(std::string(method));
-  if (it == methods_.end()) {
+  const Method* m = FindMethod(method);
+  if (!m) {
     reply(Status(StatusCode::kInvalidParams, "unknown method " + std::string(method)));
     return;
   }
+  Execute(*m, std::move(params), std::move(client), std::move(reply), std::move(reply_encoded));
+}
+
+void Engine::Execute(const Method& method, json params, std::shared_ptr<Client> client, ReplyFn reply,
+                     EncodedReplyFn reply_encoded) {
   Call call{std::move(params), std::move(client), std::move(reply), std::move(reply_encoded)};
   const uint64_t before = core_.revision();
-  it->second.handler(call);
+  method.handler_(call);
   if (core_.revision() != before) core_.group().CountCommand();
 }
 

@@ -75,19 +75,37 @@ class Engine {
   static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
   ~Engine();
 
-  // True if `method` is an engine method (net answers METHOD_NOT_FOUND
-  // otherwise).
-  bool HasMethod(std::string_view method) const;
+  // A registered method, found once per request and then executed.
+  class Method {
+   public:
+    // True if the method may answer through Execute's `reply_encoded`.
+    bool answers_encoded() const { return answers_encoded_; }
+
+   private:
+    friend class Engine;
+    std::function<void(Call&)> handler_;
+    bool answers_encoded_ = false;  // may answer through Call::reply_encoded
+  };
+  // The engine method called `method`, or null if there is none (net then
+  // answers METHOD_NOT_FOUND).
+  const Method* FindMethod(std::string_view method) const;
+  bool HasMethod(std::string_view method) const { return FindMethod(method) != nullptr; }
   // Applies one request. `reply` is called exactly once: at once, after the
   // group holding the request's writes (or anything it observed) is durable,
   // or when a server-side wait ends.
   // `reply_encoded`, if given, may take a success instead of `reply`, as
   // text (Call::reply_encoded); only methods for which AnswersEncoded is
   // true use it.
+  void Execute(const Method& method, nlohmann::json params, std::shared_ptr<Client> client, ReplyFn reply,
+               EncodedReplyFn reply_encoded = nullptr);
+  // As above by name; an unknown method is answered INVALID_PARAMS.
   void Execute(std::string_view method, nlohmann::json params, std::shared_ptr<Client> client,
                ReplyFn reply, EncodedReplyFn reply_encoded = nullptr);
   // True if `method` may answer through Execute's `reply_encoded`.
-  bool AnswersEncoded(std::string_view method) const;
+  bool AnswersEncoded(std::string_view method) const {
+    const Method* m = FindMethod(method);
+    return m && m->answers_encoded();
+  }
   // Forgets a connection: its subscriptions and waits end.
   void OnClientClosed(uint64_t client_id);
 
@@ -112,9 +130,9 @@ class Engine {
 
  private:
   using Handler = std::function<void(Call&)>;
-  struct Method {
-    Handler handler;
-    bool answers_encoded = false;  // may answer through Call::reply_encoded
+  // Finds by string_view without building a std::string per request.
+  struct NameHash : std::hash<std::string_view> {
+    using is_transparent = void;
   };
   explicit Engine(const EngineOptions& options);
   Status Recover();
@@ -131,7 +149,7 @@ class Engine {
   std::unique_ptr<WorkerModule> workers_;
   std::unique_ptr<TaskModule> tasks_;
   std::unique_ptr<SessionModule> sessions_;
-  std::unordered_map<std::string, Method> methods_;
+  std::unordered_map<std::string, Method, NameHash, std::equal_to<>> methods_;
   EngineStats stats_;
   std::vector<RecoveryPhase> recovery_phases_;
 };

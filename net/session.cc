@@ -454,8 +454,11 @@ void Session::Dispatch(Request req, Done done) {
       done(response.is_null() ? std::string() : EncodeLine(response));
     });
   }
-  const bool known = engine.HasMethod(req.method) || server_.IsLocalMethod(req.method);
-  if (!known) {
+  // The method is looked up once: the server's own (sys.info, sys.stats)
+  // first, then the engine's.
+  const bool local = server_.IsLocalMethod(req.method);
+  const engine::Engine::Method* method = local ? nullptr : engine.FindMethod(req.method);
+  if (!method && !local) {
     done(req.has_id ? EncodeLine(ProtocolErrorResponse(req.id, ProtocolError::kMethodNotFound,
                                                        "unknown method '" + req.method + "'"))
                     : std::string());
@@ -479,7 +482,7 @@ void Session::Dispatch(Request req, Done done) {
   };
   auto answer = std::make_shared<Answer>(Answer{self, started, std::move(req.id), req.has_id, req.method, std::move(done)});
   engine::EncodedReplyFn reply_encoded;
-  if (engine.AnswersEncoded(req.method)) {
+  if (method && method->answers_encoded()) {
     // A success arrives as text and goes into the line as it is.
     reply_encoded = [answer](std::string result_json) {
       answer->Send(false, [&] { return EncodeResultLine(answer->id, std::string_view(result_json)); });
@@ -493,8 +496,8 @@ void Session::Dispatch(Request req, Done done) {
   if (server_.shutting_down()) {
     return reply(Status(StatusCode::kShuttingDown, "the server is shutting down"));
   }
-  if (server_.IsLocalMethod(req.method)) return reply(server_.HandleLocal(req.method, req.params));
-  engine.Execute(req.method, std::move(req.params), self, std::move(reply), std::move(reply_encoded));
+  if (local) return reply(server_.HandleLocal(req.method, req.params));
+  engine.Execute(*method, std::move(req.params), self, std::move(reply), std::move(reply_encoded));
 }
 
 void Session::Authenticate(const Request& req, Done done) {
