@@ -343,14 +343,11 @@ void Session::HandleLine(std::string_view line) {
     if (LooksLikeHttpRequest(line)) return Abort(HttpRefusal(), "the first line is an HTTP request");
   }
 
-  auto self = shared_from_this();
-  auto send = [self](std::string reply) {
-    if (!reply.empty()) self->Send(std::move(reply));
-  };
   // Nearly every line is a plain request: its envelope is read without a
   // document. Anything else, and anything before sys.auth, goes the general way.
+  // (An empty Done sends the reply on this session: Track.)
   if (authenticated_) {
-    if (std::optional<Request> req = ParseSimpleRequest(line)) return Dispatch(std::move(*req), Track(send));
+    if (std::optional<Request> req = ParseSimpleRequest(line)) return Dispatch(std::move(*req), Track(nullptr));
   }
 
   json message = json::parse(line, nullptr, false);
@@ -373,7 +370,7 @@ void Session::HandleLine(std::string_view line) {
     Send(EncodeLine(ProtocolErrorResponse(nullptr, ProtocolError::kParseError, "the line is not valid JSON")));
     return;
   }
-  if (!message.is_array()) return HandleMessage(std::move(message), std::move(send));
+  if (!message.is_array()) return HandleMessage(std::move(message), nullptr);
   if (message.empty()) {
     Send(EncodeLine(ProtocolErrorResponse(nullptr, ProtocolError::kInvalidRequest, "empty batch")));
     return;
@@ -385,6 +382,7 @@ void Session::HandleLine(std::string_view line) {
     std::vector<std::string> replies;
     size_t remaining;
   };
+  auto self = shared_from_this();
   auto batch = std::make_shared<BatchState>();
   batch->replies.resize(message.size());
   batch->remaining = message.size();
@@ -408,7 +406,11 @@ Session::Done Session::Track(Done done) {
   auto self = shared_from_this();
   return [self, done = std::move(done)](std::string reply) {
     --self->pending_;
-    done(std::move(reply));
+    if (done) {
+      done(std::move(reply));
+    } else if (!reply.empty()) {
+      self->Send(std::move(reply));
+    }
     if (self->pending_ == 0 && self->server_.options().idle_timeout_ms > 0) self->Rearm();
     self->MaybeFinish();
   };
@@ -480,7 +482,7 @@ void Session::Dispatch(Request req, Done done) {
       done(has_id ? line() : std::string());
     }
   };
-  auto answer = std::make_shared<Answer>(Answer{self, started, std::move(req.id), req.has_id, req.method, std::move(done)});
+  auto answer = std::make_shared<Answer>(Answer{std::move(self), started, std::move(req.id), req.has_id, req.method, std::move(done)});
   engine::EncodedReplyFn reply_encoded;
   if (method && method->answers_encoded()) {
     // A success arrives as text and goes into the line as it is.
@@ -488,7 +490,8 @@ void Session::Dispatch(Request req, Done done) {
       answer->Send(false, [&] { return EncodeResultLine(answer->id, std::string_view(result_json)); });
     };
   }
-  auto reply = [answer](Result<json> result) {
+  std::shared_ptr<engine::Client> client = answer->self;
+  auto reply = [answer = std::move(answer)](Result<json> result) {
     answer->Send(!result.ok(), [&] {
       return result.ok() ? EncodeResultLine(answer->id, result.value()) : EncodeLine(ErrorResponse(answer->id, result.status()));
     });
@@ -497,7 +500,7 @@ void Session::Dispatch(Request req, Done done) {
     return reply(Status(StatusCode::kShuttingDown, "the server is shutting down"));
   }
   if (local) return reply(server_.HandleLocal(req.method, req.params));
-  engine.Execute(*method, std::move(req.params), self, std::move(reply), std::move(reply_encoded));
+  engine.Execute(*method, std::move(req.params), std::move(client), std::move(reply), std::move(reply_encoded));
 }
 
 void Session::Authenticate(const Request& req, Done done) {
