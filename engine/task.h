@@ -3,8 +3,9 @@
 // The record (Family::kTasks, tag kTask, keyed by the task's seq) holds
 // everything but the payload, which is stored once at submit under
 // kTaskPayload, so the frequent state transitions rewrite only the small
-// record. The payload is not held in memory at all: task.claim and task.get
-// read it back from the store (TaskModule::LoadPayload). Fields that exist
+// record. The Task does not hold its payload: task.claim and task.get take
+// it from a bounded cache of unclaimed tasks' payloads or read it back from
+// the store (TaskModule::LoadPayload, PayloadCache). Fields that exist
 // only while the server runs (the execution lease deadline, the claiming
 // connection) are not persisted: after a restart a running task gets its
 // full timeout_ms again.

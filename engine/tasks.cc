@@ -28,7 +28,7 @@ void TaskModule::Reset() {
   dependents_.clear();
   idempotency_.clear();
   running_by_worker_.clear();
-  uncommitted_payloads_.clear();
+  payloads_.Clear();
 }
 
 Status TaskModule::Recover() {

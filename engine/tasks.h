@@ -36,6 +36,7 @@
 
 #include "engine/call.h"
 #include "engine/core.h"
+#include "engine/payload_cache.h"
 #include "engine/task.h"
 #include "engine/task_queue.h"
 
@@ -53,6 +54,9 @@ struct TaskLimits {
   size_t max_claim_waiters = 10'000;
   // 256 (the channel limit) less "events.": every queue has its events channel.
   size_t max_queue_name_bytes = 249;
+  // Payloads of ready tasks kept in memory so a claim need not read them
+  // from the store (PayloadCache). 8 MiB holds ~100k small payloads.
+  size_t payload_cache_bytes = 8 << 20;
 };
 
 class TaskModule {
@@ -161,11 +165,12 @@ class TaskModule {
   std::list<ClaimWaiter>::iterator PickWaiter(TaskQueue& q, const Task& t);
 
   // ---- payloads (tasks_payload.cc)
-  // A task's payload, read from the store (null if it cannot be read).
+  // A task's payload, from the cache or the store (null if it cannot be read).
   nlohmann::json LoadPayload(uint64_t seq) const;
-  // Keeps a payload written in the open group in memory until that group
-  // has committed, since LoadPayload reads only committed data.
-  void HoldPayloadsUntilCommitted(std::vector<std::pair<uint64_t, std::string>> payloads);
+  // Hands payloads written in the open group to the cache, which holds
+  // them at least until that group has committed (the store cannot return
+  // them before).
+  void HoldPayloads(std::vector<std::pair<uint64_t, std::string>> payloads);
 
   // ---- queries (tasks_query.cc)
   nlohmann::json Describe(const Task& t, bool with_payload) const;
@@ -181,7 +186,7 @@ class TaskModule {
   std::map<std::pair<std::string, std::string>, uint64_t> idempotency_;  // (queue, key) -> seq
   std::unordered_map<std::string, std::set<uint64_t>> running_by_worker_;
   std::list<ClaimWaiter> waiters_;
-  std::unordered_map<uint64_t, std::string> uncommitted_payloads_;  // seq -> payload
+  PayloadCache payloads_{limits_.payload_cache_bytes};
   uint64_t next_waiter_id_ = 1;
   uint64_t next_ready_order_ = 1;
 };

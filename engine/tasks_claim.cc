@@ -72,6 +72,7 @@ json TaskModule::ClaimFor(const std::string& worker_id, const std::vector<std::s
     if (!t) break;
     StartRunning(*t, worker_id, client);
     json payload = LoadPayload(t->seq);
+    payloads_.Drop(t->seq);  // a retry reads it from the store
     out.push_back({{"task_id", TaskId(t->seq)},
                    {"queue", t->queue()},
                    {"payload", std::move(payload)},

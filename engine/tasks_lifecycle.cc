@@ -353,6 +353,7 @@ void TaskModule::Forget(uint64_t seq) {
   if (!t) return;
   core_.batch().Delete(Family::kTasks, TaskKey(seq));
   core_.batch().Delete(Family::kTasks, PayloadKey(seq));
+  payloads_.Drop(seq);
   TaskQueue& q = QueueFor(t->queue());
   --q.counts[static_cast<int>(t->state)];
   if (!t->ext().idempotency_key.empty()) idempotency_.erase({t->queue(), t->ext().idempotency_key});

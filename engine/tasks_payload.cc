@@ -1,7 +1,8 @@
-// TaskModule: payloads. They are written once at submit (kTaskPayload) and
-// never held in memory for long: a deep queue's payloads would otherwise
-// dominate the server's memory and its recovery time. task.claim and
-// task.get read them back with a point read.
+// TaskModule: payloads. They are written once at submit (kTaskPayload). A
+// deep queue's payloads would dominate the server's memory and its recovery
+// time, so memory holds only a bounded share of them (PayloadCache: those
+// of the oldest unclaimed tasks, up to TaskLimits::payload_cache_bytes);
+// task.claim and task.get read the rest back with a point read.
 #include "engine/tasks.h"
 #include "storage/key_codec.h"
 
@@ -12,26 +13,26 @@ using storage::Family;
 using storage::KeyEncoder;
 using storage::KeyTag;
 
-void TaskModule::HoldPayloadsUntilCommitted(std::vector<std::pair<uint64_t, std::string>> payloads) {
+void TaskModule::HoldPayloads(std::vector<std::pair<uint64_t, std::string>> payloads) {
   if (payloads.empty()) return;
   std::vector<uint64_t> seqs;
   seqs.reserve(payloads.size());
   for (auto& [seq, text] : payloads) {
     seqs.push_back(seq);
-    uncommitted_payloads_.emplace(seq, std::move(text));
+    payloads_.HoldUncommitted(seq, std::move(text));
   }
   // AfterCommit runs once the open group (which holds these payloads' Puts)
-  // has landed. If that group fails, Reset clears the whole map.
+  // has landed. If that group fails, Reset clears the whole cache.
   core_.AfterCommit([this, seqs = std::move(seqs)] {
-    for (uint64_t seq : seqs) uncommitted_payloads_.erase(seq);
+    for (uint64_t seq : seqs) payloads_.Committed(seq);
   });
 }
 
 json TaskModule::LoadPayload(uint64_t seq) const {
   std::string_view text;
   std::optional<std::string> stored;
-  if (auto it = uncommitted_payloads_.find(seq); it != uncommitted_payloads_.end()) {
-    text = it->second;
+  if (const std::string* held = payloads_.Find(seq)) {
+    text = *held;
   } else {
     auto r = core_.store().Get(Family::kTasks, KeyEncoder(KeyTag::kTaskPayload).U64(seq).key());
     if (!r.ok() || !r.value()) return nullptr;

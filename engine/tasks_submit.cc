@@ -21,7 +21,7 @@ struct TaskModule::Spec {
   std::vector<std::string> depends_on;  // task ids or refs of this batch
   std::string parent;                    // task id or ref; empty = none
   std::string queue;                     // interned into task at creation
-  std::string payload;                   // JSON text; stored, not kept in memory
+  std::string payload;                   // JSON text; stored, and cached until claimed (PayloadCache)
 };
 
 namespace {
@@ -260,7 +260,7 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
     payloads.emplace_back(t.seq, std::move(specs[i].payload));
     tasks_.emplace(t.seq, std::move(t));
   }
-  HoldPayloadsUntilCommitted(std::move(payloads));
+  HoldPayloads(std::move(payloads));
   for (size_t i = 0; i < n; ++i) {
     if (same_as[i]) seqs[i] = seqs[*same_as[i]];
   }

@@ -1,0 +1,72 @@
+// Task payloads: every claim, retry and task.get returns the payload that
+// was submitted, whether the payload cache still holds it or the store has
+// to be read (past the cache's budget, after a claim dropped it, after a
+// restart).
+#include <string>
+#include <vector>
+
+#include "tests/engine/tasks_fixture.h"
+
+namespace shim::engine::taskstest {
+namespace {
+
+class TasksPayloadTest : public TasksTest {};
+
+json BigPayload(int n) { return {{"n", n}, {"blob", std::string(900'000, static_cast<char>('a' + n % 26))}}; }
+
+// 12 payloads of 900 KB are past the 8 MiB cache budget: the older ones are
+// served from memory, the rest from the store. Each claim gets its own.
+TEST_F(TasksPayloadTest, ClaimsGetTheirPayloadsFromMemoryAndFromTheStore) {
+  json tasks = json::array();
+  for (int n = 0; n < 12; ++n) tasks.push_back({{"queue", "q"}, {"payload", BigPayload(n)}});
+  const std::vector<std::string> ids = SubmitBatch(tasks);
+  ASSERT_EQ(ids.size(), 12u);
+  for (int n = 0; n < 12; ++n) {
+    json t = ClaimOne("w");
+    ASSERT_FALSE(t.is_null()) << n;
+    EXPECT_EQ(t["task_id"], ids[n]);
+    EXPECT_EQ(t["payload"], BigPayload(n)) << "task " << n;
+    EXPECT_EQ(Get(ids[n])["payload"], BigPayload(n)) << "task.get of task " << n;
+  }
+}
+
+// A claim drops the payload from memory; the retry reads it from the store.
+TEST_F(TasksPayloadTest, ARetryGetsThePayloadAgain) {
+  const std::string id = Submit({{"payload", {{"k", "v"}}}, {"backoff", {{"type", "fixed"}, {"delay_ms", 0}}}});
+  json first = ClaimOne("w");
+  ASSERT_EQ(first["payload"], json({{"k", "v"}}));
+  Ok("task.fail", {{"task_id", id}, {"lease_token", first["lease_token"]}, {"error", "e"}});
+  json again = ClaimOne("w");
+  ASSERT_FALSE(again.is_null());
+  EXPECT_EQ(again["attempt"], 2);
+  EXPECT_EQ(again["payload"], json({{"k", "v"}}));
+}
+
+// Claimed in the same group that submitted it (before its commit), the
+// payload comes from memory; it is still right afterwards and after a
+// restart, when only the store has it.
+TEST_F(TasksPayloadTest, APayloadClaimedBeforeItsCommitAndReadAfterARestart) {
+  auto submitted = std::make_shared<Slot>();
+  auto claimed = std::make_shared<Slot>();
+  auto record = [](std::shared_ptr<Slot> s) {
+    return [s](Result<json> r) {
+      ++s->calls;
+      s->result = std::move(r);
+    };
+  };
+  // Both requests go into one open group: no Pump between them.
+  engine_->Execute("task.submit", {{"queue", "q"}, {"payload", {{"x", 1}}}}, nullptr, record(submitted));
+  engine_->Execute("task.claim", {{"queues", {"q"}}, {"worker_id", "w"}}, nullptr, record(claimed));
+  Pump();
+  ASSERT_TRUE(submitted->ok());
+  ASSERT_TRUE(claimed->ok());
+  ASSERT_EQ(claimed->value()["tasks"].size(), 1u);
+  EXPECT_EQ(claimed->value()["tasks"][0]["payload"], json({{"x", 1}}));
+  const std::string id = submitted->value()["task_id"];
+  EXPECT_EQ(Get(id)["payload"], json({{"x", 1}}));
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(Get(id)["payload"], json({{"x", 1}}));
+}
+
+}  // namespace
+}  // namespace shim::engine::taskstest
