@@ -472,7 +472,7 @@ struct Subscriber {
 // must end (an error was recorded).
 bool OnSubscriberLine(Run& run, Subscriber& sub, std::string_view line, net::LatencyHistogram& h) {
   const bool is_message = line.substr(0, kMessagePrefix.size()) == kMessagePrefix;
-  if (is_message && (sub.got + 1) % kLatencySampleEvery != 0) {
+  if (is_message && sub.got % kLatencySampleEvery != 0) {  // the first, then every 16th, is sampled
     ++sub.got;
     return true;
   }
@@ -519,10 +519,12 @@ void PubSubRun(Run& run, int64_t total) {
         return ConnectionLoop::Next{.send = {}, .done = true};
       }
       if (!was_subscribed && sub.subscribed) ready++;
-      if (sub.got > before) delivered.fetch_add(sub.got - before, std::memory_order_relaxed);
+      if (sub.got > before) run.done.store(delivered.fetch_add(sub.got - before) + (sub.got - before));
       return ConnectionLoop::Next{.send = {}, .done = sub.got >= total || run.stop};
     });
-    if (!s.ok()) {
+    // After a failure elsewhere the publisher shuts these connections to
+    // end the loop: that closing is not another error.
+    if (!s.ok() && !run.stop) {
       run.Error(s);
       run.stop = true;
     }

@@ -270,6 +270,8 @@ json Engine::Describe() const {
               {"workers", workers_->count()},
               {"workers_alive", workers_->alive_count()},
               {"tasks", tasks_->task_count()},
+              {"task_payloads_cached", tasks_->payload_cache().entries()},
+              {"task_payload_cache_bytes", tasks_->payload_cache().bytes()},
               {"sessions", sessions_->count()},
               {"commit_groups", stats_.groups},
               {"commit_mean_group_size",

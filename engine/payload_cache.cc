@@ -4,6 +4,9 @@ namespace shim::engine {
 
 void PayloadCache::HoldUncommitted(uint64_t seq, std::string text) {
   if (auto it = entries_.find(seq); it != entries_.end()) Erase(it);
+  // A serializer's output can have up to twice its size in capacity; the
+  // budget should buy payload bytes, not slack.
+  if (text.capacity() > text.size() + 64) text.shrink_to_fit();
   auto [it, inserted] = entries_.emplace(seq, Entry{std::move(text)});
   bytes_ += Cost(it->second);
 }

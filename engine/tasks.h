@@ -88,6 +88,7 @@ class TaskModule {
   void OnClientClosed(uint64_t client_id);
 
   size_t task_count() const { return tasks_.size(); }
+  const PayloadCache& payload_cache() const { return payloads_; }
   const TaskLimits& limits() const { return limits_; }
 
  private:

@@ -176,6 +176,7 @@ void TaskModule::ReleaseRunning(Task& t) {
 
 void TaskModule::Finish(Task& t, TaskState final_state) {
   SetState(t, final_state);
+  payloads_.Drop(t.seq);  // finished without a claim (cancelled, a failed dependency): not read again soon
   const int64_t now = core_.clock().NowMs();
   t.finished_at_ms = now;
   TaskQueue& q = QueueFor(t.queue());

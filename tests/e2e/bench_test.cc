@@ -195,6 +195,7 @@ TEST(BenchTest, PubSubRunEndsWithTheErrorWhenPublishingFails) {
   const json report = RunFailingBench(server, "pubsub --subscribers 2 --count 50 --payload-bytes 5000");
   ASSERT_TRUE(report.is_object());
   EXPECT_EQ(report["ops"], 0);
+  EXPECT_EQ(report["errors"], 1) << "ending the subscribers' loop is not a second error";
   EXPECT_NE(report["first_error"].get<std::string>().find("TOO_LARGE"), std::string::npos) << report;
 }
 

@@ -67,15 +67,43 @@ TEST(PayloadCacheTest, DroppingAnUncommittedPayloadKeepsItUntilItsCommit) {
 TEST(PayloadCacheTest, HoldingASeqAgainReplacesItAndClearEmptiesAll) {
   PayloadCache cache(/*budget_bytes=*/1 << 20);
   cache.HoldUncommitted(1, "old");
+  const size_t one_entry = cache.bytes();
+  EXPECT_GT(one_entry, 0u);
   cache.HoldUncommitted(1, "new");
   ASSERT_NE(cache.Find(1), nullptr);
   EXPECT_EQ(*cache.Find(1), "new");
   EXPECT_EQ(cache.entries(), 1u);
+  EXPECT_EQ(cache.bytes(), one_entry);
   cache.Committed(1);
   cache.Clear();
   EXPECT_EQ(cache.Find(1), nullptr);
   EXPECT_EQ(cache.bytes(), 0u);
   EXPECT_EQ(cache.entries(), 0u);
+}
+
+// A committed entry held again (its seq rewritten) gives its budget back:
+// with room for one, the replacement is kept after its own commit.
+TEST(PayloadCacheTest, ACommittedEntryHeldAgainGivesItsBudgetBack) {
+  PayloadCache cache(/*budget_bytes=*/1100);
+  cache.HoldUncommitted(1, kText);
+  cache.Committed(1);
+  ASSERT_NE(cache.Find(1), nullptr);
+  cache.HoldUncommitted(1, kText + "x");
+  cache.Committed(1);
+  ASSERT_NE(cache.Find(1), nullptr);
+  EXPECT_EQ(cache.Find(1)->size(), kText.size() + 1);
+  EXPECT_EQ(cache.entries(), 1u);
+}
+
+// Slack capacity is not paid for: a 1000-byte text in a 4000-byte buffer
+// costs what a 1000-byte text costs.
+TEST(PayloadCacheTest, ATextsSlackCapacityDoesNotCount) {
+  PayloadCache tight(1 << 20), slack(1 << 20);
+  tight.HoldUncommitted(1, kText);
+  std::string padded = kText;
+  padded.reserve(4000);
+  slack.HoldUncommitted(1, std::move(padded));
+  EXPECT_LT(slack.bytes(), tight.bytes() + 100);
 }
 
 }  // namespace

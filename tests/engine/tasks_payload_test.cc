@@ -10,7 +10,10 @@
 namespace shim::engine::taskstest {
 namespace {
 
-class TasksPayloadTest : public TasksTest {};
+class TasksPayloadTest : public TasksTest {
+ protected:
+  int64_t Cached() { return engine_->Describe()["task_payloads_cached"].get<int64_t>(); }
+};
 
 json BigPayload(int n) { return {{"n", n}, {"blob", std::string(900'000, static_cast<char>('a' + n % 26))}}; }
 
@@ -21,6 +24,13 @@ TEST_F(TasksPayloadTest, ClaimsGetTheirPayloadsFromMemoryAndFromTheStore) {
   for (int n = 0; n < 12; ++n) tasks.push_back({{"queue", "q"}, {"payload", BigPayload(n)}});
   const std::vector<std::string> ids = SubmitBatch(tasks);
   ASSERT_EQ(ids.size(), 12u);
+  // About nine fit the budget; the rest are in the store only.
+  EXPECT_GT(Cached(), 0);
+  EXPECT_LT(Cached(), 12);
+  EXPECT_GT(engine_->Describe()["task_payload_cache_bytes"].get<int64_t>(), 7'000'000);
+  EXPECT_LE(engine_->Describe()["task_payload_cache_bytes"].get<int64_t>(), 8 << 20);
+  EXPECT_EQ(Get(ids[0])["payload"], BigPayload(0)) << "task.get of a cached payload";
+  EXPECT_EQ(Get(ids[11])["payload"], BigPayload(11)) << "task.get of a payload past the budget";
   for (int n = 0; n < 12; ++n) {
     json t = ClaimOne("w");
     ASSERT_FALSE(t.is_null()) << n;
@@ -28,6 +38,17 @@ TEST_F(TasksPayloadTest, ClaimsGetTheirPayloadsFromMemoryAndFromTheStore) {
     EXPECT_EQ(t["payload"], BigPayload(n)) << "task " << n;
     EXPECT_EQ(Get(ids[n])["payload"], BigPayload(n)) << "task.get of task " << n;
   }
+  EXPECT_EQ(Cached(), 0) << "claimed tasks' payloads are not held";
+}
+
+// A task that finishes without a claim (here: cancelled) lets its payload
+// go, or such tasks would fill the budget that ready tasks need.
+TEST_F(TasksPayloadTest, ATaskFinishedWithoutAClaimLetsItsPayloadGo) {
+  const std::string id = Submit({{"payload", {{"k", "v"}}}});
+  EXPECT_EQ(Cached(), 1);
+  Ok("task.cancel", {{"task_id", id}});
+  EXPECT_EQ(Cached(), 0);
+  EXPECT_EQ(Get(id)["payload"], json({{"k", "v"}}));
 }
 
 // A claim drops the payload from memory; the retry reads it from the store.
