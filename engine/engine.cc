@@ -125,11 +125,11 @@ void Engine::RegisterMethods() {
   TaskModule* tk = tasks_.get();
   Register("task.submit", bind(tk, &TaskModule::Submit));
   Register("task.submit_batch", bind(tk, &TaskModule::SubmitBatch));
-  Register("task.claim", bind(tk, &TaskModule::Claim));
+  Register("task.claim", bind(tk, &TaskModule::Claim), /*answers_encoded=*/true);
   Register("task.progress", bind(tk, &TaskModule::Progress));
   Register("task.extend", bind(tk, &TaskModule::Extend));
-  Register("task.complete", bind(tk, &TaskModule::Complete));
-  Register("task.fail", bind(tk, &TaskModule::Fail));
+  Register("task.complete", bind(tk, &TaskModule::Complete), /*answers_encoded=*/true);
+  Register("task.fail", bind(tk, &TaskModule::Fail), /*answers_encoded=*/true);
   Register("task.cancel", bind(tk, &TaskModule::Cancel));
   Register("task.retry", bind(tk, &TaskModule::Retry));
   Register("task.get", bind(tk, &TaskModule::Get));

@@ -48,4 +48,31 @@ inline std::string DumpCompact(const nlohmann::json& value) {
   return out;
 }
 
+// DumpCompact(object) with one more member, `key` (printable ASCII without
+// quotes or backslashes), whose value is already JSON text: placed where the
+// library's sorted keys would put it, replacing a member of that name.
+inline std::string DumpWithMember(const nlohmann::json& object, std::string_view key, std::string_view value_json) {
+  std::string out = "{";
+  bool placed = false;
+  auto place = [&] {
+    out += '"';
+    out += key;
+    out += "\":";
+    out += value_json;
+    out += ',';
+    placed = true;
+  };
+  for (const auto& [name, value] : object.items()) {
+    if (!placed && name >= key) place();
+    if (name == key) continue;
+    AppendCompact(out, nlohmann::json(name));
+    out += ':';
+    AppendCompact(out, value);
+    out += ',';
+  }
+  if (!placed) place();
+  out.back() = '}';
+  return out;
+}
+
 }  // namespace shim

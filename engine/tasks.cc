@@ -21,7 +21,7 @@ TaskModule::TaskModule(Core& core, PubSubModule& pubsub, WorkerModule& workers)
     : core_(core), pubsub_(pubsub), workers_(workers) {}
 
 void TaskModule::Reset() {
-  for (auto& w : waiters_) w.reply(Status::Internal("storage failure; claim again"));
+  for (auto& w : waiters_) w.answer(Status::Internal("storage failure; claim again"));
   waiters_.clear();
   tasks_.clear();
   queues_.clear();

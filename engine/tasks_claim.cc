@@ -1,6 +1,7 @@
 // TaskModule: claims, waiting claims and routing among waiting workers.
 #include <algorithm>
 
+#include "engine/json_text.h"
 #include "engine/params.h"
 #include "engine/tasks.h"
 #include "engine/workers.h"
@@ -63,27 +64,66 @@ Task* TaskModule::BestReady(const std::vector<std::string>& queues, const std::v
   return best;
 }
 
-json TaskModule::ClaimFor(const std::string& worker_id, const std::vector<std::string>& queues, size_t max,
-                          const std::shared_ptr<Client>& client) {
-  json out = json::array();
+std::string TaskModule::ClaimFor(const std::string& worker_id, const std::vector<std::string>& queues, size_t max,
+                                 const std::shared_ptr<Client>& client) {
+  std::string out = "[";
   const std::vector<std::string> caps = CapabilitiesOf(worker_id);
   for (size_t n = FreeSlots(worker_id, max); n > 0; --n) {
     Task* t = BestReady(queues, caps);
     if (!t) break;
     StartRunning(*t, worker_id, client);
-    json payload = LoadPayload(t->seq);
+    if (out.size() > 1) out += ',';
+    out += ClaimRecord(*t);
     payloads_.Drop(t->seq);  // a retry reads it from the store
-    out.push_back({{"task_id", TaskId(t->seq)},
-                   {"queue", t->queue()},
-                   {"payload", std::move(payload)},
-                   {"priority", t->priority},
-                   {"attempt", t->attempt},
-                   {"max_attempts", t->max_attempts},
-                   {"lease_token", t->ext().lease_token},
-                   {"lease_expires_at_ms", core_.clock().NowMs() + t->timeout_ms},
-                   {"timeout_ms", t->timeout_ms},
-                   {"tags", t->ext().tags}});
   }
+  out += ']';
+  return out;
+}
+
+std::string TaskModule::ClaimRecord(const Task& t) const {
+  std::string out;
+  out.reserve(256);
+  auto number = [&out](std::string_view key, auto v) {
+    out += '"';
+    out += key;
+    out += "\":";
+    out += std::to_string(v);
+    out += ',';
+  };
+  auto member = [&out](std::string_view key, const json& v) {
+    out += '"';
+    out += key;
+    out += "\":";
+    AppendCompact(out, v);
+    out += ',';
+  };
+  auto text = [&out](std::string_view key, std::string_view v) {
+    out += '"';
+    out += key;
+    out += "\":";
+    if (IsPlainJsonText(v)) {
+      out += '"';
+      out += v;
+      out += '"';
+    } else {
+      AppendCompact(out, json(v));
+    }
+    out += ',';
+  };
+  out += '{';
+  number("attempt", t.attempt);
+  number("lease_expires_at_ms", core_.clock().NowMs() + t.timeout_ms);
+  number("lease_token", t.ext().lease_token);
+  number("max_attempts", t.max_attempts);
+  out += R"("payload":)";
+  out += LoadPayloadText(t.seq);
+  out += ',';
+  number("priority", t.priority);
+  text("queue", t.queue());
+  member("tags", t.ext().tags);
+  text("task_id", TaskId(t.seq));
+  number("timeout_ms", t.timeout_ms);
+  out.back() = '}';
   return out;
 }
 
@@ -159,8 +199,7 @@ void TaskModule::Dispatch(const std::string& queue) {
         if (w == waiters_.end()) continue;
         ClaimWaiter waiter = std::move(*w);
         waiters_.erase(w);
-        json tasks = ClaimFor(waiter.worker_id, waiter.queues, waiter.max, waiter.client.lock());
-        core_.Reply(waiter.reply, json{{"tasks", std::move(tasks)}});
+        waiter.answer(ClaimFor(waiter.worker_id, waiter.queues, waiter.max, waiter.client.lock()));
         served = true;
         break;  // the ready sets changed under the iterator
       }
@@ -206,23 +245,22 @@ Result<TaskModule::ClaimRequest> TaskModule::ParseClaim(const json& params, std:
   return req;
 }
 
-void TaskModule::StartClaim(ClaimRequest req, const std::shared_ptr<Client>& client, ReplyFn reply) {
-  json tasks = ClaimFor(req.worker_id, req.queues, req.max, client);
-  if (!tasks.empty() || req.wait_ms == 0) return core_.Reply(reply, json{{"tasks", std::move(tasks)}});
+void TaskModule::StartClaim(ClaimRequest req, const std::shared_ptr<Client>& client, ClaimAnswer answer) {
+  std::string tasks = ClaimFor(req.worker_id, req.queues, req.max, client);
+  if (tasks != "[]" || req.wait_ms == 0) return answer(std::move(tasks));
   if (waiters_.size() >= limits_.max_claim_waiters) {
-    return core_.Reply(reply, Status(StatusCode::kOverloaded, "too many waiting claims",
-                                     {{"limit", limits_.max_claim_waiters}}));
+    return answer(Status(StatusCode::kOverloaded, "too many waiting claims", {{"limit", limits_.max_claim_waiters}}));
   }
   const uint64_t id = next_waiter_id_++;
   waiters_.push_back(ClaimWaiter{id, std::move(req.worker_id), std::move(req.queues), req.max,
-                                 client ? client->id() : 0, client, std::move(reply), core_.clock().MonoMs()});
+                                 client ? client->id() : 0, client, std::move(answer), core_.clock().MonoMs()});
   // A wait that runs out answers with no tasks: the worker simply claims again.
   core_.mono_timers().Schedule(core_.clock().MonoMs() + req.wait_ms, [this, id] {
     for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
       if (it->id != id) continue;
-      ReplyFn reply = std::move(it->reply);
+      ClaimAnswer answer = std::move(it->answer);
       waiters_.erase(it);
-      core_.Reply(reply, json{{"tasks", json::array()}});
+      answer(std::string("[]"));
       return;
     }
   });
@@ -231,7 +269,12 @@ void TaskModule::StartClaim(ClaimRequest req, const std::shared_ptr<Client>& cli
 void TaskModule::Claim(Call& call) {
   auto req = ParseClaim(call.params, "");
   if (!req.ok()) return core_.Reply(call.reply, req.status());
-  StartClaim(std::move(*req), call.client, call.reply);
+  StartClaim(std::move(*req), call.client,
+             [this, reply = call.reply, reply_encoded = call.reply_encoded](Result<std::string> tasks) {
+               if (!tasks.ok()) return core_.Reply(reply, tasks.status());
+               if (reply_encoded) return core_.ReplyEncoded(reply_encoded, R"({"tasks":)" + *tasks + "}");
+               core_.Reply(reply, json{{"tasks", json::parse(*tasks)}});
+             });
 }
 
 Result<std::optional<TaskModule::ClaimRequest>> TaskModule::ParseClaimNext(const json& params,
@@ -249,19 +292,20 @@ Result<std::optional<TaskModule::ClaimRequest>> TaskModule::ParseClaimNext(const
 
 void TaskModule::ReplyWithClaimNext(Call& call, json base, std::optional<ClaimRequest> next) {
   if (!next) return core_.Reply(call.reply, std::move(base));
-  // The claim's own reply is already held until its group commits, so the
-  // combined answer goes straight out; the finish committed in that group
-  // or an earlier one.
+  // One answer: the finish (committed in this group or an earlier one) and
+  // the claim, held until the claim's group is durable.
   StartClaim(std::move(*next), call.client,
-             [reply = call.reply, base = std::move(base)](Result<json> claimed) mutable {
-               if (!claimed.ok()) {
+             [this, reply = call.reply, reply_encoded = call.reply_encoded,
+              base = std::move(base)](Result<std::string> tasks) mutable {
+               if (!tasks.ok()) {
                  base["tasks"] = json::array();
-                 base["claim_error"] = {{"reason", StatusCodeReason(claimed.status().code())},
-                                        {"message", claimed.status().message()}};
-               } else {
-                 base["tasks"] = std::move((*claimed)["tasks"]);
+                 base["claim_error"] = {{"reason", StatusCodeReason(tasks.status().code())},
+                                        {"message", tasks.status().message()}};
+                 return core_.Reply(reply, std::move(base));
                }
-               reply(std::move(base));
+               if (reply_encoded) return core_.ReplyEncoded(reply_encoded, DumpWithMember(base, "tasks", *tasks));
+               base["tasks"] = json::parse(*tasks);
+               core_.Reply(reply, std::move(base));
              });
 }
 

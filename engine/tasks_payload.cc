@@ -28,18 +28,18 @@ void TaskModule::HoldPayloads(std::vector<std::pair<uint64_t, std::string>> payl
   });
 }
 
+std::string TaskModule::LoadPayloadText(uint64_t seq) const {
+  // Cached text is what submit wrote with DumpCompact. Text read back from
+  // the store goes into replies as it is, so it is checked to be JSON
+  // (a damaged value must not break the reply's line).
+  if (const std::string* held = payloads_.Find(seq)) return *held;
+  auto r = core_.store().Get(Family::kTasks, KeyEncoder(KeyTag::kTaskPayload).U64(seq).key());
+  if (!r.ok() || !r.value() || !json::accept(*r.value())) return "null";
+  return std::move(*r.value());
+}
+
 json TaskModule::LoadPayload(uint64_t seq) const {
-  std::string_view text;
-  std::optional<std::string> stored;
-  if (const std::string* held = payloads_.Find(seq)) {
-    text = *held;
-  } else {
-    auto r = core_.store().Get(Family::kTasks, KeyEncoder(KeyTag::kTaskPayload).U64(seq).key());
-    if (!r.ok() || !r.value()) return nullptr;
-    stored = std::move(r).value();
-    text = *stored;
-  }
-  json payload = json::parse(text, nullptr, false);
+  json payload = json::parse(LoadPayloadText(seq), nullptr, false);
   return payload.is_discarded() ? json(nullptr) : payload;
 }
 

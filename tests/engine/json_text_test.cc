@@ -6,6 +6,7 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -57,6 +58,26 @@ TEST(JsonTextTest, OtherValuesDumpAsTheLibraryDoes) {
                         json::array({"a", 1, json::object()}), json{{"k\"ey", "v\\al"}, {"n", {1, 2}}},
                         json("caf\xc3\xa9"), json("bad \xff byte")}) {
     EXPECT_EQ(DumpCompact(j), LibraryDump(j));
+  }
+}
+
+// DumpWithMember splices a member whose value is already text into an
+// object's dump: the result is the library's dump of the object with that
+// member set, wherever the key sorts, and replacing a member of that name.
+TEST(JsonTextTest, DumpWithMemberIsTheDumpOfTheObjectWithTheMemberSet) {
+  const std::vector<json> objects = {json::object(),
+                                     {{"ok", true}},
+                                     {{"a", 1}},
+                                     {{"z", 1}},
+                                     {{"next_run_at_ms", nullptr}, {"state", "delayed"}},
+                                     {{"task_id", 3}, {"tasks_x", 2}, {"ta", 1}, {"u", "caf\xc3\xa9"}},
+                                     {{"tasks", "replaced"}, {"z", {1, 2}}},
+                                     {{"caf\xc3\xa9 \"key\"", {{"nested", json::array()}}}, {"b", "\xff"}}};
+  const std::string value = R"([{"attempt":1,"payload":{"x":"y"}},2])";
+  for (const json& object : objects) {
+    json expected = object;
+    expected["tasks"] = json::parse(value);
+    EXPECT_EQ(DumpWithMember(object, "tasks", value), LibraryDump(expected)) << object.dump();
   }
 }
 

@@ -26,7 +26,7 @@ TEST_F(StateTest, GetAnsweredAsTextIsTheDumpOfItsDocumentAnswer) {
   ASSERT_TRUE(engine_->AnswersEncoded("state.get"));
   // Only methods registered as answering as text do; an unknown one does not.
   EXPECT_FALSE(engine_->AnswersEncoded("state.set"));
-  EXPECT_FALSE(engine_->AnswersEncoded("task.claim"));
+  EXPECT_FALSE(engine_->AnswersEncoded("task.submit"));
   EXPECT_FALSE(engine_->AnswersEncoded("no.such.method"));
   const std::vector<json> values = {1,
                                     -5,
