@@ -189,21 +189,32 @@ void PubSubModule::WriteDirtyMeta() {
 
 void PubSubModule::TrimTo(const std::string& name, Channel& ch, uint64_t new_first) {
   if (new_first <= ch.first_seq) return;
-  // A full channel drops one message per publish. One range tombstone per
-  // publish left millions of them in channel_log (one per task event), and
-  // RocksDB re-fragments every range tombstone of a memtable at each flush
-  // and iterator: 7 s of a 1M-task restart went to flushing them. A point
-  // delete costs what a put costs, so short trims use those; a long one (a
-  // retention change, the age sweep) stays one range delete.
+  // Readers start at first_seq, so a message is gone once first_seq passes
+  // it; its key is deleted later, with the ones trimmed after it. A full
+  // channel drops one message per publish: a point delete each was a
+  // quarter of the memtable inserts of a task cycle (events.<queue> gets
+  // two events per claim and complete). One range tombstone per publish is
+  // worse (RocksDB re-fragments every range tombstone of a memtable at each
+  // flush and iterator: millions of them cost 7 s of a 1M-task restart). So
+  // trimmed keys wait until there are an eighth of the channel's capacity
+  // (at most kTrimBatchMax), then go in one range delete, or in point
+  // deletes when that is few. The cost is up to that many dead messages on
+  // disk per channel.
+  ch.first_seq = new_first;
+  constexpr uint64_t kTrimBatchMax = 1024;
   constexpr uint64_t kPointDeleteTrimMax = 64;
-  if (new_first - ch.first_seq <= kPointDeleteTrimMax) {
-    for (uint64_t seq = ch.first_seq; seq < new_first; ++seq) {
+  const uint64_t batch =
+      std::clamp<uint64_t>(static_cast<uint64_t>(ch.retention.max_messages) / 8, 1, kTrimBatchMax);
+  const uint64_t dead = new_first - ch.stored_from;
+  if (dead < batch) return;
+  if (dead <= kPointDeleteTrimMax) {
+    for (uint64_t seq = ch.stored_from; seq < new_first; ++seq) {
       core_.batch().Delete(Family::kChannelLog, LogKey(name, seq));
     }
   } else {
-    core_.batch().DeleteRange(Family::kChannelLog, LogKey(name, ch.first_seq), LogKey(name, new_first));
+    core_.batch().DeleteRange(Family::kChannelLog, LogKey(name, ch.stored_from), LogKey(name, new_first));
   }
-  ch.first_seq = new_first;
+  ch.stored_from = new_first;
 }
 
 uint64_t PubSubModule::Append(const std::string& name, std::string_view data_json, int64_t published_at_ms) {

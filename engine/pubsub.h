@@ -58,6 +58,9 @@ class PubSubModule {
   struct Channel {
     uint64_t last_seq = 0;     // highest seq assigned
     uint64_t first_seq = 1;    // oldest retained (last_seq + 1 when empty)
+    // Oldest seq whose key may still be in the store: trimmed keys are
+    // deleted in batches (TrimTo). 1 after a restart, which did not keep it.
+    uint64_t stored_from = 1;
     uint64_t durable_seq = 0;  // highest seq whose commit has been released
     ChannelRetention retention;
     bool head_dirty = false;  // its meta record is due at the next seal

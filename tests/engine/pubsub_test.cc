@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/pubsub.h"
+#include "storage/key_codec.h"
 #include "tests/engine/engine_harness.h"
 
 namespace shim::engine::test {
@@ -34,6 +35,17 @@ class PubSubTest : public EngineTest {
     return out;
   }
   size_t Subscriptions() { return engine_->Describe()["subscriptions"].get<size_t>(); }
+  // Messages of `channel` in the store, trimmed or not.
+  uint64_t StoredMessages(const std::string& channel) {
+    const std::string prefix = storage::KeyEncoder(storage::KeyTag::kChannelMessage).Str(channel).key();
+    uint64_t n = 0;
+    EXPECT_OK(store_->Scan(storage::Family::kChannelLog, prefix, storage::PrefixSuccessor(prefix),
+                           [&](std::string_view, std::string_view) {
+                             ++n;
+                             return true;
+                           }));
+    return n;
+  }
 
   uint64_t next_client_id_ = 1;
 };
@@ -262,6 +274,45 @@ TEST_F(PubSubTest, RetentionByCountKeepsTheNewestMessages) {
   EXPECT_EQ(HistorySeqs("r"), (Seqs{4, 5, 6}));
   EXPECT_EQ(Publish("r"), 7u);
   EXPECT_EQ(HistorySeqs("r"), (Seqs{5, 6, 7}));
+}
+
+// Keys of trimmed messages, which readers no longer see, leave the store in
+// batches of max_messages / 8 (at most 1024): point deletes for a small
+// batch, one range delete for a large one.
+TEST_F(PubSubTest, TrimmedMessagesLeaveTheStoreInBatchesOfAnEighthOfTheCapacity) {
+  for (const int64_t max : {80, 800}) {
+    const std::string ch = "batch" + std::to_string(max);
+    const uint64_t batch = max / 8;
+    Ok("pubsub.configure", {{"channel", ch}, {"max_messages", max}});
+    for (uint64_t i = 0; i < max + batch - 1; ++i) Publish(ch);
+    Settle();
+    EXPECT_EQ(StoredMessages(ch), max + batch - 1) << max << ": fewer than a batch trimmed, none deleted";
+    Seqs history = HistorySeqs(ch, {{"limit", 1}});
+    EXPECT_EQ(history, (Seqs{batch})) << max << ": readers start at the oldest retained";
+
+    Publish(ch);
+    Settle();
+    EXPECT_EQ(StoredMessages(ch), static_cast<uint64_t>(max)) << max << ": a full batch is deleted";
+    EXPECT_EQ(HistorySeqs(ch, {{"limit", 1}}), (Seqs{batch + 1}));
+  }
+}
+
+// A restart does not remember which trimmed keys are still stored; the
+// first batch after it deletes every one of them.
+TEST_F(PubSubTest, TrimmedKeysLeftBeforeARestartGoWithTheNextBatch) {
+  Ok("pubsub.configure", {{"channel", "r"}, {"max_messages", 800}});
+  for (int i = 0; i < 850; ++i) Publish("r");
+  Settle();
+  EXPECT_EQ(StoredMessages("r"), 850u);
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(HistorySeqs("r", {{"limit", 1}}), (Seqs{51}));
+  for (int i = 0; i < 49; ++i) Publish("r");  // seqs 851..899: 99 trimmed
+  Settle();
+  EXPECT_EQ(StoredMessages("r"), 899u);
+  Publish("r");  // 100 trimmed: a batch, from seq 1
+  Settle();
+  EXPECT_EQ(StoredMessages("r"), 800u);
+  EXPECT_EQ(HistorySeqs("r", {{"limit", 1}}), (Seqs{101}));
 }
 
 TEST_F(PubSubTest, RetentionByAgeTrimsOldMessagesOnTheSweep) {
