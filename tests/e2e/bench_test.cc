@@ -55,6 +55,24 @@ json RunFailingBench(const ServerProcess& server, const std::string& args) {
   return report;
 }
 
+// RunFailingBench against a fresh server whose line limit is
+// `max_message_bytes`, so that requests longer than it are refused.
+json RunFailingBenchUnderLineLimit(int max_message_bytes, const std::string& args) {
+  testing::ServerProcessOptions options;
+  options.extra_args = {"--max-message-bytes", std::to_string(max_message_bytes)};
+  ServerProcess server(options);
+  const Status started = server.Start();
+  EXPECT_TRUE(started.ok()) << started.ToString();
+  if (!started.ok()) return json();
+  return RunFailingBench(server, args);
+}
+
+// The report names TOO_LARGE as its first error.
+void ExpectFirstErrorTooLarge(const json& report) {
+  ASSERT_TRUE(report.is_object());
+  EXPECT_NE(report.value("first_error", "").find("TOO_LARGE"), std::string::npos) << report;
+}
+
 // 7 connections at pipeline 9 share a budget of 1000 increments of one
 // counter: the counter ends at exactly 1000, so no request was lost or sent
 // twice, including the last, partial batches.
@@ -88,15 +106,11 @@ TEST(BenchTest, StateRunByDurationStopsAndReportsItsRate) {
 // run still finishes its budget: every request line here is longer than the
 // server's line limit, so each is answered TOO_LARGE.
 TEST(BenchTest, StateErrorsAreCountedAndTheFirstIsReported) {
-  testing::ServerProcessOptions options;
-  options.extra_args = {"--max-message-bytes", "128"};
-  ServerProcess server(options);
-  ASSERT_OK(server.Start());
-  const json report = RunFailingBench(server, "state --op set --payload-bytes 200 --clients 3 --pipeline 2 --count 30");
-  ASSERT_TRUE(report.is_object());
+  const json report =
+      RunFailingBenchUnderLineLimit(128, "state --op set --payload-bytes 200 --clients 3 --pipeline 2 --count 30");
+  ASSERT_NO_FATAL_FAILURE(ExpectFirstErrorTooLarge(report));
   EXPECT_EQ(report["ops"], 30);
   EXPECT_EQ(report["errors"], 30);
-  EXPECT_NE(report["first_error"].get<std::string>().find("TOO_LARGE"), std::string::npos) << report;
 }
 
 // Without --prefill a producer keeps a backlog while the workers drain it;
@@ -160,15 +174,10 @@ TEST(BenchTest, QueuePrefillDrainsEveryTaskAndReportsItsRates) {
 // longer than the server's line limit), the run stops with the error
 // instead of its workers waiting for tasks that never come.
 TEST(BenchTest, QueueRunEndsWithTheErrorWhenSubmittingFails) {
-  testing::ServerProcessOptions options;
-  options.extra_args = {"--max-message-bytes", "4096"};
-  ServerProcess server(options);
-  ASSERT_OK(server.Start());
-  const json report = RunFailingBench(server, "queue --clients 3 --count 500 --payload-bytes 1000");
-  ASSERT_TRUE(report.is_object());
+  const json report = RunFailingBenchUnderLineLimit(4096, "queue --clients 3 --count 500 --payload-bytes 1000");
+  ASSERT_NO_FATAL_FAILURE(ExpectFirstErrorTooLarge(report));
   EXPECT_EQ(report["ops"], 0);
   EXPECT_GE(report["errors"].get<int64_t>(), 1);
-  EXPECT_NE(report["first_error"].get<std::string>().find("TOO_LARGE"), std::string::npos) << report;
 }
 
 // Every subscriber counts every delivery once: the subscribers only count
@@ -188,15 +197,10 @@ TEST(BenchTest, PubSubCountsEveryDeliveryToEverySubscriber) {
 // limit) ends the run with that error instead of the subscribers waiting
 // for deliveries that never come.
 TEST(BenchTest, PubSubRunEndsWithTheErrorWhenPublishingFails) {
-  testing::ServerProcessOptions options;
-  options.extra_args = {"--max-message-bytes", "4096"};
-  ServerProcess server(options);
-  ASSERT_OK(server.Start());
-  const json report = RunFailingBench(server, "pubsub --subscribers 2 --count 50 --payload-bytes 5000");
-  ASSERT_TRUE(report.is_object());
+  const json report = RunFailingBenchUnderLineLimit(4096, "pubsub --subscribers 2 --count 50 --payload-bytes 5000");
+  ASSERT_NO_FATAL_FAILURE(ExpectFirstErrorTooLarge(report));
   EXPECT_EQ(report["ops"], 0);
   EXPECT_EQ(report["errors"], 1) << "ending the subscribers' loop is not a second error";
-  EXPECT_NE(report["first_error"].get<std::string>().find("TOO_LARGE"), std::string::npos) << report;
 }
 
 }  // namespace

@@ -14,15 +14,25 @@ namespace {
 
 class TasksClaimTextTest : public TasksTest {
  protected:
-  // Runs `method` with a text answer and commits; the text, or "" if the
-  // call answered through its document reply instead.
-  std::string TextAnswer(const std::string& method, json params) {
-    std::string text;
+  // Starts `method` with a text answer and commits; each text answer goes
+  // to *text and counts in *texts. A document answer is a failure.
+  void StartForText(const std::string& method, json params, std::string* text, int* texts) {
     engine_->Execute(
         method, std::move(params), nullptr,
-        [&](Result<json> r) { ADD_FAILURE() << method << " answered a document: " << (r.ok() ? r->dump() : r.status().ToString()); },
-        [&](std::string t) { text = std::move(t); });
+        [method](Result<json> r) {
+          ADD_FAILURE() << method << " answered a document: " << (r.ok() ? r->dump() : r.status().ToString());
+        },
+        [text, texts](std::string t) {
+          *text = std::move(t);
+          ++*texts;
+        });
     Pump();
+  }
+  // The text `method` answered at once, or "" if it did not.
+  std::string TextAnswer(const std::string& method, json params) {
+    std::string text;
+    int texts = 0;
+    StartForText(method, std::move(params), &text, &texts);
     return text;
   }
   // The claim record the text must hold for `id` claimed now.
@@ -96,30 +106,17 @@ TEST_F(TasksClaimTextTest, FinishingWithClaimNextAnswersTheFinishAndTheClaimAsTe
 TEST_F(TasksClaimTextTest, AWaitingClaimIsAnsweredAsTextWhenATaskArrivesOrTheWaitEnds) {
   std::string text;
   int texts = 0;
-  engine_->Execute(
-      "task.claim", {{"queues", {"q"}}, {"worker_id", "w"}, {"wait_ms", 1000}}, nullptr,
-      [&](Result<json>) { ADD_FAILURE() << "answered a document"; },
-      [&](std::string t) {
-        text = std::move(t);
-        ++texts;
-      });
-  Pump();
+  StartForText("task.claim", {{"queues", {"q"}}, {"worker_id", "w"}, {"wait_ms", 1000}}, &text, &texts);
   EXPECT_EQ(texts, 0) << "it waits";
   const std::string id = Submit({{"payload", "p"}});
   ASSERT_EQ(texts, 1);
   const json answer = json::parse(text, nullptr, false);
   ASSERT_TRUE(answer.is_object()) << text;
   ASSERT_EQ(answer["tasks"].size(), 1u);
+  EXPECT_EQ(answer["tasks"][0]["task_id"], id);
   EXPECT_EQ(answer["tasks"][0]["payload"], "p");
 
-  engine_->Execute(
-      "task.claim", {{"queues", {"q"}}, {"worker_id", "w2"}, {"wait_ms", 200}}, nullptr,
-      [&](Result<json>) { ADD_FAILURE() << "answered a document"; },
-      [&](std::string t) {
-        text = std::move(t);
-        ++texts;
-      });
-  Pump();
+  StartForText("task.claim", {{"queues", {"q"}}, {"worker_id", "w2"}, {"wait_ms", 200}}, &text, &texts);
   Advance(200);
   EXPECT_EQ(texts, 2);
   EXPECT_EQ(text, R"({"tasks":[]})");
