@@ -187,8 +187,7 @@ void PubSubModule::WriteDirtyMeta() {
   meta_dirty_.clear();
 }
 
-void PubSubModule::TrimTo(const std::string& name, Channel& ch, uint64_t new_first) {
-  if (new_first <= ch.first_seq) return;
+void PubSubModule::TrimTo(const std::string& name, Channel& ch, uint64_t new_first, bool delete_now) {
   // Readers start at first_seq, so a message is gone once first_seq passes
   // it; its key is deleted later, with the ones trimmed after it. A full
   // channel drops one message per publish: a point delete each was a
@@ -196,25 +195,26 @@ void PubSubModule::TrimTo(const std::string& name, Channel& ch, uint64_t new_fir
   // two events per claim and complete). One range tombstone per publish is
   // worse (RocksDB re-fragments every range tombstone of a memtable at each
   // flush and iterator: millions of them cost 7 s of a 1M-task restart). So
-  // trimmed keys wait until there are an eighth of the channel's capacity
-  // (at most kTrimBatchMax), then go in one range delete, or in point
-  // deletes when that is few. The cost is up to that many dead messages on
-  // disk per channel.
-  ch.first_seq = new_first;
+  // keys trimmed by publishing wait until there are an eighth of the
+  // channel's capacity (at most kTrimBatchMax), then go in one range
+  // delete, or in point deletes when that is few. The rare trims
+  // (pubsub.configure, the age sweep, at most once a second) delete at once,
+  // so a channel that goes quiet keeps no dead messages beyond one batch.
+  ch.first_seq = std::max(ch.first_seq, new_first);
   constexpr uint64_t kTrimBatchMax = 1024;
   constexpr uint64_t kPointDeleteTrimMax = 64;
   const uint64_t batch =
       std::clamp<uint64_t>(static_cast<uint64_t>(ch.retention.max_messages) / 8, 1, kTrimBatchMax);
-  const uint64_t dead = new_first - ch.stored_from;
-  if (dead < batch) return;
+  const uint64_t dead = ch.first_seq - ch.stored_from;
+  if (dead == 0 || (!delete_now && dead < batch)) return;
   if (dead <= kPointDeleteTrimMax) {
-    for (uint64_t seq = ch.stored_from; seq < new_first; ++seq) {
+    for (uint64_t seq = ch.stored_from; seq < ch.first_seq; ++seq) {
       core_.batch().Delete(Family::kChannelLog, LogKey(name, seq));
     }
   } else {
-    core_.batch().DeleteRange(Family::kChannelLog, LogKey(name, ch.stored_from), LogKey(name, new_first));
+    core_.batch().DeleteRange(Family::kChannelLog, LogKey(name, ch.stored_from), LogKey(name, ch.first_seq));
   }
-  ch.stored_from = new_first;
+  ch.stored_from = ch.first_seq;
 }
 
 uint64_t PubSubModule::Append(const std::string& name, std::string_view data_json, int64_t published_at_ms) {
@@ -488,9 +488,8 @@ void PubSubModule::Configure(Call& call) {
   if (max_messages) ch.retention.max_messages = *max_messages;
   if (max_age_ms) ch.retention.max_age_ms = *max_age_ms;
   const uint64_t retained = ch.last_seq + 1 - ch.first_seq;
-  if (static_cast<int64_t>(retained) > ch.retention.max_messages) {
-    TrimTo(channel, ch, ch.last_seq - ch.retention.max_messages + 1);
-  }
+  const bool over = static_cast<int64_t>(retained) > ch.retention.max_messages;
+  TrimTo(channel, ch, over ? ch.last_seq - ch.retention.max_messages + 1 : ch.first_seq, /*delete_now=*/true);
   MarkMetaDirty(entry);
   core_.Reply(call.reply, json{{"channel", channel},
                                {"max_messages", ch.retention.max_messages},
@@ -532,7 +531,7 @@ void PubSubModule::SweepByAge() {
                              });
     if (new_first > ch.first_seq) {
       core_.NextRevision();
-      TrimTo(name, ch, new_first);
+      TrimTo(name, ch, new_first, /*delete_now=*/true);
       MarkMetaDirty(entry);
     }
   }

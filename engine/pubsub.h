@@ -82,8 +82,10 @@ class PubSubModule {
   // Appends one message to the log (in the open batch); returns its seq.
   // `data_json` is the message data as compact JSON text (DumpCompact).
   uint64_t Append(const std::string& channel, std::string_view data_json, int64_t published_at_ms);
-  // Drops log entries below `new_first` (both in the batch and in memory).
-  void TrimTo(const std::string& name, Channel& ch, uint64_t new_first);
+  // Drops log entries below `new_first` for readers at once; their keys
+  // are deleted in the open batch now if `delete_now`, else once enough of
+  // them are dead (see the .cc).
+  void TrimTo(const std::string& name, Channel& ch, uint64_t new_first, bool delete_now = false);
 
   // After-commit: sends one message to every matching subscriber. The data
   // arrives as the JSON text the log holds, and is encoded into each

@@ -294,7 +294,46 @@ TEST_F(PubSubTest, TrimmedMessagesLeaveTheStoreInBatchesOfAnEighthOfTheCapacity)
     Settle();
     EXPECT_EQ(StoredMessages(ch), static_cast<uint64_t>(max)) << max << ": a full batch is deleted";
     EXPECT_EQ(HistorySeqs(ch, {{"limit", 1}}), (Seqs{batch + 1}));
+
+    // The next batch starts where that one ended.
+    for (uint64_t i = 0; i < batch - 1; ++i) Publish(ch);
+    Settle();
+    EXPECT_EQ(StoredMessages(ch), max + batch - 1) << max << ": the second batch is not due yet";
+    Publish(ch);
+    Settle();
+    EXPECT_EQ(StoredMessages(ch), static_cast<uint64_t>(max)) << max << ": the second batch is deleted";
+    EXPECT_EQ(HistorySeqs(ch, {{"limit", 1}}), (Seqs{2 * batch + 1}));
   }
+}
+
+// pubsub.configure deletes the dead keys at once, even when the new limit
+// trims nothing more: a channel lowered to 10 must not keep 99 dead ones.
+TEST_F(PubSubTest, ConfigureDeletesDeadKeysAtOnce) {
+  Ok("pubsub.configure", {{"channel", "c"}, {"max_messages", 800}});
+  for (int i = 0; i < 899; ++i) Publish("c");  // 99 trimmed, under the batch of 100
+  Settle();
+  EXPECT_EQ(StoredMessages("c"), 899u);
+  Ok("pubsub.configure", {{"channel", "c"}, {"max_messages", 800}});
+  Settle();
+  EXPECT_EQ(StoredMessages("c"), 800u) << "unchanged limit, dead keys deleted";
+  Ok("pubsub.configure", {{"channel", "c"}, {"max_messages", 10}});
+  Settle();
+  EXPECT_EQ(StoredMessages("c"), 10u);
+  EXPECT_EQ(HistorySeqs("c"), (Seqs{890, 891, 892, 893, 894, 895, 896, 897, 898, 899}));
+}
+
+// The age sweep deletes what it trims at once, even fewer than a batch (100
+// here): a channel that goes quiet and expires keeps nothing on disk.
+TEST_F(PubSubTest, AgeSweepDeletesWhatItTrimsAtOnce) {
+  Ok("pubsub.configure", {{"channel", "a"}, {"max_messages", 800}, {"max_age_ms", 5000}});
+  for (int i = 0; i < 5; ++i) Publish("a");
+  Settle();
+  EXPECT_EQ(StoredMessages("a"), 5u);
+  clock_.Advance(6000);
+  RunTimers();
+  Settle();
+  EXPECT_TRUE(HistorySeqs("a").empty());
+  EXPECT_EQ(StoredMessages("a"), 0u);
 }
 
 // A restart does not remember which trimmed keys are still stored; the
