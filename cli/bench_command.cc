@@ -1,11 +1,13 @@
 // `shim bench`: the load generator for benchmarking coordination
 // throughput against a running server (or one it starts with --spawn).
 // Workloads: state, pubsub, queue, lock, checkpoint. Every client has its
-// own connection. The state clients and the queue workers all run on one
-// event loop (ConnectionLoop), as redis-benchmark and a BullMQ Worker do;
-// the others are a thread per client. Latency is measured per request (or
-// per delivery / per task cycle) into a histogram; a live progress line goes
-// to stderr; --json prints one machine-readable result object.
+// own connection, and each workload's clients all run on one event loop
+// (ConnectionLoop), as redis-benchmark and a BullMQ Worker do; the queue
+// producer, the pubsub publisher and the one-at-a-time queue run each have
+// a thread of their own.
+// Latency is measured per request (or per delivery / per task cycle) into a
+// histogram; a live progress line goes to stderr; --json prints one
+// machine-readable result object.
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -160,13 +162,18 @@ void AppendStateRequest(std::string& out, uint64_t id, std::string_view method, 
   out += "}}\n";
 }
 
+// A reply line's result, or its error (also for a line that is not JSON).
+Result<json> UnwrapLine(std::string_view line) {
+  json reply = json::parse(line, nullptr, false);
+  if (reply.is_discarded()) return Status::Internal("the server sent a line that is not JSON");
+  return net::LineClient::Unwrap(reply);
+}
+
 // Whether a reply line is an error other than VERSION_CONFLICT (conflicts of
 // --op cas count as answered). Only lines that mention "error" are parsed.
 Status ReplyStatus(std::string_view line) {
   if (line.find("\"error\"") == std::string::npos) return Status::Ok();
-  json reply = json::parse(line, nullptr, false);
-  if (reply.is_discarded()) return Status::Internal("the server sent a line that is not JSON");
-  auto u = net::LineClient::Unwrap(reply);
+  auto u = UnwrapLine(line);
   if (u.ok() || u.status().code() == StatusCode::kVersionConflict) return Status::Ok();
   return u.status();
 }
@@ -235,45 +242,83 @@ void StateRun(Run& run) {
   run.Merge(h);
 }
 
-// ---- checkpoint: sequential saves of --payload-bytes per client session.
-void CheckpointClient(Run& run, int id) {
-  auto c = Connect(run.cfg, run);
-  if (!c) return;
-  net::LatencyHistogram h;
-  const std::string sid = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(id);
-  if (auto r = c->Call("session.open", {{"session_id", sid}, {"keep_checkpoints", 5}}); !r.ok()) {
-    run.Error(r.status());
-    return;
+// One connection of the lock or checkpoint workload: one request in flight.
+struct SerialConnection {
+  uint64_t next_id = 1;
+  int phase = 0;  // what the request in flight is; per workload
+  Clock::time_point sent;
+  std::string Request(std::string_view method, const json& params) {
+    sent = Clock::now();
+    return net::EncodeLine(net::RequestMessage(next_id++, method, params));
   }
+};
+
+// ---- checkpoint: each client opens a session, saves --payload-bytes
+// checkpoints one after another, and closes it; latency is each save.
+void CheckpointRun(Run& run) {
+  std::vector<std::unique_ptr<net::LineClient>> clients = ConnectAll(run, run.cfg.clients);
+  if (clients.empty()) return;
+  enum Phase { kOpening, kSaving, kClosing };
   const json data = {{"state", Payload(run.cfg.payload)}};
-  while (run.Take()) {
-    auto t = Clock::now();
-    auto r = c->Call("checkpoint.save", {{"session_id", sid}, {"data", data}});
-    if (!r.ok()) run.Error(r.status());
-    h.Record(static_cast<uint64_t>(MicrosSince(t)));
+  std::vector<SerialConnection> conns(clients.size());
+  std::vector<std::string> sids(clients.size()), first(clients.size());
+  for (size_t i = 0; i < conns.size(); ++i) {
+    sids[i] = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(i);
+    first[i] = conns[i].Request("session.open", {{"session_id", sids[i]}, {"keep_checkpoints", 5}});
   }
-  (void)c->Call("session.close", {{"session_id", sid}});
+  net::LatencyHistogram h;
+  ConnectionLoop loop(Fds(clients));
+  Status s = loop.Run(first, [&](size_t i, std::string_view line) {
+    SerialConnection& c = conns[i];
+    Result<json> r = UnwrapLine(line);
+    if (!r.ok()) run.Error(r.status());
+    if (c.phase == kClosing || (c.phase == kOpening && !r.ok())) return ConnectionLoop::Next{{}, true};
+    if (c.phase == kSaving) h.Record(static_cast<uint64_t>(MicrosSince(c.sent)));
+    if (run.Take()) {
+      c.phase = kSaving;
+      return ConnectionLoop::Next{c.Request("checkpoint.save", {{"session_id", sids[i]}, {"data", data}})};
+    }
+    c.phase = kClosing;
+    return ConnectionLoop::Next{c.Request("session.close", {{"session_id", sids[i]}})};
+  });
+  if (!s.ok()) run.Error(s);
   run.Merge(h);
 }
 
 // ---- lock: every client loops acquire(wait) -> release on one lock;
 // latency is the wait for each grant, throughput the hand-offs.
-void LockClient(Run& run, int id) {
-  auto c = Connect(run.cfg, run);
-  if (!c) return;
-  net::LatencyHistogram h;
+void LockRun(Run& run) {
+  std::vector<std::unique_ptr<net::LineClient>> clients = ConnectAll(run, run.cfg.clients);
+  if (clients.empty()) return;
+  enum Phase { kAcquiring, kReleasing };
   const std::string lock = "bench-lock-" + std::to_string(::getpid());
-  while (run.Take()) {
-    auto t = Clock::now();
-    auto r = c->Call("lock.acquire", {{"name", lock}, {"owner", "c" + std::to_string(id)}, {"ttl_ms", 10'000},
-                                      {"wait_ms", 30'000}});
-    if (!r.ok()) {
-      run.Error(r.status());
-      continue;
-    }
-    h.Record(static_cast<uint64_t>(MicrosSince(t)));
-    if (auto rel = c->Call("lock.release", {{"name", lock}, {"token", (*r)["token"]}}); !rel.ok()) run.Error(rel.status());
+  std::vector<SerialConnection> conns(clients.size());
+  auto acquire = [&](size_t i) {
+    conns[i].phase = kAcquiring;
+    return conns[i].Request("lock.acquire", {{"name", lock},
+                                             {"owner", "c" + std::to_string(i)},
+                                             {"ttl_ms", 10'000},
+                                             {"wait_ms", 30'000}});
+  };
+  std::vector<std::string> first(clients.size());
+  for (size_t i = 0; i < conns.size(); ++i) {
+    if (run.Take()) first[i] = acquire(i);
   }
+  net::LatencyHistogram h;
+  ConnectionLoop loop(Fds(clients));
+  Status s = loop.Run(first, [&](size_t i, std::string_view line) {
+    SerialConnection& c = conns[i];
+    Result<json> r = UnwrapLine(line);
+    if (!r.ok()) run.Error(r.status());
+    if (c.phase == kAcquiring && r.ok()) {
+      h.Record(static_cast<uint64_t>(MicrosSince(c.sent)));
+      c.phase = kReleasing;
+      return ConnectionLoop::Next{c.Request("lock.release", {{"name", lock}, {"token", (*r)["token"]}})};
+    }
+    if (run.Take()) return ConnectionLoop::Next{acquire(i)};
+    return ConnectionLoop::Next{{}, true};
+  });
+  if (!s.ok()) run.Error(s);
   run.Merge(h);
 }
 
@@ -375,9 +420,7 @@ void QueueWorkersRun(Run& run, const std::string& queue, int64_t total) {
   ConnectionLoop loop(Fds(clients));
   Status s = loop.Run(first, [&](size_t i, std::string_view line) {
     QueueConnection& c = conns[i];
-    json reply = json::parse(line, nullptr, false);
-    auto r = reply.is_discarded() ? Result<json>(Status::Internal("the server sent a line that is not JSON"))
-                                  : net::LineClient::Unwrap(reply);
+    Result<json> r = UnwrapLine(line);
     if (!r.ok()) {
       run.Error(r.status());
       if (c.claiming) return ConnectionLoop::Next{{}, true};  // this worker cannot claim: it stops
@@ -730,10 +773,8 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
     }
   } else {
     if (cfg.workload == "state") threads.emplace_back(StateRun, std::ref(run));
-    for (int i = 0; i < cfg.clients; ++i) {
-      if (cfg.workload == "lock") threads.emplace_back(LockClient, std::ref(run), i);
-      if (cfg.workload == "checkpoint") threads.emplace_back(CheckpointClient, std::ref(run), i);
-    }
+    if (cfg.workload == "lock") threads.emplace_back(LockRun, std::ref(run));
+    if (cfg.workload == "checkpoint") threads.emplace_back(CheckpointRun, std::ref(run));
   }
   for (auto& t : threads) t.join();
   (void)total;

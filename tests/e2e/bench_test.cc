@@ -1,5 +1,5 @@
 // `shim bench` against a real server: what it reports is what the server
-// did. Its state and queue clients run on one event loop (cli/bench_loop.h),
+// did. Each workload's clients run on one event loop (cli/bench_loop.h),
 // so these check that every operation is sent once and answered once.
 #include <sys/wait.h>
 
@@ -178,6 +178,41 @@ TEST(BenchTest, QueueRunEndsWithTheErrorWhenSubmittingFails) {
   ASSERT_NO_FATAL_FAILURE(ExpectFirstErrorTooLarge(report));
   EXPECT_EQ(report["ops"], 0);
   EXPECT_GE(report["errors"].get<int64_t>(), 1);
+}
+
+// 5 clients hand one lock around 300 times: every grant is counted and
+// released, so the lock ends free with no one waiting.
+TEST(BenchTest, LockHandOffsAreEachGrantedAndReleased) {
+  ServerProcess server;
+  ASSERT_OK(server.Start());
+  const json report = RunBench(server, "lock --clients 5 --count 300");
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["ops"], 300);
+  EXPECT_EQ(report["errors"], 0);
+  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+  ASSERT_OK_AND_ASSIGN(json locks, client->Call("lock.list", json::object()));
+  EXPECT_EQ(locks["locks"], json::array()) << locks;
+}
+
+// 3 sessions share 30 checkpoint saves, each saved once, and are closed at
+// the end: their checkpoint ids (numbered per session from 1) add up to 30.
+TEST(BenchTest, CheckpointSavesAreEachMadeOnceAndTheSessionsClosed) {
+  ServerProcess server;
+  ASSERT_OK(server.Start());
+  const json report = RunBench(server, "checkpoint --clients 3 --count 30 --payload-bytes 50");
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["ops"], 30);
+  EXPECT_EQ(report["errors"], 0);
+  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+  ASSERT_OK_AND_ASSIGN(json list, client->Call("session.list", json::object()));
+  ASSERT_EQ(list["sessions"].size(), 3u) << list;
+  uint64_t saves = 0;
+  for (const json& s : list["sessions"]) {
+    EXPECT_EQ(s["state"], "closed") << s;
+    ASSERT_OK_AND_ASSIGN(json status, client->Call("session.status", {{"session_id", s["session_id"]}}));
+    if (!status["last_checkpoint"].is_null()) saves += status["last_checkpoint"]["checkpoint_id"].get<uint64_t>();
+  }
+  EXPECT_EQ(saves, 30u);
 }
 
 // Every subscriber counts every delivery once: the subscribers only count
