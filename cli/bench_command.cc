@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,7 +23,9 @@
 #include <functional>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +38,7 @@
 #include "cli/paths.h"
 #include "net/jsonrpc.h"
 #include "net/latency_histogram.h"
+#include "storage/store.h"
 
 namespace shim::cli {
 namespace {
@@ -96,6 +100,20 @@ struct Run {
     std::lock_guard lock(mu);
     if (first_error.empty()) first_error = s.ToString();
   }
+  // The measured work is over (the last task completed, the duration
+  // passed), though clients may still be winding down; the first call
+  // counts. Without it the run ends when its clients return.
+  void MarkEnd() {
+    std::lock_guard lock(mu);
+    if (!end) end = Clock::now();
+  }
+  double Seconds() {
+    std::lock_guard lock(mu);
+    return std::chrono::duration<double>(end.value_or(Clock::now()) - start).count();
+  }
+
+ private:
+  std::optional<Clock::time_point> end;
 };
 
 std::unique_ptr<net::LineClient> Connect(const BenchConfig& cfg, Run& run) {
@@ -404,8 +422,10 @@ std::string NextQueueRequest(Run& run, QueueConnection& c, const json& claim, in
 
 // W workers, all driven from this one thread (ConnectionLoop), as one
 // BullMQ Worker runs its whole concurrency on one Node.js event loop.
-void QueueWorkersRun(Run& run, const std::string& queue, int64_t total) {
-  std::vector<std::unique_ptr<net::LineClient>> clients = ConnectAll(run, run.cfg.clients);
+// `clients` are connected before the clock starts, as the BullMQ side's
+// Worker is ready before it is timed.
+void QueueWorkersRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clients, const std::string& queue,
+                     int64_t total) {
   if (clients.empty()) return;
   std::vector<QueueConnection> conns(clients.size());
   std::vector<json> claims(clients.size());
@@ -430,7 +450,13 @@ void QueueWorkersRun(Run& run, const std::string& queue, int64_t total) {
         const int64_t now_us =
             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
         h.Record(static_cast<uint64_t>(now_us - c.finishing_t_us));
-        run.done.fetch_add(1);
+        if (run.done.fetch_add(1) + 1 == total) {
+          // The last task is done: the time stops here, as the BullMQ side's
+          // does at its Nth completion, not when the idle workers' waiting
+          // claims would time out.
+          run.MarkEnd();
+          return ConnectionLoop::Next{.send = {}, .done = true, .end_run = true};
+        }
       }
     }
     ConnectionLoop::Next next{NextQueueRequest(run, c, claims[i], total)};
@@ -488,6 +514,7 @@ void QueueSerialRun(Run& run, const std::string& queue) {
       h.Record(static_cast<uint64_t>(MicrosSince(t)));
     }
   }
+  run.MarkEnd();  // not the worker's last waiting claim
   worker_stop = true;
   worker.join();
   run.Merge(h);
@@ -624,36 +651,94 @@ void Progress(Run& run, std::atomic<bool>& finished) {
 
 }  // namespace
 
+// Reads integer option --NAME (>= min) into *out, which keeps its value
+// when the option is absent; false, having said why, when it is bad.
+bool ReadIntOption(const Args& args, const char* name, long long min, long long* out) {
+  long long v = *out;
+  if (!args.GetInt(name, &v)) {
+    std::fprintf(stderr, "shim bench: %s\n", args.error().c_str());
+    return false;
+  }
+  if (v < min) {
+    std::fprintf(stderr, "shim bench: bad --%s: at least %lld\n", name, min);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+// Reads number option --NAME into *out (kept when absent); it must be
+// above `min` (or equal to it, if min_inclusive) and at most `max`.
+bool ReadRealOption(const Args& args, const char* name, double min, bool min_inclusive, double max, double* out) {
+  auto text = args.Get(name);
+  if (!text) return true;
+  char* end = nullptr;
+  const double v = std::strtod(text->c_str(), &end);
+  const bool in_range = std::isfinite(v) && (min_inclusive ? v >= min : v > min) && v <= max;
+  if (text->empty() || *end != '\0' || !in_range) {
+    std::fprintf(stderr, "shim bench: bad --%s '%s': a number %s %g and <= %g\n", name, text->c_str(),
+                 min_inclusive ? ">=" : ">", min, max);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+// Stops the server --spawn started and removes its temp directory.
+void StopSpawned(pid_t server, const std::string& dir) {
+  ::kill(server, SIGTERM);
+  int st;
+  ::waitpid(server, &st, 0);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 int RunBench(int argc, char** argv, int from) {
   static const std::string help = std::string(R"(Usage: shim bench WORKLOAD [options]
 
-Load generator for a shim server. Workloads:
-  state       set/get/incr/cas over a key space (--op set|get|incr|cas|mixed)
+Load generator for a shim server. Workloads, with what "ops" and
+"latency" mean for each:
+  state       --op set|get|incr|cas|mixed over --keys keys (mixed: 50% set,
+              30% get, 10% incr, 10% cas, a set with a random expected
+              version; its conflicts count as answered). ops: requests;
+              latency: a request's batch written -> its reply
   pubsub      1 publisher, --subscribers N subscribers on one durable channel;
               --count messages are published, ops are deliveries (count x N),
               latency is publish -> delivery, sampled from 1 in 16 deliveries
   queue       a producer submits, --clients W workers claim, then complete each
-              task claiming the next (claim_next): one round trip per task
-              (--fail-rate F fails that share of first attempts; they retry)
+              task claiming the next (claim_next): one round trip per task.
+              Tasks carry priorities 1..10. ops: tasks completed; latency:
+              submit -> complete (with a backlog, mostly the wait in it).
+              --fail-rate F fails that share of first attempts; they are
+              retried at once (max_attempts 3) and count once completed
               --prefill: submit all --count tasks first (untimed, reported
               as prefill tasks/s), then time only the workers draining them;
               without it the producer keeps a backlog of at most 2000 and
               its submits are part of the timed run
               --one-at-a-time: one task in flight, latency = submit -> the
               submitter sees its "completed" event (one waiting worker)
-  lock        --clients N contend for one lock: acquire(wait) -> release
-  checkpoint  --clients N sessions saving --payload-bytes checkpoints
+  lock        --clients N contend for one lock: acquire(wait) -> release.
+              ops: acquire attempts; latency: acquire -> grant
+  checkpoint  --clients N sessions saving --payload-bytes checkpoints, each
+              fsynced. ops: saves; latency: save -> reply
+The time ends at the last operation's reply (queue: the last completion).
 
-Options:
-  --clients N          concurrent connections (default 50; lock 2; not used by pubsub)
+Options (each is refused by the workloads it does not apply to):
+  --clients N          concurrent connections: state and queue 50, lock 2,
+                       checkpoint 1 (not pubsub or --one-at-a-time)
   --pipeline N         state: requests written at once per connection, then their
                        replies read (as redis-benchmark -P); pubsub: publishes in
                        flight (default 1)
-  --count N            total operations (default: run for --duration)
+  --count N            total operations. Default: run for --duration (state,
+                       lock, checkpoint); queue: 100000 tasks or --duration,
+                       whichever ends first; pubsub: 100000 messages
+                       (--duration does not apply)
   --duration S         seconds to run (default 10)
-  --payload-bytes N    value / payload / message size (default 100)
+  --payload-bytes N    value / payload / message / checkpoint size (default 100)
   --subscribers N      pubsub subscribers (default 4)
   --keys N             state key space (default 10000)
+  --op OP              state operation (default mixed)
+  --fail-rate F        queue: share of first attempts failed, 0..1 (default 0)
   --spawn              start a private `shim serve` on a temp dir for the run
   --durability MODE    with --spawn: sync | async | none (default sync)
 Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
@@ -673,31 +758,66 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
     std::fprintf(stderr, "shim bench: unknown workload '%s'\n", cfg.workload.c_str());
     return kExitUsage;
   }
-  long long v;
   if (cfg.workload == "lock") cfg.clients = 2;
   if (cfg.workload == "checkpoint") cfg.clients = 1;
-  v = cfg.clients;
-  if (!args.GetInt("clients", &v) || v < 1) return std::fprintf(stderr, "shim bench: bad --clients\n"), kExitUsage;
-  cfg.clients = static_cast<int>(v);
-  v = cfg.pipeline;
-  if (!args.GetInt("pipeline", &v) || v < 1) return std::fprintf(stderr, "shim bench: bad --pipeline\n"), kExitUsage;
-  cfg.pipeline = static_cast<int>(v);
-  v = 0;
-  if (!args.GetInt("count", &v) || v < 0) return std::fprintf(stderr, "shim bench: bad --count\n"), kExitUsage;
-  cfg.count = v;
-  v = static_cast<long long>(cfg.payload);
-  if (!args.GetInt("payload-bytes", &v) || v < 0) return std::fprintf(stderr, "shim bench: bad --payload-bytes\n"), kExitUsage;
-  cfg.payload = static_cast<size_t>(v);
-  v = cfg.subscribers;
-  if (!args.GetInt("subscribers", &v) || v < 1) return std::fprintf(stderr, "shim bench: bad --subscribers\n"), kExitUsage;
-  cfg.subscribers = static_cast<int>(v);
-  v = cfg.keys;
-  if (!args.GetInt("keys", &v) || v < 1) return std::fprintf(stderr, "shim bench: bad --keys\n"), kExitUsage;
-  cfg.keys = static_cast<int>(v);
-  cfg.duration_s = std::atof(args.GetOr("duration", "10").c_str());
-  cfg.fail_rate = std::atof(args.GetOr("fail-rate", "0").c_str());
+  long long clients = cfg.clients, pipeline = cfg.pipeline, count = 0, payload = static_cast<long long>(cfg.payload),
+            subscribers = cfg.subscribers, keys = cfg.keys;
+  if (!ReadIntOption(args, "clients", 1, &clients) || !ReadIntOption(args, "pipeline", 1, &pipeline) ||
+      !ReadIntOption(args, "count", 0, &count) || !ReadIntOption(args, "payload-bytes", 0, &payload) ||
+      !ReadIntOption(args, "subscribers", 1, &subscribers) || !ReadIntOption(args, "keys", 1, &keys) ||
+      !ReadRealOption(args, "duration", 0, /*min_inclusive=*/false, 1e9, &cfg.duration_s) ||
+      !ReadRealOption(args, "fail-rate", 0, /*min_inclusive=*/true, 1, &cfg.fail_rate)) {
+    return kExitUsage;
+  }
+  cfg.clients = static_cast<int>(std::min<long long>(clients, 100'000));
+  cfg.pipeline = static_cast<int>(std::min<long long>(pipeline, 100'000));
+  cfg.count = count;
+  cfg.payload = static_cast<size_t>(payload);
+  cfg.subscribers = static_cast<int>(std::min<long long>(subscribers, 100'000));
+  cfg.keys = static_cast<int>(std::min<long long>(keys, 1'000'000'000));
   cfg.op = args.GetOr("op", "mixed");
+  if (cfg.op != "set" && cfg.op != "get" && cfg.op != "incr" && cfg.op != "cas" && cfg.op != "mixed") {
+    std::fprintf(stderr, "shim bench: bad --op '%s': one of set, get, incr, cas, mixed\n", cfg.op.c_str());
+    return kExitUsage;
+  }
   cfg.one_at_a_time = args.Flag("one-at-a-time");
+  // An option the workload does not use is refused rather than ignored, so
+  // a report never looks as if it had been applied.
+  const std::string shape = cfg.workload == "queue" && cfg.one_at_a_time ? "queue --one-at-a-time" : cfg.workload;
+  const std::pair<const char*, std::set<std::string>> applies[] = {
+      {"clients", {"state", "queue", "lock", "checkpoint"}},
+      {"pipeline", {"state", "pubsub"}},
+      {"keys", {"state"}},
+      {"op", {"state"}},
+      {"subscribers", {"pubsub"}},
+      {"fail-rate", {"queue"}},
+      {"prefill", {"queue"}},
+      {"payload-bytes", {"state", "pubsub", "queue", "queue --one-at-a-time", "checkpoint"}},
+  };
+  for (const auto& [option, workloads] : applies) {
+    const bool given = args.Get(option).has_value() || args.Flag(option);
+    if (given && !workloads.contains(shape)) {
+      std::fprintf(stderr, "shim bench: --%s does not apply to %s\n", option, shape.c_str());
+      return kExitUsage;
+    }
+  }
+  if (cfg.one_at_a_time && cfg.workload != "queue") {
+    std::fprintf(stderr, "shim bench: --one-at-a-time is for the queue workload\n");
+    return kExitUsage;
+  }
+  // What the report's "clients" counts: the connections issuing the timed
+  // operations (pubsub: its one publisher; --one-at-a-time: one submitter).
+  if (cfg.workload == "pubsub" || cfg.one_at_a_time) cfg.clients = 1;
+  if (args.Get("durability") && !args.Flag("spawn")) {
+    std::fprintf(stderr, "shim bench: --durability sets the server that --spawn starts; without --spawn, "
+                         "the running server's mode applies (shim serve --durability)\n");
+    return kExitUsage;
+  }
+  const std::string durability = args.GetOr("durability", "sync");
+  if (!storage::ParseDurability(durability)) {
+    std::fprintf(stderr, "shim bench: bad --durability '%s': one of sync, async, none\n", durability.c_str());
+    return kExitUsage;
+  }
   cfg.prefill = args.Flag("prefill");
   cfg.json_out = args.Flag("json");
   cfg.socket = args.GetOr("socket", DefaultSocketPath());
@@ -716,16 +836,21 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
     cfg.socket = tmp + "/s.sock";
     cfg.connect = [socket = cfg.socket] { return net::LineClient::ConnectUnix(socket); };
     std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-    std::string durability = args.GetOr("durability", "sync");
     server = ::fork();
     if (server == 0) {
       ::execl(self.c_str(), self.c_str(), "serve", "--socket", cfg.socket.c_str(), "--data", (tmp + "/data").c_str(),
               "--durability", durability.c_str(), "--log-level", "warn", static_cast<char*>(nullptr));
       ::_exit(127);
     }
-    for (int i = 0; i < 200; ++i) {
-      if (net::LineClient::ConnectUnix(cfg.socket).ok()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    bool up = false;
+    for (int i = 0; i < 200 && !up; ++i) {
+      up = net::LineClient::ConnectUnix(cfg.socket).ok();
+      if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    if (!up) {
+      std::fprintf(stderr, "shim bench: the server started with --spawn did not come up within 5 s\n");
+      StopSpawned(server, tmp);
+      return kExitNoServer;
     }
   }
   if (args.Get("connect")) {
@@ -742,7 +867,9 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   const int64_t queue_tasks = cfg.count > 0 ? cfg.count : 100'000;
   std::atomic<int64_t> submitted{0};
   double prefill_per_sec = 0;  // queue --prefill: tasks submitted per second
-  if (queue_run && cfg.prefill) {
+  std::vector<std::unique_ptr<net::LineClient>> workers;
+  if (queue_run) workers = ConnectAll(run, cfg.clients);
+  if (queue_run && cfg.prefill && !workers.empty()) {
     // Submit everything first, untimed (as the BullMQ side adds its jobs
     // before its Worker starts); the run then times only the draining.
     // Before the progress thread starts, which reads run.start.
@@ -764,10 +891,11 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
     if (!cfg.prefill) {
       threads.emplace_back(QueueProducer, std::ref(run), queue, std::ref(submitted), queue_tasks, /*backlog=*/2000);
     }
-    threads.emplace_back(QueueWorkersRun, std::ref(run), std::cref(queue), queue_tasks);
+    threads.emplace_back(QueueWorkersRun, std::ref(run), std::ref(workers), std::cref(queue), queue_tasks);
     if (cfg.count == 0) {
       threads.emplace_back([&run, &cfg] {
         std::this_thread::sleep_for(std::chrono::duration<double>(cfg.duration_s));
+        run.MarkEnd();
         run.stop = true;
       });
     }
@@ -778,20 +906,15 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   }
   for (auto& t : threads) t.join();
   (void)total;
+  // Before waiting for the progress line's thread, which sleeps up to 500 ms.
+  const double secs = run.Seconds();
   finished = true;
   if (progress.joinable()) progress.join();
-  const double secs = std::chrono::duration<double>(Clock::now() - run.start).count();
   const int64_t ops = cfg.count > 0 && (cfg.workload != "queue" || cfg.one_at_a_time) && cfg.workload != "pubsub"
                           ? std::min<int64_t>(run.done.load(), cfg.count)
                           : run.done.load();
 
-  if (server > 0) {
-    ::kill(server, SIGTERM);
-    int st;
-    ::waitpid(server, &st, 0);
-    std::error_code ec;
-    std::filesystem::remove_all(tmp, ec);
-  }
+  if (server > 0) StopSpawned(server, tmp);
   const auto& h = run.hist;
   json out = {{"workload", cfg.workload},
               {"clients", cfg.clients},

@@ -79,13 +79,16 @@ Status ConnectionLoop::Run(const std::vector<std::string>& first, const OnLine& 
       size_t start = 0;
       std::string out;
       bool done = false;
-      for (size_t nl; !done && (nl = in.find('\n', start)) != std::string::npos; start = nl + 1) {
+      bool end_run = false;
+      for (size_t nl; !done && !end_run && (nl = in.find('\n', start)) != std::string::npos; start = nl + 1) {
         Next next = on_line(i, std::string_view(in).substr(start, nl - start));
         out += next.send;
         done = next.done;
+        end_run = next.end_run;
       }
       in.erase(0, start);
       if (!out.empty()) SHIM_RETURN_IF_ERROR(SendAll(fds_[i], out));
+      if (end_run) return Status::Ok();
       if (done) finish(i);
     }
   }

@@ -25,6 +25,10 @@ class ConnectionLoop {
   struct Next {
     std::string send;   // bytes to write now (may be empty: wait for more replies)
     bool done = false;  // this connection has finished its share
+    // The whole run is over: Run returns once `send` is written, without
+    // waiting for what other connections still expect (e.g. claims that
+    // would only time out).
+    bool end_run = false;
   };
   // Called for each reply line (without the newline) on connection `conn`.
   using OnLine = std::function<Next(size_t conn, std::string_view line)>;

@@ -123,6 +123,28 @@ TEST(ConnectionLoopTest, AConnectionWithNothingToSendIsLeftAlone) {
   server.join();
 }
 
+// end_run stops the whole run after its own send, though another
+// connection still waits for a reply that never comes (an idle worker's
+// waiting claim): Run returns at once, not at the reply timeout.
+TEST(ConnectionLoopTest, EndRunReturnsAtOnceWhateverOthersStillAwait) {
+  Pair answered, silent;
+  std::thread server(Answer, answered.server, false, -1);
+  int replies = 0;
+  ConnectionLoop loop({answered.client, silent.client});
+  const auto t0 = std::chrono::steady_clock::now();
+  Status s = loop.Run({"a\n", "waits\n"}, [&](size_t i, std::string_view line) {
+    EXPECT_EQ(i, 0u);
+    ++replies;
+    if (line == "ok:a") return ConnectionLoop::Next{"b\n"};
+    return ConnectionLoop::Next{.send = {}, .done = true, .end_run = true};
+  }, /*reply_timeout_ms=*/5000);
+  ASSERT_OK(s);
+  EXPECT_EQ(replies, 2);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2000));
+  ::shutdown(answered.client, SHUT_WR);
+  server.join();
+}
+
 TEST(ConnectionLoopTest, APeerThatClosesEndsTheRunWithAnError) {
   Pair p;
   std::thread server([&] {
