@@ -10,7 +10,8 @@
 #                     latency)
 #   --with-recovery   also fill 1,000,000 keys + 1,000,000 ready tasks into
 #                     shim and 1,000,000 BullMQ jobs into Redis, compare
-#                     memory and restart time after kill -9 (~2-4 min more)
+#                     memory and restart time after kill -9 (about 1 min
+#                     more on a 2-core host)
 #   --only LIST       comma list of state,queue,latency,pubsub (default all)
 #
 # Environment: SHIM=path/to/shim (else BUILD_DIR, default <repo>/build, is
