@@ -80,14 +80,17 @@ struct Run {
   std::mutex mu;
   net::LatencyHistogram hist;
   std::string first_error;
-  Clock::time_point start = Clock::now();
 
-  explicit Run(const BenchConfig& c) : cfg(c) {}
+  explicit Run(const BenchConfig& c) : cfg(c) { StartClock(); }
+  // The timed part begins: after connecting (and a queue's prefill), as
+  // redis-benchmark and the BullMQ side start theirs once connected.
+  void StartClock() { start_ticks.store(Clock::now().time_since_epoch().count()); }
+  Clock::time_point start() const { return Clock::time_point(Clock::duration(start_ticks.load())); }
   // Claims one more operation; false once the budget is spent.
   bool Take() {
     if (stop.load(std::memory_order_relaxed)) return false;
     if (cfg.count > 0) return done.fetch_add(1) < cfg.count;
-    if (std::chrono::duration<double>(Clock::now() - start).count() >= cfg.duration_s) return false;
+    if (std::chrono::duration<double>(Clock::now() - start()).count() >= cfg.duration_s) return false;
     done.fetch_add(1);
     return true;
   }
@@ -109,10 +112,11 @@ struct Run {
   }
   double Seconds() {
     std::lock_guard lock(mu);
-    return std::chrono::duration<double>(end.value_or(Clock::now()) - start).count();
+    return std::chrono::duration<double>(end.value_or(Clock::now()) - start()).count();
   }
 
  private:
+  std::atomic<Clock::rep> start_ticks{0};
   std::optional<Clock::time_point> end;
 };
 
@@ -235,8 +239,7 @@ std::string NextStateBatch(Run& run, StateConnection& c, const std::string& valu
 
 // All --clients connections driven from this one thread (ConnectionLoop),
 // as redis-benchmark drives its clients.
-void StateRun(Run& run) {
-  std::vector<std::unique_ptr<net::LineClient>> clients = ConnectAll(run, run.cfg.clients);
+void StateRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clients) {
   if (clients.empty()) return;
   const std::string value = Payload(run.cfg.payload);
   std::vector<StateConnection> conns(clients.size());
@@ -273,8 +276,7 @@ struct SerialConnection {
 
 // ---- checkpoint: each client opens a session, saves --payload-bytes
 // checkpoints one after another, and closes it; latency is each save.
-void CheckpointRun(Run& run) {
-  std::vector<std::unique_ptr<net::LineClient>> clients = ConnectAll(run, run.cfg.clients);
+void CheckpointRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clients) {
   if (clients.empty()) return;
   enum Phase { kOpening, kSaving, kClosing };
   const json data = {{"state", Payload(run.cfg.payload)}};
@@ -305,8 +307,7 @@ void CheckpointRun(Run& run) {
 
 // ---- lock: every client loops acquire(wait) -> release on one lock;
 // latency is the wait for each grant, throughput the hand-offs.
-void LockRun(Run& run) {
-  std::vector<std::unique_ptr<net::LineClient>> clients = ConnectAll(run, run.cfg.clients);
+void LockRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clients) {
   if (clients.empty()) return;
   enum Phase { kAcquiring, kReleasing };
   const std::string lock = "bench-lock-" + std::to_string(::getpid());
@@ -422,8 +423,6 @@ std::string NextQueueRequest(Run& run, QueueConnection& c, const json& claim, in
 
 // W workers, all driven from this one thread (ConnectionLoop), as one
 // BullMQ Worker runs its whole concurrency on one Node.js event loop.
-// `clients` are connected before the clock starts, as the BullMQ side's
-// Worker is ready before it is timed.
 void QueueWorkersRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clients, const std::string& queue,
                      int64_t total) {
   if (clients.empty()) return;
@@ -492,6 +491,7 @@ void QueueSerialRun(Run& run, const std::string& queue) {
   net::LatencyHistogram h;
   if (c) {
     if (auto sub = c->Call("pubsub.subscribe", {{"channel", "events." + queue}}); !sub.ok()) run.Error(sub.status());
+    run.StartClock();
     const std::string pad = Payload(run.cfg.payload);
     while (!run.stop && run.Take()) {
       auto t = Clock::now();
@@ -603,6 +603,7 @@ void PubSubRun(Run& run, int64_t total) {
   while (ready < run.cfg.subscribers && !run.stop) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   auto pub = run.stop ? nullptr : Connect(run.cfg, run);
   if (pub) {
+    run.StartClock();  // the subscribers are subscribed, the publisher connected
     const std::string pad = Payload(run.cfg.payload);
     std::deque<uint64_t> inflight;
     auto settle_oldest = [&] {
@@ -641,7 +642,7 @@ void PubSubRun(Run& run, int64_t total) {
 void Progress(Run& run, std::atomic<bool>& finished) {
   while (!finished) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    const double secs = std::chrono::duration<double>(Clock::now() - run.start).count();
+    const double secs = run.Seconds();
     std::fprintf(stderr, "\r%s: %lld ops in %.1f s (%.0f/s), %lld errors   ", run.cfg.workload.c_str(),
                  static_cast<long long>(run.done.load()), secs, run.done.load() / std::max(secs, 1e-9),
                  static_cast<long long>(run.errors.load()));
@@ -867,17 +868,19 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   const int64_t queue_tasks = cfg.count > 0 ? cfg.count : 100'000;
   std::atomic<int64_t> submitted{0};
   double prefill_per_sec = 0;  // queue --prefill: tasks submitted per second
-  std::vector<std::unique_ptr<net::LineClient>> workers;
-  if (queue_run) workers = ConnectAll(run, cfg.clients);
-  if (queue_run && cfg.prefill && !workers.empty()) {
+  // The connections of the workloads driven by one ConnectionLoop (the
+  // queue's workers), opened before the clock starts.
+  std::vector<std::unique_ptr<net::LineClient>> conns;
+  const bool loop_run = queue_run || cfg.workload == "state" || cfg.workload == "lock" || cfg.workload == "checkpoint";
+  if (loop_run) conns = ConnectAll(run, cfg.clients);
+  if (queue_run && cfg.prefill && !conns.empty()) {
     // Submit everything first, untimed (as the BullMQ side adds its jobs
     // before its Worker starts); the run then times only the draining.
-    // Before the progress thread starts, which reads run.start.
     const auto t0 = Clock::now();
     QueueProducer(run, queue, submitted, queue_tasks, /*backlog=*/0);
     prefill_per_sec = submitted.load() / std::max(std::chrono::duration<double>(Clock::now() - t0).count(), 1e-9);
-    run.start = Clock::now();
   }
+  run.StartClock();
   std::atomic<bool> finished{false};
   std::thread progress;
   if (!cfg.json_out && ::isatty(2)) progress = std::thread(Progress, std::ref(run), std::ref(finished));
@@ -891,7 +894,7 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
     if (!cfg.prefill) {
       threads.emplace_back(QueueProducer, std::ref(run), queue, std::ref(submitted), queue_tasks, /*backlog=*/2000);
     }
-    threads.emplace_back(QueueWorkersRun, std::ref(run), std::ref(workers), std::cref(queue), queue_tasks);
+    threads.emplace_back(QueueWorkersRun, std::ref(run), std::ref(conns), std::cref(queue), queue_tasks);
     if (cfg.count == 0) {
       threads.emplace_back([&run, &cfg] {
         std::this_thread::sleep_for(std::chrono::duration<double>(cfg.duration_s));
@@ -900,9 +903,9 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
       });
     }
   } else {
-    if (cfg.workload == "state") threads.emplace_back(StateRun, std::ref(run));
-    if (cfg.workload == "lock") threads.emplace_back(LockRun, std::ref(run));
-    if (cfg.workload == "checkpoint") threads.emplace_back(CheckpointRun, std::ref(run));
+    if (cfg.workload == "state") threads.emplace_back(StateRun, std::ref(run), std::ref(conns));
+    if (cfg.workload == "lock") threads.emplace_back(LockRun, std::ref(run), std::ref(conns));
+    if (cfg.workload == "checkpoint") threads.emplace_back(CheckpointRun, std::ref(run), std::ref(conns));
   }
   for (auto& t : threads) t.join();
   (void)total;
