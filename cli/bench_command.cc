@@ -16,12 +16,15 @@
 #include <atomic>
 #include <charconv>
 #include <cmath>
+#include <condition_variable>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -103,6 +106,19 @@ struct Run {
     std::lock_guard lock(mu);
     if (first_error.empty()) first_error = s.ToString();
   }
+  // Ends the run for every client, and wakes WaitFor.
+  void Stop() {
+    {
+      std::lock_guard lock(mu);
+      stop = true;
+    }
+    stop_cv.notify_all();
+  }
+  // Waits `secs` unless the run stops first; true if the time ran out.
+  bool WaitFor(double secs) {
+    std::unique_lock lock(mu);
+    return !stop_cv.wait_for(lock, std::chrono::duration<double>(secs), [this] { return stop.load(); });
+  }
   // The measured work is over (the last task completed, the duration
   // passed), though clients may still be winding down; the first call
   // counts. Without it the run ends when its clients return.
@@ -117,6 +133,7 @@ struct Run {
 
  private:
   std::atomic<Clock::rep> start_ticks{0};
+  std::condition_variable stop_cv;
   std::optional<Clock::time_point> end;
 };
 
@@ -287,17 +304,26 @@ void CheckpointRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clie
     first[i] = conns[i].Request("session.open", {{"session_id", sids[i]}, {"keep_checkpoints", 5}});
   }
   net::LatencyHistogram h;
+  size_t saving = conns.size();  // clients not yet done saving: the time ends with the last one's last save
+  auto done_saving = [&] {
+    if (--saving == 0) run.MarkEnd();
+  };
   ConnectionLoop loop(Fds(clients));
   Status s = loop.Run(first, [&](size_t i, std::string_view line) {
     SerialConnection& c = conns[i];
     Result<json> r = UnwrapLine(line);
     if (!r.ok()) run.Error(r.status());
-    if (c.phase == kClosing || (c.phase == kOpening && !r.ok())) return ConnectionLoop::Next{{}, true};
+    if (c.phase == kClosing) return ConnectionLoop::Next{{}, true};
+    if (c.phase == kOpening && !r.ok()) {
+      done_saving();
+      return ConnectionLoop::Next{{}, true};
+    }
     if (c.phase == kSaving) h.Record(static_cast<uint64_t>(MicrosSince(c.sent)));
     if (run.Take()) {
       c.phase = kSaving;
       return ConnectionLoop::Next{c.Request("checkpoint.save", {{"session_id", sids[i]}, {"data", data}})};
     }
+    done_saving();
     c.phase = kClosing;
     return ConnectionLoop::Next{c.Request("session.close", {{"session_id", sids[i]}})};
   });
@@ -425,7 +451,7 @@ std::string NextQueueRequest(Run& run, QueueConnection& c, const json& claim, in
 // BullMQ Worker runs its whole concurrency on one Node.js event loop.
 void QueueWorkersRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clients, const std::string& queue,
                      int64_t total) {
-  if (clients.empty()) return;
+  if (clients.empty()) return run.Stop();
   std::vector<QueueConnection> conns(clients.size());
   std::vector<json> claims(clients.size());
   std::vector<std::string> first(clients.size());
@@ -445,7 +471,8 @@ void QueueWorkersRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& cl
       if (c.claiming) return ConnectionLoop::Next{{}, true};  // this worker cannot claim: it stops
     } else {
       if (r->contains("tasks")) c.tasks = std::move((*r)["tasks"]);
-      if (c.finishing_t_us >= 0) {
+      // A completion answered after --duration ran out is not counted.
+      if (c.finishing_t_us >= 0 && !run.stop) {
         const int64_t now_us =
             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
         h.Record(static_cast<uint64_t>(now_us - c.finishing_t_us));
@@ -464,6 +491,7 @@ void QueueWorkersRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& cl
   });
   if (!s.ok()) run.Error(s);
   run.Merge(h);
+  run.Stop();  // the producer and the --duration timer need not wait any longer
 }
 
 // ---- queue --one-at-a-time: one task in flight. The submitter (subscribed
@@ -652,16 +680,16 @@ void Progress(Run& run, std::atomic<bool>& finished) {
 
 }  // namespace
 
-// Reads integer option --NAME (>= min) into *out, which keeps its value
+// Reads integer option --NAME (min..max) into *out, which keeps its value
 // when the option is absent; false, having said why, when it is bad.
-bool ReadIntOption(const Args& args, const char* name, long long min, long long* out) {
+bool ReadIntOption(const Args& args, const char* name, long long min, long long max, long long* out) {
   long long v = *out;
   if (!args.GetInt(name, &v)) {
     std::fprintf(stderr, "shim bench: %s\n", args.error().c_str());
     return false;
   }
-  if (v < min) {
-    std::fprintf(stderr, "shim bench: bad --%s: at least %lld\n", name, min);
+  if (v < min || v > max) {
+    std::fprintf(stderr, "shim bench: bad --%s: %lld..%lld\n", name, min, max);
     return false;
   }
   *out = v;
@@ -685,13 +713,48 @@ bool ReadRealOption(const Args& args, const char* name, double min, bool min_inc
   return true;
 }
 
-// Stops the server --spawn started and removes its temp directory.
+// Stops the server --spawn started (if it is still there) and removes its
+// temp directory.
 void StopSpawned(pid_t server, const std::string& dir) {
-  ::kill(server, SIGTERM);
-  int st;
-  ::waitpid(server, &st, 0);
+  if (server > 0) {
+    ::kill(server, SIGTERM);
+    int st;
+    ::waitpid(server, &st, 0);
+  }
   std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+  if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+}
+
+// --spawn: starts `shim serve` on a socket and data directory in `dir` and
+// waits (at most 5 s) until it accepts connections. Its pid, or -1 with
+// *error set (the child, if any, is then gone).
+pid_t SpawnServer(const std::string& dir, const std::string& socket, const std::string& durability,
+                  std::string* error) {
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const std::string data = dir + "/data";
+  const pid_t server = ::fork();
+  if (server < 0) {
+    *error = std::string("cannot start a server: fork: ") + std::strerror(errno);
+    return -1;
+  }
+  if (server == 0) {
+    ::execl(self.c_str(), self.c_str(), "serve", "--socket", socket.c_str(), "--data", data.c_str(), "--durability",
+            durability.c_str(), "--log-level", "warn", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  for (int i = 0; i < 200; ++i) {
+    if (net::LineClient::ConnectUnix(socket).ok()) return server;
+    int st;
+    if (::waitpid(server, &st, WNOHANG) == server) {  // it exited: no use waiting
+      *error = "the server started with --spawn exited with status " +
+               std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  StopSpawned(server, "");
+  *error = "the server started with --spawn did not come up within 5 s";
+  return -1;
 }
 
 int RunBench(int argc, char** argv, int from) {
@@ -722,11 +785,14 @@ Load generator for a shim server. Workloads, with what "ops" and
               ops: acquire attempts; latency: acquire -> grant
   checkpoint  --clients N sessions saving --payload-bytes checkpoints, each
               fsynced. ops: saves; latency: save -> reply
-The time ends at the last operation's reply (queue: the last completion).
+The time starts once every connection is open (queue --prefill: once the
+tasks are submitted; pubsub: once the subscribers are subscribed) and ends
+at the last operation's reply (queue: the last completion; pubsub: the last
+delivery; checkpoint: the last save, not the sessions' closing).
 
 Options (each is refused by the workloads it does not apply to):
-  --clients N          concurrent connections: state and queue 50, lock 2,
-                       checkpoint 1 (not pubsub or --one-at-a-time)
+  --clients N          concurrent connections, 1..10000: state and queue 50,
+                       lock 2, checkpoint 1 (not pubsub or --one-at-a-time)
   --pipeline N         state: requests written at once per connection, then their
                        replies read (as redis-benchmark -P); pubsub: publishes in
                        flight (default 1)
@@ -763,19 +829,23 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   if (cfg.workload == "checkpoint") cfg.clients = 1;
   long long clients = cfg.clients, pipeline = cfg.pipeline, count = 0, payload = static_cast<long long>(cfg.payload),
             subscribers = cfg.subscribers, keys = cfg.keys;
-  if (!ReadIntOption(args, "clients", 1, &clients) || !ReadIntOption(args, "pipeline", 1, &pipeline) ||
-      !ReadIntOption(args, "count", 0, &count) || !ReadIntOption(args, "payload-bytes", 0, &payload) ||
-      !ReadIntOption(args, "subscribers", 1, &subscribers) || !ReadIntOption(args, "keys", 1, &keys) ||
+  constexpr long long kMaxConnections = 10'000, kMaxPipeline = 100'000;
+  if (!ReadIntOption(args, "clients", 1, kMaxConnections, &clients) ||
+      !ReadIntOption(args, "pipeline", 1, kMaxPipeline, &pipeline) ||
+      !ReadIntOption(args, "count", 0, std::numeric_limits<long long>::max() / 2, &count) ||
+      !ReadIntOption(args, "payload-bytes", 0, 1ll << 30, &payload) ||
+      !ReadIntOption(args, "subscribers", 1, kMaxConnections, &subscribers) ||
+      !ReadIntOption(args, "keys", 1, 1'000'000'000, &keys) ||
       !ReadRealOption(args, "duration", 0, /*min_inclusive=*/false, 1e9, &cfg.duration_s) ||
       !ReadRealOption(args, "fail-rate", 0, /*min_inclusive=*/true, 1, &cfg.fail_rate)) {
     return kExitUsage;
   }
-  cfg.clients = static_cast<int>(std::min<long long>(clients, 100'000));
-  cfg.pipeline = static_cast<int>(std::min<long long>(pipeline, 100'000));
+  cfg.clients = static_cast<int>(clients);
+  cfg.pipeline = static_cast<int>(pipeline);
   cfg.count = count;
   cfg.payload = static_cast<size_t>(payload);
-  cfg.subscribers = static_cast<int>(std::min<long long>(subscribers, 100'000));
-  cfg.keys = static_cast<int>(std::min<long long>(keys, 1'000'000'000));
+  cfg.subscribers = static_cast<int>(subscribers);
+  cfg.keys = static_cast<int>(keys);
   cfg.op = args.GetOr("op", "mixed");
   if (cfg.op != "set" && cfg.op != "get" && cfg.op != "incr" && cfg.op != "cas" && cfg.op != "mixed") {
     std::fprintf(stderr, "shim bench: bad --op '%s': one of set, get, incr, cas, mixed\n", cfg.op.c_str());
@@ -787,6 +857,7 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   const std::string shape = cfg.workload == "queue" && cfg.one_at_a_time ? "queue --one-at-a-time" : cfg.workload;
   const std::pair<const char*, std::set<std::string>> applies[] = {
       {"clients", {"state", "queue", "lock", "checkpoint"}},
+      {"duration", {"state", "queue", "queue --one-at-a-time", "lock", "checkpoint"}},
       {"pipeline", {"state", "pubsub"}},
       {"keys", {"state"}},
       {"op", {"state"}},
@@ -833,24 +904,18 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   }
   if (args.Flag("spawn")) {
     char dir[] = "/tmp/shim-bench-XXXXXX";
-    tmp = ::mkdtemp(dir);
+    if (!::mkdtemp(dir)) {
+      std::fprintf(stderr, "shim bench: cannot create a temp directory for --spawn: %s\n", std::strerror(errno));
+      return kExitNoServer;
+    }
+    tmp = dir;
     cfg.socket = tmp + "/s.sock";
     cfg.connect = [socket = cfg.socket] { return net::LineClient::ConnectUnix(socket); };
-    std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-    server = ::fork();
-    if (server == 0) {
-      ::execl(self.c_str(), self.c_str(), "serve", "--socket", cfg.socket.c_str(), "--data", (tmp + "/data").c_str(),
-              "--durability", durability.c_str(), "--log-level", "warn", static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    bool up = false;
-    for (int i = 0; i < 200 && !up; ++i) {
-      up = net::LineClient::ConnectUnix(cfg.socket).ok();
-      if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    if (!up) {
-      std::fprintf(stderr, "shim bench: the server started with --spawn did not come up within 5 s\n");
-      StopSpawned(server, tmp);
+    std::string error;
+    server = SpawnServer(tmp, cfg.socket, durability, &error);
+    if (server < 0) {
+      std::fprintf(stderr, "shim bench: %s\n", error.c_str());
+      StopSpawned(-1, tmp);
       return kExitNoServer;
     }
   }
@@ -859,6 +924,7 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   } else if (!cfg.connect().ok()) {
     std::fprintf(stderr, "shim bench: no shim server is running at %s (start one, or pass --spawn)\n",
                  cfg.socket.c_str());
+    StopSpawned(server, tmp);
     return kExitNoServer;
   }
 
@@ -897,9 +963,9 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
     threads.emplace_back(QueueWorkersRun, std::ref(run), std::ref(conns), std::cref(queue), queue_tasks);
     if (cfg.count == 0) {
       threads.emplace_back([&run, &cfg] {
-        std::this_thread::sleep_for(std::chrono::duration<double>(cfg.duration_s));
+        if (!run.WaitFor(cfg.duration_s)) return;  // the workers ended first (all done, or an error)
         run.MarkEnd();
-        run.stop = true;
+        run.Stop();
       });
     }
   } else {

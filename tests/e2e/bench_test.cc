@@ -3,6 +3,7 @@
 // so these check that every operation is sent once and answered once.
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -208,6 +209,8 @@ TEST(BenchTest, OptionsAWorkloadDoesNotUseAndBadValuesAreRefused) {
       {"queue --fail-rate 2", "bad --fail-rate '2'"},
       {"state --count abc", "--count wants an integer, got 'abc'"},
       {"state --durability async", "--durability sets the server that --spawn starts"},
+      {"pubsub --duration 5", "--duration does not apply to pubsub"},
+      {"state --clients 20000", "bad --clients: 1..10000"},
   };
   for (const auto& [args, message] : cases) {
     const std::string cmd = std::string(SHIM_BINARY) + " bench " + args + " --socket /nonexistent/s.sock 2>&1";
@@ -234,6 +237,21 @@ TEST(BenchTest, LockHandOffsAreEachGrantedAndReleased) {
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   ASSERT_OK_AND_ASSIGN(json locks, client->Call("lock.list", json::object()));
   EXPECT_EQ(locks["locks"], json::array()) << locks;
+  // The server saw exactly one acquire and one release per hand-off.
+  ASSERT_OK_AND_ASSIGN(json stats, client->Call("sys.stats", json::object()));
+  EXPECT_EQ(stats["methods"]["lock.acquire"]["calls"], 300) << stats["methods"];
+  EXPECT_EQ(stats["methods"]["lock.release"]["calls"], 300) << stats["methods"];
+}
+
+// A queue run by --duration that runs out of tasks first ends then, not
+// when the duration would: a run whose submits all fail takes no 3 s.
+TEST(BenchTest, QueueRunByDurationEndsWhenItsWorkEnds) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const json report = RunFailingBenchUnderLineLimit(4096, "queue --duration 3 --clients 3 --payload-bytes 1000");
+  ASSERT_NO_FATAL_FAILURE(ExpectFirstErrorTooLarge(report));
+  EXPECT_EQ(report["ops"], 0);
+  EXPECT_LT(report["seconds"].get<double>(), 2.0) << report;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
 }
 
 // 3 sessions share 30 checkpoint saves, each saved once, and are closed at
