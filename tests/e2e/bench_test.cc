@@ -45,6 +45,15 @@ json RunBench(const ServerProcess& server, const std::string& args) {
   return report;
 }
 
+// RunBench for a run that must do exactly `ops` operations, none failing.
+json RunCleanBench(const ServerProcess& server, const std::string& args, int64_t ops) {
+  json report = RunBench(server, args);
+  if (!report.is_object()) return report;
+  EXPECT_EQ(report["ops"], ops) << args;
+  EXPECT_EQ(report["errors"], 0) << args << ": " << report;
+  return report;
+}
+
 // As RunBenchCommand, for a run that must fail: its parsed report.
 json RunFailingBench(const ServerProcess& server, const std::string& args) {
   std::string out;
@@ -80,10 +89,7 @@ void ExpectFirstErrorTooLarge(const json& report) {
 TEST(BenchTest, StateIncrementsAreEachSentAndAnsweredOnce) {
   ServerProcess server;
   ASSERT_OK(server.Start());
-  const json report = RunBench(server, "state --op incr --clients 7 --pipeline 9 --count 1000 --keys 1");
-  ASSERT_TRUE(report.is_object());
-  EXPECT_EQ(report["ops"], 1000);
-  EXPECT_EQ(report["errors"], 0);
+  const json report = RunCleanBench(server, "state --op incr --clients 7 --pipeline 9 --count 1000 --keys 1", 1000);
   EXPECT_EQ(report["clients"], 7);
   EXPECT_GT(report["latency_us"]["p50"].get<uint64_t>(), 0u);
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
@@ -120,10 +126,7 @@ TEST(BenchTest, StateErrorsAreCountedAndTheFirstIsReported) {
 TEST(BenchTest, QueueWithFailuresCompletesEveryTaskOnce) {
   ServerProcess server;
   ASSERT_OK(server.Start());
-  const json report = RunBench(server, "queue --clients 5 --count 600 --fail-rate 0.3 --payload-bytes 10");
-  ASSERT_TRUE(report.is_object());
-  EXPECT_EQ(report["ops"], 600);
-  EXPECT_EQ(report["errors"], 0);
+  const json report = RunCleanBench(server, "queue --clients 5 --count 600 --fail-rate 0.3 --payload-bytes 10", 600);
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   ASSERT_OK_AND_ASSIGN(json list, client->Call("queue.list", json::object()));
   ASSERT_EQ(list["queues"].size(), 1u);
@@ -149,10 +152,7 @@ TEST(BenchTest, QueueWithFailuresCompletesEveryTaskOnce) {
 TEST(BenchTest, QueuePrefillDrainsEveryTaskAndReportsItsRates) {
   ServerProcess server;
   ASSERT_OK(server.Start());
-  const json report = RunBench(server, "queue --prefill --clients 4 --count 2000");
-  ASSERT_TRUE(report.is_object());
-  EXPECT_EQ(report["ops"], 2000);
-  EXPECT_EQ(report["errors"], 0);
+  const json report = RunCleanBench(server, "queue --prefill --clients 4 --count 2000", 2000);
   EXPECT_GT(report["prefill_per_sec"].get<double>(), 0);
   EXPECT_GT(report["ops_per_sec"].get<double>(), 0);
 
@@ -230,10 +230,7 @@ TEST(BenchTest, OptionsAWorkloadDoesNotUseAndBadValuesAreRefused) {
 TEST(BenchTest, LockHandOffsAreEachGrantedAndReleased) {
   ServerProcess server;
   ASSERT_OK(server.Start());
-  const json report = RunBench(server, "lock --clients 5 --count 300");
-  ASSERT_TRUE(report.is_object());
-  EXPECT_EQ(report["ops"], 300);
-  EXPECT_EQ(report["errors"], 0);
+  const json report = RunCleanBench(server, "lock --clients 5 --count 300", 300);
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   ASSERT_OK_AND_ASSIGN(json locks, client->Call("lock.list", json::object()));
   EXPECT_EQ(locks["locks"], json::array()) << locks;
@@ -259,10 +256,7 @@ TEST(BenchTest, QueueRunByDurationEndsWhenItsWorkEnds) {
 TEST(BenchTest, CheckpointSavesAreEachMadeOnceAndTheSessionsClosed) {
   ServerProcess server;
   ASSERT_OK(server.Start());
-  const json report = RunBench(server, "checkpoint --clients 3 --count 30 --payload-bytes 50");
-  ASSERT_TRUE(report.is_object());
-  EXPECT_EQ(report["ops"], 30);
-  EXPECT_EQ(report["errors"], 0);
+  const json report = RunCleanBench(server, "checkpoint --clients 3 --count 30 --payload-bytes 50", 30);
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   ASSERT_OK_AND_ASSIGN(json list, client->Call("session.list", json::object()));
   ASSERT_EQ(list["sessions"].size(), 3u) << list;
@@ -281,10 +275,7 @@ TEST(BenchTest, CheckpointSavesAreEachMadeOnceAndTheSessionsClosed) {
 TEST(BenchTest, PubSubCountsEveryDeliveryToEverySubscriber) {
   ServerProcess server;
   ASSERT_OK(server.Start());
-  const json report = RunBench(server, "pubsub --subscribers 3 --count 500 --pipeline 8 --payload-bytes 20");
-  ASSERT_TRUE(report.is_object());
-  EXPECT_EQ(report["ops"], 1500);
-  EXPECT_EQ(report["errors"], 0);
+  const json report = RunCleanBench(server, "pubsub --subscribers 3 --count 500 --pipeline 8 --payload-bytes 20", 1500);
   EXPECT_GT(report["latency_us"]["p50"].get<uint64_t>(), 0u);
 }
 
