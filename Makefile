@@ -33,7 +33,8 @@ run: build
 
 # Every test twice: on the optimised build that `make run` starts (where
 # the memory and latency bounds are tight), then under ASan+UBSan. This is
-# what CI runs (.ci/run): 884 s from a clean clone on 2 cores.
+# what CI runs (.ci/run): 884 s from a clean clone on the first 2-core
+# host, 483-550 s on the faster one since.
 test: test-optimized test-sanitize
 
 test-optimized: build
