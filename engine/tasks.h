@@ -124,7 +124,8 @@ class TaskModule {
   // keep_completed / keep_failed.
   void Retain(TaskQueue& q, const Task& t);
   void TrimRetention(TaskQueue& q);
-  void Forget(uint64_t seq);
+  // Deletes a finished task of `q` from memory and the store.
+  void Forget(TaskQueue& q, std::unordered_map<uint64_t, Task>::iterator it);
   Result<Task*> RunningWithToken(const nlohmann::json& params, uint64_t* token_out);
 
   // ---- claims (tasks_claim.cc)
