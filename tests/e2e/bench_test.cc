@@ -203,6 +203,7 @@ TEST(BenchTest, OptionsAWorkloadDoesNotUseAndBadValuesAreRefused) {
       {"pubsub --clients 3", "--clients does not apply to pubsub"},
       {"lock --payload-bytes 10", "--payload-bytes does not apply to lock"},
       {"state --prefill", "--prefill does not apply to state"},
+      {"state --one-at-a-time", "--one-at-a-time does not apply to state"},
       {"queue --one-at-a-time --fail-rate 0.1", "--fail-rate does not apply to queue --one-at-a-time"},
       {"state --op bogus", "bad --op 'bogus'"},
       {"state --duration -1", "bad --duration '-1'"},
