@@ -16,7 +16,7 @@ namespace shim {
 // True when `s` goes into JSON text as it is, between quotes: printable
 // ASCII without '"' or '\\'. The library's serializer decodes every byte as
 // UTF-8 and decides whether to escape it; for such text (most keys, ids and
-// values) its output is exactly the quoted bytes, so AppendCompact writes
+// values) its output is exactly the quoted bytes, so AppendJsonString writes
 // them directly. Measured: state.set of 100-byte strings at pipeline 16,
 // +14% (A/B, three fresh servers each).
 inline bool IsPlainJsonText(std::string_view s) {
@@ -26,20 +26,39 @@ inline bool IsPlainJsonText(std::string_view s) {
   return true;
 }
 
-// Appends DumpCompact(value) to `out` without building a separate string.
-inline void AppendCompact(std::string& out, const nlohmann::json& value) {
-  if (value.is_string()) {
-    const std::string& s = value.get_ref<const std::string&>();
-    if (IsPlainJsonText(s)) {
-      out += '"';
-      out += s;
-      out += '"';
-      return;
-    }
-  }
+namespace json_text_detail {
+// The library's serializer, writing straight into `out`.
+inline void AppendSerialized(std::string& out, const nlohmann::json& value) {
   nlohmann::detail::serializer<nlohmann::json> serializer(nlohmann::detail::output_adapter<char>(out), ' ',
                                                           nlohmann::json::error_handler_t::replace);
   serializer.dump(value, false, false, 0);
+}
+}  // namespace json_text_detail
+
+// Appends `s` as a JSON string, exactly as AppendCompact(out, json(s))
+// would, without building a document for plain text.
+inline void AppendJsonString(std::string& out, std::string_view s) {
+  if (IsPlainJsonText(s)) {
+    out += '"';
+    out += s;
+    out += '"';
+    return;
+  }
+  json_text_detail::AppendSerialized(out, nlohmann::json(s));
+}
+
+// Appends `"key":` for a plain key (IsPlainJsonText), as text builders
+// write an object's members.
+inline void AppendKey(std::string& out, std::string_view plain_key) {
+  out += '"';
+  out += plain_key;
+  out += "\":";
+}
+
+// Appends DumpCompact(value) to `out` without building a separate string.
+inline void AppendCompact(std::string& out, const nlohmann::json& value) {
+  if (value.is_string()) return AppendJsonString(out, value.get_ref<const std::string&>());
+  json_text_detail::AppendSerialized(out, value);
 }
 
 inline std::string DumpCompact(const nlohmann::json& value) {
@@ -55,9 +74,7 @@ inline std::string DumpWithMember(const nlohmann::json& object, std::string_view
   std::string out = "{";
   bool placed = false;
   auto place = [&] {
-    out += '"';
-    out += key;
-    out += "\":";
+    AppendKey(out, key);
     out += value_json;
     out += ',';
     placed = true;
@@ -65,7 +82,7 @@ inline std::string DumpWithMember(const nlohmann::json& object, std::string_view
   for (const auto& [name, value] : object.items()) {
     if (!placed && name >= key) place();
     if (name == key) continue;
-    AppendCompact(out, nlohmann::json(name));
+    AppendJsonString(out, name);
     out += ':';
     AppendCompact(out, value);
     out += ',';

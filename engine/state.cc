@@ -58,7 +58,7 @@ std::string EncodeGetResult(const std::string& key, const KvEntry& e) {
   out += R"({"expires_at_ms":)";
   number_or_null(e.expires_at_ms);
   out += R"(,"key":)";
-  AppendCompact(out, json(key));
+  AppendJsonString(out, key);
   out += R"(,"lease_id":)";
   number_or_null(e.lease_id);
   out += R"(,"revision":)";

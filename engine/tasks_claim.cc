@@ -81,49 +81,33 @@ std::string TaskModule::ClaimFor(const std::string& worker_id, const std::vector
 }
 
 std::string TaskModule::ClaimRecord(const Task& t) const {
-  std::string out;
+  std::string out = "{";
   out.reserve(256);
-  auto number = [&out](std::string_view key, auto v) {
-    out += '"';
-    out += key;
-    out += "\":";
-    out += std::to_string(v);
-    out += ',';
+  auto key = [&out](std::string_view name) {
+    if (out.size() > 1) out += ',';
+    AppendKey(out, name);
   };
-  auto member = [&out](std::string_view key, const json& v) {
-    out += '"';
-    out += key;
-    out += "\":";
-    AppendCompact(out, v);
-    out += ',';
-  };
-  auto text = [&out](std::string_view key, std::string_view v) {
-    out += '"';
-    out += key;
-    out += "\":";
-    if (IsPlainJsonText(v)) {
-      out += '"';
-      out += v;
-      out += '"';
-    } else {
-      AppendCompact(out, json(v));
-    }
-    out += ',';
-  };
-  out += '{';
-  number("attempt", t.attempt);
-  number("lease_expires_at_ms", core_.clock().NowMs() + t.timeout_ms);
-  number("lease_token", t.ext().lease_token);
-  number("max_attempts", t.max_attempts);
-  out += R"("payload":)";
+  key("attempt");
+  out += std::to_string(t.attempt);
+  key("lease_expires_at_ms");
+  out += std::to_string(core_.clock().NowMs() + t.timeout_ms);
+  key("lease_token");
+  out += std::to_string(t.ext().lease_token);
+  key("max_attempts");
+  out += std::to_string(t.max_attempts);
+  key("payload");
   out += LoadPayloadText(t.seq);
-  out += ',';
-  number("priority", t.priority);
-  text("queue", t.queue());
-  member("tags", t.ext().tags);
-  text("task_id", TaskId(t.seq));
-  number("timeout_ms", t.timeout_ms);
-  out.back() = '}';
+  key("priority");
+  out += std::to_string(t.priority);
+  key("queue");
+  AppendJsonString(out, t.queue());
+  key("tags");
+  AppendCompact(out, t.ext().tags);
+  key("task_id");
+  AppendJsonString(out, TaskId(t.seq));
+  key("timeout_ms");
+  out += std::to_string(t.timeout_ms);
+  out += '}';
   return out;
 }
 

@@ -81,5 +81,22 @@ TEST(JsonTextTest, DumpWithMemberIsTheDumpOfTheObjectWithTheMemberSet) {
   }
 }
 
+// AppendJsonString and AppendKey, which the text builders (claim records,
+// state.get results) use: the library's spelling, appended.
+TEST(JsonTextTest, AppendJsonStringAndAppendKeyWriteWhatTheLibraryWould) {
+  for (const std::string& s : {std::string(""), std::string("plain"), std::string("q\"uote"), std::string("back\\slash"),
+                              std::string("caf\xc3\xa9"), std::string("\x01\n"), std::string("\xff bad"),
+                              std::string("nul\0in", 6)}) {
+    std::string out = "[";
+    AppendJsonString(out, s);
+    EXPECT_EQ(out, "[" + LibraryDump(json(s))) << json(json::binary_t(std::vector<uint8_t>(s.begin(), s.end())));
+  }
+  std::string out = "{";
+  AppendKey(out, "task_id");
+  AppendJsonString(out, "t1");
+  out += '}';
+  EXPECT_EQ(out, LibraryDump(json{{"task_id", "t1"}}));
+}
+
 }  // namespace
 }  // namespace shim
