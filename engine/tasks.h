@@ -150,6 +150,11 @@ class TaskModule {
   Result<std::optional<ClaimRequest>> ParseClaimNext(const nlohmann::json& params, const Task& finishing);
   // Replies `base`, plus the claim_next tasks when asked for.
   void ReplyWithClaimNext(Call& call, nlohmann::json base, std::optional<ClaimRequest> next);
+  // Answers `base` with its "tasks" set to the claimed records' text: as
+  // text through `reply_encoded` when the caller takes it, else as a
+  // document.
+  void ReplyWithTasks(const ReplyFn& reply, const EncodedReplyFn& reply_encoded, nlohmann::json base,
+                      const std::string& tasks_json);
   struct ClaimWaiter {
     uint64_t id;
     std::string worker_id;

@@ -256,8 +256,7 @@ void TaskModule::Claim(Call& call) {
   StartClaim(std::move(*req), call.client,
              [this, reply = call.reply, reply_encoded = call.reply_encoded](Result<std::string> tasks) {
                if (!tasks.ok()) return core_.Reply(reply, tasks.status());
-               if (reply_encoded) return core_.ReplyEncoded(reply_encoded, R"({"tasks":)" + *tasks + "}");
-               core_.Reply(reply, json{{"tasks", json::parse(*tasks)}});
+               ReplyWithTasks(reply, reply_encoded, json::object(), *tasks);
              });
 }
 
@@ -287,10 +286,15 @@ void TaskModule::ReplyWithClaimNext(Call& call, json base, std::optional<ClaimRe
                                         {"message", tasks.status().message()}};
                  return core_.Reply(reply, std::move(base));
                }
-               if (reply_encoded) return core_.ReplyEncoded(reply_encoded, DumpWithMember(base, "tasks", *tasks));
-               base["tasks"] = json::parse(*tasks);
-               core_.Reply(reply, std::move(base));
+               ReplyWithTasks(reply, reply_encoded, std::move(base), *tasks);
              });
+}
+
+void TaskModule::ReplyWithTasks(const ReplyFn& reply, const EncodedReplyFn& reply_encoded, json base,
+                                const std::string& tasks_json) {
+  if (reply_encoded) return core_.ReplyEncoded(reply_encoded, DumpWithMember(base, "tasks", tasks_json));
+  base["tasks"] = json::parse(tasks_json);
+  core_.Reply(reply, std::move(base));
 }
 
 void TaskModule::OnClientClosed(uint64_t client_id) {
