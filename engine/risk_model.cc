@@ -98,6 +98,19 @@ json RiskAssessment::ToJson() const {
               {"recommendation_reason", recommendation_reason.empty() ? json(nullptr) : json(recommendation_reason)}};
 }
 
+Status CheckSignals(const json& signals) {
+  for (const char* name : kScoredSignals) {
+    auto it = signals.find(name);
+    if (it == signals.end()) continue;
+    const bool ok = it->is_number() && std::isfinite(it->get<double>()) && it->get<double>() >= 0;
+    if (!ok) {
+      const std::string field = std::string("signals.") + name;
+      return Status::InvalidParams(field, field + " must be a non-negative number; got " + it->dump());
+    }
+  }
+  return Status::Ok();
+}
+
 RiskAssessment AssessRisk(const RiskConfig& c, const json& signals, std::optional<int64_t> since_checkpoint_ms) {
   RiskAssessment a;
   auto add = [&](const char* name, double value, const RiskRamp& ramp) {

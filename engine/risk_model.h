@@ -64,6 +64,14 @@ struct RiskAssessment {
   nlohmann::json ToJson() const;
 };
 
+// The signals the model scores, in the order docs/protocol.md lists them.
+inline constexpr const char* kScoredSignals[] = {"tokens_used", "context_window", "messages",
+                                                 "tool_calls",  "errors",         "elapsed_ms"};
+
+// INVALID_PARAMS (field `signals.<name>`) when a scored signal is present but
+// not a finite non-negative number; other keys are the caller's own.
+Status CheckSignals(const nlohmann::json& signals);
+
 // `signals` is the object given to signal.record; unknown keys are ignored.
 // `since_checkpoint_ms` is null when the session has no checkpoint yet (then
 // the session's elapsed time stands in for it).

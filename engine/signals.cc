@@ -43,6 +43,7 @@ void SessionModule::SignalRecord(Call& call) {
   if (signals->dump().size() > kMaxSignalsBytes) {
     return core_.Reply(call.reply, Status::TooLarge("signals over 16 KiB", kMaxSignalsBytes));
   }
+  if (Status bad = CheckSignals(*signals); !bad.ok()) return core_.Reply(call.reply, bad);
   auto s = FindOrFail(id);
   if (!s.ok()) return core_.Reply(call.reply, s.status());
   core_.NextRevision();
@@ -89,6 +90,9 @@ void SessionModule::AutoCheckpoint(Call& call) {
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (signals && signals->dump().size() > kMaxSignalsBytes) {
     return core_.Reply(call.reply, Status::TooLarge("signals over 16 KiB", kMaxSignalsBytes));
+  }
+  if (signals) {
+    if (Status bad = CheckSignals(*signals); !bad.ok()) return core_.Reply(call.reply, bad);
   }
   core_.NextRevision();
   Session* s = Find(id);

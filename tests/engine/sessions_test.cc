@@ -691,6 +691,25 @@ TEST_F(SessionsTest, SignalRecordScoresWithTheRiskModel) {
             StatusCode::kTooLarge);
 }
 
+TEST_F(SessionsTest, ScoredSignalsMustBeNonNegativeNumbers) {
+  OpenSession("s1", "chat", 60'000);
+  for (const char* name : {"tokens_used", "context_window", "messages", "tool_calls", "errors", "elapsed_ms"}) {
+    SCOPED_TRACE(name);
+    for (const json& bad : {json(-1), json(-0.5), json("7"), json(true)}) {
+      Result<json> r = Call("signal.record", {{"session_id", "s1"}, {"signals", {{name, bad}}}});
+      ASSERT_FALSE(r.ok());
+      EXPECT_EQ(r.status().code(), StatusCode::kInvalidParams);
+      EXPECT_EQ(r.status().details()["field"], std::string("signals.") + name);
+      EXPECT_EQ(Code("checkpoint.auto", {{"session_id", "s1"}, {"signals", {{name, bad}}}}),
+                StatusCode::kInvalidParams);
+    }
+    Ok("signal.record", {{"session_id", "s1"}, {"signals", {{name, 0}}}});
+  }
+  // Keys the model does not score are the caller's own.
+  Ok("signal.record", {{"session_id", "s1"}, {"signals", {{"mood", -3}}}});
+  EXPECT_EQ(Ok("signal.history", {{"session_id", "s1"}, {"limit", 1000}})["signals"].size(), 7u);
+}
+
 TEST_F(SessionsTest, SignalHistoryIsOldestFirstWithLimitAndSince) {
   OpenSession("s1", "chat", 600'000);
   std::vector<int64_t> at;
