@@ -130,7 +130,11 @@ void TaskModule::QueueStats(Call& call) {
   Params p(call.params);
   std::string name = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  TaskQueue& q = QueueFor(name);
+  // A read creates nothing: a queue no task or setting has named yet is
+  // described from an empty one, which is not kept.
+  TaskQueue unknown;
+  auto found = queues_.find(name);
+  TaskQueue& q = found != queues_.end() ? found->second : unknown;
   const int64_t now = core_.clock().NowMs();
   while (!q.completion_times.empty() && q.completion_times.front() < now - 60'000) q.completion_times.pop_front();
 
