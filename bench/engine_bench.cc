@@ -19,6 +19,7 @@
 #include "engine/client.h"
 #include "engine/clock.h"
 #include "engine/engine.h"
+#include "engine/tasks.h"
 #include "storage/store.h"
 
 namespace shim::engine {
@@ -246,6 +247,58 @@ void BM_ClaimAtDepth(benchmark::State& state) {
   state.counters["prefill_s"] = prefill_s;
 }
 BENCHMARK(BM_ClaimAtDepth)->ArgName("ready")->Arg(1'000)->Arg(1'000'000)->Unit(benchmark::kMicrosecond);
+
+// One slice of a long cascade: the dependency chain of `chain` tasks is
+// built with the timer paused, its head is cancelled, and each iteration is
+// one engine turn of the cascade (Engine::RunTimers plus its commit): what
+// other clients wait for at most while a cascade runs. A new chain is built
+// whenever the last one is done.
+void BM_CascadeSlice(benchmark::State& state) {
+  const int64_t chain = state.range(0);
+  Rig rig;
+  if (std::string err = rig.Open(); !err.empty()) return state.SkipWithError(err.c_str());
+  ReplySink sink;
+  ReplyFn reply = sink.Fn();
+  rig.engine->Execute("queue.configure", {{"queue", "c"}, {"keep_failed", 1000}, {"keep_completed", 1000}}, nullptr,
+                      reply);
+  auto build_and_cancel = [&]() -> Status {
+    std::string prev;
+    for (int64_t done = 0; done < chain; done += 10'000) {
+      json tasks = json::array();
+      for (int64_t i = done; i < std::min(chain, done + 10'000); ++i) {
+        json t = {{"queue", "c"}, {"ref", "r" + std::to_string(i)}};
+        if (i > done) t["depends_on"] = {"r" + std::to_string(i - 1)};
+        if (i == done && !prev.empty()) t["depends_on"] = {prev};
+        tasks.push_back(std::move(t));
+      }
+      json ids;
+      rig.engine->Execute("task.submit_batch", {{"tasks", std::move(tasks)}}, nullptr, [&](Result<json> r) {
+        if (r.ok()) ids = r.value()["task_ids"];
+      });
+      SHIM_RETURN_IF_ERROR(rig.Commit());
+      if (!ids.is_array() || ids.empty()) return Status::Internal("submit failed");
+      if (done == 0) rig.engine->Execute("task.cancel", {{"task_id", ids[0]}}, nullptr, reply);
+      prev = ids.back();
+    }
+    return rig.Commit();
+  };
+  int64_t slices = 0;
+  for (auto _ : state) {
+    if (rig.engine->NextTimerInMs() != std::optional<int64_t>(0)) {
+      state.PauseTiming();
+      // The cancel is part of the build: its first slice runs with the
+      // cancel request and is not counted here.
+      if (Status s = build_and_cancel(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
+      state.ResumeTiming();
+    }
+    rig.engine->RunTimers();
+    if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
+    ++slices;
+  }
+  if (!sink.first_error.empty()) return state.SkipWithError(sink.first_error.c_str());
+  state.SetItemsProcessed(slices * static_cast<int64_t>(TaskModule::kCascadeSlice));
+}
+BENCHMARK(BM_CascadeSlice)->ArgName("chain")->Arg(100'000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace shim::engine

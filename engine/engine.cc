@@ -244,11 +244,19 @@ void Engine::FailEffects(Group& group, const Status& status) {
 }
 
 void Engine::RunTimers() {
-  core_.wall_timers().RunDue(core_.clock().NowMs());
-  core_.mono_timers().RunDue(core_.clock().MonoMs());
+  // A bounded turn: what is still due runs in the next one (NextTimerInMs
+  // then says 0), with other clients' requests in between.
+  core_.wall_timers().RunDue(core_.clock().NowMs(), kTimerCallbacksPerTurn);
+  core_.mono_timers().RunDue(core_.clock().MonoMs(), kTimerCallbacksPerTurn);
+  // The next slice of a cascade too large for one turn.
+  if (tasks_->cascade_pending()) {
+    core_.NextRevision();
+    tasks_->RunCascade();
+  }
 }
 
 std::optional<int64_t> Engine::NextTimerInMs() const {
+  if (tasks_->cascade_pending()) return 0;
   std::optional<int64_t> next;
   const Core& core = core_;
   if (auto due = core.wall_timers().NextDueMs()) next = std::max<int64_t>(0, *due - core.clock().NowMs());

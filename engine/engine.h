@@ -117,7 +117,10 @@ class Engine {
   // True while anything is pending or in flight (shutdown waits on this).
   bool busy() const;
 
-  // Timers: runs what is due; NextTimerInMs is the delay until the next one.
+  // Timers: runs what is due, at most kTimerCallbacksPerTurn callbacks per
+  // clock and one slice of a pending task cascade; NextTimerInMs is the
+  // delay until the next one (0 while more is due).
+  static constexpr size_t kTimerCallbacksPerTurn = 4096;
   void RunTimers();
   std::optional<int64_t> NextTimerInMs() const;
 

@@ -89,6 +89,7 @@ struct TaskQueue {
   std::string name;
   QueueConfig config;
   bool configured = false;  // has a stored config record
+  bool trim_deferred = false;  // TrimRetention waits for a cascade to end
   std::array<ReadyList, 11> ready;  // index 1..10
   std::array<int64_t, kTaskStateCount> counts{};
   // Every retained task seq, ascending, for task.list. A forgotten task's

@@ -150,7 +150,10 @@ uint32_t ExtrasOf(const TaskExtra& e) {
   if (!e.requires_caps.empty()) bits |= kRequires;
   if (e.parent) bits |= kParent;
   if (e.aggregate != Aggregate::kNone) bits |= kAggregate;
-  if (!e.children.empty()) bits |= kChildren;
+  // Children are not written: recovery rebuilds every parent's list from
+  // its children's `parent` (TaskModule::Recover), so adding a child never
+  // rewrites a parent record that grows with each child. Records of earlier
+  // versions may still carry the list; Decode reads and recovery replaces it.
   if (!e.idempotency_key.empty()) bits |= kIdempotencyKey;
   if (!e.ref.empty()) bits |= kRef;
   if (!e.tags.is_null()) bits |= kTags;
@@ -204,7 +207,6 @@ std::string Task::EncodeRecord() const {
   }
   if (bits & kParent) w.U64(e.parent);
   if (bits & kAggregate) w.U8(static_cast<uint8_t>(e.aggregate));
-  if (bits & kChildren) w.U64s(e.children);
   if (bits & kIdempotencyKey) w.Str(e.idempotency_key);
   if (bits & kRef) w.Str(e.ref);
   if (bits & kTags) w.Json(e.tags);

@@ -29,6 +29,8 @@ void TaskModule::Reset() {
   idempotency_.clear();
   running_by_worker_.clear();
   payloads_.Clear();
+  cascade_.clear();
+  trim_deferred_.clear();
 }
 
 Status TaskModule::Recover() {
@@ -90,6 +92,15 @@ Status TaskModule::Recover() {
   // Finished tasks go into the retention lists in finish order.
   std::vector<const Task*> finished;
   const int64_t mono = core_.clock().MonoMs();
+  // A parent's children, in submit (= seq) order, from each child's
+  // `parent`: the parent record does not hold them.
+  for (Task* t : later) {
+    if (t->has_extra()) t->x().children.clear();
+  }
+  for (Task* t : later) {
+    if (t->ext().parent == 0) continue;
+    if (Task* p = Find(t->ext().parent)) p->x().children.push_back(t->seq);
+  }
   for (Task* task : later) {
     Task& t = *task;
     const uint64_t seq = t.seq;
@@ -145,6 +156,7 @@ Status TaskModule::Recover() {
     TaskQueue& q = QueueFor(t->queue());
     (t->state == TaskState::kFailed ? q.failed_order : q.completed_order).push_back(t->seq);
   }
+  QueueRechecksAfterRecovery();
   return Status::Ok();
 }
 
@@ -156,18 +168,21 @@ Result<Task*> TaskModule::RunningWithToken(const json& params, uint64_t* token_o
   auto seq = ParseTaskId(id);
   Task* t = seq ? Find(*seq) : nullptr;
   if (!t) return Status::NotFound("no task '" + id + "'");
+  auto not_owner = [&](TaskState state) {
+    return Status(StatusCode::kNotOwner,
+                  "lease_token " + std::to_string(token) + " does not own task " + id +
+                      " (its lease expired and it was handed out again, or it was cancelled)",
+                  {{"state", TaskStateName(state)}});
+  };
   if (t->state == TaskState::kRunning && t->ext().lease_token == token && token != 0 &&
       t->ext().lease_expires_mono_ms <= core_.clock().MonoMs()) {
     // Its lease ran out but the timer has not run yet (requests are served
     // in between): it stalled all the same; a late worker does not own it.
     Stall(*t);
+    t = Find(*seq);  // failed for good, it may have been forgotten by retention
+    if (!t) return not_owner(TaskState::kFailed);
   }
-  if (t->ext().lease_token != token || token == 0) {
-    return Status(StatusCode::kNotOwner,
-                  "lease_token " + std::to_string(token) + " does not own task " + id +
-                      " (its lease expired and it was handed out again, or it was cancelled)",
-                  {{"state", TaskStateName(t->state)}});
-  }
+  if (t->ext().lease_token != token || token == 0) return not_owner(t->state);
   if (t->state != TaskState::kRunning) {
     return Status(StatusCode::kInvalidState, "task " + id + " is " + TaskStateName(t->state) + ", not running",
                   {{"state", TaskStateName(t->state)}});

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <list>
 #include <map>
 #include <memory>
@@ -87,6 +88,18 @@ class TaskModule {
   void OnWorkerGone(const std::string& worker_id);
   void OnClientClosed(uint64_t client_id);
 
+  // Cascades (tasks_cascade.cc): what a finished task sets off in its
+  // dependents, its parent and its children runs as queued steps, never as
+  // recursion, at most kCascadeSlice steps per engine turn. A cascade
+  // larger than that goes on in later turns (RunCascade, from the engine's
+  // timer turn), each slice in its own group, so other clients are served
+  // in between. Recovery finds an interrupted cascade from the task states
+  // and queues what is left.
+  bool cascade_pending() const { return !cascade_.empty(); }
+  // Runs one slice of the pending cascade.
+  void RunCascade();
+  static constexpr size_t kCascadeSlice = 512;
+
   size_t task_count() const { return tasks_.size(); }
   const PayloadCache& payload_cache() const { return payloads_; }
   const TaskLimits& limits() const { return limits_; }
@@ -111,15 +124,45 @@ class TaskModule {
   void ArmLease(const Task& t);
   // The running task's execution lease has run out: a failed attempt.
   void Stall(Task& t);
-  void Finish(Task& t, TaskState final_state);
+  // Makes `t` final and queues what that sets off in its dependents and
+  // parent, and, with `cancel_children`, the cancel of its children; runs a
+  // slice of the cascade unless one is running. `t` may be forgotten by
+  // retention when it returns.
+  void Finish(Task& t, TaskState final_state, bool cancel_children = false);
   // A failed attempt: retry with backoff (or at once) or fail for good.
   void AttemptFailed(Task& t, const std::string& error, bool retry, bool apply_backoff, const char* event);
   void ReleaseRunning(Task& t);
   void OnPrerequisiteDone(Task& waiter);
-  void ResolveDependents(const Task& t);
+  // What a finished task `done` does to one task waiting on it.
+  void ResolveDependent(const Task& done, Task& dependent);
+  // What a finished child does to its parent.
   void NotifyParent(const Task& child);
+  // A parent fails because a child failed or was cancelled; its other
+  // children are cancelled (queued).
+  void FailParentForChild(Task& parent, const Task& child);
   void CompleteParentByAggregate(Task& parent);
+  // Cancels `t` now and queues the cancel of its subtree.
   void CancelTree(Task& t, const std::string& reason);
+
+  // ---- cascades (tasks_cascade.cc)
+  struct CascadeStep {
+    enum class Kind : uint8_t {
+      kDependents,  // `seq` finished: resolve the tasks waiting on it
+      kParent,      // `seq` finished: tell its parent
+      kChildren,    // `seq` failed or was cancelled: cancel its children
+      kRecheck,     // after recovery: `seq` may need to fail, be cancelled or run
+    };
+    Kind kind;
+    uint64_t seq;
+    size_t next = 0;  // kDependents, kChildren: the next index to handle
+  };
+  void QueueStep(CascadeStep::Kind kind, uint64_t seq) { cascade_.push_back({kind, seq}); }
+  // Runs (part of) `step`, taking from `budget`; true when it is done.
+  bool RunStep(CascadeStep& step, size_t& budget);
+  // At the end of recovery: queues a kRecheck for every unfinished task
+  // that an interrupted cascade left behind.
+  void QueueRechecksAfterRecovery();
+  void Recheck(Task& t);
   // Remembers a finished task for retention and drops the oldest beyond
   // keep_completed / keep_failed.
   void Retain(TaskQueue& q, const Task& t);
@@ -209,6 +252,12 @@ class TaskModule {
   PayloadCache payloads_{limits_.payload_cache_bytes};
   uint64_t next_waiter_id_ = 1;
   uint64_t next_ready_order_ = 1;
+  // Pending cascade steps, oldest first. While any is pending no finished
+  // task is forgotten by retention (the steps and a recovery after a crash
+  // read them): TrimRetention defers to the end of the cascade.
+  std::deque<CascadeStep> cascade_;
+  bool cascading_ = false;  // RunCascade is on the stack
+  std::vector<TaskQueue*> trim_deferred_;
 };
 
 }  // namespace shim::engine

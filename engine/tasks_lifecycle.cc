@@ -174,7 +174,7 @@ void TaskModule::ReleaseRunning(Task& t) {
   t.x().claimed_by.reset();
 }
 
-void TaskModule::Finish(Task& t, TaskState final_state) {
+void TaskModule::Finish(Task& t, TaskState final_state, bool cancel_children) {
   SetState(t, final_state);
   payloads_.Drop(t.seq);  // finished without a claim (cancelled, a failed dependency): not read again soon
   const int64_t now = core_.clock().NowMs();
@@ -185,10 +185,13 @@ void TaskModule::Finish(Task& t, TaskState final_state) {
     while (!q.completion_times.empty() && q.completion_times.front() < now - 60'000) q.completion_times.pop_front();
   }
   Persist(t);
-  const uint64_t seq = t.seq;
-  ResolveDependents(t);
-  if (Task* again = Find(seq)) NotifyParent(*again);
-  if (Task* again = Find(seq)) Retain(QueueFor(again->queue()), *again);
+  // What this sets off is queued, not recursed into: a chain of dependents
+  // or parents can be as long as clients make it.
+  if (dependents_.contains(t.seq)) QueueStep(CascadeStep::Kind::kDependents, t.seq);
+  if (t.ext().parent != 0) QueueStep(CascadeStep::Kind::kParent, t.seq);
+  if (cancel_children && !t.ext().children.empty()) QueueStep(CascadeStep::Kind::kChildren, t.seq);
+  Retain(q, t);
+  RunCascade();  // a no-op inside a running cascade, which picks the steps up
 }
 
 void TaskModule::AttemptFailed(Task& t, const std::string& error, bool retry, bool apply_backoff,
@@ -214,31 +217,25 @@ void TaskModule::AttemptFailed(Task& t, const std::string& error, bool retry, bo
 }
 
 void TaskModule::OnPrerequisiteDone(Task& waiter) {
+  // The counters are not stored (recovery recounts them): nothing to write
+  // until the task can be scheduled. Writing the record on every child's
+  // completion made a parent of n children cost n records of n children.
   if (waiter.state == TaskState::kWaiting && waiter.ext().unmet_dependencies == 0 && waiter.ext().children_pending == 0) {
     Schedule(waiter);
-  } else {
-    Persist(waiter);
   }
 }
 
-void TaskModule::ResolveDependents(const Task& t) {
-  auto node = dependents_.extract(t.seq);
-  if (node.empty()) return;
-  const bool ok = t.state == TaskState::kCompleted;
-  const std::string what = TaskId(t.seq) + (t.state == TaskState::kCancelled ? " was cancelled" : " failed");
-  for (uint64_t seq : node.mapped()) {
-    Task* d = Find(seq);
-    if (!d || IsFinished(d->state)) continue;
-    if (ok || d->ext().ignore_dependency_failure) {
-      --d->x().unmet_dependencies;
-      OnPrerequisiteDone(*d);
-      continue;
-    }
-    if (d->state == TaskState::kRunning) ReleaseRunning(*d);
-    d->x().error = "dependency " + what;
-    Event(*d, "failed", {{"error", d->ext().error}, {"dependency", TaskId(t.seq)}});
-    Finish(*d, TaskState::kFailed);
+void TaskModule::ResolveDependent(const Task& done, Task& d) {
+  if (IsFinished(d.state)) return;
+  if (done.state == TaskState::kCompleted || d.ext().ignore_dependency_failure) {
+    --d.x().unmet_dependencies;
+    OnPrerequisiteDone(d);
+    return;
   }
+  if (d.state == TaskState::kRunning) ReleaseRunning(d);
+  d.x().error = "dependency " + TaskId(done.seq) + (done.state == TaskState::kCancelled ? " was cancelled" : " failed");
+  Event(d, "failed", {{"error", d.ext().error}, {"dependency", TaskId(done.seq)}});
+  Finish(d, TaskState::kFailed);
 }
 
 void TaskModule::NotifyParent(const Task& child) {
@@ -246,31 +243,26 @@ void TaskModule::NotifyParent(const Task& child) {
   Task* p = Find(child.ext().parent);
   if (!p || IsFinished(p->state)) return;
   --p->x().children_pending;
-  const bool ok = child.state == TaskState::kCompleted;
-  if (!ok && !p->ext().ignore_dependency_failure) {
-    // A parent never waits forever: a failed child fails it, and the other
-    // children are no longer wanted.
-    const std::string reason = "child " + TaskId(child.seq) +
-                               (child.state == TaskState::kCancelled ? " was cancelled" : " failed");
-    if (p->state == TaskState::kRunning) ReleaseRunning(*p);
-    p->x().error = reason;
-    Event(*p, "failed", {{"error", reason}, {"child", TaskId(child.seq)}});
-    const std::vector<uint64_t> children = p->ext().children;
-    Finish(*p, TaskState::kFailed);
-    for (uint64_t c : children) {
-      if (Task* ct = Find(c)) CancelTree(*ct, "parent " + TaskId(child.ext().parent) + " failed");
-    }
-    return;
+  if (child.state != TaskState::kCompleted && !p->ext().ignore_dependency_failure) {
+    return FailParentForChild(*p, child);
   }
-  if (p->ext().children_pending > 0) {
-    Persist(*p);
-    return;
-  }
+  if (p->ext().children_pending > 0) return;
   if (p->ext().aggregate != Aggregate::kNone) {
     CompleteParentByAggregate(*p);
   } else {
     OnPrerequisiteDone(*p);
   }
+}
+
+void TaskModule::FailParentForChild(Task& p, const Task& child) {
+  // A parent never waits forever: a failed child fails it, and the other
+  // children are no longer wanted.
+  const std::string reason =
+      "child " + TaskId(child.seq) + (child.state == TaskState::kCancelled ? " was cancelled" : " failed");
+  if (p.state == TaskState::kRunning) ReleaseRunning(p);
+  p.x().error = reason;
+  Event(p, "failed", {{"error", reason}, {"child", TaskId(child.seq)}});
+  Finish(p, TaskState::kFailed, /*cancel_children=*/true);
 }
 
 void TaskModule::CompleteParentByAggregate(Task& p) {
@@ -315,8 +307,6 @@ void TaskModule::CancelTree(Task& t, const std::string& reason) {
   t.x().lease_token = 0;
   t.x().error = reason;
   Event(t, "cancelled", {{"reason", reason}});
-  const std::vector<uint64_t> children = t.ext().children;
-  const uint64_t seq = t.seq;
   if (worker) {
     // The worker hears of the cancel only once it is durable, like any other
     // consequence of a write: a crash before the commit leaves it running.
@@ -324,10 +314,7 @@ void TaskModule::CancelTree(Task& t, const std::string& reason) {
       if (!worker->closed()) worker->Notify("task.cancelled", params, /*force=*/true);
     });
   }
-  Finish(t, TaskState::kCancelled);
-  for (uint64_t c : children) {
-    if (Task* ct = Find(c)) CancelTree(*ct, "parent " + TaskId(seq) + " was cancelled");
-  }
+  Finish(t, TaskState::kCancelled, /*cancel_children=*/true);
 }
 
 void TaskModule::Retain(TaskQueue& q, const Task& t) {
@@ -336,6 +323,15 @@ void TaskModule::Retain(TaskQueue& q, const Task& t) {
 }
 
 void TaskModule::TrimRetention(TaskQueue& q) {
+  if (!cascade_.empty()) {
+    // A pending step may still read a finished task; the end of the
+    // cascade trims.
+    if (!q.trim_deferred) {
+      q.trim_deferred = true;
+      trim_deferred_.push_back(&q);
+    }
+    return;
+  }
   for (const bool failed : {false, true}) {
     auto& order = failed ? q.failed_order : q.completed_order;
     const int64_t keep = failed ? q.config.keep_failed : q.config.keep_completed;

@@ -211,27 +211,34 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
     for (const Target& d : dep_targets[i]) out.push_back(node_name(d));
     if (parent_target[i]) edges[node_name(*parent_target[i])].push_back(self);
   }
-  std::map<std::string, int> color;  // 0 new, 1 on stack, 2 done
-  std::vector<std::string> stack;
+  // Depth-first, with an explicit stack: a batch may be one chain of
+  // max_batch tasks, too deep to recurse through.
+  std::map<std::string, int> color;  // 0 new, 1 on the path, 2 done
+  std::vector<std::pair<const std::string*, size_t>> path;  // node, next edge to follow
   std::vector<std::string> cycle;
-  std::function<bool(const std::string&)> visit = [&](const std::string& v) {
-    color[v] = 1;
-    stack.push_back(v);
-    for (const std::string& w : edges[v]) {
-      if (color[w] == 1) {
-        auto from = std::find(stack.begin(), stack.end(), w);
-        cycle.assign(from, stack.end());
-        cycle.push_back(w);
-        return true;
+  for (const auto& [root, unused] : edges) {
+    if (color[root] != 0) continue;
+    color[root] = 1;
+    path.emplace_back(&root, 0);
+    while (!path.empty() && cycle.empty()) {
+      auto& [v, next] = path.back();
+      const std::vector<std::string>& out = edges[*v];
+      if (next == out.size()) {
+        color[*v] = 2;
+        path.pop_back();
+        continue;
       }
-      if (color[w] == 0 && visit(w)) return true;
+      const std::string& w = out[next++];
+      if (color[w] == 1) {
+        auto from = std::find_if(path.begin(), path.end(), [&](const auto& e) { return *e.first == w; });
+        for (auto it = from; it != path.end(); ++it) cycle.push_back(*it->first);
+        cycle.push_back(w);
+      } else if (color[w] == 0) {
+        color[w] = 1;
+        path.emplace_back(&edges.try_emplace(w).first->first, 0);
+      }
     }
-    stack.pop_back();
-    color[v] = 2;
-    return false;
-  };
-  for (const auto& [v, unused] : edges) {
-    if (color[v] == 0 && visit(v)) {
+    if (!cycle.empty()) {
       std::string text;
       for (const auto& c : cycle) text += (text.empty() ? "" : " -> ") + c;
       return Status(StatusCode::kDependencyCycle, "dependency cycle: " + text + "; nothing was stored",

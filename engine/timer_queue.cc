@@ -8,9 +8,9 @@ void TimerQueue::Schedule(int64_t due_ms, Callback cb) {
   heap_.push(Entry{due_ms, next_seq_++, std::move(cb)});
 }
 
-size_t TimerQueue::RunDue(int64_t now_ms) {
+size_t TimerQueue::RunDue(int64_t now_ms, size_t max) {
   size_t ran = 0;
-  while (!heap_.empty() && heap_.top().due_ms <= now_ms) {
+  while (ran < max && !heap_.empty() && heap_.top().due_ms <= now_ms) {
     // priority_queue::top is const; the entry is popped right after, so
     // moving the callback out is safe.
     Callback cb = std::move(const_cast<Entry&>(heap_.top()).cb);

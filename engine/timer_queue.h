@@ -6,6 +6,7 @@
 // stale entries harmless. Engine thread only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -19,9 +20,11 @@ class TimerQueue {
   using Callback = std::function<void()>;
 
   void Schedule(int64_t due_ms, Callback cb);
-  // Runs, in due order, every callback due at or before now_ms, including
-  // ones scheduled by those callbacks. Returns how many ran.
-  size_t RunDue(int64_t now_ms);
+  // Runs, in due order, the callbacks due at or before now_ms, including
+  // ones scheduled by those callbacks, but at most `max` of them: a million
+  // keys expiring in the same millisecond are a million callbacks, which
+  // the engine spreads over turns. Returns how many ran.
+  size_t RunDue(int64_t now_ms, size_t max = SIZE_MAX);
   std::optional<int64_t> NextDueMs() const;
   size_t size() const { return heap_.size(); }
 
