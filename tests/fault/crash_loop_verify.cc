@@ -59,6 +59,33 @@ json Read(Tally& tally, net::LineClient& c, const std::string& method, const jso
   return ReadAll(tally, c, {{method, params}})[0];
 }
 
+// A batch's end states once every cascade has run (dependents of a failed
+// task failed, parents of failed children failed, ...): each check and
+// whether it holds. `t`: the tasks by DagBatch role.
+std::vector<std::pair<std::string, bool>> BatchEndStates(const DagBatch& batch, const std::vector<const json*>& t) {
+  auto state = [&](int role) { return t[role]->value("state", ""); };
+  const std::string a = state(DagBatch::kA), b = state(DagBatch::kB), p = state(DagBatch::kP);
+  const std::string k1 = state(DagBatch::kK1), k2 = state(DagBatch::kK2);
+  std::vector<std::pair<std::string, bool>> out;
+  if (a == "failed" || a == "cancelled") {
+    out.emplace_back("a failed dependency fails its dependents", b == "failed" || b == "cancelled");
+    if (batch.k2_depends) out.emplace_back("a failed dependency fails its dependents", k2 == "failed" || k2 == "cancelled");
+  }
+  if (a == "completed") out.emplace_back("a completed dependency releases its dependents", b != "waiting");
+  if (k1 == "failed" || k1 == "cancelled" || k2 == "failed" || k2 == "cancelled") {
+    out.emplace_back("a failed child fails its parent", p == "failed");
+  }
+  if (k1 == "completed" && k2 == "completed" && p != "failed") {
+    out.emplace_back("a parent completes when its children have", p == "completed");
+  }
+  if (p == "failed") {
+    // Its unfinished children were cancelled; one retried since (task.retry
+    // of a child we failed) may run again, but none waits.
+    out.emplace_back("a failed parent cancels its waiting children", k1 != "waiting" && k2 != "waiting");
+  }
+  return out;
+}
+
 }  // namespace
 
 int64_t WallMs() {
@@ -629,24 +656,7 @@ void CrashLoop::VerifyBatches(net::LineClient& c, bool full, const std::map<std:
                     story + ": p result " + Show(t[DagBatch::kP]->value("result", json())));
     }
     if (!full || !final_pass_) continue;
-    // End states, once every cascade has settled (Settle()).
-    const std::string a = state(DagBatch::kA), k1 = state(DagBatch::kK1), k2 = state(DagBatch::kK2);
-    if (a == "failed" || a == "cancelled") {
-      tally_.Expect(state(DagBatch::kB) == "failed" || state(DagBatch::kB) == "cancelled",
-                    "a failed dependency fails its dependents", story);
-    }
-    if (a == "completed") tally_.Expect(state(DagBatch::kB) != "waiting", "a completed dependency releases its dependents", story);
-    if (k1 == "failed" || k1 == "cancelled" || k2 == "failed" || k2 == "cancelled") {
-      tally_.Expect(state(DagBatch::kP) == "failed", "a failed child fails its parent", story);
-    }
-    if (k1 == "completed" && k2 == "completed" && state(DagBatch::kP) != "failed") {
-      tally_.Expect(state(DagBatch::kP) == "completed", "a parent completes when its children have", story);
-    }
-    if (state(DagBatch::kP) == "failed") {
-      // Its unfinished children were cancelled; one retried since (task.retry
-      // of a child we failed) may run again, but none waits.
-      tally_.Expect(k1 != "waiting" && k2 != "waiting", "a failed parent cancels its waiting children", story);
-    }
+    for (const auto& [check, ok] : BatchEndStates(batch, t)) tally_.Expect(ok, check, story);
   }
 }
 
@@ -674,11 +684,34 @@ void CrashLoop::VerifyTaskEvents(net::LineClient& c, const std::string& queue) {
 }
 
 void CrashLoop::Settle(net::LineClient& c) {
-  (void)c;
-  // Abandoned sessions go unclean one heartbeat TTL (at most 600 ms) after
-  // this server recovered them; cascades of the small DAGs finish within a
-  // command today, and within a few slices if they are ever split.
-  std::this_thread::sleep_for(std::chrono::milliseconds(600 + 2 * kLivenessSlackMs));
+  // Abandoned sessions go unclean one heartbeat TTL after this server
+  // recovered them; cascades run in the commands that set them off (or in
+  // slices right after). Poll until both have happened, up to 20 s.
+  std::lock_guard<std::mutex> lock(ledger_.mu);
+  std::vector<std::pair<std::string, json>> calls;
+  for (const auto& [sid, s] : ledger_.sessions) {
+    if (!s.closed && !s.close_in_doubt) calls.push_back({"session.status", {{"session_id", sid}}});
+  }
+  for (const DagBatch& b : ledger_.batches) {
+    for (const std::string& id : b.ids) calls.push_back({"task.get", {{"task_id", id}}});
+  }
+  const size_t sessions = calls.size() - ledger_.batches.size() * DagBatch::kRoles;
+  const SteadyTime deadline = SteadyClock::now() + std::chrono::seconds(20);
+  for (int round = 0;; ++round) {
+    const std::vector<json> got = ReadAll(tally_, c, calls);
+    bool settled = true;
+    for (size_t i = 0; i < sessions && settled; ++i) settled = Obj(got[i]).value("state", "") != "open";
+    for (size_t b = 0; b < ledger_.batches.size() && settled; ++b) {
+      std::vector<const json*> t;
+      for (int role = 0; role < DagBatch::kRoles; ++role) t.push_back(&Obj(got[sessions + b * DagBatch::kRoles + role]));
+      for (const auto& [check, ok] : BatchEndStates(ledger_.batches[b], t)) settled = settled && ok;
+    }
+    if (settled || SteadyClock::now() > deadline) {
+      if (round > 0) tally_.Note("settle rounds before the final pass", static_cast<uint64_t>(round));
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 }  // namespace shim::fault
