@@ -205,12 +205,26 @@ void CrashLoop::Run() {
   int next_report = 50;
   int kill = 1;
   uint64_t acked_before = 0;
+  // Where the time goes: load, noticing the kill, restarts (faults
+  // included), verification.
+  double load_s = 0, park_s = 0, restart_s = 0, verify_s = 0;
+  auto since = [](SteadyTime t) { return std::chrono::duration<double>(SteadyClock::now() - t).count(); };
   for (; kill <= options_.kills && !::testing::Test::HasFatalFailure(); ++kill) {
+    const SteadyTime resumed = SteadyClock::now();
     Resume();
+    const uint64_t acked_at_start = acked_ops_.load();
     std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(100, 700)(rng_)));
+    // A slow server (a sanitized build, a loaded machine) gets more time, so
+    // that every round carries some load and each kind its share of it.
+    while (acked_ops_.load() - acked_at_start < kMinAckedPerRound && since(resumed) < 10) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     const SteadyTime killed = SteadyClock::now();
+    load_s += since(resumed);
     KillServer();
     WaitParked();
+    park_s += since(killed);
+    const SteadyTime restarting = SteadyClock::now();
     if (::testing::Test::HasFatalFailure()) break;
     {
       std::lock_guard<std::mutex> lock(ledger_.mu);
@@ -236,7 +250,10 @@ void CrashLoop::Run() {
       if (::testing::Test::HasFatalFailure()) break;
     }
     const uint64_t failed_before = tally_.failed();
+    const SteadyTime verifying = SteadyClock::now();
+    restart_s += since(restarting);
     Verify(false);
+    verify_s += since(verifying);
     if (options_.expect_violations && tally_.failed() > failed_before) break;
     if (options_.kills >= 100 && kill >= next_report) {
       next_report += 50;
@@ -261,7 +278,8 @@ void CrashLoop::Run() {
             << " of them right after a recovery), " << recovery_kills_ << " kills during recovery, "
             << failpoint_deaths_ << " deaths at recovery failpoints (" << failpoints_unfired_
             << " armed but not reached), durability " << options_.durability << ", seed " << options_.seed << ", "
-            << secs << " s\n"
+            << secs << " s (load " << load_s << " s, noticing kills " << park_s << " s, restarts " << restart_s
+            << " s, checks after restarts " << verify_s << " s)\n"
             << "[ fault ] requests: " << acked_ops_.load() << " acknowledged, " << refused_ops_.load()
             << " refused (errors), " << lost_ops_.load() << " lost to a kill\n"
             << "[ fault ] checks passed: " << tally_.passed() << ", failed: " << tally_.failed() << "\n"

@@ -106,6 +106,7 @@ struct LeaseLedger {
   std::optional<int64_t> key_n;  // acked state.set of the lease key with this lease
   bool key_in_doubt = false;
   std::set<uint64_t> ended;  // revoked (acked) or seen gone: never back
+  size_t ended_counted = 0;
 };
 
 struct ChannelLedger {
@@ -262,22 +263,24 @@ class Client {
   void OwnBadCas();
   void OwnRead();
   void Incr();
-  void PairTxn();
+  void PairTxn(bool wrong);
   void TransferTxn();
   void SharedCas();
   void TtlSet();
   void TtlRead();
-  void LeaseOp();
+  enum class LeaseAction { kKeepalive, kSetKey, kRevoke };  // each grants a lease first if none
+  void LeaseOp(LeaseAction action);
   void Publish(bool own);
   void Subscribe(uint64_t from_seq);
   void LockCycle();
   void StaleFenceProbe();
   // Tasks.
-  void Submit();
+  void Submit(bool delayed);
   void SubmitBatch();
   void ResubmitBatchInDoubt();
   void Claim();
-  void Finish();
+  enum class FinishAction { kComplete, kCompleteClaimNext, kFailRetry, kFailFinal, kExtend };
+  void Finish(FinishAction action);  // claims instead when nothing is held
   void RetryFailed();
   void RecordClaims(const nlohmann::json& tasks, const std::string& worker, int64_t sent_ms, int64_t acked_ms,
                     Load load);
@@ -290,7 +293,8 @@ class Client {
   void WorkerOp();
   void SaveCheckpoint();
   void AutoCheckpoint();
-  void SessionOp();
+  enum class SessionAction { kOpen, kClose, kRecover };  // close and recover open one if none
+  void SessionOp(SessionAction action);
 
   CrashLoop& loop_;
   const int id_;
@@ -309,6 +313,8 @@ class Client {
   SteadyTime last_heartbeat_{};
   bool worker_wanted_ = true;
   int64_t counter_ = 0;
+  std::vector<int> deck_;  // the operations of Step, shuffled
+  size_t next_op_ = 0;
 };
 
 // --------------------------------------------------------------- CrashLoop

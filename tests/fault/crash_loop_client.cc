@@ -12,14 +12,6 @@ using nlohmann::json;
 
 namespace {
 
-// What a JSON value is, for messages.
-std::string Show(const json& j) {
-  std::string s = j.dump();
-  return s.size() > 300 ? s.substr(0, 300) + "..." : s;
-}
-
-std::string Show(const Outcome& o) { return o.ok() ? Show(o.result) : o.status.ToString(); }
-
 int64_t BackoffMs(const json& backoff, int64_t attempt) {
   int64_t d = backoff.value("delay_ms", int64_t{0});
   if (backoff.value("type", "fixed") == "exponential") d <<= std::clamp<int64_t>(attempt - 1, 0, 20);
@@ -97,44 +89,64 @@ void Client::Step() {
   DrainMessages();
   WorkerHeartbeatIfDue();
   if (!conn_) return;
-  // Weights of the operations, in the order of the switch below.
-  static const int kWeights[] = {8, 5, 2, 2, 2, 3, 2, 4, 3, 3, 5, 3, 2, 4, 5, 5, 7, 2, 7, 2, 8, 10, 1, 1, 3, 3, 2};
-  static const int kTotal = [] {
-    int t = 0;
-    for (int w : kWeights) t += w;
-    return t;
-  }();
-  int r = Pick(kTotal);
-  int op = 0;
-  while (r >= kWeights[op]) r -= kWeights[op++];
-  switch (op) {
-    case 0: return OwnWrite(Load::kOwnSet);
-    case 1: return OwnWrite(Load::kOwnCas);
-    case 2: return OwnBadCas();
-    case 3: return OwnRead();
-    case 4: return OwnWrite(Load::kOwnDel);
-    case 5: return OwnWrite(Load::kOwnPatchMerge);
-    case 6: return OwnWrite(Load::kOwnPatchOps);
-    case 7: return Incr();
-    case 8: return PairTxn();
-    case 9: return TransferTxn();
-    case 10: return SharedCas();
-    case 11: return TtlSet();
-    case 12: return TtlRead();
-    case 13: return LeaseOp();
-    case 14: return Publish(true);
-    case 15: return Publish(false);
-    case 16: return LockCycle();
-    case 17: return StaleFenceProbe();
-    case 18: return Submit();
-    case 19: return SubmitBatch();
-    case 20: return Claim();
-    case 21: return held_.empty() ? Claim() : Finish();
-    case 22: return RetryFailed();
-    case 23: return WorkerOp();
-    case 24: return SaveCheckpoint();
-    case 25: return AutoCheckpoint();
-    default: return SessionOp();
+  // The operations and their weights. Each client draws them from a
+  // shuffled deck holding each operation `weight` times, so every kind gets
+  // its share of however many steps a round allows (a sanitized server
+  // allows few): rare kinds are not left to chance, and each clears its
+  // minimum (crash_loop_tally.h).
+  enum Op {
+    kSet, kCas, kBadCas, kRead, kDel, kPatchMerge, kPatchOps, kIncrement, kPair, kPairWrong, kTransfer, kShared,
+    kTtlWrite, kTtlGet, kLeaseKeep, kLeaseSetKey, kLeaseEnd, kPubOwn, kPubShared, kLock, kProbe, kSubmitTask,
+    kSubmitDelayed, kBatch, kClaimTasks, kComplete, kCompleteNext, kFailRetry, kFailFinal, kExtend, kRetry,
+    kWorker, kSave, kAuto, kSessionOpen, kSessionClose, kSessionRecover, kOps
+  };
+  static const int kWeights[kOps] = {7, 5, 2, 2, 3, 3, 3, 3, 3, 2, 3, 4, 3, 2, 3, 3, 2, 4, 4,
+                                     6, 2, 4, 2, 3, 7, 6, 4, 3, 3, 2, 2, 2, 3, 3, 2, 2, 3};
+  if (next_op_ == deck_.size()) {
+    deck_.clear();
+    for (int op = 0; op < kOps; ++op) deck_.insert(deck_.end(), static_cast<size_t>(kWeights[op]), op);
+    std::shuffle(deck_.begin(), deck_.end(), rng_);
+    next_op_ = 0;
+  }
+  switch (deck_[next_op_++]) {
+    case kSet: return OwnWrite(Load::kOwnSet);
+    case kCas: return OwnWrite(Load::kOwnCas);
+    case kBadCas: return OwnBadCas();
+    case kRead: return OwnRead();
+    case kDel: return OwnWrite(Load::kOwnDel);
+    case kPatchMerge: return OwnWrite(Load::kOwnPatchMerge);
+    case kPatchOps: return OwnWrite(Load::kOwnPatchOps);
+    case kIncrement: return Incr();
+    case kPair: return PairTxn(false);
+    case kPairWrong: return PairTxn(true);
+    case kTransfer: return TransferTxn();
+    case kShared: return SharedCas();
+    case kTtlWrite: return TtlSet();
+    case kTtlGet: return TtlRead();
+    case kLeaseKeep: return LeaseOp(LeaseAction::kKeepalive);
+    case kLeaseSetKey: return LeaseOp(LeaseAction::kSetKey);
+    case kLeaseEnd: return LeaseOp(LeaseAction::kRevoke);
+    case kPubOwn: return Publish(true);
+    case kPubShared: return Publish(false);
+    case kLock: return LockCycle();
+    case kProbe: return StaleFenceProbe();
+    case kSubmitTask: return Submit(false);
+    case kSubmitDelayed: return Submit(true);
+    case kBatch: return SubmitBatch();
+    // Finish what is held before its lease lapses.
+    case kClaimTasks: return held_.size() < 3 ? Claim() : Finish(FinishAction::kComplete);
+    case kComplete: return Finish(FinishAction::kComplete);
+    case kCompleteNext: return Finish(FinishAction::kCompleteClaimNext);
+    case kFailRetry: return Finish(FinishAction::kFailRetry);
+    case kFailFinal: return Finish(FinishAction::kFailFinal);
+    case kExtend: return Finish(FinishAction::kExtend);
+    case kRetry: return RetryFailed();
+    case kWorker: return WorkerOp();
+    case kSave: return SaveCheckpoint();
+    case kAuto: return AutoCheckpoint();
+    case kSessionOpen: return SessionOp(SessionAction::kOpen);
+    case kSessionClose: return SessionOp(SessionAction::kClose);
+    default: return SessionOp(SessionAction::kRecover);
   }
 }
 
@@ -256,7 +268,7 @@ void Client::Incr() {
   own.acked[key] = next;
 }
 
-void Client::PairTxn() {
+void Client::PairTxn(bool wrong) {
   const std::string x = PairKey(id_, 'x'), y = PairKey(id_, 'y'), fails = PairFailsKey(id_);
   KeyState cx, cy, cf;
   {
@@ -266,8 +278,7 @@ void Client::PairTxn() {
     cy = own.acked[y];
     cf = own.acked[fails];
   }
-  // One in four compares against a version x is not at: the failure ops run.
-  const bool wrong = OneIn(4);
+  // `wrong`: compare against a version x is not at, so the failure ops run.
   const int64_t n = ++counter_;
   const json value = {{"c", id_}, {"n", n}};
   json params = {{"compare", {{{"key", x}, {"version", cx.version + (wrong ? 1 : 0)}}, {{"key", y}, {"version", cy.version}}}},
@@ -378,7 +389,7 @@ void Client::LeaseGone(SteadyTime acked) {
   l.revoke_in_doubt = false;
 }
 
-void Client::LeaseOp() {
+void Client::LeaseOp(LeaseAction action) {
   LeaseLedger l;
   {
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
@@ -386,7 +397,7 @@ void Client::LeaseOp() {
   }
   const SteadyTime sent = SteadyClock::now();
   if (l.id == 0) {
-    const int64_t ttl = 500 + Pick(1500);
+    const int64_t ttl = 1000 + Pick(3000);
     Outcome o = Call(Load::kLeaseGrant, "lease.grant", {{"ttl_ms", ttl}, {"owner", C(id_)}});
     if (!o.ok()) return;  // a lost grant lapses by itself
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
@@ -398,8 +409,7 @@ void Client::LeaseOp() {
     m.key_in_doubt = m.revoke_in_doubt = false;
     return;
   }
-  const int r = Pick(10);
-  if (r < 5) {
+  if (action == LeaseAction::kKeepalive) {
     Outcome o = Call(Load::kLeaseKeepalive, "lease.keepalive", {{"lease_id", l.id}}, {StatusCode::kNotFound});
     if (o.lost()) return;  // a keepalive only extends: the deadline we know still holds
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
@@ -409,7 +419,7 @@ void Client::LeaseOp() {
     } else if (o.is(StatusCode::kNotFound)) {
       LeaseGone(SteadyClock::now());
     }
-  } else if (r < 9) {
+  } else if (action == LeaseAction::kSetKey) {
     const int64_t n = ++counter_;
     Outcome o = Call(Load::kLeaseKey, "state.set",
                      {{"key", LeaseKeyName(id_)}, {"value", {{"c", id_}, {"n", n}, {"lease", l.id}}}, {"lease_id", l.id}},
@@ -550,7 +560,7 @@ void Client::LockCycle() {
   }
   acquire_in_doubt_.erase(l);
 
-  if (OneIn(3)) {
+  if (OneIn(2)) {
     Outcome e = Call(Load::kLockExtend, "lock.extend", {{"name", lock_name}, {"token", token}, {"ttl_ms", kLockTtlMs}},
                      {StatusCode::kNotOwner});
     if (e.lost()) return;
@@ -619,8 +629,8 @@ void Client::StaleFenceProbe() {
 
 // -------------------------------------------------------------------- tasks
 
-void Client::Submit() {
-  const int kind = Pick(10);
+void Client::Submit(bool delayed) {
+  const int kind = delayed ? 3 : Pick(8) < 3 ? Pick(3) : 5 + Pick(5);
   json params = {{"queue", kQueue}, {"payload", {{"c", id_}, {"n", ++counter_}}}, {"tags", {id_, counter_}}};
   int64_t delay = 0;
   if (kind < 3) {  // a lease short enough to lapse while held
@@ -807,19 +817,23 @@ void Client::RetryCompleteInDoubt() {
   if (t.batch >= 0) loop_.ledger_.dirty_batches.insert(static_cast<size_t>(t.batch));
 }
 
-void Client::Finish() {
-  const HeldTask h = held_.front();
-  held_.erase(held_.begin());
+void Client::Finish(FinishAction action) {
+  if (held_.empty()) return Claim();
+  // Completes take the task held longest, whose lease may have lapsed (a
+  // stale complete must be refused); fails and extends the newest, so that
+  // even a slow server acknowledges enough of them.
+  const bool oldest = action == FinishAction::kComplete || action == FinishAction::kCompleteClaimNext;
+  const HeldTask h = oldest ? held_.front() : held_.back();
+  held_.erase(oldest ? held_.begin() : held_.end() - 1);
   TaskLedger info;
   {
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
     info = loop_.ledger_.tasks[h.id];
   }
-  const int r = Pick(20);
-  if (r < 12) {
+  if (action == FinishAction::kComplete || action == FinishAction::kCompleteClaimNext) {
     const json result = {{"c", id_}, {"t", h.id}, {"n", ++counter_}};
     json params = {{"task_id", h.id}, {"lease_token", h.token}, {"result", result}};
-    const bool next = r < 3;
+    const bool next = action == FinishAction::kCompleteClaimNext;
     if (next) params["claim_next"] = {{"queues", {kQueue, kDagQueue}}, {"max", 1}};
     const int64_t sent = WallMs();
     Outcome o = Call(Load::kTaskComplete, "task.complete", params, {StatusCode::kNotOwner, StatusCode::kInvalidState});
@@ -844,8 +858,8 @@ void Client::Finish() {
     if (next) RecordClaims(o.result.value("tasks", json::array()), h.worker, sent, WallMs(), Load::kTaskClaimNext);
     return;
   }
-  if (r < 17) {
-    const bool retry = r < 16;
+  if (action == FinishAction::kFailRetry || action == FinishAction::kFailFinal) {
+    const bool retry = action == FinishAction::kFailRetry;
     const std::string error = "fail " + C(id_) + " #" + std::to_string(++counter_);
     const int64_t sent = WallMs();
     Outcome o = Call(retry ? Load::kTaskFailRetry : Load::kTaskFailFinal, "task.fail",
@@ -889,7 +903,7 @@ void Client::Finish() {
 }
 
 void Client::RetryFailed() {
-  if (failed_by_me_.empty()) return Submit();
+  if (failed_by_me_.empty()) return Submit(false);
   const std::string id = failed_by_me_.back();
   failed_by_me_.pop_back();
   Outcome o = Call(Load::kTaskRetry, "task.retry", {{"task_id", id}});
@@ -988,8 +1002,8 @@ void Client::AutoCheckpoint() {
   a.acked[U64(o.result, "checkpoint_id")] = data;
 }
 
-void Client::SessionOp() {
-  if (my_sessions_.size() < 2 || OneIn(3)) {
+void Client::SessionOp(SessionAction action) {
+  if (action == SessionAction::kOpen || my_sessions_.empty()) {
     // A session with a short heartbeat, a checkpoint, then silence: it goes
     // unclean, and recovery offers the checkpoint.
     const std::string sid = "fu-" + C(id_) + "-" + std::to_string(++counter_);
@@ -1017,7 +1031,7 @@ void Client::SessionOp() {
   }
   const size_t i = static_cast<size_t>(Pick(static_cast<int>(my_sessions_.size())));
   const std::string sid = my_sessions_[i];
-  if (OneIn(4)) {
+  if (action == SessionAction::kClose) {
     Outcome o = Call(Load::kSessionClose, "session.close", {{"session_id", sid}});
     if (o.lost() || o.ok()) my_sessions_.erase(my_sessions_.begin() + static_cast<long>(i));
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);

@@ -19,6 +19,10 @@ constexpr int64_t kWorkerTtlMs = 2500;
 constexpr int64_t kWorkerMaxConcurrency = 3;
 constexpr int kAutoKeep = 5;  // keep_checkpoints of the checkpoint.auto sessions
 constexpr int kCallTimeoutMs = 15'000;
+// Each round's load runs a random 100..700 ms, and longer if fewer than
+// this many requests were acknowledged by then (a release build on a
+// loaded 2-core machine acknowledges about 200 in a round).
+constexpr uint64_t kMinAckedPerRound = 80;
 // Slack for comparing the server's wall-clock and monotonic times with the
 // test's (same machine, same clocks; ms rounding, timer granularity).
 constexpr int64_t kClockSlackMs = 5;
