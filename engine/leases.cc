@@ -1,6 +1,7 @@
 #include "engine/leases.h"
 
 #include "engine/params.h"
+#include "storage/failpoint.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {
@@ -20,6 +21,7 @@ Status LeaseModule::Recover() {
   std::string prefix(1, static_cast<char>(KeyTag::kLease));
   SHIM_RETURN_IF_ERROR(core_.store().Scan(
       Family::kLeases, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view k, std::string_view v) {
+        SHIM_FAILPOINT("recovery.leases");
         storage::KeyDecoder d(k);
         KeyTag tag;
         uint64_t id;

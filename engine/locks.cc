@@ -4,6 +4,7 @@
 
 #include "engine/leases.h"
 #include "engine/params.h"
+#include "storage/failpoint.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {
@@ -23,6 +24,7 @@ Status LockModule::Recover() {
   std::string prefix(1, static_cast<char>(KeyTag::kLock));
   SHIM_RETURN_IF_ERROR(core_.store().Scan(
       Family::kLocks, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view k, std::string_view v) {
+        SHIM_FAILPOINT("recovery.locks");
         storage::KeyDecoder d(k);
         KeyTag tag;
         std::string name;

@@ -4,6 +4,7 @@
 
 #include "engine/json_text.h"
 #include "engine/params.h"
+#include "storage/failpoint.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {
@@ -135,6 +136,7 @@ Status PubSubModule::Recover() {
   SHIM_RETURN_IF_ERROR(core_.store().Scan(
       Family::kChannelMeta, prefix, storage::PrefixSuccessor(prefix),
       [&](std::string_view k, std::string_view v) {
+        SHIM_FAILPOINT("recovery.pubsub");
         storage::KeyDecoder d(k);
         KeyTag tag;
         std::string name;

@@ -4,6 +4,7 @@
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/state.h"
+#include "storage/failpoint.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {
@@ -53,6 +54,7 @@ Status SessionModule::Recover() {
   std::string sprefix(1, static_cast<char>(KeyTag::kSession));
   SHIM_RETURN_IF_ERROR(core_.store().Scan(
       Family::kSessions, sprefix, storage::PrefixSuccessor(sprefix), [&](std::string_view k, std::string_view v) {
+        SHIM_FAILPOINT("recovery.sessions");
         storage::KeyDecoder d(k);
         KeyTag tag;
         std::string id;

@@ -8,6 +8,7 @@
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/workers.h"
+#include "storage/failpoint.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {
@@ -59,6 +60,7 @@ Status TaskModule::Recover() {
   std::string tprefix(1, static_cast<char>(KeyTag::kTask));
   SHIM_RETURN_IF_ERROR(core_.store().Scan(
       Family::kTasks, tprefix, storage::PrefixSuccessor(tprefix), [&](std::string_view k, std::string_view v) {
+        SHIM_FAILPOINT("recovery.tasks");
         storage::KeyDecoder d(k);
         KeyTag tag;
         uint64_t seq;

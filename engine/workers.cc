@@ -4,6 +4,7 @@
 
 #include "engine/params.h"
 #include "engine/pubsub.h"
+#include "storage/failpoint.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {
@@ -26,6 +27,7 @@ Status WorkerModule::Recover() {
   std::string prefix(1, static_cast<char>(KeyTag::kWorker));
   SHIM_RETURN_IF_ERROR(core_.store().Scan(
       Family::kWorkers, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view k, std::string_view v) {
+        SHIM_FAILPOINT("recovery.workers");
         storage::KeyDecoder d(k);
         KeyTag tag;
         std::string id;

@@ -35,7 +35,16 @@ inline constexpr std::string_view kFailpointNames[] = {
     "store.after_write_before_sync",     // the batch is in the WAL file, not yet fsynced
     "store.after_sync",                  // the batch is written and fsynced, Commit not returned
     "engine.after_commit_before_reply",  // the group landed; none of its replies released
-    "recovery.mid_scan",                 // per state record read while recovering at open
+    // Recovery at open, one per module's Recover(): each is hit once per
+    // record that module reads from the store (recovery.mid_scan is the
+    // state module's, named before there were others).
+    "recovery.mid_scan",                 // per state record
+    "recovery.leases",                   // per lease record
+    "recovery.locks",                    // per held-lock record
+    "recovery.pubsub",                   // per channel record
+    "recovery.workers",                  // per worker record
+    "recovery.tasks",                    // per task record
+    "recovery.sessions",                 // per session record
 };
 
 // True when any failpoint is armed. Read through SHIM_FAILPOINT.

@@ -331,48 +331,117 @@ INSTANTIATE_TEST_SUITE_P(WritePath, FailpointPipelinedTest,
                            return name;
                          });
 
-// recovery.mid_scan: the process dies while it reads the state records at
-// open, twice in a row; recovery only reads, so the next unarmed start finds
-// everything.
-TEST(FailpointRecoveryTest, CrashMidRecoveryScanLosesNothing) {
+// The recovery failpoints, one per module's Recover() (recovery.mid_scan is
+// the state module's): a store with records in every module is opened with
+// each armed in turn, so the process dies in the middle of that module's
+// scan (at its 3rd record: every module has at least three here); recovery
+// only reads, so the next unarmed start finds everything of every module,
+// at the same revision, and serves.
+// What the store holds before the crashes, as the server answered it.
+struct RecoveredView {
+  json keys, leases, locks, channel, workers, tasks, sessions;
+  uint64_t revision = 0;
+};
+
+RecoveredView ReadView(net::LineClient& c, const std::vector<std::string>& task_ids) {
+  RecoveredView v;
+  auto call = [&](const char* method, const json& params) {
+    Outcome o = Invoke(c, method, params);
+    EXPECT_TRUE(o.ok()) << method << ": " << o.status.ToString();
+    return o.result;
+  };
+  v.keys = call("state.list", {{"prefix", "rec/"}, {"limit", 1000}})["items"];
+  v.leases = call("lease.list", json::object())["leases"];
+  for (json& l : v.leases) l.erase("expires_at_ms");  // full TTL again after a restart
+  v.locks = json::array();
+  for (const char* name : {"rec.lock.a", "rec.lock.b", "rec.lock.c"}) {
+    json st = call("lock.status", {{"name", name}});
+    st.erase("expires_at_ms");
+    v.locks.push_back(st);
+  }
+  v.channel = call("pubsub.history", {{"channel", "rec.ch"}})["messages"];
+  v.workers = call("worker.list", json::object())["workers"];
+  for (json& w : v.workers) w.erase("last_heartbeat_at_ms");
+  v.tasks = json::array();
+  for (const std::string& id : task_ids) {
+    json t = call("task.get", {{"task_id", id}});
+    t.erase("lease_expires_at_ms");
+    v.tasks.push_back(t);
+  }
+  v.sessions = call("session.list", json::object())["sessions"];
+  v.revision = U64(call("sys.ping", json::object()), "revision");
+  return v;
+}
+
+std::vector<std::string> RecoveryFailpoints() {
+  std::vector<std::string> out;
+  for (std::string_view name : failpoint::kFailpointNames) {
+    if (name.substr(0, 9) == "recovery.") out.emplace_back(name);
+  }
+  return out;
+}
+
+TEST(FailpointRecoveryTest, CrashInEveryModulesRecoveryLosesNothing) {
   ServerProcess server;
   ASSERT_OK(server.Start());
-  uint64_t revision = 0;
+  std::vector<std::string> task_ids;
+  RecoveredView before;
   {
     ASSERT_OK_AND_ASSIGN(auto c, server.Connect());
-    for (int i = 0; i < 40; ++i) {
-      Outcome o = Invoke(*c, "state.set", {{"key", "rec/" + std::to_string(i)}, {"value", i}});
-      ASSERT_TRUE(o.ok()) << o.status.ToString();
-      revision = U64(o.result, "revision");
+    auto must = [&](const char* method, const json& params) {
+      Outcome o = Invoke(*c, method, params);
+      EXPECT_TRUE(o.ok()) << method << ": " << o.status.ToString();
+      return o.result;
+    };
+    for (int i = 0; i < 40; ++i) must("state.set", {{"key", "rec/" + std::to_string(i)}, {"value", i}});
+    for (int i = 0; i < 3; ++i) {
+      const uint64_t lease = U64(must("lease.grant", {{"ttl_ms", 600'000}, {"owner", "rec"}}), "lease_id");
+      must("state.set", {{"key", "rec/leased/" + std::to_string(i)}, {"value", i}, {"lease_id", lease}});
     }
-    Outcome p = Invoke(*c, "pubsub.publish", {{"channel", "rec.ch"}, {"data", "m"}});
-    ASSERT_TRUE(p.ok());
-    Outcome ping = Invoke(*c, "sys.ping", json::object());  // publish replies carry no revision
-    ASSERT_TRUE(ping.ok());
-    revision = U64(ping.result, "revision");
+    for (const char* name : {"rec.lock.a", "rec.lock.b", "rec.lock.c"}) {
+      must("lock.acquire", {{"name", name}, {"owner", name}, {"ttl_ms", 600'000}});
+    }
+    must("pubsub.publish", {{"channel", "rec.ch"}, {"data", "m"}});
+    for (int i = 0; i < 3; ++i) {
+      must("worker.register", {{"worker_id", "rec-w" + std::to_string(i)}, {"heartbeat_ttl_ms", 600'000}});
+    }
+    json ids = must("task.submit_batch", {{"tasks",
+                                           {{{"queue", "rec.q"}, {"ref", "a"}},
+                                            {{"queue", "rec.q"}, {"ref", "b"}, {"depends_on", {"a"}}},
+                                            {{"queue", "rec.q"}, {"delay_ms", 600'000}}}}})["task_ids"];
+    for (const json& id : ids) task_ids.push_back(id.get<std::string>());
+    must("task.claim", {{"queues", {"rec.q"}}, {"worker_id", "rec-w0"}});
+    for (int i = 0; i < 3; ++i) {
+      must("session.open", {{"session_id", "rec-s" + std::to_string(i)}, {"heartbeat_ttl_ms", 600'000}});
+    }
+    before = ReadView(*c, task_ids);
   }
   server.Kill();
-  for (const char* at : {"10", "33"}) {
-    server.options().env = {std::string("SHIM_FAILPOINTS=recovery.mid_scan:crash@") + at};
-    EXPECT_FALSE(server.Start().ok()) << "the server started although recovery.mid_scan was armed";
-    EXPECT_EQ(server.last_exit_status(), failpoint::kFailpointExitCode);
+  for (const std::string& fp : RecoveryFailpoints()) {
+    server.options().env = {"SHIM_FAILPOINTS=" + fp + ":crash@3"};
+    EXPECT_FALSE(server.Start().ok()) << "the server started although " << fp << "@3 was armed";
+    EXPECT_EQ(server.last_exit_status(), failpoint::kFailpointExitCode) << fp;
+    EXPECT_NE(ReadFile(server.log_path()).find("failpoint " + fp + " fired (hit 3)"), std::string::npos) << fp;
   }
-  EXPECT_NE(ReadFile(server.log_path()).find("failpoint recovery.mid_scan fired (hit 33)"), std::string::npos);
   server.options().env.clear();
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto c, server.Connect());
-  Outcome info = Invoke(*c, "sys.info", json::object());
-  ASSERT_TRUE(info.ok());
-  EXPECT_EQ(U64(info.result, "revision"), revision);
-  Outcome l = Invoke(*c, "state.list", {{"prefix", "rec/"}, {"limit", 1000}});
-  ASSERT_TRUE(l.ok());
-  EXPECT_EQ(l.result["items"].size(), 40u);
-  Outcome h = Invoke(*c, "pubsub.history", {{"channel", "rec.ch"}});
-  ASSERT_TRUE(h.ok());
-  EXPECT_EQ(h.result["messages"].size(), 1u);
+  RecoveredView after = ReadView(*c, task_ids);
+  EXPECT_EQ(after.revision, before.revision);
+  EXPECT_EQ(after.keys, before.keys);
+  EXPECT_EQ(after.keys.size(), 43u);
+  EXPECT_EQ(after.leases, before.leases);
+  EXPECT_EQ(after.leases.size(), 3u);
+  EXPECT_EQ(after.locks, before.locks);
+  EXPECT_EQ(after.channel, before.channel);
+  EXPECT_EQ(after.workers, before.workers);
+  EXPECT_EQ(after.workers.size(), 3u);
+  EXPECT_EQ(after.tasks, before.tasks);
+  EXPECT_EQ(after.sessions, before.sessions);
+  EXPECT_EQ(after.sessions.size(), 3u);
   Outcome w = Invoke(*c, "state.set", {{"key", "rec/after"}, {"value", 1}});
   ASSERT_TRUE(w.ok()) << w.status.ToString();
-  EXPECT_EQ(U64(w.result, "revision"), revision + 1);
+  EXPECT_EQ(U64(w.result, "revision"), before.revision + 1);
 }
 
 }  // namespace

@@ -51,6 +51,13 @@ inline Outcome Invoke(net::LineClient& client, std::string_view method, const nl
   return out;
 }
 
+// A JSON value for a failure message, cut to `max` characters.
+inline std::string Show(const nlohmann::json& j, size_t max = 400) {
+  std::string s = j.dump();
+  return s.size() > max ? s.substr(0, max) + "..." : s;
+}
+inline std::string Show(const Outcome& o) { return o.ok() ? Show(o.result) : o.status.ToString(); }
+
 inline uint64_t U64(const nlohmann::json& j, const char* field) {
   auto it = j.find(field);
   return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;

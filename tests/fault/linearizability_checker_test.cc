@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/test_seed.h"
+
 namespace shim::fault::lin {
 namespace {
 
@@ -222,7 +224,8 @@ std::vector<Op> RandomLinearizableHistory(int clients, int ops_per_client, int k
 }
 
 TEST(LinearizabilityCheckerTest, ChecksThousandsOfConcurrentOpsQuickly) {
-  for (uint32_t seed : {1u, 2u, 3u}) {
+  SHIM_TEST_SEED_TRACE(base, 1);
+  for (uint32_t seed : {base, base + 1, base + 2}) {
     std::vector<Op> h = RandomLinearizableHistory(8, 500, 4, seed);
     const auto start = std::chrono::steady_clock::now();
     CheckResult r = Check(h);

@@ -24,6 +24,7 @@
 #include "tests/fault/fault_util.h"
 #include "tests/fault/linearizability_checker.h"
 #include "tests/support/server_process.h"
+#include "tests/support/test_seed.h"
 #include "tests/support/test_util.h"
 
 namespace shim::fault {
@@ -153,7 +154,7 @@ TEST(LinearizabilityTest, StateOperationsAcrossASigkillAreLinearizable) {
   testing::ServerProcess server;  // --durability sync
   ASSERT_OK(server.Start());
   Recorder recorder(server);
-  const uint32_t seed = std::random_device()();
+  SHIM_TEST_SEED_TRACE(seed, std::nullopt);
   std::vector<std::vector<lin::Op>> per_client(kHistoryClients);
   std::vector<std::thread> threads;
   const auto started = SteadyClock::now();

@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/test_seed.h"
+
 namespace shim::net {
 namespace {
 
@@ -151,7 +153,8 @@ TEST(SimpleRequestTest, AgreesWithTheGeneralPathOnMutatedCorpusLines) {
   ASSERT_GT(lines.size(), 100u) << dir;
   size_t accepted = 0;
   size_t accepted_mutations = 0;
-  std::mt19937 rng(7);
+  SHIM_TEST_SEED_TRACE(seed, 7);
+  std::mt19937 rng(seed);
   const std::string alphabet = "{}[]\":,\\ \t-.0123456789eEnulltrfasjonrpcidmethodparams\x01\xc3\xa9\xff";
   for (const std::string& original : lines) {
     if (ParseSimpleRequest(original)) ++accepted;

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/test_seed.h"
+
 namespace shim::storage {
 namespace {
 
@@ -29,7 +31,8 @@ std::string Encode(const std::tuple<std::string, int64_t, uint64_t, std::string>
 }
 
 TEST(KeyCodecTest, EncodedOrderMatchesTupleOrderForRandomValues) {
-  std::mt19937_64 rng(12345);
+  SHIM_TEST_SEED_TRACE(seed, 12345);
+  std::mt19937_64 rng(seed);
   for (int i = 0; i < 200'000; ++i) {
     auto a = std::make_tuple(RandomString(rng), RandomI64(rng), rng() % 4 == 0 ? rng() : rng() % 3,
                              RandomString(rng));
@@ -42,7 +45,8 @@ TEST(KeyCodecTest, EncodedOrderMatchesTupleOrderForRandomValues) {
 }
 
 TEST(KeyCodecTest, IntegersSortNumerically) {
-  std::mt19937_64 rng(7);
+  SHIM_TEST_SEED_TRACE(seed, 7);
+  std::mt19937_64 rng(seed);
   for (int i = 0; i < 100'000; ++i) {
     int64_t a = RandomI64(rng), b = RandomI64(rng);
     std::string ea = KeyEncoder(KeyTag::kMeta).I64(a).key(), eb = KeyEncoder(KeyTag::kMeta).I64(b).key();
@@ -53,7 +57,8 @@ TEST(KeyCodecTest, IntegersSortNumerically) {
 }
 
 TEST(KeyCodecTest, RoundTripsEveryField) {
-  std::mt19937_64 rng(99);
+  SHIM_TEST_SEED_TRACE(seed, 99);
+  std::mt19937_64 rng(seed);
   for (int i = 0; i < 10'000; ++i) {
     std::string s1 = RandomString(rng), s2 = RandomString(rng);
     int64_t n = RandomI64(rng);

@@ -30,7 +30,7 @@ ServerProcess::~ServerProcess() {
   if (pid_ > 0) Kill();
 }
 
-Status ServerProcess::Start() {
+Status ServerProcess::Spawn() {
   if (pid_ > 0) return Status::Internal("already running");
   std::vector<std::string> args = {"--data", data_dir_, "--socket", socket_path_,
                                    "--durability", options_.durability};
@@ -38,6 +38,11 @@ Status ServerProcess::Start() {
   pid_t pid = SpawnServe(args, log_path_, options_.env);
   if (pid < 0) return Status::Internal("fork failed");
   pid_ = pid;
+  return Status::Ok();
+}
+
+Status ServerProcess::Start() {
+  if (Status s = Spawn(); !s.ok()) return s;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
     int status;

@@ -35,6 +35,10 @@ class ServerProcess {
 
   // Starts the server and waits (up to 20 s) until it accepts connections.
   Status Start();
+  // Starts the server and returns at once, while it is still recovering
+  // (for tests that kill it before it is ready). Errors: INTERNAL if one is
+  // running already or fork failed.
+  Status Spawn();
   // SIGKILL and reap.
   void Kill();
   // SIGTERM and reap; returns the exit status (0 on a clean shutdown).
