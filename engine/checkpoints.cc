@@ -108,12 +108,14 @@ void SessionModule::CheckpointGet(Call& call) {
   std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
   auto cp = p.OptInt("checkpoint_id", {.min = 1});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  if (!Find(id)) return core_.Reply(call.reply, Status::NotFound("no session '" + id + "'"));
-  core_.ReplyLater(call.reply, [this, id, cp]() -> Result<json> {
-    Session* s = Find(id);
-    if (!s) return Status::NotFound("no session '" + id + "'");
+  Session* s = Find(id);
+  if (!s) return core_.Reply(call.reply, Status::NotFound("no session '" + id + "'"));
+  // Which checkpoints exist is taken now; their data is read at the
+  // release, from the store, which then holds exactly what is durable (a
+  // checkpoint saved after this request would not be there yet).
+  core_.ReplyLater(call.reply, [this, id, cp, metas = s->checkpoints]() -> Result<json> {
     if (cp) {
-      for (const auto& m : s->checkpoints) {
+      for (const auto& m : metas) {
         if (m.id != static_cast<uint64_t>(*cp)) continue;
         SHIM_ASSIGN_OR_RETURN(json data, ReadCheckpoint(id, m));
         json out = m.ToJson();
@@ -124,7 +126,7 @@ void SessionModule::CheckpointGet(Call& call) {
       return Status::NotFound("session '" + id + "' has no checkpoint " + std::to_string(*cp));
     }
     std::vector<uint64_t> corrupted;
-    auto newest = NewestVerified(id, &corrupted);
+    auto newest = NewestVerified(id, metas, &corrupted);
     if (!newest) {
       return Status(StatusCode::kNotFound, "session '" + id + "' has no checkpoint that verifies",
                     {{"corrupted_checkpoints", corrupted}});

@@ -262,10 +262,8 @@ void SessionModule::List(Call& call) {
 }
 
 std::optional<std::pair<SessionModule::CheckpointMeta, json>> SessionModule::NewestVerified(
-    const std::string& id, std::vector<uint64_t>* corrupted) {
-  Session* s = Find(id);
-  if (!s) return std::nullopt;
-  for (auto it = s->checkpoints.rbegin(); it != s->checkpoints.rend(); ++it) {
+    const std::string& id, const std::deque<CheckpointMeta>& metas, std::vector<uint64_t>* corrupted) {
+  for (auto it = metas.rbegin(); it != metas.rend(); ++it) {
     auto data = ReadCheckpoint(id, *it);
     if (data.ok()) return std::pair(*it, std::move(data).value());
     if (corrupted) corrupted->push_back(it->id);
@@ -277,18 +275,18 @@ void SessionModule::GetStatus(Call& call) {
   Params p(call.params);
   std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  if (!Find(id)) return core_.Reply(call.reply, Status::NotFound("no session '" + id + "'"));
-  core_.ReplyLater(call.reply, [this, id]() -> Result<json> {
-    Session* s = Find(id);
-    if (!s) return Status::NotFound("no session '" + id + "'");
-    json last = s->checkpoints.empty() ? json(nullptr) : s->checkpoints.back().ToJson();
-    return json{{"session", Describe(id, *s)},
-                {"state", StateName(s->state)},
-                {"checkpoints", s->checkpoints.size()},
-                {"last_checkpoint", std::move(last)},
-                {"risk", s->last_risk},
-                {"recovery_available", RecoveryAvailable(*s)}};
-  });
+  Session* s = Find(id);
+  if (!s) return core_.Reply(call.reply, Status::NotFound("no session '" + id + "'"));
+  // Everything here is in memory: described as of now (Reply holds it until
+  // what it shows is durable), never as of the release, when later
+  // commands of a group not yet durable may have changed it.
+  json last = s->checkpoints.empty() ? json(nullptr) : s->checkpoints.back().ToJson();
+  core_.Reply(call.reply, json{{"session", Describe(id, *s)},
+                               {"state", StateName(s->state)},
+                               {"checkpoints", s->checkpoints.size()},
+                               {"last_checkpoint", std::move(last)},
+                               {"risk", s->last_risk},
+                               {"recovery_available", RecoveryAvailable(*s)}});
 }
 
 void SessionModule::Clear(Call& call) {
@@ -352,11 +350,18 @@ void SessionModule::RecoveryCheck(Call& call) {
     Persist(sid, *found);
     Event("session.recovered", sid, {{"name", found->name}});
   }
-  core_.ReplyLater(call.reply, [this, sid, was_available]() -> Result<json> {
-    Session* s = sid.empty() ? nullptr : Find(sid);
-    if (!s) return json{{"recovery_available", false}, {"reason", "none"}, {"last_checkpoint", nullptr}, {"session", nullptr}};
+  if (!found) {
+    return core_.Reply(call.reply, json{{"recovery_available", false},
+                                        {"reason", "none"},
+                                        {"last_checkpoint", nullptr},
+                                        {"session", nullptr}});
+  }
+  // The session as of now; at the release only the checkpoints' data is
+  // read, from the store, which then holds exactly what is durable.
+  core_.ReplyLater(call.reply, [this, sid, was_available, session = Describe(sid, *found),
+                                metas = found->checkpoints]() mutable -> Result<json> {
     std::vector<uint64_t> corrupted;
-    auto newest = NewestVerified(sid, &corrupted);
+    auto newest = NewestVerified(sid, metas, &corrupted);
     json last = nullptr;
     if (newest) {
       last = newest->first.ToJson();
@@ -368,7 +373,7 @@ void SessionModule::RecoveryCheck(Call& call) {
                 {"reason", available ? "unclean_close" : "none"},
                 {"last_checkpoint", std::move(last)},
                 {"corrupted_checkpoints", corrupted},
-                {"session", Describe(sid, *s)}};
+                {"session", std::move(session)}};
   });
 }
 

@@ -108,9 +108,11 @@ class SessionModule {
                        std::optional<int64_t> keep);
   bool RecoveryAvailable(const Session& s) const { return s.state == State::kUnclean && !s.recovery_acked; }
   nlohmann::json Describe(const std::string& id, const Session& s) const;
-  // The newest checkpoint of `id` whose content hash verifies, read from the
-  // store; skipped ids of corrupted ones go into `corrupted`.
+  // The newest of `metas` (oldest first, a copy taken when the request was
+  // applied) whose content hash verifies, read from the store; skipped ids
+  // of corrupted ones go into `corrupted`.
   std::optional<std::pair<CheckpointMeta, nlohmann::json>> NewestVerified(const std::string& id,
+                                                                          const std::deque<CheckpointMeta>& metas,
                                                                           std::vector<uint64_t>* corrupted);
   // checkpoints.cc
   Result<nlohmann::json> SaveCheckpoint(const std::string& id, Session& s, const nlohmann::json& data,

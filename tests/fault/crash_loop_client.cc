@@ -1057,17 +1057,8 @@ void Client::SessionOp(SessionAction action) {
     }
   }
   if (state != "unclean") return;  // still open: a restart gave it a fresh TTL
-  if (!o.result.value("recovery_available", false)) {
-    // A known engine fault (reported with issue 18): recovery.check decides
-    // `recovery_available` when it is applied but describes the session when
-    // its reply is released, after the group it waited for committed; a
-    // heartbeat lapse applied in between (into the next, uncommitted group)
-    // shows up as "unclean" next to "not available". Ask again: applied
-    // after the lapse, the answer must offer recovery.
-    loop_.tally_.Note("recovery.check replies describing the session after the check (unclean, not available)");
-    o = Call(Load::kRecoveryCheck, "recovery.check", {{"session_id", sid}});
-    if (!o.ok()) return;
-  }
+  // The reply describes one moment, the one it was applied at: a session
+  // it shows unclean is one it offers (ReplyLaterSnapshotTest).
   loop_.tally_.Expect(o.result.value("recovery_available", false), "an unclean session offers recovery",
                       sid + ": " + Show(o.result));
   if (s.checkpoint && !s.checkpoint_in_doubt) {
