@@ -171,6 +171,13 @@ const Engine::Method* Engine::FindMethod(std::string_view method) const {
   return it == methods_.end() ? nullptr : &it->second;
 }
 
+std::vector<std::string_view> Engine::MethodNames() const {
+  std::vector<std::string_view> names;
+  names.reserve(methods_.size());
+  for (const auto& [name, method] : methods_) names.push_back(name);
+  return names;
+}
+
 void Engine::Execute(std::string_view method, json params, std::shared_ptr<Client> client, ReplyFn reply,
                      EncodedReplyFn reply_encoded) {
   const Method* m = FindMethod(method);

@@ -90,6 +90,9 @@ class Engine {
   // answers METHOD_NOT_FOUND).
   const Method* FindMethod(std::string_view method) const;
   bool HasMethod(std::string_view method) const { return FindMethod(method) != nullptr; }
+  // Every registered method name, in no particular order: what tables keyed
+  // by method (net's per-method stats) may hold.
+  std::vector<std::string_view> MethodNames() const;
   // Applies one request. `reply` is called exactly once: at once, after the
   // group holding the request's writes (or anything it observed) is durable,
   // or when a server-side wait ends.

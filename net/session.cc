@@ -452,7 +452,7 @@ void Session::Dispatch(Request req, Done done) {
           std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
       const bool error = response.is_object() && (response.contains("error") ||
                                                   response["result"].value("isError", false));
-      self->server_.stats().RecordCall("mcp:" + method, micros.count(), error);
+      self->server_.stats().RecordCall(McpAdapter::StatsName(method), micros.count(), error);
       done(response.is_null() ? std::string() : EncodeLine(response));
     });
   }
@@ -461,6 +461,8 @@ void Session::Dispatch(Request req, Done done) {
   const bool local = server_.IsLocalMethod(req.method);
   const engine::Engine::Method* method = local ? nullptr : engine.FindMethod(req.method);
   if (!method && !local) {
+    // Counted, under the one bucket for names that are not registered.
+    server_.stats().RecordCall(req.method, 0, /*error=*/true);
     done(req.has_id ? EncodeLine(ProtocolErrorResponse(req.id, ProtocolError::kMethodNotFound,
                                                        "unknown method '" + req.method + "'"))
                     : std::string());
