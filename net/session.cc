@@ -4,6 +4,7 @@
 
 #include "engine/json_text.h"
 #include "net/access.h"
+#include "net/line_framer.h"
 #include "net/mcp_adapter.h"
 #include "net/server.h"
 #include "net/simple_request.h"
@@ -151,14 +152,13 @@ asio::awaitable<void> Session::ReadLoop() {
   auto self = shared_from_this();
   const ServerOptions& opt = server_.options();
   std::vector<char> chunk(kReadChunk);
-  std::string partial;      // start of a line whose newline has not arrived
-  bool discarding = false;  // inside an over-long line, skipping to '\n'
 
   // Before sys.auth a line can only be a short sys.auth request: an
   // unauthenticated client may not make us buffer a megabyte.
   auto line_limit = [&] {
     return authenticated_ ? opt.max_message_bytes : std::min(opt.max_message_bytes, kMaxLineBeforeAuth);
   };
+  LineFramer framer(line_limit());
   auto too_large = [&](std::string_view line_start) {
     if (!authenticated_) {
       return Abort(EncodeLine(ErrorResponse(
@@ -198,9 +198,8 @@ asio::awaitable<void> Session::ReadLoop() {
     last_activity_ = read_at;
     if (aborting_) continue;  // the error is on its way; input no longer matters
 
-    std::string_view data(chunk.data(), n);
-    bool line_ended = false;  // a newline in this chunk ended the line that was open
-    while (!data.empty() && !closed_ && !aborting_) {
+    framer.Feed(std::string_view(chunk.data(), n));
+    while (!closed_ && !aborting_) {
       // Checked per line, not per chunk: one chunk can hold a thousand small
       // requests for large replies, far more output than the limit.
       if (outbox_bytes_ > opt.max_outbound_bytes) {
@@ -208,45 +207,20 @@ asio::awaitable<void> Session::ReadLoop() {
         co_await WaitForDrain();
         if (closed_ || reading_done_) break;
       }
-      size_t nl = data.find('\n');
-      if (nl != std::string_view::npos) line_ended = true;
-      if (discarding) {
-        if (nl == std::string_view::npos) break;
-        discarding = false;
-        data.remove_prefix(nl + 1);
-        continue;
-      }
-      if (nl == std::string_view::npos) {
-        if (partial.size() + data.size() > line_limit()) {
-          too_large(partial.empty() ? data : std::string_view(partial));
-          partial.clear();
-          discarding = true;
-        } else {
-          partial.append(data);
-        }
-        break;
-      }
-      std::string_view piece = data.substr(0, nl);
-      data.remove_prefix(nl + 1);
-      if (partial.size() + piece.size() > line_limit()) {
-        too_large(partial.empty() ? piece : std::string_view(partial));
-        partial.clear();
-        continue;
-      }
-      if (partial.empty()) {
-        HandleLine(piece);
+      framer.set_max_line_bytes(line_limit());  // sys.auth may just have raised it
+      std::optional<LineFramer::Piece> piece = framer.Next();
+      if (!piece) break;
+      if (piece->kind == LineFramer::Piece::Kind::kTooLong) {
+        too_large(piece->bytes);
       } else {
-        partial.append(piece);
-        HandleLine(partial);
-        partial.clear();
+        HandleLine(piece->bytes);
       }
-      if (closed_ || aborting_) break;
     }
     // The partial-line clock starts at the first byte of an unfinished line
     // and is not reset by more bytes of the same line: trickling a byte a
     // second does not keep a connection.
-    const bool open = !aborting_ && (!partial.empty() || discarding);
-    if (open && (!line_open_ || line_ended)) {
+    const bool open = !aborting_ && framer.line_open();
+    if (open && (!line_open_ || framer.open_line_began_in_chunk())) {
       line_open_ = true;
       line_started_ = read_at;
       Rearm();

@@ -1,8 +1,9 @@
 // Session: one client connection (Unix socket or TCP), JSON-RPC over lines.
 //
-// A reader coroutine splits the byte stream into lines (bounded by
-// max_message_bytes: a longer line is answered TOO_LARGE and skipped to its
-// newline), parses and dispatches each request to the engine; replies may
+// A reader coroutine splits the byte stream into lines with a LineFramer
+// (net/line_framer.h; bounded by max_message_bytes: a longer line is
+// answered TOO_LARGE and skipped to its newline), parses and dispatches each
+// request to the engine; replies may
 // complete out of order (waits do not block later requests). A writer
 // coroutine drains a queue of encoded lines with one async_write in flight,
 // gathering everything queued into that write.
