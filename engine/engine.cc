@@ -196,10 +196,14 @@ void Engine::Execute(const Method& method, json params, std::shared_ptr<Client> 
   if (core_.revision() != before) core_.group().CountCommand();
 }
 
+void Engine::EndWaits(uint64_t client_id) {
+  locks_->EndWaits(client_id);
+  tasks_->EndWaits(client_id);
+}
+
 void Engine::OnClientClosed(uint64_t client_id) {
   pubsub_->OnClientClosed(client_id);
-  locks_->OnClientClosed(client_id);
-  tasks_->OnClientClosed(client_id);
+  EndWaits(client_id);
 }
 
 bool Engine::ReadyToSeal() const {
@@ -280,6 +284,7 @@ json Engine::Describe() const {
               {"task_payloads_cached", tasks_->payload_cache().entries()},
               {"task_payload_cache_bytes", tasks_->payload_cache().bytes()},
               {"sessions", sessions_->count()},
+              {"timers", core_.wall_timers().size() + core_.mono_timers().size()},
               {"commit_groups", stats_.groups},
               {"commit_mean_group_size",
                stats_.groups ? double(stats_.grouped_commands) / double(stats_.groups) : 0.0},

@@ -109,7 +109,15 @@ class Engine {
     const Method* m = FindMethod(method);
     return m && m->answers_encoded();
   }
-  // Forgets a connection: its subscriptions and waits end.
+  // Ends the server-side waits of a connection that will send nothing
+  // more (it closed, or half-closed: design rule 13): each waiting
+  // lock.acquire is answered TIMEOUT, each waiting claim (task.claim,
+  // claim_next) with no tasks, at once, and their places (waiters per lock,
+  // waiting claims) are free again. Requests that do not wait are answered
+  // as usual.
+  void EndWaits(uint64_t client_id);
+  // Forgets a connection: its waits end (as EndWaits) and its
+  // subscriptions are dropped.
   void OnClientClosed(uint64_t client_id);
 
   // Group commit. ReadyToSeal: there is an open group to commit and none in

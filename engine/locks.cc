@@ -50,7 +50,10 @@ void LockModule::Reset() {
   // Waiters belong to live connections: they are failed by the caller's
   // group failure path, not kept across a reload.
   for (auto& [name, lock] : locks_) {
-    for (auto& w : lock.waiters) w.reply(Status::Internal("storage failure; retry"));
+    for (auto& w : lock.waiters) {
+      core_.mono_timers().Cancel(w.timer);
+      w.reply(Status::Internal("storage failure; retry"));
+    }
   }
   locks_.clear();
 }
@@ -101,6 +104,7 @@ void LockModule::ReleaseAndHandOff(const std::string& name, Lock& lock) {
   while (!lock.waiters.empty()) {
     Waiter w = std::move(lock.waiters.front());
     lock.waiters.pop_front();
+    core_.mono_timers().Cancel(w.timer);
     if (w.lease_id && !leases_.Exists(w.lease_id)) {
       core_.Reply(w.reply, Status::NotFound("lease " + std::to_string(w.lease_id) + " ended while waiting"));
       continue;
@@ -168,9 +172,7 @@ void LockModule::Acquire(Call& call) {
                               {{"limit", lim.max_waiters_per_lock}}));
   }
   const uint64_t waiter_id = next_waiter_id_++;
-  lock.waiters.push_back(
-      Waiter{waiter_id, owner, ttl, lease_id, call.client ? call.client->id() : 0, call.reply});
-  core_.mono_timers().Schedule(core_.clock().MonoMs() + wait, [this, name, waiter_id, wait] {
+  const auto timer = core_.mono_timers().Schedule(core_.clock().MonoMs() + wait, [this, name, waiter_id, wait] {
     auto it = locks_.find(name);
     if (it == locks_.end()) return;
     auto& q = it->second.waiters;
@@ -184,6 +186,8 @@ void LockModule::Acquire(Call& call) {
       return;
     }
   });
+  lock.waiters.push_back(
+      Waiter{waiter_id, owner, ttl, lease_id, call.client ? call.client->id() : 0, call.reply, timer});
 }
 
 void LockModule::Extend(Call& call) {
@@ -276,14 +280,28 @@ void LockModule::ReleaseForLease(uint64_t lease_id) {
   }
 }
 
-void LockModule::OnClientClosed(uint64_t client_id) {
-  std::vector<std::string> touched;
+void LockModule::EndWaits(uint64_t client_id) {
+  if (client_id == 0) return;  // in-process calls have no connection to end
+  // Taken out first, answered after: an answer can close the connection,
+  // which comes back here.
+  std::vector<std::pair<std::string, Waiter>> ended;
   for (auto& [name, lock] : locks_) {
-    auto before = lock.waiters.size();
-    std::erase_if(lock.waiters, [client_id](const Waiter& w) { return w.client_id == client_id; });
-    if (lock.waiters.size() != before) touched.push_back(name);
+    for (auto it = lock.waiters.begin(); it != lock.waiters.end();) {
+      if (it->client_id != client_id) {
+        ++it;
+        continue;
+      }
+      ended.emplace_back(name, std::move(*it));
+      it = lock.waiters.erase(it);
+    }
   }
-  for (const auto& name : touched) ForgetIfIdle(name);
+  for (auto& [name, w] : ended) {
+    core_.mono_timers().Cancel(w.timer);
+    ForgetIfIdle(name);
+    core_.Reply(w.reply, Status(StatusCode::kTimeout, "lock '" + name +
+                                                          "' not acquired: the connection stopped sending "
+                                                          "(closed or half-closed), which ends its waits"));
+  }
 }
 
 size_t LockModule::held_count() const {

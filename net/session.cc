@@ -186,7 +186,13 @@ asio::awaitable<void> Session::ReadLoop() {
     if (closed_) break;
     if (ec) {
       if (ec == asio::error::eof) {
-        reading_done_ = true;  // half-close: answer what was asked, then close
+        // The client sends nothing more: it closed, or half-closed, which
+        // look the same from here. What does not wait is still answered;
+        // its waits end now (design rule 13), so a departed client is not
+        // handed a lock or a task, and its slot and places are free at once.
+        reading_done_ = true;
+        server_.engine().EndWaits(id_);
+        server_.host().Pump();
         MaybeFinish();
       } else {
         Close();

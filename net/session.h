@@ -8,6 +8,14 @@
 // coroutine drains a queue of encoded lines with one async_write in flight,
 // gathering everything queued into that write.
 //
+// End of input: a client that closes and one that half-closes (shuts down
+// its sending side) look the same, an EOF. Either way its server-side waits
+// (lock.acquire, task.claim with wait_ms) end at once (Engine::EndWaits:
+// TIMEOUT, or no tasks), requests that do not wait are still answered, and
+// the connection closes once everything is answered and written. So a
+// departed client is never handed a lock or a task, and its slot is free
+// as soon as its last answer is out, not when its wait_ms would end.
+//
 // Slow clients: replies are never dropped; instead, while queued output
 // exceeds max_outbound_bytes the reader stops handling lines (even within a
 // chunk already read) and reading, so a client that does not read cannot
