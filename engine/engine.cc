@@ -98,7 +98,8 @@ void Engine::RegisterMethods() {
   Register("state.patch", bind(st, &StateModule::Patch));
   Register("state.incr", bind(st, &StateModule::Incr));
   Register("state.del", bind(st, &StateModule::Del));
-  Register("state.list", bind(st, &StateModule::List));
+  // state.list copies the stored values' text into its answer.
+  Register("state.list", bind(st, &StateModule::List), /*answers_encoded=*/true);
   Register("state.txn", bind(st, &StateModule::Txn));
   PubSubModule* ps = pubsub_.get();
   Register("pubsub.publish", bind(ps, &PubSubModule::Publish));

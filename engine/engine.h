@@ -127,6 +127,9 @@ class Engine {
   void Land(Group& group, const Status& write_status);
   // True while anything is pending or in flight (shutdown waits on this).
   bool busy() const;
+  // Bytes of replies held until a commit lands (Core::held_reply_bytes):
+  // the host stops taking requests while this is too much.
+  size_t held_reply_bytes() const { return core_.held_reply_bytes(); }
 
   // Timers: runs what is due; NextTimerInMs is the delay until the next one.
   void RunTimers();

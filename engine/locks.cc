@@ -4,6 +4,7 @@
 
 #include "engine/leases.h"
 #include "engine/params.h"
+#include "engine/reply_budget.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {
@@ -238,16 +239,18 @@ void LockModule::GetStatus(Call& call) {
 }
 
 void LockModule::List(Call& call) {
+  Params p(call.params);
+  auto after = p.OptStr("after", {.max = core_.limits().max_name_bytes});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
   std::vector<std::string> lapsed;
   for (const auto& [name, lock] : locks_) {
     if (Lapsed(lock)) lapsed.push_back(name);
   }
   for (const auto& name : lapsed) CollectIfLapsed(name);
-  json out = json::array();
-  for (const auto& [name, lock] : locks_) {
-    if (lock.held || !lock.waiters.empty()) out.push_back(Describe(name, lock));
-  }
-  core_.Reply(call.reply, json{{"locks", std::move(out)}});
+  core_.Reply(call.reply, ListPage(
+                              locks_, after ? &*after : nullptr, core_.limits().max_reply_bytes, "locks",
+                              [](const std::string&, const Lock& lock) { return lock.held || !lock.waiters.empty(); },
+                              [this](const std::string& name, const Lock& lock) { return Describe(name, lock); }));
 }
 
 Status LockModule::CheckFence(const json& fence) const {

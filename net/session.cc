@@ -1,5 +1,7 @@
 #include "net/session.h"
 
+#include <optional>
+
 #include <spdlog/spdlog.h>
 
 #include "engine/json_text.h"
@@ -213,6 +215,12 @@ asio::awaitable<void> Session::ReadLoop() {
         co_await WaitForDrain();
         if (closed_ || reading_done_) break;
       }
+      // Replies held behind a commit are not in any outbox yet: bounded
+      // server-wide instead, until the commit lands.
+      if (server_.engine().held_reply_bytes() > opt.max_held_reply_bytes) {
+        co_await server_.host().WaitForHeldReplies(opt.max_held_reply_bytes);
+        if (closed_ || reading_done_ || aborting_) break;
+      }
       framer.set_max_line_bytes(line_limit());  // sys.auth may just have raised it
       std::optional<LineFramer::Piece> piece = framer.Next();
       if (!piece) break;
@@ -361,23 +369,51 @@ void Session::HandleLine(std::string_view line) {
   struct BatchState {
     std::vector<std::string> replies;
     size_t remaining;
+    size_t bytes = 0;  // of the replies so far
   };
   auto self = shared_from_this();
   auto batch = std::make_shared<BatchState>();
   batch->replies.resize(message.size());
   batch->remaining = message.size();
+  // Each member's answer lands here; the last one sends the array.
+  auto member_done = [self, batch](size_t i, std::string reply) {
+    batch->bytes += reply.size();
+    batch->replies[i] = std::move(reply);
+    if (--batch->remaining > 0) return;
+    std::string out;
+    for (std::string& r : batch->replies) {
+      if (r.empty()) continue;
+      out += out.empty() ? '[' : ',';
+      out.append(r, 0, r.size() - 1);  // without its newline
+    }
+    if (!out.empty()) self->Send(out + "]\n");
+  };
+  const ServerOptions& opt = server_.options();
   for (size_t i = 0; i < message.size(); ++i) {
-    HandleMessage(std::move(message[i]), [self, batch, i](std::string reply) {
-      batch->replies[i] = std::move(reply);
-      if (--batch->remaining > 0) return;
-      std::string out;
-      for (std::string& r : batch->replies) {
-        if (r.empty()) continue;
-        out += out.empty() ? '[' : ',';
-        out.append(r, 0, r.size() - 1);  // without its newline
-      }
-      if (!out.empty()) self->Send(out + "]\n");
-    });
+    // One batch is one reply line, held whole until its last member is
+    // answered: once the replies so far are over the outbound limit (or the
+    // server holds too much behind a commit), the remaining members are not
+    // executed but answered with an error saying to send them again.
+    std::optional<Status> refused;
+    if (batch->bytes > opt.max_outbound_bytes) {
+      refused = Status::TooLarge("the replies of this batch so far exceed " + std::to_string(opt.max_outbound_bytes) +
+                                     " bytes (--max-outbound-bytes); this request was not executed: send it "
+                                     "again, in a smaller batch",
+                                 opt.max_outbound_bytes);
+    } else if (server_.engine().held_reply_bytes() > opt.max_held_reply_bytes) {
+      refused = Status(StatusCode::kOverloaded,
+                       "the server holds over " + std::to_string(opt.max_held_reply_bytes) +
+                           " bytes of replies behind a commit; this request was not executed: send it again",
+                       {{"limit", opt.max_held_reply_bytes}});
+    }
+    if (refused) {
+      const json& member = message[i];
+      const bool has_id = member.is_object() && member.contains("id") &&
+                          (member["id"].is_string() || member["id"].is_number());
+      member_done(i, has_id ? EncodeLine(ErrorResponse(member["id"], *refused)) : std::string());
+      continue;
+    }
+    HandleMessage(std::move(message[i]), [member_done, i](std::string reply) { member_done(i, std::move(reply)); });
   }
 }
 
