@@ -21,7 +21,12 @@
 // chunk already read) and reading, so a client that does not read cannot
 // make the server buffer without bound. Notifications are
 // refused past that limit (Notify returns false), which the engine turns
-// into a dropped subscription.
+// into a dropped subscription. Replies still held in the engine behind a
+// commit are in no outbox: while the server holds more than
+// max_held_reply_bytes of them, the reader waits for a commit to land
+// before its next request. A batch's reply is built whole, so its members
+// stop being executed (answered TOO_LARGE / OVERLOADED) once its replies
+// pass max_outbound_bytes or the held limit.
 //
 // Access and timeouts (docs/threat-model.md): a TCP session of a server
 // with an auth token starts unauthenticated and must send `sys.auth
