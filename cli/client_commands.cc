@@ -258,7 +258,7 @@ int RunLock(int argc, char** argv, int from) {
   auto client = ConnectOrReport(args, "lock");
   if (!client) return kExitNoServer;
   auto r = status ? client->Call("lock.status", {{"name", pos[1]}}, TimeoutMs(args))
-                  : client->Call("lock.list", json::object(), TimeoutMs(args));
+                  : CallAllPages(*client, "lock.list", json::object(), "locks", TimeoutMs(args));
   if (!r.ok()) return PrintError("lock", r.status());
   if (args.Flag("json")) {
     std::cout << r->dump() << "\n";
@@ -290,7 +290,7 @@ capabilities and the time since their last heartbeat.
   if (!client) return kExitNoServer;
   json params = json::object();
   if (auto cap = args.Get("capability")) params["capability"] = *cap;
-  auto r = client->Call("worker.list", params, TimeoutMs(args));
+  auto r = CallAllPages(*client, "worker.list", params, "workers", TimeoutMs(args));
   if (!r.ok()) return PrintError("workers", r.status());
   if (args.Flag("json")) {
     std::cout << r->dump() << "\n";
@@ -317,7 +317,7 @@ Lists live leases: id, owner, TTL and time left.
   ParseOrExit(args, argc, argv, from, "leases", help);
   auto client = ConnectOrReport(args, "leases");
   if (!client) return kExitNoServer;
-  auto r = client->Call("lease.list", json::object(), TimeoutMs(args));
+  auto r = CallAllPages(*client, "lease.list", json::object(), "leases", TimeoutMs(args));
   if (!r.ok()) return PrintError("leases", r.status());
   if (args.Flag("json")) {
     std::cout << r->dump() << "\n";

@@ -105,4 +105,20 @@ void ParseOrExit(Args& args, int argc, char** argv, int from, const char* comman
   }
 }
 
+Result<nlohmann::json> CallAllPages(net::LineClient& client, const std::string& method, nlohmann::json params,
+                                    const std::string& items_field, int timeout_ms) {
+  nlohmann::json all = nlohmann::json::array();
+  for (;;) {
+    auto page = client.Call(method, params, timeout_ms);
+    if (!page.ok()) return page.status();
+    for (auto& item : (*page)[items_field]) all.push_back(std::move(item));
+    const nlohmann::json next = page->value("next", nlohmann::json());
+    if (next.is_null()) {
+      (*page)[items_field] = std::move(all);
+      return page;
+    }
+    params["after"] = next;
+  }
+}
+
 }  // namespace shim::cli

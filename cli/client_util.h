@@ -42,5 +42,11 @@ int64_t WallNowMs();
 int PrintError(const char* command, const Status& s);
 // A value typed on the command line: JSON if it parses, else a string.
 nlohmann::json ParseValueArg(const std::string& text);
+// Calls a list method that pages by `after`/`next` (lease.list, lock.list,
+// worker.list, queue.list, ...: each page ends at the server's reply
+// budget) page by page, and returns the last page's result with the items
+// of every page in `items_field`: for the commands that show a whole list.
+Result<nlohmann::json> CallAllPages(net::LineClient& client, const std::string& method, nlohmann::json params,
+                                    const std::string& items_field, int timeout_ms);
 
 }  // namespace shim::cli

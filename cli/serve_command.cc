@@ -60,6 +60,11 @@ Options:
   --log-level LEVEL          trace|debug|info|warn|error|off (default info)
   --max-message-bytes N      longest request line (default 1048576)
   --max-outbound-bytes N     per-connection output buffer (default 8388608)
+  --max-reply-bytes N        a list read (state.list, task.list, ...) ends its page once
+                             its items reach N bytes; the rest is on the next page
+                             (default 4194304; at most --max-outbound-bytes)
+  --max-held-reply-bytes N   server-wide: while more than N bytes of replies wait for a
+                             commit to land, no further request is read (default 67108864)
   --max-connections N        concurrent connections (default 1024)
   --risk-config FILE         JSON overriding risk-model thresholds (docs/risk-model.md)
 
@@ -135,7 +140,7 @@ static void RaiseFileLimit(size_t max_connections) {
 
 int RunServe(int argc, char** argv, int from) {
   Args args({"data", "socket", "listen", "durability", "log-level", "max-message-bytes",
-             "max-outbound-bytes", "max-connections", "risk-config", "auth-token", "auth-token-file",
+             "max-outbound-bytes", "max-reply-bytes", "max-held-reply-bytes", "max-connections", "risk-config", "auth-token", "auth-token-file",
              "auth-timeout-ms", "idle-timeout-ms", "partial-line-timeout-ms"},
             {"help"});
   if (!args.Parse(argc, argv, from)) {
@@ -175,8 +180,11 @@ int RunServe(int argc, char** argv, int from) {
   server_options.data_dir = store_options.path;
   server_options.durability = storage::DurabilityName(*durability);
   long long n;
+  engine::EngineLimits limits;
   for (auto [name, field] : {std::pair{"max-message-bytes", &server_options.max_message_bytes},
                              std::pair{"max-outbound-bytes", &server_options.max_outbound_bytes},
+                             std::pair{"max-reply-bytes", &limits.max_reply_bytes},
+                             std::pair{"max-held-reply-bytes", &server_options.max_held_reply_bytes},
                              std::pair{"max-connections", &server_options.max_connections}}) {
     n = static_cast<long long>(*field);
     if (!args.GetInt(name, &n) || n < 1) {
@@ -195,6 +203,8 @@ int RunServe(int argc, char** argv, int from) {
     }
     *field = static_cast<int64_t>(n);
   }
+  // A page must fit the connection's output buffer.
+  limits.max_reply_bytes = std::min(limits.max_reply_bytes, server_options.max_outbound_bytes);
   if (!ReadAuthToken(args, &server_options.auth_token)) return kExitUsage;
   // Judged before the store is opened: a refused --listen changes nothing.
   if (Status s = net::Server::ValidateOptions(server_options); !s.ok()) {
@@ -231,7 +241,7 @@ int RunServe(int argc, char** argv, int from) {
   }
   engine::SystemClock clock;
   auto opened = std::chrono::steady_clock::now();
-  auto engine = engine::Engine::Open({.clock = &clock, .store = store->get(), .limits = {}, .risk = risk});
+  auto engine = engine::Engine::Open({.clock = &clock, .store = store->get(), .limits = limits, .risk = risk});
   if (!engine.ok()) {
     spdlog::error("cannot recover the engine: {}", engine.status().ToString());
     return kExitServerError;

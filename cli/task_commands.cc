@@ -172,7 +172,7 @@ worker can take them), with the reasons.
   ParseOrExit(args, argc, argv, from, "queues", help);
   auto client = ConnectOrReport(args, "queues");
   if (!client) return kExitNoServer;
-  auto list = client->Call("queue.list", json::object(), TimeoutMs(args));
+  auto list = CallAllPages(*client, "queue.list", json::object(), "queues", TimeoutMs(args));
   if (!list.ok()) return PrintError("queues", list.status());
   json all = json::array();
   for (const auto& q : (*list)["queues"]) {

@@ -3,6 +3,7 @@
 #include "engine/json_text.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
+#include "engine/reply_budget.h"
 #include "engine/sessions.h"
 #include "storage/key_codec.h"
 
@@ -149,13 +150,15 @@ void SessionModule::CheckpointList(Call& call) {
   if (!s.ok()) return core_.Reply(call.reply, s.status());
   json items = json::array();
   json next = nullptr;
+  ReplyBudget budget(core_.limits().max_reply_bytes);  // each item carries its signals (16 KiB)
   for (auto it = (*s)->checkpoints.rbegin(); it != (*s)->checkpoints.rend(); ++it) {
     if (before && it->id >= static_cast<uint64_t>(*before)) continue;
-    if (static_cast<int64_t>(items.size()) == limit) {
+    if (static_cast<int64_t>(items.size()) == limit || budget.full()) {
       next = items.back()["checkpoint_id"];
       break;
     }
     items.push_back(it->ToJson());
+    budget.Add(items.back());
   }
   core_.Reply(call.reply, json{{"checkpoints", std::move(items)}, {"next_before", std::move(next)}});
 }

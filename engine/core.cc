@@ -1,5 +1,6 @@
 #include "engine/core.h"
 
+#include "engine/json_text.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {
@@ -19,6 +20,7 @@ void Core::Reply(const ReplyFn& reply, Result<json> result) {
     reply(std::move(result));
     return;
   }
+  group_->HoldReplyBytes(result.ok() ? EstimateEncodedSize(result.value()) : result.status().message().size());
   group_->effects().push_back(
       Effect{reply, [r = std::move(result)]() mutable { return std::move(r); }, nullptr});
 }
@@ -40,6 +42,7 @@ void Core::ReplyEncoded(const EncodedReplyFn& reply, std::string result_json) {
     reply(std::move(result_json));
     return;
   }
+  group_->HoldReplyBytes(result_json.size());
   AfterCommit([reply, text = std::move(result_json)]() mutable { reply(std::move(text)); });
 }
 
@@ -67,6 +70,7 @@ std::unique_ptr<Group> Core::Seal() {
   auto sealed = std::move(group_);
   group_ = std::make_unique<Group>(store_);
   in_flight_ = true;
+  in_flight_held_bytes_ = sealed->held_reply_bytes();
   return sealed;
 }
 

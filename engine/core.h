@@ -34,6 +34,10 @@ struct EngineLimits {
   size_t max_message_data_bytes = 1 << 20;   // encoded JSON of a publish
   size_t max_subscriptions_per_client = 10'000;
   int64_t max_list_limit = 1000;             // state.list, pubsub.history
+  // Encoded size one paged reply stops growing at (it always holds at least
+  // one item, so a reply is at most this plus one item): pubsub.history,
+  // state.list. The reply says where to continue.
+  size_t max_reply_bytes = 4 << 20;
   size_t max_txn_ops = 1000;                 // compare + success + failure
   int64_t max_ttl_ms = 10LL * 365 * 24 * 3600 * 1000;  // ten years
   size_t max_name_bytes = 256;               // lock names, owners, worker ids
@@ -64,6 +68,9 @@ class Core {
   // --- answering ---------------------------------------------------------
   // True when no write is pending or in flight: answers may leave now.
   bool quiescent() const { return !group_->has_writes() && !in_flight_; }
+  // Bytes of replies held until a commit lands: in the open group and the
+  // one in flight (Group::held_reply_bytes).
+  size_t held_reply_bytes() const { return group_->held_reply_bytes() + in_flight_held_bytes_; }
   // Replies now if quiescent, else after the open group commits.
   void Reply(const ReplyFn& reply, Result<nlohmann::json> result);
   // Like Reply, but the result is computed at release time (reads of the
@@ -95,7 +102,10 @@ class Core {
   std::unique_ptr<Group> Seal();
   bool in_flight() const { return in_flight_; }
   // Marks the in-flight group done.
-  void Landed() { in_flight_ = false; }
+  void Landed() {
+    in_flight_ = false;
+    in_flight_held_bytes_ = 0;
+  }
   std::unique_ptr<Group> TakeOpenGroup();
 
  private:
@@ -105,6 +115,7 @@ class Core {
   EngineLimits limits_;
   std::unique_ptr<Group> group_;
   bool in_flight_ = false;
+  size_t in_flight_held_bytes_ = 0;  // held_reply_bytes of the group in flight
   uint64_t revision_ = 0;
   TimerQueue wall_timers_;
   TimerQueue mono_timers_;

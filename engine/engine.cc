@@ -98,7 +98,8 @@ void Engine::RegisterMethods() {
   Register("state.patch", bind(st, &StateModule::Patch));
   Register("state.incr", bind(st, &StateModule::Incr));
   Register("state.del", bind(st, &StateModule::Del));
-  Register("state.list", bind(st, &StateModule::List));
+  // state.list copies the stored values' text into its answer.
+  Register("state.list", bind(st, &StateModule::List), /*answers_encoded=*/true);
   Register("state.txn", bind(st, &StateModule::Txn));
   PubSubModule* ps = pubsub_.get();
   Register("pubsub.publish", bind(ps, &PubSubModule::Publish));
@@ -171,6 +172,13 @@ const Engine::Method* Engine::FindMethod(std::string_view method) const {
   return it == methods_.end() ? nullptr : &it->second;
 }
 
+std::vector<std::string_view> Engine::MethodNames() const {
+  std::vector<std::string_view> names;
+  names.reserve(methods_.size());
+  for (const auto& [name, method] : methods_) names.push_back(name);
+  return names;
+}
+
 void Engine::Execute(std::string_view method, json params, std::shared_ptr<Client> client, ReplyFn reply,
                      EncodedReplyFn reply_encoded) {
   const Method* m = FindMethod(method);
@@ -189,10 +197,14 @@ void Engine::Execute(const Method& method, json params, std::shared_ptr<Client> 
   if (core_.revision() != before) core_.group().CountCommand();
 }
 
+void Engine::EndWaits(uint64_t client_id) {
+  locks_->EndWaits(client_id);
+  tasks_->EndWaits(client_id);
+}
+
 void Engine::OnClientClosed(uint64_t client_id) {
   pubsub_->OnClientClosed(client_id);
-  locks_->OnClientClosed(client_id);
-  tasks_->OnClientClosed(client_id);
+  EndWaits(client_id);
 }
 
 bool Engine::ReadyToSeal() const {
@@ -281,6 +293,7 @@ json Engine::Describe() const {
               {"task_payloads_cached", tasks_->payload_cache().entries()},
               {"task_payload_cache_bytes", tasks_->payload_cache().bytes()},
               {"sessions", sessions_->count()},
+              {"timers", core_.wall_timers().size() + core_.mono_timers().size()},
               {"commit_groups", stats_.groups},
               {"commit_mean_group_size",
                stats_.groups ? double(stats_.grouped_commands) / double(stats_.groups) : 0.0},

@@ -90,6 +90,9 @@ class Engine {
   // answers METHOD_NOT_FOUND).
   const Method* FindMethod(std::string_view method) const;
   bool HasMethod(std::string_view method) const { return FindMethod(method) != nullptr; }
+  // Every registered method name, in no particular order: what tables keyed
+  // by method (net's per-method stats) may hold.
+  std::vector<std::string_view> MethodNames() const;
   // Applies one request. `reply` is called exactly once: at once, after the
   // group holding the request's writes (or anything it observed) is durable,
   // or when a server-side wait ends.
@@ -106,7 +109,15 @@ class Engine {
     const Method* m = FindMethod(method);
     return m && m->answers_encoded();
   }
-  // Forgets a connection: its subscriptions and waits end.
+  // Ends the server-side waits of a connection that will send nothing
+  // more (it closed, or half-closed: design rule 13): each waiting
+  // lock.acquire is answered TIMEOUT, each waiting claim (task.claim,
+  // claim_next) with no tasks, at once, and their places (waiters per lock,
+  // waiting claims) are free again. Requests that do not wait are answered
+  // as usual.
+  void EndWaits(uint64_t client_id);
+  // Forgets a connection: its waits end (as EndWaits) and its
+  // subscriptions are dropped.
   void OnClientClosed(uint64_t client_id);
 
   // Group commit. ReadyToSeal: there is an open group to commit and none in
@@ -116,6 +127,9 @@ class Engine {
   void Land(Group& group, const Status& write_status);
   // True while anything is pending or in flight (shutdown waits on this).
   bool busy() const;
+  // Bytes of replies held until a commit lands (Core::held_reply_bytes):
+  // the host stops taking requests while this is too much.
+  size_t held_reply_bytes() const { return core_.held_reply_bytes(); }
 
   // Timers: runs what is due, at most kTimerCallbacksPerTurn callbacks per
   // clock and one slice of a pending task cascade; NextTimerInMs is the

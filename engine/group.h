@@ -42,6 +42,11 @@ class Group {
   // Forces an fsync of this group whatever the durability mode.
   void RequireSync() { force_sync_ = true; }
   std::vector<Effect>& effects() { return effects_; }
+  // Bytes of the answers held here until the batch is durable (their encoded
+  // size, estimated for documents): memory a flood of reads can pin while
+  // a commit is slow, which the host bounds (Engine::held_reply_bytes).
+  size_t held_reply_bytes() const { return held_reply_bytes_; }
+  void HoldReplyBytes(size_t n) { held_reply_bytes_ += n; }
 
   // Commits the batch. Thread-safe with respect to the engine (touches only
   // the store); call it for at most one group at a time, in seal order.
@@ -52,6 +57,7 @@ class Group {
   storage::WriteBatch batch_;
   std::vector<Effect> effects_;
   size_t commands_ = 0;
+  size_t held_reply_bytes_ = 0;
   bool force_sync_ = false;
 };
 

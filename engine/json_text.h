@@ -8,6 +8,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -90,6 +91,52 @@ inline std::string DumpWithMember(const nlohmann::json& object, std::string_view
   if (!placed) place();
   out.back() = '}';
   return out;
+}
+
+// About DumpCompact(value).size(), without building the text: strings and
+// keys count their bytes plus quotes (escapes are not counted), numbers and
+// literals a few bytes each. For sizing what a document will cost once
+// encoded (held replies) where dumping it twice would cost too much. Walks
+// without recursion (a document may be deep).
+inline size_t EstimateEncodedSize(const nlohmann::json& value) {
+  using Kind = nlohmann::json::value_t;
+  size_t n = 0;
+  std::vector<const nlohmann::json*> containers;  // left to walk; a flat document never allocates
+  // Counts a scalar, or queues a container.
+  auto visit = [&](const nlohmann::json& v) {
+    switch (v.type()) {
+      case Kind::object:
+      case Kind::array:
+        containers.push_back(&v);
+        break;
+      case Kind::string:
+        n += v.get_ref<const std::string&>().size() + 2;
+        break;
+      case Kind::binary:
+        n += v.get_binary().size();
+        break;
+      default:
+        n += 8;  // a number, true/false/null
+    }
+  };
+  visit(value);
+  while (!containers.empty()) {
+    const nlohmann::json* v = containers.back();
+    containers.pop_back();
+    n += 2;  // braces or brackets
+    if (v->is_object()) {
+      for (const auto& [key, member] : v->items()) {
+        n += key.size() + 4;  // quotes, colon, comma
+        visit(member);
+      }
+    } else {
+      for (const auto& element : *v) {
+        n += 1;  // comma
+        visit(element);
+      }
+    }
+  }
+  return n;
 }
 
 }  // namespace shim

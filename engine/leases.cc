@@ -1,6 +1,7 @@
 #include "engine/leases.h"
 
 #include "engine/params.h"
+#include "engine/reply_budget.h"
 #include "storage/failpoint.h"
 #include "storage/key_codec.h"
 
@@ -107,11 +108,19 @@ void LeaseModule::Revoke(Call& call) {
 }
 
 void LeaseModule::List(Call& call) {
-  json out = json::array();
-  for (const auto& [id, lease] : leases_) {
-    out.push_back({{"lease_id", id}, {"owner", lease.owner}, {"ttl_ms", lease.ttl_ms}, {"expires_at_ms", WallExpiry(lease)}});
-  }
-  core_.Reply(call.reply, json{{"leases", std::move(out)}});
+  Params p(call.params);
+  auto after = p.OptInt("after", {.min = 0});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  const uint64_t after_id = after ? static_cast<uint64_t>(*after) : 0;
+  core_.Reply(call.reply, ListPage(
+                              leases_, after ? &after_id : nullptr, core_.limits().max_reply_bytes, "leases",
+                              [](uint64_t, const Lease&) { return true; },
+                              [this](uint64_t id, const Lease& lease) {
+                                return json{{"lease_id", id},
+                                            {"owner", lease.owner},
+                                            {"ttl_ms", lease.ttl_ms},
+                                            {"expires_at_ms", WallExpiry(lease)}};
+                              }));
 }
 
 }  // namespace shim::engine

@@ -4,6 +4,7 @@
 
 #include "engine/leases.h"
 #include "engine/params.h"
+#include "engine/reply_budget.h"
 #include "storage/failpoint.h"
 #include "storage/key_codec.h"
 
@@ -52,7 +53,10 @@ void LockModule::Reset() {
   // Waiters belong to live connections: they are failed by the caller's
   // group failure path, not kept across a reload.
   for (auto& [name, lock] : locks_) {
-    for (auto& w : lock.waiters) w.reply(Status::Internal("storage failure; retry"));
+    for (auto& w : lock.waiters) {
+      core_.mono_timers().Cancel(w.timer);
+      w.reply(Status::Internal("storage failure; retry"));
+    }
   }
   locks_.clear();
 }
@@ -103,6 +107,7 @@ void LockModule::ReleaseAndHandOff(const std::string& name, Lock& lock) {
   while (!lock.waiters.empty()) {
     Waiter w = std::move(lock.waiters.front());
     lock.waiters.pop_front();
+    core_.mono_timers().Cancel(w.timer);
     if (w.lease_id && !leases_.Exists(w.lease_id)) {
       core_.Reply(w.reply, Status::NotFound("lease " + std::to_string(w.lease_id) + " ended while waiting"));
       continue;
@@ -170,9 +175,7 @@ void LockModule::Acquire(Call& call) {
                               {{"limit", lim.max_waiters_per_lock}}));
   }
   const uint64_t waiter_id = next_waiter_id_++;
-  lock.waiters.push_back(
-      Waiter{waiter_id, owner, ttl, lease_id, call.client ? call.client->id() : 0, call.reply});
-  core_.mono_timers().Schedule(core_.clock().MonoMs() + wait, [this, name, waiter_id, wait] {
+  const auto timer = core_.mono_timers().Schedule(core_.clock().MonoMs() + wait, [this, name, waiter_id, wait] {
     auto it = locks_.find(name);
     if (it == locks_.end()) return;
     auto& q = it->second.waiters;
@@ -186,6 +189,8 @@ void LockModule::Acquire(Call& call) {
       return;
     }
   });
+  lock.waiters.push_back(
+      Waiter{waiter_id, owner, ttl, lease_id, call.client ? call.client->id() : 0, call.reply, timer});
 }
 
 void LockModule::Extend(Call& call) {
@@ -236,16 +241,18 @@ void LockModule::GetStatus(Call& call) {
 }
 
 void LockModule::List(Call& call) {
+  Params p(call.params);
+  auto after = p.OptStr("after", {.max = core_.limits().max_name_bytes});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
   std::vector<std::string> lapsed;
   for (const auto& [name, lock] : locks_) {
     if (Lapsed(lock)) lapsed.push_back(name);
   }
   for (const auto& name : lapsed) CollectIfLapsed(name);
-  json out = json::array();
-  for (const auto& [name, lock] : locks_) {
-    if (lock.held || !lock.waiters.empty()) out.push_back(Describe(name, lock));
-  }
-  core_.Reply(call.reply, json{{"locks", std::move(out)}});
+  core_.Reply(call.reply, ListPage(
+                              locks_, after ? &*after : nullptr, core_.limits().max_reply_bytes, "locks",
+                              [](const std::string&, const Lock& lock) { return lock.held || !lock.waiters.empty(); },
+                              [this](const std::string& name, const Lock& lock) { return Describe(name, lock); }));
 }
 
 Status LockModule::CheckFence(const json& fence) const {
@@ -278,14 +285,28 @@ void LockModule::ReleaseForLease(uint64_t lease_id) {
   }
 }
 
-void LockModule::OnClientClosed(uint64_t client_id) {
-  std::vector<std::string> touched;
+void LockModule::EndWaits(uint64_t client_id) {
+  if (client_id == 0) return;  // in-process calls have no connection to end
+  // Taken out first, answered after: an answer can close the connection,
+  // which comes back here.
+  std::vector<std::pair<std::string, Waiter>> ended;
   for (auto& [name, lock] : locks_) {
-    auto before = lock.waiters.size();
-    std::erase_if(lock.waiters, [client_id](const Waiter& w) { return w.client_id == client_id; });
-    if (lock.waiters.size() != before) touched.push_back(name);
+    for (auto it = lock.waiters.begin(); it != lock.waiters.end();) {
+      if (it->client_id != client_id) {
+        ++it;
+        continue;
+      }
+      ended.emplace_back(name, std::move(*it));
+      it = lock.waiters.erase(it);
+    }
   }
-  for (const auto& name : touched) ForgetIfIdle(name);
+  for (auto& [name, w] : ended) {
+    core_.mono_timers().Cancel(w.timer);
+    ForgetIfIdle(name);
+    core_.Reply(w.reply, Status(StatusCode::kTimeout, "lock '" + name +
+                                                          "' not acquired: the connection stopped sending "
+                                                          "(closed or half-closed), which ends its waits"));
+  }
 }
 
 size_t LockModule::held_count() const {

@@ -9,7 +9,8 @@
 // lost-update hole of Redis-style locks.
 //
 // Waiters (wait_ms > 0) queue server-side, FIFO, bounded per lock; each ends
-// with the lock or TIMEOUT, and leaves the queue when its connection closes.
+// with the lock or TIMEOUT, and ends with TIMEOUT at once when its
+// connection closes or stops sending (EndWaits).
 // On release or expiry the lock passes to the first waiter in the same
 // write. Liveness is on the monotonic clock; after a restart held locks get
 // their full TTL again. Persisted in Family::kLocks: name -> {owner, token,
@@ -48,7 +49,9 @@ class LockModule {
   Status CheckFence(const nlohmann::json& fence) const;
   // Releases every lock taken with this lease (part of the lease's end).
   void ReleaseForLease(uint64_t lease_id);
-  void OnClientClosed(uint64_t client_id);
+  // Ends every wait of this connection now, each answered TIMEOUT, and
+  // frees its place in the queue and its timer.
+  void EndWaits(uint64_t client_id);
 
   size_t held_count() const;
 
@@ -60,6 +63,7 @@ class LockModule {
     uint64_t lease_id;
     uint64_t client_id;
     ReplyFn reply;
+    TimerQueue::TimerId timer;  // ends the wait at wait_ms
   };
   struct Lock {
     bool held = false;

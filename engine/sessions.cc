@@ -3,6 +3,7 @@
 
 #include "engine/params.h"
 #include "engine/pubsub.h"
+#include "engine/reply_budget.h"
 #include "engine/state.h"
 #include "storage/failpoint.h"
 #include "storage/key_codec.h"
@@ -256,9 +257,13 @@ void SessionModule::Close(Call& call) {
 }
 
 void SessionModule::List(Call& call) {
-  json out = json::array();
-  for (const auto& [id, s] : sessions_) out.push_back(Describe(id, s));
-  core_.Reply(call.reply, json{{"sessions", std::move(out)}});
+  Params p(call.params);
+  auto after = p.OptStr("after", {.max = core_.limits().max_name_bytes});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  core_.Reply(call.reply, ListPage(
+                              sessions_, after ? &*after : nullptr, core_.limits().max_reply_bytes, "sessions",
+                              [](const std::string&, const Session&) { return true; },
+                              [this](const std::string& id, const Session& s) { return Describe(id, s); }));
 }
 
 std::optional<std::pair<SessionModule::CheckpointMeta, json>> SessionModule::NewestVerified(

@@ -61,21 +61,36 @@ void SessionModule::SignalHistory(Call& call) {
   if (!Find(id)) return core_.Reply(call.reply, Status::NotFound("no session '" + id + "'"));
   core_.ReplyLater(call.reply, [this, id, since, limit]() -> Result<json> {
     // Oldest first; without since_at_ms, the most recent `limit` samples.
-    std::deque<json> samples;
+    // Either way no more than the reply budget (engine/reply_budget.h):
+    // from since_at_ms the page ends early and says where to go on; the
+    // most recent ones drop their oldest.
+    const size_t budget = core_.limits().max_reply_bytes;
+    std::deque<std::pair<json, size_t>> samples;  // with their stored size
+    size_t bytes = 0;
+    json next_since = nullptr;
     std::string prefix = KeyEncoder(KeyTag::kSignal).Str(id).key();
-    SHIM_RETURN_IF_ERROR(core_.store().Scan(Family::kSignals, prefix, storage::PrefixSuccessor(prefix),
-                                            [&](std::string_view, std::string_view v) {
-                                              json rec = json::parse(v, nullptr, false);
-                                              if (rec.is_discarded()) return true;
-                                              if (since && rec.value("at_ms", int64_t{0}) < *since) return true;
-                                              samples.push_back(std::move(rec));
-                                              if (since) return static_cast<int64_t>(samples.size()) < limit;
-                                              if (static_cast<int64_t>(samples.size()) > limit) samples.pop_front();
-                                              return true;
-                                            }));
+    SHIM_RETURN_IF_ERROR(core_.store().Scan(
+        Family::kSignals, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view, std::string_view v) {
+          json rec = json::parse(v, nullptr, false);
+          if (rec.is_discarded()) return true;
+          const int64_t at_ms = rec.value("at_ms", int64_t{0});
+          if (since && at_ms < *since) return true;
+          if (since && !samples.empty() && (static_cast<int64_t>(samples.size()) == limit || bytes >= budget)) {
+            next_since = at_ms;  // the first sample left out
+            return false;
+          }
+          samples.emplace_back(std::move(rec), v.size());
+          bytes += v.size();
+          while (!since && samples.size() > 1 &&
+                 (static_cast<int64_t>(samples.size()) > limit || bytes - samples.front().second >= budget)) {
+            bytes -= samples.front().second;
+            samples.pop_front();
+          }
+          return true;
+        }));
     json out = json::array();
-    for (auto& s : samples) out.push_back(std::move(s));
-    return json{{"signals", std::move(out)}};
+    for (auto& [sample, size] : samples) out.push_back(std::move(sample));
+    return json{{"signals", std::move(out)}, {"next_since_at_ms", std::move(next_since)}};
   });
 }
 

@@ -1,10 +1,12 @@
 #include "engine/state.h"
 
 #include <utility>
+#include <vector>
 
 #include "engine/json_text.h"
 #include "engine/leases.h"
 #include "engine/locks.h"
+#include "engine/reply_budget.h"
 #include "storage/failpoint.h"
 #include "storage/key_codec.h"
 
@@ -353,21 +355,52 @@ void StateModule::List(Call& call) {
   int64_t limit = p.OptInt("limit", {.min = 1, .max = lim.max_list_limit}).value_or(100);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
 
+  // The page: up to `limit` live keys, and no more once their values fill
+  // the reply budget (a page of 1 MiB values holds a few, not a thousand).
   auto it = (after && *after >= prefix) ? kv_.upper_bound(*after) : kv_.lower_bound(prefix);
   const int64_t now = core_.clock().NowMs();
-  json items = json::array();
-  json next = nullptr;
+  std::vector<decltype(it)> page;
+  ReplyBudget budget(lim.max_reply_bytes);
+  bool more = false;
   for (; it != kv_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
     const KvEntry& e = it->second;
     if (e.expires_at_ms != 0 && e.expires_at_ms <= now) continue;
     if (e.lease_id != 0 && !leases_.Exists(e.lease_id)) continue;
-    if (static_cast<int64_t>(items.size()) == limit) {
-      next = items.back()["key"];
+    if (static_cast<int64_t>(page.size()) == limit || budget.full()) {
+      more = true;
       break;
     }
-    items.push_back({{"key", it->first}, {"value", e.Value()}, {"version", e.version}});
+    page.push_back(it);
+    budget.Add(it->first.size() + e.value_json.size() + 48);  // + the item's member names and version
   }
-  core_.Reply(call.reply, json{{"items", std::move(items)}, {"next", std::move(next)}});
+  const std::string* next = more ? &page.back()->first : nullptr;
+  if (call.reply_encoded) {
+    // The values go into the reply as the stored text they are: no parse.
+    std::string out = R"({"items":[)";
+    for (auto item : page) {
+      if (out.back() != '[') out += ',';
+      out += R"({"key":)";
+      AppendJsonString(out, item->first);
+      out += R"(,"value":)";
+      out += item->second.value_json;
+      out += R"(,"version":)";
+      out += std::to_string(item->second.version);
+      out += '}';
+    }
+    out += R"(],"next":)";
+    if (next) {
+      AppendJsonString(out, *next);
+    } else {
+      out += "null";
+    }
+    out += '}';
+    return core_.ReplyEncoded(call.reply_encoded, std::move(out));
+  }
+  json items = json::array();
+  for (auto item : page) {
+    items.push_back({{"key", item->first}, {"value", item->second.Value()}, {"version", item->second.version}});
+  }
+  core_.Reply(call.reply, json{{"items", std::move(items)}, {"next", next ? json(*next) : json(nullptr)}});
 }
 
 void StateModule::Txn(Call& call) {

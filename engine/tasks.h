@@ -86,7 +86,10 @@ class TaskModule {
 
   // Returns the running tasks of a dead or deregistered worker.
   void OnWorkerGone(const std::string& worker_id);
-  void OnClientClosed(uint64_t client_id);
+  // Ends every waiting claim of this connection now, each answered with no
+  // tasks as if its wait had run out, freeing its place among the waiting
+  // claims (max_claim_waiters) and its timer.
+  void EndWaits(uint64_t client_id);
 
   // Cascades (tasks_cascade.cc): what a finished task sets off in its
   // dependents, its parent and its children runs as queued steps, never as
@@ -207,7 +210,11 @@ class TaskModule {
     std::weak_ptr<Client> client;
     ClaimAnswer answer;
     int64_t since_mono_ms;
+    TimerQueue::TimerId timer;  // ends the wait at wait_ms
   };
+  // Removes a waiting claim that is answered (or dropped) otherwise than by
+  // its timer, and cancels that timer.
+  std::list<ClaimWaiter>::iterator EraseWaiter(std::list<ClaimWaiter>::iterator it);
   // Claims up to `max` tasks for the worker; returns the JSON text of the
   // array of their claim records. Built as text, with each payload's stored
   // text spliced in: a claim is on every task's path, and building the

@@ -126,7 +126,7 @@ std::list<TaskModule::ClaimWaiter>::iterator TaskModule::PickWaiter(TaskQueue& q
     // connection, in-process, has client_id 0 and is answered by its reply.)
     auto client = it->client.lock();
     if (it->client_id != 0 && (!client || client->closed())) {
-      it = waiters_.erase(it);
+      it = EraseWaiter(it);
       continue;
     }
     // A worker that died while its claim waited gets nothing until it
@@ -182,7 +182,7 @@ void TaskModule::Dispatch(const std::string& queue) {
         auto w = PickWaiter(q, *t);
         if (w == waiters_.end()) continue;
         ClaimWaiter waiter = std::move(*w);
-        waiters_.erase(w);
+        EraseWaiter(w);
         waiter.answer(ClaimFor(waiter.worker_id, waiter.queues, waiter.max, waiter.client.lock()));
         served = true;
         break;  // the ready sets changed under the iterator
@@ -236,10 +236,8 @@ void TaskModule::StartClaim(ClaimRequest req, const std::shared_ptr<Client>& cli
     return answer(Status(StatusCode::kOverloaded, "too many waiting claims", {{"limit", limits_.max_claim_waiters}}));
   }
   const uint64_t id = next_waiter_id_++;
-  waiters_.push_back(ClaimWaiter{id, std::move(req.worker_id), std::move(req.queues), req.max,
-                                 client ? client->id() : 0, client, std::move(answer), core_.clock().MonoMs()});
   // A wait that runs out answers with no tasks: the worker simply claims again.
-  core_.mono_timers().Schedule(core_.clock().MonoMs() + req.wait_ms, [this, id] {
+  const auto timer = core_.mono_timers().Schedule(core_.clock().MonoMs() + req.wait_ms, [this, id] {
     for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
       if (it->id != id) continue;
       ClaimAnswer answer = std::move(it->answer);
@@ -248,6 +246,14 @@ void TaskModule::StartClaim(ClaimRequest req, const std::shared_ptr<Client>& cli
       return;
     }
   });
+  waiters_.push_back(ClaimWaiter{id, std::move(req.worker_id), std::move(req.queues), req.max,
+                                 client ? client->id() : 0, client, std::move(answer), core_.clock().MonoMs(),
+                                 timer});
+}
+
+std::list<TaskModule::ClaimWaiter>::iterator TaskModule::EraseWaiter(std::list<ClaimWaiter>::iterator it) {
+  core_.mono_timers().Cancel(it->timer);
+  return waiters_.erase(it);
 }
 
 void TaskModule::Claim(Call& call) {
@@ -297,8 +303,20 @@ void TaskModule::ReplyWithTasks(const ReplyFn& reply, const EncodedReplyFn& repl
   core_.Reply(reply, std::move(base));
 }
 
-void TaskModule::OnClientClosed(uint64_t client_id) {
-  waiters_.remove_if([client_id](const ClaimWaiter& w) { return w.client_id == client_id; });
+void TaskModule::EndWaits(uint64_t client_id) {
+  if (client_id == 0) return;  // in-process claims have no connection to end
+  // Taken out first, answered after: an answer can close the connection,
+  // which comes back here.
+  std::vector<ClaimAnswer> ended;
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (it->client_id != client_id) {
+      ++it;
+      continue;
+    }
+    ended.push_back(std::move(it->answer));
+    it = EraseWaiter(it);
+  }
+  for (auto& answer : ended) answer(std::string("[]"));
 }
 
 }  // namespace shim::engine

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "engine/params.h"
+#include "engine/reply_budget.h"
 #include "engine/tasks.h"
 #include "engine/workers.h"
 
@@ -107,6 +108,7 @@ void TaskModule::List(Call& call) {
   }
   json items = json::array();
   json next = nullptr;
+  ReplyBudget budget(core_.limits().max_reply_bytes);  // results and progress can be large
   auto qit = queues_.find(queue);
   if (qit != queues_.end()) {
     const auto& seqs = qit->second.tasks;
@@ -116,11 +118,12 @@ void TaskModule::List(Call& call) {
       if (found == tasks_.end()) continue;  // forgotten by retention (TaskQueue::tasks)
       const Task& t = found->second;
       if (state && t.state != *state) continue;
-      if (static_cast<int64_t>(items.size()) == limit) {
+      if (static_cast<int64_t>(items.size()) == limit || budget.full()) {
         next = items.back()["task_id"];
         break;
       }
       items.push_back(Describe(t, false));
+      budget.Add(items.back());
     }
   }
   core_.Reply(call.reply, json{{"tasks", std::move(items)}, {"next", std::move(next)}});
@@ -211,11 +214,15 @@ void TaskModule::QueueStats(Call& call) {
 }
 
 void TaskModule::QueueList(Call& call) {
-  json out = json::array();
-  for (const auto& [name, q] : queues_) {
-    out.push_back({{"queue", name}, {"counts", q.Counts()}, {"paused", q.config.paused}});
-  }
-  core_.Reply(call.reply, json{{"queues", std::move(out)}});
+  Params p(call.params);
+  auto after = p.OptStr("after", {.max = limits_.max_queue_name_bytes});
+  if (!p.ok()) return core_.Reply(call.reply, p.status());
+  core_.Reply(call.reply, ListPage(
+                              queues_, after ? &*after : nullptr, core_.limits().max_reply_bytes, "queues",
+                              [](const std::string&, const TaskQueue&) { return true; },
+                              [](const std::string& name, const TaskQueue& q) {
+                                return json{{"queue", name}, {"counts", q.Counts()}, {"paused", q.config.paused}};
+                              }));
 }
 
 }  // namespace shim::engine

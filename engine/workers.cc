@@ -4,6 +4,7 @@
 
 #include "engine/params.h"
 #include "engine/pubsub.h"
+#include "engine/reply_budget.h"
 #include "storage/failpoint.h"
 #include "storage/key_codec.h"
 
@@ -206,15 +207,16 @@ void WorkerModule::Deregister(Call& call) {
 void WorkerModule::List(Call& call) {
   Params p(call.params);
   auto capability = p.OptStr("capability");
+  auto after = p.OptStr("after", {.max = core_.limits().max_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  json out = json::array();
-  for (const auto& [id, w] : workers_) {
-    if (capability && std::find(w.capabilities.begin(), w.capabilities.end(), *capability) == w.capabilities.end()) {
-      continue;
-    }
-    out.push_back(Describe(id, w));
-  }
-  core_.Reply(call.reply, json{{"workers", std::move(out)}});
+  core_.Reply(call.reply,
+              ListPage(
+                  workers_, after ? &*after : nullptr, core_.limits().max_reply_bytes, "workers",
+                  [&capability](const std::string&, const Worker& w) {
+                    return !capability ||
+                           std::find(w.capabilities.begin(), w.capabilities.end(), *capability) != w.capabilities.end();
+                  },
+                  [this](const std::string& id, const Worker& w) { return Describe(id, w); }));
 }
 
 WorkerModule::Worker* WorkerModule::Find(const std::string& worker_id) {

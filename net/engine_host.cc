@@ -3,7 +3,12 @@
 namespace shim::net {
 
 EngineHost::EngineHost(asio::io_context& io, engine::Engine& engine)
-    : io_(io), engine_(engine), timer_(io) {}
+    : io_(io), engine_(engine), timer_(io), landed_signal_(io) {
+  // Never expires: each land cancels the waits on it, and later waits wait
+  // for the next. (Setting the expiry again would cancel other sessions'
+  // waits.)
+  landed_signal_.expires_at(std::chrono::steady_clock::time_point::max());
+}
 
 EngineHost::~EngineHost() {
   timer_.cancel();
@@ -17,6 +22,7 @@ void EngineHost::Pump() {
       Status s = group->Write();
       asio::post(io_, [this, group, s] {
         engine_.Land(*group, s);
+        landed_signal_.cancel();
         Pump();
       });
     });
@@ -40,6 +46,17 @@ void EngineHost::ArmTimer() {
     engine_.RunTimers();
     Pump();
   });
+}
+
+asio::awaitable<void> EngineHost::WaitForHeldReplies(size_t max_bytes) {
+  while (engine_.held_reply_bytes() > max_bytes) {
+    // Held replies are in the open group or the one in flight: ship the
+    // open one, then wait for a land (each land releases a group's replies).
+    Pump();
+    if (engine_.held_reply_bytes() <= max_bytes) break;
+    boost::system::error_code ec;
+    co_await landed_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
 }
 
 void EngineHost::WhenIdle(std::function<void()> done) {

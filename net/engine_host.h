@@ -31,6 +31,12 @@ class EngineHost {
   void Pump();
   // Calls `done` once nothing is pending or in flight.
   void WhenIdle(std::function<void()> done);
+  // Returns once the replies the engine holds until a commit lands are at
+  // most `max_bytes` (shipping the open group so that they can land). A
+  // session calls it before each request: reads answered while a slow
+  // commit is in flight wait in memory, and this bounds that memory for
+  // the whole server. io thread only.
+  asio::awaitable<void> WaitForHeldReplies(size_t max_bytes);
 
  private:
   void ArmTimer();
@@ -40,6 +46,7 @@ class EngineHost {
   engine::Engine& engine_;
   asio::thread_pool committer_{1};
   asio::steady_timer timer_;
+  asio::steady_timer landed_signal_;  // wakes WaitForHeldReplies at each land
   std::chrono::steady_clock::time_point armed_for_ = std::chrono::steady_clock::time_point::max();
   std::vector<std::function<void()>> idle_waiters_;
 };

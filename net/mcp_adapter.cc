@@ -38,12 +38,24 @@ json ToolError(const Status& s) {
   return json{{"content", json::array({json{{"type", "text"}, {"text", text}}})}, {"isError", true}};
 }
 
+// The requests answered here, then the client notifications of the MCP
+// specification (which need no answer).
+constexpr std::string_view kKnownMethods[] = {
+    "initialize", "ping", "tools/list", "tools/call", "logging/setLevel",
+    "notifications/initialized", "notifications/cancelled", "notifications/progress",
+    "notifications/roots/list_changed"};
+constexpr size_t kRequestMethods = 5;
+
 }  // namespace
 
 bool McpAdapter::Handles(std::string_view method) {
-  return method == "initialize" || method == "ping" || method == "tools/list" || method == "tools/call" ||
-         method == "logging/setLevel" || method.rfind("notifications/", 0) == 0;
+  for (size_t i = 0; i < kRequestMethods; ++i) {
+    if (method == kKnownMethods[i]) return true;
+  }
+  return method.rfind("notifications/", 0) == 0;
 }
+
+std::span<const std::string_view> McpAdapter::KnownMethods() { return kKnownMethods; }
 
 json McpAdapter::Initialize(const json& params) const {
   std::string version = kProtocolVersions[0];

@@ -11,6 +11,8 @@
 
 #include <functional>
 #include <memory>
+#include <span>
+#include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -26,6 +28,11 @@ class McpAdapter {
   McpAdapter(engine::Engine& engine, std::string version) : engine_(engine), version_(std::move(version)) {}
 
   static bool Handles(std::string_view method);
+  // The MCP methods and notifications this server knows by name (Handles
+  // also accepts, and ignores, any other `notifications/...`).
+  static std::span<const std::string_view> KnownMethods();
+  // The name sys.stats counts an MCP method under: "mcp:<method>".
+  static std::string StatsName(std::string_view method) { return "mcp:" + std::string(method); }
   // `done` receives the full JSON-RPC response, or null for notifications.
   void Handle(const Request& req, std::shared_ptr<engine::Client> client,
               std::function<void(nlohmann::json)> done);

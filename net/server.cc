@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
@@ -20,7 +21,13 @@ constexpr auto kFlushGrace = std::chrono::seconds(2);
 }  // namespace
 
 Server::Server(asio::io_context& io, EngineHost& host, ServerOptions options)
-    : io_(io), host_(host), options_(std::move(options)), mcp_(host.engine(), options_.version), shutdown_timer_(io) {}
+    : io_(io), host_(host), options_(std::move(options)), mcp_(host.engine(), options_.version), shutdown_timer_(io) {
+  // Per-method stats exist only for names that exist (design rule 12).
+  for (std::string_view m : host_.engine().MethodNames()) stats_.Register(m);
+  for (std::string_view m : kLocalMethods) stats_.Register(m);
+  stats_.Register("sys.auth");
+  for (std::string_view m : McpAdapter::KnownMethods()) stats_.Register(McpAdapter::StatsName(m));
+}
 
 Server::~Server() {
   for (auto& [id, s] : std::map<uint64_t, std::shared_ptr<Session>>(sessions_)) s->Close();
@@ -153,7 +160,7 @@ bool Server::TokenMatches(std::string_view token) const {
 }
 
 bool Server::IsLocalMethod(std::string_view method) const {
-  return method == "sys.info" || method == "sys.stats";
+  return std::find(std::begin(kLocalMethods), std::end(kLocalMethods), method) != std::end(kLocalMethods);
 }
 
 Result<json> Server::HandleLocal(std::string_view method, const json&) {

@@ -59,6 +59,7 @@ class Server {
   const std::string& tcp_bound() const { return tcp_bound_; }
 
   // Methods answered by the server itself rather than the engine.
+  static constexpr std::string_view kLocalMethods[] = {"sys.info", "sys.stats"};
   bool IsLocalMethod(std::string_view method) const;
   // True when `token` is the configured auth token (constant time); false
   // when none is configured.

@@ -29,6 +29,12 @@ struct ServerOptions {
   int64_t partial_line_timeout_ms = 30'000;
   size_t max_message_bytes = 1 << 20;   // longest accepted request line
   size_t max_outbound_bytes = 8 << 20;  // per-connection queued output
+  // Server-wide: while the replies held until a commit lands (reads
+  // answered behind a pending write) exceed this, no connection's next
+  // request is taken. Bounds what pipelined reads can pin while a commit
+  // is slow; costs nothing otherwise (those replies could not leave before
+  // the land anyway).
+  size_t max_held_reply_bytes = 64 << 20;
   size_t max_connections = 1024;
   // Reported by sys.info; net does not touch storage itself.
   std::string data_dir;

@@ -2,22 +2,38 @@
 
 namespace shim::net {
 
-void ServerStats::RecordCall(const std::string& method, uint64_t micros, bool error) {
-  auto it = methods_.find(method);
-  if (it == methods_.end()) it = methods_.emplace(method, PerMethod{}).first;
-  ++it->second.calls;
-  if (error) ++it->second.errors;
-  it->second.latency.Record(micros);
+namespace {
+
+nlohmann::json Figures(uint64_t calls, uint64_t errors, const LatencyHistogram& latency) {
+  return {{"calls", calls},
+          {"errors", errors},
+          {"p50_us", latency.Percentile(0.50)},
+          {"p99_us", latency.Percentile(0.99)}};
+}
+
+}  // namespace
+
+void ServerStats::Register(std::string_view method) {
+  if (methods_.find(method) == methods_.end()) methods_.emplace(std::string(method), nullptr);
+}
+
+void ServerStats::RecordCall(std::string_view method, uint64_t micros, bool error) {
+  PerMethod* m = &other_;
+  if (auto it = methods_.find(method); it != methods_.end()) {
+    if (!it->second) it->second = std::make_unique<PerMethod>();
+    m = it->second.get();
+  }
+  ++m->calls;
+  if (error) ++m->errors;
+  m->latency.Record(micros);
 }
 
 nlohmann::json ServerStats::ToJson() const {
   nlohmann::json methods = nlohmann::json::object();
   for (const auto& [name, m] : methods_) {
-    methods[name] = {{"calls", m.calls},
-                     {"errors", m.errors},
-                     {"p50_us", m.latency.Percentile(0.50)},
-                     {"p99_us", m.latency.Percentile(0.99)}};
+    if (m) methods[name] = Figures(m->calls, m->errors, m->latency);
   }
+  if (other_.calls > 0) methods[std::string(kOtherMethods)] = Figures(other_.calls, other_.errors, other_.latency);
   return {{"methods", std::move(methods)}, {"bytes_in", bytes_in_}, {"bytes_out", bytes_out_}};
 }
 

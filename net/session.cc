@@ -1,9 +1,12 @@
 #include "net/session.h"
 
+#include <optional>
+
 #include <spdlog/spdlog.h>
 
 #include "engine/json_text.h"
 #include "net/access.h"
+#include "net/line_framer.h"
 #include "net/mcp_adapter.h"
 #include "net/server.h"
 #include "net/simple_request.h"
@@ -151,14 +154,13 @@ asio::awaitable<void> Session::ReadLoop() {
   auto self = shared_from_this();
   const ServerOptions& opt = server_.options();
   std::vector<char> chunk(kReadChunk);
-  std::string partial;      // start of a line whose newline has not arrived
-  bool discarding = false;  // inside an over-long line, skipping to '\n'
 
   // Before sys.auth a line can only be a short sys.auth request: an
   // unauthenticated client may not make us buffer a megabyte.
   auto line_limit = [&] {
     return authenticated_ ? opt.max_message_bytes : std::min(opt.max_message_bytes, kMaxLineBeforeAuth);
   };
+  LineFramer framer(line_limit());
   auto too_large = [&](std::string_view line_start) {
     if (!authenticated_) {
       return Abort(EncodeLine(ErrorResponse(
@@ -186,7 +188,13 @@ asio::awaitable<void> Session::ReadLoop() {
     if (closed_) break;
     if (ec) {
       if (ec == asio::error::eof) {
-        reading_done_ = true;  // half-close: answer what was asked, then close
+        // The client sends nothing more: it closed, or half-closed, which
+        // look the same from here. What does not wait is still answered;
+        // its waits end now (design rule 13), so a departed client is not
+        // handed a lock or a task, and its slot and places are free at once.
+        reading_done_ = true;
+        server_.engine().EndWaits(id_);
+        server_.host().Pump();
         MaybeFinish();
       } else {
         Close();
@@ -198,9 +206,8 @@ asio::awaitable<void> Session::ReadLoop() {
     last_activity_ = read_at;
     if (aborting_) continue;  // the error is on its way; input no longer matters
 
-    std::string_view data(chunk.data(), n);
-    bool line_ended = false;  // a newline in this chunk ended the line that was open
-    while (!data.empty() && !closed_ && !aborting_) {
+    framer.Feed(std::string_view(chunk.data(), n));
+    while (!closed_ && !aborting_) {
       // Checked per line, not per chunk: one chunk can hold a thousand small
       // requests for large replies, far more output than the limit.
       if (outbox_bytes_ > opt.max_outbound_bytes) {
@@ -208,45 +215,26 @@ asio::awaitable<void> Session::ReadLoop() {
         co_await WaitForDrain();
         if (closed_ || reading_done_) break;
       }
-      size_t nl = data.find('\n');
-      if (nl != std::string_view::npos) line_ended = true;
-      if (discarding) {
-        if (nl == std::string_view::npos) break;
-        discarding = false;
-        data.remove_prefix(nl + 1);
-        continue;
+      // Replies held behind a commit are not in any outbox yet: bounded
+      // server-wide instead, until the commit lands.
+      if (server_.engine().held_reply_bytes() > opt.max_held_reply_bytes) {
+        co_await server_.host().WaitForHeldReplies(opt.max_held_reply_bytes);
+        if (closed_ || reading_done_ || aborting_) break;
       }
-      if (nl == std::string_view::npos) {
-        if (partial.size() + data.size() > line_limit()) {
-          too_large(partial.empty() ? data : std::string_view(partial));
-          partial.clear();
-          discarding = true;
-        } else {
-          partial.append(data);
-        }
-        break;
-      }
-      std::string_view piece = data.substr(0, nl);
-      data.remove_prefix(nl + 1);
-      if (partial.size() + piece.size() > line_limit()) {
-        too_large(partial.empty() ? piece : std::string_view(partial));
-        partial.clear();
-        continue;
-      }
-      if (partial.empty()) {
-        HandleLine(piece);
+      framer.set_max_line_bytes(line_limit());  // sys.auth may just have raised it
+      std::optional<LineFramer::Piece> piece = framer.Next();
+      if (!piece) break;
+      if (piece->kind == LineFramer::Piece::Kind::kTooLong) {
+        too_large(piece->bytes);
       } else {
-        partial.append(piece);
-        HandleLine(partial);
-        partial.clear();
+        HandleLine(piece->bytes);
       }
-      if (closed_ || aborting_) break;
     }
     // The partial-line clock starts at the first byte of an unfinished line
     // and is not reset by more bytes of the same line: trickling a byte a
     // second does not keep a connection.
-    const bool open = !aborting_ && (!partial.empty() || discarding);
-    if (open && (!line_open_ || line_ended)) {
+    const bool open = !aborting_ && framer.line_open();
+    if (open && (!line_open_ || framer.open_line_began_in_chunk())) {
       line_open_ = true;
       line_started_ = read_at;
       Rearm();
@@ -381,23 +369,51 @@ void Session::HandleLine(std::string_view line) {
   struct BatchState {
     std::vector<std::string> replies;
     size_t remaining;
+    size_t bytes = 0;  // of the replies so far
   };
   auto self = shared_from_this();
   auto batch = std::make_shared<BatchState>();
   batch->replies.resize(message.size());
   batch->remaining = message.size();
+  // Each member's answer lands here; the last one sends the array.
+  auto member_done = [self, batch](size_t i, std::string reply) {
+    batch->bytes += reply.size();
+    batch->replies[i] = std::move(reply);
+    if (--batch->remaining > 0) return;
+    std::string out;
+    for (std::string& r : batch->replies) {
+      if (r.empty()) continue;
+      out += out.empty() ? '[' : ',';
+      out.append(r, 0, r.size() - 1);  // without its newline
+    }
+    if (!out.empty()) self->Send(out + "]\n");
+  };
+  const ServerOptions& opt = server_.options();
   for (size_t i = 0; i < message.size(); ++i) {
-    HandleMessage(std::move(message[i]), [self, batch, i](std::string reply) {
-      batch->replies[i] = std::move(reply);
-      if (--batch->remaining > 0) return;
-      std::string out;
-      for (std::string& r : batch->replies) {
-        if (r.empty()) continue;
-        out += out.empty() ? '[' : ',';
-        out.append(r, 0, r.size() - 1);  // without its newline
-      }
-      if (!out.empty()) self->Send(out + "]\n");
-    });
+    // One batch is one reply line, held whole until its last member is
+    // answered: once the replies so far are over the outbound limit (or the
+    // server holds too much behind a commit), the remaining members are not
+    // executed but answered with an error saying to send them again.
+    std::optional<Status> refused;
+    if (batch->bytes > opt.max_outbound_bytes) {
+      refused = Status::TooLarge("the replies of this batch so far exceed " + std::to_string(opt.max_outbound_bytes) +
+                                     " bytes (--max-outbound-bytes); this request was not executed: send it "
+                                     "again, in a smaller batch",
+                                 opt.max_outbound_bytes);
+    } else if (server_.engine().held_reply_bytes() > opt.max_held_reply_bytes) {
+      refused = Status(StatusCode::kOverloaded,
+                       "the server holds over " + std::to_string(opt.max_held_reply_bytes) +
+                           " bytes of replies behind a commit; this request was not executed: send it again",
+                       {{"limit", opt.max_held_reply_bytes}});
+    }
+    if (refused) {
+      const json& member = message[i];
+      const bool has_id = member.is_object() && member.contains("id") &&
+                          (member["id"].is_string() || member["id"].is_number());
+      member_done(i, has_id ? EncodeLine(ErrorResponse(member["id"], *refused)) : std::string());
+      continue;
+    }
+    HandleMessage(std::move(message[i]), [member_done, i](std::string reply) { member_done(i, std::move(reply)); });
   }
 }
 
@@ -452,7 +468,7 @@ void Session::Dispatch(Request req, Done done) {
           std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
       const bool error = response.is_object() && (response.contains("error") ||
                                                   response["result"].value("isError", false));
-      self->server_.stats().RecordCall("mcp:" + method, micros.count(), error);
+      self->server_.stats().RecordCall(McpAdapter::StatsName(method), micros.count(), error);
       done(response.is_null() ? std::string() : EncodeLine(response));
     });
   }
@@ -461,6 +477,8 @@ void Session::Dispatch(Request req, Done done) {
   const bool local = server_.IsLocalMethod(req.method);
   const engine::Engine::Method* method = local ? nullptr : engine.FindMethod(req.method);
   if (!method && !local) {
+    // Counted, under the one bucket for names that are not registered.
+    server_.stats().RecordCall(req.method, 0, /*error=*/true);
     done(req.has_id ? EncodeLine(ProtocolErrorResponse(req.id, ProtocolError::kMethodNotFound,
                                                        "unknown method '" + req.method + "'"))
                     : std::string());

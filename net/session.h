@@ -1,18 +1,32 @@
 // Session: one client connection (Unix socket or TCP), JSON-RPC over lines.
 //
-// A reader coroutine splits the byte stream into lines (bounded by
-// max_message_bytes: a longer line is answered TOO_LARGE and skipped to its
-// newline), parses and dispatches each request to the engine; replies may
+// A reader coroutine splits the byte stream into lines with a LineFramer
+// (net/line_framer.h; bounded by max_message_bytes: a longer line is
+// answered TOO_LARGE and skipped to its newline), parses and dispatches each
+// request to the engine; replies may
 // complete out of order (waits do not block later requests). A writer
 // coroutine drains a queue of encoded lines with one async_write in flight,
 // gathering everything queued into that write.
+//
+// End of input: a client that closes and one that half-closes (shuts down
+// its sending side) look the same, an EOF. Either way its server-side waits
+// (lock.acquire, task.claim with wait_ms) end at once (Engine::EndWaits:
+// TIMEOUT, or no tasks), requests that do not wait are still answered, and
+// the connection closes once everything is answered and written. So a
+// departed client is never handed a lock or a task, and its slot is free
+// as soon as its last answer is out, not when its wait_ms would end.
 //
 // Slow clients: replies are never dropped; instead, while queued output
 // exceeds max_outbound_bytes the reader stops handling lines (even within a
 // chunk already read) and reading, so a client that does not read cannot
 // make the server buffer without bound. Notifications are
 // refused past that limit (Notify returns false), which the engine turns
-// into a dropped subscription.
+// into a dropped subscription. Replies still held in the engine behind a
+// commit are in no outbox: while the server holds more than
+// max_held_reply_bytes of them, the reader waits for a commit to land
+// before its next request. A batch's reply is built whole, so its members
+// stop being executed (answered TOO_LARGE / OVERLOADED) once its replies
+// pass max_outbound_bytes or the held limit.
 //
 // Access and timeouts (docs/threat-model.md): a TCP session of a server
 // with an auth token starts unauthenticated and must send `sys.auth

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build-fuzz}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(key_codec_fuzz jsonrpc_fuzz mcp_fuzz)
+[ ${#targets[@]} -eq 0 ] && targets=(key_codec_fuzz jsonrpc_fuzz mcp_fuzz line_framer_fuzz)
 seconds=${FUZZ_SECONDS:-60}
 
 mkdir -p "$build/artifacts" "$build/logs"
@@ -31,7 +31,9 @@ for t in "${targets[@]}"; do
   mkdir -p "$build/corpus/$name"
   log="$build/logs/$t.log"
   echo "fuzz: $t for ${seconds}s (log: $log)"
-  "$bin" "$build/corpus/$name" "tests/fuzz/corpus/$name" \
+  seeds="tests/fuzz/corpus/$name"
+  [ -d "tests/fuzz/corpus/$t" ] && seeds="tests/fuzz/corpus/$t"  # newer layout: named as the target
+  "$bin" "$build/corpus/$name" "$seeds" \
     -max_total_time="$seconds" -timeout=30 -print_final_stats=1 \
     -artifact_prefix="$build/artifacts/$t-" >"$log" 2>&1
   rc=$?

@@ -67,6 +67,28 @@ TEST_F(GroupCommitTest, RepliesOfManyCommandsAreReleasedOnlyAtLandInOrder) {
   EXPECT_EQ(Ok("pubsub.history", {{"channel", "ch"}})["messages"].size(), 1u);
 }
 
+TEST_F(GroupCommitTest, HeldReplyBytesCountWhatWaitsForTheCommitUntilItLands) {
+  // The host bounds the replies waiting for a commit (reads behind a write
+  // pipelined by the thousand): this is what it measures.
+  const std::string big(100'000, 'b');
+  ASSERT_OK(Call("state.set", {{"key", "big"}, {"value", big}}).status());
+  EXPECT_EQ(engine_->held_reply_bytes(), 0u) << "nothing held while nothing is pending";
+  auto write = Logged("set", "state.set", {{"key", "w"}, {"value", 1}});
+  const size_t after_write = engine_->held_reply_bytes();
+  EXPECT_GT(after_write, 0u) << "the write's own reply waits";
+  std::vector<std::shared_ptr<PendingReply>> reads;
+  for (int i = 0; i < 10; ++i) reads.push_back(Logged("get", "state.get", {{"key", "big"}}));
+  EXPECT_GE(engine_->held_reply_bytes(), after_write + 10 * big.size()) << "ten copies of the value wait";
+  EXPECT_LT(engine_->held_reply_bytes(), after_write + 10 * (big.size() + 1000));
+
+  std::unique_ptr<Group> group = engine_->Seal();
+  EXPECT_GE(engine_->held_reply_bytes(), 10 * big.size()) << "in flight, still held";
+  ASSERT_OK(group->Write());
+  engine_->Land(*group, Status::Ok());
+  EXPECT_EQ(engine_->held_reply_bytes(), 0u) << "released at the land";
+  for (const auto& r : reads) EXPECT_EQ(r->calls, 1);
+}
+
 TEST_F(GroupCommitTest, ReadWithNothingPendingIsAnsweredAtOnce) {
   Ok("state.set", {{"key", "a"}, {"value", 1}});
   auto get = Logged("get", "state.get", {{"key", "a"}});

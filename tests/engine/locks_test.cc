@@ -371,6 +371,60 @@ TEST_F(LockTest, WaiterWhoseClientClosesLeavesTheQueue) {
   EXPECT_FALSE(gone->ok());
 }
 
+TEST_F(LockTest, EndWaitsAnswersTheConnectionsWaitersTimeoutAtOnceAndFreesTheirPlaces) {
+  // A connection that stops sending (a half-close) keeps its answers to
+  // requests that do not wait, but its waits end now: design rule 13.
+  auto quitting = std::make_shared<StubClient>(201);
+  auto staying = std::make_shared<StubClient>(202);
+  const uint64_t token = Token("L", "holder", 100'000);
+  auto ended = Wait("L", "quitter", 1000, 60'000, quitting);
+  auto stays = Wait("L", "stayer", 1000, 60'000, staying);
+  ASSERT_FALSE(ended->done());
+  EXPECT_EQ(LockStatus("L")["waiters"], 2);
+
+  engine_->EndWaits(201);
+  Pump();
+  ASSERT_EQ(ended->calls, 1) << "answered at once, not when wait_ms runs out";
+  EXPECT_EQ(ended->code(), StatusCode::kTimeout);
+  EXPECT_NE(ended->result->status().message().find("half-closed"), std::string::npos)
+      << ended->result->status().message();
+  EXPECT_FALSE(stays->done());
+  EXPECT_EQ(LockStatus("L")["waiters"], 1);
+
+  // The ended wait's timer is gone too: the next timer is the other wait's.
+  Advance(59'999);
+  EXPECT_FALSE(stays->done());
+  Ok("lock.release", {{"name", "L"}, {"token", token}});
+  ASSERT_TRUE(stays->ok()) << "the lock goes to the waiter still there";
+  EXPECT_EQ(LockStatus("L")["owner"], "stayer");
+  EXPECT_EQ(ended->calls, 1);
+  // Nothing but the new holder's TTL is left to run.
+  ASSERT_TRUE(engine_->NextTimerInMs().has_value());
+  EXPECT_EQ(*engine_->NextTimerInMs(), 1000);
+}
+
+TEST_F(LockTest, HandedOffOrEndedWaitsLeaveNoTimerBehind) {
+  // Thousands of send-and-close clients must not leave thousands of
+  // hour-long timers behind: a wait's timer goes with the wait.
+  const uint64_t token = Token("L", "holder", 5000);
+  for (uint64_t c = 1; c <= 500; ++c) {
+    auto client = std::make_shared<StubClient>(1000 + c);
+    Wait("L", "w" + std::to_string(c), 1000, 3'600'000, client);
+    client->set_closed();
+    engine_->OnClientClosed(1000 + c);
+  }
+  Pump();
+  EXPECT_EQ(LockStatus("L")["waiters"], 0);
+  auto next = Wait("L", "next", 1000, 3'600'000);
+  Ok("lock.release", {{"name", "L"}, {"token", token}});
+  ASSERT_TRUE(next->ok());
+  Advance(5000);  // the new holder's TTL and the old one's (stale) timer run
+  EXPECT_EQ(LockStatus("L")["held"], false);
+  // No wait_ms timer is left: not of the 500 ended waits, not of the one
+  // handed the lock (what is left is the engine's own periodic work).
+  EXPECT_LT(engine_->Describe()["timers"].get<size_t>(), 10u);
+}
+
 TEST_F(LockTest, WaiterLimitGivesOverloadedAndEverythingStaysBounded) {
   const size_t limit = EngineLimits{}.max_waiters_per_lock;
   ASSERT_EQ(limit, 1000u);

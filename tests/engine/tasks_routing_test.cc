@@ -162,14 +162,37 @@ TEST_F(TasksRoutingTest, WaitingClaimTimesOutEmpty) {
   ASSERT_TRUE(slot->done());
   ASSERT_TRUE(slot->ok());
   EXPECT_TRUE(slot->value()["tasks"].empty());
-  // A closed connection's waiting claim is dropped, not served.
+  // A closed connection's waiting claim ends at once, with no tasks, and is
+  // not served.
   auto gone = NewClient();
   auto dropped = WaitClaim("v", gone);
   gone->set_closed();
   engine_->OnClientClosed(gone->id());
+  ASSERT_TRUE(dropped->done());
+  EXPECT_TRUE(dropped->value()["tasks"].empty());
   const std::string id = Submit({});
-  EXPECT_FALSE(dropped->done());
+  EXPECT_EQ(dropped->calls, 1);
   EXPECT_EQ(StateOf(id), "ready");
+}
+
+TEST_F(TasksRoutingTest, EndWaitsEndsTheConnectionsClaimsAtOnceAndTheNextTaskGoesElsewhere) {
+  // A half-closed connection (EndWaits without a close): its waiting claim
+  // is answered now, with no tasks, and the task goes to a live claimer.
+  auto quitting = NewClient();
+  auto ended = WaitClaim("quitter", quitting, "q", 3'600'000);
+  auto live = NewClient();
+  auto served = WaitClaim("stayer", live, "q", 3'600'000);
+  engine_->EndWaits(quitting->id());
+  Pump();
+  ASSERT_TRUE(ended->done()) << "answered at once, not when wait_ms runs out";
+  ASSERT_TRUE(ended->ok());
+  EXPECT_TRUE(ended->value()["tasks"].empty());
+  EXPECT_FALSE(served->done());
+  const std::string id = Submit({});
+  ASSERT_TRUE(served->done());
+  ASSERT_EQ(served->value()["tasks"].size(), 1u);
+  EXPECT_EQ(served->value()["tasks"][0]["task_id"], id);
+  EXPECT_EQ(ended->calls, 1);
 }
 
 TEST_F(TasksRoutingTest, DeadWorkersWaitingClaimIsNotHandedTasks) {
