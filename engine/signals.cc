@@ -1,5 +1,6 @@
 // SessionModule: risk signals (signal.record, signal.history) and the
 // auto-checkpoint decision (checkpoint.auto, behind shim_auto_checkpoint).
+#include "engine/json_parse.h"
 #include "engine/params.h"
 #include "engine/sessions.h"
 #include "storage/key_codec.h"
@@ -64,7 +65,7 @@ void SessionModule::SignalHistory(Call& call) {
     std::string prefix = KeyEncoder(KeyTag::kSignal).Str(id).key();
     SHIM_RETURN_IF_ERROR(core_.store().Scan(Family::kSignals, prefix, storage::PrefixSuccessor(prefix),
                                             [&](std::string_view, std::string_view v) {
-                                              json rec = json::parse(v, nullptr, false);
+                                              json rec = ParseStoredJson(v);
                                               if (rec.is_discarded()) return true;
                                               if (since && rec.value("at_ms", int64_t{0}) < *since) return true;
                                               samples.push_back(std::move(rec));

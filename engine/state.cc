@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "engine/json_build.h"
+#include "engine/json_parse.h"
 #include "engine/json_text.h"
 #include "engine/leases.h"
 #include "engine/locks.h"
@@ -80,7 +82,15 @@ Status VersionConflict(const std::string& key, uint64_t expected, uint64_t curre
 
 }  // namespace
 
-json KvEntry::Value() const { return json::parse(value_json, nullptr, false); }
+Result<json> KvEntry::Value(const std::string& key) const {
+  Result<json> value = ParseJson(value_json, kMaxShimJsonDepth);
+  if (value.ok()) return value;
+  // Only a value written before nesting was bounded can get here.
+  return Status(value.status().code(),
+                "the stored value of key '" + key + "' cannot be read back: " + value.status().message() +
+                    "; overwrite it with state.set or delete it",
+                value.status().details());
+}
 
 Status StateModule::Load() {
   kv_.clear();
@@ -219,18 +229,16 @@ Result<json> StateModule::PlanPatch(const json& params, Overlay& overlay) {
   SHIM_RETURN_IF_ERROR(CheckFenceAndLease(p).status());
   SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
   const KvEntry* cur = Lookup(key, overlay);
-  json value = cur ? cur->Value() : json(nullptr);
-  if (merge) {
-    value.merge_patch(*merge);
-  } else {
-    // nlohmann reports a failed or malformed JSON Patch by throwing; keep the
-    // exception inside the engine and answer with the reason.
-    try {
-      value = value.patch(*ops);
-    } catch (const json::exception& ex) {
-      return Status::InvalidParams("ops", std::string("ops: JSON Patch failed: ") + ex.what());
-    }
+  json value = nullptr;
+  if (cur) {
+    SHIM_ASSIGN_OR_RETURN(value, cur->Value(key));
   }
+  // The patched value is held to the value limits while it is built: a few
+  // `copy` ops can double it again and again.
+  const JsonBuildLimits build{.max_bytes = lim.max_value_bytes,
+                              .max_depth = kMaxJsonDepth,
+                              .max_work = lim.max_patch_work};
+  SHIM_RETURN_IF_ERROR(merge ? ApplyMergePatch(value, *merge, build) : ApplyJsonPatch(value, *ops, build));
   std::string text = DumpCompact(value);
   if (text.size() > lim.max_value_bytes) {
     return Status::TooLarge("patched value over " + std::to_string(lim.max_value_bytes) + " bytes",
@@ -259,7 +267,7 @@ Result<json> StateModule::PlanIncr(const json& params, Overlay& overlay) {
   const KvEntry* cur = Lookup(key, overlay);
   int64_t base = 0;
   if (cur) {
-    const json v = cur->Value();
+    SHIM_ASSIGN_OR_RETURN(const json v, cur->Value(key));
     if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))) {
       return Status(StatusCode::kTypeMismatch,
                     "key '" + key + "' holds " + std::string(v.type_name()) + ", not an integer");
@@ -337,8 +345,10 @@ void StateModule::Get(Call& call) {
   const KvEntry* e = Lookup(key, {});
   if (!e) return core_.Reply(call.reply, json(nullptr));
   if (call.reply_encoded) return core_.ReplyEncoded(call.reply_encoded, EncodeGetResult(key, *e));
+  Result<json> value = e->Value(key);
+  if (!value.ok()) return core_.Reply(call.reply, value.status());
   core_.Reply(call.reply, json{{"key", key},
-                               {"value", e->Value()},
+                               {"value", std::move(value).value()},
                                {"version", e->version},
                                {"revision", e->revision},
                                {"expires_at_ms", e->expires_at_ms ? json(e->expires_at_ms) : json(nullptr)},
@@ -365,7 +375,9 @@ void StateModule::List(Call& call) {
       next = items.back()["key"];
       break;
     }
-    items.push_back({{"key", it->first}, {"value", e.Value()}, {"version", e.version}});
+    Result<json> value = e.Value(it->first);
+    if (!value.ok()) return core_.Reply(call.reply, value.status());
+    items.push_back({{"key", it->first}, {"value", std::move(value).value()}, {"version", e.version}});
   }
   core_.Reply(call.reply, json{{"items", std::move(items)}, {"next", std::move(next)}});
 }
