@@ -86,12 +86,21 @@ class Budget {
   const JsonBuildLimits& limits_;
 };
 
+Status TooMuchWork(size_t max_work) {
+  return Status(StatusCode::kTooLarge,
+                "the patches would read, walk, copy or shift more than " + std::to_string(max_work) +
+                    " bytes of JSON in all; split them into smaller requests",
+                {{"limit", max_work}});
+}
+
 // ------------------------------------------------------------ JSON Patch
 
 class PatchRun {
  public:
   PatchRun(json& doc, const JsonBuildLimits& limits)
-      : doc_(doc), budget_(WeighJson(doc).bytes, limits), work_(budget_.bytes()) {}
+      : doc_(doc), budget_(WeighJson(doc).bytes, limits), work_(limits.work ? *limits.work : own_work_) {
+    work_ += budget_.bytes();
+  }
 
   Status Run(const json& ops);
 
@@ -103,12 +112,7 @@ class PatchRun {
   }
   Status AddWork(size_t units) {
     work_ += units;
-    if (work_ > budget_.limits().max_work) {
-      return Status(StatusCode::kTooLarge,
-                    "ops: the patch would walk, copy or shift more than " + std::to_string(budget_.limits().max_work) +
-                        " bytes of JSON in all; split it into smaller patches",
-                    {{"limit", budget_.limits().max_work}, {"field", "ops"}});
-    }
+    if (work_ > budget_.limits().max_work) return TooMuchWork(budget_.limits().max_work);
     return Status::Ok();
   }
   JsonWeight Weigh(const json& v, size_t stop_bytes = std::numeric_limits<size_t>::max(),
@@ -126,7 +130,8 @@ class PatchRun {
 
   json& doc_;
   Budget budget_;
-  size_t work_;
+  size_t own_work_ = 0;
+  size_t& work_;  // limits.work, or own_work_
   size_t index_ = 0;  // of the op being applied
 };
 
@@ -395,6 +400,12 @@ Status Merge(json& into, const json& from, Nulls nulls, Budget& budget) {
 }
 
 }  // namespace
+
+Status ChargeJsonWork(const JsonBuildLimits& limits, size_t units) {
+  *limits.work += units;
+  if (*limits.work > limits.max_work) return TooMuchWork(limits.max_work);
+  return Status::Ok();
+}
 
 JsonWeight WeighJson(const json& value, size_t stop_bytes, size_t stop_depth) {
   JsonWeight w;

@@ -30,12 +30,19 @@ struct JsonBuildLimits {
   // Of the value's weight (JsonWeight::bytes), checked before each insertion.
   size_t max_bytes = std::numeric_limits<size_t>::max();
   size_t max_depth = kMaxJsonDepth;
-  // JSON Patch only: a bound on the walking, copying and shifting its ops
-  // may do in all (JsonWeight::bytes walked plus array elements moved), so
-  // that a patch which copies and removes a large part over and over fails
-  // instead of holding the engine.
+  // JSON Patch: a bound on the walking, copying and shifting its ops may do
+  // in all (JsonWeight::bytes walked plus array elements moved), so that a
+  // patch which copies and removes a large part over and over fails instead
+  // of holding the engine. It bounds `*work` when that is set, the count a
+  // caller shares across the patches of one request and adds its own costs
+  // to (ChargeJsonWork); else the patch's own count.
   size_t max_work = std::numeric_limits<size_t>::max();
+  size_t* work = nullptr;
 };
+
+// Adds `units` to *limits.work (which must be set). Errors: TOO_LARGE
+// (data.limit = max_work) once it is over max_work.
+Status ChargeJsonWork(const JsonBuildLimits& limits, size_t units);
 
 // A value's weight: `bytes` is a lower bound of its compact JSON text (exact
 // but for floats, counted as 3, and string escapes, not counted), which is
@@ -59,7 +66,7 @@ JsonWeight WeighJson(const nlohmann::json& value, size_t stop_bytes = std::numer
 // index and what is wrong) for a malformed op, a missing path or a failed
 // test; TOO_LARGE when the value would outgrow max_bytes (data.limit =
 // max_bytes) or max_depth (JsonTooDeep), or the ops would do more than
-// max_work (data.limit = max_work, field "ops").
+// max_work (ChargeJsonWork).
 Status ApplyJsonPatch(nlohmann::json& doc, const nlohmann::json& ops, const JsonBuildLimits& limits);
 
 // Applies a JSON merge patch (RFC 7396) to `doc` in place. Errors as for

@@ -229,21 +229,27 @@ Result<json> StateModule::PlanPatch(const json& params, Overlay& overlay) {
   SHIM_RETURN_IF_ERROR(CheckFenceAndLease(p).status());
   SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
   const KvEntry* cur = Lookup(key, overlay);
-  json value = nullptr;
-  if (cur) {
-    SHIM_ASSIGN_OR_RETURN(value, cur->Value(key));
-  }
   // The patched value is held to the value limits while it is built: a few
-  // `copy` ops can double it again and again.
+  // `copy` ops can double it again and again. And a patch costs what its
+  // value weighs, not what its request does: the value is read, rebuilt,
+  // written back and returned. So the work of every patch in the command
+  // (a txn may hold a thousand of a 1 MiB value) counts against one budget.
   const JsonBuildLimits build{.max_bytes = lim.max_value_bytes,
                               .max_depth = kMaxJsonDepth,
-                              .max_work = lim.max_patch_work};
+                              .max_work = lim.max_patch_work,
+                              .work = &patch_work_};
+  json value = nullptr;
+  if (cur) {
+    SHIM_RETURN_IF_ERROR(ChargeJsonWork(build, cur->value_json.size()));
+    SHIM_ASSIGN_OR_RETURN(value, cur->Value(key));
+  }
   SHIM_RETURN_IF_ERROR(merge ? ApplyMergePatch(value, *merge, build) : ApplyJsonPatch(value, *ops, build));
   std::string text = DumpCompact(value);
   if (text.size() > lim.max_value_bytes) {
     return Status::TooLarge("patched value over " + std::to_string(lim.max_value_bytes) + " bytes",
                             lim.max_value_bytes);
   }
+  SHIM_RETURN_IF_ERROR(ChargeJsonWork(build, text.size()));
   KvEntry e;
   e.value_json = std::move(text);
   e.version = cur ? cur->version + 1 : 1;
@@ -327,6 +333,7 @@ void StateModule::Apply(Overlay& overlay) {
 
 void StateModule::RunSingle(Call& call,
                             Result<json> (StateModule::*plan)(const json&, Overlay&)) {
+  patch_work_ = 0;
   Overlay overlay;
   Result<json> result = (this->*plan)(call.params, overlay);
   if (result.ok()) Apply(overlay);
@@ -394,6 +401,7 @@ void StateModule::Txn(Call& call) {
                                                     core_.limits().max_txn_ops));
   }
 
+  patch_work_ = 0;
   Overlay overlay;
   bool succeeded = true;
   if (compare) {

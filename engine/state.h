@@ -118,6 +118,9 @@ class StateModule {
   std::map<std::string, KvEntry, std::less<>> kv_;
   std::unordered_map<uint64_t, std::set<std::string>> keys_by_lease_;
   std::vector<std::pair<std::string, int64_t>> loaded_expiries_;  // Load -> SchedulePurgesOfLoadedKeys
+  // What the patches of the command being run have cost so far
+  // (JsonBuildLimits::work): reset by RunSingle and Txn.
+  size_t patch_work_ = 0;
 };
 
 }  // namespace shim::engine

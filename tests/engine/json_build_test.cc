@@ -108,7 +108,6 @@ TEST(JsonBuildTest, PatchWorkIsBounded) {
   Status s = ApplyJsonPatch(d, ops, {.max_bytes = 1 << 20, .max_work = 16 << 20});
   ASSERT_EQ(s.code(), StatusCode::kTooLarge) << s.ToString();
   EXPECT_EQ(s.details()["limit"], 16 << 20);
-  EXPECT_EQ(s.details()["field"], "ops");
   // Shifting a long array element by element counts too.
   json list = {{"l", json::array()}};
   for (int i = 0; i < 100'000; ++i) list["l"].push_back(0);
