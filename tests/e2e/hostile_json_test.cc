@@ -7,9 +7,6 @@
 //
 // Deep lines are written by hand: nlohmann's dump recurses, so the test
 // cannot build them as documents either.
-#include <unistd.h>
-
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +15,7 @@
 
 #include "engine/json_parse.h"
 #include "tests/support/rpc_expect.h"
+#include "tests/support/server_health.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_util.h"
 
@@ -27,6 +25,7 @@ namespace {
 using nlohmann::json;
 using testing::ExpectError;
 using testing::kCallTimeoutMs;
+using testing::PeakRssKiB;
 using testing::ServerProcess;
 
 constexpr size_t kFar = 100'000;  // levels: the issue's lines had 50,000-75,000
@@ -46,44 +45,14 @@ std::string Line(const std::string& id, const std::string& method, const std::st
   return R"({"jsonrpc":"2.0","id":)" + id + R"(,"method":")" + method + R"(","params":)" + params + "}\n";
 }
 
-// The peak resident set of a process in KiB (VmHWM), -1 if unknown.
-long PeakRssKiB(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
 
-// A fresh client gets correct answers.
-void ExpectHealthy(const ServerProcess& server) {
-  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
-  ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kCallTimeoutMs));
-  EXPECT_EQ(ping["pong"], true);
-  ASSERT_OK_AND_ASSIGN(json set, client->Call("state.set", {{"key", "health"}, {"value", {{"ok", 1}}}}, kCallTimeoutMs));
-  ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", "health"}}, kCallTimeoutMs));
-  EXPECT_EQ(get["value"], json({{"ok", 1}}));
-}
-
-class HostileJsonTest : public ::testing::Test {
+// One server for the suite: the point is that it survives every case.
+class HostileJsonTest : public testing::OneServerSuite {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new ServerProcess();
-    Status s = server_->Start();
-    ASSERT_TRUE(s.ok()) << s.ToString();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
   void SetUp() override {
-    ASSERT_TRUE(server_ && server_->running());
+    OneServerSuite::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_OK_AND_ASSIGN(client_, server_->Connect());
-  }
-  void TearDown() override {
-    ASSERT_TRUE(server_->running()) << "the server died";
-    ExpectHealthy(*server_);
   }
 
   // Sends `line` and returns the reply line as text.
@@ -105,10 +74,8 @@ class HostileJsonTest : public ::testing::Test {
         << reply.dump();
   }
 
-  static ServerProcess* server_;
   std::unique_ptr<net::LineClient> client_;
 };
-ServerProcess* HostileJsonTest::server_ = nullptr;
 
 // One method's params with a nested value in them: `before` + value +
 // `after`, where the value sits `around` levels deep in the line (the

@@ -145,14 +145,22 @@ int RunServeToExit(const std::vector<std::string>& args, const std::string& log_
   return -1;
 }
 
-long RssKiB(pid_t pid) {
+namespace {
+
+// A "Name:  N kB" field of /proc/PID/status, -1 if absent.
+long StatusFieldKiB(pid_t pid, const std::string& name) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    if (line.rfind(name + ":", 0) == 0) return std::stol(line.substr(name.size() + 1));
   }
   return -1;
 }
+
+}  // namespace
+
+long RssKiB(pid_t pid) { return StatusFieldKiB(pid, "VmRSS"); }
+long PeakRssKiB(pid_t pid) { return StatusFieldKiB(pid, "VmHWM"); }
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);

@@ -80,6 +80,9 @@ int RunServeToExit(const std::vector<std::string>& args, const std::string& log_
 // Resident set size of a process in KiB (VmRSS from /proc), -1 if unknown:
 // what the memory-bound tests assert on.
 long RssKiB(pid_t pid);
+// Its peak since it started (VmHWM), -1 if unknown: for bounds on what one
+// request made the server hold, however briefly.
+long PeakRssKiB(pid_t pid);
 
 // The whole text of a file ("" if it cannot be read), e.g. a server's log
 // for a failure message.
