@@ -187,9 +187,11 @@ TEST(JsonBuildTest, AggregatesStayWithinTheirLimits) {
 }
 
 // The aggregate: children returning 50,000-deep objects overflowed
-// the stack of the recursive merge. Iterative now (and refused past the
-// limit, which such a result can no longer reach through the parser).
-TEST(JsonBuildTest, DeepMergeDoesNotRecurse) {
+// the stack of the recursive merge. The walk is iterative now (seen here
+// with the limit lifted: two 50,000-deep objects merge down to their
+// leaves, copying nothing deep, which would recurse), and such values are
+// refused at the limit before anything is copied.
+TEST(JsonBuildTest, MergingDoesNotRecurse) {
   json a = json::object(), b = json::object();
   json* pa = &a;
   json* pb = &b;
@@ -198,9 +200,10 @@ TEST(JsonBuildTest, DeepMergeDoesNotRecurse) {
     pb = &((*pb)["k"] = json::object());
   }
   (*pb)["end"] = 1;
-  Result<json> merged = DeepMergeJson({&a, &b}, {.max_depth = 100'000});
-  ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  Status s = ApplyMergePatch(a, b, {.max_depth = 100'000});
+  ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(DeepMergeJson({&a, &b}, {}).status().code(), StatusCode::kTooLarge);
+  EXPECT_EQ(ConcatenateJson({&a}, {}).status().code(), StatusCode::kTooLarge);
 }
 
 }  // namespace
