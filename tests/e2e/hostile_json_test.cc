@@ -309,6 +309,27 @@ TEST_F(HostileJsonTest, IdsAreEchoedExactly) {
             R"("id":123456789012345678901234567890,"jsonrpc":"2.0"})");
 }
 
+// The CLI reads what it is given through the same parser: `shim call`
+// refuses params past the limits with the reason; a value argument past
+// them is sent as the string it was typed as, exactly.
+TEST_F(HostileJsonTest, TheCliReadsItsArgumentsWithinTheLimits) {
+  const std::string socket = " --socket " + server_->socket_path();
+  std::string out;
+  EXPECT_EQ(testing::RunShim("call" + socket + " state.set '{\"key\":\"cli/deep\",\"value\":" +
+                                 Arrays(kMaxJsonDepth) + "}'",
+                             &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("nested deeper than 512"), std::string::npos) << out;
+  EXPECT_EQ(testing::RunShim("call" + socket + " state.set '{\"key\":\"cli/n\",\"value\":123456789012345678901234567890}'", &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("as a string"), std::string::npos) << out;
+  EXPECT_EQ(testing::RunShim("state set" + socket + " cli/n 123456789012345678901234567890", &out), 0) << out;
+  EXPECT_NE(Exchange(Line("1", "state.get", R"({"key":"cli/n"})")).find(R"("value":"123456789012345678901234567890")"),
+            std::string::npos);
+}
+
 // An integer a double would round is refused, not rounded, and says what
 // to do; as a string it is kept exactly.
 TEST_F(HostileJsonTest, LongIntegersAreRefusedNotRounded) {

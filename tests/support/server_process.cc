@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -143,6 +144,17 @@ int RunServeToExit(const std::vector<std::string>& args, const std::string& log_
   ::kill(pid, SIGKILL);
   ::waitpid(pid, &status, 0);
   return -1;
+}
+
+int RunShim(const std::string& args, std::string* out, const std::string& env) {
+  std::string cmd = env + " " + SHIM_BINARY + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  out->clear();
+  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out->append(buf, n);
+  int status = ::pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 namespace {
