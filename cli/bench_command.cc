@@ -39,6 +39,7 @@
 #include "cli/client_util.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
+#include "engine/json_parse.h"
 #include "net/jsonrpc.h"
 #include "net/latency_histogram.h"
 #include "storage/store.h"
@@ -213,9 +214,9 @@ void AppendStateRequest(std::string& out, uint64_t id, std::string_view method, 
 
 // A reply line's result, or its error (also for a line that is not JSON).
 Result<json> UnwrapLine(std::string_view line) {
-  json reply = json::parse(line, nullptr, false);
-  if (reply.is_discarded()) return Status::Internal("the server sent a line that is not JSON");
-  return net::LineClient::Unwrap(reply);
+  Result<json> reply = ParseJson(line, kMaxShimJsonDepth);
+  if (!reply.ok()) return Status::Internal("the server sent a line shim cannot read: " + reply.status().message());
+  return net::LineClient::Unwrap(reply.value());
 }
 
 // Whether a reply line is an error other than VERSION_CONFLICT (conflicts of
@@ -572,8 +573,9 @@ bool OnSubscriberLine(Run& run, Subscriber& sub, std::string_view line, net::Lat
     ++sub.got;
     return true;
   }
-  json n = json::parse(line, nullptr, false);
-  if (n.is_discarded()) return run.Error(Status::Internal("the server sent a line that is not JSON")), false;
+  Result<json> parsed = ParseJson(line, kMaxShimJsonDepth);
+  if (!parsed.ok()) return run.Error(Status::Internal("the server sent a line shim cannot read")), false;
+  json& n = parsed.value();
   if (!sub.subscribed) {  // the first line answers pubsub.subscribe
     auto r = net::LineClient::Unwrap(n);
     if (!r.ok()) return run.Error(r.status()), false;

@@ -12,6 +12,7 @@
 #include "cli/client_util.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
+#include "engine/json_parse.h"
 #include "net/line_client.h"
 
 namespace shim::cli {
@@ -36,8 +37,13 @@ See docs/protocol.md for every method.
   }
   json params = json::object();
   if (args.positional().size() == 2) {
-    params = json::parse(args.positional()[1], nullptr, false);
-    if (params.is_discarded() || !params.is_object()) {
+    Result<json> parsed = ParseJson(args.positional()[1]);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "shim call: PARAMS_JSON: %s\n", parsed.status().message().c_str());
+      return kExitUsage;
+    }
+    params = std::move(parsed).value();
+    if (!params.is_object()) {
       std::fprintf(stderr, "shim call: PARAMS_JSON must be a JSON object\n");
       return kExitUsage;
     }
@@ -58,7 +64,8 @@ int RunState(int argc, char** argv, int from) {
   shim state list [PREFIX] [--limit N] [--after KEY]
 
 VALUE is JSON if it parses as JSON, else a string: `shim state set n 5` stores
-the number 5, `shim state set who alice` the string "alice".
+the number 5, `shim state set who alice` the string "alice". JSON past shim's
+limits (nested over 512 levels, an integer beyond 64 bits) is a string too.
 --expected-version 0 means "only if the key does not exist".
 )") + kCommonOptions;
   Args args(With(kClientValued, {"ttl-ms", "expected-version", "limit", "after"}), kClientFlags);

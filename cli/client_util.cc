@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/paths.h"
+#include "engine/json_parse.h"
 
 namespace shim::cli {
 
@@ -90,8 +91,8 @@ int PrintError(const char* command, const Status& s) {
 }
 
 nlohmann::json ParseValueArg(const std::string& text) {
-  nlohmann::json v = nlohmann::json::parse(text, nullptr, false);
-  return v.is_discarded() ? nlohmann::json(text) : v;
+  Result<nlohmann::json> v = ParseJson(text);
+  return v.ok() ? std::move(v).value() : nlohmann::json(text);
 }
 
 void ParseOrExit(Args& args, int argc, char** argv, int from, const char* command, const std::string& help) {

@@ -40,7 +40,9 @@ int TimeoutMs(const Args& args);
 int64_t WallNowMs();
 // Prints "shim CMD: REASON: message" to stderr; returns kExitServerError.
 int PrintError(const char* command, const Status& s);
-// A value typed on the command line: JSON if it parses, else a string.
+// A value typed on the command line: JSON if it parses within shim's limits
+// (nesting, 64-bit integers: engine/json_parse.h), else the text as a string,
+// which keeps it exact.
 nlohmann::json ParseValueArg(const std::string& text);
 // Calls a list method that pages by `after`/`next` (lease.list, lock.list,
 // worker.list, queue.list, ...: each page ends at the server's reply

@@ -22,6 +22,7 @@
 #include "cli/paths.h"
 #include "engine/clock.h"
 #include "engine/engine.h"
+#include "engine/json_parse.h"
 #include "net/asio.h"
 #include "net/engine_host.h"
 #include "net/server.h"
@@ -221,9 +222,9 @@ int RunServe(int argc, char** argv, int from) {
   engine::RiskConfig risk;
   if (auto path = args.Get("risk-config")) {
     std::ifstream in(*path);
-    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    auto parsed = j.is_discarded() ? Result<engine::RiskConfig>(Status::InvalidParams("risk-config", "not valid JSON"))
-                                   : engine::RiskConfig::FromJson(j);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    Result<nlohmann::json> j = ParseJson(text);
+    auto parsed = j.ok() ? engine::RiskConfig::FromJson(j.value()) : Result<engine::RiskConfig>(j.status());
     if (!in || !parsed.ok()) {
       std::fprintf(stderr, "shim serve: --risk-config %s: %s\n", path->c_str(),
                    in ? parsed.status().message().c_str() : "cannot read the file");

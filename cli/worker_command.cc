@@ -26,6 +26,7 @@
 
 #include "cli/client_util.h"
 #include "cli/commands.h"
+#include "engine/json_parse.h"
 
 namespace shim::cli {
 namespace {
@@ -165,8 +166,8 @@ Outcome RunOne(net::LineClient& client, const std::vector<std::string>& command,
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (code == 0) {
     while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-    json result = json::parse(out, nullptr, false);
-    return {true, true, result.is_discarded() ? json(out) : result, ""};
+    Result<json> result = ParseJson(out);
+    return {true, true, result.ok() ? std::move(result).value() : json(out), ""};
   }
   std::string tail = err.size() > 2000 ? err.substr(err.size() - 2000) : err;
   while (!tail.empty() && tail.back() == '\n') tail.pop_back();
@@ -182,7 +183,8 @@ int RunWorker(int argc, char** argv, int from) {
 Runs as a worker: claims tasks from the queues and runs COMMAND once per task.
   stdin       the task payload as one line of JSON
   environment SHIM_TASK_ID, SHIM_TASK_ATTEMPT, SHIM_QUEUE, SHIM_WORKER_ID
-  exit 0      task completed; stdout is the result (JSON if it parses, else text)
+  exit 0      task completed; stdout is the result (JSON if it parses within
+              shim's limits, else text)
   exit 99     task failed, not worth retrying
   other exit  task failed; its retry policy (max_attempts, backoff) applies
 While COMMAND runs the worker heartbeats and extends the task's lease; a

@@ -1,5 +1,6 @@
 // SessionModule: checkpoints — save (always fsynced), get (hash-verified),
 // list (metadata, newest first), delete, and retention.
+#include "engine/json_parse.h"
 #include "engine/json_text.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
@@ -71,7 +72,7 @@ Result<json> SessionModule::ReadCheckpoint(const std::string& id, const Checkpoi
                   "checkpoint " + std::to_string(meta.id) + " of session '" + id + "' is corrupted (hash mismatch)",
                   {{"corrupted", true}, {"checkpoint_id", meta.id}});
   }
-  json data = json::parse(*raw.value(), nullptr, false);
+  json data = ParseStoredJson(*raw.value());
   if (data.is_discarded()) {
     return Status(StatusCode::kInternal, "checkpoint " + std::to_string(meta.id) + " is not valid JSON",
                   {{"corrupted", true}, {"checkpoint_id", meta.id}});

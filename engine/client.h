@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/json_parse.h"
+
 namespace shim::engine {
 
 class Client {
@@ -26,7 +28,8 @@ class Client {
   // pub/sub: a message's data is encoded once for all its subscribers. This
   // default parses the text back for Notify; net sessions splice it.
   virtual bool NotifyEncoded(std::string_view method, std::string_view params_json, bool force = false) {
-    return Notify(method, nlohmann::json::parse(params_json), force);
+    Result<nlohmann::json> params = ParseJson(params_json, kMaxShimJsonDepth);
+    return Notify(method, params.ok() ? params.value() : nlohmann::json(nullptr), force);
   }
   // True once the connection is gone; the engine then stops using it.
   virtual bool closed() const = 0;

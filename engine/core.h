@@ -30,6 +30,9 @@ namespace shim::engine {
 struct EngineLimits {
   size_t max_key_bytes = 1024;
   size_t max_value_bytes = 1 << 20;          // encoded JSON
+  // state.patch ops: what they may walk, copy or shift in all, in bytes of
+  // JSON (JsonBuildLimits::max_work), 16 values' worth.
+  size_t max_patch_work = 16 << 20;
   size_t max_channel_bytes = 256;
   size_t max_message_data_bytes = 1 << 20;   // encoded JSON of a publish
   size_t max_subscriptions_per_client = 10'000;

@@ -1,5 +1,6 @@
 #include "engine/leases.h"
 
+#include "engine/json_parse.h"
 #include "engine/params.h"
 #include "engine/reply_budget.h"
 #include "storage/failpoint.h"
@@ -26,7 +27,7 @@ Status LeaseModule::Recover() {
         storage::KeyDecoder d(k);
         KeyTag tag;
         uint64_t id;
-        json rec = json::parse(v, nullptr, false);
+        json rec = ParseStoredJson(v);
         if (!d.Tag(&tag) || !d.U64(&id) || !rec.is_object()) {
           bad = Status::Internal("corrupt lease record");
           return false;

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "engine/json_parse.h"
 #include "engine/leases.h"
 #include "engine/params.h"
 #include "engine/reply_budget.h"
@@ -29,7 +30,7 @@ Status LockModule::Recover() {
         storage::KeyDecoder d(k);
         KeyTag tag;
         std::string name;
-        json rec = json::parse(v, nullptr, false);
+        json rec = ParseStoredJson(v);
         if (!d.Tag(&tag) || !d.Str(&name) || !rec.is_object()) {
           bad = Status::Internal("corrupt lock record");
           return false;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/json_parse.h"
 #include "engine/json_text.h"
 #include "engine/params.h"
 #include "storage/failpoint.h"
@@ -49,7 +50,7 @@ bool DecodeLogText(std::string_view k, std::string_view v, uint64_t* seq, int64_
 bool DecodeLog(std::string_view k, std::string_view v, LogRecord* out) {
   std::string_view data_json;
   if (!DecodeLogText(k, v, &out->seq, &out->published_at_ms, &data_json)) return false;
-  out->data = json::parse(data_json, nullptr, false);
+  out->data = ParseStoredJson(data_json);
   return !out->data.is_discarded();
 }
 
@@ -140,7 +141,7 @@ Status PubSubModule::Recover() {
         storage::KeyDecoder d(k);
         KeyTag tag;
         std::string name;
-        json meta = json::parse(v, nullptr, false);
+        json meta = ParseStoredJson(v);
         if (!d.Tag(&tag) || !d.Str(&name) || !meta.is_object()) {
           bad = Status::Internal("corrupt channel record");
           return false;

@@ -1,6 +1,7 @@
 // SessionModule: session lifecycle and recovery.
 #include "engine/sessions.h"
 
+#include "engine/json_parse.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/reply_budget.h"
@@ -59,7 +60,7 @@ Status SessionModule::Recover() {
         storage::KeyDecoder d(k);
         KeyTag tag;
         std::string id;
-        json r = json::parse(v, nullptr, false);
+        json r = ParseStoredJson(v);
         if (!d.Tag(&tag) || !d.Str(&id) || !r.is_object()) {
           bad = Status::Internal("corrupt session record");
           return false;
@@ -92,7 +93,7 @@ Status SessionModule::Recover() {
         KeyTag tag;
         std::string id;
         CheckpointMeta m;
-        json r = json::parse(v, nullptr, false);
+        json r = ParseStoredJson(v);
         if (!d.Tag(&tag) || !d.Str(&id) || !d.U64(&m.id) || !r.is_object()) return true;
         Session* s = Find(id);
         if (!s) return true;

@@ -1,5 +1,6 @@
 // SessionModule: risk signals (signal.record, signal.history) and the
 // auto-checkpoint decision (checkpoint.auto, behind shim_auto_checkpoint).
+#include "engine/json_parse.h"
 #include "engine/params.h"
 #include "engine/sessions.h"
 #include "storage/key_codec.h"
@@ -71,7 +72,7 @@ void SessionModule::SignalHistory(Call& call) {
     std::string prefix = KeyEncoder(KeyTag::kSignal).Str(id).key();
     SHIM_RETURN_IF_ERROR(core_.store().Scan(
         Family::kSignals, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view, std::string_view v) {
-          json rec = json::parse(v, nullptr, false);
+          json rec = ParseStoredJson(v);
           if (rec.is_discarded()) return true;
           const int64_t at_ms = rec.value("at_ms", int64_t{0});
           if (since && at_ms < *since) return true;

@@ -3,6 +3,8 @@
 #include <utility>
 #include <vector>
 
+#include "engine/json_build.h"
+#include "engine/json_parse.h"
 #include "engine/json_text.h"
 #include "engine/leases.h"
 #include "engine/locks.h"
@@ -82,7 +84,15 @@ Status VersionConflict(const std::string& key, uint64_t expected, uint64_t curre
 
 }  // namespace
 
-json KvEntry::Value() const { return json::parse(value_json, nullptr, false); }
+Result<json> KvEntry::Value(const std::string& key) const {
+  Result<json> value = ParseJson(value_json, kMaxShimJsonDepth);
+  if (value.ok()) return value;
+  // Only a value written before nesting was bounded can get here.
+  return Status(value.status().code(),
+                "the stored value of key '" + key + "' cannot be read back: " + value.status().message() +
+                    "; overwrite it with state.set or delete it",
+                value.status().details());
+}
 
 Status StateModule::Load() {
   kv_.clear();
@@ -221,23 +231,27 @@ Result<json> StateModule::PlanPatch(const json& params, Overlay& overlay) {
   SHIM_RETURN_IF_ERROR(CheckFenceAndLease(p).status());
   SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
   const KvEntry* cur = Lookup(key, overlay);
-  json value = cur ? cur->Value() : json(nullptr);
-  if (merge) {
-    value.merge_patch(*merge);
-  } else {
-    // nlohmann reports a failed or malformed JSON Patch by throwing; keep the
-    // exception inside the engine and answer with the reason.
-    try {
-      value = value.patch(*ops);
-    } catch (const json::exception& ex) {
-      return Status::InvalidParams("ops", std::string("ops: JSON Patch failed: ") + ex.what());
-    }
+  // The patched value is held to the value limits while it is built: a few
+  // `copy` ops can double it again and again. And a patch costs what its
+  // value weighs, not what its request does: the value is read, rebuilt,
+  // written back and returned. So the work of every patch in the command
+  // (a txn may hold a thousand of a 1 MiB value) counts against one budget.
+  const JsonBuildLimits build{.max_bytes = lim.max_value_bytes,
+                              .max_depth = kMaxJsonDepth,
+                              .max_work = lim.max_patch_work,
+                              .work = &patch_work_};
+  json value = nullptr;
+  if (cur) {
+    SHIM_RETURN_IF_ERROR(ChargeJsonWork(build, cur->value_json.size()));
+    SHIM_ASSIGN_OR_RETURN(value, cur->Value(key));
   }
+  SHIM_RETURN_IF_ERROR(merge ? ApplyMergePatch(value, *merge, build) : ApplyJsonPatch(value, *ops, build));
   std::string text = DumpCompact(value);
   if (text.size() > lim.max_value_bytes) {
     return Status::TooLarge("patched value over " + std::to_string(lim.max_value_bytes) + " bytes",
                             lim.max_value_bytes);
   }
+  SHIM_RETURN_IF_ERROR(ChargeJsonWork(build, text.size()));
   KvEntry e;
   e.value_json = std::move(text);
   e.version = cur ? cur->version + 1 : 1;
@@ -261,7 +275,7 @@ Result<json> StateModule::PlanIncr(const json& params, Overlay& overlay) {
   const KvEntry* cur = Lookup(key, overlay);
   int64_t base = 0;
   if (cur) {
-    const json v = cur->Value();
+    SHIM_ASSIGN_OR_RETURN(const json v, cur->Value(key));
     if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))) {
       return Status(StatusCode::kTypeMismatch,
                     "key '" + key + "' holds " + std::string(v.type_name()) + ", not an integer");
@@ -321,6 +335,7 @@ void StateModule::Apply(Overlay& overlay) {
 
 void StateModule::RunSingle(Call& call,
                             Result<json> (StateModule::*plan)(const json&, Overlay&)) {
+  patch_work_ = 0;
   Overlay overlay;
   Result<json> result = (this->*plan)(call.params, overlay);
   if (result.ok()) Apply(overlay);
@@ -339,8 +354,10 @@ void StateModule::Get(Call& call) {
   const KvEntry* e = Lookup(key, {});
   if (!e) return core_.Reply(call.reply, json(nullptr));
   if (call.reply_encoded) return core_.ReplyEncoded(call.reply_encoded, EncodeGetResult(key, *e));
+  Result<json> value = e->Value(key);
+  if (!value.ok()) return core_.Reply(call.reply, value.status());
   core_.Reply(call.reply, json{{"key", key},
-                               {"value", e->Value()},
+                               {"value", std::move(value).value()},
                                {"version", e->version},
                                {"revision", e->revision},
                                {"expires_at_ms", e->expires_at_ms ? json(e->expires_at_ms) : json(nullptr)},
@@ -398,7 +415,9 @@ void StateModule::List(Call& call) {
   }
   json items = json::array();
   for (auto item : page) {
-    items.push_back({{"key", item->first}, {"value", item->second.Value()}, {"version", item->second.version}});
+    Result<json> value = item->second.Value(item->first);
+    if (!value.ok()) return core_.Reply(call.reply, value.status());
+    items.push_back({{"key", item->first}, {"value", std::move(value).value()}, {"version", item->second.version}});
   }
   core_.Reply(call.reply, json{{"items", std::move(items)}, {"next", next ? json(*next) : json(nullptr)}});
 }
@@ -415,6 +434,7 @@ void StateModule::Txn(Call& call) {
                                                     core_.limits().max_txn_ops));
   }
 
+  patch_work_ = 0;
   Overlay overlay;
   bool succeeded = true;
   if (compare) {

@@ -39,9 +39,11 @@ struct KvEntry {
   int64_t expires_at_ms = 0;   // wall clock; 0 = no TTL
   uint64_t lease_id = 0;       // 0 = none
 
-  // The value as JSON. value_json is always valid JSON: written by a dump,
-  // or read back from the store, whose checksums guard it.
-  nlohmann::json Value() const;
+  // The value as JSON (`key` names it in an error). value_json is always
+  // valid JSON: written by a dump, or read back from the store, whose
+  // checksums guard it; only a value stored before nesting was bounded can
+  // be refused (TOO_LARGE), which the message says how to fix.
+  Result<nlohmann::json> Value(const std::string& key) const;
 };
 
 class LeaseModule;
@@ -116,6 +118,9 @@ class StateModule {
   std::map<std::string, KvEntry, std::less<>> kv_;
   std::unordered_map<uint64_t, std::set<std::string>> keys_by_lease_;
   std::vector<std::pair<std::string, int64_t>> loaded_expiries_;  // Load -> SchedulePurgesOfLoadedKeys
+  // What the patches of the command being run have cost so far
+  // (JsonBuildLimits::work): reset by RunSingle and Txn.
+  size_t patch_work_ = 0;
 };
 
 }  // namespace shim::engine

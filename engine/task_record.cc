@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/json_parse.h"
 #include "engine/json_text.h"
 #include "engine/task.h"
 
@@ -110,7 +111,7 @@ class Reader {
     return s;
   }
   json Json() {
-    json j = json::parse(Str(), nullptr, false);
+    json j = ParseStoredJson(Str());
     if (j.is_discarded()) Fail();
     return j;
   }
@@ -230,7 +231,7 @@ std::string Task::EncodeRecord() const {
 
 bool Task::DecodeRecord(uint64_t seq, std::string_view record, Task* t) {
   if (record.empty()) return false;
-  if (record[0] == '{') return FromJsonRecord(seq, json::parse(record, nullptr, false), t);
+  if (record[0] == '{') return FromJsonRecord(seq, ParseStoredJson(record), t);
   if (static_cast<uint8_t>(record[0]) != kVersion1) return false;
   Reader r(record.substr(1));
   const uint8_t state = r.U8();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "engine/json_parse.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/workers.h"
@@ -46,7 +47,7 @@ Status TaskModule::Recover() {
         std::string name;
         if (!d.Tag(&tag) || !d.Str(&name)) return true;
         TaskQueue& q = QueueFor(name);
-        q.config = QueueConfig::FromJson(json::parse(v, nullptr, false));
+        q.config = QueueConfig::FromJson(ParseStoredJson(v));
         q.configured = true;
         return true;
       }));

@@ -1,6 +1,7 @@
 // TaskModule: claims, waiting claims and routing among waiting workers.
 #include <algorithm>
 
+#include "engine/json_parse.h"
 #include "engine/json_text.h"
 #include "engine/params.h"
 #include "engine/tasks.h"
@@ -299,7 +300,7 @@ void TaskModule::ReplyWithClaimNext(Call& call, json base, std::optional<ClaimRe
 void TaskModule::ReplyWithTasks(const ReplyFn& reply, const EncodedReplyFn& reply_encoded, json base,
                                 const std::string& tasks_json) {
   if (reply_encoded) return core_.ReplyEncoded(reply_encoded, DumpWithMember(base, "tasks", tasks_json));
-  base["tasks"] = json::parse(tasks_json);
+  base["tasks"] = ParseStoredJson(tasks_json);  // built by the engine from stored payloads
   core_.Reply(reply, std::move(base));
 }
 

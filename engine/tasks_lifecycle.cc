@@ -2,6 +2,7 @@
 // retention, events). Every function here runs inside one command's write.
 #include <algorithm>
 
+#include "engine/json_build.h"
 #include "engine/pubsub.h"
 #include "engine/tasks.h"
 #include "engine/workers.h"
@@ -18,22 +19,6 @@ namespace {
 
 std::string TaskKey(uint64_t seq) { return KeyEncoder(KeyTag::kTask).U64(seq).key(); }
 std::string PayloadKey(uint64_t seq) { return KeyEncoder(KeyTag::kTaskPayload).U64(seq).key(); }
-
-// Deep merge for aggregate "merge": objects merge key by key, recursively;
-// anything else is replaced by the later value.
-void DeepMerge(json& into, const json& from) {
-  if (!into.is_object() || !from.is_object()) {
-    into = from;
-    return;
-  }
-  for (auto it = from.begin(); it != from.end(); ++it) {
-    if (into.contains(it.key())) {
-      DeepMerge(into[it.key()], it.value());
-    } else {
-      into[it.key()] = it.value();
-    }
-  }
-}
 
 }  // namespace
 
@@ -266,32 +251,40 @@ void TaskModule::FailParentForChild(Task& p, const Task& child) {
 }
 
 void TaskModule::CompleteParentByAggregate(Task& p) {
-  std::vector<json> results;
+  std::vector<const json*> results;
   for (uint64_t c : p.ext().children) {
     const Task* ct = Find(c);
-    if (ct && ct->state == TaskState::kCompleted) results.push_back(ct->ext().result);
+    if (ct && ct->state == TaskState::kCompleted) results.push_back(&ct->ext().result);
   }
-  json combined;
+  // Built within the result limits (engine/json_build.h): many children's
+  // results together can be far more than one result may be.
+  const JsonBuildLimits build{.max_bytes = limits_.max_result_bytes};
+  Result<json> combined = json(nullptr);
   switch (p.ext().aggregate) {
     case Aggregate::kConcatenate:
-      combined = json::array();
-      for (auto& r : results) combined.push_back(std::move(r));
+      combined = ConcatenateJson(results, build);
       break;
     case Aggregate::kMerge:
-      combined = json::object();
-      for (auto& r : results) DeepMerge(combined, r);
+      combined = DeepMergeJson(results, build);
       break;
     case Aggregate::kFirst:
-      combined = results.empty() ? json(nullptr) : results.front();
+      if (!results.empty()) combined = *results.front();
       break;
     case Aggregate::kLast:
-      combined = results.empty() ? json(nullptr) : results.back();
+      if (!results.empty()) combined = *results.back();
       break;
     case Aggregate::kNone:
       break;
   }
   if (p.state == TaskState::kRunning) ReleaseRunning(p);
-  p.x().result = std::move(combined);
+  if (!combined.ok()) {
+    // A parent never waits forever: an aggregate over the limits fails it.
+    p.x().error = std::string("aggregate ") + AggregateName(p.ext().aggregate) + ": " + combined.status().message();
+    Event(p, "failed", {{"error", p.ext().error}});
+    Finish(p, TaskState::kFailed);
+    return;
+  }
+  p.x().result = std::move(combined).value();
   Event(p, "parent_completed", {{"aggregate", AggregateName(p.ext().aggregate)}, {"children", p.ext().children.size()}});
   Event(p, "completed", {{"result", p.ext().result}});
   Finish(p, TaskState::kCompleted);

@@ -4,6 +4,8 @@
 // of the oldest unclaimed tasks, up to TaskLimits::payload_cache_bytes);
 // task.claim and task.get read the rest back with a point read.
 #include "engine/tasks.h"
+
+#include "engine/json_parse.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {
@@ -39,7 +41,7 @@ std::string TaskModule::LoadPayloadText(uint64_t seq) const {
 }
 
 json TaskModule::LoadPayload(uint64_t seq) const {
-  json payload = json::parse(LoadPayloadText(seq), nullptr, false);
+  json payload = ParseStoredJson(LoadPayloadText(seq));
   return payload.is_discarded() ? json(nullptr) : payload;
 }
 

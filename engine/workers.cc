@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/json_parse.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/reply_budget.h"
@@ -32,7 +33,7 @@ Status WorkerModule::Recover() {
         storage::KeyDecoder d(k);
         KeyTag tag;
         std::string id;
-        json rec = json::parse(v, nullptr, false);
+        json rec = ParseStoredJson(v);
         if (!d.Tag(&tag) || !d.Str(&id) || !rec.is_object()) {
           bad = Status::Internal("corrupt worker record");
           return false;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "engine/json_parse.h"
 #include "net/jsonrpc.h"
 
 namespace shim::net {
@@ -131,8 +132,8 @@ Result<std::string> LineClient::ReadLine(int timeout_ms) {
 
 Result<json> LineClient::ReadMessage(int timeout_ms) {
   SHIM_ASSIGN_OR_RETURN(std::string line, ReadLine(timeout_ms));
-  json message = json::parse(line, nullptr, false);
-  if (message.is_discarded()) return Status::Internal("the server sent a line that is not JSON");
+  Result<json> message = ParseJson(line, kMaxShimJsonDepth);
+  if (!message.ok()) return Status::Internal("the server sent a line shim cannot read: " + message.status().message());
   return message;
 }
 

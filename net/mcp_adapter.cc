@@ -21,8 +21,8 @@ constexpr const char* kInstructions =
     "share facts with shim_state_get/set, messages with shim_publish / shim_read_messages, and exclusive work with "
     "shim_lock_acquire / shim_lock_release.";
 
-json InvalidParams(const json& id, const std::string& message) {
-  return ErrorResponse(id, Status::InvalidParams("params", message));
+std::string InvalidParams(const RequestId& id, const std::string& message) {
+  return EncodeErrorLine(id, Status::InvalidParams("params", message));
 }
 
 // A tool result with isError: the wire reason, the message, the field if
@@ -71,52 +71,55 @@ json McpAdapter::Initialize(const json& params) const {
               {"instructions", kInstructions}};
 }
 
-void McpAdapter::Handle(const Request& req, std::shared_ptr<engine::Client> client,
-                        std::function<void(json)> done) {
+void McpAdapter::Handle(const Request& req, std::shared_ptr<engine::Client> client, Done done) {
   // Notifications (initialized, cancelled, ...) need no answer.
-  if (req.method.rfind("notifications/", 0) == 0 || !req.has_id) return done(nullptr);
-  if (req.method == "initialize") return done(ResultResponse(req.id, Initialize(req.params)));
-  if (req.method == "ping" || req.method == "logging/setLevel") return done(ResultResponse(req.id, json::object()));
+  if (req.method.rfind("notifications/", 0) == 0 || !req.has_id) return done({}, false);
+  if (req.method == "initialize") return done(EncodeResultLine(req.id, Initialize(req.params)), false);
+  if (req.method == "ping" || req.method == "logging/setLevel") {
+    return done(EncodeResultLine(req.id, json::object()), false);
+  }
   if (req.method == "tools/list") {
     json tools = json::array();
     for (const auto& t : McpTools()) tools.push_back(t.Definition());
-    return done(ResultResponse(req.id, json{{"tools", std::move(tools)}}));
+    return done(EncodeResultLine(req.id, json{{"tools", std::move(tools)}}), false);
   }
   CallTool(req, std::move(client), std::move(done));
 }
 
-void McpAdapter::CallTool(const Request& req, std::shared_ptr<engine::Client> client,
-                          std::function<void(json)> done) {
+void McpAdapter::CallTool(const Request& req, std::shared_ptr<engine::Client> client, Done done) {
   const json& params = req.params;
   if (!params.is_object() || !params.contains("name") || !params["name"].is_string()) {
-    return done(InvalidParams(req.id, "tools/call needs params.name (a string)"));
+    return done(InvalidParams(req.id, "tools/call needs params.name (a string)"), true);
   }
   const std::string name = params["name"];
   const McpTool* tool = FindMcpTool(name);
-  if (!tool) return done(InvalidParams(req.id, "unknown tool '" + name + "'"));
+  if (!tool) return done(InvalidParams(req.id, "unknown tool '" + name + "'"), true);
   json args = params.value("arguments", json::object());
   if (args.is_null()) args = json::object();
-  if (!args.is_object()) return done(InvalidParams(req.id, "tools/call arguments must be an object"));
+  if (!args.is_object()) return done(InvalidParams(req.id, "tools/call arguments must be an object"), true);
 
   // The engine method behind a tool may take as optional what the tool
   // requires (checkpoint.auto's `data` behind shim_force_checkpoint): check
   // the tool's own required arguments first.
   for (const auto& field : tool->input_schema.value("required", json::array())) {
     const std::string f = field.get<std::string>();
-    if (!args.contains(f)) return done(ResultResponse(req.id, ToolError(Status::InvalidParams(f, f + ": is required"))));
+    if (!args.contains(f)) {
+      return done(EncodeResultLine(req.id, ToolError(Status::InvalidParams(f, f + ": is required"))), true);
+    }
   }
 
   const std::string method = tool->method(args);
   json engine_params = tool->to_params ? tool->to_params(args) : args;
   engine_.Execute(method, std::move(engine_params), std::move(client),
                   [tool, args, id = req.id, done = std::move(done)](Result<json> r) {
-                    if (!r.ok()) return done(ResultResponse(id, ToolError(r.status())));
+                    if (!r.ok()) return done(EncodeResultLine(id, ToolError(r.status())), true);
                     json out = tool->to_output ? tool->to_output(args, r.value()) : std::move(r).value();
                     if (!out.is_object()) out = json{{"value", std::move(out)}};
                     std::string text = DumpCompact(out);
-                    done(ResultResponse(id, json{{"content", json::array({json{{"type", "text"}, {"text", text}}})},
-                                                 {"structuredContent", std::move(out)},
-                                                 {"isError", false}}));
+                    done(EncodeResultLine(id, json{{"content", json::array({json{{"type", "text"}, {"text", text}}})},
+                                                   {"structuredContent", std::move(out)},
+                                                   {"isError", false}}),
+                         false);
                   });
 }
 

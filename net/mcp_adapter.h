@@ -33,14 +33,15 @@ class McpAdapter {
   static std::span<const std::string_view> KnownMethods();
   // The name sys.stats counts an MCP method under: "mcp:<method>".
   static std::string StatsName(std::string_view method) { return "mcp:" + std::string(method); }
-  // `done` receives the full JSON-RPC response, or null for notifications.
-  void Handle(const Request& req, std::shared_ptr<engine::Client> client,
-              std::function<void(nlohmann::json)> done);
+  // Receives the response line (empty for a notification, which gets
+  // none) and whether it reports an error (a JSON-RPC error or a tool
+  // result with isError).
+  using Done = std::function<void(std::string line, bool error)>;
+  void Handle(const Request& req, std::shared_ptr<engine::Client> client, Done done);
 
  private:
   nlohmann::json Initialize(const nlohmann::json& params) const;
-  void CallTool(const Request& req, std::shared_ptr<engine::Client> client,
-                std::function<void(nlohmann::json)> done);
+  void CallTool(const Request& req, std::shared_ptr<engine::Client> client, Done done);
 
   engine::Engine& engine_;
   std::string version_;

@@ -132,10 +132,10 @@ void Server::Admit(asio::generic::stream_protocol::socket socket, bool tcp) {
   if (sessions_.size() >= options_.max_connections) {
     // Tell the client why before closing; the write is tiny and the socket
     // new, so a blocking write cannot stall here.
-    std::string line = EncodeLine(ErrorResponse(
-        nullptr, Status(StatusCode::kOverloaded,
-                        "connection limit reached (" + std::to_string(options_.max_connections) + ")",
-                        {{"limit", options_.max_connections}})));
+    std::string line = EncodeErrorLine(
+        RequestId(), Status(StatusCode::kOverloaded,
+                            "connection limit reached (" + std::to_string(options_.max_connections) + ")",
+                            {{"limit", options_.max_connections}}));
     error_code ec;
     asio::write(socket, asio::buffer(line), ec);
     socket.close(ec);

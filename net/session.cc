@@ -95,7 +95,7 @@ asio::awaitable<void> Session::WatchLoop() {
   const ServerOptions& opt = server_.options();
   const auto ms = [](int64_t n) { return std::chrono::milliseconds(n); };
   auto timeout_error = [](StatusCode code, std::string message, int64_t timeout_ms) {
-    return EncodeLine(ErrorResponse(nullptr, Status(code, std::move(message), {{"timeout_ms", timeout_ms}})));
+    return EncodeErrorLine(RequestId(), Status(code, std::move(message), {{"timeout_ms", timeout_ms}}));
   };
   while (!closed_) {
     const auto now = Clock::now();
@@ -163,18 +163,17 @@ asio::awaitable<void> Session::ReadLoop() {
   LineFramer framer(line_limit());
   auto too_large = [&](std::string_view line_start) {
     if (!authenticated_) {
-      return Abort(EncodeLine(ErrorResponse(
-                       nullptr, Status(StatusCode::kUnauthorized,
-                                       "authentication required: a line longer than " +
-                                           std::to_string(line_limit()) +
-                                           " bytes before sys.auth; closing the connection",
-                                       {{"limit", line_limit()}}))),
+      return Abort(EncodeErrorLine(RequestId(), Status(StatusCode::kUnauthorized,
+                                                       "authentication required: a line longer than " +
+                                                           std::to_string(line_limit()) +
+                                                           " bytes before sys.auth; closing the connection",
+                                                       {{"limit", line_limit()}})),
                    "over-long line before sys.auth");
     }
-    Send(EncodeLine(ErrorResponse(
-        IdFromLineStart(line_start), Status::TooLarge("request line longer than " + std::to_string(opt.max_message_bytes) +
-                                      " bytes; discarded",
-                                  opt.max_message_bytes))));
+    Send(EncodeErrorLine(IdFromLineStart(line_start),
+                         Status::TooLarge("request line longer than " + std::to_string(opt.max_message_bytes) +
+                                              " bytes; discarded",
+                                          opt.max_message_bytes)));
   };
 
   while (!closed_ && !reading_done_) {
@@ -338,29 +337,32 @@ void Session::HandleLine(std::string_view line) {
     if (std::optional<Request> req = ParseSimpleRequest(line)) return Dispatch(std::move(*req), Track(nullptr));
   }
 
-  json message = json::parse(line, nullptr, false);
+  RequestLine read = ReadRequestLine(line);
+  json& message = read.message;
   if (!authenticated_) {
     // Only sys.auth, as a single request, may come first.
     const bool is_auth = message.is_object() && message.contains("method") && message["method"] == "sys.auth";
     if (!is_auth) {
-      json id = nullptr;
-      if (message.is_object() && message.contains("id") && (message["id"].is_string() || message["id"].is_number())) {
-        id = message["id"];
-      }
-      return Abort(EncodeLine(ErrorResponse(
-                       id, Status(StatusCode::kUnauthorized,
-                                  "authentication required: the first request on a TCP connection must be "
-                                  "sys.auth {\"token\": ...}; closing the connection"))),
+      return Abort(EncodeErrorLine(IdFromLine(line),
+                                   Status(StatusCode::kUnauthorized,
+                                          "authentication required: the first request on a TCP connection must be "
+                                          "sys.auth {\"token\": ...}; closing the connection")),
                    "request before sys.auth");
     }
   }
-  if (message.is_discarded()) {
-    Send(EncodeLine(ProtocolErrorResponse(nullptr, ProtocolError::kParseError, "the line is not valid JSON")));
+  if (read.syntax_error) {
+    Send(EncodeProtocolErrorLine(RequestId(), ProtocolError::kParseError, "the line is not valid JSON"));
     return;
   }
-  if (!message.is_array()) return HandleMessage(std::move(message), nullptr);
+  // Refused at a limit (nesting, a long integer): nothing was built, but the
+  // answer carries the request's id. A batch has no one id: null.
+  if (!read.status.ok()) return Send(EncodeErrorLine(IdFromLine(line), read.status));
+  if (!message.is_array()) {
+    return HandleMessage(std::move(message), read.id_texts.empty() ? std::string() : std::move(read.id_texts[0]),
+                         nullptr);
+  }
   if (message.empty()) {
-    Send(EncodeLine(ProtocolErrorResponse(nullptr, ProtocolError::kInvalidRequest, "empty batch")));
+    Send(EncodeProtocolErrorLine(RequestId(), ProtocolError::kInvalidRequest, "empty batch"));
     return;
   }
   // A batch is answered with one array, in request order, once every member
@@ -410,10 +412,13 @@ void Session::HandleLine(std::string_view line) {
       const json& member = message[i];
       const bool has_id = member.is_object() && member.contains("id") &&
                           (member["id"].is_string() || member["id"].is_number());
-      member_done(i, has_id ? EncodeLine(ErrorResponse(member["id"], *refused)) : std::string());
+      const RequestId id = read.id_texts[i].empty() ? RequestId::FromJson(member["id"])
+                                                    : RequestId::FromNumberText(read.id_texts[i]);
+      member_done(i, has_id ? EncodeErrorLine(id, *refused) : std::string());
       continue;
     }
-    HandleMessage(std::move(message[i]), [member_done, i](std::string reply) { member_done(i, std::move(reply)); });
+    HandleMessage(std::move(message[i]), std::move(read.id_texts[i]),
+                  [member_done, i](std::string reply) { member_done(i, std::move(reply)); });
   }
 }
 
@@ -432,20 +437,20 @@ Session::Done Session::Track(Done done) {
   };
 }
 
-void Session::HandleMessage(json message, Done done) {
+void Session::HandleMessage(json message, std::string id_text, Done done) {
   Done finish = Track(std::move(done));
-  json error;
-  Result<Request> req = ParseRequest(std::move(message), &error);
+  std::string error;
+  Result<Request> req = ParseRequest(std::move(message), id_text, &error);
   if (!req.ok()) {
     if (!authenticated_) {
       // A malformed sys.auth is still not an authentication.
-      if (error.is_null()) {
-        error = ErrorResponse(nullptr, Status(StatusCode::kUnauthorized, "malformed sys.auth; closing the connection"));
+      if (error.empty()) {
+        error = EncodeErrorLine(RequestId(), Status(StatusCode::kUnauthorized, "malformed sys.auth; closing the connection"));
       }
-      Abort(EncodeLine(error), "malformed sys.auth");
+      Abort(std::move(error), "malformed sys.auth");
       return finish({});
     }
-    finish(error.is_null() ? std::string() : EncodeLine(error));
+    finish(std::move(error));
     return;
   }
   Dispatch(std::move(req).value(), std::move(finish));
@@ -458,18 +463,15 @@ void Session::Dispatch(Request req, Done done) {
   if (req.method == "sys.auth") return Authenticate(req, std::move(done));
   if (McpAdapter::Handles(req.method)) {
     if (server_.shutting_down()) {
-      return done(req.has_id ? EncodeLine(ErrorResponse(req.id, Status(StatusCode::kShuttingDown,
-                                                                         "the server is shutting down")))
+      return done(req.has_id ? EncodeErrorLine(req.id, Status(StatusCode::kShuttingDown, "the server is shutting down"))
                              : std::string());
     }
     const std::string method = req.method;
-    return server_.mcp().Handle(req, self, [self, started, method, done = std::move(done)](json response) {
+    return server_.mcp().Handle(req, self, [self, started, method, done = std::move(done)](std::string line, bool error) {
       auto micros =
           std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-      const bool error = response.is_object() && (response.contains("error") ||
-                                                  response["result"].value("isError", false));
       self->server_.stats().RecordCall(McpAdapter::StatsName(method), micros.count(), error);
-      done(response.is_null() ? std::string() : EncodeLine(response));
+      done(std::move(line));
     });
   }
   // The method is looked up once: the server's own (sys.info, sys.stats)
@@ -479,8 +481,8 @@ void Session::Dispatch(Request req, Done done) {
   if (!method && !local) {
     // Counted, under the one bucket for names that are not registered.
     server_.stats().RecordCall(req.method, 0, /*error=*/true);
-    done(req.has_id ? EncodeLine(ProtocolErrorResponse(req.id, ProtocolError::kMethodNotFound,
-                                                       "unknown method '" + req.method + "'"))
+    done(req.has_id ? EncodeProtocolErrorLine(req.id, ProtocolError::kMethodNotFound,
+                                              "unknown method '" + req.method + "'")
                     : std::string());
     return;
   }
@@ -490,7 +492,7 @@ void Session::Dispatch(Request req, Done done) {
   struct Answer {
     std::shared_ptr<Session> self;
     std::chrono::steady_clock::time_point started;
-    json id;
+    RequestId id;
     bool has_id;
     std::string method;
     Done done;
@@ -511,7 +513,7 @@ void Session::Dispatch(Request req, Done done) {
   std::shared_ptr<engine::Client> client = answer->self;
   auto reply = [answer = std::move(answer)](Result<json> result) {
     answer->Send(!result.ok(), [&] {
-      return result.ok() ? EncodeResultLine(answer->id, result.value()) : EncodeLine(ErrorResponse(answer->id, result.status()));
+      return result.ok() ? EncodeResultLine(answer->id, result.value()) : EncodeErrorLine(answer->id, result.status());
     });
   };
   if (server_.shutting_down()) {
@@ -540,7 +542,7 @@ void Session::Authenticate(const Request& req, Done done) {
     spdlog::warn("connection {}: sys.auth failed: {}", id_, status.message());
     // The error is the last line this connection gets, even for a
     // notification: a silent close would leave the client guessing.
-    Abort(EncodeLine(ErrorResponse(req.has_id ? req.id : json(nullptr), status)), "sys.auth failed");
+    Abort(EncodeErrorLine(req.id, status), "sys.auth failed");
     return done({});
   }
   authenticated_ = true;

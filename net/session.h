@@ -101,8 +101,9 @@ class Session final : public engine::Client, public std::enable_shared_from_this
   // session stops reading).
   asio::awaitable<void> WaitForDrain();
   void HandleLine(std::string_view line);
-  // Validates and dispatches one parsed request; `done` as Done says.
-  void HandleMessage(nlohmann::json message, Done done);
+  // Validates and dispatches one parsed request (`id_text`: its
+  // RequestLine::id_texts entry); `done` as Done says.
+  void HandleMessage(nlohmann::json message, std::string id_text, Done done);
   // Counts the request as pending until `done` runs.
   Done Track(Done done);
   void Dispatch(Request req, Done done);

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "engine/json_parse.h"
+
 namespace shim::net {
 
 using nlohmann::json;
@@ -187,11 +189,13 @@ std::optional<Request> ParseSimpleRequest(std::string_view line) {
       if (in.Peek() == '"') {
         std::string_view id;
         if (!in.SimpleString(&id)) return std::nullopt;
-        req.id = id;
+        req.id = RequestId::FromJson(id);
       } else if (in.Peek() == 'n') {
         if (!in.Literal("null")) return std::nullopt;
-      } else if (!in.Integer(&req.id)) {
-        return std::nullopt;
+      } else {
+        json id;
+        if (!in.Integer(&id)) return std::nullopt;
+        req.id = RequestId::FromJson(id);
       }
       req.has_id = true;
     } else if (key == "params") {
@@ -203,12 +207,15 @@ std::optional<Request> ParseSimpleRequest(std::string_view line) {
         if (in.Peek() != '{') return std::nullopt;
         const size_t start = in.position();
         if (!in.PlainValue(&req.params)) {
-          // Escapes, non-ASCII text, fractions, ...: nlohmann reads the object.
+          // Escapes, non-ASCII text, fractions, ...: nlohmann reads the object,
+          // under the line's depth limit less the envelope's level. Anything
+          // it refuses is answered by the general path.
           in.Rewind(start);
           std::string_view text;
           if (!in.ObjectText(&text)) return std::nullopt;
-          req.params = json::parse(text.begin(), text.end(), nullptr, false);
-          if (req.params.is_discarded()) return std::nullopt;
+          Result<json> params = ParseJson(text, kMaxJsonDepth - 1);
+          if (!params.ok()) return std::nullopt;
+          req.params = std::move(params).value();
         }
       }
     } else {

@@ -34,6 +34,7 @@ using net::LineClient;
 using nlohmann::json;
 using testing::ExpectError;
 using testing::RunServeToExit;
+using testing::RunShim;
 using testing::ServerProcess;
 using testing::SpawnServe;
 using testing::TempDir;
@@ -142,18 +143,6 @@ bool WaitForConnections(LineClient& observer, int n, int timeout_ms = 5000) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
-}
-
-// Runs `shim ARGS...` (the client), returns its exit code; output into *out.
-int RunShim(const std::string& args, std::string* out, const std::string& env = "") {
-  std::string cmd = env + " " + SHIM_BINARY + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  out->clear();
-  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out->append(buf, n);
-  int status = ::pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 // --- the Unix socket and its directory -------------------------------------

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/rpc_expect.h"
+#include "tests/support/server_health.h"
 #include "tests/support/server_process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_util.h"
@@ -34,43 +35,10 @@ using testing::ServerProcess;
 using Clock = std::chrono::steady_clock;
 
 using testing::kCallTimeoutMs;
-
-
-// A fresh client gets correct answers: ping, then a set/get round trip.
-void ExpectHealthy(const ServerProcess& server, int timeout_ms = 5000) {
-  static std::atomic<int> probe{0};
-  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
-  ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), timeout_ms));
-  EXPECT_EQ(ping["pong"], true);
-  const std::string key = "health/" + std::to_string(probe++);
-  ASSERT_OK_AND_ASSIGN(json set, client->Call("state.set", {{"key", key}, {"value", {{"ok", key}}}}, timeout_ms));
-  EXPECT_EQ(set["version"], 1);
-  EXPECT_GT(set["revision"].get<uint64_t>(), 0u);
-  ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", key}}, timeout_ms));
-  EXPECT_EQ(get["value"], json({{"ok", key}}));
-  EXPECT_EQ(get["version"], 1);
-}
+using testing::ExpectHealthy;
 
 // One server for the suite: the point is that it survives every case.
-class BadInputTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    server_ = new ServerProcess();
-    Status s = server_->Start();
-    ASSERT_TRUE(s.ok()) << s.ToString();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override { ASSERT_TRUE(server_ && server_->running()); }
-  void TearDown() override {
-    ASSERT_TRUE(server_->running());
-    ExpectHealthy(*server_);
-  }
-  static ServerProcess* server_;
-};
-ServerProcess* BadInputTest::server_ = nullptr;
+class BadInputTest : public testing::OneServerSuite {};
 
 TEST_F(BadInputTest, InvalidJsonGetsParseErrorWithNullIdAndConnectionStaysUsable) {
   ASSERT_OK_AND_ASSIGN(auto client, server_->Connect());

@@ -862,5 +862,40 @@ TEST_F(SessionsTest, SessionsEventsAreOnTheEventsChannel) {
   EXPECT_EQ(msgs[2]["data"]["name"], "chat");
 }
 
+// Recovery reads stored records through the bounded parser: a record
+// nested past what shim itself ever writes (only an older version could
+// have stored one) is reported as corrupt, where it used to overflow the
+// stack when its metadata was copied at start-up, after every restart.
+TEST_F(SessionsTest, RecoveryRefusesARecordNestedPastTheLimitInsteadOfCrashing) {
+  Ok("session.open", {{"session_id", "deep"}});
+  Pump();
+  Close();
+  {
+    storage::StoreOptions so;
+    so.path = dir_.Sub("data");
+    ASSERT_OK_AND_ASSIGN(auto store, storage::Store::Open(so));
+    const size_t levels = 100'000;
+    std::string metadata;
+    for (size_t i = 0; i < levels; ++i) metadata += "{\"a\":";
+    metadata += "1" + std::string(levels, '}');
+    storage::WriteBatch batch(*store);
+    batch.Put(Family::kSessions, KeyEncoder(KeyTag::kSession).Str("deep").key(),
+              R"({"name":"deep","metadata":)" + metadata + "}");
+    ASSERT_OK(store->Commit(batch));
+    ASSERT_OK(store->Close());
+  }
+  storage::StoreOptions so;
+  so.path = dir_.Sub("data");
+  ASSERT_OK_AND_ASSIGN(store_, storage::Store::Open(so));
+  EngineOptions eo;
+  eo.clock = &clock_;
+  eo.store = store_.get();
+  Result<std::unique_ptr<Engine>> engine = Engine::Open(eo);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), StatusCode::kInternal);
+  EXPECT_NE(engine.status().message().find("corrupt session record"), std::string::npos)
+      << engine.status().ToString();
+}
+
 }  // namespace
 }  // namespace shim::engine::sessiontest

@@ -2,8 +2,8 @@
 // Session::HandleLine / HandleMessage / Dispatch (net/session.cc) without
 // the socket: each input is the byte stream of one connection, split into
 // lines at '\n' (a trailing '\r' dropped, blank lines skipped), each line
-// parsed, batches answered as one array in request order, every request
-// validated by net::ParseRequest (net/jsonrpc.cc) — or, for the common
+// read by net::ReadRequestLine, batches answered as one array in request
+// order, every request validated by net::ParseRequest (net/jsonrpc.cc) — or, for the common
 // shape, read by net::ParseSimpleRequest (net/simple_request.cc) — and
 // dispatched as the session does: MCP methods to net::McpAdapter, engine
 // methods to a real Engine on a temp store (Durability none, FakeClock),
@@ -16,7 +16,7 @@
 // with "jsonrpc": "2.0", a response with result xor error or a
 // notification; batch replies are non-empty arrays; a request is answered
 // at most once; a line the fast path reads gives the same request through
-// json::parse + ParseRequest; EncodeResultLine matches the envelope's
+// ReadRequestLine + ParseRequest; EncodeResultLine matches the envelope's
 // encoding.
 #include <cstddef>
 #include <cstdint>
@@ -31,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/client.h"
+#include "engine/json_parse.h"
 #include "net/jsonrpc.h"
 #include "net/mcp_adapter.h"
 #include "net/simple_request.h"
@@ -41,7 +42,7 @@ namespace {
 using nlohmann::json;
 using shim::net::EncodeLine;
 using shim::net::ProtocolError;
-using shim::net::ProtocolErrorResponse;
+using shim::net::RequestId;
 
 class FuzzClient final : public shim::engine::Client {
  public:
@@ -90,13 +91,13 @@ void CheckLine(const std::string& line) {
 
 // The fast path must read a line exactly as the general path does.
 void CheckSameAsGeneralPath(const shim::net::Request& fast, std::string_view line) {
-  json message = json::parse(line, nullptr, false);
-  if (!message.is_object()) Fail("the fast path took a line that is not a JSON object", line);
-  json error;
-  auto general = shim::net::ParseRequest(std::move(message), &error);
+  shim::net::RequestLine read = shim::net::ReadRequestLine(line);
+  if (!read.status.ok() || !read.message.is_object()) Fail("the fast path took a line the general path refuses", line);
+  std::string error;
+  auto general = shim::net::ParseRequest(std::move(read.message), read.id_texts.at(0), &error);
   if (!general.ok()) Fail("the fast path took a line the general path refuses", line);
   const shim::net::Request& g = general.value();
-  if (fast.has_id != g.has_id || fast.id.type() != g.id.type() || fast.id != g.id || fast.method != g.method ||
+  if (fast.has_id != g.has_id || fast.id != g.id || fast.method != g.method ||
       fast.params.type() != g.params.type() || fast.params != g.params) {
     Fail("the fast path read a line differently from the general path", line);
   }
@@ -107,38 +108,46 @@ struct Connection {
   shim::net::McpAdapter& mcp;
   std::shared_ptr<FuzzClient> client;
 
-  void Send(const json& message) { client->lines.push_back(EncodeLine(message)); }
+  void Send(std::string line) { client->lines.push_back(std::move(line)); }
 
-  // Session::Dispatch, minus sys.* and shutdown.
-  void Dispatch(shim::net::Request req, std::function<void(json)> done) {
-    if (shim::net::McpAdapter::Handles(req.method)) return mcp.Handle(req, client, std::move(done));
+  // Session::Dispatch, minus sys.* and shutdown. `done` gets the reply line
+  // (empty: nothing to send).
+  void Dispatch(shim::net::Request req, std::function<void(std::string)> done) {
+    if (shim::net::McpAdapter::Handles(req.method)) {
+      return mcp.Handle(req, client, [done = std::move(done)](std::string line, bool) { done(std::move(line)); });
+    }
     if (!fe.engine->HasMethod(req.method)) {
-      return done(req.has_id ? ProtocolErrorResponse(req.id, ProtocolError::kMethodNotFound,
-                                                     "unknown method '" + req.method + "'")
-                             : json(nullptr));
+      return done(req.has_id ? shim::net::EncodeProtocolErrorLine(req.id, ProtocolError::kMethodNotFound,
+                                                                  "unknown method '" + req.method + "'")
+                             : std::string());
     }
     fe.engine->Execute(req.method, std::move(req.params), client,
                        [id = req.id, has_id = req.has_id, done = std::move(done)](shim::Result<json> r) {
-                         if (!has_id) return done(nullptr);
-                         if (!r.ok()) return done(shim::net::ErrorResponse(id, r.status()));
-                         // The session encodes results without the envelope document.
-                         json response = shim::net::ResultResponse(id, r.value());
-                         if (shim::net::EncodeResultLine(id, r.value()) != EncodeLine(response)) {
-                           Fail("EncodeResultLine differs from the envelope's encoding", response.dump());
+                         if (!has_id) return done({});
+                         if (!r.ok()) return done(shim::net::EncodeErrorLine(id, r.status()));
+                         // The session encodes results without the envelope document: the
+                         // line must be the document's (ids written canonically).
+                         std::string line = shim::net::EncodeResultLine(id, r.value());
+                         shim::Result<json> id_value = shim::ParseJson(id.text());
+                         if (id_value.ok() && RequestId::FromJson(id_value.value()) == id) {
+                           json response = {{"jsonrpc", "2.0"}, {"id", id_value.value()}, {"result", r.value()}};
+                           if (line != EncodeLine(response)) {
+                             Fail("EncodeResultLine differs from the envelope's encoding", response.dump());
+                           }
                          }
-                         done(std::move(response));
+                         done(std::move(line));
                        });
   }
 
   // Session::HandleMessage: `done` must run at most once.
-  void HandleMessage(json message, std::function<void(json)> done) {
+  void HandleMessage(json message, std::string id_text, std::function<void(std::string)> done) {
     auto calls = std::make_shared<int>(0);
-    auto once = [calls, done = std::move(done)](json response) {
-      if (++*calls > 1) Fail("a request answered twice", response.dump());
-      done(std::move(response));
+    auto once = [calls, done = std::move(done)](std::string line) {
+      if (++*calls > 1) Fail("a request answered twice", line);
+      done(std::move(line));
     };
-    json error;
-    auto req = shim::net::ParseRequest(std::move(message), &error);
+    std::string error;
+    auto req = shim::net::ParseRequest(std::move(message), id_text, &error);
     if (!req.ok()) return once(std::move(error));
     Dispatch(std::move(req).value(), std::move(once));
   }
@@ -152,37 +161,44 @@ struct Connection {
     if (auto req = shim::net::ParseSimpleRequest(line)) {
       CheckSameAsGeneralPath(*req, line);
       auto calls = std::make_shared<int>(0);
-      return Dispatch(std::move(*req), [self, calls, line = std::string(line)](json response) {
+      return Dispatch(std::move(*req), [self, calls, line = std::string(line)](std::string reply) {
         if (++*calls > 1) Fail("a request answered twice", line);
-        if (!response.is_null()) self->lines.push_back(EncodeLine(response));
+        if (!reply.empty()) self->lines.push_back(std::move(reply));
       });
     }
-    json message = json::parse(line, nullptr, false);
-    if (message.is_discarded()) {
-      return Send(ProtocolErrorResponse(nullptr, ProtocolError::kParseError, "the line is not valid JSON"));
+    shim::net::RequestLine read = shim::net::ReadRequestLine(line);
+    json& message = read.message;
+    if (read.syntax_error) {
+      return Send(shim::net::EncodeProtocolErrorLine(RequestId(), ProtocolError::kParseError, "the line is not valid JSON"));
     }
+    if (!read.status.ok()) return Send(shim::net::EncodeErrorLine(shim::net::IdFromLine(line), read.status));
     if (!message.is_array()) {
-      return HandleMessage(std::move(message), [self](json response) {
-        if (!response.is_null()) self->lines.push_back(EncodeLine(response));
-      });
+      return HandleMessage(std::move(message), read.id_texts.empty() ? std::string() : read.id_texts[0],
+                           [self](std::string reply) {
+                             if (!reply.empty()) self->lines.push_back(std::move(reply));
+                           });
     }
-    if (message.empty()) return Send(ProtocolErrorResponse(nullptr, ProtocolError::kInvalidRequest, "empty batch"));
+    if (message.empty()) {
+      return Send(shim::net::EncodeProtocolErrorLine(RequestId(), ProtocolError::kInvalidRequest, "empty batch"));
+    }
     struct BatchState {
-      std::vector<json> responses;
+      std::vector<std::string> replies;
       size_t remaining;
     };
     auto batch = std::make_shared<BatchState>();
-    batch->responses.resize(message.size());
+    batch->replies.resize(message.size());
     batch->remaining = message.size();
     for (size_t i = 0; i < message.size(); ++i) {
-      HandleMessage(std::move(message[i]), [self, batch, i](json response) {
-        batch->responses[i] = std::move(response);
+      HandleMessage(std::move(message[i]), read.id_texts.at(i), [self, batch, i](std::string reply) {
+        batch->replies[i] = std::move(reply);
         if (--batch->remaining > 0) return;
-        json out = json::array();
-        for (auto& r : batch->responses) {
-          if (!r.is_null()) out.push_back(std::move(r));
+        std::string out;
+        for (std::string& r : batch->replies) {
+          if (r.empty()) continue;
+          out += out.empty() ? '[' : ',';
+          out.append(r, 0, r.size() - 1);  // without its newline
         }
-        if (!out.empty()) self->lines.push_back(EncodeLine(out));
+        if (!out.empty()) self->lines.push_back(out + "]\n");
       });
     }
   }

@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/client.h"
+#include "engine/json_parse.h"
 #include "net/jsonrpc.h"
 #include "net/mcp_adapter.h"
 #include "net/mcp_tools.h"
@@ -70,8 +71,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string method = kMethods[data[0] % std::size(kMethods)];
   const uint8_t tool_index = data[1];
   std::string_view text(reinterpret_cast<const char*>(data + 2), size - 2);
-  json body = json::parse(text, nullptr, false);
-  if (body.is_discarded()) body = std::string(text);
+  // Read as the socket reads a line: within the nesting limit.
+  shim::Result<json> parsed = shim::ParseJson(text);
+  json body = parsed.ok() ? std::move(parsed).value() : json(std::string(text));
 
   json params = body;
   const auto& tools = shim::net::McpTools();
@@ -81,19 +83,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   json envelope = {{"jsonrpc", "2.0"}, {"id", static_cast<int>(next_client)}, {"method", method}, {"params", params}};
   if (method.rfind("notifications/", 0) == 0) envelope.erase("id");
 
-  json error;
-  auto req = shim::net::ParseRequest(std::move(envelope), &error);
-  if (!req.ok()) {
-    if (!error.is_null()) (void)shim::net::EncodeLine(error);
-    return 0;
-  }
+  std::string error;
+  auto req = shim::net::ParseRequest(std::move(envelope), {}, &error);
+  if (!req.ok()) return 0;
   auto client = std::make_shared<FuzzClient>(next_client++);
   auto calls = std::make_shared<int>(0);
   auto response = std::make_shared<json>();
   const bool has_id = req.value().has_id;
-  adapter->Handle(req.value(), client, [calls, response](json r) {
+  adapter->Handle(req.value(), client, [calls, response](std::string line, bool) {
     ++*calls;
-    *response = std::move(r);
+    if (line.empty()) return;
+    *response = json::parse(line, nullptr, false);
+    if (response->is_discarded()) Fail("the response line is not JSON", line);
   });
   fe.Pump();
   // A request that waits (a lock acquire with wait_ms) ends with its client.
@@ -110,8 +111,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (!r.is_object() || r.value("jsonrpc", "") != "2.0") Fail("not a JSON-RPC response", r);
   if (r.contains("result") == r.contains("error")) Fail("a response needs result xor error", r);
-  json reparsed = json::parse(shim::net::EncodeLine(r), nullptr, false);
-  if (reparsed.is_discarded()) Fail("the encoded line is not JSON", r);
   if (method == "tools/call" && r.contains("result")) {
     const json& res = r["result"];
     if (!res.is_object() || !res.contains("content") || !res.contains("isError")) Fail("a tool result without content/isError", r);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -150,14 +151,33 @@ int RunServeToExit(const std::vector<std::string>& args, const std::string& log_
   return -1;
 }
 
-long RssKiB(pid_t pid) {
+int RunShim(const std::string& args, std::string* out, const std::string& env) {
+  std::string cmd = env + " " + SHIM_BINARY + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  out->clear();
+  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out->append(buf, n);
+  int status = ::pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+namespace {
+
+// A "Name:  N kB" field of /proc/PID/status, -1 if absent.
+long StatusFieldKiB(pid_t pid, const std::string& name) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    if (line.rfind(name + ":", 0) == 0) return std::stol(line.substr(name.size() + 1));
   }
   return -1;
 }
+
+}  // namespace
+
+long RssKiB(pid_t pid) { return StatusFieldKiB(pid, "VmRSS"); }
+long PeakRssKiB(pid_t pid) { return StatusFieldKiB(pid, "VmHWM"); }
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);

@@ -81,9 +81,17 @@ pid_t SpawnServe(const std::vector<std::string>& args, const std::string& log_pa
 int RunServeToExit(const std::vector<std::string>& args, const std::string& log_path,
                    int timeout_ms = 20'000);
 
+// Runs `shim ARGS...` (a client command; ARGS go through the shell, with
+// `env` assignments before it), returns its exit code (-1 if a signal ended
+// it); its stdout and stderr into *out.
+int RunShim(const std::string& args, std::string* out, const std::string& env = "");
+
 // Resident set size of a process in KiB (VmRSS from /proc), -1 if unknown:
 // what the memory-bound tests assert on.
 long RssKiB(pid_t pid);
+// Its peak since it started (VmHWM), -1 if unknown: for bounds on what one
+// request made the server hold, however briefly.
+long PeakRssKiB(pid_t pid);
 
 // The whole text of a file ("" if it cannot be read), e.g. a server's log
 // for a failure message.
