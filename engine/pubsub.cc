@@ -54,69 +54,6 @@ bool DecodeLog(std::string_view k, std::string_view v, LogRecord* out) {
 
 }  // namespace
 
-bool GlobMatch(std::string_view pattern, std::string_view text) {
-  size_t p = 0, t = 0;
-  size_t star_p = std::string_view::npos, star_t = 0;
-  while (t < text.size()) {
-    if (p < pattern.size()) {
-      char pc = pattern[p];
-      if (pc == '*') {
-        star_p = p++;
-        star_t = t;
-        continue;
-      }
-      if (pc == '?') {
-        ++p;
-        ++t;
-        continue;
-      }
-      if (pc == '[') {
-        size_t q = p + 1;
-        bool negate = q < pattern.size() && (pattern[q] == '^' || pattern[q] == '!');
-        if (negate) ++q;
-        bool matched = false;
-        bool first = true;
-        while (q < pattern.size() && (first || pattern[q] != ']')) {
-          first = false;
-          char lo = pattern[q];
-          if (lo == '\\' && q + 1 < pattern.size()) lo = pattern[++q];
-          char hi = lo;
-          if (q + 2 < pattern.size() && pattern[q + 1] == '-' && pattern[q + 2] != ']') {
-            hi = pattern[q + 2];
-            if (hi == '\\' && q + 3 < pattern.size()) hi = pattern[++q + 2];
-            q += 2;
-          }
-          if (lo > hi) std::swap(lo, hi);
-          if (text[t] >= lo && text[t] <= hi) matched = true;
-          ++q;
-        }
-        if (q < pattern.size() && matched != negate) {  // q at ']'
-          p = q + 1;
-          ++t;
-          continue;
-        }
-        if (q >= pattern.size() && text[t] == '[') {  // unterminated: literal '['
-          ++p;
-          ++t;
-          continue;
-        }
-      } else {
-        if (pc == '\\' && p + 1 < pattern.size()) pc = pattern[++p];
-        if (pc == text[t]) {
-          ++p;
-          ++t;
-          continue;
-        }
-      }
-    }
-    if (star_p == std::string_view::npos) return false;
-    p = star_p + 1;
-    t = ++star_t;
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
-
 PubSubModule::PubSubModule(Core& core) : core_(core) {
   core_.AddSealHook([this] { WriteDirtyMeta(); });
 }
@@ -278,9 +215,7 @@ size_t PubSubModule::Deliver(const std::string& channel, uint64_t seq, std::stri
 
   std::vector<uint64_t> targets;
   if (auto it = subs_by_channel_.find(channel); it != subs_by_channel_.end()) targets = it->second;
-  for (uint64_t id : pattern_subs_) {
-    if (GlobMatch(subs_.at(id).target, channel)) targets.push_back(id);
-  }
+  patterns_.Match(channel, &targets);
   if (targets.empty()) return 0;
   const std::string channel_json = DumpCompact(channel);
   size_t delivered = 0;
@@ -340,7 +275,7 @@ void PubSubModule::RemoveSubscription(uint64_t sub_id) {
   const Subscription& sub = it->second;
   auto erase_id = [sub_id](std::vector<uint64_t>& v) { v.erase(std::remove(v.begin(), v.end(), sub_id), v.end()); };
   if (sub.is_pattern) {
-    erase_id(pattern_subs_);
+    patterns_.Remove(sub_id);
   } else if (auto c = subs_by_channel_.find(sub.target); c != subs_by_channel_.end()) {
     erase_id(c->second);
     if (c->second.empty()) subs_by_channel_.erase(c);
@@ -420,7 +355,7 @@ void PubSubModule::Subscribe(Call& call) {
         mine.push_back(id);
         subs_.emplace(id, Subscription{id, client_id, weak, target, is_pattern});
         if (is_pattern) {
-          pattern_subs_.push_back(id);
+          patterns_.Add(id, target);
         } else {
           subs_by_channel_[target].push_back(id);
         }

@@ -25,6 +25,8 @@
 
 #include "engine/call.h"
 #include "engine/core.h"
+#include "engine/glob.h"
+#include "engine/pattern_index.h"
 
 namespace shim::engine {
 
@@ -111,13 +113,10 @@ class PubSubModule {
   std::vector<ChannelEntry*> meta_dirty_;
   std::unordered_map<uint64_t, Subscription> subs_;
   std::unordered_map<std::string, std::vector<uint64_t>> subs_by_channel_;
-  std::vector<uint64_t> pattern_subs_;
+  PatternIndex patterns_;  // pattern subscriptions
   std::unordered_map<uint64_t, std::vector<uint64_t>> subs_by_client_;
   uint64_t next_sub_id_ = 1;
   bool sweep_scheduled_ = false;
 };
-
-// Glob match as Redis PSUBSCRIBE: `*`, `?`, `[abc]`, `[^a-z]`, `\x` escapes.
-bool GlobMatch(std::string_view pattern, std::string_view text);
 
 }  // namespace shim::engine
