@@ -34,6 +34,10 @@ struct EngineLimits {
   size_t max_message_data_bytes = 1 << 20;   // encoded JSON of a publish
   size_t max_subscriptions_per_client = 10'000;
   int64_t max_list_limit = 1000;             // state.list, pubsub.history
+  // Encoded size one paged reply stops growing at (it always holds at least
+  // one item, so a reply is at most this plus one item): pubsub.history,
+  // state.list. The reply says where to continue.
+  size_t max_reply_bytes = 4 << 20;
   size_t max_txn_ops = 1000;                 // compare + success + failure
   int64_t max_ttl_ms = 10LL * 365 * 24 * 3600 * 1000;  // ten years
   size_t max_name_bytes = 256;               // lock names, owners, worker ids

@@ -24,15 +24,8 @@ std::string MetaKey(std::string_view channel) {
   return KeyEncoder(KeyTag::kChannelConfig).Str(channel).key();
 }
 
-// Log record value: u64 published_at_ms | JSON text of data.
-struct LogRecord {
-  uint64_t seq;
-  int64_t published_at_ms;
-  json data;
-};
-
-// A log record with its data left as the JSON text stored (replay sends it
-// on as it is).
+// Log record value: u64 published_at_ms | JSON text of data. Decoded with
+// the data left as that text (replay sends it on as it is).
 bool DecodeLogText(std::string_view k, std::string_view v, uint64_t* seq, int64_t* published_at_ms,
                    std::string_view* data_json) {
   storage::KeyDecoder d(k);
@@ -43,13 +36,6 @@ bool DecodeLogText(std::string_view k, std::string_view v, uint64_t* seq, int64_
   *published_at_ms = static_cast<int64_t>(ts);
   *data_json = v.substr(8);
   return true;
-}
-
-bool DecodeLog(std::string_view k, std::string_view v, LogRecord* out) {
-  std::string_view data_json;
-  if (!DecodeLogText(k, v, &out->seq, &out->published_at_ms, &data_json)) return false;
-  out->data = json::parse(data_json, nullptr, false);
-  return !out->data.is_discarded();
 }
 
 }  // namespace
@@ -391,22 +377,43 @@ void PubSubModule::History(Call& call) {
   core_.ReplyLater(call.reply, [this, channel, from_seq, limit]() -> Result<json> {
     json messages = json::array();
     auto ch = channels_.find(channel);
-    if (ch == channels_.end()) return json{{"messages", messages}, {"next_seq", from_seq.value_or(1)}};
+    if (ch == channels_.end()) {
+      return json{{"messages", messages}, {"next_seq", from_seq.value_or(1)}, {"more", false}};
+    }
+    // A page ends at `limit` messages or before the message that would take
+    // its encoded size past max_reply_bytes (but holds at least one): a
+    // client asking for 1000 messages of 1 MiB gets them 4 MiB at a time.
+    // `more` says whether the log holds a message past the page.
+    const size_t budget = core_.limits().max_reply_bytes;
+    constexpr size_t kMessageOverhead = 96;  // keys, seq, time, separators
+    size_t bytes = 0;
+    bool more = false;
     uint64_t next = std::max<uint64_t>(from_seq.value_or(0), ch->second.first_seq);
     Status s = core_.store().Scan(Family::kChannelLog, LogKey(channel, next),
                                   LogKey(channel, ch->second.last_seq + 1),
                                   [&](std::string_view k, std::string_view v) {
-                                    LogRecord rec;
-                                    if (!DecodeLog(k, v, &rec)) return true;
+                                    uint64_t seq;
+                                    int64_t published_at_ms;
+                                    std::string_view data_json;
+                                    if (!DecodeLogText(k, v, &seq, &published_at_ms, &data_json)) return true;
+                                    const size_t size = data_json.size() + channel.size() + kMessageOverhead;
+                                    if (static_cast<int64_t>(messages.size()) == limit ||
+                                        (!messages.empty() && bytes + size > budget)) {
+                                      more = true;
+                                      return false;
+                                    }
+                                    json data = json::parse(data_json, nullptr, false);
+                                    if (data.is_discarded()) return true;
+                                    bytes += size;
                                     messages.push_back({{"channel", channel},
-                                                        {"seq", rec.seq},
-                                                        {"data", std::move(rec.data)},
-                                                        {"published_at_ms", rec.published_at_ms}});
-                                    next = rec.seq + 1;
-                                    return static_cast<int64_t>(messages.size()) < limit;
+                                                        {"seq", seq},
+                                                        {"data", std::move(data)},
+                                                        {"published_at_ms", published_at_ms}});
+                                    next = seq + 1;
+                                    return true;
                                   });
     if (!s.ok()) return s;
-    return json{{"messages", std::move(messages)}, {"next_seq", next}};
+    return json{{"messages", std::move(messages)}, {"next_seq", next}, {"more", more}};
   });
 }
 

@@ -116,6 +116,7 @@ class EngineTest : public ::testing::Test {
     EngineOptions eo;
     eo.clock = &clock_;
     eo.store = store_.get();
+    eo.limits = limits_;
     ASSERT_OK_AND_ASSIGN(engine_, Engine::Open(eo));
   }
 
@@ -197,6 +198,7 @@ class EngineTest : public ::testing::Test {
 
   testing::TempDir dir_;
   FakeClock clock_;
+  EngineLimits limits_;  // change, then Reopen(), to test other limits
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<Engine> engine_;
 };

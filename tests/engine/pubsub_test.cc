@@ -88,6 +88,47 @@ TEST_F(PubSubTest, HistoryPagesWithFromSeqLimitAndNextSeq) {
   EXPECT_EQ(none["next_seq"], 1);
 }
 
+// A page stops before the message that would take its encoded size past
+// max_reply_bytes, holds at least one message however large, and says with
+// `more` whether the log goes on; paging with next_seq reads every message
+// once.
+TEST_F(PubSubTest, HistoryPagesStayWithinTheReplyByteBudget) {
+  limits_.max_reply_bytes = 10'000;
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  const std::string pad(3000, 'x');
+  for (int i = 1; i <= 10; ++i) Publish("big", {{"i", i}, {"pad", pad}});
+  Publish("big", {{"i", 11}, {"pad", std::string(25'000, 'y')}});  // over the budget alone
+  Publish("big", {{"i", 12}});
+
+  std::vector<Seqs> pages;
+  std::vector<bool> more;
+  uint64_t from = 1;
+  for (int guard = 0; guard < 20; ++guard) {
+    json r = Ok("pubsub.history", {{"channel", "big"}, {"from_seq", from}, {"limit", 1000}});
+    Seqs page;
+    for (const json& m : r["messages"]) {
+      page.push_back(m["seq"]);
+      EXPECT_EQ(m["data"]["i"], m["seq"]) << "data intact";
+    }
+    EXPECT_LE(r.dump().size(), page.size() == 1 ? 26'000u : 10'000u) << "page of " << page.size();
+    pages.push_back(page);
+    more.push_back(r["more"]);
+    from = r["next_seq"];
+    if (!r["more"]) break;
+  }
+  EXPECT_EQ(pages, (std::vector<Seqs>{{1, 2, 3}, {4, 5, 6}, {7, 8, 9}, {10}, {11}, {12}}));
+  EXPECT_EQ(more, (std::vector<bool>{true, true, true, true, true, false}));
+  EXPECT_EQ(from, 13u);
+
+  // The message limit ends a page too, with `more` when the log goes on.
+  json r = Ok("pubsub.history", {{"channel", "big"}, {"from_seq", 12}, {"limit", 1}});
+  EXPECT_EQ(r["messages"].size(), 1u);
+  EXPECT_EQ(r["more"], false) << "seq 12 is the last";
+  r = Ok("pubsub.history", {{"channel", "big"}, {"from_seq", 11}, {"limit", 1}});
+  EXPECT_EQ(r["more"], true);
+  EXPECT_EQ(Ok("pubsub.history", {{"channel", "none"}})["more"], false);
+}
+
 TEST_F(PubSubTest, LiveMessageCarriesSubscriptionChannelSeqDataAndTime) {
   auto c = NewClient();
   const uint64_t sub = Subscribe(c, {{"channel", "ch"}});
