@@ -195,6 +195,8 @@ void Engine::OnClientClosed(uint64_t client_id) {
   tasks_->OnClientClosed(client_id);
 }
 
+void Engine::OnClientWritable(uint64_t client_id) { pubsub_->OnClientWritable(client_id); }
+
 bool Engine::ReadyToSeal() const {
   return !core_.in_flight() && !core_.group().empty();
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/channel_log.h"
 #include "engine/json_text.h"
 #include "engine/params.h"
 #include "storage/key_codec.h"
@@ -17,25 +18,8 @@ namespace {
 
 constexpr int64_t kSweepIntervalMs = 1000;
 
-std::string LogKey(std::string_view channel, uint64_t seq) {
-  return KeyEncoder(KeyTag::kChannelMessage).Str(channel).U64(seq).key();
-}
 std::string MetaKey(std::string_view channel) {
   return KeyEncoder(KeyTag::kChannelConfig).Str(channel).key();
-}
-
-// Log record value: u64 published_at_ms | JSON text of data. Decoded with
-// the data left as that text (replay sends it on as it is).
-bool DecodeLogText(std::string_view k, std::string_view v, uint64_t* seq, int64_t* published_at_ms,
-                   std::string_view* data_json) {
-  storage::KeyDecoder d(k);
-  KeyTag tag;
-  std::string channel;
-  uint64_t ts;
-  if (!d.Tag(&tag) || !d.Str(&channel) || !d.U64(seq) || !storage::ReadU64(v, &ts) || v.size() <= 8) return false;
-  *published_at_ms = static_cast<int64_t>(ts);
-  *data_json = v.substr(8);
-  return true;
 }
 
 }  // namespace
@@ -132,10 +116,10 @@ void PubSubModule::TrimTo(const std::string& name, Channel& ch, uint64_t new_fir
   if (dead == 0 || (!delete_now && dead < batch)) return;
   if (dead <= kPointDeleteTrimMax) {
     for (uint64_t seq = ch.stored_from; seq < ch.first_seq; ++seq) {
-      core_.batch().Delete(Family::kChannelLog, LogKey(name, seq));
+      core_.batch().Delete(Family::kChannelLog, ChannelLogKey(name, seq));
     }
   } else {
-    core_.batch().DeleteRange(Family::kChannelLog, LogKey(name, ch.stored_from), LogKey(name, ch.first_seq));
+    core_.batch().DeleteRange(Family::kChannelLog, ChannelLogKey(name, ch.stored_from), ChannelLogKey(name, ch.first_seq));
   }
   ch.stored_from = ch.first_seq;
 }
@@ -145,10 +129,7 @@ uint64_t PubSubModule::Append(const std::string& name, std::string_view data_jso
   ChannelEntry& entry = GetOrCreate(name);
   Channel& ch = entry.second;
   const uint64_t seq = ++ch.last_seq;
-  std::string value;
-  storage::AppendU64(&value, static_cast<uint64_t>(published_at_ms));
-  value += data_json;
-  core_.batch().Put(Family::kChannelLog, LogKey(name, seq), value);
+  core_.batch().Put(Family::kChannelLog, ChannelLogKey(name, seq), EncodeChannelLogValue(data_json, published_at_ms));
   const uint64_t retained = seq - ch.first_seq + 1;
   if (static_cast<int64_t>(retained) > ch.retention.max_messages) {
     TrimTo(name, ch, seq - ch.retention.max_messages + 1);
@@ -207,7 +188,12 @@ size_t PubSubModule::Deliver(const std::string& channel, uint64_t seq, std::stri
   size_t delivered = 0;
   for (uint64_t id : targets) {
     auto it = subs_.find(id);
-    if (it != subs_.end() && SendTo(it->second, channel, channel_json, seq, data_json, published_at_ms)) ++delivered;
+    if (it == subs_.end()) continue;
+    // A replaying subscription gets this message from its replay, in turn.
+    const bool sent = it->second.replay
+                          ? HoldForReplay(it->second, channel, seq, MessageLineBytes(channel_json, data_json))
+                          : SendTo(it->second, channel, channel_json, seq, data_json, published_at_ms);
+    if (sent) ++delivered;
   }
   return delivered;
 }
@@ -219,22 +205,8 @@ bool PubSubModule::SendTo(const Subscription& sub, const std::string& channel, s
     RemoveSubscription(sub.id);
     return false;
   }
-  // The params object of pubsub.message, keys in the sorted order
-  // nlohmann::json writes: the spliced text equals json{...}.dump().
-  std::string params;
-  params.reserve(channel_json.size() + data_json.size() + 96);
-  params += R"({"channel":)";
-  params += channel_json;
-  params += R"(,"data":)";
-  params += data_json;
-  params += R"(,"published_at_ms":)";
-  params += std::to_string(published_at_ms);
-  params += R"(,"seq":)";
-  params += std::to_string(seq);
-  params += R"(,"subscription":)";
-  params += std::to_string(sub.id);
-  params += '}';
-  if (!client->NotifyEncoded("pubsub.message", params)) {
+  if (!client->NotifyEncoded("pubsub.message",
+                             EncodeMessageParams(channel_json, data_json, published_at_ms, seq, sub.id))) {
     Drop(sub.id, channel, seq - 1);
     return false;
   }
@@ -273,41 +245,6 @@ void PubSubModule::RemoveSubscription(uint64_t sub_id) {
   subs_.erase(it);
 }
 
-void PubSubModule::Replay(uint64_t sub_id, uint64_t from_seq) {
-  auto sit = subs_.find(sub_id);
-  if (sit == subs_.end()) return;
-  std::vector<std::string> names;
-  if (sit->second.is_pattern) {
-    for (const auto& [name, ch] : channels_) {
-      if (GlobMatch(sit->second.target, name)) names.push_back(name);
-    }
-    std::sort(names.begin(), names.end());
-  } else {
-    names.push_back(sit->second.target);
-  }
-  for (const std::string& name : names) {
-    auto ch = channels_.find(name);
-    if (ch == channels_.end()) continue;
-    const uint64_t start = std::max(from_seq, ch->second.first_seq);
-    const uint64_t end = ch->second.durable_seq;
-    if (start > end) continue;
-    bool alive = true;
-    const std::string channel_json = DumpCompact(name);
-    Status s = core_.store().Scan(Family::kChannelLog, LogKey(name, start), LogKey(name, end + 1),
-                                  [&](std::string_view k, std::string_view v) {
-                                    uint64_t seq;
-                                    int64_t published_at_ms;
-                                    std::string_view data_json;
-                                    if (!DecodeLogText(k, v, &seq, &published_at_ms, &data_json)) return true;
-                                    auto it = subs_.find(sub_id);
-                                    alive = it != subs_.end() && SendTo(it->second, name, channel_json, seq,
-                                                                        data_json, published_at_ms);
-                                    return alive;
-                                  });
-    if (!s.ok() || !alive) return;
-  }
-}
-
 void PubSubModule::Subscribe(Call& call) {
   Params p(call.params);
   auto channel = p.OptStr("channel");
@@ -339,7 +276,7 @@ void PubSubModule::Subscribe(Call& call) {
                         {{"limit", core_.limits().max_subscriptions_per_client}});
         }
         mine.push_back(id);
-        subs_.emplace(id, Subscription{id, client_id, weak, target, is_pattern});
+        subs_.emplace(id, Subscription{id, client_id, weak, target, is_pattern, nullptr});
         if (is_pattern) {
           patterns_.Add(id, target);
         } else {
@@ -348,7 +285,7 @@ void PubSubModule::Subscribe(Call& call) {
         return json{{"subscription", id}};
       },
       [this, id, from_seq] {
-        if (from_seq) Replay(id, std::max<int64_t>(*from_seq, 1));
+        if (from_seq) StartReplay(id, std::max<int64_t>(*from_seq, 1));
       });
 }
 
@@ -389,13 +326,13 @@ void PubSubModule::History(Call& call) {
     size_t bytes = 0;
     bool more = false;
     uint64_t next = std::max<uint64_t>(from_seq.value_or(0), ch->second.first_seq);
-    Status s = core_.store().Scan(Family::kChannelLog, LogKey(channel, next),
-                                  LogKey(channel, ch->second.last_seq + 1),
+    Status s = core_.store().Scan(Family::kChannelLog, ChannelLogKey(channel, next),
+                                  ChannelLogKey(channel, ch->second.last_seq + 1),
                                   [&](std::string_view k, std::string_view v) {
                                     uint64_t seq;
                                     int64_t published_at_ms;
                                     std::string_view data_json;
-                                    if (!DecodeLogText(k, v, &seq, &published_at_ms, &data_json)) return true;
+                                    if (!DecodeChannelLogRecord(k, v, &seq, &published_at_ms, &data_json)) return true;
                                     const size_t size = data_json.size() + channel.size() + kMessageOverhead;
                                     if (static_cast<int64_t>(messages.size()) == limit ||
                                         (!messages.empty() && bytes + size > budget)) {
@@ -461,12 +398,12 @@ void PubSubModule::SweepByAge() {
     if (ch.first_seq > ch.durable_seq) continue;  // nothing durable retained
     const int64_t cutoff = now - ch.retention.max_age_ms;
     uint64_t new_first = ch.first_seq;
-    (void)core_.store().Scan(Family::kChannelLog, LogKey(name, ch.first_seq),
-                             LogKey(name, ch.durable_seq + 1), [&](std::string_view k, std::string_view v) {
+    (void)core_.store().Scan(Family::kChannelLog, ChannelLogKey(name, ch.first_seq),
+                             ChannelLogKey(name, ch.durable_seq + 1), [&](std::string_view k, std::string_view v) {
                                uint64_t seq;
                                int64_t published_at_ms;
                                std::string_view data_json;
-                               if (!DecodeLogText(k, v, &seq, &published_at_ms, &data_json)) return false;
+                               if (!DecodeChannelLogRecord(k, v, &seq, &published_at_ms, &data_json)) return false;
                                if (published_at_ms >= cutoff) return false;
                                new_first = seq + 1;
                                return true;

@@ -449,21 +449,148 @@ TEST_F(PubSubTest, RefusingClientIsDroppedWithLastSeqAndResumesWithoutLoss) {
   EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3, 4}));
 }
 
-TEST_F(PubSubTest, ClientRefusingDuringReplayIsDroppedAndResumesWithoutLoss) {
+// A replay is paced by the connection: a refusal pauses it (no drop), the
+// connection's OnClientWritable resumes it where it stopped, and live
+// messages published meanwhile come after the backlog, each seq once.
+TEST_F(PubSubTest, ReplayPausesWhenTheClientRefusesAndResumesWhenItIsWritable) {
   for (int i = 0; i < 5; ++i) Publish("ch");
   auto c = NewClient();
   c->set_budget(2);
   Subscribe(c, {{"channel", "ch"}, {"from_seq", 1}});
   EXPECT_EQ(c->Seqs(), (Seqs{1, 2}));
+  EXPECT_TRUE(c->Of("pubsub.dropped").empty()) << "a replay is never dropped for its own backlog";
+  EXPECT_EQ(Subscriptions(), 1u);
+
+  json r = Ok("pubsub.publish", {{"channel", "ch"}, {"data", 6}});
+  EXPECT_EQ(r["delivered"], 1) << "held for the replay counts as delivered";
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2})) << "a live message waits behind the replay";
+
+  c->set_budget(1);
+  engine_->OnClientWritable(c->id());
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3}));
+  engine_->OnClientWritable(c->id() + 1);  // another connection: nothing
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3}));
+  c->set_budget(std::nullopt);
+  engine_->OnClientWritable(c->id());
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3, 4, 5, 6}));
+  Publish("ch");
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3, 4, 5, 6, 7})) << "caught up: live";
+  engine_->OnClientWritable(c->id());
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3, 4, 5, 6, 7})) << "nothing sent twice";
+  EXPECT_TRUE(c->Of("pubsub.dropped").empty());
+}
+
+// While replaying, live messages held back count against the connection's
+// outbound limit: a client that stops reading is dropped once they pass it,
+// told the last seq it was given, and resumes from there without loss.
+TEST_F(PubSubTest, ReplayingClientIsDroppedOnceHeldLiveTrafficPassesItsLimit) {
+  for (int i = 0; i < 5; ++i) Publish("ch", std::string(100, 'x'));
+  auto c = NewClient();
+  c->set_budget(2);
+  c->set_outbound_limit(1000);  // room for about four held messages
+  Subscribe(c, {{"channel", "ch"}, {"from_seq", 1}});
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2}));
+  int held = 0;
+  while (c->Of("pubsub.dropped").empty() && held < 100) {
+    Publish("ch", std::string(100, 'y'));
+    ++held;
+  }
+  EXPECT_GE(held, 3);
+  EXPECT_LE(held, 5);
+  auto dropped = c->Of("pubsub.dropped");
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_EQ(dropped[0]["last_seq"], 2);
+  EXPECT_EQ(dropped[0]["channel"], "ch");
+  EXPECT_EQ(Subscriptions(), 0u);
+  engine_->OnClientWritable(c->id());  // a late callback finds nothing
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2}));
+
+  c->set_budget(std::nullopt);
+  Subscribe(c, {{"channel", "ch"}, {"from_seq", 3}});
+  Seqs want;
+  for (uint64_t s = 1; s <= 5u + held; ++s) want.push_back(s);
+  EXPECT_EQ(c->Seqs(), want);
+}
+
+// A replay yields to other work: at most 1000 messages per turn, the rest on
+// the next millisecond's timers, and live messages still after the backlog.
+TEST_F(PubSubTest, LongReplayRunsInSlicesOnTheTimers) {
+  Ok("pubsub.configure", {{"channel", "ch"}, {"max_messages", 5000}});
+  for (int i = 0; i < 2500; ++i) Execute("pubsub.publish", {{"channel", "ch"}, {"data", i}});
+  Settle();
+  auto c = NewClient();
+  Subscribe(c, {{"channel", "ch"}, {"from_seq", 1}});
+  EXPECT_EQ(c->Seqs().size(), 1000u);
+  Publish("ch");  // seq 2501, held
+  RunTimers();
+  EXPECT_EQ(c->Seqs().size(), 1000u) << "the next slice waits for the next millisecond";
+  for (int turn = 0; turn < 3; ++turn) {
+    clock_.Advance(1);
+    RunTimers();
+  }
+  Seqs want;
+  for (uint64_t s = 1; s <= 2501; ++s) want.push_back(s);
+  EXPECT_EQ(c->Seqs(), want);
+  Publish("ch");
+  EXPECT_EQ(c->Seqs().back(), 2502u);
+}
+
+// A pattern replay goes channel by channel in name order; a live message on a
+// matching channel (also a new one) waits for the replay and comes once.
+TEST_F(PubSubTest, PatternReplayHoldsLiveMessagesOfEveryMatchingChannel) {
+  Publish("ev.b");
+  Publish("ev.a");
+  Publish("ev.a");
+  auto c = NewClient();
+  c->set_budget(1);
+  Subscribe(c, {{"pattern", "ev.*"}, {"from_seq", 1}});
+  Publish("ev.c");  // new channel, live
+  Publish("ev.a");
+  Publish("other");
+  c->set_budget(std::nullopt);
+  engine_->OnClientWritable(c->id());
+  std::vector<std::pair<std::string, uint64_t>> got;
+  for (const json& m : c->Of("pubsub.message")) got.emplace_back(m["channel"], m["seq"]);
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, uint64_t>>{
+                     {"ev.a", 1}, {"ev.a", 2}, {"ev.a", 3}, {"ev.b", 1}, {"ev.c", 1}}));
+  Publish("ev.b");
+  EXPECT_EQ(c->Seqs("ev.b"), (Seqs{1, 2}));
+}
+
+// Retention that trims messages a paused replay still owed drops the
+// subscription with the last seq it was given, instead of a silent gap.
+TEST_F(PubSubTest, ReplayOverTakenByRetentionIsDroppedNotSkipped) {
+  for (int i = 0; i < 5; ++i) Publish("ch");
+  auto c = NewClient();
+  c->set_budget(2);
+  Subscribe(c, {{"channel", "ch"}, {"from_seq", 1}});
+  Ok("pubsub.configure", {{"channel", "ch"}, {"max_messages", 2}});  // keeps 4, 5
+  c->set_budget(std::nullopt);
+  engine_->OnClientWritable(c->id());
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2}));
   auto dropped = c->Of("pubsub.dropped");
   ASSERT_EQ(dropped.size(), 1u);
   EXPECT_EQ(dropped[0]["last_seq"], 2);
   EXPECT_EQ(Subscriptions(), 0u);
+}
 
-  c->set_budget(std::nullopt);
-  Subscribe(c, {{"channel", "ch"}, {"from_seq", dropped[0]["last_seq"].get<uint64_t>() + 1}});
-  Publish("ch");
-  EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3, 4, 5, 6}));
+TEST_F(PubSubTest, UnsubscribingOrClosingDuringAReplayEndsIt) {
+  Ok("pubsub.configure", {{"channel", "ch"}, {"max_messages", 5000}});
+  for (int i = 0; i < 1500; ++i) Execute("pubsub.publish", {{"channel", "ch"}, {"data", i}});
+  Settle();
+  auto a = NewClient(), b = NewClient();
+  const uint64_t sub = Subscribe(a, {{"channel", "ch"}, {"from_seq", 1}});  // a slice is pending
+  b->set_budget(3);
+  Subscribe(b, {{"channel", "ch"}, {"from_seq", 1}});  // waits for writable
+  Ok("pubsub.unsubscribe", {{"subscription", sub}}, a);
+  b->set_closed(true);
+  engine_->OnClientClosed(b->id());
+  clock_.Advance(1);
+  RunTimers();
+  engine_->OnClientWritable(b->id());
+  EXPECT_EQ(a->Seqs().size(), 1000u);
+  EXPECT_EQ(b->Seqs().size(), 3u);
+  EXPECT_EQ(Subscriptions(), 0u);
 }
 
 TEST_F(PubSubTest, UnsubscribeStopsDeliveryAndOnlyTheOwnerMayDoIt) {
