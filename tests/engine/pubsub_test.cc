@@ -283,6 +283,46 @@ TEST_F(PubSubTest, PatternSubscriptionsMatchGlobs) {
   EXPECT_EQ(channels(*klass), (std::vector<std::string>{"max", "mbx"}));
 }
 
+// Through the engine, the pattern index delivers what trying every pattern
+// delivered: each subscription gets exactly the channels its glob matches,
+// `delivered` counts them, and several on one connection arrive in
+// subscription order. (tests/engine/pattern_index_test.cc compares the
+// index with the old matcher on random input.)
+TEST_F(PubSubTest, PatternSubscriptionsGetExactlyTheChannelsTheirGlobMatches) {
+  const std::vector<std::string> patterns = {
+      "events.*", "*.errors", "*fail*",  "events.q?", "team/[ab]*", "*",       "[^e]*",   "events.q1",
+      "e*s.q*",   "\\*",    "x[",      "*.q1",      "?vents.*",   "*s.q1*x", "events.[", "tea*m/a"};
+  const std::vector<std::string> channels = {"events.q1", "events.q12", "app.errors", "job.failed", "team/a",
+                                             "team/c",    "\\x",      "x[",         "events.[",   "team/a.errors"};
+  auto one = NewClient();  // holds every pattern, to check the order
+  std::vector<std::shared_ptr<FakeClient>> each;
+  for (const std::string& p : patterns) {
+    Subscribe(one, {{"pattern", p}});
+    each.push_back(NewClient());
+    Subscribe(each.back(), {{"pattern", p}});
+  }
+  for (const std::string& channel : channels) {
+    json r = Ok("pubsub.publish", {{"channel", channel}, {"data", 1}});
+    std::vector<uint64_t> want_subs;  // on `one`: ids 1, 3, 5, ... in pattern order
+    for (size_t i = 0; i < patterns.size(); ++i) {
+      if (GlobMatch(patterns[i], channel)) want_subs.push_back(1 + 2 * i);
+    }
+    EXPECT_EQ(r["delivered"], 2 * want_subs.size()) << channel;
+    std::vector<uint64_t> got_subs;
+    for (const json& m : one->Of("pubsub.message")) got_subs.push_back(m["subscription"]);
+    EXPECT_EQ(got_subs, want_subs) << channel;
+    one->clear();
+  }
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    std::vector<std::string> want, got;
+    for (const std::string& channel : channels) {
+      if (GlobMatch(patterns[i], channel)) want.push_back(channel);
+    }
+    for (const json& m : each[i]->Of("pubsub.message")) got.push_back(m["channel"]);
+    EXPECT_EQ(got, want) << patterns[i];
+  }
+}
+
 TEST_F(PubSubTest, PatternSubscribeFromSeqReplaysEveryMatchingChannel) {
   Publish("ev.b");
   Publish("ev.a");
