@@ -11,13 +11,14 @@
 // sees the stored messages, then every later one, with no gap and no
 // duplicate.
 //
-// A replay (subscribe with from_seq) is paced by the connection: it sends
-// until Client::Notify refuses, then waits for Engine::OnClientWritable, and
-// it yields to other work every kReplaySliceBytes. While it runs, live
-// messages for that subscription are left in the log for the replay to send
-// in turn; their bytes count against the connection's outbound limit, so a
-// replaying client that stops reading is dropped like any other once live
-// traffic passes that limit. The backlog itself never drops it.
+// A replay (subscribe with from_seq; engine/pubsub_replay.cc) is paced by
+// the connection: it sends until Client::Notify refuses, then waits for
+// Engine::OnClientWritable, and yields to other work every 1 MiB or 1000
+// messages. While it runs, live messages for that subscription are left in
+// the log for the replay to send in turn; their bytes count against the
+// connection's outbound limit, so a replaying client that stops reading is
+// dropped like any other once live traffic passes that limit. The backlog
+// itself never drops it; retention trimming messages it still owes does.
 //
 // A live subscriber whose connection cannot take more (Client::Notify
 // refuses) is unsubscribed and told `pubsub.dropped` with the last seq it was
