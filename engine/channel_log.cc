@@ -25,7 +25,8 @@ bool DecodeChannelLogRecord(std::string_view key, std::string_view value, uint64
   KeyTag tag;
   std::string channel;
   uint64_t ts;
-  if (!d.Tag(&tag) || !d.Str(&channel) || !d.U64(seq) || !storage::ReadU64(value, &ts) || value.size() <= 8) {
+  if (!d.Tag(&tag) || !d.Str(&channel) || !d.U64(seq) || !storage::ReadU64(value, &ts) ||
+      value.size() <= 8) {
     return false;
   }
   *published_at_ms = static_cast<int64_t>(ts);

@@ -85,7 +85,7 @@ bool GlobMatch(std::string_view pattern, std::string_view text) {
 
 GlobLiterals ReadGlobLiterals(std::string_view pattern) {
   GlobLiterals out;
-  std::string run;        // the literal run being read
+  std::string run;            // the literal run being read
   bool run_is_prefix = true;  // no wildcard token before it
   auto end_run = [&] {
     if (run_is_prefix) out.prefix = run;

@@ -13,9 +13,12 @@ const PatternIndex::Bucket* PatternIndex::AnchorMap::Find(std::string_view key) 
 
 PatternIndex::AnchorMap& PatternIndex::MapOf(Kind kind) {
   switch (kind) {
-    case Kind::kPrefix: return prefix_;
-    case Kind::kSuffix: return suffix_;
-    default: return infix_;
+    case Kind::kPrefix:
+      return prefix_;
+    case Kind::kSuffix:
+      return suffix_;
+    default:
+      return infix_;
   }
 }
 
@@ -26,7 +29,8 @@ void PatternIndex::Add(uint64_t id, std::string_view pattern) {
   // also the cheapest to look up, so they win ties.
   Kind kind = Kind::kNone;
   std::string key;
-  if (!lit.prefix.empty() && lit.prefix.size() >= lit.suffix.size() && lit.prefix.size() >= infix.size()) {
+  if (!lit.prefix.empty() && lit.prefix.size() >= lit.suffix.size() &&
+      lit.prefix.size() >= infix.size()) {
     kind = Kind::kPrefix;
     key = lit.prefix;
   } else if (!lit.suffix.empty() && lit.suffix.size() >= infix.size()) {
@@ -70,7 +74,8 @@ void PatternIndex::Remove(uint64_t id) {
   map.buckets.erase(map.buckets.find(w.bucket->key));
 }
 
-void PatternIndex::Visit(const Bucket& bucket, std::string_view channel, std::vector<uint64_t>* out) const {
+void PatternIndex::Visit(const Bucket& bucket, std::string_view channel,
+                         std::vector<uint64_t>* out) const {
   if (bucket.seen == pass_) return;  // an infix found at two offsets
   bucket.seen = pass_;
   tried_ += bucket.entries.size();

@@ -78,8 +78,9 @@ void PubSubModule::ContinueReplay(uint64_t sub_id) {
             return false;
           }
           const size_t bytes = MessageLineBytes(channel_json, data_json);
-          if (!client->NotifyEncoded("pubsub.message",
-                                     EncodeMessageParams(channel_json, data_json, published_at_ms, seq, sub_id))) {
+          if (!client->NotifyEncoded(
+                  "pubsub.message",
+                  EncodeMessageParams(channel_json, data_json, published_at_ms, seq, sub_id))) {
             replay.wait = Replay::Wait::kWritable;  // the connection calls back when drained
             return false;
           }
@@ -100,7 +101,8 @@ void PubSubModule::ContinueReplay(uint64_t sub_id) {
   if (replay.wait == Replay::Wait::kSlice) {
     core_.mono_timers().Schedule(core_.clock().MonoMs() + kReplaySliceDelayMs, [this, sub_id] {
       auto again = subs_.find(sub_id);
-      if (again != subs_.end() && again->second.replay && again->second.replay->wait == Replay::Wait::kSlice) {
+      if (again != subs_.end() && again->second.replay &&
+          again->second.replay->wait == Replay::Wait::kSlice) {
         ContinueReplay(sub_id);
       }
     });
@@ -109,7 +111,8 @@ void PubSubModule::ContinueReplay(uint64_t sub_id) {
   if (replay.cursors.empty()) sub.replay.reset();  // caught up: live from here
 }
 
-bool PubSubModule::HoldForReplay(Subscription& sub, const std::string& channel, uint64_t seq, size_t bytes) {
+bool PubSubModule::HoldForReplay(Subscription& sub, const std::string& channel, uint64_t seq,
+                                 size_t bytes) {
   std::shared_ptr<Client> client = sub.client.lock();
   if (!client || client->closed()) {
     RemoveSubscription(sub.id);
@@ -134,7 +137,8 @@ void PubSubModule::OnClientWritable(uint64_t client_id) {
   const std::vector<uint64_t> ids = it->second;  // a replay may end a subscription
   for (uint64_t id : ids) {
     auto sub = subs_.find(id);
-    if (sub != subs_.end() && sub->second.replay && sub->second.replay->wait == Replay::Wait::kWritable) {
+    if (sub != subs_.end() && sub->second.replay &&
+        sub->second.replay->wait == Replay::Wait::kWritable) {
       ContinueReplay(id);
     }
   }
