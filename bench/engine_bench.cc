@@ -152,11 +152,33 @@ void BM_ApplyStateGet(benchmark::State& state) {
 }
 BENCHMARK(BM_ApplyStateGet);
 
+// The timed loop of the publish benchmarks: pubsub.publish of a small
+// message on team/events, committing every 16 publishes. Returns how many
+// it published, or -1 after SkipWithError.
+int64_t PublishLoop(benchmark::State& state, Rig& rig, ReplySink& sink) {
+  constexpr int64_t kGroup = 16;
+  ReplyFn reply = sink.Fn();
+  int64_t n = 0;
+  for (auto _ : state) {
+    json params = {{"channel", "team/events"}, {"data", {{"from", "agent-7"}, {"text", "step done"}, {"n", n}}}};
+    rig.engine->Execute("pubsub.publish", std::move(params), nullptr, reply);
+    if (++n % kGroup == 0) {
+      if (Status s = rig.Commit(); !s.ok()) {
+        state.SkipWithError(s.ToString().c_str());
+        return -1;
+      }
+    }
+  }
+  Status s = rig.Commit();
+  if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+  else if (!sink.first_error.empty()) state.SkipWithError(sink.first_error.c_str());
+  return s.ok() && sink.first_error.empty() ? n : -1;
+}
+
 // pubsub.publish of a small message on one channel, committing every 16
 // publishes, with `subs` live subscribers on the channel. Past 10,000
 // messages every publish also trims the channel log (default retention).
 void BM_Publish(benchmark::State& state) {
-  constexpr int64_t kGroup = 16;
   const int64_t subscribers = state.range(0);
   Rig rig;
   if (std::string err = rig.Open(); !err.empty()) return state.SkipWithError(err.c_str());
@@ -168,22 +190,56 @@ void BM_Publish(benchmark::State& state) {
     rig.engine->Execute("pubsub.subscribe", {{"channel", "team/events"}}, clients.back(), reply);
   }
   if (!sink.first_error.empty()) return state.SkipWithError(sink.first_error.c_str());
-  int64_t n = 0;
-  for (auto _ : state) {
-    json params = {{"channel", "team/events"}, {"data", {{"from", "agent-7"}, {"text", "step done"}, {"n", n}}}};
-    rig.engine->Execute("pubsub.publish", std::move(params), nullptr, reply);
-    if (++n % kGroup == 0) {
-      if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
-    }
-  }
-  if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
-  if (!sink.first_error.empty()) return state.SkipWithError(sink.first_error.c_str());
+  const int64_t n = PublishLoop(state, rig, sink);
+  if (n < 0) return;
   for (const auto& c : clients) {
     if (c->notified() != n) return state.SkipWithError("a subscriber missed a message");
   }
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Publish)->ArgName("subs")->Arg(0)->Arg(1)->Arg(16);
+
+// pubsub.publish on one channel while `patterns` pattern subscriptions exist
+// that do not match it (literal prefixes, suffixes and infixes, a quarter
+// each, like `agents/a7/*`, `*.a7`, `*a7x*`, `team7?`), spread over
+// connections of 10,000 subscriptions each (the per-connection limit). A
+// publish must cost what the patterns that could match cost, not what all
+// of them do: the time per publish should not grow with `patterns`.
+void BM_PublishPastPatterns(benchmark::State& state) {
+  constexpr int64_t kPerClient = 10'000;
+  const int64_t patterns = state.range(0);
+  Rig rig;
+  if (std::string err = rig.Open(); !err.empty()) return state.SkipWithError(err.c_str());
+  ReplySink sink;
+  ReplyFn reply = sink.Fn();
+  std::vector<std::shared_ptr<CountingClient>> clients;
+  for (int64_t i = 0; i < patterns; ++i) {
+    if (i % kPerClient == 0) clients.push_back(std::make_shared<CountingClient>(clients.size() + 1));
+    const std::string n = std::to_string(i);
+    std::string pattern;
+    switch (i % 4) {
+      case 0: pattern = "agents/a" + n + "/*"; break;
+      case 1: pattern = "*.a" + n; break;
+      case 2: pattern = "*a" + n + "x*"; break;
+      default: pattern = "team" + n + "?"; break;
+    }
+    rig.engine->Execute("pubsub.subscribe", {{"pattern", std::move(pattern)}}, clients.back(), reply);
+  }
+  if (!sink.first_error.empty()) return state.SkipWithError(sink.first_error.c_str());
+  const int64_t n = PublishLoop(state, rig, sink);
+  if (n < 0) return;
+  for (const auto& c : clients) {
+    if (c->notified() != 0) return state.SkipWithError("a pattern that does not match got a message");
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_PublishPastPatterns)
+    ->ArgName("patterns")
+    ->Arg(1'000)
+    ->Arg(10'000)
+    ->Arg(100'000)
+    ->Arg(1'000'000)
+    ->Unit(benchmark::kMicrosecond);
 
 // Resident set size of this process, in MiB (from /proc/self/status).
 double RssMiB() {

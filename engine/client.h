@@ -2,10 +2,16 @@
 // and by test doubles). The engine holds clients through weak/shared
 // pointers for subscriptions and waits; net tells the engine when one closes
 // (Engine::OnClientClosed), after which the engine drops every reference.
-// Called only on the engine thread.
+//
+// Flow control, for output the engine paces (a pub/sub replay): when Notify
+// has refused for a full outbound buffer, the connection calls
+// Engine::OnClientWritable once that buffer has drained below its limit, and
+// the engine sends more. Called only on the engine thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +39,10 @@ class Client {
   }
   // True once the connection is gone; the engine then stops using it.
   virtual bool closed() const = 0;
+  // The outbound buffer's limit in bytes (past it Notify refuses). A paced
+  // replay holds back the live messages meant for it and drops the
+  // subscription once they would not have fitted either.
+  virtual size_t outbound_limit() const { return std::numeric_limits<size_t>::max(); }
 };
 
 }  // namespace shim::engine

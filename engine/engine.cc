@@ -207,6 +207,8 @@ void Engine::OnClientClosed(uint64_t client_id) {
   EndWaits(client_id);
 }
 
+void Engine::OnClientWritable(uint64_t client_id) { pubsub_->OnClientWritable(client_id); }
+
 bool Engine::ReadyToSeal() const {
   return !core_.in_flight() && !core_.group().empty();
 }

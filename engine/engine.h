@@ -119,6 +119,9 @@ class Engine {
   // Forgets a connection: its waits end (as EndWaits) and its
   // subscriptions are dropped.
   void OnClientClosed(uint64_t client_id);
+  // A connection whose Notify refused has drained its outbound buffer below
+  // the limit: paced output (pub/sub replays) continues.
+  void OnClientWritable(uint64_t client_id);
 
   // Group commit. ReadyToSeal: there is an open group to commit and none in
   // flight.

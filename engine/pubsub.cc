@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/channel_log.h"
 #include "engine/json_parse.h"
 #include "engine/json_text.h"
 #include "engine/params.h"
@@ -19,105 +20,11 @@ namespace {
 
 constexpr int64_t kSweepIntervalMs = 1000;
 
-std::string LogKey(std::string_view channel, uint64_t seq) {
-  return KeyEncoder(KeyTag::kChannelMessage).Str(channel).U64(seq).key();
-}
 std::string MetaKey(std::string_view channel) {
   return KeyEncoder(KeyTag::kChannelConfig).Str(channel).key();
 }
 
-// Log record value: u64 published_at_ms | JSON text of data.
-struct LogRecord {
-  uint64_t seq;
-  int64_t published_at_ms;
-  json data;
-};
-
-// A log record with its data left as the JSON text stored (replay sends it
-// on as it is).
-bool DecodeLogText(std::string_view k, std::string_view v, uint64_t* seq, int64_t* published_at_ms,
-                   std::string_view* data_json) {
-  storage::KeyDecoder d(k);
-  KeyTag tag;
-  std::string channel;
-  uint64_t ts;
-  if (!d.Tag(&tag) || !d.Str(&channel) || !d.U64(seq) || !storage::ReadU64(v, &ts) || v.size() <= 8) return false;
-  *published_at_ms = static_cast<int64_t>(ts);
-  *data_json = v.substr(8);
-  return true;
-}
-
-bool DecodeLog(std::string_view k, std::string_view v, LogRecord* out) {
-  std::string_view data_json;
-  if (!DecodeLogText(k, v, &out->seq, &out->published_at_ms, &data_json)) return false;
-  out->data = ParseStoredJson(data_json);
-  return !out->data.is_discarded();
-}
-
 }  // namespace
-
-bool GlobMatch(std::string_view pattern, std::string_view text) {
-  size_t p = 0, t = 0;
-  size_t star_p = std::string_view::npos, star_t = 0;
-  while (t < text.size()) {
-    if (p < pattern.size()) {
-      char pc = pattern[p];
-      if (pc == '*') {
-        star_p = p++;
-        star_t = t;
-        continue;
-      }
-      if (pc == '?') {
-        ++p;
-        ++t;
-        continue;
-      }
-      if (pc == '[') {
-        size_t q = p + 1;
-        bool negate = q < pattern.size() && (pattern[q] == '^' || pattern[q] == '!');
-        if (negate) ++q;
-        bool matched = false;
-        bool first = true;
-        while (q < pattern.size() && (first || pattern[q] != ']')) {
-          first = false;
-          char lo = pattern[q];
-          if (lo == '\\' && q + 1 < pattern.size()) lo = pattern[++q];
-          char hi = lo;
-          if (q + 2 < pattern.size() && pattern[q + 1] == '-' && pattern[q + 2] != ']') {
-            hi = pattern[q + 2];
-            if (hi == '\\' && q + 3 < pattern.size()) hi = pattern[++q + 2];
-            q += 2;
-          }
-          if (lo > hi) std::swap(lo, hi);
-          if (text[t] >= lo && text[t] <= hi) matched = true;
-          ++q;
-        }
-        if (q < pattern.size() && matched != negate) {  // q at ']'
-          p = q + 1;
-          ++t;
-          continue;
-        }
-        if (q >= pattern.size() && text[t] == '[') {  // unterminated: literal '['
-          ++p;
-          ++t;
-          continue;
-        }
-      } else {
-        if (pc == '\\' && p + 1 < pattern.size()) pc = pattern[++p];
-        if (pc == text[t]) {
-          ++p;
-          ++t;
-          continue;
-        }
-      }
-    }
-    if (star_p == std::string_view::npos) return false;
-    p = star_p + 1;
-    t = ++star_t;
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
 
 PubSubModule::PubSubModule(Core& core) : core_(core) {
   core_.AddSealHook([this] { WriteDirtyMeta(); });
@@ -212,10 +119,10 @@ void PubSubModule::TrimTo(const std::string& name, Channel& ch, uint64_t new_fir
   if (dead == 0 || (!delete_now && dead < batch)) return;
   if (dead <= kPointDeleteTrimMax) {
     for (uint64_t seq = ch.stored_from; seq < ch.first_seq; ++seq) {
-      core_.batch().Delete(Family::kChannelLog, LogKey(name, seq));
+      core_.batch().Delete(Family::kChannelLog, ChannelLogKey(name, seq));
     }
   } else {
-    core_.batch().DeleteRange(Family::kChannelLog, LogKey(name, ch.stored_from), LogKey(name, ch.first_seq));
+    core_.batch().DeleteRange(Family::kChannelLog, ChannelLogKey(name, ch.stored_from), ChannelLogKey(name, ch.first_seq));
   }
   ch.stored_from = ch.first_seq;
 }
@@ -225,10 +132,7 @@ uint64_t PubSubModule::Append(const std::string& name, std::string_view data_jso
   ChannelEntry& entry = GetOrCreate(name);
   Channel& ch = entry.second;
   const uint64_t seq = ++ch.last_seq;
-  std::string value;
-  storage::AppendU64(&value, static_cast<uint64_t>(published_at_ms));
-  value += data_json;
-  core_.batch().Put(Family::kChannelLog, LogKey(name, seq), value);
+  core_.batch().Put(Family::kChannelLog, ChannelLogKey(name, seq), EncodeChannelLogValue(data_json, published_at_ms));
   const uint64_t retained = seq - ch.first_seq + 1;
   if (static_cast<int64_t>(retained) > ch.retention.max_messages) {
     TrimTo(name, ch, seq - ch.retention.max_messages + 1);
@@ -281,15 +185,18 @@ size_t PubSubModule::Deliver(const std::string& channel, uint64_t seq, std::stri
 
   std::vector<uint64_t> targets;
   if (auto it = subs_by_channel_.find(channel); it != subs_by_channel_.end()) targets = it->second;
-  for (uint64_t id : pattern_subs_) {
-    if (GlobMatch(subs_.at(id).target, channel)) targets.push_back(id);
-  }
+  patterns_.Match(channel, &targets);
   if (targets.empty()) return 0;
   const std::string channel_json = DumpCompact(channel);
   size_t delivered = 0;
   for (uint64_t id : targets) {
     auto it = subs_.find(id);
-    if (it != subs_.end() && SendTo(it->second, channel, channel_json, seq, data_json, published_at_ms)) ++delivered;
+    if (it == subs_.end()) continue;
+    // A replaying subscription gets this message from its replay, in turn.
+    const bool sent = it->second.replay
+                          ? HoldForReplay(it->second, channel, seq, MessageLineBytes(channel_json, data_json))
+                          : SendTo(it->second, channel, channel_json, seq, data_json, published_at_ms);
+    if (sent) ++delivered;
   }
   return delivered;
 }
@@ -301,22 +208,8 @@ bool PubSubModule::SendTo(const Subscription& sub, const std::string& channel, s
     RemoveSubscription(sub.id);
     return false;
   }
-  // The params object of pubsub.message, keys in the sorted order
-  // nlohmann::json writes: the spliced text equals json{...}.dump().
-  std::string params;
-  params.reserve(channel_json.size() + data_json.size() + 96);
-  params += R"({"channel":)";
-  params += channel_json;
-  params += R"(,"data":)";
-  params += data_json;
-  params += R"(,"published_at_ms":)";
-  params += std::to_string(published_at_ms);
-  params += R"(,"seq":)";
-  params += std::to_string(seq);
-  params += R"(,"subscription":)";
-  params += std::to_string(sub.id);
-  params += '}';
-  if (!client->NotifyEncoded("pubsub.message", params)) {
+  if (!client->NotifyEncoded("pubsub.message",
+                             EncodeMessageParams(channel_json, data_json, published_at_ms, seq, sub.id))) {
     Drop(sub.id, channel, seq - 1);
     return false;
   }
@@ -343,7 +236,7 @@ void PubSubModule::RemoveSubscription(uint64_t sub_id) {
   const Subscription& sub = it->second;
   auto erase_id = [sub_id](std::vector<uint64_t>& v) { v.erase(std::remove(v.begin(), v.end(), sub_id), v.end()); };
   if (sub.is_pattern) {
-    erase_id(pattern_subs_);
+    patterns_.Remove(sub_id);
   } else if (auto c = subs_by_channel_.find(sub.target); c != subs_by_channel_.end()) {
     erase_id(c->second);
     if (c->second.empty()) subs_by_channel_.erase(c);
@@ -353,41 +246,6 @@ void PubSubModule::RemoveSubscription(uint64_t sub_id) {
     if (c->second.empty()) subs_by_client_.erase(c);
   }
   subs_.erase(it);
-}
-
-void PubSubModule::Replay(uint64_t sub_id, uint64_t from_seq) {
-  auto sit = subs_.find(sub_id);
-  if (sit == subs_.end()) return;
-  std::vector<std::string> names;
-  if (sit->second.is_pattern) {
-    for (const auto& [name, ch] : channels_) {
-      if (GlobMatch(sit->second.target, name)) names.push_back(name);
-    }
-    std::sort(names.begin(), names.end());
-  } else {
-    names.push_back(sit->second.target);
-  }
-  for (const std::string& name : names) {
-    auto ch = channels_.find(name);
-    if (ch == channels_.end()) continue;
-    const uint64_t start = std::max(from_seq, ch->second.first_seq);
-    const uint64_t end = ch->second.durable_seq;
-    if (start > end) continue;
-    bool alive = true;
-    const std::string channel_json = DumpCompact(name);
-    Status s = core_.store().Scan(Family::kChannelLog, LogKey(name, start), LogKey(name, end + 1),
-                                  [&](std::string_view k, std::string_view v) {
-                                    uint64_t seq;
-                                    int64_t published_at_ms;
-                                    std::string_view data_json;
-                                    if (!DecodeLogText(k, v, &seq, &published_at_ms, &data_json)) return true;
-                                    auto it = subs_.find(sub_id);
-                                    alive = it != subs_.end() && SendTo(it->second, name, channel_json, seq,
-                                                                        data_json, published_at_ms);
-                                    return alive;
-                                  });
-    if (!s.ok() || !alive) return;
-  }
 }
 
 void PubSubModule::Subscribe(Call& call) {
@@ -421,16 +279,16 @@ void PubSubModule::Subscribe(Call& call) {
                         {{"limit", core_.limits().max_subscriptions_per_client}});
         }
         mine.push_back(id);
-        subs_.emplace(id, Subscription{id, client_id, weak, target, is_pattern});
+        subs_.emplace(id, Subscription{id, client_id, weak, target, is_pattern, nullptr});
         if (is_pattern) {
-          pattern_subs_.push_back(id);
+          patterns_.Add(id, target);
         } else {
           subs_by_channel_[target].push_back(id);
         }
         return json{{"subscription", id}};
       },
       [this, id, from_seq] {
-        if (from_seq) Replay(id, std::max<int64_t>(*from_seq, 1));
+        if (from_seq) StartReplay(id, std::max<int64_t>(*from_seq, 1));
       });
 }
 
@@ -459,22 +317,43 @@ void PubSubModule::History(Call& call) {
   core_.ReplyLater(call.reply, [this, channel, from_seq, limit]() -> Result<json> {
     json messages = json::array();
     auto ch = channels_.find(channel);
-    if (ch == channels_.end()) return json{{"messages", messages}, {"next_seq", from_seq.value_or(1)}};
+    if (ch == channels_.end()) {
+      return json{{"messages", messages}, {"next_seq", from_seq.value_or(1)}, {"more", false}};
+    }
+    // A page ends at `limit` messages or before the message that would take
+    // its encoded size past max_reply_bytes (but holds at least one): a
+    // client asking for 1000 messages of 1 MiB gets them 4 MiB at a time.
+    // `more` says whether the log holds a message past the page.
+    const size_t budget = core_.limits().max_reply_bytes;
+    constexpr size_t kMessageOverhead = 96;  // keys, seq, time, separators
+    size_t bytes = 0;
+    bool more = false;
     uint64_t next = std::max<uint64_t>(from_seq.value_or(0), ch->second.first_seq);
-    Status s = core_.store().Scan(Family::kChannelLog, LogKey(channel, next),
-                                  LogKey(channel, ch->second.last_seq + 1),
+    Status s = core_.store().Scan(Family::kChannelLog, ChannelLogKey(channel, next),
+                                  ChannelLogKey(channel, ch->second.last_seq + 1),
                                   [&](std::string_view k, std::string_view v) {
-                                    LogRecord rec;
-                                    if (!DecodeLog(k, v, &rec)) return true;
+                                    uint64_t seq;
+                                    int64_t published_at_ms;
+                                    std::string_view data_json;
+                                    if (!DecodeChannelLogRecord(k, v, &seq, &published_at_ms, &data_json)) return true;
+                                    const size_t size = data_json.size() + channel.size() + kMessageOverhead;
+                                    if (static_cast<int64_t>(messages.size()) == limit ||
+                                        (!messages.empty() && bytes + size > budget)) {
+                                      more = true;
+                                      return false;
+                                    }
+                                    json data = ParseStoredJson(data_json);
+                                    if (data.is_discarded()) return true;
+                                    bytes += size;
                                     messages.push_back({{"channel", channel},
-                                                        {"seq", rec.seq},
-                                                        {"data", std::move(rec.data)},
-                                                        {"published_at_ms", rec.published_at_ms}});
-                                    next = rec.seq + 1;
-                                    return static_cast<int64_t>(messages.size()) < limit;
+                                                        {"seq", seq},
+                                                        {"data", std::move(data)},
+                                                        {"published_at_ms", published_at_ms}});
+                                    next = seq + 1;
+                                    return true;
                                   });
     if (!s.ok()) return s;
-    return json{{"messages", std::move(messages)}, {"next_seq", next}};
+    return json{{"messages", std::move(messages)}, {"next_seq", next}, {"more", more}};
   });
 }
 
@@ -522,12 +401,12 @@ void PubSubModule::SweepByAge() {
     if (ch.first_seq > ch.durable_seq) continue;  // nothing durable retained
     const int64_t cutoff = now - ch.retention.max_age_ms;
     uint64_t new_first = ch.first_seq;
-    (void)core_.store().Scan(Family::kChannelLog, LogKey(name, ch.first_seq),
-                             LogKey(name, ch.durable_seq + 1), [&](std::string_view k, std::string_view v) {
+    (void)core_.store().Scan(Family::kChannelLog, ChannelLogKey(name, ch.first_seq),
+                             ChannelLogKey(name, ch.durable_seq + 1), [&](std::string_view k, std::string_view v) {
                                uint64_t seq;
                                int64_t published_at_ms;
                                std::string_view data_json;
-                               if (!DecodeLogText(k, v, &seq, &published_at_ms, &data_json)) return false;
+                               if (!DecodeChannelLogRecord(k, v, &seq, &published_at_ms, &data_json)) return false;
                                if (published_at_ms >= cutoff) return false;
                                new_first = seq + 1;
                                return true;

@@ -194,10 +194,13 @@ std::vector<McpTool> Build() {
                false, fixed("pubsub.publish"), nullptr, nullptr});
   t.push_back({"shim_read_messages", "Read messages from a channel",
                "Read a channel's stored messages from from_seq on (default: the oldest kept). Pass next_seq from "
-               "the previous call as from_seq to read only new ones.",
+               "the previous call as from_seq to read only new ones; more: true means there are more to read now "
+               "(a page holds at most about 4 MiB).",
                Obj({{"channel", Str("channel name")}, {"from_seq", Int("first seq to read")}, {"limit", Int("max messages, default 100")}},
                    {"channel"}),
-               Obj({{"messages", {{"type", "array"}, {"items", {{"type", "object"}}}}}, {"next_seq", {{"type", "integer"}}}},
+               Obj({{"messages", {{"type", "array"}, {"items", {{"type", "object"}}}}},
+                    {"next_seq", {{"type", "integer"}}},
+                    {"more", {{"type", "boolean"}}}},
                    {"messages", "next_seq"}),
                true, false, true, fixed("pubsub.history"), nullptr, nullptr});
   t.push_back({"shim_lock_acquire", "Take a lock",

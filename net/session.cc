@@ -297,6 +297,11 @@ asio::awaitable<void> Session::WriteLoop() {
       socket_.shutdown(Socket::shutdown_send, ec);
     }
     drain_signal_.cancel();
+    if (notify_refused_ && outbox_bytes_ < server_.options().max_outbound_bytes) {
+      notify_refused_ = false;
+      server_.engine().OnClientWritable(id_);  // paced output (replays) goes on
+      server_.host().Pump();
+    }
     MaybeFinish();
   }
 }
@@ -314,10 +319,15 @@ bool Session::Notify(std::string_view method, const json& params, bool force) {
 
 bool Session::NotifyEncoded(std::string_view method, std::string_view params_json, bool force) {
   if (closed_ || aborting_) return true;  // nobody to refuse on behalf of; the engine forgets us soon
-  if (!force && outbox_bytes_ >= server_.options().max_outbound_bytes) return false;
+  if (!force && outbox_bytes_ >= server_.options().max_outbound_bytes) {
+    notify_refused_ = true;
+    return false;
+  }
   Send(EncodeNotificationLine(method, params_json));
   return true;
 }
+
+size_t Session::outbound_limit() const { return server_.options().max_outbound_bytes; }
 
 void Session::HandleLine(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);

@@ -21,8 +21,10 @@
 // chunk already read) and reading, so a client that does not read cannot
 // make the server buffer without bound. Notifications are
 // refused past that limit (Notify returns false), which the engine turns
-// into a dropped subscription. Replies still held in the engine behind a
-// commit are in no outbox: while the server holds more than
+// into a dropped subscription, or, for a pub/sub replay, into a pause:
+// after a refusal, the writer tells the engine (Engine::OnClientWritable)
+// once the queue is below the limit again. Replies still held in the
+// engine behind a commit are in no outbox: while the server holds more than
 // max_held_reply_bytes of them, the reader waits for a commit to land
 // before its next request. A batch's reply is built whole, so its members
 // stop being executed (answered TOO_LARGE / OVERLOADED) once its replies
@@ -75,6 +77,7 @@ class Session final : public engine::Client, public std::enable_shared_from_this
   bool Notify(std::string_view method, const nlohmann::json& params, bool force) override;
   bool NotifyEncoded(std::string_view method, std::string_view params_json, bool force) override;
   bool closed() const override { return closed_; }
+  size_t outbound_limit() const override;
 
   size_t outbound_bytes() const { return outbox_bytes_; }
 
@@ -131,6 +134,7 @@ class Session final : public engine::Client, public std::enable_shared_from_this
   bool aborting_ = false;          // Abort was called
   bool send_shut_down_ = false;    // our FIN is out
   bool waiting_for_drain_ = false; // the reader is paused by backpressure, not by the client
+  bool notify_refused_ = false;    // Notify refused since the outbox last drained (flow control)
   bool line_open_ = false;         // bytes of an unfinished line are buffered (or being skipped)
   const Clock::time_point accepted_at_ = Clock::now();
   Clock::time_point line_started_;   // first byte of the unfinished line

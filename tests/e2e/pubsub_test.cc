@@ -1,9 +1,14 @@
 // End-to-end: durable pub/sub over a real `shim serve` — replay plus live
-// delivery with no gap or duplicate, pattern subscriptions, and the
-// slow-consumer policy (pubsub.dropped, then resume from last_seq + 1).
+// delivery with no gap or duplicate, pattern subscriptions, the
+// slow-consumer policy (pubsub.dropped, then resume from last_seq + 1), a
+// replay paced by the outbound limit, and history paged by the reply budget.
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <functional>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -20,6 +25,7 @@ using testing::ServerProcess;
 using testing::ServerProcessOptions;
 
 using testing::kCallTimeoutMs;
+using testing::RssKiB;
 
 json Data(int n) { return json{{"n", n}, {"text", "message " + std::to_string(n)}}; }
 
@@ -32,6 +38,31 @@ void ReadMessages(net::LineClient& client, uint64_t sub, size_t count, std::vect
     ASSERT_EQ(n["params"]["subscription"], sub) << n.dump();
     out->push_back(n["params"]);
   }
+}
+
+// Publishes data(1..count) on `channel`, pipelined in windows, and checks
+// that they got seqs first_seq.. in order.
+void PublishMany(net::LineClient& publisher, const std::string& channel, int count,
+                 const std::function<json(int)>& data, uint64_t first_seq = 1) {
+  constexpr int kWindow = 200;
+  for (int start = 1; start <= count; start += kWindow) {
+    std::vector<uint64_t> ids;
+    for (int n = start; n < start + kWindow && n <= count; ++n) {
+      ASSERT_OK_AND_ASSIGN(uint64_t id, publisher.SendRequest("pubsub.publish", {{"channel", channel}, {"data", data(n)}}));
+      ids.push_back(id);
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+      ASSERT_OK_AND_ASSIGN(json response, publisher.ReadResponse(ids[i], testing::kLoadedCallTimeoutMs));
+      ASSERT_OK_AND_ASSIGN(json r, net::LineClient::Unwrap(response));
+      ASSERT_EQ(r["seq"], first_seq + start - 1 + i);
+    }
+  }
+}
+
+// Subscriptions the server holds (sys.stats), asked on `client`.
+uint64_t ServerSubscriptions(net::LineClient& client) {
+  auto r = client.Call("sys.stats", json::object(), kCallTimeoutMs);
+  return r.ok() ? r.value()["engine"]["subscriptions"].get<uint64_t>() : ~uint64_t{0};
 }
 
 void ExpectNoNotification(net::LineClient& client, int ms) {
@@ -202,10 +233,10 @@ TEST(PubSubTest, SlowConsumerIsDroppedAndResumesFromLastSeqWithoutLoss) {
   ASSERT_EQ(dropped["last_seq"], next - 1) << "last_seq must be the last message delivered";
   ASSERT_LT(next - 1, static_cast<uint64_t>(kMessages)) << "the slow consumer was never dropped";
 
-  // Resume from last_seq + 1 until everything published has arrived. A
-  // replay is itself bounded by the outbound limit, so a backlog larger than
-  // it can take several resumes; each must continue exactly where the last
-  // stopped (nothing lost, nothing repeated).
+  // Resume from last_seq + 1 until everything published has arrived,
+  // exactly where the drop stopped (nothing lost, nothing repeated). The
+  // replay is paced by the drain, so one resume catches up with a backlog
+  // far larger than the outbound limit.
   int resumes = 0;
   while (next <= static_cast<uint64_t>(kMessages)) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "stuck at seq " << next << " after " << resumes << " resumes";
@@ -231,6 +262,7 @@ TEST(PubSubTest, SlowConsumerIsDroppedAndResumesFromLastSeqWithoutLoss) {
   }
   EXPECT_EQ(next, static_cast<uint64_t>(kMessages) + 1);
   ExpectNoNotification(*slow, 300);
+  EXPECT_EQ(resumes, 1) << "a replay must not be dropped for its own backlog";
   std::cout << "[ info ] slow consumer dropped after seq " << dropped["last_seq"] << "; caught up with " << resumes
             << " resume(s)" << std::endl;
 
@@ -240,6 +272,164 @@ TEST(PubSubTest, SlowConsumerIsDroppedAndResumesFromLastSeqWithoutLoss) {
   std::vector<json> tail;
   ASSERT_NO_FATAL_FAILURE(ReadMessages(*slow, sub_id, 1, &tail));
   EXPECT_EQ(tail[0]["seq"], kMessages + 1);
+}
+
+// A backlog several times --max-outbound-bytes is replayed whole, paced by
+// the drain: every message once and in order, then the live ones published
+// while the replay waited, and no pubsub.dropped. (Before, the replay itself
+// overflowed the queue and ended in pubsub.dropped after about 64 KiB.)
+TEST(PubSubTest, ReplayOfABacklogLargerThanTheOutboundLimitArrivesWholeThenLive) {
+  constexpr size_t kMaxOutbound = 65536;
+  ServerProcess server(ServerProcessOptions{.extra_args = {"--max-outbound-bytes", std::to_string(kMaxOutbound)}});
+  ASSERT_OK(server.Start());
+  ASSERT_OK_AND_ASSIGN(auto publisher, server.Connect());
+  ASSERT_OK_AND_ASSIGN(auto subscriber, server.Connect());
+  const std::string channel = "backlog";
+  const std::string filler(1000, 'x');
+  auto data = [&](int n) { return json{{"n", n}, {"pad", n <= 2000 ? filler : std::string("live")}}; };
+  constexpr int kBacklog = 2000;  // ~2 MiB: 30x the outbound limit
+  ASSERT_NO_FATAL_FAILURE(PublishMany(*publisher, channel, kBacklog, data));
+
+  ASSERT_OK_AND_ASSIGN(json sub, subscriber->Call("pubsub.subscribe", {{"channel", channel}, {"from_seq", 1}}, kCallTimeoutMs));
+  const uint64_t sub_id = sub["subscription"].get<uint64_t>();
+  // Published while the replay waits for the subscriber to read: small
+  // enough together (~8 KiB) to stay under the limit, so they wait too.
+  constexpr int kLive = 40;
+  for (int n = kBacklog + 1; n <= kBacklog + kLive; ++n) {
+    ASSERT_OK_AND_ASSIGN(json r, publisher->Call("pubsub.publish", {{"channel", channel}, {"data", data(n)}}, kCallTimeoutMs));
+    EXPECT_EQ(r["delivered"], 1);
+  }
+  std::vector<json> got;
+  ASSERT_NO_FATAL_FAILURE(ReadMessages(*subscriber, sub_id, kBacklog + kLive, &got));
+  for (int i = 0; i < kBacklog + kLive; ++i) {
+    ASSERT_EQ(got[i]["seq"], i + 1) << "gap or duplicate at position " << i;
+    ASSERT_EQ(got[i]["data"], data(i + 1));
+  }
+  ExpectNoNotification(*subscriber, 300);
+  // Caught up: live from here.
+  ASSERT_OK_AND_ASSIGN(json r, publisher->Call("pubsub.publish", {{"channel", channel}, {"data", data(9999)}}, kCallTimeoutMs));
+  std::vector<json> tail;
+  ASSERT_NO_FATAL_FAILURE(ReadMessages(*subscriber, sub_id, 1, &tail));
+  EXPECT_EQ(tail[0]["seq"], kBacklog + kLive + 1);
+  EXPECT_EQ(ServerSubscriptions(*publisher), 1u);
+}
+
+// Only the replay is paced: a replaying client that never reads keeps its
+// subscription while nothing new is published, and is dropped by the usual
+// slow-consumer rule once live traffic passes --max-outbound-bytes, told the
+// last seq it was given.
+TEST(PubSubTest, NeverReadingReplayerIsDroppedOnceLiveTrafficPassesTheOutboundLimit) {
+  constexpr size_t kMaxOutbound = 65536;
+  ServerProcess server(ServerProcessOptions{.extra_args = {"--max-outbound-bytes", std::to_string(kMaxOutbound)}});
+  ASSERT_OK(server.Start());
+  ASSERT_OK_AND_ASSIGN(auto publisher, server.Connect());
+  ASSERT_OK_AND_ASSIGN(auto stuck, server.Connect());
+  const std::string channel = "stuck";
+  const std::string filler(1000, 'x');
+  auto data = [&](int n) { return json{{"n", n}, {"pad", filler}}; };
+  constexpr int kBacklog = 2000;  // ~2 MiB: more than the limit plus the socket buffers
+  ASSERT_NO_FATAL_FAILURE(PublishMany(*publisher, channel, kBacklog, data));
+
+  ASSERT_OK_AND_ASSIGN(json sub, stuck->Call("pubsub.subscribe", {{"channel", channel}, {"from_seq", 1}}, kCallTimeoutMs));
+  const uint64_t sub_id = sub["subscription"].get<uint64_t>();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(ServerSubscriptions(*publisher), 1u) << "dropped for its own backlog";
+
+  // ~24 KiB of live traffic: under the limit, still subscribed.
+  constexpr int kUnder = 20;
+  for (int n = kBacklog + 1; n <= kBacklog + kUnder; ++n) {
+    ASSERT_OK_AND_ASSIGN(json r, publisher->Call("pubsub.publish", {{"channel", channel}, {"data", data(n)}}, kCallTimeoutMs));
+    EXPECT_EQ(r["delivered"], 1);
+  }
+  EXPECT_EQ(ServerSubscriptions(*publisher), 1u) << "dropped under the limit";
+  // Past it: dropped.
+  int live = kUnder;
+  while (ServerSubscriptions(*publisher) == 1u && live < 200) {
+    ++live;
+    ASSERT_OK(publisher->Call("pubsub.publish", {{"channel", channel}, {"data", data(kBacklog + live)}}, kCallTimeoutMs));
+  }
+  EXPECT_EQ(ServerSubscriptions(*publisher), 0u);
+  const int live_bytes = live * static_cast<int>(data(0).dump().size());
+  EXPECT_GT(live_bytes, static_cast<int>(kMaxOutbound) * 3 / 4) << "dropped well before the limit";
+  EXPECT_LT(live_bytes, static_cast<int>(kMaxOutbound) * 2) << "not dropped at the limit";
+
+  // What it was sent is a contiguous prefix, then the notice.
+  uint64_t next = 1;
+  for (;;) {
+    ASSERT_OK_AND_ASSIGN(json n, stuck->NextNotification(kCallTimeoutMs));
+    const json& p = n["params"];
+    ASSERT_EQ(p["subscription"], sub_id) << n.dump();
+    if (n["method"] == "pubsub.dropped") {
+      EXPECT_EQ(p["last_seq"], next - 1);
+      EXPECT_EQ(p["reason"], "slow_consumer");
+      break;
+    }
+    ASSERT_EQ(p["seq"], next) << "gap or duplicate";
+    ++next;
+  }
+  EXPECT_GT(next - 1, 0u);
+  EXPECT_LT(next - 1, static_cast<uint64_t>(kBacklog)) << "the replay was not paced";
+  std::printf("[ info ] replay paused after seq %lu; dropped after %d live messages (~%d bytes)\n",
+              static_cast<unsigned long>(next - 1), live, live_bytes);
+}
+
+// pubsub.history over 1 MiB-ish messages: four clients that ask for
+// everything and never read hold the server to a few pages of memory (a
+// reply used to be the whole `limit`: 1000 x 1 MiB in one line), each page
+// is at most the 4 MiB reply budget, and paging with next_seq / more reads
+// every message once.
+TEST(PubSubTest, HistoryOfBigMessagesPagesWithinTheReplyBudgetAndBoundsMemory) {
+  constexpr size_t kBudget = 4 << 20;  // EngineLimits::max_reply_bytes
+  ServerProcess server({.durability = "async"});
+  ASSERT_OK(server.Start());
+  ASSERT_OK_AND_ASSIGN(auto publisher, server.Connect());
+  const std::string channel = "big";
+  const std::string big(900 << 10, 'x');  // just under the 1 MiB line limit
+  constexpr int kMessages = 48;             // ~43 MiB
+  ASSERT_NO_FATAL_FAILURE(PublishMany(*publisher, channel, kMessages, [&](int n) { return json{{"n", n}, {"pad", big}}; }));
+
+  // Four clients ask for everything and never read.
+  const long rss_before = RssKiB(server.pid());
+  std::vector<std::unique_ptr<net::LineClient>> hoarders;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto c, server.Connect());
+    ASSERT_OK(c->SendRequest("pubsub.history", {{"channel", channel}, {"limit", 1000}}));
+    hoarders.push_back(std::move(c));
+  }
+  long rss_peak = rss_before;
+  for (int i = 0; i < 30; ++i) {
+    rss_peak = std::max(rss_peak, RssKiB(server.pid()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_OK(publisher->Call("sys.ping", json::object(), kCallTimeoutMs));  // still answering
+  rss_peak = std::max(rss_peak, RssKiB(server.pid()));
+  std::printf("[ info ] server RSS %ld KiB before, peak %ld KiB with 4 non-reading history readers\n", rss_before,
+              rss_peak);
+  // One page each in the outbound queue, plus the page being built: a few
+  // budgets, against 4 x 43 MiB when a reply held the whole log.
+  EXPECT_LT(rss_peak - rss_before, testing::MemoryBoundKiB(80 * 1024));
+
+  ASSERT_OK_AND_ASSIGN(auto reader, server.Connect());
+  uint64_t from = 1, next_expected = 1;
+  int pages = 0;
+  for (bool more = true; more; ++pages) {
+    ASSERT_LT(pages, kMessages);
+    ASSERT_OK(reader->SendRequest("pubsub.history", {{"channel", channel}, {"from_seq", from}, {"limit", 1000}}));
+    ASSERT_OK_AND_ASSIGN(std::string line, reader->ReadLine(testing::kLoadedCallTimeoutMs));
+    EXPECT_LE(line.size(), kBudget) << "page " << pages;
+    json r = json::parse(line)["result"];
+    ASSERT_FALSE(r["messages"].empty());
+    for (const json& m : r["messages"]) {
+      ASSERT_EQ(m["seq"], next_expected);
+      ASSERT_EQ(m["data"]["n"], next_expected);
+      ++next_expected;
+    }
+    from = r["next_seq"];
+    more = r.value("more", false);
+    EXPECT_EQ(more, from <= kMessages);
+  }
+  EXPECT_EQ(next_expected, static_cast<uint64_t>(kMessages) + 1);
+  EXPECT_GE(pages, 11) << "pages of at most 4 messages";
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,6 +63,7 @@ class FakeClient final : public Client {
     return Client::NotifyEncoded(method, params_json, force);
   }
   bool closed() const override { return closed_; }
+  size_t outbound_limit() const override { return outbound_limit_; }
 
   // Params texts passed to NotifyEncoded, in arrival order (refused ones too).
   const std::vector<std::string>& encoded() const { return encoded_; }
@@ -73,6 +75,7 @@ class FakeClient final : public Client {
   // Accepts `n` more unforced notifications, then refuses. nullopt: no limit.
   void set_budget(std::optional<size_t> n) { budget_ = n; }
   void set_closed(bool closed) { closed_ = closed; }
+  void set_outbound_limit(size_t bytes) { outbound_limit_ = bytes; }
   int refused() const { return refused_; }
 
   const std::vector<Note>& notes() const { return notes_; }
@@ -99,6 +102,7 @@ class FakeClient final : public Client {
   bool refuse_ = false;
   std::optional<size_t> budget_;
   bool closed_ = false;
+  size_t outbound_limit_ = std::numeric_limits<size_t>::max();
   int refused_ = 0;
   std::vector<Note> notes_;
   std::vector<std::string> encoded_;
@@ -116,6 +120,7 @@ class EngineTest : public ::testing::Test {
     EngineOptions eo;
     eo.clock = &clock_;
     eo.store = store_.get();
+    eo.limits = limits_;
     ASSERT_OK_AND_ASSIGN(engine_, Engine::Open(eo));
   }
 
@@ -197,6 +202,7 @@ class EngineTest : public ::testing::Test {
 
   testing::TempDir dir_;
   FakeClock clock_;
+  EngineLimits limits_;  // change, then Reopen(), to test other limits
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<Engine> engine_;
 };

@@ -88,6 +88,47 @@ TEST_F(PubSubTest, HistoryPagesWithFromSeqLimitAndNextSeq) {
   EXPECT_EQ(none["next_seq"], 1);
 }
 
+// A page stops before the message that would take its encoded size past
+// max_reply_bytes, holds at least one message however large, and says with
+// `more` whether the log goes on; paging with next_seq reads every message
+// once.
+TEST_F(PubSubTest, HistoryPagesStayWithinTheReplyByteBudget) {
+  limits_.max_reply_bytes = 10'000;
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  const std::string pad(3000, 'x');
+  for (int i = 1; i <= 10; ++i) Publish("big", {{"i", i}, {"pad", pad}});
+  Publish("big", {{"i", 11}, {"pad", std::string(25'000, 'y')}});  // over the budget alone
+  Publish("big", {{"i", 12}});
+
+  std::vector<Seqs> pages;
+  std::vector<bool> more;
+  uint64_t from = 1;
+  for (int guard = 0; guard < 20; ++guard) {
+    json r = Ok("pubsub.history", {{"channel", "big"}, {"from_seq", from}, {"limit", 1000}});
+    Seqs page;
+    for (const json& m : r["messages"]) {
+      page.push_back(m["seq"]);
+      EXPECT_EQ(m["data"]["i"], m["seq"]) << "data intact";
+    }
+    EXPECT_LE(r.dump().size(), page.size() == 1 ? 26'000u : 10'000u) << "page of " << page.size();
+    pages.push_back(page);
+    more.push_back(r["more"]);
+    from = r["next_seq"];
+    if (!r["more"]) break;
+  }
+  EXPECT_EQ(pages, (std::vector<Seqs>{{1, 2, 3}, {4, 5, 6}, {7, 8, 9}, {10}, {11}, {12}}));
+  EXPECT_EQ(more, (std::vector<bool>{true, true, true, true, true, false}));
+  EXPECT_EQ(from, 13u);
+
+  // The message limit ends a page too, with `more` when the log goes on.
+  json r = Ok("pubsub.history", {{"channel", "big"}, {"from_seq", 12}, {"limit", 1}});
+  EXPECT_EQ(r["messages"].size(), 1u);
+  EXPECT_EQ(r["more"], false) << "seq 12 is the last";
+  r = Ok("pubsub.history", {{"channel", "big"}, {"from_seq", 11}, {"limit", 1}});
+  EXPECT_EQ(r["more"], true);
+  EXPECT_EQ(Ok("pubsub.history", {{"channel", "none"}})["more"], false);
+}
+
 TEST_F(PubSubTest, LiveMessageCarriesSubscriptionChannelSeqDataAndTime) {
   auto c = NewClient();
   const uint64_t sub = Subscribe(c, {{"channel", "ch"}});
@@ -240,6 +281,46 @@ TEST_F(PubSubTest, PatternSubscriptionsMatchGlobs) {
   EXPECT_EQ(channels(*star), (std::vector<std::string>{"jobs.a", "jobs."}));
   EXPECT_EQ(channels(*question), (std::vector<std::string>{"log.1"}));
   EXPECT_EQ(channels(*klass), (std::vector<std::string>{"max", "mbx"}));
+}
+
+// Through the engine, the pattern index delivers what trying every pattern
+// delivered: each subscription gets exactly the channels its glob matches,
+// `delivered` counts them, and several on one connection arrive in
+// subscription order. (tests/engine/pattern_index_test.cc compares the
+// index with the old matcher on random input.)
+TEST_F(PubSubTest, PatternSubscriptionsGetExactlyTheChannelsTheirGlobMatches) {
+  const std::vector<std::string> patterns = {
+      "events.*", "*.errors", "*fail*",  "events.q?", "team/[ab]*", "*",       "[^e]*",   "events.q1",
+      "e*s.q*",   "\\*",    "x[",      "*.q1",      "?vents.*",   "*s.q1*x", "events.[", "tea*m/a"};
+  const std::vector<std::string> channels = {"events.q1", "events.q12", "app.errors", "job.failed", "team/a",
+                                             "team/c",    "\\x",      "x[",         "events.[",   "team/a.errors"};
+  auto one = NewClient();  // holds every pattern, to check the order
+  std::vector<std::shared_ptr<FakeClient>> each;
+  for (const std::string& p : patterns) {
+    Subscribe(one, {{"pattern", p}});
+    each.push_back(NewClient());
+    Subscribe(each.back(), {{"pattern", p}});
+  }
+  for (const std::string& channel : channels) {
+    json r = Ok("pubsub.publish", {{"channel", channel}, {"data", 1}});
+    std::vector<uint64_t> want_subs;  // on `one`: ids 1, 3, 5, ... in pattern order
+    for (size_t i = 0; i < patterns.size(); ++i) {
+      if (GlobMatch(patterns[i], channel)) want_subs.push_back(1 + 2 * i);
+    }
+    EXPECT_EQ(r["delivered"], 2 * want_subs.size()) << channel;
+    std::vector<uint64_t> got_subs;
+    for (const json& m : one->Of("pubsub.message")) got_subs.push_back(m["subscription"]);
+    EXPECT_EQ(got_subs, want_subs) << channel;
+    one->clear();
+  }
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    std::vector<std::string> want, got;
+    for (const std::string& channel : channels) {
+      if (GlobMatch(patterns[i], channel)) want.push_back(channel);
+    }
+    for (const json& m : each[i]->Of("pubsub.message")) got.push_back(m["channel"]);
+    EXPECT_EQ(got, want) << patterns[i];
+  }
 }
 
 TEST_F(PubSubTest, PatternSubscribeFromSeqReplaysEveryMatchingChannel) {
@@ -408,21 +489,148 @@ TEST_F(PubSubTest, RefusingClientIsDroppedWithLastSeqAndResumesWithoutLoss) {
   EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3, 4}));
 }
 
-TEST_F(PubSubTest, ClientRefusingDuringReplayIsDroppedAndResumesWithoutLoss) {
+// A replay is paced by the connection: a refusal pauses it (no drop), the
+// connection's OnClientWritable resumes it where it stopped, and live
+// messages published meanwhile come after the backlog, each seq once.
+TEST_F(PubSubTest, ReplayPausesWhenTheClientRefusesAndResumesWhenItIsWritable) {
   for (int i = 0; i < 5; ++i) Publish("ch");
   auto c = NewClient();
   c->set_budget(2);
   Subscribe(c, {{"channel", "ch"}, {"from_seq", 1}});
   EXPECT_EQ(c->Seqs(), (Seqs{1, 2}));
+  EXPECT_TRUE(c->Of("pubsub.dropped").empty()) << "a replay is never dropped for its own backlog";
+  EXPECT_EQ(Subscriptions(), 1u);
+
+  json r = Ok("pubsub.publish", {{"channel", "ch"}, {"data", 6}});
+  EXPECT_EQ(r["delivered"], 1) << "held for the replay counts as delivered";
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2})) << "a live message waits behind the replay";
+
+  c->set_budget(1);
+  engine_->OnClientWritable(c->id());
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3}));
+  engine_->OnClientWritable(c->id() + 1);  // another connection: nothing
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3}));
+  c->set_budget(std::nullopt);
+  engine_->OnClientWritable(c->id());
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3, 4, 5, 6}));
+  Publish("ch");
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3, 4, 5, 6, 7})) << "caught up: live";
+  engine_->OnClientWritable(c->id());
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3, 4, 5, 6, 7})) << "nothing sent twice";
+  EXPECT_TRUE(c->Of("pubsub.dropped").empty());
+}
+
+// While replaying, live messages held back count against the connection's
+// outbound limit: a client that stops reading is dropped once they pass it,
+// told the last seq it was given, and resumes from there without loss.
+TEST_F(PubSubTest, ReplayingClientIsDroppedOnceHeldLiveTrafficPassesItsLimit) {
+  for (int i = 0; i < 5; ++i) Publish("ch", std::string(100, 'x'));
+  auto c = NewClient();
+  c->set_budget(2);
+  c->set_outbound_limit(1000);  // room for about four held messages
+  Subscribe(c, {{"channel", "ch"}, {"from_seq", 1}});
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2}));
+  int held = 0;
+  while (c->Of("pubsub.dropped").empty() && held < 100) {
+    Publish("ch", std::string(100, 'y'));
+    ++held;
+  }
+  EXPECT_GE(held, 3);
+  EXPECT_LE(held, 5);
+  auto dropped = c->Of("pubsub.dropped");
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_EQ(dropped[0]["last_seq"], 2);
+  EXPECT_EQ(dropped[0]["channel"], "ch");
+  EXPECT_EQ(Subscriptions(), 0u);
+  engine_->OnClientWritable(c->id());  // a late callback finds nothing
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2}));
+
+  c->set_budget(std::nullopt);
+  Subscribe(c, {{"channel", "ch"}, {"from_seq", 3}});
+  Seqs want;
+  for (uint64_t s = 1; s <= 5u + held; ++s) want.push_back(s);
+  EXPECT_EQ(c->Seqs(), want);
+}
+
+// A replay yields to other work: at most 1000 messages per turn, the rest on
+// the next millisecond's timers, and live messages still after the backlog.
+TEST_F(PubSubTest, LongReplayRunsInSlicesOnTheTimers) {
+  Ok("pubsub.configure", {{"channel", "ch"}, {"max_messages", 5000}});
+  for (int i = 0; i < 2500; ++i) Execute("pubsub.publish", {{"channel", "ch"}, {"data", i}});
+  Settle();
+  auto c = NewClient();
+  Subscribe(c, {{"channel", "ch"}, {"from_seq", 1}});
+  EXPECT_EQ(c->Seqs().size(), 1000u);
+  Publish("ch");  // seq 2501, held
+  RunTimers();
+  EXPECT_EQ(c->Seqs().size(), 1000u) << "the next slice waits for the next millisecond";
+  for (int turn = 0; turn < 3; ++turn) {
+    clock_.Advance(1);
+    RunTimers();
+  }
+  Seqs want;
+  for (uint64_t s = 1; s <= 2501; ++s) want.push_back(s);
+  EXPECT_EQ(c->Seqs(), want);
+  Publish("ch");
+  EXPECT_EQ(c->Seqs().back(), 2502u);
+}
+
+// A pattern replay goes channel by channel in name order; a live message on a
+// matching channel (also a new one) waits for the replay and comes once.
+TEST_F(PubSubTest, PatternReplayHoldsLiveMessagesOfEveryMatchingChannel) {
+  Publish("ev.b");
+  Publish("ev.a");
+  Publish("ev.a");
+  auto c = NewClient();
+  c->set_budget(1);
+  Subscribe(c, {{"pattern", "ev.*"}, {"from_seq", 1}});
+  Publish("ev.c");  // new channel, live
+  Publish("ev.a");
+  Publish("other");
+  c->set_budget(std::nullopt);
+  engine_->OnClientWritable(c->id());
+  std::vector<std::pair<std::string, uint64_t>> got;
+  for (const json& m : c->Of("pubsub.message")) got.emplace_back(m["channel"], m["seq"]);
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, uint64_t>>{
+                     {"ev.a", 1}, {"ev.a", 2}, {"ev.a", 3}, {"ev.b", 1}, {"ev.c", 1}}));
+  Publish("ev.b");
+  EXPECT_EQ(c->Seqs("ev.b"), (Seqs{1, 2}));
+}
+
+// Retention that trims messages a paused replay still owed drops the
+// subscription with the last seq it was given, instead of a silent gap.
+TEST_F(PubSubTest, ReplayOverTakenByRetentionIsDroppedNotSkipped) {
+  for (int i = 0; i < 5; ++i) Publish("ch");
+  auto c = NewClient();
+  c->set_budget(2);
+  Subscribe(c, {{"channel", "ch"}, {"from_seq", 1}});
+  Ok("pubsub.configure", {{"channel", "ch"}, {"max_messages", 2}});  // keeps 4, 5
+  c->set_budget(std::nullopt);
+  engine_->OnClientWritable(c->id());
+  EXPECT_EQ(c->Seqs(), (Seqs{1, 2}));
   auto dropped = c->Of("pubsub.dropped");
   ASSERT_EQ(dropped.size(), 1u);
   EXPECT_EQ(dropped[0]["last_seq"], 2);
   EXPECT_EQ(Subscriptions(), 0u);
+}
 
-  c->set_budget(std::nullopt);
-  Subscribe(c, {{"channel", "ch"}, {"from_seq", dropped[0]["last_seq"].get<uint64_t>() + 1}});
-  Publish("ch");
-  EXPECT_EQ(c->Seqs(), (Seqs{1, 2, 3, 4, 5, 6}));
+TEST_F(PubSubTest, UnsubscribingOrClosingDuringAReplayEndsIt) {
+  Ok("pubsub.configure", {{"channel", "ch"}, {"max_messages", 5000}});
+  for (int i = 0; i < 1500; ++i) Execute("pubsub.publish", {{"channel", "ch"}, {"data", i}});
+  Settle();
+  auto a = NewClient(), b = NewClient();
+  const uint64_t sub = Subscribe(a, {{"channel", "ch"}, {"from_seq", 1}});  // a slice is pending
+  b->set_budget(3);
+  Subscribe(b, {{"channel", "ch"}, {"from_seq", 1}});  // waits for writable
+  Ok("pubsub.unsubscribe", {{"subscription", sub}}, a);
+  b->set_closed(true);
+  engine_->OnClientClosed(b->id());
+  clock_.Advance(1);
+  RunTimers();
+  engine_->OnClientWritable(b->id());
+  EXPECT_EQ(a->Seqs().size(), 1000u);
+  EXPECT_EQ(b->Seqs().size(), 3u);
+  EXPECT_EQ(Subscriptions(), 0u);
 }
 
 TEST_F(PubSubTest, UnsubscribeStopsDeliveryAndOnlyTheOwnerMayDoIt) {
