@@ -8,11 +8,15 @@
 #include <vector>
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
+#include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
 #include "storage/failpoint.h"
+#include "storage/power_cut_fs.h"
 #include "storage/rocks_logger.h"
 
 namespace shim::storage {
@@ -30,8 +34,27 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::Ok();
   std::string msg = std::string(what) + ": " + s.ToString();
   if (s.IsNotFound()) return Status::NotFound(std::move(msg));
+  if (s.IsNoSpace()) {
+    msg += " (the data directory's disk is full: free space there and retry; writes resume without a restart)";
+  }
   return Status::Internal(std::move(msg));
 }
+
+// A full disk stops RocksDB's writes with a hard background error. Its own
+// recovery (the SstFileManager) resumes only once the free space reaches a
+// reserve equal to the largest write buffer (64 MiB by default): with 42 MiB
+// free the store stayed stopped (issue 18). Store::Commit resumes it instead
+// (DB::Resume, as soon as the flush it needs fits); RocksDB refuses a manual
+// Resume while its own recovery runs, so that is turned off for these
+// errors. Soft errors (a compaction out of space) stay with RocksDB: writes
+// go on meanwhile.
+class ResumeNoSpaceFromCommit final : public rocksdb::EventListener {
+ public:
+  const char* Name() const override { return "ShimResumeNoSpaceFromCommit"; }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status bg_error, bool* auto_recovery) override {
+    if (bg_error.IsNoSpace() && bg_error.severity() >= rocksdb::Status::Severity::kHardError) *auto_recovery = false;
+  }
+};
 
 rocksdb::ColumnFamilyOptions FamilyOptions(Family f) {
   rocksdb::ColumnFamilyOptions cf;
@@ -101,10 +124,26 @@ void WriteBatch::Clear() { rep_->batch.Clear(); }
 // --------------------------------------------------------------------- Store
 
 struct Store::Impl {
+  // Declared before db: RocksDB uses them until the DB is gone.
+  std::unique_ptr<rocksdb::Env> power_cut_env;  // test only (StoreOptions::power_cut_journal)
+  std::shared_ptr<rocksdb::Statistics> statistics;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
 
-  std::atomic<uint64_t> commits{0}, committed_ops{0}, fsyncs{0}, bytes_written{0};
+  std::atomic<uint64_t> commits{0}, committed_ops{0}, bytes_written{0}, no_space_errors{0}, resumes{0};
+  // Commit's resumption after a full disk (one writer: no lock needed).
+  std::chrono::steady_clock::time_point last_resume_attempt{};
+
+  // DB::Resume, at most once per kResumeIntervalMs: each attempt may write
+  // up to a memtable's worth before the disk refuses again.
+  bool TryResume() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_resume_attempt < std::chrono::milliseconds(Store::kResumeIntervalMs)) return false;
+    last_resume_attempt = now;
+    if (!db->Resume().ok()) return false;
+    resumes.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
 
   // kAsync WAL syncer.
   std::thread syncer;
@@ -170,6 +209,18 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   // disk, whose writer aborts the process once that disk is full
   // (storage/rocks_logger.h).
   db_options.info_log = NewSpdlogRocksLogger();
+  db_options.listeners.push_back(std::make_shared<ResumeNoSpaceFromCommit>());
+  // fsyncs are counted where RocksDB performs them (WAL_FILE_SYNCED), not
+  // by shim's commit path. Tickers only: no histograms, no timers.
+  store->impl_->statistics = rocksdb::CreateDBStatistics();
+  store->impl_->statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
+  db_options.statistics = store->impl_->statistics;
+  if (!options.power_cut_journal.empty()) {
+    auto fs = NewPowerCutJournalFileSystem(rocksdb::FileSystem::Default(), options.power_cut_journal);
+    if (!fs.ok()) return fs.status();
+    store->impl_->power_cut_env = rocksdb::NewCompositeEnv(std::move(fs).value());
+    db_options.env = store->impl_->power_cut_env.get();
+  }
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (size_t i = 0; i < size_t(Family::kCount); ++i) {
@@ -214,7 +265,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
         impl->cv.wait_for(lock, std::chrono::milliseconds(interval));
         if (impl->unsynced.exchange(false)) {
           lock.unlock();
-          if (impl->db->SyncWAL().ok()) impl->fsyncs.fetch_add(1, std::memory_order_relaxed);
+          (void)impl->db->SyncWAL();
           lock.lock();
         }
       }
@@ -234,21 +285,27 @@ Status Store::Commit(WriteBatch& batch, bool force_sync) {
   // between the WAL write and its fsync; unarmed, this is one branch.
   const bool split = sync && SHIM_FAILPOINT_ARMED("store.after_write_before_sync");
   if (split) wo.sync = false;
-  rocksdb::Status s = impl_->db->Write(wo, &batch.rep_->batch);
-  if (split && s.ok()) {
-    SHIM_FAILPOINT("store.after_write_before_sync");
-    s = impl_->db->SyncWAL();
+  auto write = [&] {
+    rocksdb::Status s = impl_->db->Write(wo, &batch.rep_->batch);
+    if (split && s.ok()) {
+      SHIM_FAILPOINT("store.after_write_before_sync");
+      s = impl_->db->SyncWAL();
+    }
+    return s;
+  };
+  rocksdb::Status s = write();
+  // A refused write applied nothing, and Resume starts a new WAL after
+  // flushing the memtables, so the batch may be written again, once.
+  if (s.IsNoSpace() && impl_->TryResume()) s = write();
+  if (!s.ok()) {
+    if (s.IsNoSpace()) impl_->no_space_errors.fetch_add(1, std::memory_order_relaxed);
+    return FromRocks(s, "commit");
   }
-  if (!s.ok()) return FromRocks(s, "commit");
   SHIM_FAILPOINT("store.after_sync");
   impl_->commits.fetch_add(1, std::memory_order_relaxed);
   impl_->committed_ops.fetch_add(batch.count(), std::memory_order_relaxed);
   impl_->bytes_written.fetch_add(batch.bytes(), std::memory_order_relaxed);
-  if (sync) {
-    impl_->fsyncs.fetch_add(1, std::memory_order_relaxed);
-  } else if (options_.durability == Durability::kAsync) {
-    impl_->unsynced.store(true, std::memory_order_relaxed);
-  }
+  if (!sync && options_.durability == Durability::kAsync) impl_->unsynced.store(true, std::memory_order_relaxed);
   return Status::Ok();
 }
 
@@ -302,8 +359,14 @@ Status Store::Close() {
 }
 
 StoreStats Store::stats() const {
-  return {impl_->commits.load(), impl_->committed_ops.load(), impl_->fsyncs.load(),
-          impl_->bytes_written.load()};
+  StoreStats out;
+  out.commits = impl_->commits.load();
+  out.committed_ops = impl_->committed_ops.load();
+  out.fsyncs = impl_->statistics ? impl_->statistics->getTickerCount(rocksdb::WAL_FILE_SYNCED) : 0;
+  out.bytes_written = impl_->bytes_written.load();
+  out.no_space_errors = impl_->no_space_errors.load();
+  out.resumes = impl_->resumes.load();
+  return out;
 }
 
 uint64_t Store::ApproximateSizeBytes() const {

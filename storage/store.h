@@ -54,6 +54,10 @@ struct StoreOptions {
   Durability durability = Durability::kSync;
   uint32_t wal_sync_interval_ms = 100;     // kAsync: upper bound between WAL fsyncs
   bool error_if_exists = false;
+  // Test only: when set, RocksDB's file system is wrapped by one that
+  // journals what is synced into this directory, for a simulated power cut
+  // after a kill (storage/power_cut.h). Empty (the default) in production.
+  std::string power_cut_journal;
 };
 
 class Store;
@@ -86,8 +90,14 @@ class WriteBatch {
 struct StoreStats {
   uint64_t commits = 0;
   uint64_t committed_ops = 0;
+  // WAL syncs RocksDB performed (its WAL_FILE_SYNCED statistic, counted
+  // where the sync happens, not by shim's commit path).
   uint64_t fsyncs = 0;
   uint64_t bytes_written = 0;
+  // Commits refused because the disk was full, and successful resumptions
+  // after space returned (Store::Commit).
+  uint64_t no_space_errors = 0;
+  uint64_t resumes = 0;
 };
 
 class Store {
@@ -100,7 +110,12 @@ class Store {
   // force_sync the WAL is fsynced before returning in every mode (kNone
   // writes the WAL for such batches too). On error nothing of the batch is
   // applied; the caller must then treat the store as failed.
+  // A full disk stops RocksDB; the next Commit (at most one attempt per
+  // kResumeIntervalMs) first resumes it (DB::Resume: the memtables are
+  // flushed and a new WAL is started), so writes come back as soon as there
+  // is room for that flush, whatever RocksDB's own reserve would wait for.
   Status Commit(WriteBatch& batch, bool force_sync = false);
+  static constexpr int kResumeIntervalMs = 100;
 
   // Point read; nullopt when absent.
   Result<std::optional<std::string>> Get(Family f, std::string_view key) const;
