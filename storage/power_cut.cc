@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -218,6 +219,12 @@ class Model {
 
 bool IsWal(std::string_view path) { return path.size() > 4 && path.substr(path.size() - 4) == ".log"; }
 
+// RocksDB numbers WAL files upwards ("000012.log"); longer names are newer.
+bool OlderWal(const std::string& a, const std::string& b) {
+  const std::string na = fs::path(a).filename().string(), nb = fs::path(b).filename().string();
+  return na.size() != nb.size() ? na.size() < nb.size() : na < nb;
+}
+
 }  // namespace
 
 std::string PowerCutReport::ToString() const {
@@ -238,6 +245,7 @@ Result<PowerCutReport> ApplyPowerCut(const std::string& journal_dir) {
   const std::string all = text.str();
 
   Model model(fs::absolute(journal_dir).lexically_normal().string());
+  std::map<std::string, int64_t> wal_synced;  // WAL file -> when its last sync began (-1: never)
   size_t pos = 0;
   while (true) {
     const size_t end = all.find('\n', pos);
@@ -258,15 +266,22 @@ Result<PowerCutReport> ApplyPowerCut(const std::string& journal_dir) {
       rest = rest.substr(c + 1);
     }
     ++report.records;
-    if (kind == power_cut::kSync && IsWal(rest)) {
-      ++report.wal_syncs;
-      int64_t t = -1;
-      std::from_chars(ns.data(), ns.data() + ns.size(), t);
-      report.last_wal_sync_ns = std::max(report.last_wal_sync_ns, t);
+    if ((kind == power_cut::kCreate || kind == power_cut::kReopen || kind == power_cut::kSync) && IsWal(rest)) {
+      int64_t& synced = wal_synced.emplace(std::string(rest), -1).first->second;
+      if (kind == power_cut::kSync) {
+        ++report.wal_syncs;
+        std::from_chars(ns.data(), ns.data() + ns.size(), synced);
+      }
     }
     if (Status s = model.Apply(kind, field, rest); !s.ok()) return s;
   }
   if (Status s = model.Cut(report); !s.ok()) return s;
+  if (!wal_synced.empty()) {
+    report.newest_wal_synced_ns =
+        std::max_element(wal_synced.begin(), wal_synced.end(), [](const auto& a, const auto& b) {
+          return OlderWal(a.first, b.first);
+        })->second;
+  }
 
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(journal_dir, ec)) fs::remove_all(entry.path(), ec);

@@ -83,7 +83,13 @@ struct PowerCutReport {
   uint64_t files_removed = 0;       // entries never made durable by a directory sync
   uint64_t files_restored = 0;      // files put back by undoing a rename
   uint64_t wal_syncs = 0;           // syncs of RocksDB WAL files (*.log) this run
-  int64_t last_wal_sync_ns = -1;    // when the last WAL sync began (steady clock), -1 if none
+  // When the last sync of the newest WAL file began (steady clock), -1 if
+  // it was never synced. Only a sync of the whole WAL (DB::SyncWAL, a
+  // synced write) reaches the current file, and it syncs the older ones
+  // first, so everything written before this moment was durable. (A sync
+  // of an older file alone — RocksDB syncs closed WAL files before a
+  // flush — says nothing about the current one.)
+  int64_t newest_wal_synced_ns = -1;
   std::string ToString() const;
 };
 

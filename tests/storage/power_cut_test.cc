@@ -99,7 +99,7 @@ TEST_F(PowerCutTest, OnlySyncedBytesSurvive) {
   EXPECT_EQ(r.files_truncated, 1u);
   EXPECT_EQ(r.bytes_dropped, 8u);
   EXPECT_EQ(r.wal_syncs, 1u) << "a *.log file is a WAL";
-  EXPECT_GE(r.last_wal_sync_ns, 0);
+  EXPECT_GE(r.newest_wal_synced_ns, 0);
 }
 
 TEST_F(PowerCutTest, AFileNeverSyncedKeepsNothing) {
