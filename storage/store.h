@@ -4,8 +4,9 @@
 // reach disk only through Commit() of a WriteBatch, which is atomic across
 // families. Durability (per store, chosen at Open):
 //   kSync  - every Commit fsyncs the WAL before returning (default).
-//   kAsync - Commit writes the WAL; a background thread fsyncs it at least
-//            every `wal_sync_interval_ms` (100 ms by default).
+//   kAsync - Commit writes the WAL; a background thread begins a WAL fsync
+//            every `wal_sync_interval_ms` (100 ms by default) while there
+//            are unsynced commits.
 //   kNone  - no WAL; data reaches disk at memtable flush and at Close().
 // Commit(batch, /*force_sync=*/true) fsyncs whatever the mode (checkpoints).
 //
