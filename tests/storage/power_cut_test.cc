@@ -67,6 +67,18 @@ class PowerCutTest : public ::testing::Test {
   void Rename(const std::string& from, const std::string& to) {
     ASSERT_TRUE(fs_->RenameFile(Path(from), Path(to), IOOptions(), nullptr).ok());
   }
+  // What RocksDB does to point CURRENT at a new MANIFEST: write a temp
+  // file, sync it, rename it over CURRENT (whose old version was durable).
+  void ReplaceCurrent() {
+    Spit(Path("CURRENT"), "MANIFEST-000001\n");
+    StartJournal();
+    auto f = Create("000002.dbtmp");
+    Append(*f, "MANIFEST-000002\n");
+    Sync(*f);
+    f.reset();
+    Rename("000002.dbtmp", "CURRENT");
+    ASSERT_EQ(Slurp(Path("CURRENT")), "MANIFEST-000002\n");
+  }
   // The process "dies": files are closed without a sync, then the cut.
   PowerCutReport Cut() {
     dir_handle_.reset();
@@ -125,14 +137,7 @@ TEST_F(PowerCutTest, ACreatedFileWithoutADirectorySyncIsGone) {
 }
 
 TEST_F(PowerCutTest, ARenameWithoutADirectorySyncIsUndone) {
-  Spit(Path("CURRENT"), "MANIFEST-000001\n");  // durable before the run
-  StartJournal();
-  auto f = Create("000002.dbtmp");
-  Append(*f, "MANIFEST-000002\n");
-  Sync(*f);
-  f.reset();
-  Rename("000002.dbtmp", "CURRENT");
-  ASSERT_EQ(Slurp(Path("CURRENT")), "MANIFEST-000002\n");
+  ReplaceCurrent();
   const PowerCutReport r = Cut();
   EXPECT_EQ(Slurp(Path("CURRENT")), "MANIFEST-000001\n") << "the file the rename replaced is back";
   EXPECT_FALSE(Exists("000002.dbtmp")) << "the temp file's own entry was never synced";
@@ -140,13 +145,7 @@ TEST_F(PowerCutTest, ARenameWithoutADirectorySyncIsUndone) {
 }
 
 TEST_F(PowerCutTest, ARenameFollowedByADirectorySyncStays) {
-  Spit(Path("CURRENT"), "MANIFEST-000001\n");
-  StartJournal();
-  auto f = Create("000002.dbtmp");
-  Append(*f, "MANIFEST-000002\n");
-  Sync(*f);
-  f.reset();
-  Rename("000002.dbtmp", "CURRENT");
+  ReplaceCurrent();
   SyncDir();
   Cut();
   EXPECT_EQ(Slurp(Path("CURRENT")), "MANIFEST-000002\n");
