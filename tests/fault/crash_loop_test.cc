@@ -256,7 +256,10 @@ class CrashLoop {
       : server_({.durability = std::move(durability), .extra_args = {}, .env = {}}),
         kills_(kills),
         seed_(seed),
-        rng_(seed) {}
+        rng_(seed) {
+    // SHIM_FAULT_POWER_CUT=1: each kill is a power cut (docs/fault-testing.md).
+    server_.options().power_cut_journal = EnvInt("SHIM_FAULT_POWER_CUT", 0) != 0;
+  }
 
   void Run();
 
@@ -611,7 +614,10 @@ void CrashLoop::StartServer() {
   ASSERT_TRUE(s.ok()) << s.ToString() << "\n" << Tail(server_.log_path());
 }
 
-void CrashLoop::KillServer() { server_.Kill(); }
+void CrashLoop::KillServer() {
+  server_.Kill();
+  if (server_.options().power_cut_journal) ASSERT_OK(server_.CutPower());
+}
 
 void CrashLoop::Setup() {
   ASSERT_OK_AND_ASSIGN(auto c, server_.Connect());
