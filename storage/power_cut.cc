@@ -3,8 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -87,12 +87,14 @@ class Model {
       }
       case power_cut::kRename: {
         const size_t tab = path.find('\t');
-        if (tab == std::string::npos) return Status::Internal("power cut: rename record without a tab: " + path);
+        if (tab == std::string::npos)
+          return Status::Internal("power cut: rename record without a tab: " + path);
         const std::string from = path.substr(0, tab), to = path.substr(tab + 1);
         const int moved = At(from);
         if (field != "-") {
           const int victim = At(to);
-          if (victim >= 0) objects_[victim].location = (fs::path(journal_dir_) / std::string(field)).string();
+          if (victim >= 0)
+            objects_[victim].location = (fs::path(journal_dir_) / std::string(field)).string();
         } else if (auto it = current_.find(to); it != current_.end()) {
           objects_[it->second].location.clear();  // replaced and not kept: gone
         } else if (seen_.insert(to).second) {
@@ -165,14 +167,17 @@ class Model {
     for (auto& [id, paths] : wanted) {
       Object& o = objects_[id];
       if (staged.count(id)) {
-        if (::rename(o.location.c_str(), paths.front().c_str()) != 0) return Errno("cannot restore", paths.front());
+        if (::rename(o.location.c_str(), paths.front().c_str()) != 0)
+          return Errno("cannot restore", paths.front());
         o.location = paths.front();
       }
       for (const std::string& p : paths) {
         if (p != o.location) {
           std::error_code ec;
           fs::copy_file(o.location, p, fs::copy_options::overwrite_existing, ec);
-          if (ec) return Status::Internal("power cut: cannot copy " + o.location + " to " + p + ": " + ec.message());
+          if (ec)
+            return Status::Internal("power cut: cannot copy " + o.location + " to " + p + ": " +
+                                    ec.message());
         }
         if (o.synced == kWhole) continue;
         struct stat st;
@@ -181,7 +186,8 @@ class Model {
           return Errno("cannot stat", p);
         }
         if (static_cast<uint64_t>(st.st_size) <= o.synced) continue;
-        if (::truncate(p.c_str(), static_cast<off_t>(o.synced)) != 0) return Errno("cannot truncate", p);
+        if (::truncate(p.c_str(), static_cast<off_t>(o.synced)) != 0)
+          return Errno("cannot truncate", p);
         ++report.files_truncated;
         report.bytes_dropped += static_cast<uint64_t>(st.st_size) - o.synced;
       }
@@ -217,7 +223,9 @@ class Model {
   std::vector<std::pair<std::string, int>> pending_;
 };
 
-bool IsWal(std::string_view path) { return path.size() > 4 && path.substr(path.size() - 4) == ".log"; }
+bool IsWal(std::string_view path) {
+  return path.size() > 4 && path.substr(path.size() - 4) == ".log";
+}
 
 // RocksDB numbers WAL files upwards ("000012.log"); longer names are newer.
 bool OlderWal(const std::string& a, const std::string& b) {
@@ -261,12 +269,14 @@ Result<PowerCutReport> ApplyPowerCut(const std::string& journal_dir) {
     std::string_view ns = line.substr(2, b - 2), rest = line.substr(b + 1), field;
     if (kind != power_cut::kDirSync && kind != power_cut::kDelete) {
       const size_t c = rest.find(' ');
-      if (c == std::string_view::npos) return Status::Internal("power cut: malformed journal line: " + std::string(line));
+      if (c == std::string_view::npos)
+        return Status::Internal("power cut: malformed journal line: " + std::string(line));
       field = rest.substr(0, c);
       rest = rest.substr(c + 1);
     }
     ++report.records;
-    if ((kind == power_cut::kCreate || kind == power_cut::kReopen || kind == power_cut::kSync) && IsWal(rest)) {
+    if ((kind == power_cut::kCreate || kind == power_cut::kReopen || kind == power_cut::kSync) &&
+        IsWal(rest)) {
       int64_t& synced = wal_synced.emplace(std::string(rest), -1).first->second;
       if (kind == power_cut::kSync) {
         ++report.wal_syncs;
@@ -284,7 +294,8 @@ Result<PowerCutReport> ApplyPowerCut(const std::string& journal_dir) {
   }
 
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(journal_dir, ec)) fs::remove_all(entry.path(), ec);
+  for (const auto& entry : fs::directory_iterator(journal_dir, ec))
+    fs::remove_all(entry.path(), ec);
   if (ec) return Status::Internal("power cut: cannot empty " + journal_dir + ": " + ec.message());
   return report;
 }

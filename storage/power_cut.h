@@ -77,12 +77,12 @@ inline constexpr const char* kSavedPrefix = "saved.";
 
 // What a cut did, and what the journal says about syncs.
 struct PowerCutReport {
-  uint64_t records = 0;             // journal lines read
-  uint64_t files_truncated = 0;     // files that lost their unsynced tail
-  uint64_t bytes_dropped = 0;       // bytes those tails held
-  uint64_t files_removed = 0;       // entries never made durable by a directory sync
-  uint64_t files_restored = 0;      // files put back by undoing a rename
-  uint64_t wal_syncs = 0;           // syncs of RocksDB WAL files (*.log) this run
+  uint64_t records = 0;          // journal lines read
+  uint64_t files_truncated = 0;  // files that lost their unsynced tail
+  uint64_t bytes_dropped = 0;    // bytes those tails held
+  uint64_t files_removed = 0;    // entries never made durable by a directory sync
+  uint64_t files_restored = 0;   // files put back by undoing a rename
+  uint64_t wal_syncs = 0;        // syncs of RocksDB WAL files (*.log) this run
   // When the last sync of the newest WAL file began (steady clock), -1 if
   // it was never synced. Only a sync of the whole WAL (DB::SyncWAL, a
   // synced write) reaches the current file, and it syncs the older ones

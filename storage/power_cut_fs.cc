@@ -28,7 +28,8 @@ using rocksdb::IOStatus;
 using rocksdb::Slice;
 
 int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -47,8 +48,11 @@ class Journal {
 
   // One line, one write(2): the page cache keeps it through SIGKILL.
   IOStatus Write(char kind, int64_t ns, std::string_view field, std::string_view path) {
-    if (path.find('\n') != std::string_view::npos) {
-      return IOStatus::InvalidArgument("power-cut journal: a path with a newline", std::string(path));
+    // A tab separates the two paths of a rename; a newline ends a record.
+    if (path.find('\n') != std::string_view::npos ||
+        (kind != power_cut::kRename && path.find('\t') != std::string_view::npos)) {
+      return IOStatus::InvalidArgument("power-cut journal: a path with a tab or a newline",
+                                       std::string(path));
     }
     std::string line;
     line.reserve(path.size() + field.size() + 32);
@@ -78,15 +82,17 @@ class Journal {
   // A hard link to `path` under a fresh name in the journal directory;
   // that name, or empty when there was no file to keep.
   IOStatus Keep(const std::string& path, std::string* saved) {
-    const std::string name = std::string(power_cut::kSavedPrefix) + std::to_string(next_saved_.fetch_add(1));
+    const std::string name =
+        std::string(power_cut::kSavedPrefix) + std::to_string(next_saved_.fetch_add(1));
     const std::string target = dir_ + "/" + name;
     if (::link(path.c_str(), target.c_str()) != 0) {
       if (errno == ENOENT) {
         saved->clear();
         return IOStatus::OK();
       }
-      return IOStatus::IOError("power-cut journal: cannot keep " + path + " (the journal directory must be on the "
-                               "data directory's filesystem)",
+      return IOStatus::IOError("power-cut journal: cannot keep " + path +
+                                   " (the journal directory must be on the "
+                                   "data directory's filesystem)",
                                std::strerror(errno));
     }
     *saved = name;
@@ -104,17 +110,20 @@ class Journal {
 
 class JournaledWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
  public:
-  JournaledWritableFile(std::unique_ptr<FSWritableFile> file, std::shared_ptr<Journal> journal, std::string path,
-                        uint64_t size)
-      : FSWritableFileOwnerWrapper(std::move(file)), journal_(std::move(journal)), path_(std::move(path)), size_(size) {}
+  JournaledWritableFile(std::unique_ptr<FSWritableFile> file, std::shared_ptr<Journal> journal,
+                        std::string path, uint64_t size)
+      : FSWritableFileOwnerWrapper(std::move(file)),
+        journal_(std::move(journal)),
+        path_(std::move(path)),
+        size_(size) {}
 
   IOStatus Append(const Slice& data, const IOOptions& options, IODebugContext* dbg) override {
     IOStatus s = target()->Append(data, options, dbg);
     if (s.ok()) size_.fetch_add(data.size());
     return s;
   }
-  IOStatus Append(const Slice& data, const IOOptions& options, const rocksdb::DataVerificationInfo& info,
-                  IODebugContext* dbg) override {
+  IOStatus Append(const Slice& data, const IOOptions& options,
+                  const rocksdb::DataVerificationInfo& info, IODebugContext* dbg) override {
     IOStatus s = target()->Append(data, options, info, dbg);
     if (s.ok()) size_.fetch_add(data.size());
     return s;
@@ -126,7 +135,8 @@ class JournaledWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
     return s;
   }
   IOStatus PositionedAppend(const Slice& data, uint64_t offset, const IOOptions& options,
-                            const rocksdb::DataVerificationInfo& info, IODebugContext* dbg) override {
+                            const rocksdb::DataVerificationInfo& info,
+                            IODebugContext* dbg) override {
     IOStatus s = target()->PositionedAppend(data, offset, options, info, dbg);
     if (s.ok()) Grow(offset + data.size());
     return s;
@@ -167,7 +177,8 @@ class JournaledWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
 
 class JournaledDirectory final : public rocksdb::FSDirectoryWrapper {
  public:
-  JournaledDirectory(std::unique_ptr<FSDirectory> dir, std::shared_ptr<Journal> journal, std::string path)
+  JournaledDirectory(std::unique_ptr<FSDirectory> dir, std::shared_ptr<Journal> journal,
+                     std::string path)
       : FSDirectoryWrapper(std::move(dir)), journal_(std::move(journal)), path_(std::move(path)) {}
 
   IOStatus Fsync(const IOOptions& options, IODebugContext* dbg) override {
@@ -190,7 +201,8 @@ class JournaledDirectory final : public rocksdb::FSDirectoryWrapper {
 
 class PowerCutJournalFileSystem final : public rocksdb::FileSystemWrapper {
  public:
-  PowerCutJournalFileSystem(std::shared_ptr<rocksdb::FileSystem> base, std::shared_ptr<Journal> journal)
+  PowerCutJournalFileSystem(std::shared_ptr<rocksdb::FileSystem> base,
+                            std::shared_ptr<Journal> journal)
       : FileSystemWrapper(std::move(base)), journal_(std::move(journal)) {}
 
   static const char* kClassName() { return "ShimPowerCutJournalFileSystem"; }
@@ -202,12 +214,14 @@ class PowerCutJournalFileSystem final : public rocksdb::FileSystemWrapper {
     const bool existed = target()->FileExists(fname, options.io_options, dbg).ok();
     IOStatus s = journal_->Write(power_cut::kCreate, NowNs(), existed ? "1" : "0", path);
     if (s.ok()) s = target()->NewWritableFile(fname, options, result, dbg);
-    if (s.ok()) *result = std::make_unique<JournaledWritableFile>(std::move(*result), journal_, path, 0);
+    if (s.ok())
+      *result = std::make_unique<JournaledWritableFile>(std::move(*result), journal_, path, 0);
     return s;
   }
 
   IOStatus ReopenWritableFile(const std::string& fname, const FileOptions& options,
-                              std::unique_ptr<FSWritableFile>* result, IODebugContext* dbg) override {
+                              std::unique_ptr<FSWritableFile>* result,
+                              IODebugContext* dbg) override {
     const std::string path = Normal(fname);
     uint64_t size = 0;
     IOStatus s;
@@ -217,32 +231,36 @@ class PowerCutJournalFileSystem final : public rocksdb::FileSystemWrapper {
       s = journal_->Write(power_cut::kCreate, NowNs(), "0", path);
     }
     if (s.ok()) s = target()->ReopenWritableFile(fname, options, result, dbg);
-    if (s.ok()) *result = std::make_unique<JournaledWritableFile>(std::move(*result), journal_, path, size);
+    if (s.ok())
+      *result = std::make_unique<JournaledWritableFile>(std::move(*result), journal_, path, size);
     return s;
   }
 
-  IOStatus ReuseWritableFile(const std::string& fname, const std::string& old_fname, const FileOptions& options,
-                             std::unique_ptr<FSWritableFile>* result, IODebugContext* dbg) override {
+  IOStatus ReuseWritableFile(const std::string& fname, const std::string& old_fname,
+                             const FileOptions& options, std::unique_ptr<FSWritableFile>* result,
+                             IODebugContext* dbg) override {
     (void)journal_->Write(power_cut::kUnmodelled, NowNs(), "ReuseWritableFile", Normal(fname));
     return target()->ReuseWritableFile(fname, old_fname, options, result, dbg);
   }
 
   IOStatus NewRandomRWFile(const std::string& fname, const FileOptions& options,
-                           std::unique_ptr<rocksdb::FSRandomRWFile>* result, IODebugContext* dbg) override {
+                           std::unique_ptr<rocksdb::FSRandomRWFile>* result,
+                           IODebugContext* dbg) override {
     (void)journal_->Write(power_cut::kUnmodelled, NowNs(), "NewRandomRWFile", Normal(fname));
     return target()->NewRandomRWFile(fname, options, result, dbg);
   }
 
-  IOStatus LinkFile(const std::string& src, const std::string& target_name, const IOOptions& options,
-                    IODebugContext* dbg) override {
+  IOStatus LinkFile(const std::string& src, const std::string& target_name,
+                    const IOOptions& options, IODebugContext* dbg) override {
     (void)journal_->Write(power_cut::kUnmodelled, NowNs(), "LinkFile", Normal(target_name));
     return target()->LinkFile(src, target_name, options, dbg);
   }
 
-  IOStatus NewDirectory(const std::string& name, const IOOptions& options, std::unique_ptr<FSDirectory>* result,
-                        IODebugContext* dbg) override {
+  IOStatus NewDirectory(const std::string& name, const IOOptions& options,
+                        std::unique_ptr<FSDirectory>* result, IODebugContext* dbg) override {
     IOStatus s = target()->NewDirectory(name, options, result, dbg);
-    if (s.ok()) *result = std::make_unique<JournaledDirectory>(std::move(*result), journal_, Normal(name));
+    if (s.ok())
+      *result = std::make_unique<JournaledDirectory>(std::move(*result), journal_, Normal(name));
     return s;
   }
 
@@ -256,16 +274,19 @@ class PowerCutJournalFileSystem final : public rocksdb::FileSystemWrapper {
       if (!saved.empty()) ::unlink((journal_->dir() + "/" + saved).c_str());
       return s;
     }
-    return journal_->Write(power_cut::kRename, NowNs(), saved.empty() ? "-" : saved, Normal(src) + "\t" + Normal(dst));
+    return journal_->Write(power_cut::kRename, NowNs(), saved.empty() ? "-" : saved,
+                           Normal(src) + "\t" + Normal(dst));
   }
 
-  IOStatus DeleteFile(const std::string& fname, const IOOptions& options, IODebugContext* dbg) override {
+  IOStatus DeleteFile(const std::string& fname, const IOOptions& options,
+                      IODebugContext* dbg) override {
     IOStatus s = target()->DeleteFile(fname, options, dbg);
     if (!s.ok()) return s;
     return journal_->Write(power_cut::kDelete, NowNs(), {}, Normal(fname));
   }
 
-  IOStatus Truncate(const std::string& fname, size_t size, const IOOptions& options, IODebugContext* dbg) override {
+  IOStatus Truncate(const std::string& fname, size_t size, const IOOptions& options,
+                    IODebugContext* dbg) override {
     IOStatus s = target()->Truncate(fname, size, options, dbg);
     if (!s.ok()) return s;
     return journal_->Write(power_cut::kTruncate, NowNs(), std::to_string(size), Normal(fname));
@@ -277,8 +298,8 @@ class PowerCutJournalFileSystem final : public rocksdb::FileSystemWrapper {
 
 }  // namespace
 
-Result<std::shared_ptr<rocksdb::FileSystem>> NewPowerCutJournalFileSystem(std::shared_ptr<rocksdb::FileSystem> base,
-                                                                          const std::string& journal_dir) {
+Result<std::shared_ptr<rocksdb::FileSystem>> NewPowerCutJournalFileSystem(
+    std::shared_ptr<rocksdb::FileSystem> base, const std::string& journal_dir) {
   const std::string dir = Normal(journal_dir);
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -287,9 +308,11 @@ Result<std::shared_ptr<rocksdb::FileSystem>> NewPowerCutJournalFileSystem(std::s
   if (ec) return Status::Internal("power-cut journal: cannot prepare " + dir + ": " + ec.message());
   const std::string file = dir + "/" + power_cut::kJournalFile;
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::Internal("power-cut journal: cannot create " + file + ": " + std::strerror(errno));
-  return std::shared_ptr<rocksdb::FileSystem>(
-      std::make_shared<PowerCutJournalFileSystem>(std::move(base), std::make_shared<Journal>(dir, fd)));
+  if (fd < 0)
+    return Status::Internal("power-cut journal: cannot create " + file + ": " +
+                            std::strerror(errno));
+  return std::shared_ptr<rocksdb::FileSystem>(std::make_shared<PowerCutJournalFileSystem>(
+      std::move(base), std::make_shared<Journal>(dir, fd)));
 }
 
 }  // namespace shim::storage

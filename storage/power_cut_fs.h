@@ -17,10 +17,10 @@
 // written under one mutex, one write(2) each.
 #pragma once
 
+#include <rocksdb/file_system.h>
+
 #include <memory>
 #include <string>
-
-#include <rocksdb/file_system.h>
 
 #include "storage/status.h"
 
@@ -29,7 +29,7 @@ namespace shim::storage {
 // Wraps `base`, journaling into `journal_dir` (created if missing; its
 // previous journal and saved files are removed). Errors: INTERNAL when the
 // directory or the journal cannot be created.
-Result<std::shared_ptr<rocksdb::FileSystem>> NewPowerCutJournalFileSystem(std::shared_ptr<rocksdb::FileSystem> base,
-                                                                          const std::string& journal_dir);
+Result<std::shared_ptr<rocksdb::FileSystem>> NewPowerCutJournalFileSystem(
+    std::shared_ptr<rocksdb::FileSystem> base, const std::string& journal_dir);
 
 }  // namespace shim::storage

@@ -41,24 +41,35 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return Status::Internal(std::move(msg));
 }
 
-// A full disk stops RocksDB's writes with a hard background error. Its own
-// recovery (the SstFileManager) resumes only once the free space reaches a
-// reserve equal to the largest write buffer (64 MiB by default): with 42 MiB
-// free the store stayed stopped (issue 18). Store::Commit resumes it instead
-// (DB::Resume, as soon as the flush it needs fits); RocksDB refuses a manual
-// Resume while its own recovery runs, so that is turned off for these
-// errors. Soft errors (a compaction out of space) stay with RocksDB: writes
-// go on meanwhile.
-class ResumeNoSpaceFromCommit final : public rocksdb::EventListener {
+// Counts the store's recoveries from a full disk (RocksDB's own recovery:
+// see FamilyOptions) for sys.stats.
+class NoSpaceRecoveryCounter final : public rocksdb::EventListener {
  public:
-  const char* Name() const override { return "ShimResumeNoSpaceFromCommit"; }
-  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status bg_error, bool* auto_recovery) override {
-    if (bg_error.IsNoSpace() && bg_error.severity() >= rocksdb::Status::Severity::kHardError) *auto_recovery = false;
+  explicit NoSpaceRecoveryCounter(std::atomic<uint64_t>* recovered) : recovered_(recovered) {}
+  const char* Name() const override { return "ShimNoSpaceRecoveryCounter"; }
+  void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
+    if (info.old_bg_error.IsNoSpace() && info.new_bg_error.ok()) recovered_->fetch_add(1, std::memory_order_relaxed);
   }
+
+ private:
+  std::atomic<uint64_t>* recovered_;
 };
+
+// All families share one memtable budget (Store::Open).
+constexpr size_t kWriteBufferBudget = 8ull << 20;
 
 rocksdb::ColumnFamilyOptions FamilyOptions(Family f) {
   rocksdb::ColumnFamilyOptions cf;
+  // A full disk (issue 18): RocksDB's recovery (its SstFileManager, polling
+  // every 5 s) resumes writes only once the free space reaches a reserve
+  // equal to the largest write buffer at DB::Open — the most its recovery
+  // flush may write. RocksDB's default is 64 MiB per family, so with 42 MiB
+  // free the store stayed stopped until a restart, though the shared budget
+  // means no family's memtables ever hold more than 8 MiB. Sized to the
+  // budget, the reserve is what the flush really needs; nothing else
+  // changes (the budget switches memtables at 7 MiB, before this limit; the
+  // WAL preallocation was already capped at 8 MiB).
+  cf.write_buffer_size = kWriteBufferBudget;
   rocksdb::BlockBasedTableOptions table;
   table.cache_index_and_filter_blocks = true;
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
@@ -132,19 +143,6 @@ struct Store::Impl {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
 
   std::atomic<uint64_t> commits{0}, committed_ops{0}, bytes_written{0}, no_space_errors{0}, resumes{0};
-  // Commit's resumption after a full disk (one writer: no lock needed).
-  std::chrono::steady_clock::time_point last_resume_attempt{};
-
-  // DB::Resume, at most once per kResumeIntervalMs: each attempt may write
-  // up to a memtable's worth before the disk refuses again.
-  bool TryResume() {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_resume_attempt < std::chrono::milliseconds(Store::kResumeIntervalMs)) return false;
-    last_resume_attempt = now;
-    if (!db->Resume().ok()) return false;
-    resumes.fetch_add(1, std::memory_order_relaxed);
-    return true;
-  }
 
   // kAsync WAL syncer.
   std::thread syncer;
@@ -193,7 +191,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   // The WAL and its fsync are untouched:
   // a flush only moves data already acknowledged into SST files, and a WAL
   // file is deleted only once every family it holds writes for is flushed.
-  db_options.db_write_buffer_size = 8ull << 20;
+  db_options.db_write_buffer_size = kWriteBufferBudget;
   db_options.max_total_wal_size = 16ull << 20;
   // Restart time (issue 6). After a crash RocksDB replays the WAL into
   // memtables and, by default, writes every replayed memtable out as an L0
@@ -210,7 +208,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   // disk, whose writer aborts the process once that disk is full
   // (storage/rocks_logger.h).
   db_options.info_log = NewSpdlogRocksLogger();
-  db_options.listeners.push_back(std::make_shared<ResumeNoSpaceFromCommit>());
+  db_options.listeners.push_back(std::make_shared<NoSpaceRecoveryCounter>(&store->impl_->resumes));
   // fsyncs are counted where RocksDB performs them (WAL_FILE_SYNCED), not
   // by shim's commit path. Tickers only: no histograms, no timers.
   store->impl_->statistics = rocksdb::CreateDBStatistics();
@@ -296,18 +294,11 @@ Status Store::Commit(WriteBatch& batch, bool force_sync) {
   // between the WAL write and its fsync; unarmed, this is one branch.
   const bool split = sync && SHIM_FAILPOINT_ARMED("store.after_write_before_sync");
   if (split) wo.sync = false;
-  auto write = [&] {
-    rocksdb::Status s = impl_->db->Write(wo, &batch.rep_->batch);
-    if (split && s.ok()) {
-      SHIM_FAILPOINT("store.after_write_before_sync");
-      s = impl_->db->SyncWAL();
-    }
-    return s;
-  };
-  rocksdb::Status s = write();
-  // A refused write applied nothing, and Resume starts a new WAL after
-  // flushing the memtables, so the batch may be written again, once.
-  if (s.IsNoSpace() && impl_->TryResume()) s = write();
+  rocksdb::Status s = impl_->db->Write(wo, &batch.rep_->batch);
+  if (split && s.ok()) {
+    SHIM_FAILPOINT("store.after_write_before_sync");
+    s = impl_->db->SyncWAL();
+  }
   if (!s.ok()) {
     if (s.IsNoSpace()) impl_->no_space_errors.fetch_add(1, std::memory_order_relaxed);
     return FromRocks(s, "commit");

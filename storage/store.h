@@ -95,8 +95,8 @@ struct StoreStats {
   // where the sync happens, not by shim's commit path).
   uint64_t fsyncs = 0;
   uint64_t bytes_written = 0;
-  // Commits refused because the disk was full, and successful resumptions
-  // after space returned (Store::Commit).
+  // Commits refused because the disk was full, and recoveries from a full
+  // disk (writes resumed without a restart).
   uint64_t no_space_errors = 0;
   uint64_t resumes = 0;
 };
@@ -111,12 +111,10 @@ class Store {
   // force_sync the WAL is fsynced before returning in every mode (kNone
   // writes the WAL for such batches too). On error nothing of the batch is
   // applied; the caller must then treat the store as failed.
-  // A full disk stops RocksDB; the next Commit (at most one attempt per
-  // kResumeIntervalMs) first resumes it (DB::Resume: the memtables are
-  // flushed and a new WAL is started), so writes come back as soon as there
-  // is room for that flush, whatever RocksDB's own reserve would wait for.
+  // A full disk stops writes (INTERNAL; the message says the disk is full);
+  // RocksDB resumes them by itself within about 5 s of 8 MiB being free
+  // again (FamilyOptions in store.cc sizes that reserve), without a restart.
   Status Commit(WriteBatch& batch, bool force_sync = false);
-  static constexpr int kResumeIntervalMs = 100;
 
   // Point read; nullopt when absent.
   Result<std::optional<std::string>> Get(Family f, std::string_view key) const;

@@ -73,8 +73,8 @@ Status FillUntilRefused(net::LineClient& client, const std::string& prefix, cons
   return Status::Ok();
 }
 
-// Retries a write until the server takes it (bounded): the server resumes
-// at the next write once space is back, at most one attempt per 100 ms.
+// Retries a write until the server takes it (bounded): RocksDB looks at the
+// free space every 5 s and resumes once its reserve is free.
 Status WriteOnceSpaceReturns(net::LineClient& client, const std::string& key) {
   Status last = Status::Ok();
   const auto deadline =
@@ -93,11 +93,10 @@ Status WriteOnceSpaceReturns(net::LineClient& client, const std::string& key) {
 // Debian's librocksdb, 2 of 4 CI runs); its log now goes to shim's log
 // (storage/rocks_logger.h) and this test guards that.
 //
-// Space comes back a little at a time: 8 MiB, twice. RocksDB's own recovery
+// Space comes back a little at a time: 8 MiB, twice. RocksDB's recovery
 // waited for 64 MiB free (its reserve: the largest write buffer), so with
 // less the store stayed stopped until a restart (issue 18, point 8); the
-// store now resumes at the next write once the memtable flush fits
-// (Store::Commit).
+// reserve is now the 8 MiB memtable budget (FamilyOptions, store.cc).
 TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenALittleSpaceReturns) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";
   ServerProcess server;

@@ -35,6 +35,8 @@
 //
 // Knobs: SHIM_FAULT_POWER_CUTS (default 8 per test), SHIM_FAULT_SEED
 // (random by default; printed).
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -44,15 +46,13 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/fault/fault_util.h"
 #include "tests/support/server_process.h"
@@ -65,15 +65,20 @@ using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kClients = 4;
-constexpr int kMaxOpsPerRound = 1500;  // per client; bounds the checks after a cut
+// Per client and round: a bound on memory and on the checks after a cut,
+// far above what a round of at most 600 ms sends (about 1,000 with async
+// here), so that clients are still writing when the cut comes.
+constexpr int kMaxOpsPerRound = 100'000;
 constexpr uint64_t kTaskTimeoutMs = 3'600'000;  // a claimed task stays running through the test
 
 enum Kind { kSet, kIncr, kTxn, kPublish, kSubmit, kClaim, kComplete, kKinds };
-constexpr std::array<const char*, kKinds> kMethod = {"state.set",   "state.incr", "state.txn",    "pubsub.publish",
-                                                     "task.submit", "task.claim", "task.complete"};
+constexpr std::array<const char*, kKinds> kMethod = {"state.set",      "state.incr",  "state.txn",
+                                                     "pubsub.publish", "task.submit", "task.claim",
+                                                     "task.complete"};
 
 int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now().time_since_epoch())
+      .count();
 }
 
 uint64_t EnvOr(const char* name, uint64_t fallback) {
@@ -83,9 +88,9 @@ uint64_t EnvOr(const char* name, uint64_t fallback) {
 
 struct Op {
   Kind kind = kSet;
-  int k = 0;             // position in the client's sequence of this round, from 1
+  int k = 0;  // position in the client's sequence of this round, from 1
   int64_t invoke_ns = 0;
-  int64_t ack_ns = -1;   // -1: no reply came (the kill); it may or may not have happened
+  int64_t ack_ns = -1;      // -1: no reply came (the kill); it may or may not have happened
   uint64_t incr_index = 0;  // kIncr: the counter value it makes
   uint64_t seq = 0;         // kPublish: from the reply
   std::string task_id;      // task ops
@@ -96,14 +101,19 @@ struct ClientRound {
   int round = 0, client = 0;
   std::vector<Op> ops;
   std::vector<bool> survived;  // per op, decided after the cut that ended the round
-  std::string prefix() const { return "pc/" + std::to_string(round) + "/" + std::to_string(client) + "/"; }
-  std::string channel() const { return "pc." + std::to_string(round) + "." + std::to_string(client); }
+  std::string prefix() const {
+    return "pc/" + std::to_string(round) + "/" + std::to_string(client) + "/";
+  }
+  std::string channel() const {
+    return "pc." + std::to_string(round) + "." + std::to_string(client);
+  }
   std::string queue() const { return "pc-" + std::to_string(round) + "-" + std::to_string(client); }
 };
 
 // Runs one client's sequence until the connection dies (the kill) or it
 // has sent kMaxOpsPerRound. Unexpected errors go to `errors`.
-void RunClient(const testing::ServerProcess& server, uint32_t seed, ClientRound* run, std::vector<std::string>* errors) {
+void RunClient(const testing::ServerProcess& server, uint32_t seed, ClientRound* run,
+               std::vector<std::string>* errors) {
   auto connected = server.Connect();
   if (!connected.ok()) return;
   net::LineClient& conn = **connected;
@@ -128,8 +138,9 @@ void RunClient(const testing::ServerProcess& server, uint32_t seed, ClientRound*
       params = {{"key", run->prefix() + "n"}};
     } else if (pick < 55) {
       op.kind = kTxn;
-      params = {{"success", {{{"set", {{"key", run->prefix() + "ta"}, {"value", k}}}},
-                             {{"set", {{"key", run->prefix() + "tb"}, {"value", k}}}}}}};
+      params = {{"success",
+                 {{{"set", {{"key", run->prefix() + "ta"}, {"value", k}}}},
+                  {{"set", {{"key", run->prefix() + "tb"}, {"value", k}}}}}}};
     } else if (pick < 75) {
       op.kind = kPublish;
       params = {{"channel", run->channel()}, {"data", {{"k", k}}}};
@@ -159,10 +170,13 @@ void RunClient(const testing::ServerProcess& server, uint32_t seed, ClientRound*
     switch (op.kind) {
       case kIncr:
         if (o.result.value("value", uint64_t{0}) != op.incr_index) {
-          errors->push_back("incr " + std::to_string(op.incr_index) + " answered " + o.result.dump());
+          errors->push_back("incr " + std::to_string(op.incr_index) + " answered " +
+                            o.result.dump());
         }
         break;
-      case kPublish: op.seq = U64(o.result, "seq"); break;
+      case kPublish:
+        op.seq = U64(o.result, "seq");
+        break;
       case kSubmit:
         op.task_id = o.result.value("task_id", "");
         task = {op.task_id, 0, task.kSubmitted};
@@ -177,8 +191,11 @@ void RunClient(const testing::ServerProcess& server, uint32_t seed, ClientRound*
         task.stage = task.kClaimed;
         break;
       }
-      case kComplete: task.stage = task.kNone; break;
-      default: break;
+      case kComplete:
+        task.stage = task.kNone;
+        break;
+      default:
+        break;
     }
     run->ops.push_back(std::move(op));
   }
@@ -186,9 +203,12 @@ void RunClient(const testing::ServerProcess& server, uint32_t seed, ClientRound*
 
 // Whether each acknowledged operation of `run` is there now (see the top).
 // Unacknowledged operations are left `false`: they may or may not be there.
-Result<std::vector<bool>> Survivors(net::LineClient& c, const ClientRound& run, std::vector<std::string>* errors) {
+Result<std::vector<bool>> Survivors(net::LineClient& c, const ClientRound& run,
+                                    std::vector<std::string>* errors) {
   std::vector<bool> out(run.ops.size(), false);
-  auto get = [&](const std::string& key) -> Result<json> { return c.Call("state.get", {{"key", key}}, 15'000); };
+  auto get = [&](const std::string& key) -> Result<json> {
+    return c.Call("state.get", {{"key", key}}, 15'000);
+  };
   auto value_of = [](const json& got) -> int64_t {
     return got.is_object() && got["value"].is_number_integer() ? got["value"].get<int64_t>() : 0;
   };
@@ -199,13 +219,16 @@ Result<std::vector<bool>> Survivors(net::LineClient& c, const ClientRound& run, 
   auto tb = get(run.prefix() + "tb");
   if (!tb.ok()) return tb.status();
   if (value_of(*ta) != value_of(*tb)) {
-    errors->push_back(run.prefix() + ": txn half applied: ta = " + ta->dump() + ", tb = " + tb->dump());
+    errors->push_back(run.prefix() + ": txn half applied: ta = " + ta->dump() +
+                      ", tb = " + tb->dump());
   }
   std::map<uint64_t, int64_t> messages;  // seq -> k
   for (uint64_t from = 1;;) {
-    auto page = c.Call("pubsub.history", {{"channel", run.channel()}, {"from_seq", from}, {"limit", 1000}}, 15'000);
+    auto page = c.Call("pubsub.history",
+                       {{"channel", run.channel()}, {"from_seq", from}, {"limit", 1000}}, 15'000);
     if (!page.ok()) return page.status();
-    for (const json& m : (*page)["messages"]) messages[U64(m, "seq")] = m["data"].value("k", int64_t{-1});
+    for (const json& m : (*page)["messages"])
+      messages[U64(m, "seq")] = m["data"].value("k", int64_t{-1});
     const uint64_t next = U64(*page, "next_seq");
     if ((*page)["messages"].empty() || next <= from) break;
     from = next;
@@ -221,8 +244,12 @@ Result<std::vector<bool>> Survivors(net::LineClient& c, const ClientRound& run, 
         out[i] = value_of(*got) == op.k;
         break;
       }
-      case kIncr: out[i] = value_of(*counter) >= static_cast<int64_t>(op.incr_index); break;
-      case kTxn: out[i] = value_of(*ta) >= op.k; break;
+      case kIncr:
+        out[i] = value_of(*counter) >= static_cast<int64_t>(op.incr_index);
+        break;
+      case kTxn:
+        out[i] = value_of(*ta) >= op.k;
+        break;
       case kPublish: {
         auto it = messages.find(op.seq);
         out[i] = it != messages.end() && it->second == op.k;
@@ -243,7 +270,8 @@ Result<std::vector<bool>> Survivors(net::LineClient& c, const ClientRound& run, 
         const std::string state = t.is_object() ? t.value("state", "") : "";
         if (op.kind == kSubmit) out[i] = t.is_object();
         if (op.kind == kClaim) out[i] = state == "running" || state == "completed";
-        if (op.kind == kComplete) out[i] = state == "completed" && t["result"].value("k", -1) == op.k;
+        if (op.kind == kComplete)
+          out[i] = state == "completed" && t["result"].value("k", -1) == op.k;
       }
     }
   }
@@ -252,7 +280,8 @@ Result<std::vector<bool>> Survivors(net::LineClient& c, const ClientRound& run, 
 
 struct Counts {
   std::array<uint64_t, kKinds> acked{}, acked_lost{};
-  uint64_t cuts = 0, in_flight = 0, bytes_dropped = 0, files_removed = 0, files_restored = 0, wal_syncs = 0;
+  uint64_t cuts = 0, in_flight = 0, bytes_dropped = 0, files_removed = 0, files_restored = 0,
+           wal_syncs = 0;
   uint64_t violations = 0;
   int64_t max_loss_window_ms = 0;  // kill time minus the earliest ack of a lost write
   std::string Summary() const {
@@ -261,11 +290,13 @@ struct Counts {
     for (int k = 0; k < kKinds; ++k) total += acked[k], lost += acked_lost[k];
     out << cuts << " cuts; " << total << " acknowledged (";
     for (int k = 0; k < kKinds; ++k) out << (k ? ", " : "") << kMethod[k] << " " << acked[k];
-    out << "); " << in_flight << " in flight at a cut; " << lost << " acknowledged then lost to a cut (";
+    out << "); " << in_flight << " in flight at a cut; " << lost
+        << " acknowledged then lost to a cut (";
     for (int k = 0; k < kKinds; ++k) out << (k ? ", " : "") << kMethod[k] << " " << acked_lost[k];
     out << "), widest loss window " << max_loss_window_ms << " ms; cuts dropped " << bytes_dropped
-        << " unsynced bytes, removed " << files_removed << " unsynced files, restored " << files_restored
-        << " by undoing renames; " << wal_syncs << " WAL syncs; violations: " << violations;
+        << " unsynced bytes, removed " << files_removed << " unsynced files, restored "
+        << files_restored << " by undoing renames; " << wal_syncs
+        << " WAL syncs; violations: " << violations;
     return out.str();
   }
 };
@@ -275,7 +306,8 @@ enum class Expect { kSync, kAsync };
 class PowerCutLoop {
  public:
   PowerCutLoop(std::string durability, Expect expect)
-      : server_({.durability = std::move(durability), .power_cut_journal = true}), expect_(expect) {}
+      : server_({.durability = std::move(durability), .power_cut_journal = true}),
+        expect_(expect) {}
 
   // Cuts until `cuts` are done, or — when stop_at_first_loss — until an
   // acknowledged write is found lost.
@@ -291,10 +323,12 @@ class PowerCutLoop {
       for (int c = 0; c < kClients; ++c) {
         runs[c].round = static_cast<int>(round);
         runs[c].client = c;
-        threads.emplace_back(RunClient, std::cref(server_), seed_ + static_cast<uint32_t>(round * kClients + c),
-                             &runs[c], &errors[c]);
+        threads.emplace_back(RunClient, std::cref(server_),
+                             seed_ + static_cast<uint32_t>(round * kClients + c), &runs[c],
+                             &errors[c]);
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(150, 600)(rng)));
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(std::uniform_int_distribution<int>(150, 600)(rng)));
       server_.Kill();
       const int64_t kill_ns = NowNs();
       for (auto& t : threads) t.join();
@@ -309,7 +343,8 @@ class PowerCutLoop {
       counts_.files_restored += cut->files_restored;
       counts_.wal_syncs += cut->wal_syncs;
       const Status started = server_.Start();
-      ASSERT_TRUE(started.ok()) << "the store did not open after a power cut: " << started.ToString() << "; log:\n"
+      ASSERT_TRUE(started.ok()) << "the store did not open after a power cut: "
+                                << started.ToString() << "; log:\n"
                                 << testing::ReadFile(server_.log_path());
       ASSERT_OK_AND_ASSIGN(auto reader, server_.Connect());
       for (ClientRound& run : runs) {
@@ -325,14 +360,14 @@ class PowerCutLoop {
       ASSERT_OK_AND_ASSIGN(std::vector<bool> now, Survivors(*reader, run, &survivor_errors_));
       for (size_t i = 0; i < now.size(); ++i) {
         if (run.survived[i] && !now[i]) {
-          Violation(run.prefix() + " op " + std::to_string(run.ops[i].k) + " (" + kMethod[run.ops[i].kind] +
-                    ") survived its cut and was lost later");
+          Violation(run.prefix() + " op " + std::to_string(run.ops[i].k) + " (" +
+                    kMethod[run.ops[i].kind] + ") survived its cut and was lost later");
         }
       }
     }
     for (const std::string& e : survivor_errors_) Violation(e);
-    std::cout << "[ fault ] power cuts (" << (expect_ == Expect::kSync ? "sync" : "async") << " expectations): "
-              << counts_.Summary() << std::endl;
+    std::cout << "[ fault ] power cuts (" << (expect_ == Expect::kSync ? "sync" : "async")
+              << " expectations): " << counts_.Summary() << std::endl;
   }
 
   uint64_t Lost() const {
@@ -371,13 +406,16 @@ class PowerCutLoop {
         }
         gap = true;
         ++counts_.acked_lost[op.kind];
-        counts_.max_loss_window_ms = std::max<int64_t>(counts_.max_loss_window_ms, (kill_ns - op.ack_ns) / 1'000'000);
+        counts_.max_loss_window_ms =
+            std::max<int64_t>(counts_.max_loss_window_ms, (kill_ns - op.ack_ns) / 1'000'000);
         if (!first_lost[c]) first_lost[c] = &op;
-        const std::string what = run.prefix() + " op " + std::to_string(op.k) + " (" + kMethod[op.kind] + ")";
+        const std::string what =
+            run.prefix() + " op " + std::to_string(op.k) + " (" + kMethod[op.kind] + ")";
         if (expect_ == Expect::kSync) {
           Violation(what + " was acknowledged and lost to the cut");
         } else if (op.ack_ns < wal_synced_ns) {
-          Violation(what + " was acknowledged " + std::to_string((wal_synced_ns - op.ack_ns) / 1000) +
+          Violation(what + " was acknowledged " +
+                    std::to_string((wal_synced_ns - op.ack_ns) / 1000) +
                     " us before the last WAL sync began and lost: outside the async window");
         }
       }
@@ -389,8 +427,9 @@ class PowerCutLoop {
         for (size_t i = 0; i < runs[b].ops.size(); ++i) {
           const Op& y = runs[b].ops[i];
           if (runs[b].survived[i] && y.invoke_ns > first_lost[a]->ack_ns) {
-            Violation(runs[b].prefix() + " op " + std::to_string(y.k) + " survived, though sent after " +
-                      runs[a].prefix() + " op " + std::to_string(first_lost[a]->k) +
+            Violation(runs[b].prefix() + " op " + std::to_string(y.k) +
+                      " survived, though sent after " + runs[a].prefix() + " op " +
+                      std::to_string(first_lost[a]->k) +
                       " was acknowledged and lost: not a prefix in time");
             break;
           }
@@ -432,7 +471,8 @@ TEST(PowerCutLoopTest, AsyncLosesAtMostItsWindowAndKeepsAConsistentPrefix) {
 TEST(PowerCutLoopTest, TheSyncChecksCatchAServerThatDoesNotSyncBeforeAcknowledging) {
   PowerCutLoop loop("async", Expect::kSync);
   loop.Run(EnvOr("SHIM_FAULT_POWER_CUTS", 8), /*stop_at_first_loss=*/true);
-  EXPECT_GT(loop.Lost(), 0u) << "acknowledged writes were never lost: the power cut does not drop unsynced data";
+  EXPECT_GT(loop.Lost(), 0u)
+      << "acknowledged writes were never lost: the power cut does not drop unsynced data";
   EXPECT_GT(loop.counts().violations, 0u);
 }
 

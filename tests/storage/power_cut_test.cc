@@ -4,6 +4,8 @@
 // sync — and a store opened after the cut holds exactly its synced commits.
 #include "storage/power_cut.h"
 
+#include <gtest/gtest.h>
+#include <rocksdb/file_system.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,9 +14,6 @@
 #include <memory>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
-#include <rocksdb/file_system.h>
 
 #include "storage/power_cut_fs.h"
 #include "storage/store.h"
@@ -51,7 +50,8 @@ class PowerCutTest : public ::testing::Test {
   }
   // Files written before the journaling file system exists are durable.
   void StartJournal() {
-    ASSERT_OK_AND_ASSIGN(fs_, NewPowerCutJournalFileSystem(rocksdb::FileSystem::Default(), journal_));
+    ASSERT_OK_AND_ASSIGN(fs_,
+                         NewPowerCutJournalFileSystem(rocksdb::FileSystem::Default(), journal_));
     ASSERT_TRUE(fs_->NewDirectory(data_, IOOptions(), &dir_handle_, nullptr).ok());
   }
   std::unique_ptr<FSWritableFile> Create(const std::string& name) {
@@ -105,7 +105,8 @@ TEST_F(PowerCutTest, OnlySyncedBytesSurvive) {
   Append(*f, "unsynced");
   ASSERT_TRUE(f->Close(IOOptions(), nullptr).ok());  // a close is no sync
   f.reset();
-  ASSERT_EQ(Slurp(Path("000004.log")), "synced unsynced") << "before the cut the page cache has it all";
+  ASSERT_EQ(Slurp(Path("000004.log")), "synced unsynced")
+      << "before the cut the page cache has it all";
   const PowerCutReport r = Cut();
   EXPECT_EQ(Slurp(Path("000004.log")), "synced ");
   EXPECT_EQ(r.files_truncated, 1u);
@@ -168,7 +169,8 @@ TEST_F(PowerCutTest, ALineTheKillCutShortNeverHappened) {
   Append(*f, "abc");
   f.reset();
   fs_.reset();
-  std::ofstream(journal_ + "/" + power_cut::kJournalFile, std::ios::app) << "S 1 3 " << Path("000004.log");
+  std::ofstream(journal_ + "/" + power_cut::kJournalFile, std::ios::app)
+      << "S 1 3 " << Path("000004.log");
   PowerCutReport r = Cut();
   EXPECT_EQ(Slurp(Path("000004.log")), "") << "the torn sync record must not count";
   EXPECT_EQ(r.wal_syncs, 0u);
@@ -192,7 +194,8 @@ int RunChild(const StoreOptions& options, int commits, bool sync_first_only) {
       batch.Put(Family::kKv, "k" + std::to_string(i), "v");
       if (!(*store)->Commit(batch, /*force_sync=*/sync_first_only && i == 0).ok()) ::_exit(11);
     }
-    if ((*store)->stats().fsyncs != static_cast<uint64_t>(sync_first_only ? 1 : commits)) ::_exit(12);
+    if ((*store)->stats().fsyncs != static_cast<uint64_t>(sync_first_only ? 1 : commits))
+      ::_exit(12);
     ::_exit(0);
   }
   int status = 0;
@@ -207,7 +210,8 @@ int CountKeys(const StoreOptions& options) {
   EXPECT_OK(store);
   if (!store.ok()) return -1;
   int n = 0;
-  EXPECT_OK((*store)->Scan(Family::kKv, "", "", [&](std::string_view, std::string_view) { return ++n, true; }));
+  EXPECT_OK((*store)->Scan(Family::kKv, "", "",
+                           [&](std::string_view, std::string_view) { return ++n, true; }));
   return n;
 }
 
@@ -241,7 +245,8 @@ TEST(PowerCutStoreTest, SyncDurabilityLosesNothingToACutAndCountsTheSyncsTheFile
   options.path = dir.Sub("db");
   options.power_cut_journal = dir.Sub("journal");
   options.durability = Durability::kSync;
-  ASSERT_EQ(RunChild(options, 10, false), 0) << "exit 12: RocksDB's fsync count is not one per sync commit";
+  ASSERT_EQ(RunChild(options, 10, false), 0)
+      << "exit 12: RocksDB's fsync count is not one per sync commit";
   ASSERT_OK_AND_ASSIGN(PowerCutReport cut, ApplyPowerCut(options.power_cut_journal));
   EXPECT_GE(cut.wal_syncs, 10u) << "the file system saw fewer WAL syncs than commits";
   EXPECT_EQ(CountKeys(options), 10);
