@@ -26,6 +26,7 @@
 #include "net/asio.h"
 #include "net/engine_host.h"
 #include "net/server.h"
+#include "storage/power_cut.h"
 #include "storage/store.h"
 
 namespace shim::cli {
@@ -174,6 +175,12 @@ int RunServe(int argc, char** argv, int from) {
     return kExitUsage;
   }
   store_options.durability = *durability;
+  // Test only (docs/fault-testing.md, "Power cuts"): journal what is synced
+  // so that a test can simulate a power cut after killing this process.
+  if (const char* journal = std::getenv(storage::kPowerCutJournalEnv); journal && *journal) {
+    store_options.power_cut_journal = journal;
+    spdlog::warn("test-only power-cut journal in {} ({} is set)", journal, storage::kPowerCutJournalEnv);
+  }
 
   net::ServerOptions server_options;
   server_options.socket_path = args.GetOr("socket", DefaultSocketPath());

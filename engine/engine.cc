@@ -302,6 +302,8 @@ json Engine::Describe() const {
               {"failed_groups", stats_.failed_groups},
               {"store_commits", store_stats.commits},
               {"fsyncs", store_stats.fsyncs},
+              {"store_no_space_errors", store_stats.no_space_errors},
+              {"store_resumes", store_stats.resumes},
               {"store_bytes_written", store_stats.bytes_written},
               {"store_size_bytes", core_.store().ApproximateSizeBytes()}};
 }

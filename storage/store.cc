@@ -1,5 +1,6 @@
 #include "storage/store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -8,11 +9,15 @@
 #include <vector>
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
+#include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
 #include "storage/failpoint.h"
+#include "storage/power_cut_fs.h"
 #include "storage/rocks_logger.h"
 
 namespace shim::storage {
@@ -30,11 +35,41 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::Ok();
   std::string msg = std::string(what) + ": " + s.ToString();
   if (s.IsNotFound()) return Status::NotFound(std::move(msg));
+  if (s.IsNoSpace()) {
+    msg += " (the data directory's disk is full: free space there and retry; writes resume without a restart)";
+  }
   return Status::Internal(std::move(msg));
 }
 
+// Counts the store's recoveries from a full disk (RocksDB's own recovery:
+// see FamilyOptions) for sys.stats.
+class NoSpaceRecoveryCounter final : public rocksdb::EventListener {
+ public:
+  explicit NoSpaceRecoveryCounter(std::atomic<uint64_t>* recovered) : recovered_(recovered) {}
+  const char* Name() const override { return "ShimNoSpaceRecoveryCounter"; }
+  void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
+    if (info.old_bg_error.IsNoSpace() && info.new_bg_error.ok()) recovered_->fetch_add(1, std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<uint64_t>* recovered_;
+};
+
+// All families share one memtable budget (Store::Open).
+constexpr size_t kWriteBufferBudget = 8ull << 20;
+
 rocksdb::ColumnFamilyOptions FamilyOptions(Family f) {
   rocksdb::ColumnFamilyOptions cf;
+  // A full disk (issue 18): RocksDB's recovery (its SstFileManager, polling
+  // every 5 s) resumes writes only once the free space reaches a reserve
+  // equal to the largest write buffer at DB::Open — the most its recovery
+  // flush may write. RocksDB's default is 64 MiB per family, so with 42 MiB
+  // free the store stayed stopped until a restart, though the shared budget
+  // means no family's memtables ever hold more than 8 MiB. Sized to the
+  // budget, the reserve is what the flush really needs; nothing else
+  // changes (the budget switches memtables at 7 MiB, before this limit; the
+  // WAL preallocation was already capped at 8 MiB).
+  cf.write_buffer_size = kWriteBufferBudget;
   rocksdb::BlockBasedTableOptions table;
   table.cache_index_and_filter_blocks = true;
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
@@ -101,10 +136,13 @@ void WriteBatch::Clear() { rep_->batch.Clear(); }
 // --------------------------------------------------------------------- Store
 
 struct Store::Impl {
+  // Declared before db: RocksDB uses them until the DB is gone.
+  std::unique_ptr<rocksdb::Env> power_cut_env;  // test only (StoreOptions::power_cut_journal)
+  std::shared_ptr<rocksdb::Statistics> statistics;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
 
-  std::atomic<uint64_t> commits{0}, committed_ops{0}, fsyncs{0}, bytes_written{0};
+  std::atomic<uint64_t> commits{0}, committed_ops{0}, bytes_written{0}, no_space_errors{0}, resumes{0};
 
   // kAsync WAL syncer.
   std::thread syncer;
@@ -153,7 +191,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   // The WAL and its fsync are untouched:
   // a flush only moves data already acknowledged into SST files, and a WAL
   // file is deleted only once every family it holds writes for is flushed.
-  db_options.db_write_buffer_size = 8ull << 20;
+  db_options.db_write_buffer_size = kWriteBufferBudget;
   db_options.max_total_wal_size = 16ull << 20;
   // Restart time (issue 6). After a crash RocksDB replays the WAL into
   // memtables and, by default, writes every replayed memtable out as an L0
@@ -170,6 +208,18 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   // disk, whose writer aborts the process once that disk is full
   // (storage/rocks_logger.h).
   db_options.info_log = NewSpdlogRocksLogger();
+  db_options.listeners.push_back(std::make_shared<NoSpaceRecoveryCounter>(&store->impl_->resumes));
+  // fsyncs are counted where RocksDB performs them (WAL_FILE_SYNCED), not
+  // by shim's commit path. Tickers only: no histograms, no timers.
+  store->impl_->statistics = rocksdb::CreateDBStatistics();
+  store->impl_->statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
+  db_options.statistics = store->impl_->statistics;
+  if (!options.power_cut_journal.empty()) {
+    auto fs = NewPowerCutJournalFileSystem(rocksdb::FileSystem::Default(), options.power_cut_journal);
+    if (!fs.ok()) return fs.status();
+    store->impl_->power_cut_env = rocksdb::NewCompositeEnv(std::move(fs).value());
+    db_options.env = store->impl_->power_cut_env.get();
+  }
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (size_t i = 0; i < size_t(Family::kCount); ++i) {
@@ -208,15 +258,25 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (options.durability == Durability::kAsync) {
     Impl* impl = store->impl_.get();
     uint32_t interval = options.wal_sync_interval_ms ? options.wal_sync_interval_ms : 100;
+    // A sync begins every `interval` (not `interval` after the previous
+    // one ended): what a power cut can lose is what was written since the
+    // last sync began (tests/fault/power_cut_test.cc measures it). An fsync
+    // slower than the interval is followed by the next at once.
     impl->syncer = std::thread([impl, interval] {
+      using Clock = std::chrono::steady_clock;
+      const auto period = std::chrono::milliseconds(interval);
       std::unique_lock lock(impl->mu);
+      auto next = Clock::now() + period;
       while (!impl->stopping) {
-        impl->cv.wait_for(lock, std::chrono::milliseconds(interval));
+        impl->cv.wait_until(lock, next);
+        if (impl->stopping || Clock::now() < next) continue;
+        next += period;
         if (impl->unsynced.exchange(false)) {
           lock.unlock();
-          if (impl->db->SyncWAL().ok()) impl->fsyncs.fetch_add(1, std::memory_order_relaxed);
+          (void)impl->db->SyncWAL();
           lock.lock();
         }
+        next = std::max(next, Clock::now());
       }
     });
   }
@@ -239,16 +299,15 @@ Status Store::Commit(WriteBatch& batch, bool force_sync) {
     SHIM_FAILPOINT("store.after_write_before_sync");
     s = impl_->db->SyncWAL();
   }
-  if (!s.ok()) return FromRocks(s, "commit");
+  if (!s.ok()) {
+    if (s.IsNoSpace()) impl_->no_space_errors.fetch_add(1, std::memory_order_relaxed);
+    return FromRocks(s, "commit");
+  }
   SHIM_FAILPOINT("store.after_sync");
   impl_->commits.fetch_add(1, std::memory_order_relaxed);
   impl_->committed_ops.fetch_add(batch.count(), std::memory_order_relaxed);
   impl_->bytes_written.fetch_add(batch.bytes(), std::memory_order_relaxed);
-  if (sync) {
-    impl_->fsyncs.fetch_add(1, std::memory_order_relaxed);
-  } else if (options_.durability == Durability::kAsync) {
-    impl_->unsynced.store(true, std::memory_order_relaxed);
-  }
+  if (!sync && options_.durability == Durability::kAsync) impl_->unsynced.store(true, std::memory_order_relaxed);
   return Status::Ok();
 }
 
@@ -302,8 +361,14 @@ Status Store::Close() {
 }
 
 StoreStats Store::stats() const {
-  return {impl_->commits.load(), impl_->committed_ops.load(), impl_->fsyncs.load(),
-          impl_->bytes_written.load()};
+  StoreStats out;
+  out.commits = impl_->commits.load();
+  out.committed_ops = impl_->committed_ops.load();
+  out.fsyncs = impl_->statistics ? impl_->statistics->getTickerCount(rocksdb::WAL_FILE_SYNCED) : 0;
+  out.bytes_written = impl_->bytes_written.load();
+  out.no_space_errors = impl_->no_space_errors.load();
+  out.resumes = impl_->resumes.load();
+  return out;
 }
 
 uint64_t Store::ApproximateSizeBytes() const {

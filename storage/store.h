@@ -4,8 +4,9 @@
 // reach disk only through Commit() of a WriteBatch, which is atomic across
 // families. Durability (per store, chosen at Open):
 //   kSync  - every Commit fsyncs the WAL before returning (default).
-//   kAsync - Commit writes the WAL; a background thread fsyncs it at least
-//            every `wal_sync_interval_ms` (100 ms by default).
+//   kAsync - Commit writes the WAL; a background thread begins a WAL fsync
+//            every `wal_sync_interval_ms` (100 ms by default) while there
+//            are unsynced commits.
 //   kNone  - no WAL; data reaches disk at memtable flush and at Close().
 // Commit(batch, /*force_sync=*/true) fsyncs whatever the mode (checkpoints).
 //
@@ -54,6 +55,10 @@ struct StoreOptions {
   Durability durability = Durability::kSync;
   uint32_t wal_sync_interval_ms = 100;     // kAsync: upper bound between WAL fsyncs
   bool error_if_exists = false;
+  // Test only: when set, RocksDB's file system is wrapped by one that
+  // journals what is synced into this directory, for a simulated power cut
+  // after a kill (storage/power_cut.h). Empty (the default) in production.
+  std::string power_cut_journal;
 };
 
 class Store;
@@ -86,8 +91,14 @@ class WriteBatch {
 struct StoreStats {
   uint64_t commits = 0;
   uint64_t committed_ops = 0;
+  // WAL syncs RocksDB performed (its WAL_FILE_SYNCED statistic, counted
+  // where the sync happens, not by shim's commit path).
   uint64_t fsyncs = 0;
   uint64_t bytes_written = 0;
+  // Commits refused because the disk was full, and recoveries from a full
+  // disk (writes resumed without a restart).
+  uint64_t no_space_errors = 0;
+  uint64_t resumes = 0;
 };
 
 class Store {
@@ -100,6 +111,9 @@ class Store {
   // force_sync the WAL is fsynced before returning in every mode (kNone
   // writes the WAL for such batches too). On error nothing of the batch is
   // applied; the caller must then treat the store as failed.
+  // A full disk stops writes (INTERNAL; the message says the disk is full);
+  // RocksDB resumes them by itself within about 5 s of 8 MiB being free
+  // again (FamilyOptions in store.cc sizes that reserve), without a restart.
   Status Commit(WriteBatch& batch, bool force_sync = false);
 
   // Point read; nullopt when absent.

@@ -1,7 +1,7 @@
-// Disk trouble (issue 7 item 7): the data directory on a small tmpfs the
-// test mounts. When it fills up clients get a clear error, nothing
-// acknowledged is lost, and once space returns the server serves again
-// without a restart. On a read-only filesystem the server refuses to start,
+// Disk trouble (issue 7 item 7, issue 18 point 8): the data directory on a
+// small tmpfs the test mounts. When it fills up clients get a clear error,
+// nothing acknowledged is lost, and once a little space returns the server
+// serves again without a restart. On a read-only filesystem the server refuses to start,
 // saying why. Needs root (mount); skipped with a reason otherwise.
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -58,62 +58,83 @@ class SmallFilesystem {
   bool mounted_ = false;
 };
 
+// Fills the store with 64 KiB values under fresh keys until it refuses one;
+// records what was acknowledged. The values are random letters: the store
+// flushes its memtables often and compresses what it flushes, so a
+// repeated byte would never fill it. Returns the refusal.
+Status FillUntilRefused(net::LineClient& client, const std::string& prefix, const std::string& value,
+                        std::map<std::string, uint64_t>* acked) {
+  for (int i = 0; i < 2000; ++i) {
+    const std::string key = prefix + std::to_string(i);
+    auto r = client.Call("state.set", {{"key", key}, {"value", value}}, kLoadedCallTimeoutMs);
+    if (!r.ok()) return r.status();
+    (*acked)[key] = (*r)["version"];
+  }
+  return Status::Ok();
+}
+
+// Retries a write until the server takes it (bounded): RocksDB looks at the
+// free space every 5 s and resumes once its reserve is free.
+Status WriteOnceSpaceReturns(net::LineClient& client, const std::string& key) {
+  Status last = Status::Ok();
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(testing::LatencyBoundMs(10'000));
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = client.Call("state.set", {{"key", key}, {"value", 1}}, kLoadedCallTimeoutMs);
+    if (r.ok()) return Status::Ok();
+    last = r.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return last;
+}
+
 // The server must not die when the disk fills: RocksDB's own LOG file
 // writer used to abort it here ("sync_without_flush_called_" assertion in
 // Debian's librocksdb, 2 of 4 CI runs); its log now goes to shim's log
 // (storage/rocks_logger.h) and this test guards that.
-TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenSpaceReturns) {
+//
+// Space comes back a little at a time: 8 MiB, twice. RocksDB's recovery
+// waited for 64 MiB free (its reserve: the largest write buffer), so with
+// less the store stayed stopped until a restart (issue 18, point 8); the
+// reserve is now the 8 MiB memtable budget (FamilyOptions, store.cc).
+TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenALittleSpaceReturns) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";
   ServerProcess server;
   SmallFilesystem fs(server.data_dir());
-  if (std::string why = fs.Mount(24); !why.empty()) GTEST_SKIP() << "cannot mount a tmpfs here: " << why;
+  int size_mib = 24;
+  if (std::string why = fs.Mount(size_mib); !why.empty()) GTEST_SKIP() << "cannot mount a tmpfs here: " << why;
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
 
-  // Fill it: 64 KiB values under fresh keys until the store refuses. The
-  // values are random letters: the store flushes its memtables often and
-  // compresses what it flushes, so a repeated byte would never fill it.
   std::string value(64 << 10, ' ');
   std::mt19937 random(7);
   for (char& c : value) c = static_cast<char>('a' + random() % 26);
   std::map<std::string, uint64_t> acked;  // key -> acknowledged version
-  Status refusal = Status::Ok();
-  for (int i = 0; i < 2000 && refusal.ok(); ++i) {
-    const std::string key = "fill/" + std::to_string(i);
-    auto r = client->Call("state.set", {{"key", key}, {"value", value}}, kLoadedCallTimeoutMs);
-    if (r.ok()) {
-      acked[key] = (*r)["version"];
-    } else {
-      refusal = r.status();
-    }
-  }
-  ASSERT_FALSE(refusal.ok()) << "24 MiB never filled up";
-  std::printf("[ info ] %zu writes of 64 KiB acknowledged, then: %s\n", acked.size(), refusal.ToString().c_str());
-  EXPECT_NE(refusal.message().find("space"), std::string::npos) << "the error should say the disk is full: "
-                                                                 << refusal.ToString();
-  // Reads go on while writes cannot.
-  ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kLoadedCallTimeoutMs));
-  EXPECT_EQ(ping["pong"], true);
-  ASSERT_OK_AND_ASSIGN(json first, client->Call("state.get", {{"key", "fill/0"}}, kLoadedCallTimeoutMs));
-  EXPECT_EQ(first["version"], 1);
+  for (int round = 0; round < 2; ++round) {
+    const Status refusal = FillUntilRefused(*client, "fill" + std::to_string(round) + "/", value, &acked);
+    ASSERT_FALSE(refusal.ok()) << size_mib << " MiB never filled up";
+    std::printf("[ info ] round %d: %zu writes of 64 KiB acknowledged so far, then: %s\n", round, acked.size(),
+                refusal.ToString().c_str());
+    EXPECT_NE(refusal.message().find("disk is full"), std::string::npos)
+        << "the error should say the disk is full and what to do: " << refusal.ToString();
+    // Reads go on while writes cannot.
+    ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kLoadedCallTimeoutMs));
+    EXPECT_EQ(ping["pong"], true);
+    ASSERT_OK_AND_ASSIGN(json first, client->Call("state.get", {{"key", "fill0/0"}}, kLoadedCallTimeoutMs));
+    EXPECT_EQ(first["version"], 1);
 
-  // Space returns: the server takes writes again, without a restart.
-  ASSERT_EQ(fs.Resize(256), "");
-  bool writable = false;
-  Status last = Status::Ok();
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(testing::LatencyBoundMs(10'000));
-  while (!writable && std::chrono::steady_clock::now() < deadline) {
-    auto r = client->Call("state.set", {{"key", "after/space"}, {"value", 1}}, kLoadedCallTimeoutMs);
-    writable = r.ok();
-    if (!writable) {
-      last = r.status();
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    // 8 MiB comes back: the server takes writes again, without a restart.
+    size_mib += 8;
+    ASSERT_EQ(fs.Resize(size_mib), "");
+    const Status write = WriteOnceSpaceReturns(*client, "after/space" + std::to_string(round));
+    ASSERT_TRUE(write.ok()) << "the server did not take writes again after 8 MiB returned; last error: "
+                            << write.ToString() << "; server log:\n"
+                            << testing::ReadFile(server.log_path());
+    acked["after/space" + std::to_string(round)] = 1;
   }
-  ASSERT_TRUE(writable) << "the server did not take writes again after space returned; last error: "
-                        << last.ToString() << "; server log:\n"
-                        << testing::ReadFile(server.log_path());
+  ASSERT_OK_AND_ASSIGN(json stats, client->Call("sys.stats", json::object(), kLoadedCallTimeoutMs));
+  EXPECT_GE(stats["engine"]["store_resumes"].get<uint64_t>(), 2u) << stats.dump();
+  EXPECT_GE(stats["engine"]["store_no_space_errors"].get<uint64_t>(), 2u) << stats.dump();
 
   // Nothing acknowledged was lost, before or after a crash.
   auto check_all = [&](net::LineClient& c) {
@@ -121,7 +142,11 @@ TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenSpac
       ASSERT_OK_AND_ASSIGN(json got, c.Call("state.get", {{"key", key}}, kLoadedCallTimeoutMs));
       ASSERT_FALSE(got.is_null()) << key << " was acknowledged and is gone";
       EXPECT_EQ(got["version"], version) << key;
-      EXPECT_EQ(got["value"].get_ref<const std::string&>().size(), value.size()) << key;
+      if (key.rfind("fill", 0) == 0) {
+        EXPECT_EQ(got["value"].get_ref<const std::string&>().size(), value.size()) << key;
+      } else {
+        EXPECT_EQ(got["value"], 1) << key;
+      }
     }
   };
   check_all(*client);
@@ -129,8 +154,6 @@ TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenSpac
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto again, server.Connect());
   check_all(*again);
-  ASSERT_OK_AND_ASSIGN(json after, again->Call("state.get", {{"key", "after/space"}}, kLoadedCallTimeoutMs));
-  EXPECT_EQ(after["value"], 1);
 }
 
 // A data directory that is read-only when the server starts (Linux refuses

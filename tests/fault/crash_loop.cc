@@ -48,7 +48,9 @@ CrashLoop::CrashLoop(CrashLoopOptions options)
     : options_(std::move(options)),
       server_({.durability = options_.durability, .extra_args = {}, .env = {}}),
       tally_(options_.expect_violations),
-      rng_(options_.seed) {}
+      rng_(options_.seed) {
+  server_.options().power_cut_journal = options_.power_cut;
+}
 
 void CrashLoop::StartServer() {
   Status s = server_.Start();
@@ -58,6 +60,10 @@ void CrashLoop::StartServer() {
 void CrashLoop::KillServer() { server_.Kill(); }
 
 void CrashLoop::AfterDeath() {
+  if (options_.power_cut) {
+    auto cut = server_.CutPower();
+    ASSERT_TRUE(cut.ok()) << cut.status().ToString();
+  }
   if (options_.between_kill_and_restart) options_.between_kill_and_restart(server_.data_dir());
 }
 

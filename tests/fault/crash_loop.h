@@ -54,6 +54,11 @@ struct CrashLoopOptions {
   // recovery failpoint), with the data directory, before the next start:
   // the place for a simulated power cut, or for damage the checks must see.
   std::function<void(const std::string& data_dir)> between_kill_and_restart;
+  // Every death is a power cut: the server runs with the test-only power-cut
+  // journal (storage/power_cut.h) and, after it dies, every byte and
+  // directory entry it had not synced is dropped (ServerProcess::CutPower),
+  // before between_kill_and_restart runs.
+  bool power_cut = false;
   // For tests of the checks themselves: count violations instead of failing,
   // and stop after the first round that found any.
   bool expect_violations = false;

@@ -44,13 +44,31 @@ TEST(CrashLoopTest, MixedLoadSurvivesRepeatedSigkill) {
   options.kills = EnvInt("SHIM_FAULT_KILLS", 20);
   options.seed = seed;
   options.durability = durability && *durability ? durability : "sync";
+  options.power_cut = EnvInt("SHIM_FAULT_POWER_CUT", 0) != 0;
   std::cout << "[ fault ] SHIM_FAULT_KILLS=" << options.kills << " SHIM_FAULT_SEED=" << seed
-            << " SHIM_FAULT_DURABILITY=" << options.durability << std::endl;
+            << " SHIM_FAULT_DURABILITY=" << options.durability << " SHIM_FAULT_POWER_CUT=" << options.power_cut
+            << std::endl;
   CrashLoop loop(options);
   loop.Run();
   EXPECT_EQ(loop.tally().failed(), 0u);
   EXPECT_GT(loop.tally().passed(), 0u);
   loop.ExpectMinimumLoad();
+}
+
+// The same loop where every kill is a power cut: SIGKILL keeps the page
+// cache, so only this shows that `sync` really syncs before it answers.
+TEST(CrashLoopTest, MixedLoadSurvivesPowerCuts) {
+  const uint32_t seed = CrashLoopSeed();
+  SCOPED_TRACE(testing::SeedMessage(seed));
+  CrashLoopOptions options;
+  options.kills = EnvInt("SHIM_FAULT_POWER_CUTS", 8);
+  options.seed = seed;
+  options.power_cut = true;
+  std::cout << "[ fault ] power cuts: SHIM_FAULT_POWER_CUTS=" << options.kills << " seed " << seed << std::endl;
+  CrashLoop loop(options);
+  loop.Run();
+  EXPECT_EQ(loop.tally().failed(), 0u);
+  EXPECT_GT(loop.tally().passed(), 0u);
 }
 
 // The checks that see acknowledged data lost. A run that must fail must fail
@@ -105,6 +123,20 @@ TEST(CrashLoopTeethTest, DurabilityNoneLosesAcknowledgedWritesAndTheChecksSeeIt)
   RunExpectingDataLoss(
       {.kills = 5, .seed = seed, .durability = "none", .between_kill_and_restart = nullptr, .expect_violations = true},
       2);
+}
+
+// `async` acknowledges before the WAL is synced: under SIGKILL alone the
+// page cache keeps every write and the loop passes, but a power cut loses
+// what was not synced yet, and the loop must see it.
+TEST(CrashLoopTeethTest, AsyncUnderPowerCutsLosesAcknowledgedWritesAndTheChecksSeeIt) {
+  SHIM_TEST_SEED_TRACE(seed, std::nullopt);
+  RunExpectingDataLoss({.kills = 5,
+                        .seed = seed,
+                        .durability = "async",
+                        .between_kill_and_restart = nullptr,
+                        .power_cut = true,
+                        .expect_violations = true},
+                       1);
 }
 
 // Empties the newest WAL file of a RocksDB directory: the acknowledged,

@@ -36,7 +36,9 @@ Status ServerProcess::Spawn() {
   std::vector<std::string> args = {"--data", data_dir_, "--socket", socket_path_,
                                    "--durability", options_.durability};
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
-  pid_t pid = SpawnServe(args, log_path_, options_.env);
+  std::vector<std::string> env = options_.env;
+  if (options_.power_cut_journal) env.push_back(std::string(storage::kPowerCutJournalEnv) + "=" + PowerCutJournalDir());
+  pid_t pid = SpawnServe(args, log_path_, env);
   if (pid < 0) return Status::Internal("fork failed");
   pid_ = pid;
   return Status::Ok();
@@ -58,6 +60,14 @@ Status ServerProcess::Start() {
   }
   Kill();
   return Status::Internal("shim serve did not answer within 20 s; see " + log_path_);
+}
+
+std::string ServerProcess::PowerCutJournalDir() const { return dir_.Sub("power-cut"); }
+
+Result<storage::PowerCutReport> ServerProcess::CutPower() {
+  if (pid_ > 0) return Status::Internal("CutPower: the server is still running; Kill() it first");
+  if (!options_.power_cut_journal) return Status::Internal("CutPower: the server ran without power_cut_journal");
+  return storage::ApplyPowerCut(PowerCutJournalDir());
 }
 
 void ServerProcess::Kill() {

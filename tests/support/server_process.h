@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "net/line_client.h"
+#include "storage/power_cut.h"
 #include "storage/status.h"
 #include "tests/support/temp_dir.h"
 
@@ -26,6 +27,10 @@ struct ServerProcessOptions {
   // "NAME=value" entries added to the child's environment only, e.g.
   // {"SHIM_FAILPOINTS=store.before_write:crash@3"} (docs/failpoints.md).
   std::vector<std::string> env{};
+  // Test-only power-cut journal (storage/power_cut.h): the server records
+  // what it syncs, so that CutPower() after Kill() can drop what a power
+  // cut would have lost. docs/fault-testing.md, "Power cuts".
+  bool power_cut_journal = false;
 };
 
 class ServerProcess {
@@ -50,6 +55,11 @@ class ServerProcess {
   // Exit code (as WaitForExit) of the last child that ended on its own,
   // during Start() or WaitForExit(); -1 if none did.
   int last_exit_status() const { return last_exit_status_; }
+  // After Kill() (or a failpoint exit), before the next Start(): applies a
+  // simulated power cut to the data directory — every byte and directory
+  // entry the killed server had not synced is gone. Needs
+  // options().power_cut_journal for the run that was killed.
+  Result<storage::PowerCutReport> CutPower();
   // Options used by the next Start() (e.g. to arm or disarm failpoints).
   ServerProcessOptions& options() { return options_; }
   bool running() const { return pid_ > 0; }
@@ -64,6 +74,8 @@ class ServerProcess {
   ServerProcessOptions options_;
   TempDir dir_;
   std::string socket_path_, data_dir_, log_path_;
+  // Beside the data directory, on its filesystem (the journal hard-links).
+  std::string PowerCutJournalDir() const;
   pid_t pid_ = -1;
   int last_exit_status_ = -1;
 };
