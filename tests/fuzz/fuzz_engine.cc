@@ -1,8 +1,11 @@
 #include "tests/fuzz/fuzz_engine.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
+#include <string>
 
 namespace shim::fuzz {
 
@@ -26,12 +29,28 @@ void Cleanup() {
 }  // namespace
 
 void FuzzEngine::Pump() {
-  for (int i = 0; i < 1000 && engine->ReadyToSeal(); ++i) {
-    std::unique_ptr<engine::Group> group = engine->Seal();
-    Status s = group->Write();
-    if (!s.ok()) Die("group write failed: " + s.ToString());
-    engine->Land(*group, s);
+  // Landing a group can make timers due (a grant with a TTL of 0 left) and
+  // timers can open groups (an expiry writes): alternate until both rest.
+  constexpr int kMaxRounds = 100'000;
+  for (int round = 0;; ++round) {
+    if (round == kMaxRounds) Die("groups or due timers still pending after " + std::to_string(kMaxRounds) + " rounds");
+    if (engine->ReadyToSeal()) {
+      std::unique_ptr<engine::Group> group = engine->Seal();
+      Status s = group->Write();
+      if (!s.ok()) Die("group write failed: " + s.ToString());
+      engine->Land(*group, s);
+      continue;
+    }
+    std::optional<int64_t> next = engine->NextTimerInMs();
+    if (!next || *next > 0) return;
+    engine->RunTimers();
   }
+}
+
+void FuzzEngine::MoveClock(int64_t mono_ms, int64_t wall_ms) {
+  clock.Advance(std::clamp<int64_t>(mono_ms, 0, kMaxStepMs));
+  clock.AdjustWall(std::clamp<int64_t>(wall_ms, -kMaxStepMs, kMaxStepMs));
+  Pump();
 }
 
 FuzzEngine& GetFuzzEngine() {

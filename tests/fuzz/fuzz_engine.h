@@ -2,7 +2,9 @@
 // Store (Durability none, so no fsync) in a fresh /tmp directory removed at
 // exit, a FakeClock and an Engine, opened once per process and shared by
 // every input, as one long-lived server would be. Engine thread = the
-// fuzzer's thread.
+// fuzzer's thread. The clock moves only when an input says so (MoveClock),
+// so TTLs, leases, heartbeats, delayed tasks and retention run as the
+// fuzzer chooses, and a crash replays from its inputs.
 #pragma once
 
 #include <memory>
@@ -20,9 +22,18 @@ struct FuzzEngine {
   std::unique_ptr<storage::Store> store;
   std::unique_ptr<engine::Engine> engine;
 
-  // Seals, writes and lands open groups until none is left (as
-  // net/engine_host.cc does, but synchronously).
+  // What net/engine_host.cc does between two requests, synchronously:
+  // seals, writes and lands open groups and runs the timers that are due,
+  // until neither is left. Aborts if they never settle (a timer that is
+  // always due would spin a real server's io thread).
   void Pump();
+
+  // Moves the monotonic and wall clocks forward by `mono_ms` (clamped to
+  // 0 .. kMaxStepMs) and then the wall clock alone by `wall_ms` (either
+  // sign, clamped to +-kMaxStepMs: a wall clock set by hand or by NTP can
+  // go back), then Pumps so that what fell due runs.
+  void MoveClock(int64_t mono_ms, int64_t wall_ms);
+  static constexpr int64_t kMaxStepMs = int64_t{400} * 24 * 3600 * 1000;  // 400 days
 };
 
 // The process-wide instance; aborts if the store cannot be opened.
