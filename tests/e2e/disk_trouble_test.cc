@@ -2,7 +2,8 @@
 // test mounts. When it fills up clients get a clear error, nothing
 // acknowledged is lost, and once space returns the server serves again
 // without a restart. On a read-only filesystem the server refuses to start,
-// saying why. Needs root (mount); skipped with a reason otherwise.
+// saying why. Needs root (mount): fails otherwise, saying why, unless
+// SHIM_ALLOW_SKIP=1 lets it skip (tests/support/test_util.h).
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -63,10 +64,10 @@ class SmallFilesystem {
 // Debian's librocksdb, 2 of 4 CI runs); its log now goes to shim's log
 // (storage/rocks_logger.h) and this test guards that.
 TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenSpaceReturns) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";
+  if (::geteuid() != 0) SHIM_SKIP_OR_FAIL("needs root to mount a small tmpfs");
   ServerProcess server;
   SmallFilesystem fs(server.data_dir());
-  if (std::string why = fs.Mount(24); !why.empty()) GTEST_SKIP() << "cannot mount a tmpfs here: " << why;
+  if (std::string why = fs.Mount(24); !why.empty()) SHIM_SKIP_OR_FAIL("cannot mount a tmpfs here: " << why);
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
 
@@ -139,10 +140,10 @@ TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenSpac
 // and once the filesystem is writable again it starts with everything the
 // earlier run acknowledged.
 TEST(DiskTroubleTest, ReadOnlyDataDirectoryRefusesToStartWithAClearErrorAndLosesNothing) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";
+  if (::geteuid() != 0) SHIM_SKIP_OR_FAIL("needs root to mount a small tmpfs");
   ServerProcess server;
   SmallFilesystem fs(server.data_dir());
-  if (std::string why = fs.Mount(16); !why.empty()) GTEST_SKIP() << "cannot mount a tmpfs here: " << why;
+  if (std::string why = fs.Mount(16); !why.empty()) SHIM_SKIP_OR_FAIL("cannot mount a tmpfs here: " << why);
   ASSERT_OK(server.Start());
   {
     ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
