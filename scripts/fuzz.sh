@@ -5,7 +5,8 @@
 #
 # The targets are found by convention, as tests/fuzz/CMakeLists.txt finds
 # them: tests/fuzz/<name>_fuzz.cc, seed corpus tests/fuzz/corpus/<name>_fuzz/
-# (required), dictionary tests/fuzz/<name>_fuzz.dict (optional).
+# (required), dictionary tests/fuzz/<name>_fuzz.dict and libFuzzer options
+# tests/fuzz/<name>_fuzz.options (name=value lines), both optional.
 #
 # Each campaign stops after FUZZ_RUNS executions (default 10,000,000) or,
 # if FUZZ_SECONDS is set, after that many seconds, whichever comes first.
@@ -51,6 +52,14 @@ for t in "${targets[@]}"; do
   fi
   dict=()
   [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
+  # tests/fuzz/<target>.options: one libFuzzer option name=value a line.
+  options=()
+  if [ -f "tests/fuzz/$t.options" ]; then
+    while IFS= read -r line; do
+      case "$line" in ''|'#'*) continue ;; esac
+      options+=("-$line")
+    done < "tests/fuzz/$t.options"
+  fi
   mkdir -p "$build/corpus/$t"
   log="$build/logs/$t.log"
   echo "fuzz: $t, ${runs} executions${seconds:+ or ${seconds} s} (log: $log)"
@@ -58,7 +67,7 @@ for t in "${targets[@]}"; do
   # -rss_limit_mb: the engine targets keep one store and engine for the
   # whole campaign, as a long-lived server does; RocksDB's caches and the
   # memtables grow with it.
-  "$bin" "$build/corpus/$t" "$seeds" "${limits[@]}" "${dict[@]}" \
+  "$bin" "$build/corpus/$t" "$seeds" "${limits[@]}" "${dict[@]}" "${options[@]}" \
     -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="$build/artifacts/$t-" >"$log" 2>&1
   rc=$?

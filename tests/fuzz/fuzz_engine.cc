@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -53,25 +54,50 @@ void FuzzEngine::MoveClock(int64_t mono_ms, int64_t wall_ms) {
   Pump();
 }
 
+void FuzzEngine::Open(bool fresh) {
+  mcp.reset();
+  engine.reset();
+  if (store) {
+    Status closed = store->Close();
+    if (!closed.ok()) Die("closing the store: " + closed.ToString());
+    store.reset();
+  }
+  if (fresh) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir + "/data", ec);
+  }
+  storage::StoreOptions so;
+  so.path = dir + "/data";
+  so.durability = storage::Durability::kNone;
+  auto opened_store = storage::Store::Open(so);
+  if (!opened_store.ok()) Die("opening the store: " + opened_store.status().ToString());
+  store = std::move(opened_store).value();
+  engine::EngineOptions eo;
+  eo.clock = &clock;
+  eo.store = store.get();
+  auto opened = engine::Engine::Open(eo);
+  if (!opened.ok()) Die("recovering the engine from what it wrote: " + opened.status().ToString());
+  engine = std::move(opened).value();
+  mcp = std::make_unique<net::McpAdapter>(*engine, "fuzz");
+  ++opens;
+}
+
+void FuzzEngine::BeginInput() {
+  if (++inputs % inputs_per_open != 0) return;
+  Open(/*fresh=*/opens % kOpensPerStore == 0);
+}
+
 FuzzEngine& GetFuzzEngine() {
   if (g_engine) return *g_engine;
   char tmpl[] = "/tmp/shim-fuzz-XXXXXX";
   if (!::mkdtemp(tmpl)) Die("cannot create a directory under /tmp");
   g_engine = new FuzzEngine;
   g_engine->dir = tmpl;
+  if (const char* n = std::getenv("SHIM_FUZZ_INPUTS_PER_OPEN"); n && std::strtoull(n, nullptr, 10) > 0) {
+    g_engine->inputs_per_open = std::strtoull(n, nullptr, 10);
+  }
   std::atexit(Cleanup);
-  storage::StoreOptions so;
-  so.path = g_engine->dir + "/data";
-  so.durability = storage::Durability::kNone;
-  auto store = storage::Store::Open(so);
-  if (!store.ok()) Die(store.status().ToString());
-  g_engine->store = std::move(store).value();
-  engine::EngineOptions eo;
-  eo.clock = &g_engine->clock;
-  eo.store = g_engine->store.get();
-  auto engine = engine::Engine::Open(eo);
-  if (!engine.ok()) Die(engine.status().ToString());
-  g_engine->engine = std::move(engine).value();
+  g_engine->Open(/*fresh=*/true);
   return *g_engine;
 }
 

@@ -5,6 +5,14 @@
 // fuzzer's thread. The clock moves only when an input says so (MoveClock),
 // so TTLs, leases, heartbeats, delayed tasks and retention run as the
 // fuzzer chooses, and a crash replays from its inputs.
+//
+// Every inputs_per_open inputs (BeginInput; 20,000, or
+// SHIM_FUZZ_INPUTS_PER_OPEN: the seed replay of `make test` uses 16, so
+// that recovery runs over the corpus's state too) the engine and store are
+// closed and opened again on what they wrote, as a server restart does: a
+// recovery that fails aborts, since a server could not restart on that
+// data either. Every kOpensPerStore opens the store starts empty again, so
+// that a campaign of millions of inputs keeps a bounded state and speed.
 #pragma once
 
 #include <memory>
@@ -12,15 +20,28 @@
 
 #include "engine/clock.h"
 #include "engine/engine.h"
+#include "net/mcp_adapter.h"
 #include "storage/store.h"
 
 namespace shim::fuzz {
 
 struct FuzzEngine {
+  static constexpr uint64_t kOpensPerStore = 10;
+
   std::string dir;
   engine::FakeClock clock;
   std::unique_ptr<storage::Store> store;
   std::unique_ptr<engine::Engine> engine;
+  std::unique_ptr<net::McpAdapter> mcp;  // on `engine`, rebuilt with it
+  uint64_t inputs_per_open = 20'000;
+  uint64_t inputs = 0;
+  uint64_t opens = 0;
+
+  // Call at the start of each input: counts it, and reopens (see above)
+  // when it is time. References into the engine do not survive it.
+  void BeginInput();
+  // Opens the store in `dir` (emptied first if `fresh`) and the engine on it.
+  void Open(bool fresh);
 
   // What net/engine_host.cc does between two requests, synchronously:
   // seals, writes and lands open groups and runs the timers that are due,

@@ -216,9 +216,9 @@ bool MaybeMoveClock(shim::fuzz::FuzzEngine& fe, std::string_view line) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static shim::fuzz::FuzzEngine& fe = shim::fuzz::GetFuzzEngine();
-  static shim::net::McpAdapter* mcp = new shim::net::McpAdapter(*fe.engine, "fuzz");
   static uint64_t next_client = 1;
-  Connection conn{fe, *mcp, std::make_shared<FuzzClient>(next_client++)};
+  fe.BeginInput();
+  Connection conn{fe, *fe.mcp, std::make_shared<FuzzClient>(next_client++)};
   std::string_view input(reinterpret_cast<const char*>(data), size);
   while (!input.empty()) {
     size_t nl = input.find('\n');

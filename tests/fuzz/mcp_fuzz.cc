@@ -79,9 +79,10 @@ void MoveClock(shim::fuzz::FuzzEngine& fe, uint8_t byte0) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static shim::fuzz::FuzzEngine& fe = shim::fuzz::GetFuzzEngine();
-  static shim::net::McpAdapter* adapter = new shim::net::McpAdapter(*fe.engine, "fuzz");
   static uint64_t next_client = 1;
   if (size < 2) return 0;
+  fe.BeginInput();
+  shim::net::McpAdapter* adapter = fe.mcp.get();
   const std::string method = kMethods[data[0] % std::size(kMethods)];
   const uint8_t tool_index = data[1];
   std::string_view text(reinterpret_cast<const char*>(data + 2), size - 2);
