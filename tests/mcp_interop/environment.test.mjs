@@ -21,11 +21,14 @@ describe('the environment of shim mcp and of the daemon it starts', () => {
   before(() => {
     home = tempHome();
     // In a sanitized run (scripts/test-sanitized.sh) the variables are set
-    // and checked as they are; elsewhere the test sets stand-ins (a binary
-    // built without a sanitizer ignores them) so that the check still runs.
+    // and checked as they are; the test sets those that are not (a run
+    // without sanitizers: all of them) to a stand-in that every sanitizer
+    // parses and that changes nothing, so that the check always runs.
     for (const name of [...SANITIZER_VARIABLES, 'SHIM_ENV_PROBE']) {
       saved[name] = process.env[name];
-      if (process.env[name] === undefined) process.env[name] = `probe-${name}-${process.pid}`;
+      if (process.env[name] === undefined) {
+        process.env[name] = name === 'SHIM_ENV_PROBE' ? `probe-${process.pid}` : 'verbosity=0';
+      }
     }
   });
 
