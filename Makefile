@@ -62,18 +62,21 @@ fault-soak: build
 	SHIM_FAULT_KILLS=$(FAULT_KILLS) SHIM_FAULT_SEED=$(FAULT_SEED) \
 	  ./$(BUILD_DIR)/tests/fault_tests --gtest_filter='CrashLoopTest.*' --gtest_brief=1
 
-# libFuzzer targets of tests/fuzz (docs/fault-testing.md, "Fuzzing"):
-# clang builds them with ASan+UBSan into build-fuzz, then each runs for
-# FUZZ_SECONDS (default 60) from the seed corpus in tests/fuzz/corpus; the
-# executions per target are printed. Needs clang (Debian's clang package).
-FUZZ_SECONDS ?= 60
+# libFuzzer campaigns over the targets of tests/fuzz (docs/fault-testing.md,
+# "Fuzzing"): clang builds them with ASan+UBSan into build-fuzz, then each
+# runs from its seed corpus in tests/fuzz/corpus/<target>/ for FUZZ_RUNS
+# executions (default 10,000,000), or FUZZ_SECONDS seconds if set and
+# reached first; the executions per target are printed. Needs clang
+# (Debian's clang package). `make test` only replays the seed corpora.
+FUZZ_RUNS ?= 10000000
+FUZZ_SECONDS ?=
 FUZZ_BUILD_DIR ?= build-fuzz
 fuzz:
 	@command -v clang++ >/dev/null || { echo "make fuzz needs clang: apt-get install clang"; exit 1; }
 	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHIM_FUZZ=ON \
 	  -DSHIM_BUILD_TESTS=OFF -DSHIM_BUILD_BENCH=OFF >/dev/null
 	@cmake --build $(FUZZ_BUILD_DIR) -j$(JOBS) --target fuzz_targets
-	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BUILD_DIR)
+	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)

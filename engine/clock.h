@@ -24,7 +24,9 @@ class SystemClock final : public Clock {
   int64_t MonoMs() const override;
 };
 
-// Starts at a fixed, realistic epoch time; both readings advance together.
+// Starts at a fixed, realistic epoch time; both readings advance together,
+// unless AdjustWall moves the wall clock alone (an operator or NTP setting
+// it, possibly backwards), as a real wall clock can.
 class FakeClock final : public Clock {
  public:
   explicit FakeClock(int64_t now_ms = 1'760'000'000'000) : now_ms_(now_ms) {}
@@ -34,6 +36,7 @@ class FakeClock final : public Clock {
     now_ms_ += ms;
     mono_ms_ += ms;
   }
+  void AdjustWall(int64_t ms) { now_ms_ += ms; }
 
  private:
   int64_t now_ms_;

@@ -51,7 +51,7 @@ SessionModule::SessionModule(Core& core, PubSubModule& pubsub, StateModule& stat
     : core_(core), pubsub_(pubsub), state_(state), risk_(std::move(risk)) {}
 
 Status SessionModule::Recover() {
-  sessions_.clear();
+  Reset();
   Status bad;
   std::string sprefix(1, static_cast<char>(KeyTag::kSession));
   SHIM_RETURN_IF_ERROR(core_.store().Scan(
@@ -82,6 +82,7 @@ Status SessionModule::Recover() {
         // Full heartbeat TTL again after a restart: nothing expires early.
         s.expires_mono_ms = core_.clock().MonoMs() + s.heartbeat_ttl_ms;
         if (s.state == State::kOpen) Arm(id, s);
+        Index(id, s);
         sessions_.emplace(std::move(id), std::move(s));
         return true;
       }));
@@ -106,6 +107,38 @@ Status SessionModule::Recover() {
         s->checkpoints.push_back(std::move(m));  // keys sort by id: oldest first
         return true;
       });
+}
+
+void SessionModule::Index(const std::string& id, const Session& s) {
+  by_name_[s.name].emplace(s.opened_at_ms, id);
+  if (RecoveryAvailable(s)) recoverable_by_name_[s.name].emplace(s.opened_at_ms, id);
+}
+
+void SessionModule::Unindex(const std::string& id, const Session& s) {
+  for (auto* index : {&by_name_, &recoverable_by_name_}) {
+    auto it = index->find(s.name);
+    if (it == index->end()) continue;
+    it->second.erase({s.opened_at_ms, id});
+    if (it->second.empty()) index->erase(it);
+  }
+}
+
+std::string SessionModule::Newest(const std::map<std::string, ByOpened, std::less<>>& index, const std::string& name,
+                                  std::string_view except) {
+  auto named = index.find(name);
+  if (named == index.end()) return {};
+  const ByOpened& set = named->second;
+  // From the newest opened_at_ms down; `except` can only hold up one group.
+  for (auto end = set.end(); end != set.begin();) {
+    const int64_t opened = std::prev(end)->first;
+    if (opened < 0) break;
+    const auto group = set.lower_bound({opened, std::string()});
+    for (auto it = group; it != end; ++it) {
+      if (it->second != except) return it->second;
+    }
+    end = group;
+  }
+  return {};
 }
 
 SessionModule::Session* SessionModule::Find(const std::string& id) {
@@ -140,8 +173,10 @@ void SessionModule::Arm(const std::string& id, const Session& s) {
     Session* s = Find(id);
     if (!s || s->state != State::kOpen || s->expires_mono_ms > core_.clock().MonoMs()) return;
     core_.NextRevision();
+    Unindex(id, *s);
     s->state = State::kUnclean;
     s->recovery_acked = false;
+    Index(id, *s);
     Persist(id, *s);
     Event("session.unclean", id, {{"name", s->name}, {"last_heartbeat_at_ms", s->last_heartbeat_at_ms}});
   });
@@ -156,6 +191,7 @@ void SessionModule::Event(const std::string& type, const std::string& id, json e
 SessionModule::Session& SessionModule::OpenSession(const std::string& id, const std::string& name, int64_t ttl,
                                                    const json* metadata, std::optional<int64_t> keep) {
   Session& s = sessions_[id];
+  Unindex(id, s);
   const int64_t now = core_.clock().NowMs();
   if (s.opened_at_ms == 0) s.keep_checkpoints = limits_.default_keep_checkpoints;
   if (!name.empty() || s.name.empty()) s.name = name.empty() ? id : name;
@@ -167,6 +203,7 @@ SessionModule::Session& SessionModule::OpenSession(const std::string& id, const 
   s.closed_at_ms = 0;
   s.last_heartbeat_at_ms = now;
   s.expires_mono_ms = core_.clock().MonoMs() + ttl;
+  Index(id, s);
   Persist(id, s);
   Arm(id, s);
   return s;
@@ -204,15 +241,7 @@ void SessionModule::Open(Call& call) {
   // earlier session with the same name did.
   std::string recover_from;
   if (Session* prev = Find(sid); prev && RecoveryAvailable(*prev)) recover_from = sid;
-  if (recover_from.empty() && !name.empty()) {
-    int64_t newest = -1;
-    for (const auto& [other_id, other] : sessions_) {
-      if (other_id != sid && other.name == name && RecoveryAvailable(other) && other.opened_at_ms > newest) {
-        newest = other.opened_at_ms;
-        recover_from = other_id;
-      }
-    }
-  }
+  if (recover_from.empty() && !name.empty()) recover_from = Newest(recoverable_by_name_, name, sid);
   Session& s = OpenSession(sid, name, ttl, metadata, keep);
   Event("session.opened", sid, {{"name", s.name}});
   json out = {{"session_id", sid}, {"recovery_available", !recover_from.empty()}};
@@ -235,7 +264,9 @@ void SessionModule::Heartbeat(Call& call) {
   if (session.state == State::kUnclean) {
     // The chat came back before anyone recovered it: open again.
     core_.NextRevision();
+    Unindex(id, session);
     session.state = State::kOpen;
+    Index(id, session);
     Persist(id, session);
     Event("session.resumed", id, {{"name", session.name}});
   }
@@ -250,7 +281,9 @@ void SessionModule::Close(Call& call) {
   auto s = FindOrFail(id);
   if (!s.ok()) return core_.Reply(call.reply, s.status());
   core_.NextRevision();
+  Unindex(id, **s);
   (*s)->state = State::kClosed;
+  Index(id, **s);
   (*s)->closed_at_ms = core_.clock().NowMs();
   Persist(id, **s);
   Event("session.closed", id, {{"name", (*s)->name}});
@@ -331,20 +364,8 @@ void SessionModule::RecoveryCheck(Call& call) {
     sid = *id;
   } else {
     // The newest session with that name that needs recovery, else the newest.
-    int64_t best_recover = -1, best_any = -1;
-    std::string any;
-    for (const auto& [other_id, s] : sessions_) {
-      if (s.name != *name) continue;
-      if (RecoveryAvailable(s) && s.opened_at_ms > best_recover) {
-        best_recover = s.opened_at_ms;
-        sid = other_id;
-      }
-      if (s.opened_at_ms > best_any) {
-        best_any = s.opened_at_ms;
-        any = other_id;
-      }
-    }
-    if (sid.empty()) sid = any;
+    sid = Newest(recoverable_by_name_, *name);
+    if (sid.empty()) sid = Newest(by_name_, *name);
   }
   // With ack, the check also marks the recovery handled, in the same write;
   // the reply still says what was found.
@@ -352,7 +373,9 @@ void SessionModule::RecoveryCheck(Call& call) {
   const bool was_available = found && RecoveryAvailable(*found);
   if (ack && was_available) {
     core_.NextRevision();
+    Unindex(sid, *found);
     found->recovery_acked = true;
+    Index(sid, *found);
     Persist(sid, *found);
     Event("session.recovered", sid, {{"name", found->name}});
   }
@@ -390,7 +413,9 @@ void SessionModule::RecoveryAck(Call& call) {
   auto s = FindOrFail(id);
   if (!s.ok()) return core_.Reply(call.reply, s.status());
   core_.NextRevision();
+  Unindex(id, **s);
   (*s)->recovery_acked = true;
+  Index(id, **s);
   Persist(id, **s);
   Event("session.recovered", id, {{"name", (*s)->name}});
   core_.Reply(call.reply, json{{"ok", true}});

@@ -122,7 +122,9 @@ void SessionModule::AutoCheckpoint(Call& call) {
     s->last_heartbeat_at_ms = core_.clock().NowMs();
     s->expires_mono_ms = core_.clock().MonoMs() + s->heartbeat_ttl_ms;
     if (s->state == State::kUnclean) {
+      Unindex(id, *s);
       s->state = State::kOpen;
+      Index(id, *s);
       Event("session.resumed", id, {{"name", s->name}});
     }
     Persist(id, *s);

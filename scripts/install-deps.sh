@@ -18,9 +18,10 @@ for p in "${packages[@]}"; do
   fi
 done
 
-# Node.js and npm for the MCP interop test (tests/mcp_interop). Checked by
+# npm for the MCP interop test (tests/mcp_interop): it installs the pinned
+# MCP SDK and the pinned Node.js the test runs on, so any Node that runs
+# npm will do (Debian's npm brings Debian 12's nodejs 18). Checked by
 # command, not package: a nodejs from another repository bundles npm.
-if ! command -v node >/dev/null 2>&1; then missing+=(nodejs); fi
 if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 
 if [ ${#missing[@]} -eq 0 ]; then

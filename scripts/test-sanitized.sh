@@ -5,10 +5,14 @@
 #   scripts/test-sanitized.sh tsan   # TSan, the net and e2e tests   (make test-tsan)
 #
 # Every process of the run (test binaries, the `shim serve` children they
-# start, `shim worker run`, `shim mcp`) writes its sanitizer reports to one
-# fresh directory through log_path; a run passes only if ctest passes AND
-# that directory stays empty, so a report from a server that a test killed
-# or stopped is not lost in its log. Reports are printed at the end.
+# start, `shim worker run`, `shim mcp` and the daemon it starts) writes its
+# sanitizer reports to one fresh directory through log_path; a run passes
+# only if ctest passes AND that directory stays empty, so a report from a
+# server that a test killed or stopped is not lost in its log. Reports are
+# printed at the end. The variables reach those processes through the
+# environment; where a test starts one through a library that passes only
+# some variables (the MCP SDK's stdio transport), the test forwards them
+# (tests/mcp_interop/helpers.mjs, childEnv; checked by environment.test.mjs).
 # Environment: JOBS (default 2), SAN_BUILD_DIR, CTEST_ARGS (extra ctest
 # arguments, e.g. "-R StateTest"), UNITY (default ON: a unity build, as in
 # the Makefile; OFF to compile file by file).

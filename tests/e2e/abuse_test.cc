@@ -59,7 +59,7 @@ void ExpectPromptService(net::LineClient& client, const std::string& tag, int ro
 TEST(AbuseTest, ThousandConcurrentConnectionsAreServedAndTheNextIsRefusedClearly) {
   constexpr int kConnections = 1000;
   if (!RaiseOwnFileLimit(2 * kConnections + 256)) {
-    GTEST_SKIP() << "the open-file hard limit is below " << 2 * kConnections + 256 << " (ulimit -Hn)";
+    SHIM_SKIP_OR_FAIL("the open-file hard limit is below " << 2 * kConnections + 256 << " (ulimit -Hn)");
   }
   // Room for exactly the crowd and the bystander.
   ServerProcess server({.extra_args = {"--max-connections", std::to_string(kConnections + 1)}});

@@ -4,6 +4,11 @@
 // alive. Each contender is a fork()ed child with its own LineClient; the test
 // process coordinates them over pipes and watches the lock with its own
 // connection. Every wait is bounded.
+//
+// The TTLs the holders renew, and the windows checked around them, follow
+// the load measured at the start of each test (tests/support/load_baseline.h):
+// a renewal must reach the server before the TTL runs out, which on a
+// loaded machine takes more than on a quiet one.
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -25,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "net/line_client.h"
+#include "tests/support/load_baseline.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_util.h"
 
@@ -34,8 +40,8 @@ namespace {
 using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
-constexpr int kLeaseTtlMs = 400;  // the holder's lease in the keepalive test
-constexpr int kTtlMs = 300;       // the holder's lock TTL in the extend test
+constexpr int kLeaseTtlFloorMs = 400;  // the holder's lease in the keepalive test, on a quiet machine
+constexpr int kTtlFloorMs = 300;       // the holder's lock TTL in the extend test, on a quiet machine
 
 int64_t MonoNowUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now().time_since_epoch()).count();
@@ -237,12 +243,17 @@ TEST_F(LockContentionTest, WaiterInAnotherProcessGetsTheLockWhenTheHolderRelease
 
 TEST_F(LockContentionTest, WaiterGetsTheLockWhenTheHolderStopsKeepingItsLeaseAlive) {
   const std::string socket = server_.socket_path();
+  // The lease absorbs 20 slow steps; the holder renews it 4 times per TTL,
+  // so each renewal has 15 of them to arrive.
+  const LoadBaseline load = MeasureLoad(*observer_);
+  const int64_t lease_ttl_ms = load.Window(kLeaseTtlFloorMs, 20);
+  const int64_t late_ms = load.Window(2000, 20);  // the hand-over after the lapse: a timer, a write, a wakeup
   // The holder takes the lock under a lease and keeps the lease alive every
-  // 100 ms until told to stop; then it stays connected but silent.
-  Contender holder([socket](int in, int out) {
+  // quarter TTL until told to stop; then it stays connected but silent.
+  Contender holder([socket, lease_ttl_ms](int in, int out) {
     auto c = ChildConnect(socket);
     if (!c) return 2;
-    auto lease = c->Call("lease.grant", {{"ttl_ms", kLeaseTtlMs}, {"owner", "holder"}});
+    auto lease = c->Call("lease.grant", {{"ttl_ms", lease_ttl_ms}, {"owner", "holder"}});
     if (!lease.ok()) return 3;
     const uint64_t lease_id = lease.value()["lease_id"].get<uint64_t>();
     auto r = c->Call("lock.acquire",
@@ -251,7 +262,7 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenTheHolderStopsKeepingItsLeaseAli
     WriteLineTo(out, "token " + std::to_string(r.value()["token"].get<uint64_t>()));
     int64_t last_keepalive_sent_us = 0;
     while (true) {
-      auto cmd = ReadLineFrom(in, 100);
+      auto cmd = ReadLineFrom(in, static_cast<int>(lease_ttl_ms / 4));
       if (cmd == "stop") break;
       last_keepalive_sent_us = MonoNowUs();
       if (!c->Call("lease.keepalive", {{"lease_id", lease_id}}, 5000).ok()) return 5;
@@ -269,7 +280,8 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenTheHolderStopsKeepingItsLeaseAli
   ASSERT_TRUE(waiter.started());
   ASSERT_TRUE(WaitForWaiters("L", 1));
   // Kept alive for 2.5 lease TTLs: the waiter keeps waiting.
-  EXPECT_FALSE(waiter.Read(1000).has_value()) << "granted while the holder kept its lease alive";
+  EXPECT_FALSE(waiter.Read(static_cast<int>(lease_ttl_ms * 5 / 2)).has_value())
+      << "granted while the holder kept its lease alive";
   EXPECT_EQ(LockStatus("L")["owner"], "holder");
 
   holder.Send("stop");
@@ -283,10 +295,10 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenTheHolderStopsKeepingItsLeaseAli
   const int64_t after_ms = (granted_us - last_keepalive_us) / 1000;
   // Not before the lease's TTL ran out from its last keepalive (1 ms for the
   // server's millisecond clock), and not much after it.
-  EXPECT_GE(after_ms, kLeaseTtlMs - 1);
-  EXPECT_LE(after_ms, kLeaseTtlMs + 2000);
+  EXPECT_GE(after_ms, lease_ttl_ms - 1);
+  EXPECT_LE(after_ms, lease_ttl_ms + late_ms);
   std::cout << "[ lease ] lock handed over " << after_ms << " ms after the last keepalive (lease TTL "
-            << kLeaseTtlMs << " ms)\n";
+            << lease_ttl_ms << " ms)\n";
   EXPECT_EQ(LockStatus("L")["owner"], "waiter");
   // The silent holder's token no longer fences anything.
   auto fenced = observer_->Call("state.set", {{"key", "k"}, {"value", 1}, {"fence", {{"lock", "L"}, {"token", holder_token}}}});
@@ -298,18 +310,23 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenTheHolderStopsKeepingItsLeaseAli
 
 TEST_F(LockContentionTest, WaiterGetsTheLockWhenAKilledHolderStopsExtendingIt) {
   const std::string socket = server_.socket_path();
-  // The holder extends its lock every 100 ms until it is SIGKILLed.
-  Contender holder([socket](int, int out) {
+  // The TTL absorbs 15 slow steps; extended 3 times per TTL, each
+  // extension has 10 of them to arrive.
+  const LoadBaseline load = MeasureLoad(*observer_);
+  const int64_t ttl_ms = load.Window(kTtlFloorMs, 15);
+  const int64_t late_ms = load.Window(2000, 20);
+  // The holder extends its lock every third of its TTL until it is SIGKILLed.
+  Contender holder([socket, ttl_ms](int, int out) {
     auto c = ChildConnect(socket);
     if (!c) return 2;
-    auto r = c->Call("lock.acquire", {{"name", "L"}, {"owner", "holder"}, {"ttl_ms", kTtlMs}});
+    auto r = c->Call("lock.acquire", {{"name", "L"}, {"owner", "holder"}, {"ttl_ms", ttl_ms}});
     if (!r.ok()) return 3;
     const uint64_t token = r.value()["token"].get<uint64_t>();
     WriteLineTo(out, "token " + std::to_string(token));
     while (true) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::this_thread::sleep_for(std::chrono::milliseconds(ttl_ms / 3));
       const int64_t sent_us = MonoNowUs();
-      if (!c->Call("lock.extend", {{"name", "L"}, {"token", token}, {"ttl_ms", kTtlMs}}, 5000).ok()) return 4;
+      if (!c->Call("lock.extend", {{"name", "L"}, {"token", token}, {"ttl_ms", ttl_ms}}, 5000).ok()) return 4;
       // Reported once answered: the server applied it no earlier than sent_us.
       WriteLineTo(out, "extended " + std::to_string(sent_us));
     }
@@ -322,7 +339,7 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenAKilledHolderStopsExtendingIt) {
   Contender waiter(Waiter(socket, "L", "waiter"));
   ASSERT_TRUE(waiter.started());
   ASSERT_TRUE(WaitForWaiters("L", 1));
-  EXPECT_FALSE(waiter.Read(800).has_value()) << "granted while the holder kept extending";
+  EXPECT_FALSE(waiter.Read(static_cast<int>(ttl_ms * 8 / 3)).has_value()) << "granted while the holder kept extending";
   holder.Kill();
   // The send time of the last extend known to be applied (lines arrive in
   // order); one in flight at the kill can only make the expiry later.
@@ -336,8 +353,8 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenAKilledHolderStopsExtendingIt) {
   auto [token, granted_us] = ParseGrant(*granted);
   EXPECT_GT(token, holder_token);
   const int64_t after_ms = (granted_us - last_extend_us) / 1000;
-  EXPECT_GE(after_ms, kTtlMs - 1);
-  EXPECT_LE(after_ms, kTtlMs + 2000);
+  EXPECT_GE(after_ms, ttl_ms - 1);
+  EXPECT_LE(after_ms, ttl_ms + late_ms);
   EXPECT_EQ(LockStatus("L")["owner"], "waiter");
   EXPECT_EQ(waiter.Join(5000), 0);
 }

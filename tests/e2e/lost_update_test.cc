@@ -1,15 +1,24 @@
 // A Jepsen "lock + set" style check against a real `shim serve`: 8 client
 // threads, each on its own connection, loop
 //
-//   lock.acquire (ttl 150 ms, waiting) -> state.get counter
-//     -> [some iterations stall past the TTL] -> state.set counter = v + 1
+//   lock.acquire (short TTL, waiting) -> state.get counter
+//     -> [some turns stall past the TTL] -> state.set counter = v + 1
 //        fenced with {lock, token} -> lock.release
 //
 // A plain TTL lock loses updates here: the stalled holder writes v + 1 over
 // a newer holder's write. With fencing, the stalled write is FENCED, so the
 // counter ends equal to the number of successful writes, and the successful
 // writes, in revision order, carried the token current at the time and wrote
-// 1, 2, 3, ... with no gap and no repeat. The run is bounded to ~2 s.
+// 1, 2, 3, ... with no gap and no repeat.
+//
+// Nothing here depends on how fast the machine is. The run lasts until
+// each of the 4 stalling threads has stalled once and kMinWrites writes
+// succeeded (bounded by kGiveUpAfter, a hang guard). A stall of twice the
+// TTL, started after the grant was received, always outlasts the lock: the
+// server checks a fence against its clock, so the stalled write is FENCED
+// whatever the load. The TTL itself follows the load measured at the start
+// (tests/support/load_baseline.h), so that a holder that does not stall
+// usually writes in time and the run makes progress.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -24,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include "net/line_client.h"
+#include "tests/support/load_baseline.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_util.h"
 
@@ -34,9 +44,9 @@ using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kThreads = 8;
-constexpr int kLockTtlMs = 150;
-constexpr int kStallMs = 400;  // well past the TTL
-constexpr auto kRunFor = std::chrono::milliseconds(2000);
+constexpr int kStallingThreads = 4;  // threads 0..3 stall on their second grant
+constexpr size_t kMinWrites = 16;
+constexpr auto kGiveUpAfter = std::chrono::seconds(120);
 const char kLock[] = "counter-lock";
 const char kKey[] = "counter";
 
@@ -48,6 +58,9 @@ struct Write {
 };
 
 struct History {
+  // The run's timing: the lock's TTL and the stall, twice as long.
+  int64_t ttl_ms = 0;
+  int64_t stall_ms = 0;
   std::mutex mu;
   std::vector<uint64_t> grants;  // every token any thread was granted
   std::vector<Write> writes;     // every fenced write that succeeded
@@ -56,9 +69,15 @@ struct History {
   int stalled_fenced = 0;
   int timeouts = 0;
   std::vector<std::string> errors;  // anything unexpected
+
+  // Every stalling thread stalled once and enough writes succeeded.
+  bool Enough() {
+    std::lock_guard lock(mu);
+    return stalled == kStallingThreads && writes.size() >= kMinWrites;
+  }
 };
 
-void Worker(const std::string& socket, int id, SteadyClock::time_point deadline, History* h) {
+void Worker(const std::string& socket, int id, SteadyClock::time_point give_up, History* h) {
   auto connected = net::LineClient::ConnectUnix(socket);
   if (!connected.ok()) {
     std::lock_guard lock(h->mu);
@@ -71,9 +90,11 @@ void Worker(const std::string& socket, int id, SteadyClock::time_point deadline,
     h->errors.push_back("thread " + std::to_string(id) + " " + what + ": " + s.ToString());
   };
   const std::string owner = "t" + std::to_string(id);
-  for (int iter = 0; SteadyClock::now() < deadline; ++iter) {
-    auto acq = c.Call("lock.acquire", {{"name", kLock}, {"owner", owner}, {"ttl_ms", kLockTtlMs}, {"wait_ms", 1500}},
-                      10'000);
+  // Waiting for 7 other holders, each holding at most a stall.
+  const int64_t wait_ms = kThreads * h->stall_ms;
+  for (int grants = 0; !h->Enough() && SteadyClock::now() < give_up;) {
+    auto acq = c.Call("lock.acquire", {{"name", kLock}, {"owner", owner}, {"ttl_ms", h->ttl_ms}, {"wait_ms", wait_ms}},
+                      static_cast<int>(wait_ms) + 10'000);
     if (!acq.ok()) {
       if (acq.status().code() == StatusCode::kTimeout) {
         std::lock_guard lock(h->mu);
@@ -83,6 +104,7 @@ void Worker(const std::string& socket, int id, SteadyClock::time_point deadline,
       return fail("acquire", acq.status());
     }
     const uint64_t token = acq.value()["token"].get<uint64_t>();
+    ++grants;
     {
       std::lock_guard lock(h->mu);
       h->grants.push_back(token);
@@ -91,9 +113,9 @@ void Worker(const std::string& socket, int id, SteadyClock::time_point deadline,
     if (!got.ok()) return fail("get", got.status());
     const int64_t v = got.value().is_null() ? 0 : got.value()["value"].get<int64_t>();
 
-    // Threads 0..3 stall once each (their second turn), like a GC pause.
-    const bool stall = id < 4 && iter == 1;
-    if (stall) std::this_thread::sleep_for(std::chrono::milliseconds(kStallMs));
+    // Threads 0..3 stall once each (on their second grant), like a GC pause.
+    const bool stall = id < kStallingThreads && grants == 2;
+    if (stall) std::this_thread::sleep_for(std::chrono::milliseconds(h->stall_ms));
 
     auto set = c.Call("state.set", {{"key", kKey}, {"value", v + 1}, {"fence", {{"lock", kLock}, {"token", token}}}},
                       10'000);
@@ -123,21 +145,26 @@ TEST(LostUpdateTest, FencedCounterLosesNoUpdateWhenHoldersStallPastTheirTtl) {
   ASSERT_OK(admin->Call("state.set", {{"key", kKey}, {"value", 0}}));
 
   History h;
-  const auto deadline = SteadyClock::now() + kRunFor;
+  // A turn (get + fenced set) is two durable round trips; the TTL absorbs 10 slow steps.
+  h.ttl_ms = MeasureLoad(*admin).Window(150, 10);
+  h.stall_ms = 2 * h.ttl_ms;
+  const auto give_up = SteadyClock::now() + kGiveUpAfter;
   std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) threads.emplace_back(Worker, server.socket_path(), i, deadline, &h);
+  for (int i = 0; i < kThreads; ++i) threads.emplace_back(Worker, server.socket_path(), i, give_up, &h);
   for (auto& t : threads) t.join();
+  ASSERT_TRUE(h.Enough()) << "after " << kGiveUpAfter.count() << " s: " << h.stalled << " of " << kStallingThreads
+                          << " threads stalled, " << h.writes.size() << " writes";
 
   for (const auto& e : h.errors) ADD_FAILURE() << e;
   ASSERT_OK_AND_ASSIGN(json final_get, admin->Call("state.get", {{"key", kKey}}));
   const int64_t counter = final_get["value"].get<int64_t>();
   std::cout << "[ lost-update ] grants=" << h.grants.size() << " fenced writes ok=" << h.writes.size()
             << " FENCED=" << h.fenced << " (stalled " << h.stalled << ", of which FENCED " << h.stalled_fenced
-            << ") acquire timeouts=" << h.timeouts << " final counter=" << counter << "\n";
+            << ") acquire timeouts=" << h.timeouts << " final counter=" << counter << " (TTL " << h.ttl_ms
+            << " ms, stall " << h.stall_ms << " ms)\n";
 
   // No lost update: the counter counts exactly the writes that were acknowledged.
   EXPECT_EQ(counter, static_cast<int64_t>(h.writes.size()));
-  ASSERT_GE(h.writes.size(), 8u) << "too little progress to judge";
 
   // In revision order the acknowledged writes wrote 1, 2, 3, ...: each read
   // the previous one's value, so none overwrote another.
@@ -167,7 +194,7 @@ TEST(LostUpdateTest, FencedCounterLosesNoUpdateWhenHoldersStallPastTheirTtl) {
 
   // The stalled holders lost their locks, and their writes were refused.
   EXPECT_GE(h.fenced, 1);
-  EXPECT_EQ(h.stalled, 4);
+  EXPECT_EQ(h.stalled, kStallingThreads);
   EXPECT_EQ(h.stalled_fenced, h.stalled) << "a holder that stalled past its TTL wrote anyway";
 }
 

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "net/line_client.h"
+#include "tests/support/load_baseline.h"
 #include "tests/support/server_process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_util.h"
@@ -362,16 +363,24 @@ TEST(TasksWorkersTest, CliWorkersDrainAQueue) {
 
 // A task whose execution lease is much shorter than its command's run time
 // completes on its first attempt: `shim worker run` renews the lease at the
-// pace the claim reply's `timeout_ms` calls for.
+// pace the claim reply's `timeout_ms` calls for (a third of it: each
+// renewal, a heartbeat and an extend, has two thirds to arrive). The lease
+// absorbs 30 slow steps of the load measured first, so two durable round
+// trips fit in its two thirds however loaded the machine; the command runs
+// 5 leases.
 TEST(TasksWorkersTest, CliWorkerKeepsAShortLeaseAliveWhileTheCommandRuns) {
   ServerProcess server;
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+  const int64_t lease_ms = testing::MeasureLoad(*client).Window(400, 30);
+  const int64_t run_ms = 5 * lease_ms;
   testing::TempDir dir;
-  pid_t worker = SpawnCliWorker(server, "slow", "slow-1", "sleep 2; echo done", dir.Sub("w.log"));
+  char sleep_s[32];
+  std::snprintf(sleep_s, sizeof(sleep_s), "%.3f", run_ms / 1000.0);
+  pid_t worker = SpawnCliWorker(server, "slow", "slow-1", std::string("sleep ") + sleep_s + "; echo done", dir.Sub("w.log"));
   ASSERT_OK_AND_ASSIGN(json sub, client->Call("task.submit", {{"queue", "slow"},
                                                               {"payload", json::object()},
-                                                              {"timeout_ms", 400},
+                                                              {"timeout_ms", lease_ms},
                                                               {"max_attempts", 1}}));
   const std::string id = sub["task_id"];
   json task;
@@ -381,7 +390,7 @@ TEST(TasksWorkersTest, CliWorkerKeepsAShortLeaseAliveWhileTheCommandRuns) {
         if (t.ok()) task = *t;
         return t.ok() && (task["state"] == "completed" || task["state"] == "failed");
       },
-      30'000);
+      static_cast<int>(run_ms) + 30'000);
   KillGroup(worker);
   ASSERT_TRUE(finished) << "see " << dir.Sub("w.log");
   EXPECT_EQ(task["state"], "completed") << task.dump();

@@ -1,8 +1,12 @@
 #include "tests/fuzz/fuzz_engine.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <optional>
+#include <string>
 
 namespace shim::fuzz {
 
@@ -26,12 +30,61 @@ void Cleanup() {
 }  // namespace
 
 void FuzzEngine::Pump() {
-  for (int i = 0; i < 1000 && engine->ReadyToSeal(); ++i) {
-    std::unique_ptr<engine::Group> group = engine->Seal();
-    Status s = group->Write();
-    if (!s.ok()) Die("group write failed: " + s.ToString());
-    engine->Land(*group, s);
+  // Landing a group can make timers due (a grant with a TTL of 0 left) and
+  // timers can open groups (an expiry writes): alternate until both rest.
+  constexpr int kMaxRounds = 100'000;
+  for (int round = 0;; ++round) {
+    if (round == kMaxRounds) Die("groups or due timers still pending after " + std::to_string(kMaxRounds) + " rounds");
+    if (engine->ReadyToSeal()) {
+      std::unique_ptr<engine::Group> group = engine->Seal();
+      Status s = group->Write();
+      if (!s.ok()) Die("group write failed: " + s.ToString());
+      engine->Land(*group, s);
+      continue;
+    }
+    std::optional<int64_t> next = engine->NextTimerInMs();
+    if (!next || *next > 0) return;
+    engine->RunTimers();
   }
+}
+
+void FuzzEngine::MoveClock(int64_t mono_ms, int64_t wall_ms) {
+  clock.Advance(std::clamp<int64_t>(mono_ms, 0, kMaxStepMs));
+  clock.AdjustWall(std::clamp<int64_t>(wall_ms, -kMaxStepMs, kMaxStepMs));
+  Pump();
+}
+
+void FuzzEngine::Open(bool fresh) {
+  mcp.reset();
+  engine.reset();
+  if (store) {
+    Status closed = store->Close();
+    if (!closed.ok()) Die("closing the store: " + closed.ToString());
+    store.reset();
+  }
+  if (fresh) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir + "/data", ec);
+  }
+  storage::StoreOptions so;
+  so.path = dir + "/data";
+  so.durability = storage::Durability::kNone;
+  auto opened_store = storage::Store::Open(so);
+  if (!opened_store.ok()) Die("opening the store: " + opened_store.status().ToString());
+  store = std::move(opened_store).value();
+  engine::EngineOptions eo;
+  eo.clock = &clock;
+  eo.store = store.get();
+  auto opened = engine::Engine::Open(eo);
+  if (!opened.ok()) Die("recovering the engine from what it wrote: " + opened.status().ToString());
+  engine = std::move(opened).value();
+  mcp = std::make_unique<net::McpAdapter>(*engine, "fuzz");
+  ++opens;
+}
+
+void FuzzEngine::BeginInput() {
+  if (++inputs % inputs_per_open != 0) return;
+  Open(/*fresh=*/opens % kOpensPerStore == 0);
 }
 
 FuzzEngine& GetFuzzEngine() {
@@ -40,19 +93,11 @@ FuzzEngine& GetFuzzEngine() {
   if (!::mkdtemp(tmpl)) Die("cannot create a directory under /tmp");
   g_engine = new FuzzEngine;
   g_engine->dir = tmpl;
+  if (const char* n = std::getenv("SHIM_FUZZ_INPUTS_PER_OPEN"); n && std::strtoull(n, nullptr, 10) > 0) {
+    g_engine->inputs_per_open = std::strtoull(n, nullptr, 10);
+  }
   std::atexit(Cleanup);
-  storage::StoreOptions so;
-  so.path = g_engine->dir + "/data";
-  so.durability = storage::Durability::kNone;
-  auto store = storage::Store::Open(so);
-  if (!store.ok()) Die(store.status().ToString());
-  g_engine->store = std::move(store).value();
-  engine::EngineOptions eo;
-  eo.clock = &g_engine->clock;
-  eo.store = g_engine->store.get();
-  auto engine = engine::Engine::Open(eo);
-  if (!engine.ok()) Die(engine.status().ToString());
-  g_engine->engine = std::move(engine).value();
+  g_engine->Open(/*fresh=*/true);
   return *g_engine;
 }
 

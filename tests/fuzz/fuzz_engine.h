@@ -2,7 +2,19 @@
 // Store (Durability none, so no fsync) in a fresh /tmp directory removed at
 // exit, a FakeClock and an Engine, opened once per process and shared by
 // every input, as one long-lived server would be. Engine thread = the
-// fuzzer's thread.
+// fuzzer's thread. The clock moves only when an input says so (MoveClock),
+// so TTLs, leases, heartbeats, delayed tasks and retention run as the
+// fuzzer chooses, and a crash replays from its inputs.
+//
+// Every inputs_per_open inputs (BeginInput; 5,000, or
+// SHIM_FUZZ_INPUTS_PER_OPEN: the seed replay of `make test` uses 16, so
+// that recovery runs over the corpus's state too) the engine and store are
+// closed and opened again on what they wrote, as a server restart does: a
+// recovery that fails aborts, since a server could not restart on that
+// data either. Every kOpensPerStore opens the store starts empty again, so
+// that a campaign of millions of inputs keeps a bounded state and speed
+// (what 20,000 inputs leave: with 200,000, list replies of some 100,000
+// sessions took most of jsonrpc_fuzz's time).
 #pragma once
 
 #include <memory>
@@ -10,19 +22,41 @@
 
 #include "engine/clock.h"
 #include "engine/engine.h"
+#include "net/mcp_adapter.h"
 #include "storage/store.h"
 
 namespace shim::fuzz {
 
 struct FuzzEngine {
+  static constexpr uint64_t kOpensPerStore = 4;
+
   std::string dir;
   engine::FakeClock clock;
   std::unique_ptr<storage::Store> store;
   std::unique_ptr<engine::Engine> engine;
+  std::unique_ptr<net::McpAdapter> mcp;  // on `engine`, rebuilt with it
+  uint64_t inputs_per_open = 5'000;
+  uint64_t inputs = 0;
+  uint64_t opens = 0;
 
-  // Seals, writes and lands open groups until none is left (as
-  // net/engine_host.cc does, but synchronously).
+  // Call at the start of each input: counts it, and reopens (see above)
+  // when it is time. References into the engine do not survive it.
+  void BeginInput();
+  // Opens the store in `dir` (emptied first if `fresh`) and the engine on it.
+  void Open(bool fresh);
+
+  // What net/engine_host.cc does between two requests, synchronously:
+  // seals, writes and lands open groups and runs the timers that are due,
+  // until neither is left. Aborts if they never settle (a timer that is
+  // always due would spin a real server's io thread).
   void Pump();
+
+  // Moves the monotonic and wall clocks forward by `mono_ms` (clamped to
+  // 0 .. kMaxStepMs) and then the wall clock alone by `wall_ms` (either
+  // sign, clamped to +-kMaxStepMs: a wall clock set by hand or by NTP can
+  // go back), then Pumps so that what fell due runs.
+  void MoveClock(int64_t mono_ms, int64_t wall_ms);
+  static constexpr int64_t kMaxStepMs = int64_t{400} * 24 * 3600 * 1000;  // 400 days
 };
 
 // The process-wide instance; aborts if the store cannot be opened.

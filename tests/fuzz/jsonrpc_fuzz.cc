@@ -12,12 +12,20 @@
 // clang 14 with ASan cannot compile (Asio coroutines), so they are not
 // covered here (docs/fault-testing.md, "Fuzzing").
 //
+// The clock: a line "#m<N>" (not JSON, so no session would take it)
+// advances the monotonic and wall clocks by N ms and "#w<N>" / "#w-<N>"
+// moves the wall clock alone (NTP, an operator), then whatever fell due
+// runs (FuzzEngine::MoveClock): TTL keys, lock and lease expiry, task
+// leases, delays and backoff, heartbeats, waits that time out. Any other
+// line starting with '#' goes to the session like every line.
+//
 // Oracles besides the sanitizers: every reply line encodes to valid JSON
 // with "jsonrpc": "2.0", a response with result xor error or a
 // notification; batch replies are non-empty arrays; a request is answered
 // at most once; a line the fast path reads gives the same request through
 // ReadRequestLine + ParseRequest; EncodeResultLine matches the envelope's
 // encoding.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -204,18 +212,34 @@ struct Connection {
   }
 };
 
+// A clock line "#m<digits>" or "#w[-]<digits>" (see the top): moves the
+// engine's clock and returns true; any other line: false.
+bool MaybeMoveClock(shim::fuzz::FuzzEngine& fe, std::string_view line) {
+  if (line.size() < 3 || line[0] != '#' || (line[1] != 'm' && line[1] != 'w')) return false;
+  const bool wall_only = line[1] == 'w';
+  std::string_view digits = line.substr(2);
+  const bool back = wall_only && digits.front() == '-';
+  if (back) digits.remove_prefix(1);
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) return false;
+  int64_t ms = 0;
+  for (char c : digits) ms = std::min<int64_t>(ms * 10 + (c - '0'), shim::fuzz::FuzzEngine::kMaxStepMs);
+  if (wall_only) fe.MoveClock(0, back ? -ms : ms);
+  else fe.MoveClock(ms, 0);
+  return true;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static shim::fuzz::FuzzEngine& fe = shim::fuzz::GetFuzzEngine();
-  static shim::net::McpAdapter* mcp = new shim::net::McpAdapter(*fe.engine, "fuzz");
   static uint64_t next_client = 1;
-  Connection conn{fe, *mcp, std::make_shared<FuzzClient>(next_client++)};
+  fe.BeginInput();
+  Connection conn{fe, *fe.mcp, std::make_shared<FuzzClient>(next_client++)};
   std::string_view input(reinterpret_cast<const char*>(data), size);
   while (!input.empty()) {
     size_t nl = input.find('\n');
     if (nl == std::string_view::npos) break;  // an unfinished line is never handled
-    conn.HandleLine(input.substr(0, nl));
+    if (!MaybeMoveClock(fe, input.substr(0, nl))) conn.HandleLine(input.substr(0, nl));
     input.remove_prefix(nl + 1);
     fe.Pump();  // group commit after each line, as the session's Pump
   }

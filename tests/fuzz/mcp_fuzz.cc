@@ -10,6 +10,13 @@
 // chosen tool, unless the second byte is 255). Text that is not JSON is
 // sent as a string, which the adapter must refuse cleanly.
 //
+// The clock: byte 0 also says how far the clock moves while the request
+// is pending, before its client goes away (so a waiting lock.acquire can
+// time out instead of ending with its client): c = byte 0 / 6 — 0 not at
+// all, 1..30 both clocks by 2^(c-1) ms (1 ms .. 6 days), 31..42 the wall
+// clock alone back by 2^(3(c-31)) ms (1 ms .. 99 days). Seeds whose first
+// byte is below 6 keep the clock still.
+//
 // The request goes through net::ParseRequest like a line from a socket.
 // Oracles besides the sanitizers: `done` is called at most once; a request
 // with an id gets a JSON-RPC response object (result xor error) whose line
@@ -61,13 +68,22 @@ class FuzzClient final : public shim::engine::Client {
 constexpr const char* kMethods[] = {"initialize", "ping", "tools/list", "tools/call", "logging/setLevel",
                                     "notifications/initialized"};
 
+// Byte 0's clock step (see the top).
+void MoveClock(shim::fuzz::FuzzEngine& fe, uint8_t byte0) {
+  const int c = byte0 / static_cast<int>(std::size(kMethods));
+  if (c == 0) return fe.Pump();
+  if (c <= 30) return fe.MoveClock(int64_t{1} << (c - 1), 0);
+  fe.MoveClock(0, -(int64_t{1} << (3 * (c - 31))));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static shim::fuzz::FuzzEngine& fe = shim::fuzz::GetFuzzEngine();
-  static shim::net::McpAdapter* adapter = new shim::net::McpAdapter(*fe.engine, "fuzz");
   static uint64_t next_client = 1;
   if (size < 2) return 0;
+  fe.BeginInput();
+  shim::net::McpAdapter* adapter = fe.mcp.get();
   const std::string method = kMethods[data[0] % std::size(kMethods)];
   const uint8_t tool_index = data[1];
   std::string_view text(reinterpret_cast<const char*>(data + 2), size - 2);
@@ -97,6 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (response->is_discarded()) Fail("the response line is not JSON", line);
   });
   fe.Pump();
+  MoveClock(fe, data[0]);
   // A request that waits (a lock acquire with wait_ms) ends with its client.
   client->set_closed();
   fe.engine->OnClientClosed(client->id());

@@ -17,6 +17,33 @@ if (!SHIM_BIN || !fs.existsSync(SHIM_BIN)) {
   throw new Error(`SHIM_BIN must name the shim binary (got ${JSON.stringify(SHIM_BIN)})`);
 }
 
+// What every process a test starts gets from the test's environment:
+// the sanitizer settings of a sanitized run (scripts/test-sanitized.sh sets
+// them, log_path included, so that every process reports into the
+// directory the run checks) and the SHIM_* switches. Spawning with
+// process.env passes them anyway; the MCP SDK's StdioClientTransport does
+// not (it passes HOME, PATH, ... and its `env`), so `shim mcp`, and the
+// daemon it starts, get them through childEnv().
+export const FORWARDED_ENV = /^(?:ASAN|LSAN|UBSAN|TSAN)_OPTIONS$|^SHIM_/;
+
+export function childEnv(extra = {}) {
+  const env = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (FORWARDED_ENV.test(name)) env[name] = value;
+  }
+  return { ...env, ...extra };
+}
+
+// The environment of a live process, from /proc/PID/environ.
+export function environOf(pid) {
+  const env = {};
+  for (const entry of fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return env;
+}
+
 // A fresh SHIM_HOME with a short socket path; removed by cleanup().
 export function tempHome() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shim-mcp-'));
@@ -94,7 +121,7 @@ export async function connectClient(home, { name = 'interop-test', args = [] } =
   const transport = new StdioClientTransport({
     command: SHIM_BIN,
     args: ['mcp', '--socket', home.socket, '--data', home.data, ...args],
-    env: home.env,
+    env: childEnv(home.env),
     stderr: 'pipe',
   });
   const seen = [];

@@ -59,7 +59,6 @@ describe('a crashed chat is recovered by the next one', () => {
       rl.once('line', resolve);
       chat.once('exit', (code) => reject(new Error(`chat client exited early with ${code}`)));
     });
-    const savedAt = Date.now(); // its last sign of life: the forced checkpoint
     const saved = JSON.parse(firstLine);
     assert.equal(saved.auto.saved, true, JSON.stringify(saved.auto));
     assert.equal(saved.auto.checkpoint_id, 1);
@@ -76,10 +75,16 @@ describe('a crashed chat is recovered by the next one', () => {
 
     const unclean = await waitUntil(async () => {
       const s = await tool(observer, 'shim_session_status', { session_id: sessionId });
-      return s.state === 'unclean' ? s : null;
+      return s.state === 'unclean' ? { ...s, seenAt: Date.now() } : null;
     }, 10000, 'the session to go unclean');
-    assert.ok(Date.now() - savedAt >= ttl - 100, 'not before its heartbeat TTL');
-    assert.ok(Date.now() - killedAt < ttl + 5000);
+    // Not before its heartbeat TTL, counted from the last heartbeat the
+    // server recorded (its wall clock, as Date.now(); 1 ms for rounding):
+    // how late the chat's output or this poll came does not enter.
+    const lastBeat = unclean.session.last_heartbeat_at_ms;
+    assert.ok(Number.isInteger(lastBeat), JSON.stringify(unclean.session));
+    assert.ok(unclean.seenAt >= lastBeat + ttl - 1,
+      `unclean ${unclean.seenAt - lastBeat} ms after the last heartbeat, TTL ${ttl}`);
+    assert.ok(unclean.seenAt - killedAt < ttl + 5000);
     assert.equal(unclean.recovery_available, true);
 
     const rec = await tool(observer, 'shim_check_recovery', { name: 'report-chat' });

@@ -3,6 +3,9 @@
 // reference into it would dangle past the declaration.
 #pragma once
 
+#include <cstdlib>
+#include <string_view>
+
 #include <gtest/gtest.h>
 
 #include "storage/status.h"
@@ -26,7 +29,24 @@
       << #expr << ": " << SHIM_CONCAT(shim_r_, __LINE__).status().ToString(); \
   lhs = std::move(SHIM_CONCAT(shim_r_, __LINE__)).value()
 
+// For a test that cannot run on this machine (not root, no mount, a low
+// open-file limit): it FAILS with `why`, so that CI cannot lose it as a
+// silent skip, unless the environment says SHIM_ALLOW_SKIP=1 (a developer
+// machine without root), which turns it into a skip. `why` may be a
+// stream expression: SHIM_SKIP_OR_FAIL("limit below " << n).
+#define SHIM_SKIP_OR_FAIL(why)                                                                   \
+  do {                                                                                           \
+    if (::shim::testing::SkipAllowed()) GTEST_SKIP() << why << " (skipped: SHIM_ALLOW_SKIP=1)"; \
+    FAIL() << why << ": this test cannot run here; set SHIM_ALLOW_SKIP=1 to skip it instead";   \
+  } while (0)
+
 namespace shim::testing {
+
+// True when SHIM_ALLOW_SKIP=1 (SHIM_SKIP_OR_FAIL).
+inline bool SkipAllowed() {
+  const char* v = std::getenv("SHIM_ALLOW_SKIP");
+  return v != nullptr && std::string_view(v) == "1";
+}
 
 // True in a sanitizer build (`make test-sanitize`, `make test-tsan`), where
 // RSS bounds and tight latency bounds do not hold: tests that assert on them
