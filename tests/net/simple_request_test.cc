@@ -143,11 +143,11 @@ TEST(SimpleRequestTest, LeavesEverythingElseToTheGeneralPath) {
   }
 }
 
-// Lines of the fuzz corpus (tests/fuzz/corpus/jsonrpc) and many random
+// Lines of the fuzz corpus (tests/fuzz/corpus/jsonrpc_fuzz) and many random
 // mutations of them: whatever the fast path accepts, the general path must
 // read the same way.
 TEST(SimpleRequestTest, AgreesWithTheGeneralPathOnMutatedCorpusLines) {
-  const auto dir = std::filesystem::path(__FILE__).parent_path().parent_path() / "fuzz" / "corpus" / "jsonrpc";
+  const auto dir = std::filesystem::path(__FILE__).parent_path().parent_path() / "fuzz" / "corpus" / "jsonrpc_fuzz";
   std::vector<std::string> lines;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     std::ifstream in(entry.path(), std::ios::binary);
