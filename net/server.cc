@@ -168,7 +168,7 @@ Result<json> Server::HandleLocal(std::string_view method, const json&) {
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_).count();
   if (method == "sys.info") {
     return json{{"version", options_.version},
-                {"protocol", 1},
+                {"protocol", 2},
                 {"durability", options_.durability},
                 {"data_dir", options_.data_dir},
                 {"socket", options_.socket_path},
