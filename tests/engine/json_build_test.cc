@@ -14,7 +14,7 @@ namespace {
 
 using nlohmann::json;
 
-json Nested(size_t depth) {
+json NestedValue(size_t depth) {
   json v = json::array();
   for (size_t i = 1; i < depth; ++i) v = json::array({std::move(v)});
   return v;
@@ -30,10 +30,10 @@ TEST(JsonBuildTest, WeightIsTheCompactTextForWhatItCounts) {
   EXPECT_LE(WeighJson(json("q\"\n")).bytes, DumpCompact(json("q\"\n")).size());
   EXPECT_EQ(WeighJson(json(1)).depth, 0u);
   EXPECT_EQ(WeighJson(json::array()).depth, 1u);
-  EXPECT_EQ(WeighJson(Nested(600)).depth, 600u);
+  EXPECT_EQ(WeighJson(NestedValue(600)).depth, 600u);
   // It stops once over a bound.
-  EXPECT_GT(WeighJson(Nested(600), SIZE_MAX, 10).depth, 10u);
-  EXPECT_LT(WeighJson(Nested(600), SIZE_MAX, 10).bytes, 100u);
+  EXPECT_GT(WeighJson(NestedValue(600), SIZE_MAX, 10).depth, 10u);
+  EXPECT_LT(WeighJson(NestedValue(600), SIZE_MAX, 10).bytes, 100u);
 }
 
 TEST(JsonBuildTest, JsonPatchFollowsRfc6902) {
@@ -121,7 +121,7 @@ TEST(JsonBuildTest, PatchWorkIsBounded) {
 
 TEST(JsonBuildTest, PatchesStayWithinTheDepth) {
   // Each value is within the limit; placed under another it would not be.
-  json doc = {{"deep", Nested(kMaxJsonDepth - 1)}};
+  json doc = {{"deep", NestedValue(kMaxJsonDepth - 1)}};
   json copy = json::array({{{"op", "copy"}, {"from", "/deep"}, {"path", "/deep/0/x"}}});
   json d = doc;
   Status s = ApplyJsonPatch(d, json::array({{{"op", "add"}, {"path", "/deep/0"}, {"value", json::object()}}}), {});
@@ -130,14 +130,14 @@ TEST(JsonBuildTest, PatchesStayWithinTheDepth) {
   EXPECT_EQ(s.code(), StatusCode::kTooLarge);
   EXPECT_EQ(s.details()["limit"], kMaxJsonDepth);
   d = doc;
-  EXPECT_EQ(ApplyJsonPatch(d, json::array({{{"op", "add"}, {"path", "/x"}, {"value", Nested(kMaxJsonDepth)}}}), {}).code(),
+  EXPECT_EQ(ApplyJsonPatch(d, json::array({{{"op", "add"}, {"path", "/x"}, {"value", NestedValue(kMaxJsonDepth)}}}), {}).code(),
             StatusCode::kTooLarge);
   d = doc;
-  EXPECT_TRUE(ApplyJsonPatch(d, json::array({{{"op", "add"}, {"path", "/x"}, {"value", Nested(kMaxJsonDepth - 1)}}}), {}).ok());
+  EXPECT_TRUE(ApplyJsonPatch(d, json::array({{{"op", "add"}, {"path", "/x"}, {"value", NestedValue(kMaxJsonDepth - 1)}}}), {}).ok());
   d = doc;
-  EXPECT_EQ(ApplyMergePatch(d, {{"x", {{"y", Nested(kMaxJsonDepth - 1)}}}}, {}).code(), StatusCode::kTooLarge);
+  EXPECT_EQ(ApplyMergePatch(d, {{"x", {{"y", NestedValue(kMaxJsonDepth - 1)}}}}, {}).code(), StatusCode::kTooLarge);
   d = doc;
-  EXPECT_TRUE(ApplyMergePatch(d, {{"x", Nested(kMaxJsonDepth - 1)}}, {}).ok());
+  EXPECT_TRUE(ApplyMergePatch(d, {{"x", NestedValue(kMaxJsonDepth - 1)}}, {}).ok());
 }
 
 TEST(JsonBuildTest, MergePatchFollowsRfc7396) {
@@ -181,7 +181,7 @@ TEST(JsonBuildTest, AggregatesStayWithinTheirLimits) {
   ASSERT_TRUE(both.ok());
   EXPECT_EQ(both.value(), json::array({big, other}));
   // Depth: the array adds a level.
-  const json deep = Nested(kMaxJsonDepth);
+  const json deep = NestedValue(kMaxJsonDepth);
   EXPECT_EQ(ConcatenateJson({&deep}, {}).status().code(), StatusCode::kTooLarge);
   EXPECT_TRUE(DeepMergeJson({&deep}, {}).ok());
 }

@@ -11,7 +11,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string Nested(size_t depth, char open = '[', char close = ']', const std::string& inside = "") {
+std::string NestedText(size_t depth, char open = '[', char close = ']', const std::string& inside = "") {
   return std::string(depth, open) + inside + std::string(depth, close);
 }
 
@@ -25,9 +25,9 @@ TEST(JsonParseTest, ReadsWhatNlohmannReads) {
 }
 
 TEST(JsonParseTest, NestingUpToTheLimitIsReadPastItRefused) {
-  Result<json> at = ParseJson(Nested(kMaxJsonDepth));
+  Result<json> at = ParseJson(NestedText(kMaxJsonDepth));
   ASSERT_TRUE(at.ok()) << at.status().ToString();
-  Result<json> over = ParseJson(Nested(kMaxJsonDepth + 1));
+  Result<json> over = ParseJson(NestedText(kMaxJsonDepth + 1));
   ASSERT_FALSE(over.ok());
   EXPECT_EQ(over.status().code(), StatusCode::kTooLarge);
   EXPECT_EQ(over.status().details()["limit"], kMaxJsonDepth);
@@ -41,14 +41,14 @@ TEST(JsonParseTest, NestingUpToTheLimitIsReadPastItRefused) {
   EXPECT_FALSE(ParseJson("[" + objects + "]").ok());
 
   // The limit is the caller's.
-  EXPECT_TRUE(ParseJson(Nested(kMaxJsonDepth + 1), kMaxShimJsonDepth).ok());
-  EXPECT_FALSE(ParseJson(Nested(3), 2).ok());
-  EXPECT_TRUE(ParseJson(Nested(2), 2).ok());
+  EXPECT_TRUE(ParseJson(NestedText(kMaxJsonDepth + 1), kMaxShimJsonDepth).ok());
+  EXPECT_FALSE(ParseJson(NestedText(3), 2).ok());
+  EXPECT_TRUE(ParseJson(NestedText(2), 2).ok());
 }
 
 TEST(JsonParseTest, FarPastTheLimitIsRefusedWithoutTrouble) {
   // The issue's line: 75,000 arrays (a crash when the document was dumped).
-  Result<json> r = ParseJson(Nested(100'000));
+  Result<json> r = ParseJson(NestedText(100'000));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kTooLarge);
   // Unclosed, too: refused at the limit, not at the end.
@@ -61,7 +61,7 @@ TEST(JsonParseTest, BracketsInsideStringsAreNotNesting) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r.value()["s"], brackets + "]]]{{{");
   // ... nor escaped quotes ending them early.
-  EXPECT_TRUE(ParseJson(Nested(kMaxJsonDepth - 1, '[', ']', "\"\\\"[[[[\"")).ok());
+  EXPECT_TRUE(ParseJson(NestedText(kMaxJsonDepth - 1, '[', ']', "\"\\\"[[[[\"")).ok());
 }
 
 TEST(JsonParseTest, IntegersADoubleWouldRoundAreRefused) {
@@ -91,8 +91,8 @@ TEST(JsonParseTest, TextThatIsNotJsonSaysSo) {
 TEST(JsonParseTest, StoredJsonIsDiscardedWhenUnreadable) {
   EXPECT_EQ(ParseStoredJson(R"({"a":1})"), json({{"a", 1}}));
   EXPECT_TRUE(ParseStoredJson("{").is_discarded());
-  EXPECT_TRUE(ParseStoredJson(Nested(kMaxShimJsonDepth + 1)).is_discarded());
-  EXPECT_FALSE(ParseStoredJson(Nested(kMaxShimJsonDepth)).is_discarded());
+  EXPECT_TRUE(ParseStoredJson(NestedText(kMaxShimJsonDepth + 1)).is_discarded());
+  EXPECT_FALSE(ParseStoredJson(NestedText(kMaxShimJsonDepth)).is_discarded());
 }
 
 }  // namespace
