@@ -226,7 +226,8 @@ TEST_F(TasksCascadeTest, QueueStatsOnAnUnknownQueueCreatesNothing) {
     json s = Stats("nobody-" + std::to_string(i));
     EXPECT_EQ(s["counts"]["ready"], 0);
   }
-  for (const json& q : Ok("queue.list", json::object())["queues"]) {
+  const json listed = Ok("queue.list", json::object());  // outlives the loop (range-for keeps only the last temporary)
+  for (const json& q : listed["queues"]) {
     EXPECT_EQ(q["queue"].get<std::string>().rfind("nobody-", 0), std::string::npos) << q.dump();
   }
 }
