@@ -29,6 +29,7 @@ namespace shim::fuzz {
 
 struct FuzzEngine {
   static constexpr uint64_t kOpensPerStore = 4;
+  static constexpr size_t kMaxReplyBytes = 64 << 10;
 
   std::string dir;
   engine::FakeClock clock;
