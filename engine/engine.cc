@@ -88,83 +88,91 @@ Status Engine::Recover() {
 }
 
 void Engine::RegisterMethods() {
+  constexpr MethodTraits kReads{};
   auto bind = [this](auto* module, void (std::remove_pointer_t<decltype(module)>::*fn)(Call&)) {
     return [module, fn](Call& call) { (module->*fn)(call); };
   };
   StateModule* st = state_.get();
-  // state.get copies the stored value text into its answer.
-  Register("state.get", bind(st, &StateModule::Get), /*answers_encoded=*/true);
-  Register("state.set", bind(st, &StateModule::Set));
-  Register("state.patch", bind(st, &StateModule::Patch));
-  Register("state.incr", bind(st, &StateModule::Incr));
-  Register("state.del", bind(st, &StateModule::Del));
-  // state.list copies the stored values' text into its answer.
-  Register("state.list", bind(st, &StateModule::List), /*answers_encoded=*/true);
-  Register("state.txn", bind(st, &StateModule::Txn));
+  // state.get and state.list copy the stored values' text into their
+  // answers; a claim, complete or fail answers with a payload's text.
+  Register("state.get", bind(st, &StateModule::Get), {.answers_encoded = true});
+  Register("state.set", bind(st, &StateModule::Set), {.writes = true});
+  Register("state.patch", bind(st, &StateModule::Patch), {.writes = true});
+  Register("state.incr", bind(st, &StateModule::Incr), {.writes = true});
+  Register("state.del", bind(st, &StateModule::Del), {.writes = true});
+  Register("state.list", bind(st, &StateModule::List), {.answers_encoded = true});
+  Register("state.txn", bind(st, &StateModule::Txn), {.writes = true});
   PubSubModule* ps = pubsub_.get();
-  Register("pubsub.publish", bind(ps, &PubSubModule::Publish));
-  Register("pubsub.subscribe", bind(ps, &PubSubModule::Subscribe));
-  Register("pubsub.unsubscribe", bind(ps, &PubSubModule::Unsubscribe));
-  Register("pubsub.history", bind(ps, &PubSubModule::History));
-  Register("pubsub.configure", bind(ps, &PubSubModule::Configure));
+  Register("pubsub.publish", bind(ps, &PubSubModule::Publish), {.writes = true});
+  Register("pubsub.subscribe", bind(ps, &PubSubModule::Subscribe), kReads);
+  Register("pubsub.unsubscribe", bind(ps, &PubSubModule::Unsubscribe), kReads);
+  Register("pubsub.history", bind(ps, &PubSubModule::History), kReads);
+  Register("pubsub.configure", bind(ps, &PubSubModule::Configure), {.writes = true});
   LeaseModule* le = leases_.get();
-  Register("lease.grant", bind(le, &LeaseModule::Grant));
-  Register("lease.keepalive", bind(le, &LeaseModule::Keepalive));
-  Register("lease.revoke", bind(le, &LeaseModule::Revoke));
-  Register("lease.list", bind(le, &LeaseModule::List));
+  Register("lease.grant", bind(le, &LeaseModule::Grant), {.writes = true});
+  Register("lease.keepalive", bind(le, &LeaseModule::Keepalive), {.writes = true});
+  Register("lease.revoke", bind(le, &LeaseModule::Revoke), {.writes = true});
+  Register("lease.list", bind(le, &LeaseModule::List), kReads);
   LockModule* lk = locks_.get();
-  Register("lock.acquire", bind(lk, &LockModule::Acquire));
-  Register("lock.extend", bind(lk, &LockModule::Extend));
-  Register("lock.release", bind(lk, &LockModule::Release));
-  Register("lock.status", bind(lk, &LockModule::GetStatus));
-  Register("lock.list", bind(lk, &LockModule::List));
+  Register("lock.acquire", bind(lk, &LockModule::Acquire), {.writes = true});
+  Register("lock.extend", bind(lk, &LockModule::Extend), {.writes = true});
+  Register("lock.release", bind(lk, &LockModule::Release), {.writes = true});
+  Register("lock.status", bind(lk, &LockModule::GetStatus), kReads);
+  Register("lock.list", bind(lk, &LockModule::List), kReads);
   WorkerModule* wk = workers_.get();
-  Register("worker.register", bind(wk, &WorkerModule::Register));
-  Register("worker.heartbeat", bind(wk, &WorkerModule::Heartbeat));
-  Register("worker.deregister", bind(wk, &WorkerModule::Deregister));
-  Register("worker.list", bind(wk, &WorkerModule::List));
+  Register("worker.register", bind(wk, &WorkerModule::Register), {.writes = true});
+  Register("worker.heartbeat", bind(wk, &WorkerModule::Heartbeat), {.writes = true});
+  Register("worker.deregister", bind(wk, &WorkerModule::Deregister), {.writes = true});
+  Register("worker.list", bind(wk, &WorkerModule::List), kReads);
   TaskModule* tk = tasks_.get();
-  Register("task.submit", bind(tk, &TaskModule::Submit));
-  Register("task.submit_batch", bind(tk, &TaskModule::SubmitBatch));
-  Register("task.claim", bind(tk, &TaskModule::Claim), /*answers_encoded=*/true);
-  Register("task.progress", bind(tk, &TaskModule::Progress));
-  Register("task.extend", bind(tk, &TaskModule::Extend));
-  Register("task.complete", bind(tk, &TaskModule::Complete), /*answers_encoded=*/true);
-  Register("task.fail", bind(tk, &TaskModule::Fail), /*answers_encoded=*/true);
-  Register("task.cancel", bind(tk, &TaskModule::Cancel));
-  Register("task.retry", bind(tk, &TaskModule::Retry));
-  Register("task.get", bind(tk, &TaskModule::Get));
-  Register("task.list", bind(tk, &TaskModule::List));
-  Register("queue.stats", bind(tk, &TaskModule::QueueStats));
-  Register("queue.list", bind(tk, &TaskModule::QueueList));
-  Register("queue.pause", bind(tk, &TaskModule::QueuePause));
-  Register("queue.resume", bind(tk, &TaskModule::QueueResume));
-  Register("queue.configure", bind(tk, &TaskModule::QueueConfigure));
+  Register("task.submit", bind(tk, &TaskModule::Submit), {.writes = true});
+  Register("task.submit_batch", bind(tk, &TaskModule::SubmitBatch), {.writes = true});
+  Register("task.claim", bind(tk, &TaskModule::Claim), {.writes = true, .answers_encoded = true});
+  Register("task.progress", bind(tk, &TaskModule::Progress), {.writes = true});
+  Register("task.extend", bind(tk, &TaskModule::Extend), {.writes = true});
+  Register("task.complete", bind(tk, &TaskModule::Complete), {.writes = true, .answers_encoded = true});
+  Register("task.fail", bind(tk, &TaskModule::Fail), {.writes = true, .answers_encoded = true});
+  Register("task.cancel", bind(tk, &TaskModule::Cancel), {.writes = true});
+  Register("task.retry", bind(tk, &TaskModule::Retry), {.writes = true});
+  Register("task.get", bind(tk, &TaskModule::Get), kReads);
+  Register("task.list", bind(tk, &TaskModule::List), kReads);
+  Register("queue.stats", bind(tk, &TaskModule::QueueStats), kReads);
+  Register("queue.list", bind(tk, &TaskModule::QueueList), kReads);
+  Register("queue.pause", bind(tk, &TaskModule::QueuePause), {.writes = true});
+  Register("queue.resume", bind(tk, &TaskModule::QueueResume), {.writes = true});
+  Register("queue.configure", bind(tk, &TaskModule::QueueConfigure), {.writes = true});
   SessionModule* se = sessions_.get();
-  Register("session.open", bind(se, &SessionModule::Open));
-  Register("session.heartbeat", bind(se, &SessionModule::Heartbeat));
-  Register("session.close", bind(se, &SessionModule::Close));
-  Register("session.status", bind(se, &SessionModule::GetStatus));
-  Register("session.clear", bind(se, &SessionModule::Clear));
-  Register("session.list", bind(se, &SessionModule::List));
-  Register("checkpoint.save", bind(se, &SessionModule::CheckpointSave));
-  Register("checkpoint.get", bind(se, &SessionModule::CheckpointGet));
-  Register("checkpoint.list", bind(se, &SessionModule::CheckpointList));
-  Register("checkpoint.delete", bind(se, &SessionModule::CheckpointDelete));
-  Register("checkpoint.auto", bind(se, &SessionModule::AutoCheckpoint));
-  Register("signal.record", bind(se, &SessionModule::SignalRecord));
-  Register("signal.history", bind(se, &SessionModule::SignalHistory));
-  Register("recovery.check", bind(se, &SessionModule::RecoveryCheck));
-  Register("recovery.ack", bind(se, &SessionModule::RecoveryAck));
-  Register("sys.ping", [this](Call& call) {
-    core_.Reply(call.reply, json{{"pong", true}, {"revision", core_.revision()}});
-  });
+  Register("session.open", bind(se, &SessionModule::Open), {.writes = true});
+  Register("session.heartbeat", bind(se, &SessionModule::Heartbeat), {.writes = true});
+  Register("session.close", bind(se, &SessionModule::Close), {.writes = true});
+  Register("session.status", bind(se, &SessionModule::GetStatus), kReads);
+  Register("session.clear", bind(se, &SessionModule::Clear), {.writes = true});
+  Register("session.list", bind(se, &SessionModule::List), kReads);
+  Register("checkpoint.save", bind(se, &SessionModule::CheckpointSave), {.writes = true});
+  Register("checkpoint.get", bind(se, &SessionModule::CheckpointGet), kReads);
+  Register("checkpoint.list", bind(se, &SessionModule::CheckpointList), kReads);
+  Register("checkpoint.delete", bind(se, &SessionModule::CheckpointDelete), {.writes = true});
+  Register("checkpoint.auto", bind(se, &SessionModule::AutoCheckpoint), {.writes = true});
+  Register("signal.record", bind(se, &SessionModule::SignalRecord), {.writes = true});
+  Register("signal.history", bind(se, &SessionModule::SignalHistory), kReads);
+  Register("recovery.check", bind(se, &SessionModule::RecoveryCheck), {.writes = true});
+  Register("recovery.ack", bind(se, &SessionModule::RecoveryAck), {.writes = true});
+  Register(
+      "sys.ping", [this](Call& call) { core_.Reply(call.reply, json{{"pong", true}, {"revision", core_.revision()}}); },
+      kReads);
 }
 
-void Engine::Register(std::string name, Handler handler, bool answers_encoded) {
+void Engine::Register(std::string name, Handler handler, MethodTraits traits) {
   Method& m = methods_[std::move(name)];
   m.handler_ = std::move(handler);
-  m.answers_encoded_ = answers_encoded;
+  m.traits_ = traits;
+}
+
+std::vector<Engine::NamedMethod> Engine::Methods() const {
+  std::vector<NamedMethod> out;
+  out.reserve(methods_.size());
+  for (const auto& [name, method] : methods_) out.push_back({name, &method});
+  return out;
 }
 
 const Engine::Method* Engine::FindMethod(std::string_view method) const {

@@ -75,23 +75,42 @@ class Engine {
   static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
   ~Engine();
 
+  // What the layers that route a method need to know of it, declared once
+  // where it is registered (net/method_table.h builds the wire's one table
+  // from these).
+  struct MethodTraits {
+    // May change what is stored: it plans writes into a group (a method
+    // that writes only sometimes, e.g. recovery.check with `acknowledge`,
+    // counts).
+    bool writes = false;
+    // May answer through Execute's `reply_encoded` (Call::reply_encoded).
+    bool answers_encoded = false;
+  };
   // A registered method, found once per request and then executed.
   class Method {
    public:
+    const MethodTraits& traits() const { return traits_; }
     // True if the method may answer through Execute's `reply_encoded`.
-    bool answers_encoded() const { return answers_encoded_; }
+    bool answers_encoded() const { return traits_.answers_encoded; }
+    bool writes() const { return traits_.writes; }
 
    private:
     friend class Engine;
     std::function<void(Call&)> handler_;
-    bool answers_encoded_ = false;  // may answer through Call::reply_encoded
+    MethodTraits traits_;
   };
   // The engine method called `method`, or null if there is none (net then
   // answers METHOD_NOT_FOUND).
   const Method* FindMethod(std::string_view method) const;
   bool HasMethod(std::string_view method) const { return FindMethod(method) != nullptr; }
-  // Every registered method name, in no particular order: what tables keyed
-  // by method (net's per-method stats) may hold.
+  // Every registered method, in no particular order: what net's method
+  // table routes to the engine.
+  struct NamedMethod {
+    std::string_view name;
+    const Method* method;
+  };
+  std::vector<NamedMethod> Methods() const;
+  // Their names: what tables keyed by method may hold.
   std::vector<std::string_view> MethodNames() const;
   // Applies one request. `reply` is called exactly once: at once, after the
   // group holding the request's writes (or anything it observed) is durable,
@@ -157,7 +176,7 @@ class Engine {
   explicit Engine(const EngineOptions& options);
   Status Recover();
   void RegisterMethods();
-  void Register(std::string name, Handler handler, bool answers_encoded = false);
+  void Register(std::string name, Handler handler, MethodTraits traits);
   void FailEffects(Group& group, const Status& status);
 
   Core core_;

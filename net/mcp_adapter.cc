@@ -44,16 +44,8 @@ constexpr std::string_view kKnownMethods[] = {
     "initialize", "ping", "tools/list", "tools/call", "logging/setLevel",
     "notifications/initialized", "notifications/cancelled", "notifications/progress",
     "notifications/roots/list_changed"};
-constexpr size_t kRequestMethods = 5;
 
 }  // namespace
-
-bool McpAdapter::Handles(std::string_view method) {
-  for (size_t i = 0; i < kRequestMethods; ++i) {
-    if (method == kKnownMethods[i]) return true;
-  }
-  return method.rfind("notifications/", 0) == 0;
-}
 
 std::span<const std::string_view> McpAdapter::KnownMethods() { return kKnownMethods; }
 

@@ -27,9 +27,9 @@ class McpAdapter {
  public:
   McpAdapter(engine::Engine& engine, std::string version) : engine_(engine), version_(std::move(version)) {}
 
-  static bool Handles(std::string_view method);
-  // The MCP methods and notifications this server knows by name (Handles
-  // also accepts, and ignores, any other `notifications/...`).
+  // The MCP methods and notifications this server knows by name (it also
+  // accepts, and ignores, any other `notifications/...`): their rows of
+  // net/method_table.h.
   static std::span<const std::string_view> KnownMethods();
   // The name sys.stats counts an MCP method under: "mcp:<method>".
   static std::string StatsName(std::string_view method) { return "mcp:" + std::string(method); }

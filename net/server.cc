@@ -21,12 +21,16 @@ constexpr auto kFlushGrace = std::chrono::seconds(2);
 }  // namespace
 
 Server::Server(asio::io_context& io, EngineHost& host, ServerOptions options)
-    : io_(io), host_(host), options_(std::move(options)), mcp_(host.engine(), options_.version), shutdown_timer_(io) {
+    : io_(io),
+      host_(host),
+      options_(std::move(options)),
+      mcp_(host.engine(), options_.version),
+      methods_(host.engine()),
+      shutdown_timer_(io) {
   // Per-method stats exist only for names that exist (design rule 12).
-  for (std::string_view m : host_.engine().MethodNames()) stats_.Register(m);
-  for (std::string_view m : kLocalMethods) stats_.Register(m);
-  stats_.Register("sys.auth");
-  for (std::string_view m : McpAdapter::KnownMethods()) stats_.Register(McpAdapter::StatsName(m));
+  for (const MethodEntry* m : methods_.All()) {
+    if (m->stats_name != ServerStats::kOtherMethods) stats_.Register(m->stats_name);
+  }
 }
 
 Server::~Server() {
@@ -157,10 +161,6 @@ void Server::OnSessionClosed(uint64_t id) {
 
 bool Server::TokenMatches(std::string_view token) const {
   return !options_.auth_token.empty() && ConstantTimeEquals(token, options_.auth_token);
-}
-
-bool Server::IsLocalMethod(std::string_view method) const {
-  return std::find(std::begin(kLocalMethods), std::end(kLocalMethods), method) != std::end(kLocalMethods);
 }
 
 Result<json> Server::HandleLocal(std::string_view method, const json&) {

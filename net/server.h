@@ -16,6 +16,7 @@
 #include "net/asio.h"
 #include "net/engine_host.h"
 #include "net/mcp_adapter.h"
+#include "net/method_table.h"
 #include "net/server_options.h"
 #include "net/server_stats.h"
 #include "storage/status.h"
@@ -58,12 +59,13 @@ class Server {
   // 127.0.0.1:0); empty without TCP.
   const std::string& tcp_bound() const { return tcp_bound_; }
 
-  // Methods answered by the server itself rather than the engine.
-  static constexpr std::string_view kLocalMethods[] = {"sys.info", "sys.stats"};
-  bool IsLocalMethod(std::string_view method) const;
+  // Every method of the wire, and who serves it.
+  const MethodTable& methods() const { return methods_; }
   // True when `token` is the configured auth token (constant time); false
   // when none is configured.
   bool TokenMatches(std::string_view token) const;
+  // sys.info and sys.stats (MethodHome::kServer, but for sys.auth, which
+  // the session answers).
   Result<nlohmann::json> HandleLocal(std::string_view method, const nlohmann::json& params);
 
   void OnSessionClosed(uint64_t id);
@@ -81,6 +83,7 @@ class Server {
   ServerOptions options_;
   ServerStats stats_;
   McpAdapter mcp_;
+  MethodTable methods_;
   std::unique_ptr<asio::local::stream_protocol::acceptor> unix_acceptor_;
   std::unique_ptr<asio::ip::tcp::acceptor> tcp_acceptor_;
   std::string tcp_bound_;  // the address actually bound ("127.0.0.1:40123" for port 0)

@@ -350,9 +350,11 @@ void Session::HandleLine(std::string_view line) {
   RequestLine read = ReadRequestLine(line);
   json& message = read.message;
   if (!authenticated_) {
-    // Only sys.auth, as a single request, may come first.
-    const bool is_auth = message.is_object() && message.contains("method") && message["method"] == "sys.auth";
-    if (!is_auth) {
+    // Only a method allowed before auth (sys.auth), as a single request, may come first.
+    const MethodEntry* first = message.is_object() && message.contains("method") && message["method"].is_string()
+                                   ? server_.methods().Find(message["method"].get_ref<const std::string&>())
+                                   : nullptr;
+    if (!first || !first->before_auth) {
       return Abort(EncodeErrorLine(IdFromLine(line),
                                    Status(StatusCode::kUnauthorized,
                                           "authentication required: the first request on a TCP connection must be "
@@ -469,32 +471,30 @@ void Session::HandleMessage(json message, std::string id_text, Done done) {
 void Session::Dispatch(Request req, Done done) {
   auto self = shared_from_this();
   const auto started = std::chrono::steady_clock::now();
-  engine::Engine& engine = server_.engine();
-  if (req.method == "sys.auth") return Authenticate(req, std::move(done));
-  if (McpAdapter::Handles(req.method)) {
-    if (server_.shutting_down()) {
-      return done(req.has_id ? EncodeErrorLine(req.id, Status(StatusCode::kShuttingDown, "the server is shutting down"))
-                             : std::string());
-    }
-    const std::string method = req.method;
-    return server_.mcp().Handle(req, self, [self, started, method, done = std::move(done)](std::string line, bool error) {
-      auto micros =
-          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-      self->server_.stats().RecordCall(McpAdapter::StatsName(method), micros.count(), error);
-      done(std::move(line));
-    });
-  }
-  // The method is looked up once: the server's own (sys.info, sys.stats)
-  // first, then the engine's.
-  const bool local = server_.IsLocalMethod(req.method);
-  const engine::Engine::Method* method = local ? nullptr : engine.FindMethod(req.method);
-  if (!method && !local) {
+  // The one lookup: who serves the method, and how.
+  const MethodEntry* entry = server_.methods().Find(req.method);
+  if (!entry) {
     // Counted, under the one bucket for names that are not registered.
     server_.stats().RecordCall(req.method, 0, /*error=*/true);
     done(req.has_id ? EncodeProtocolErrorLine(req.id, ProtocolError::kMethodNotFound,
                                               "unknown method '" + req.method + "'")
                     : std::string());
     return;
+  }
+  // The one shutting-down check (sys.auth is answered to the end).
+  if (server_.shutting_down() && !entry->before_auth) {
+    server_.stats().RecordCall(entry->stats_name, 0, /*error=*/true);
+    return done(req.has_id ? EncodeErrorLine(req.id, Status(StatusCode::kShuttingDown, "the server is shutting down"))
+                           : std::string());
+  }
+  if (entry->before_auth) return Authenticate(req, std::move(done));
+  if (entry->home == MethodHome::kMcp) {
+    return server_.mcp().Handle(req, self, [self, started, entry, done = std::move(done)](std::string line, bool error) {
+      auto micros =
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+      self->server_.stats().RecordCall(entry->stats_name, micros.count(), error);
+      done(std::move(line));
+    });
   }
   // What either reply path needs, kept once per request: the document reply
   // and the text reply (for methods that answer as text) share it, and
@@ -504,17 +504,17 @@ void Session::Dispatch(Request req, Done done) {
     std::chrono::steady_clock::time_point started;
     RequestId id;
     bool has_id;
-    std::string method;
+    const MethodEntry* entry;  // the table outlives every session
     Done done;
     void Send(bool error, const std::function<std::string()>& line) {
       auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-      self->server_.stats().RecordCall(method, micros.count(), error);
+      self->server_.stats().RecordCall(entry->stats_name, micros.count(), error);
       done(has_id ? line() : std::string());
     }
   };
-  auto answer = std::make_shared<Answer>(Answer{std::move(self), started, std::move(req.id), req.has_id, req.method, std::move(done)});
+  auto answer = std::make_shared<Answer>(Answer{std::move(self), started, std::move(req.id), req.has_id, entry, std::move(done)});
   engine::EncodedReplyFn reply_encoded;
-  if (method && method->answers_encoded()) {
+  if (entry->answers_encoded) {
     // A success arrives as text and goes into the line as it is.
     reply_encoded = [answer](std::string result_json) {
       answer->Send(false, [&] { return EncodeResultLine(answer->id, std::string_view(result_json)); });
@@ -526,11 +526,9 @@ void Session::Dispatch(Request req, Done done) {
       return result.ok() ? EncodeResultLine(answer->id, result.value()) : EncodeErrorLine(answer->id, result.status());
     });
   };
-  if (server_.shutting_down()) {
-    return reply(Status(StatusCode::kShuttingDown, "the server is shutting down"));
-  }
-  if (local) return reply(server_.HandleLocal(req.method, req.params));
-  engine.Execute(*method, std::move(req.params), std::move(client), std::move(reply), std::move(reply_encoded));
+  if (entry->home == MethodHome::kServer) return reply(server_.HandleLocal(req.method, req.params));
+  server_.engine().Execute(*entry->engine_method, std::move(req.params), std::move(client), std::move(reply),
+                           std::move(reply_encoded));
 }
 
 void Session::Authenticate(const Request& req, Done done) {

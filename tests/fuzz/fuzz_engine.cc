@@ -55,6 +55,7 @@ void FuzzEngine::MoveClock(int64_t mono_ms, int64_t wall_ms) {
 }
 
 void FuzzEngine::Open(bool fresh) {
+  methods.reset();
   mcp.reset();
   engine.reset();
   if (store) {
@@ -84,6 +85,7 @@ void FuzzEngine::Open(bool fresh) {
   if (!opened.ok()) Die("recovering the engine from what it wrote: " + opened.status().ToString());
   engine = std::move(opened).value();
   mcp = std::make_unique<net::McpAdapter>(*engine, "fuzz");
+  methods = std::make_unique<net::MethodTable>(*engine);
   ++opens;
 }
 

@@ -23,6 +23,7 @@
 #include "engine/clock.h"
 #include "engine/engine.h"
 #include "net/mcp_adapter.h"
+#include "net/method_table.h"
 #include "storage/store.h"
 
 namespace shim::fuzz {
@@ -36,6 +37,7 @@ struct FuzzEngine {
   std::unique_ptr<storage::Store> store;
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<net::McpAdapter> mcp;  // on `engine`, rebuilt with it
+  std::unique_ptr<net::MethodTable> methods;  // the same
   uint64_t inputs_per_open = 5'000;
   uint64_t inputs = 0;
   uint64_t opens = 0;

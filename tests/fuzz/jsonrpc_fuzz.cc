@@ -118,18 +118,20 @@ struct Connection {
 
   void Send(std::string line) { client->lines.push_back(std::move(line)); }
 
-  // Session::Dispatch, minus sys.* and shutdown. `done` gets the reply line
-  // (empty: nothing to send).
+  // Session::Dispatch, minus the server's own methods (sys.auth, sys.info,
+  // sys.stats: answered as unknown here) and shutdown. `done` gets the
+  // reply line (empty: nothing to send).
   void Dispatch(shim::net::Request req, std::function<void(std::string)> done) {
-    if (shim::net::McpAdapter::Handles(req.method)) {
+    const shim::net::MethodEntry* entry = fe.methods->Find(req.method);
+    if (entry && entry->home == shim::net::MethodHome::kMcp) {
       return mcp.Handle(req, client, [done = std::move(done)](std::string line, bool) { done(std::move(line)); });
     }
-    if (!fe.engine->HasMethod(req.method)) {
+    if (!entry || entry->home != shim::net::MethodHome::kEngine) {
       return done(req.has_id ? shim::net::EncodeProtocolErrorLine(req.id, ProtocolError::kMethodNotFound,
                                                                   "unknown method '" + req.method + "'")
                              : std::string());
     }
-    fe.engine->Execute(req.method, std::move(req.params), client,
+    fe.engine->Execute(*entry->engine_method, std::move(req.params), client,
                        [id = req.id, has_id = req.has_id, done = std::move(done)](shim::Result<json> r) {
                          if (!has_id) return done({});
                          if (!r.ok()) return done(shim::net::EncodeErrorLine(id, r.status()));
