@@ -2,8 +2,10 @@
 //
 // Owns the in-memory indexes of all modules (state, pub/sub, ...), rebuilt
 // from the store at Open. It does no I/O of its own besides store reads:
-// no sockets, threads, sleeps or clock reads except through the injected
-// Clock. The host (net/engine_host.h in the server, tests directly) drives it:
+// no sockets, sleeps or clock reads except through the injected Clock, and
+// no threads once open (Open loads the key table on a second thread while
+// the other modules recover, and joins it before it returns). The host
+// (net/engine_host.h in the server, tests directly) drives it:
 //
 //   engine->Execute("state.set", params, client, reply);   // apply
 //   if (engine->ReadyToSeal()) {                             // group commit
@@ -129,7 +131,7 @@ class Engine {
     return m && m->answers_encoded();
   }
   // Ends the server-side waits of a connection that will send nothing
-  // more (it closed, or half-closed: design rule 13): each waiting
+  // more (it closed, or half-closed: docs/design.md, style rule 13): each waiting
   // lock.acquire is answered TIMEOUT, each waiting claim (task.claim,
   // claim_next) with no tasks, at once, and their places (waiters per lock,
   // waiting claims) are free again. Requests that do not wait are answered

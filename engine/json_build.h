@@ -3,7 +3,7 @@
 // deep merge and concatenation of child results for a parent task's
 // aggregate.
 //
-// Each is checked while the value is built, never after (DESIGN.md rule
+// Each is checked while the value is built, never after (docs/design.md, style rule
 // 11): 21 JSON Patch `copy` ops in a 1 KB request once doubled a value to
 // 2 GB before its size was looked at. Every insertion is weighed against
 // what is left of the budget before it is made, so a request over a limit

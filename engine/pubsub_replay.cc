@@ -11,7 +11,7 @@ namespace shim::engine {
 namespace {
 
 // One turn of a replay sends at most this much before it lets other work
-// run (design rule 11: no turn of the engine takes more than a few ms).
+// run (docs/design.md, style rule 11: no turn of the engine takes more than a few ms).
 constexpr size_t kReplaySliceBytes = 1 << 20;
 constexpr size_t kReplaySliceMessages = 1000;
 // The next slice runs on the next millisecond's timers: one due "now" would

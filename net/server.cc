@@ -27,7 +27,7 @@ Server::Server(asio::io_context& io, EngineHost& host, ServerOptions options)
       mcp_(host.engine(), options_.version),
       methods_(host.engine()),
       shutdown_timer_(io) {
-  // Per-method stats exist only for names that exist (design rule 12).
+  // Per-method stats exist only for names that exist (docs/design.md, style rule 12).
   for (const MethodEntry* m : methods_.All()) {
     if (m->stats_name != ServerStats::kOtherMethods) stats_.Register(m->stats_name);
   }

@@ -189,7 +189,7 @@ asio::awaitable<void> Session::ReadLoop() {
       if (ec == asio::error::eof) {
         // The client sends nothing more: it closed, or half-closed, which
         // look the same from here. What does not wait is still answered;
-        // its waits end now (design rule 13), so a departed client is not
+        // its waits end now (docs/design.md, style rule 13), so a departed client is not
         // handed a lock or a task, and its slot and places are free at once.
         reading_done_ = true;
         server_.engine().EndWaits(id_);

@@ -1,5 +1,5 @@
 // Server-side waits of a client that goes away, against a real `shim serve`
-// (design rule 13): a connection that closes takes its waits with it — a
+// (docs/design.md, style rule 13): a connection that closes takes its waits with it — a
 // departed lock waiter is not granted the lock, a departed claimer is not
 // handed a task, its connection slot and its place among the waiting
 // claims are free at once — and one that only half-closes still gets the

@@ -1,6 +1,6 @@
 // Per-method statistics against a real `shim serve`: method names are chosen
 // by the client, so sys.stats keeps figures only for the methods that exist
-// and counts every other name under one bucket (design rule 12).
+// and counts every other name under one bucket (docs/design.md, style rule 12).
 #include <string>
 
 #include <gtest/gtest.h>

@@ -373,7 +373,7 @@ TEST_F(LockTest, WaiterWhoseClientClosesLeavesTheQueue) {
 
 TEST_F(LockTest, EndWaitsAnswersTheConnectionsWaitersTimeoutAtOnceAndFreesTheirPlaces) {
   // A connection that stops sending (a half-close) keeps its answers to
-  // requests that do not wait, but its waits end now: design rule 13.
+  // requests that do not wait, but its waits end now: docs/design.md, style rule 13.
   auto quitting = std::make_shared<StubClient>(201);
   auto staying = std::make_shared<StubClient>(202);
   const uint64_t token = Token("L", "holder", 100'000);
