@@ -44,6 +44,11 @@ bool KeyDecoder::Tag(KeyTag* tag) {
   return true;
 }
 
+bool KeyDecoder::ExpectTag(KeyTag expected) {
+  KeyTag tag;
+  return Tag(&tag) && tag == expected;
+}
+
 bool KeyDecoder::U64(uint64_t* v) {
   if (!ReadU64(in_, v)) return false;
   in_.remove_prefix(8);
@@ -75,6 +80,20 @@ bool KeyDecoder::Str(std::string* s) {
     ++i;
   }
   return false;  // no terminator
+}
+
+std::string StrKey(KeyTag tag, std::string_view s) { return KeyEncoder(tag).Str(s).key(); }
+
+bool DecodeStrKey(std::string_view key, KeyTag tag, std::string* s) {
+  KeyDecoder d(key);
+  return d.ExpectTag(tag) && d.Str(s) && d.done();
+}
+
+std::string U64Key(KeyTag tag, uint64_t v) { return KeyEncoder(tag).U64(v).key(); }
+
+bool DecodeU64Key(std::string_view key, KeyTag tag, uint64_t* v) {
+  KeyDecoder d(key);
+  return d.ExpectTag(tag) && d.U64(v) && d.done();
 }
 
 std::string PrefixSuccessor(std::string_view prefix) {

@@ -62,6 +62,9 @@ class KeyDecoder {
  public:
   explicit KeyDecoder(std::string_view key) : in_(key) {}
   bool Tag(KeyTag* tag);
+  // Reads the tag and checks it is `expected`: a record decoder's first
+  // step, so a key of another keyspace is refused, not misread.
+  bool ExpectTag(KeyTag expected);
   bool U64(uint64_t* v);
   bool I64(int64_t* v);
   bool Str(std::string* s);
@@ -70,6 +73,13 @@ class KeyDecoder {
  private:
   std::string_view in_;
 };
+
+// Keys of the two common shapes, a tag and one field. The decoders refuse
+// a key of another tag, a cut one, and one with bytes after the field.
+std::string StrKey(KeyTag tag, std::string_view s);
+bool DecodeStrKey(std::string_view key, KeyTag tag, std::string* s);
+std::string U64Key(KeyTag tag, uint64_t v);
+bool DecodeU64Key(std::string_view key, KeyTag tag, uint64_t* v);
 
 // Fixed-width big-endian u64, for small binary values (counters, record
 // headers). DecodeU64 reads the first 8 bytes; false if fewer.
