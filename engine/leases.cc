@@ -1,45 +1,26 @@
 #include "engine/leases.h"
 
-#include "engine/json_parse.h"
+#include "engine/lease_record.h"
 #include "engine/params.h"
 #include "engine/reply_budget.h"
-#include "storage/failpoint.h"
-#include "storage/key_codec.h"
 
 namespace shim::engine {
 
 using nlohmann::json;
 using storage::Family;
-using storage::KeyEncoder;
-using storage::KeyTag;
-
-namespace {
-std::string LeaseKey(uint64_t id) { return KeyEncoder(KeyTag::kLease).U64(id).key(); }
-}  // namespace
 
 Status LeaseModule::Recover() {
   leases_.clear();
-  Status bad;
-  std::string prefix(1, static_cast<char>(KeyTag::kLease));
-  SHIM_RETURN_IF_ERROR(core_.store().Scan(
-      Family::kLeases, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view k, std::string_view v) {
-        SHIM_FAILPOINT("recovery.leases");
-        storage::KeyDecoder d(k);
-        KeyTag tag;
-        uint64_t id;
-        json rec = ParseStoredJson(v);
-        if (!d.Tag(&tag) || !d.U64(&id) || !rec.is_object()) {
-          bad = Status::Internal("corrupt lease record");
-          return false;
-        }
-        Lease lease{rec.value("owner", ""), rec.value("ttl_ms", int64_t{1000}), 0};
-        // Full TTL again after a restart: nothing expires early.
-        lease.expires_mono_ms = core_.clock().MonoMs() + lease.ttl_ms;
-        Arm(id, lease);
-        leases_.emplace(id, std::move(lease));
-        return true;
-      }));
-  return bad;
+  return ScanRecords(core_.store(), kLeaseRecords, [&](std::string_view k, std::string_view v) {
+    uint64_t id;
+    Lease lease;
+    if (!DecodeLeaseKey(k, &id) || !DecodeLeaseRecord(v, &lease)) return false;
+    // Full TTL again after a restart: nothing expires early.
+    lease.expires_mono_ms = core_.clock().MonoMs() + lease.ttl_ms;
+    Arm(id, lease);
+    leases_.emplace(id, std::move(lease));
+    return true;
+  });
 }
 
 int64_t LeaseModule::WallExpiry(const Lease& lease) const {
@@ -73,8 +54,8 @@ void LeaseModule::Grant(Call& call) {
   std::string owner = p.OptStr("owner", {.max = 256}).value_or("");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   const uint64_t id = core_.NextRevision();
-  Lease lease{owner, ttl, core_.clock().MonoMs() + ttl};
-  core_.batch().Put(Family::kLeases, LeaseKey(id), json{{"owner", owner}, {"ttl_ms", ttl}}.dump());
+  Lease lease{{owner, ttl}, core_.clock().MonoMs() + ttl};
+  core_.batch().Put(Family::kLeases, LeaseKey(id), EncodeLeaseRecord(lease));
   Arm(id, lease);
   const int64_t expires = WallExpiry(lease);
   leases_.emplace(id, std::move(lease));

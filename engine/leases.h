@@ -5,7 +5,8 @@
 // deleted and every lock taken with it is released (handing the lock to the
 // next waiter). Liveness runs on the monotonic clock and is not persisted:
 // after a restart every lease gets its full TTL again, so nothing expires
-// early. Persisted in Family::kLeases: lease_id -> {owner, ttl_ms}.
+// early. Persisted in Family::kLeases: lease_id -> {owner, ttl_ms}
+// (engine/lease_record.h).
 // Engine thread only.
 #pragma once
 
@@ -17,6 +18,7 @@
 
 #include "engine/call.h"
 #include "engine/core.h"
+#include "engine/lease_record.h"
 
 namespace shim::engine {
 
@@ -43,9 +45,8 @@ class LeaseModule {
   size_t count() const { return leases_.size(); }
 
  private:
-  struct Lease {
-    std::string owner;
-    int64_t ttl_ms = 0;
+  // The stored part (engine/lease_record.h) and the deadline.
+  struct Lease : LeaseRecord {
     int64_t expires_mono_ms = 0;
   };
   void Arm(uint64_t id, const Lease& lease);

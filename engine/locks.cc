@@ -2,52 +2,29 @@
 
 #include <vector>
 
-#include "engine/json_parse.h"
 #include "engine/leases.h"
+#include "engine/lock_record.h"
 #include "engine/params.h"
 #include "engine/reply_budget.h"
-#include "storage/failpoint.h"
-#include "storage/key_codec.h"
 
 namespace shim::engine {
 
 using nlohmann::json;
 using storage::Family;
-using storage::KeyEncoder;
-using storage::KeyTag;
-
-namespace {
-std::string LockKey(std::string_view name) { return KeyEncoder(KeyTag::kLock).Str(name).key(); }
-}  // namespace
 
 Status LockModule::Recover() {
   locks_.clear();
-  Status bad;
-  std::string prefix(1, static_cast<char>(KeyTag::kLock));
-  SHIM_RETURN_IF_ERROR(core_.store().Scan(
-      Family::kLocks, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view k, std::string_view v) {
-        SHIM_FAILPOINT("recovery.locks");
-        storage::KeyDecoder d(k);
-        KeyTag tag;
-        std::string name;
-        json rec = ParseStoredJson(v);
-        if (!d.Tag(&tag) || !d.Str(&name) || !rec.is_object()) {
-          bad = Status::Internal("corrupt lock record");
-          return false;
-        }
-        Lock lock;
-        lock.held = true;
-        lock.owner = rec.value("owner", "");
-        lock.token = rec.value("token", uint64_t{0});
-        lock.ttl_ms = rec.value("ttl_ms", int64_t{1000});
-        lock.lease_id = rec.value("lease_id", uint64_t{0});
-        // Full TTL again after a restart: nothing expires early.
-        lock.expires_mono_ms = core_.clock().MonoMs() + lock.ttl_ms;
-        Arm(name, lock);
-        locks_.emplace(std::move(name), std::move(lock));
-        return true;
-      }));
-  return bad;
+  return ScanRecords(core_.store(), kLockRecords, [&](std::string_view k, std::string_view v) {
+    std::string name;
+    Lock lock;
+    if (!DecodeLockKey(k, &name) || !DecodeLockRecord(v, &lock)) return false;
+    lock.held = true;
+    // Full TTL again after a restart: nothing expires early.
+    lock.expires_mono_ms = core_.clock().MonoMs() + lock.ttl_ms;
+    Arm(name, lock);
+    locks_.emplace(std::move(name), std::move(lock));
+    return true;
+  });
 }
 
 void LockModule::Reset() {
@@ -95,8 +72,7 @@ void LockModule::Grant(const std::string& name, Lock& lock, const std::string& o
   lock.ttl_ms = ttl_ms;
   lock.lease_id = lease_id;
   lock.expires_mono_ms = core_.clock().MonoMs() + ttl_ms;
-  core_.batch().Put(Family::kLocks, LockKey(name),
-                    json{{"owner", owner}, {"token", lock.token}, {"ttl_ms", ttl_ms}, {"lease_id", lease_id}}.dump());
+  core_.batch().Put(Family::kLocks, LockKey(name), EncodeLockRecord(lock));
   Arm(name, lock);
 }
 
@@ -160,8 +136,7 @@ void LockModule::Acquire(Call& call) {
     lock.ttl_ms = ttl;
     lock.expires_mono_ms = core_.clock().MonoMs() + ttl;
     if (lease_id) lock.lease_id = lease_id;
-    core_.batch().Put(Family::kLocks, LockKey(name),
-                      json{{"owner", owner}, {"token", lock.token}, {"ttl_ms", ttl}, {"lease_id", lock.lease_id}}.dump());
+    core_.batch().Put(Family::kLocks, LockKey(name), EncodeLockRecord(lock));
     Arm(name, lock);
     return core_.Reply(call.reply, json{{"token", lock.token}, {"expires_at_ms", WallExpiry(lock)}});
   }
@@ -211,8 +186,7 @@ void LockModule::Extend(Call& call) {
   core_.NextRevision();
   lock.ttl_ms = ttl;
   lock.expires_mono_ms = core_.clock().MonoMs() + ttl;
-  core_.batch().Put(Family::kLocks, LockKey(name),
-                    json{{"owner", lock.owner}, {"token", lock.token}, {"ttl_ms", ttl}, {"lease_id", lock.lease_id}}.dump());
+  core_.batch().Put(Family::kLocks, LockKey(name), EncodeLockRecord(lock));
   Arm(name, lock);
   core_.Reply(call.reply, json{{"expires_at_ms", WallExpiry(lock)}});
 }

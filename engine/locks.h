@@ -14,7 +14,7 @@
 // On release or expiry the lock passes to the first waiter in the same
 // write. Liveness is on the monotonic clock; after a restart held locks get
 // their full TTL again. Persisted in Family::kLocks: name -> {owner, token,
-// ttl_ms, lease_id}. Engine thread only.
+// ttl_ms, lease_id} (engine/lock_record.h). Engine thread only.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +26,7 @@
 
 #include "engine/call.h"
 #include "engine/core.h"
+#include "engine/lock_record.h"
 
 namespace shim::engine {
 
@@ -65,12 +66,10 @@ class LockModule {
     ReplyFn reply;
     TimerQueue::TimerId timer;  // ends the wait at wait_ms
   };
-  struct Lock {
+  // The stored part (engine/lock_record.h: owner, token, ttl_ms, lease_id)
+  // and what lives only in memory.
+  struct Lock : LockRecord {
     bool held = false;
-    std::string owner;
-    uint64_t token = 0;
-    int64_t ttl_ms = 0;
-    uint64_t lease_id = 0;
     int64_t expires_mono_ms = 0;
     std::deque<Waiter> waiters;
   };
