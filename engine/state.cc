@@ -9,47 +9,13 @@
 #include "engine/leases.h"
 #include "engine/locks.h"
 #include "engine/reply_budget.h"
-#include "storage/failpoint.h"
-#include "storage/key_codec.h"
 
 namespace shim::engine {
 
 using nlohmann::json;
 using storage::Family;
-using storage::KeyEncoder;
-using storage::KeyTag;
 
 namespace {
-
-// Record layout in Family::kKv, value side:
-//   u64 version | u64 revision | u64 expires_at_ms | u64 lease_id | JSON text
-constexpr size_t kHeaderBytes = 32;
-
-std::string KvKey(std::string_view key) { return KeyEncoder(KeyTag::kKv).Str(key).key(); }
-
-std::string EncodeEntry(const KvEntry& e) {
-  std::string out;
-  out.reserve(kHeaderBytes + e.value_json.size());
-  storage::AppendU64(&out, e.version);
-  storage::AppendU64(&out, e.revision);
-  storage::AppendU64(&out, static_cast<uint64_t>(e.expires_at_ms));
-  storage::AppendU64(&out, e.lease_id);
-  out.append(e.value_json);
-  return out;
-}
-
-bool DecodeEntry(std::string_view in, KvEntry* e) {
-  if (in.size() < kHeaderBytes) return false;
-  uint64_t expires;
-  storage::ReadU64(in, &e->version);
-  storage::ReadU64(in.substr(8), &e->revision);
-  storage::ReadU64(in.substr(16), &expires);
-  storage::ReadU64(in.substr(24), &e->lease_id);
-  e->expires_at_ms = static_cast<int64_t>(expires);
-  // Kept as text, not parsed: see KvEntry.
-  e->value_json.assign(in.substr(kHeaderBytes));
-  return true;
-}
 
 // state.get's result as text: what dumping the result document would give
 // (keys in std::map order), with the stored value text copied in rather
@@ -84,40 +50,19 @@ Status VersionConflict(const std::string& key, uint64_t expected, uint64_t curre
 
 }  // namespace
 
-Result<json> KvEntry::Value(const std::string& key) const {
-  Result<json> value = ParseJson(value_json, kMaxShimJsonDepth);
-  if (value.ok()) return value;
-  // Only a value written before nesting was bounded can get here.
-  return Status(value.status().code(),
-                "the stored value of key '" + key + "' cannot be read back: " + value.status().message() +
-                    "; overwrite it with state.set or delete it",
-                value.status().details());
-}
-
 Status StateModule::Load() {
   kv_.clear();
   keys_by_lease_.clear();
   loaded_expiries_.clear();
-  Status bad;
-  std::string prefix(1, static_cast<char>(KeyTag::kKv));
-  Status s = core_.store().Scan(
-      Family::kKv, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view k, std::string_view v) {
-        SHIM_FAILPOINT("recovery.mid_scan");
-        storage::KeyDecoder d(k);
-        KeyTag tag;
-        std::string key;
-        KvEntry e;
-        if (!d.Tag(&tag) || !d.Str(&key) || !DecodeEntry(v, &e)) {
-          bad = Status::Internal("corrupt state record");
-          return false;
-        }
-        if (e.expires_at_ms != 0) loaded_expiries_.emplace_back(key, e.expires_at_ms);
-        if (e.lease_id != 0) keys_by_lease_[e.lease_id].insert(key);
-        kv_.emplace_hint(kv_.end(), std::move(key), std::move(e));
-        return true;
-      });
-  SHIM_RETURN_IF_ERROR(s);
-  return bad;
+  return ScanRecords(core_.store(), kKvRecords, [&](std::string_view k, std::string_view v) {
+    std::string key;
+    KvEntry e;
+    if (!DecodeKvKey(k, &key) || !DecodeKvRecord(v, &e)) return false;
+    if (e.expires_at_ms != 0) loaded_expiries_.emplace_back(key, e.expires_at_ms);
+    if (e.lease_id != 0) keys_by_lease_[e.lease_id].insert(key);
+    kv_.emplace_hint(kv_.end(), std::move(key), std::move(e));
+    return true;
+  });
 }
 
 void StateModule::SchedulePurgesOfLoadedKeys() {
@@ -316,7 +261,7 @@ void StateModule::Apply(Overlay& overlay) {
     auto old = kv_.find(key);
     const uint64_t old_lease = old == kv_.end() ? 0 : old->second.lease_id;
     if (entry) {
-      batch.Put(Family::kKv, KvKey(key), EncodeEntry(*entry));
+      batch.Put(Family::kKv, KvKey(key), EncodeKvRecord(*entry));
       if (entry->expires_at_ms != 0) SchedulePurge(key, entry->expires_at_ms);
       IndexLease(key, old_lease, entry->lease_id);
       // Reuses the lookup above: one descent of the key map per write.

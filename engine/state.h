@@ -23,28 +23,10 @@
 
 #include "engine/call.h"
 #include "engine/core.h"
+#include "engine/kv_record.h"
 #include "engine/params.h"
 
 namespace shim::engine {
-
-// One key. The value is held as its compact JSON text, the very bytes stored
-// after the record header: recovery copies them instead of building a JSON
-// DOM per key (the bulk of a 1M-key restart, and most of its memory), and a
-// write serializes its value once, for memory and the batch alike. Readers
-// parse it with Value().
-struct KvEntry {
-  std::string value_json;
-  uint64_t version = 0;
-  uint64_t revision = 0;       // store revision of the last write
-  int64_t expires_at_ms = 0;   // wall clock; 0 = no TTL
-  uint64_t lease_id = 0;       // 0 = none
-
-  // The value as JSON (`key` names it in an error). value_json is always
-  // valid JSON: written by a dump, or read back from the store, whose
-  // checksums guard it; only a value stored before nesting was bounded can
-  // be refused (TOO_LARGE), which the message says how to fix.
-  Result<nlohmann::json> Value(const std::string& key) const;
-};
 
 class LeaseModule;
 class LockModule;
