@@ -22,11 +22,10 @@ std::string EncodeChannelLogValue(std::string_view data_json, int64_t published_
 bool DecodeChannelLogRecord(std::string_view key, std::string_view value, uint64_t* seq,
                             int64_t* published_at_ms, std::string_view* data_json) {
   storage::KeyDecoder d(key);
-  KeyTag tag;
   std::string channel;
   uint64_t ts;
-  if (!d.Tag(&tag) || !d.Str(&channel) || !d.U64(seq) || !storage::ReadU64(value, &ts) ||
-      value.size() <= 8) {
+  if (!d.ExpectTag(KeyTag::kChannelMessage) || !d.Str(&channel) || !d.U64(seq) || !d.done() ||
+      !storage::ReadU64(value, &ts) || value.size() <= 8) {
     return false;
   }
   *published_at_ms = static_cast<int64_t>(ts);

@@ -17,7 +17,8 @@ namespace shim::engine {
 std::string ChannelLogKey(std::string_view channel, uint64_t seq);
 std::string EncodeChannelLogValue(std::string_view data_json, int64_t published_at_ms);
 // Reads a log record, leaving the data as the JSON text stored (it is sent on
-// as it is). False for a record that does not decode.
+// as it is). False for a record that does not decode: a key of another tag
+// or with bytes after the seq, or a value with no data after its header.
 bool DecodeChannelLogRecord(std::string_view key, std::string_view value, uint64_t* seq,
                             int64_t* published_at_ms, std::string_view* data_json);
 

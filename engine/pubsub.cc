@@ -6,23 +6,15 @@
 #include "engine/json_parse.h"
 #include "engine/json_text.h"
 #include "engine/params.h"
-#include "storage/failpoint.h"
-#include "storage/key_codec.h"
 
 namespace shim::engine {
 
 using nlohmann::json;
 using storage::Family;
-using storage::KeyEncoder;
-using storage::KeyTag;
 
 namespace {
 
 constexpr int64_t kSweepIntervalMs = 1000;
-
-std::string MetaKey(std::string_view channel) {
-  return KeyEncoder(KeyTag::kChannelConfig).Str(channel).key();
-}
 
 }  // namespace
 
@@ -39,26 +31,12 @@ void PubSubModule::Reset() {
 Status PubSubModule::Recover() {
   meta_dirty_.clear();
   channels_.clear();
-  Status bad;
-  std::string prefix(1, static_cast<char>(KeyTag::kChannelConfig));
-  SHIM_RETURN_IF_ERROR(core_.store().Scan(
-      Family::kChannelMeta, prefix, storage::PrefixSuccessor(prefix),
-      [&](std::string_view k, std::string_view v) {
-        SHIM_FAILPOINT("recovery.pubsub");
-        storage::KeyDecoder d(k);
-        KeyTag tag;
+  SHIM_RETURN_IF_ERROR(
+      ScanRecords(core_.store(), kChannelMetaRecords, [&](std::string_view k, std::string_view v) {
         std::string name;
-        json meta = ParseStoredJson(v);
-        if (!d.Tag(&tag) || !d.Str(&name) || !meta.is_object()) {
-          bad = Status::Internal("corrupt channel record");
-          return false;
-        }
         Channel ch;
-        ch.last_seq = meta.value("last_seq", uint64_t{0});
-        ch.first_seq = meta.value("first_seq", ch.last_seq + 1);
+        if (!DecodeChannelMetaKey(k, &name) || !DecodeChannelMetaRecord(v, &ch)) return false;
         ch.durable_seq = ch.last_seq;
-        ch.retention.max_messages = meta.value("max_messages", ch.retention.max_messages);
-        ch.retention.max_age_ms = meta.value("max_age_ms", ch.retention.max_age_ms);
         channels_.emplace(std::move(name), ch);
         return true;
       }));
@@ -66,7 +44,7 @@ Status PubSubModule::Recover() {
     sweep_scheduled_ = true;
     ScheduleSweep();
   }
-  return bad;
+  return Status::Ok();
 }
 
 PubSubModule::ChannelEntry& PubSubModule::GetOrCreate(const std::string& name) {
@@ -88,11 +66,8 @@ void PubSubModule::WriteDirtyMeta() {
   for (auto* entry : meta_dirty_) {
     Channel& ch = entry->second;
     ch.head_dirty = false;
-    json meta = {{"last_seq", ch.last_seq},
-                 {"first_seq", ch.first_seq},
-                 {"max_messages", ch.retention.max_messages},
-                 {"max_age_ms", ch.retention.max_age_ms}};
-    core_.batch().Put(Family::kChannelMeta, MetaKey(entry->first), meta.dump());
+    core_.batch().Put(Family::kChannelMeta, ChannelMetaKey(entry->first),
+                      EncodeChannelMetaRecord(ch));
   }
   meta_dirty_.clear();
 }

@@ -35,16 +35,12 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/call.h"
+#include "engine/channel_meta_record.h"
 #include "engine/core.h"
 #include "engine/glob.h"
 #include "engine/pattern_index.h"
 
 namespace shim::engine {
-
-struct ChannelRetention {
-  int64_t max_messages = 10'000;
-  int64_t max_age_ms = 24LL * 3600 * 1000;
-};
 
 class PubSubModule {
  public:
@@ -70,14 +66,13 @@ class PubSubModule {
   size_t subscription_count() const { return subs_.size(); }
 
  private:
-  struct Channel {
-    uint64_t last_seq = 0;     // highest seq assigned
-    uint64_t first_seq = 1;    // oldest retained (last_seq + 1 when empty)
+  // The stored head (engine/channel_meta_record.h: last_seq, first_seq,
+  // retention) and what lives only in memory.
+  struct Channel : ChannelMetaRecord {
     // Oldest seq whose key may still be in the store: trimmed keys are
     // deleted in batches (TrimTo). 1 after a restart, which did not keep it.
     uint64_t stored_from = 1;
     uint64_t durable_seq = 0;  // highest seq whose commit has been released
-    ChannelRetention retention;
     bool head_dirty = false;  // its meta record is due at the next seal
   };
   using ChannelEntry = std::pair<const std::string, Channel>;  // a node of channels_
