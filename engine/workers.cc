@@ -2,70 +2,38 @@
 
 #include <algorithm>
 
-#include "engine/json_parse.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/reply_budget.h"
-#include "storage/failpoint.h"
-#include "storage/key_codec.h"
+#include "engine/worker_record.h"
 
 namespace shim::engine {
 
 using nlohmann::json;
 using storage::Family;
-using storage::KeyEncoder;
-using storage::KeyTag;
 
 namespace {
 const char kEventsChannel[] = "events.workers";
 constexpr int64_t kMaxHeartbeatTtlMs = 24LL * 3600 * 1000;
 constexpr size_t kMaxCapabilities = 64;
-std::string WorkerKey(std::string_view id) { return KeyEncoder(KeyTag::kWorker).Str(id).key(); }
 }  // namespace
 
 Status WorkerModule::Recover() {
   workers_.clear();
-  Status bad;
-  std::string prefix(1, static_cast<char>(KeyTag::kWorker));
-  SHIM_RETURN_IF_ERROR(core_.store().Scan(
-      Family::kWorkers, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view k, std::string_view v) {
-        SHIM_FAILPOINT("recovery.workers");
-        storage::KeyDecoder d(k);
-        KeyTag tag;
-        std::string id;
-        json rec = ParseStoredJson(v);
-        if (!d.Tag(&tag) || !d.Str(&id) || !rec.is_object()) {
-          bad = Status::Internal("corrupt worker record");
-          return false;
-        }
-        Worker w;
-        w.name = rec.value("name", "");
-        w.capabilities = rec.value("capabilities", std::vector<std::string>{});
-        w.max_concurrency = rec.value("max_concurrency", int64_t{1});
-        w.heartbeat_ttl_ms = rec.value("heartbeat_ttl_ms", int64_t{15'000});
-        w.metadata = rec.value("metadata", json(nullptr));
-        w.dead = rec.value("dead", false);
-        w.registered_at_ms = rec.value("registered_at_ms", int64_t{0});
-        w.last_heartbeat_at_ms = rec.value("last_heartbeat_at_ms", int64_t{0});
-        // Full TTL again after a restart: nothing expires early.
-        w.expires_mono_ms = core_.clock().MonoMs() + w.heartbeat_ttl_ms;
-        if (!w.dead) Arm(id, w);
-        workers_.emplace(std::move(id), std::move(w));
-        return true;
-      }));
-  return bad;
+  return ScanRecords(core_.store(), kWorkerRecords, [&](std::string_view k, std::string_view v) {
+    std::string id;
+    Worker w;
+    if (!DecodeWorkerKey(k, &id) || !DecodeWorkerRecord(v, &w)) return false;
+    // Full TTL again after a restart: nothing expires early.
+    w.expires_mono_ms = core_.clock().MonoMs() + w.heartbeat_ttl_ms;
+    if (!w.dead) Arm(id, w);
+    workers_.emplace(std::move(id), std::move(w));
+    return true;
+  });
 }
 
 void WorkerModule::Persist(const std::string& id, const Worker& w) {
-  json rec = {{"name", w.name},
-              {"capabilities", w.capabilities},
-              {"max_concurrency", w.max_concurrency},
-              {"heartbeat_ttl_ms", w.heartbeat_ttl_ms},
-              {"metadata", w.metadata},
-              {"dead", w.dead},
-              {"registered_at_ms", w.registered_at_ms},
-              {"last_heartbeat_at_ms", w.last_heartbeat_at_ms}};
-  core_.batch().Put(Family::kWorkers, WorkerKey(id), rec.dump());
+  core_.batch().Put(Family::kWorkers, WorkerKey(id), EncodeWorkerRecord(w));
 }
 
 void WorkerModule::Arm(const std::string& id, const Worker& w) {

@@ -6,7 +6,8 @@
 // the OnDead hooks run in that same write (the task queues return its
 // running tasks there). A dead worker that heartbeats again is alive again.
 // Liveness is on the monotonic clock: after a restart every live worker gets
-// its full TTL again. Persisted in Family::kWorkers: worker_id -> record.
+// its full TTL again. Persisted in Family::kWorkers: worker_id -> record
+// (engine/worker_record.h).
 // Engine thread only.
 #pragma once
 
@@ -20,6 +21,7 @@
 
 #include "engine/call.h"
 #include "engine/core.h"
+#include "engine/worker_record.h"
 
 namespace shim::engine {
 
@@ -40,15 +42,8 @@ class WorkerModule {
   void Deregister(Call& call);
   void List(Call& call);
 
-  struct Worker {
-    std::string name;
-    std::vector<std::string> capabilities;
-    int64_t max_concurrency = 1;
-    int64_t heartbeat_ttl_ms = 15'000;
-    nlohmann::json metadata;
-    bool dead = false;
-    int64_t registered_at_ms = 0;
-    int64_t last_heartbeat_at_ms = 0;  // wall clock, for display
+  // The stored part (engine/worker_record.h) and what lives only in memory.
+  struct Worker : WorkerRecord {
     int64_t expires_mono_ms = 0;
     int64_t active_tasks = 0;          // maintained by the task queues
   };
