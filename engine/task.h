@@ -30,6 +30,7 @@
 
 #include "engine/backoff.h"
 #include "engine/client.h"
+#include "engine/record_scan.h"
 
 namespace shim::engine {
 
@@ -146,5 +147,17 @@ struct Task {
 // 96 bytes at 80 bytes of Task, a 96-byte allocator class; 8 bytes more
 // would round every node up to 112 (16 MB more RSS per million tasks).
 static_assert(sizeof(Task) <= 80, "Task grew: the task table's node no longer fits 96 bytes");
+
+// The task record's and the payload's keys (task_record.cc), and where
+// recovery finds the records (payloads are read when asked for, not at open).
+//   task record := kTask seq:u64 -> Task::EncodeRecord
+//   payload     := kTaskPayload seq:u64 -> the payload's compact JSON text
+inline constexpr RecordKind kTaskRecords{"task", storage::Family::kTasks, storage::KeyTag::kTask,
+                                         "recovery.tasks"};
+std::string TaskKey(uint64_t seq);
+std::string TaskPayloadKey(uint64_t seq);
+// False for a key of another tag (a payload's too), or one that is not
+// exactly a seq.
+bool DecodeTaskKey(std::string_view key, uint64_t* seq);
 
 }  // namespace shim::engine

@@ -23,24 +23,6 @@ std::optional<Routing> ParseRouting(std::string_view s) {
   return std::nullopt;
 }
 
-json QueueConfig::ToJson() const {
-  return json{{"routing", RoutingName(routing)},         {"starvation_ms", starvation_ms},
-              {"saturation_ready", saturation_ready},     {"keep_completed", keep_completed},
-              {"keep_failed", keep_failed},               {"paused", paused}};
-}
-
-QueueConfig QueueConfig::FromJson(const json& j) {
-  QueueConfig c;
-  if (!j.is_object()) return c;
-  c.routing = ParseRouting(j.value("routing", "least_loaded")).value_or(Routing::kLeastLoaded);
-  c.starvation_ms = j.value("starvation_ms", c.starvation_ms);
-  c.saturation_ready = j.value("saturation_ready", c.saturation_ready);
-  c.keep_completed = j.value("keep_completed", c.keep_completed);
-  c.keep_failed = j.value("keep_failed", c.keep_failed);
-  c.paused = j.value("paused", false);
-  return c;
-}
-
 void RecentSamples::Add(int64_t v) {
   values_[next_] = v;
   next_ = (next_ + 1) % kCapacity;

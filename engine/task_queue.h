@@ -39,8 +39,7 @@ struct QueueConfig {
   int64_t keep_completed = 1000;
   int64_t keep_failed = 10'000;
   bool paused = false;
-  nlohmann::json ToJson() const;
-  static QueueConfig FromJson(const nlohmann::json& j);
+  // Stored, and answered by queue.configure, as engine/queue_record.h says.
 };
 
 // Keeps the last N samples for a median.

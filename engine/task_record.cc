@@ -6,6 +6,8 @@
 // form decodes in well under a microsecond and allocates only for the rare
 // fields a task actually has.
 //
+// Keys: TaskKey / TaskPayloadKey (engine/task.h).
+//
 // Grammar (integers are LEB128 varints; "z" = zigzag-encoded signed; str =
 // varint length + bytes; json = str holding compact JSON text):
 //   record   := 0x01 state:u8 priority:u8 original_priority:u8
@@ -23,6 +25,7 @@
 #include "engine/json_parse.h"
 #include "engine/json_text.h"
 #include "engine/task.h"
+#include "storage/key_codec.h"
 
 namespace shim::engine {
 
@@ -169,6 +172,14 @@ uint32_t ExtrasOf(const TaskExtra& e) {
 }
 
 }  // namespace
+
+std::string TaskKey(uint64_t seq) { return storage::U64Key(storage::KeyTag::kTask, seq); }
+std::string TaskPayloadKey(uint64_t seq) {
+  return storage::U64Key(storage::KeyTag::kTaskPayload, seq);
+}
+bool DecodeTaskKey(std::string_view key, uint64_t* seq) {
+  return storage::DecodeU64Key(key, storage::KeyTag::kTask, seq);
+}
 
 std::string Task::EncodeRecord() const {
   std::string out;

@@ -5,19 +5,15 @@
 
 #include <algorithm>
 
-#include "engine/json_parse.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
+#include "engine/queue_record.h"
 #include "engine/workers.h"
-#include "storage/failpoint.h"
-#include "storage/key_codec.h"
 
 namespace shim::engine {
 
 using nlohmann::json;
 using storage::Family;
-using storage::KeyEncoder;
-using storage::KeyTag;
 
 TaskModule::TaskModule(Core& core, PubSubModule& pubsub, WorkerModule& workers)
     : core_(core), pubsub_(pubsub), workers_(workers) {}
@@ -37,17 +33,14 @@ void TaskModule::Reset() {
 
 Status TaskModule::Recover() {
   Reset();
-  Status bad;
   // Queue settings.
-  std::string qprefix(1, static_cast<char>(KeyTag::kQueueConfig));
-  SHIM_RETURN_IF_ERROR(core_.store().Scan(
-      Family::kQueues, qprefix, storage::PrefixSuccessor(qprefix), [&](std::string_view k, std::string_view v) {
-        storage::KeyDecoder d(k);
-        KeyTag tag;
+  SHIM_RETURN_IF_ERROR(
+      ScanRecords(core_.store(), kQueueRecords, [&](std::string_view k, std::string_view v) {
         std::string name;
-        if (!d.Tag(&tag) || !d.Str(&name)) return true;
+        QueueConfig config;
+        if (!DecodeQueueConfigKey(k, &name) || !DecodeQueueRecord(v, &config)) return false;
         TaskQueue& q = QueueFor(name);
-        q.config = QueueConfig::FromJson(ParseStoredJson(v));
+        q.config = config;
         q.configured = true;
         return true;
       }));
@@ -58,22 +51,15 @@ Status TaskModule::Recover() {
   std::vector<Task*> later;
   const std::string* last_queue = nullptr;
   TaskQueue* queue = nullptr;
-  std::string tprefix(1, static_cast<char>(KeyTag::kTask));
-  SHIM_RETURN_IF_ERROR(core_.store().Scan(
-      Family::kTasks, tprefix, storage::PrefixSuccessor(tprefix), [&](std::string_view k, std::string_view v) {
-        SHIM_FAILPOINT("recovery.tasks");
-        storage::KeyDecoder d(k);
-        KeyTag tag;
+  SHIM_RETURN_IF_ERROR(
+      ScanRecords(core_.store(), kTaskRecords, [&](std::string_view k, std::string_view v) {
         uint64_t seq;
-        if (!d.Tag(&tag) || !d.U64(&seq)) {
-          bad = Status::Internal("corrupt task record key");
-          return false;
-        }
+        if (!DecodeTaskKey(k, &seq)) return false;
+        // Decoded in place, into the table's node: no copy of a million tasks.
         auto [it, inserted] = tasks_.try_emplace(seq);
         Task& t = it->second;
         if (!inserted || !Task::DecodeRecord(seq, v, &t)) {
-          tasks_.erase(it);
-          bad = Status::Internal("corrupt task record");
+          if (inserted) tasks_.erase(it);
           return false;
         }
         if (t.queue_name != last_queue) {  // interned: a pointer compare
@@ -83,11 +69,11 @@ Status TaskModule::Recover() {
         ++queue->counts[static_cast<int>(t.state)];
         queue->tasks.push_back(seq);  // ascending: the scan is in seq order
         next_ready_order_ = std::max(next_ready_order_, t.ready_order + 1);
-        if (t.state == TaskState::kReady) queue->ready[t.priority].AppendUnsorted({t.ready_order, t.seq});
+        if (t.state == TaskState::kReady)
+          queue->ready[t.priority].AppendUnsorted({t.ready_order, t.seq});
         if (t.state != TaskState::kReady || t.has_extra()) later.push_back(&t);
         return true;
       }));
-  SHIM_RETURN_IF_ERROR(bad);
   for (auto& [name, tq] : queues_) {
     for (ReadyList& list : tq.ready) list.Sort();
   }
@@ -337,7 +323,7 @@ void TaskModule::OnWorkerGone(const std::string& worker_id) {
 
 void TaskModule::PersistQueueConfig(TaskQueue& q) {
   q.configured = true;
-  core_.batch().Put(Family::kQueues, KeyEncoder(KeyTag::kQueueConfig).Str(q.name).key(), q.config.ToJson().dump());
+  core_.batch().Put(Family::kQueues, QueueConfigKey(q.name), EncodeQueueRecord(q.config));
 }
 
 void TaskModule::QueuePause(Call& call) {
@@ -389,7 +375,7 @@ void TaskModule::QueueConfigure(Call& call) {
   if (keep_failed) q.config.keep_failed = *keep_failed;
   PersistQueueConfig(q);
   TrimRetention(q);  // smaller limits apply at once
-  json out = q.config.ToJson();
+  json out = QueueConfigJson(q.config);
   out["queue"] = name;
   core_.Reply(call.reply, out);
 }

@@ -6,21 +6,11 @@
 #include "engine/pubsub.h"
 #include "engine/tasks.h"
 #include "engine/workers.h"
-#include "storage/key_codec.h"
 
 namespace shim::engine {
 
 using nlohmann::json;
 using storage::Family;
-using storage::KeyEncoder;
-using storage::KeyTag;
-
-namespace {
-
-std::string TaskKey(uint64_t seq) { return KeyEncoder(KeyTag::kTask).U64(seq).key(); }
-std::string PayloadKey(uint64_t seq) { return KeyEncoder(KeyTag::kTaskPayload).U64(seq).key(); }
-
-}  // namespace
 
 Task* TaskModule::Find(uint64_t seq) {
   auto it = tasks_.find(seq);
@@ -345,7 +335,7 @@ void TaskModule::Forget(TaskQueue& q, std::unordered_map<uint64_t, Task>::iterat
   const uint64_t seq = it->first;
   const Task& t = it->second;
   core_.batch().Delete(Family::kTasks, TaskKey(seq));
-  core_.batch().Delete(Family::kTasks, PayloadKey(seq));
+  core_.batch().Delete(Family::kTasks, TaskPayloadKey(seq));
   payloads_.Drop(seq);
   --q.counts[static_cast<int>(t.state)];
   if (!t.ext().idempotency_key.empty()) idempotency_.erase({t.queue(), t.ext().idempotency_key});

@@ -6,14 +6,11 @@
 #include "engine/tasks.h"
 
 #include "engine/json_parse.h"
-#include "storage/key_codec.h"
 
 namespace shim::engine {
 
 using nlohmann::json;
 using storage::Family;
-using storage::KeyEncoder;
-using storage::KeyTag;
 
 void TaskModule::HoldPayloads(std::vector<std::pair<uint64_t, std::string>> payloads) {
   if (payloads.empty()) return;
@@ -35,7 +32,7 @@ std::string TaskModule::LoadPayloadText(uint64_t seq) const {
   // the store goes into replies as it is, so it is checked to be JSON
   // (a damaged value must not break the reply's line).
   if (const std::string* held = payloads_.Find(seq)) return *held;
-  auto r = core_.store().Get(Family::kTasks, KeyEncoder(KeyTag::kTaskPayload).U64(seq).key());
+  auto r = core_.store().Get(Family::kTasks, TaskPayloadKey(seq));
   if (!r.ok() || !r.value() || !json::accept(*r.value())) return "null";
   return std::move(*r.value());
 }

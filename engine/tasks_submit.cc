@@ -7,14 +7,11 @@
 #include "engine/json_text.h"
 #include "engine/params.h"
 #include "engine/tasks.h"
-#include "storage/key_codec.h"
 
 namespace shim::engine {
 
 using nlohmann::json;
 using storage::Family;
-using storage::KeyEncoder;
-using storage::KeyTag;
 
 struct TaskModule::Spec {
   Task task;
@@ -263,7 +260,7 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
     ++q.counts[static_cast<int>(TaskState::kWaiting)];
     q.AddTask(t.seq);
     if (!t.ext().idempotency_key.empty()) idempotency_[{t.queue(), t.ext().idempotency_key}] = t.seq;
-    core_.batch().Put(Family::kTasks, KeyEncoder(KeyTag::kTaskPayload).U64(t.seq).key(), specs[i].payload);
+    core_.batch().Put(Family::kTasks, TaskPayloadKey(t.seq), specs[i].payload);
     payloads.emplace_back(t.seq, std::move(specs[i].payload));
     tasks_.emplace(t.seq, std::move(t));
   }
