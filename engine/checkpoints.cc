@@ -6,23 +6,11 @@
 #include "engine/pubsub.h"
 #include "engine/reply_budget.h"
 #include "engine/sessions.h"
-#include "storage/key_codec.h"
 
 namespace shim::engine {
 
 using nlohmann::json;
 using storage::Family;
-using storage::KeyEncoder;
-using storage::KeyTag;
-
-namespace {
-std::string MetaKey(std::string_view id, uint64_t cp) {
-  return KeyEncoder(KeyTag::kCheckpointMeta).Str(id).U64(cp).key();
-}
-std::string DataKey(std::string_view id, uint64_t cp) {
-  return KeyEncoder(KeyTag::kCheckpointData).Str(id).U64(cp).key();
-}
-}  // namespace
 
 Result<json> SessionModule::SaveCheckpoint(const std::string& id, Session& s, const json& data,
                                            const std::string& reason, const std::string& label,
@@ -43,10 +31,8 @@ Result<json> SessionModule::SaveCheckpoint(const std::string& id, Session& s, co
   m.label = label;
   m.signals = signals;
   auto& batch = core_.batch();
-  batch.Put(Family::kCheckpoints, DataKey(id, m.id), text);
-  json meta = {{"created_at_ms", m.created_at_ms}, {"bytes", m.bytes}, {"hash", m.hash},
-               {"reason", m.reason},               {"label", m.label}, {"signals", m.signals}};
-  batch.Put(Family::kCheckpoints, MetaKey(id, m.id), meta.dump());
+  batch.Put(Family::kCheckpoints, CheckpointDataKey(id, m.id), text);
+  batch.Put(Family::kCheckpoints, CheckpointMetaKey(id, m.id), EncodeCheckpointMetaRecord(m));
   s.checkpoints.push_back(m);
   while (static_cast<int64_t>(s.checkpoints.size()) > s.keep_checkpoints) {
     DeleteCheckpoint(id, s.checkpoints.front().id);
@@ -64,7 +50,7 @@ Result<json> SessionModule::SaveCheckpoint(const std::string& id, Session& s, co
 }
 
 Result<json> SessionModule::ReadCheckpoint(const std::string& id, const CheckpointMeta& meta) {
-  auto raw = core_.store().Get(Family::kCheckpoints, DataKey(id, meta.id));
+  auto raw = core_.store().Get(Family::kCheckpoints, CheckpointDataKey(id, meta.id));
   if (!raw.ok()) return raw.status();
   if (!raw.value()) return Status::NotFound("checkpoint " + std::to_string(meta.id) + " has no data");
   if (Fnv1a64(*raw.value()) != meta.hash || raw.value()->size() != meta.bytes) {
@@ -83,8 +69,8 @@ Result<json> SessionModule::ReadCheckpoint(const std::string& id, const Checkpoi
 void SessionModule::DeleteCheckpoint(const std::string& id, uint64_t checkpoint_id) {
   Session* s = Find(id);
   if (!s) return;
-  core_.batch().Delete(Family::kCheckpoints, DataKey(id, checkpoint_id));
-  core_.batch().Delete(Family::kCheckpoints, MetaKey(id, checkpoint_id));
+  core_.batch().Delete(Family::kCheckpoints, CheckpointDataKey(id, checkpoint_id));
+  core_.batch().Delete(Family::kCheckpoints, CheckpointMetaKey(id, checkpoint_id));
   std::erase_if(s->checkpoints, [checkpoint_id](const CheckpointMeta& m) { return m.id == checkpoint_id; });
 }
 

@@ -1,26 +1,22 @@
 // SessionModule: session lifecycle and recovery.
 #include "engine/sessions.h"
 
-#include "engine/json_parse.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/reply_budget.h"
+#include "engine/signal_record.h"
 #include "engine/state.h"
-#include "storage/failpoint.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {
 
 using nlohmann::json;
 using storage::Family;
-using storage::KeyEncoder;
-using storage::KeyTag;
 
 namespace {
 const char kEventsChannel[] = "events.sessions";
 constexpr int64_t kMinTtlMs = 100;
 constexpr int64_t kMaxTtlMs = 7LL * 24 * 3600 * 1000;
-std::string SessionKey(std::string_view id) { return KeyEncoder(KeyTag::kSession).Str(id).key(); }
 }  // namespace
 
 uint64_t Fnv1a64(std::string_view data) {
@@ -30,15 +26,6 @@ uint64_t Fnv1a64(std::string_view data) {
     h *= 0x100000001b3ULL;
   }
   return h;
-}
-
-const char* SessionModule::StateName(State s) {
-  switch (s) {
-    case State::kOpen: return "open";
-    case State::kClosed: return "closed";
-    case State::kUnclean: return "unclean";
-  }
-  return "?";
 }
 
 json SessionModule::CheckpointMeta::ToJson() const {
@@ -52,33 +39,12 @@ SessionModule::SessionModule(Core& core, PubSubModule& pubsub, StateModule& stat
 
 Status SessionModule::Recover() {
   Reset();
-  Status bad;
-  std::string sprefix(1, static_cast<char>(KeyTag::kSession));
-  SHIM_RETURN_IF_ERROR(core_.store().Scan(
-      Family::kSessions, sprefix, storage::PrefixSuccessor(sprefix), [&](std::string_view k, std::string_view v) {
-        SHIM_FAILPOINT("recovery.sessions");
-        storage::KeyDecoder d(k);
-        KeyTag tag;
+  SHIM_RETURN_IF_ERROR(
+      ScanRecords(core_.store(), kSessionRecords, [&](std::string_view k, std::string_view v) {
         std::string id;
-        json r = ParseStoredJson(v);
-        if (!d.Tag(&tag) || !d.Str(&id) || !r.is_object()) {
-          bad = Status::Internal("corrupt session record");
-          return false;
-        }
         Session s;
-        s.name = r.value("name", "");
-        s.heartbeat_ttl_ms = r.value("heartbeat_ttl_ms", int64_t{60'000});
-        s.metadata = r.value("metadata", json(nullptr));
-        const std::string state = r.value("state", "open");
-        s.state = state == "closed" ? State::kClosed : state == "unclean" ? State::kUnclean : State::kOpen;
-        s.opened_at_ms = r.value("opened_at_ms", int64_t{0});
-        s.closed_at_ms = r.value("closed_at_ms", int64_t{0});
-        s.last_heartbeat_at_ms = r.value("last_heartbeat_at_ms", int64_t{0});
-        s.recovery_acked = r.value("recovery_acked", false);
-        s.keep_checkpoints = r.value("keep_checkpoints", limits_.default_keep_checkpoints);
-        s.next_checkpoint_id = r.value("next_checkpoint_id", uint64_t{1});
-        s.next_signal_seq = r.value("next_signal_seq", uint64_t{1});
-        s.last_risk = r.value("last_risk", json(nullptr));
+        s.keep_checkpoints = limits_.default_keep_checkpoints;
+        if (!DecodeSessionKey(k, &id) || !DecodeSessionRecord(v, &s)) return false;
         // Full heartbeat TTL again after a restart: nothing expires early.
         s.expires_mono_ms = core_.clock().MonoMs() + s.heartbeat_ttl_ms;
         if (s.state == State::kOpen) Arm(id, s);
@@ -86,25 +52,18 @@ Status SessionModule::Recover() {
         sessions_.emplace(std::move(id), std::move(s));
         return true;
       }));
-  SHIM_RETURN_IF_ERROR(bad);
-  std::string cprefix(1, static_cast<char>(KeyTag::kCheckpointMeta));
-  return core_.store().Scan(
-      Family::kCheckpoints, cprefix, storage::PrefixSuccessor(cprefix), [&](std::string_view k, std::string_view v) {
-        storage::KeyDecoder d(k);
-        KeyTag tag;
+  return ScanRecords(
+      core_.store(), kCheckpointMetaRecords, [&](std::string_view k, std::string_view v) {
         std::string id;
         CheckpointMeta m;
-        json r = ParseStoredJson(v);
-        if (!d.Tag(&tag) || !d.Str(&id) || !d.U64(&m.id) || !r.is_object()) return true;
+        if (!DecodeCheckpointMetaKey(k, &id, &m.id) || !DecodeCheckpointMetaRecord(v, &m))
+          return false;
+        // A meta whose session is missing decodes, so it is not corrupt; as
+        // shim never deletes a session record, only a damaged store holds one.
+        // Nothing can read it without its session: it is left out, as before
+        // the scans were one.
         Session* s = Find(id);
-        if (!s) return true;
-        m.created_at_ms = r.value("created_at_ms", int64_t{0});
-        m.bytes = r.value("bytes", uint64_t{0});
-        m.hash = r.value("hash", uint64_t{0});
-        m.reason = r.value("reason", "");
-        m.label = r.value("label", "");
-        m.signals = r.value("signals", json(nullptr));
-        s->checkpoints.push_back(std::move(m));  // keys sort by id: oldest first
+        if (s) s->checkpoints.push_back(std::move(m));  // keys sort by id: oldest first
         return true;
       });
 }
@@ -153,19 +112,7 @@ Result<SessionModule::Session*> SessionModule::FindOrFail(const std::string& id)
 }
 
 void SessionModule::Persist(const std::string& id, const Session& s) {
-  json r = {{"name", s.name},
-            {"heartbeat_ttl_ms", s.heartbeat_ttl_ms},
-            {"metadata", s.metadata},
-            {"state", StateName(s.state)},
-            {"opened_at_ms", s.opened_at_ms},
-            {"closed_at_ms", s.closed_at_ms},
-            {"last_heartbeat_at_ms", s.last_heartbeat_at_ms},
-            {"recovery_acked", s.recovery_acked},
-            {"keep_checkpoints", s.keep_checkpoints},
-            {"next_checkpoint_id", s.next_checkpoint_id},
-            {"next_signal_seq", s.next_signal_seq},
-            {"last_risk", s.last_risk}};
-  core_.batch().Put(Family::kSessions, SessionKey(id), r.dump());
+  core_.batch().Put(Family::kSessions, SessionKey(id), EncodeSessionRecord(s));
 }
 
 void SessionModule::Arm(const std::string& id, const Session& s) {
@@ -212,7 +159,7 @@ SessionModule::Session& SessionModule::OpenSession(const std::string& id, const 
 json SessionModule::Describe(const std::string& id, const Session& s) const {
   return json{{"session_id", id},
               {"name", s.name},
-              {"state", StateName(s.state)},
+              {"state", SessionStateName(s.state)},
               {"heartbeat_ttl_ms", s.heartbeat_ttl_ms},
               {"metadata", s.metadata},
               {"opened_at_ms", s.opened_at_ms},
@@ -321,7 +268,7 @@ void SessionModule::GetStatus(Call& call) {
   // commands of a group not yet durable may have changed it.
   json last = s->checkpoints.empty() ? json(nullptr) : s->checkpoints.back().ToJson();
   core_.Reply(call.reply, json{{"session", Describe(id, *s)},
-                               {"state", StateName(s->state)},
+                               {"state", SessionStateName(s->state)},
                                {"checkpoints", s->checkpoints.size()},
                                {"last_checkpoint", std::move(last)},
                                {"risk", s->last_risk},
@@ -337,11 +284,10 @@ void SessionModule::Clear(Call& call) {
   core_.NextRevision();
   auto& batch = core_.batch();
   const size_t checkpoints = (*s)->checkpoints.size();
-  for (KeyTag tag : {KeyTag::kCheckpointMeta, KeyTag::kCheckpointData}) {
-    std::string prefix = KeyEncoder(tag).Str(id).key();
+  for (const std::string& prefix : CheckpointKeyPrefixes(id)) {
     batch.DeleteRange(Family::kCheckpoints, prefix, storage::PrefixSuccessor(prefix));
   }
-  std::string sig = KeyEncoder(KeyTag::kSignal).Str(id).key();
+  std::string sig = SignalKeyPrefix(id);
   batch.DeleteRange(Family::kSignals, sig, storage::PrefixSuccessor(sig));
   (*s)->checkpoints.clear();
   (*s)->last_risk = nullptr;

@@ -10,7 +10,9 @@
 // on every read; recovery falls back to the newest checkpoint that verifies.
 // signal.record scores the chat's risk with the RiskModel.
 // Storage: Family::kSessions (session records), kCheckpoints (meta and data
-// under separate tags, so recovery reads only the small metas), kSignals.
+// under separate tags, so recovery reads only the small metas), kSignals;
+// their keys and records are engine/session_record.h, checkpoint_record.h
+// and signal_record.h.
 // Liveness is on the monotonic clock; open sessions get their full TTL again
 // after a restart. Files: sessions.cc, checkpoints.cc, signals.cc.
 // Engine thread only.
@@ -27,8 +29,10 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/call.h"
+#include "engine/checkpoint_record.h"
 #include "engine/core.h"
 #include "engine/risk_model.h"
+#include "engine/session_record.h"
 
 namespace shim::engine {
 
@@ -78,31 +82,17 @@ class SessionModule {
   const RiskConfig& risk_config() const { return risk_; }
 
  private:
-  enum class State : uint8_t { kOpen, kClosed, kUnclean };
-  struct CheckpointMeta {
+  using State = SessionState;
+  // The stored meta (engine/checkpoint_record.h) and the id its key holds.
+  struct CheckpointMeta : CheckpointMetaRecord {
     uint64_t id = 0;
-    int64_t created_at_ms = 0;
-    uint64_t bytes = 0;
-    uint64_t hash = 0;
-    std::string reason, label;
-    nlohmann::json signals;
     nlohmann::json ToJson() const;
   };
-  struct Session {
-    std::string name;
-    int64_t heartbeat_ttl_ms = 60'000;
-    nlohmann::json metadata;
-    State state = State::kOpen;
-    int64_t opened_at_ms = 0, closed_at_ms = 0, last_heartbeat_at_ms = 0;
+  // The stored part (engine/session_record.h) and what lives only in memory.
+  struct Session : SessionRecord {
     int64_t expires_mono_ms = 0;
-    bool recovery_acked = false;
-    int64_t keep_checkpoints = 50;
-    uint64_t next_checkpoint_id = 1;
-    uint64_t next_signal_seq = 1;
     std::deque<CheckpointMeta> checkpoints;  // oldest first
-    nlohmann::json last_risk;                // null until a signal.record
   };
-  static const char* StateName(State s);
 
   // sessions.cc
   Session* Find(const std::string& id);

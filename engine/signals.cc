@@ -1,19 +1,16 @@
 // SessionModule: risk signals (signal.record, signal.history) and the
 // auto-checkpoint decision (checkpoint.auto, behind shim_auto_checkpoint).
-#include "engine/json_parse.h"
 #include "engine/params.h"
 #include "engine/sessions.h"
+#include "engine/signal_record.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {
 
 using nlohmann::json;
 using storage::Family;
-using storage::KeyEncoder;
-using storage::KeyTag;
 
 namespace {
-std::string SignalKey(std::string_view id, uint64_t seq) { return KeyEncoder(KeyTag::kSignal).Str(id).U64(seq).key(); }
 constexpr size_t kMaxSignalsBytes = 16 * 1024;
 }  // namespace
 
@@ -25,13 +22,14 @@ RiskAssessment SessionModule::Assess(const Session& s, const json& signals) cons
 
 void SessionModule::StoreSignals(const std::string& id, Session& s, const json& signals, const RiskAssessment& a) {
   const uint64_t seq = s.next_signal_seq++;
-  json rec = {{"at_ms", core_.clock().NowMs()}, {"signals", signals}, {"risk", a.risk}, {"level", a.level}};
-  core_.batch().Put(Family::kSignals, SignalKey(id, seq), rec.dump());
+  const int64_t at_ms = core_.clock().NowMs();
+  core_.batch().Put(Family::kSignals, SignalKey(id, seq),
+                    EncodeSignalRecord(at_ms, signals, a.risk, a.level));
   if (seq > static_cast<uint64_t>(limits_.keep_signals)) {
     core_.batch().Delete(Family::kSignals, SignalKey(id, seq - limits_.keep_signals));
   }
   s.last_risk = a.ToJson();
-  s.last_risk["at_ms"] = rec["at_ms"];
+  s.last_risk["at_ms"] = at_ms;
   Persist(id, s);
 }
 
@@ -69,12 +67,15 @@ void SessionModule::SignalHistory(Call& call) {
     std::deque<std::pair<json, size_t>> samples;  // with their stored size
     size_t bytes = 0;
     json next_since = nullptr;
-    std::string prefix = KeyEncoder(KeyTag::kSignal).Str(id).key();
+    std::string prefix = SignalKeyPrefix(id);
     SHIM_RETURN_IF_ERROR(core_.store().Scan(
-        Family::kSignals, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view, std::string_view v) {
-          json rec = ParseStoredJson(v);
-          if (rec.is_discarded()) return true;
-          const int64_t at_ms = rec.value("at_ms", int64_t{0});
+        Family::kSignals, prefix, storage::PrefixSuccessor(prefix),
+        [&](std::string_view, std::string_view v) {
+          json rec;
+          int64_t at_ms;
+          // A sample that does not decode is left out: one bad sample does
+          // not take the session's history with it.
+          if (!DecodeSignalRecord(v, &rec, &at_ms)) return true;
           if (since && at_ms < *since) return true;
           if (since && !samples.empty() && (static_cast<int64_t>(samples.size()) == limit || bytes >= budget)) {
             next_since = at_ms;  // the first sample left out
