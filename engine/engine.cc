@@ -6,6 +6,7 @@
 #include "engine/leases.h"
 #include "engine/locks.h"
 #include "engine/pubsub.h"
+#include "engine/record_scan.h"
 #include "engine/sessions.h"
 #include "engine/state.h"
 #include "engine/tasks.h"
@@ -48,7 +49,8 @@ Status Engine::Recover() {
   if (!rev.ok()) return rev.status();
   uint64_t revision = 0;
   if (rev.value() && !storage::ReadU64(*rev.value(), &revision)) {
-    return Status::Internal("corrupt revision record");
+    return CorruptRecord({"revision", storage::Family::kMeta, storage::KeyTag::kMeta, {}},
+                         RevisionKey());
   }
   core_.set_revision(revision);
   recovery_phases_.clear();
