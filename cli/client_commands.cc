@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/args.h"
+#include "base/json_text.h"
 #include "cli/client_util.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
@@ -124,10 +125,10 @@ limits (nested over 512 levels, an integer beyond 64 bits) is a string too.
     std::cout << ((*r)["deleted"].get<bool>() ? "deleted" : "not found") << "\n";
   } else {
     for (const auto& item : (*r)["items"]) {
-      std::cout << item["key"].get<std::string>() << "\tv" << item["version"] << "\t" << item["value"].dump()
+      std::cout << item["key"].get<std::string>() << "\tv" << item["version"] << "\t" << DumpCompact(item["value"])
                 << "\n";
     }
-    if (!(*r)["next"].is_null()) std::cout << "(more: --after " << (*r)["next"].dump() << ")\n";
+    if (!(*r)["next"].is_null()) std::cout << "(more: --after " << DumpCompact((*r)["next"]) << ")\n";
   }
   return kExitOk;
 }
@@ -206,10 +207,10 @@ next seq, so nothing retained is missed. --count N exits after N messages.
     if ((*n)["method"] != "pubsub.message") continue;
     ++seen;
     if (args.Flag("json")) {
-      std::cout << params.dump() << std::endl;
+      std::cout << DumpCompact(params) << std::endl;
     } else {
       std::cout << "[" << params["channel"].get<std::string>() << " #" << params["seq"] << "] "
-                << params["data"].dump() << std::endl;
+                << DumpCompact(params["data"]) << std::endl;
     }
   }
   return kExitOk;
@@ -230,7 +231,7 @@ connections and commit figures.
   auto stats = client->Call("sys.stats", json::object(), TimeoutMs(args));
   if (!stats.ok()) return PrintError("info", stats.status());
   if (args.Flag("json")) {
-    std::cout << json{{"info", *info}, {"stats", *stats}}.dump() << "\n";
+    std::cout << DumpCompact(json{{"info", *info}, {"stats", *stats}}) << "\n";
     return kExitOk;
   }
   const json& e = (*stats)["engine"];

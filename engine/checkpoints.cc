@@ -1,7 +1,7 @@
 // SessionModule: checkpoints — save (always fsynced), get (hash-verified),
 // list (metadata, newest first), delete, and retention.
+#include "base/json_text.h"
 #include "engine/json_parse.h"
-#include "engine/json_text.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/reply_budget.h"
@@ -46,7 +46,7 @@ Result<json> SessionModule::SaveCheckpoint(const std::string& id, Session& s, co
   batch.Put(Family::kCheckpoints, DataKey(id, m.id), text);
   json meta = {{"created_at_ms", m.created_at_ms}, {"bytes", m.bytes}, {"hash", m.hash},
                {"reason", m.reason},               {"label", m.label}, {"signals", m.signals}};
-  batch.Put(Family::kCheckpoints, MetaKey(id, m.id), meta.dump());
+  batch.Put(Family::kCheckpoints, MetaKey(id, m.id), DumpCompact(meta));
   s.checkpoints.push_back(m);
   while (static_cast<int64_t>(s.checkpoints.size()) > s.keep_checkpoints) {
     DeleteCheckpoint(id, s.checkpoints.front().id);

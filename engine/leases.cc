@@ -1,5 +1,6 @@
 #include "engine/leases.h"
 
+#include "base/json_text.h"
 #include "engine/json_parse.h"
 #include "engine/params.h"
 #include "engine/reply_budget.h"
@@ -74,7 +75,7 @@ void LeaseModule::Grant(Call& call) {
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   const uint64_t id = core_.NextRevision();
   Lease lease{owner, ttl, core_.clock().MonoMs() + ttl};
-  core_.batch().Put(Family::kLeases, LeaseKey(id), json{{"owner", owner}, {"ttl_ms", ttl}}.dump());
+  core_.batch().Put(Family::kLeases, LeaseKey(id), DumpCompact(json{{"owner", owner}, {"ttl_ms", ttl}}));
   Arm(id, lease);
   const int64_t expires = WallExpiry(lease);
   leases_.emplace(id, std::move(lease));

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "base/json_text.h"
 #include "engine/json_parse.h"
 #include "engine/leases.h"
 #include "engine/params.h"
@@ -96,7 +97,7 @@ void LockModule::Grant(const std::string& name, Lock& lock, const std::string& o
   lock.lease_id = lease_id;
   lock.expires_mono_ms = core_.clock().MonoMs() + ttl_ms;
   core_.batch().Put(Family::kLocks, LockKey(name),
-                    json{{"owner", owner}, {"token", lock.token}, {"ttl_ms", ttl_ms}, {"lease_id", lease_id}}.dump());
+                    DumpCompact(json{{"owner", owner}, {"token", lock.token}, {"ttl_ms", ttl_ms}, {"lease_id", lease_id}}));
   Arm(name, lock);
 }
 
@@ -161,7 +162,7 @@ void LockModule::Acquire(Call& call) {
     lock.expires_mono_ms = core_.clock().MonoMs() + ttl;
     if (lease_id) lock.lease_id = lease_id;
     core_.batch().Put(Family::kLocks, LockKey(name),
-                      json{{"owner", owner}, {"token", lock.token}, {"ttl_ms", ttl}, {"lease_id", lock.lease_id}}.dump());
+                      DumpCompact(json{{"owner", owner}, {"token", lock.token}, {"ttl_ms", ttl}, {"lease_id", lock.lease_id}}));
     Arm(name, lock);
     return core_.Reply(call.reply, json{{"token", lock.token}, {"expires_at_ms", WallExpiry(lock)}});
   }
@@ -212,7 +213,7 @@ void LockModule::Extend(Call& call) {
   lock.ttl_ms = ttl;
   lock.expires_mono_ms = core_.clock().MonoMs() + ttl;
   core_.batch().Put(Family::kLocks, LockKey(name),
-                    json{{"owner", lock.owner}, {"token", lock.token}, {"ttl_ms", ttl}, {"lease_id", lock.lease_id}}.dump());
+                    DumpCompact(json{{"owner", lock.owner}, {"token", lock.token}, {"ttl_ms", ttl}, {"lease_id", lock.lease_id}}));
   Arm(name, lock);
   core_.Reply(call.reply, json{{"expires_at_ms", WallExpiry(lock)}});
 }

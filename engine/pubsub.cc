@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
+#include "base/json_text.h"
 #include "engine/channel_log.h"
 #include "engine/json_parse.h"
-#include "engine/json_text.h"
 #include "engine/params.h"
 #include "storage/failpoint.h"
 #include "storage/key_codec.h"
@@ -92,7 +92,7 @@ void PubSubModule::WriteDirtyMeta() {
                  {"first_seq", ch.first_seq},
                  {"max_messages", ch.retention.max_messages},
                  {"max_age_ms", ch.retention.max_age_ms}};
-    core_.batch().Put(Family::kChannelMeta, MetaKey(entry->first), meta.dump());
+    core_.batch().Put(Family::kChannelMeta, MetaKey(entry->first), DumpCompact(meta));
   }
   meta_dirty_.clear();
 }

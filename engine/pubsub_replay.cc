@@ -2,8 +2,8 @@
 // PubSubModule in engine/pubsub.h.
 #include <algorithm>
 
+#include "base/json_text.h"
 #include "engine/channel_log.h"
-#include "engine/json_text.h"
 #include "engine/pubsub.h"
 
 namespace shim::engine {

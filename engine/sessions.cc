@@ -1,6 +1,7 @@
 // SessionModule: session lifecycle and recovery.
 #include "engine/sessions.h"
 
+#include "base/json_text.h"
 #include "engine/json_parse.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
@@ -165,7 +166,7 @@ void SessionModule::Persist(const std::string& id, const Session& s) {
             {"next_checkpoint_id", s.next_checkpoint_id},
             {"next_signal_seq", s.next_signal_seq},
             {"last_risk", s.last_risk}};
-  core_.batch().Put(Family::kSessions, SessionKey(id), r.dump());
+  core_.batch().Put(Family::kSessions, SessionKey(id), DumpCompact(r));
 }
 
 void SessionModule::Arm(const std::string& id, const Session& s) {

@@ -1,6 +1,7 @@
 // SessionModule: risk signals (signal.record, signal.history) and the
 // auto-checkpoint decision (checkpoint.auto, behind shim_auto_checkpoint).
 #include "engine/json_parse.h"
+#include "base/json_text.h"
 #include "engine/params.h"
 #include "engine/sessions.h"
 #include "storage/key_codec.h"
@@ -26,7 +27,7 @@ RiskAssessment SessionModule::Assess(const Session& s, const json& signals) cons
 void SessionModule::StoreSignals(const std::string& id, Session& s, const json& signals, const RiskAssessment& a) {
   const uint64_t seq = s.next_signal_seq++;
   json rec = {{"at_ms", core_.clock().NowMs()}, {"signals", signals}, {"risk", a.risk}, {"level", a.level}};
-  core_.batch().Put(Family::kSignals, SignalKey(id, seq), rec.dump());
+  core_.batch().Put(Family::kSignals, SignalKey(id, seq), DumpCompact(rec));
   if (seq > static_cast<uint64_t>(limits_.keep_signals)) {
     core_.batch().Delete(Family::kSignals, SignalKey(id, seq - limits_.keep_signals));
   }

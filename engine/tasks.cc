@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "base/json_text.h"
 #include "engine/json_parse.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
@@ -202,7 +203,7 @@ void TaskModule::Progress(Call& call) {
   const json& progress = p.Any("progress");
   auto message = p.OptStr("message", {.max = 4096});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  if (progress.dump().size() > 64 * 1024) return core_.Reply(call.reply, Status::TooLarge("progress over 64 KiB", 64 * 1024));
+  if (DumpCompact(progress).size() > 64 * 1024) return core_.Reply(call.reply, Status::TooLarge("progress over 64 KiB", 64 * 1024));
   core_.NextRevision();
   (*t)->x().progress = progress;
   (*t)->x().progress_message = message.value_or("");
@@ -257,7 +258,7 @@ void TaskModule::Fail(Call& call) {
   const json& error = p.Any("error");
   const bool retry = p.OptBool("retry").value_or(true);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  std::string error_text = error.is_string() ? error.get<std::string>() : error.dump();
+  std::string error_text = error.is_string() ? error.get<std::string>() : DumpCompact(error);
   if (error_text.size() > 64 * 1024) error_text.resize(64 * 1024);
   Task& t = **found;
   auto next = ParseClaimNext(call.params, t);
@@ -337,7 +338,7 @@ void TaskModule::OnWorkerGone(const std::string& worker_id) {
 
 void TaskModule::PersistQueueConfig(TaskQueue& q) {
   q.configured = true;
-  core_.batch().Put(Family::kQueues, KeyEncoder(KeyTag::kQueueConfig).Str(q.name).key(), q.config.ToJson().dump());
+  core_.batch().Put(Family::kQueues, KeyEncoder(KeyTag::kQueueConfig).Str(q.name).key(), DumpCompact(q.config.ToJson()));
 }
 
 void TaskModule::QueuePause(Call& call) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/json_text.h"
 #include "engine/json_parse.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
@@ -65,7 +66,7 @@ void WorkerModule::Persist(const std::string& id, const Worker& w) {
               {"dead", w.dead},
               {"registered_at_ms", w.registered_at_ms},
               {"last_heartbeat_at_ms", w.last_heartbeat_at_ms}};
-  core_.batch().Put(Family::kWorkers, WorkerKey(id), rec.dump());
+  core_.batch().Put(Family::kWorkers, WorkerKey(id), DumpCompact(rec));
 }
 
 void WorkerModule::Arm(const std::string& id, const Worker& w) {

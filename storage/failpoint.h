@@ -22,7 +22,7 @@
 
 #include <string_view>
 
-#include "storage/status.h"
+#include "base/status.h"
 
 namespace shim::failpoint {
 
