@@ -53,7 +53,7 @@ See docs/protocol.md for every method.
   if (!client) return kExitNoServer;
   auto r = client->Call(args.positional()[0], params, TimeoutMs(args));
   if (!r.ok()) return PrintError("call", r.status());
-  std::cout << (args.Flag("json") ? r->dump() : r->dump(2)) << "\n";
+  std::cout << (args.Flag("json") ? DumpCompact(*r) : r->dump(2)) << "\n";
   return kExitOk;
 }
 
@@ -110,7 +110,7 @@ limits (nested over 512 levels, an integer beyond 64 bits) is a string too.
   auto r = client->Call(method, params, TimeoutMs(args));
   if (!r.ok()) return PrintError("state", r.status());
   if (args.Flag("json")) {
-    std::cout << r->dump() << "\n";
+    std::cout << DumpCompact(*r) << "\n";
     return kExitOk;
   }
   if (verb == "get") {
@@ -152,7 +152,7 @@ and prints the message's seq and how many subscribers it reached.
                           TimeoutMs(args));
   if (!r.ok()) return PrintError("pub", r.status());
   if (args.Flag("json")) {
-    std::cout << r->dump() << "\n";
+    std::cout << DumpCompact(*r) << "\n";
   } else {
     std::cout << "seq " << (*r)["seq"] << " (delivered to " << (*r)["delivered"] << ")\n";
   }
@@ -269,7 +269,7 @@ int RunLock(int argc, char** argv, int from) {
                   : CallAllPages(*client, "lock.list", json::object(), "locks", TimeoutMs(args));
   if (!r.ok()) return PrintError("lock", r.status());
   if (args.Flag("json")) {
-    std::cout << r->dump() << "\n";
+    std::cout << DumpCompact(*r) << "\n";
     return kExitOk;
   }
   json locks = status ? json::array({*r}) : (*r)["locks"];
@@ -301,7 +301,7 @@ capabilities and the time since their last heartbeat.
   auto r = CallAllPages(*client, "worker.list", params, "workers", TimeoutMs(args));
   if (!r.ok()) return PrintError("workers", r.status());
   if (args.Flag("json")) {
-    std::cout << r->dump() << "\n";
+    std::cout << DumpCompact(*r) << "\n";
     return kExitOk;
   }
   if ((*r)["workers"].empty()) std::cout << "(no workers registered)\n";
@@ -328,7 +328,7 @@ Lists live leases: id, owner, TTL and time left.
   auto r = CallAllPages(*client, "lease.list", json::object(), "leases", TimeoutMs(args));
   if (!r.ok()) return PrintError("leases", r.status());
   if (args.Flag("json")) {
-    std::cout << r->dump() << "\n";
+    std::cout << DumpCompact(*r) << "\n";
     return kExitOk;
   }
   if ((*r)["leases"].empty()) std::cout << "(no live leases)\n";

@@ -142,7 +142,7 @@ Submit options:
     }
   }
   if (args.Flag("json")) {
-    std::cout << r->dump() << "\n";
+    std::cout << DumpCompact(*r) << "\n";
     return kExitOk;
   }
   if (verb == "submit") {

@@ -234,7 +234,7 @@ void TaskModule::Complete(Call& call) {
   Params p(call.params);
   const json* result = p.OptAny("result");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  if (result && result->dump().size() > limits_.max_result_bytes) {
+  if (result && DumpCompact(*result).size() > limits_.max_result_bytes) {
     return core_.Reply(call.reply, Status::TooLarge("result: encoded size over " +
                                                         std::to_string(limits_.max_result_bytes) + " bytes",
                                                     limits_.max_result_bytes));

@@ -128,7 +128,7 @@ void WorkerModule::Register(Call& call) {
       capabilities.push_back(c.get<std::string>());
     }
   }
-  if (metadata && metadata->dump().size() > 64 * 1024) {
+  if (metadata && DumpCompact(*metadata).size() > 64 * 1024) {
     return core_.Reply(call.reply, Status::TooLarge("metadata over 64 KiB", 64 * 1024));
   }
   const uint64_t rev = core_.NextRevision();
@@ -161,7 +161,7 @@ void WorkerModule::Heartbeat(Call& call) {
   if (it == workers_.end()) {
     return core_.Reply(call.reply, Status::NotFound("no worker '" + id + "' (register it first)"));
   }
-  if (metadata && metadata->dump().size() > 64 * 1024) {
+  if (metadata && DumpCompact(*metadata).size() > 64 * 1024) {
     return core_.Reply(call.reply, Status::TooLarge("metadata over 64 KiB", 64 * 1024));
   }
   Worker& w = it->second;
