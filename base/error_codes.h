@@ -40,9 +40,10 @@ enum class StatusCode : uint8_t {
   kOverloaded,       // 1011
   kShuttingDown,     // 1012
   kUnauthorized,     // 1013 (extension: TCP authentication, sys.auth)
+  kReadOnly,         // 1014 (extension: the engine could not reload after a failed write)
 };
 // The highest code; tables indexed by StatusCode end here.
-inline constexpr StatusCode kLastStatusCode = StatusCode::kUnauthorized;
+inline constexpr StatusCode kLastStatusCode = StatusCode::kReadOnly;
 
 struct ErrorRow {
   StatusCode code;
@@ -99,6 +100,10 @@ inline constexpr std::array<ErrorRow, static_cast<size_t>(kLastStatusCode) + 1> 
      "The server wants its token first: configure the client with the server's token; retrying as is will "
      "not help.",
      401},
+    {StatusCode::kReadOnly, 1014, "READ_ONLY", "the server is read-only until it is restarted",
+     "The server hit a storage failure it could not recover from and takes no writes until it is restarted "
+     "(see `cause`); reads still work. Tell the user; retrying will not help.",
+     503},
 }};
 
 constexpr const ErrorRow& ErrorRowFor(StatusCode code) { return kErrorTable[static_cast<size_t>(code)]; }

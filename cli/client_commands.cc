@@ -220,7 +220,8 @@ int RunInfo(int argc, char** argv, int from) {
   static const std::string help = std::string(R"(Usage: shim info
 
 Shows the server's version, durability, data directory, uptime, revision,
-connections and commit figures.
+connections and commit figures, and whether it is read-only (after a storage
+failure it could not recover from; a restart clears it).
 )") + kCommonOptions;
   Args args(kClientValued, kClientFlags);
   ParseOrExit(args, argc, argv, from, "info", help);
@@ -247,6 +248,11 @@ connections and commit figures.
             << "  commits      " << e["commit_groups"] << " groups, mean "
             << e["commit_mean_group_size"].get<double>() << " writes each, " << e["fsyncs"] << " fsyncs\n"
             << "  store size   " << e["store_size_bytes"] << " bytes\n";
+  if (const json& ro = (*info).value("read_only", json()); ro.is_object()) {
+    std::cout << "  READ-ONLY    since " << ro.value("since_ms", int64_t{0}) << " ms (wall clock): "
+              << ro.value("cause", std::string()) << "\n"
+              << "               writes are refused until the server is restarted\n";
+  }
   return kExitOk;
 }
 
