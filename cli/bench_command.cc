@@ -35,6 +35,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json_text.h"
 #include "cli/bench_loop.h"
 #include "cli/client_util.h"
 #include "cli/commands.h"
@@ -401,7 +402,7 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   }
   if (!run.first_error.empty()) out["first_error"] = run.first_error;
   if (cfg.json_out) {
-    std::cout << out.dump() << "\n";
+    std::cout << DumpCompact(out) << "\n";
   } else {
     std::printf("%s: %lld ops in %.2f s = %.0f ops/s (%d clients, pipeline %d, %zu-byte payloads)\n",
                 cfg.workload.c_str(), static_cast<long long>(ops), secs, ops / std::max(secs, 1e-9), cfg.clients,

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/args.h"
+#include "base/json_text.h"
 #include "cli/client_util.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
@@ -52,7 +53,7 @@ See docs/protocol.md for every method.
   if (!client) return kExitNoServer;
   auto r = client->Call(args.positional()[0], params, TimeoutMs(args));
   if (!r.ok()) return PrintError("call", r.status());
-  std::cout << (args.Flag("json") ? r->dump() : r->dump(2)) << "\n";
+  std::cout << (args.Flag("json") ? DumpCompact(*r) : r->dump(2)) << "\n";
   return kExitOk;
 }
 
@@ -109,7 +110,7 @@ limits (nested over 512 levels, an integer beyond 64 bits) is a string too.
   auto r = client->Call(method, params, TimeoutMs(args));
   if (!r.ok()) return PrintError("state", r.status());
   if (args.Flag("json")) {
-    std::cout << r->dump() << "\n";
+    std::cout << DumpCompact(*r) << "\n";
     return kExitOk;
   }
   if (verb == "get") {
@@ -124,10 +125,10 @@ limits (nested over 512 levels, an integer beyond 64 bits) is a string too.
     std::cout << ((*r)["deleted"].get<bool>() ? "deleted" : "not found") << "\n";
   } else {
     for (const auto& item : (*r)["items"]) {
-      std::cout << item["key"].get<std::string>() << "\tv" << item["version"] << "\t" << item["value"].dump()
+      std::cout << item["key"].get<std::string>() << "\tv" << item["version"] << "\t" << DumpCompact(item["value"])
                 << "\n";
     }
-    if (!(*r)["next"].is_null()) std::cout << "(more: --after " << (*r)["next"].dump() << ")\n";
+    if (!(*r)["next"].is_null()) std::cout << "(more: --after " << DumpCompact((*r)["next"]) << ")\n";
   }
   return kExitOk;
 }
@@ -151,7 +152,7 @@ and prints the message's seq and how many subscribers it reached.
                           TimeoutMs(args));
   if (!r.ok()) return PrintError("pub", r.status());
   if (args.Flag("json")) {
-    std::cout << r->dump() << "\n";
+    std::cout << DumpCompact(*r) << "\n";
   } else {
     std::cout << "seq " << (*r)["seq"] << " (delivered to " << (*r)["delivered"] << ")\n";
   }
@@ -206,10 +207,10 @@ next seq, so nothing retained is missed. --count N exits after N messages.
     if ((*n)["method"] != "pubsub.message") continue;
     ++seen;
     if (args.Flag("json")) {
-      std::cout << params.dump() << std::endl;
+      std::cout << DumpCompact(params) << std::endl;
     } else {
       std::cout << "[" << params["channel"].get<std::string>() << " #" << params["seq"] << "] "
-                << params["data"].dump() << std::endl;
+                << DumpCompact(params["data"]) << std::endl;
     }
   }
   return kExitOk;
@@ -219,7 +220,8 @@ int RunInfo(int argc, char** argv, int from) {
   static const std::string help = std::string(R"(Usage: shim info
 
 Shows the server's version, durability, data directory, uptime, revision,
-connections and commit figures.
+connections and commit figures, and whether it is read-only (after a storage
+failure it could not recover from; a restart clears it).
 )") + kCommonOptions;
   Args args(kClientValued, kClientFlags);
   ParseOrExit(args, argc, argv, from, "info", help);
@@ -230,7 +232,7 @@ connections and commit figures.
   auto stats = client->Call("sys.stats", json::object(), TimeoutMs(args));
   if (!stats.ok()) return PrintError("info", stats.status());
   if (args.Flag("json")) {
-    std::cout << json{{"info", *info}, {"stats", *stats}}.dump() << "\n";
+    std::cout << DumpCompact(json{{"info", *info}, {"stats", *stats}}) << "\n";
     return kExitOk;
   }
   const json& e = (*stats)["engine"];
@@ -246,6 +248,11 @@ connections and commit figures.
             << "  commits      " << e["commit_groups"] << " groups, mean "
             << e["commit_mean_group_size"].get<double>() << " writes each, " << e["fsyncs"] << " fsyncs\n"
             << "  store size   " << e["store_size_bytes"] << " bytes\n";
+  if (const json& ro = (*info).value("read_only", json()); ro.is_object()) {
+    std::cout << "  READ-ONLY    since " << ro.value("since_ms", int64_t{0}) << " ms (wall clock): "
+              << ro.value("cause", std::string()) << "\n"
+              << "               writes are refused until the server is restarted\n";
+  }
   return kExitOk;
 }
 
@@ -268,7 +275,7 @@ int RunLock(int argc, char** argv, int from) {
                   : CallAllPages(*client, "lock.list", json::object(), "locks", TimeoutMs(args));
   if (!r.ok()) return PrintError("lock", r.status());
   if (args.Flag("json")) {
-    std::cout << r->dump() << "\n";
+    std::cout << DumpCompact(*r) << "\n";
     return kExitOk;
   }
   json locks = status ? json::array({*r}) : (*r)["locks"];
@@ -300,7 +307,7 @@ capabilities and the time since their last heartbeat.
   auto r = CallAllPages(*client, "worker.list", params, "workers", TimeoutMs(args));
   if (!r.ok()) return PrintError("workers", r.status());
   if (args.Flag("json")) {
-    std::cout << r->dump() << "\n";
+    std::cout << DumpCompact(*r) << "\n";
     return kExitOk;
   }
   if ((*r)["workers"].empty()) std::cout << "(no workers registered)\n";
@@ -327,7 +334,7 @@ Lists live leases: id, owner, TTL and time left.
   auto r = CallAllPages(*client, "lease.list", json::object(), "leases", TimeoutMs(args));
   if (!r.ok()) return PrintError("leases", r.status());
   if (args.Flag("json")) {
-    std::cout << r->dump() << "\n";
+    std::cout << DumpCompact(*r) << "\n";
     return kExitOk;
   }
   if ((*r)["leases"].empty()) std::cout << "(no live leases)\n";

@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.h"
 #include "cli/args.h"
 #include "net/line_client.h"
-#include "storage/status.h"
 
 namespace shim::cli {
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/client_util.h"
+#include "base/json_text.h"
 #include "cli/commands.h"
 
 namespace shim::cli {
@@ -29,16 +30,16 @@ void PrintTask(const json& t) {
   std::cout << t["task_id"].get<std::string>() << "  " << t["state"].get<std::string>() << "  queue "
             << t["queue"].get<std::string>() << "  priority " << t["priority"] << "  attempt " << t["attempt"] << "/"
             << t["max_attempts"] << "\n";
-  if (t.contains("payload")) std::cout << "  payload: " << t["payload"].dump() << "\n";
-  if (t.contains("result")) std::cout << "  result:  " << t["result"].dump() << "\n";
+  if (t.contains("payload")) std::cout << "  payload: " << DumpCompact(t["payload"]) << "\n";
+  if (t.contains("result")) std::cout << "  result:  " << DumpCompact(t["result"]) << "\n";
   if (t.contains("error")) std::cout << "  error:   " << t["error"].get<std::string>() << "\n";
-  if (t.contains("progress")) std::cout << "  progress: " << t["progress"].dump() << "\n";
-  if (!t["depends_on"].empty()) std::cout << "  depends on: " << t["depends_on"].dump() << "\n";
+  if (t.contains("progress")) std::cout << "  progress: " << DumpCompact(t["progress"]) << "\n";
+  if (!t["depends_on"].empty()) std::cout << "  depends on: " << DumpCompact(t["depends_on"]) << "\n";
   if (t.contains("children_results")) {
     for (const auto& c : t["children_results"]) {
       std::cout << "  child " << c["task_id"].get<std::string>() << " "
                 << (c["state"].is_null() ? "(removed)" : c["state"].get<std::string>()) << " "
-                << c["result"].dump() << "\n";
+                << DumpCompact(c["result"]) << "\n";
     }
   }
   for (const auto& a : t["attempts"]) {
@@ -131,7 +132,7 @@ Submit options:
       const std::string type = ev.value("type", "");
       if (type != "completed" && type != "failed" && type != "cancelled") continue;
       if (args.Flag("json")) {
-        std::cout << ev.dump() << "\n";
+        std::cout << DumpCompact(ev) << "\n";
       } else if (type == "completed") {
         std::cout << ev["result"].dump(2) << "\n";
       } else {
@@ -141,7 +142,7 @@ Submit options:
     }
   }
   if (args.Flag("json")) {
-    std::cout << r->dump() << "\n";
+    std::cout << DumpCompact(*r) << "\n";
     return kExitOk;
   }
   if (verb == "submit") {
@@ -181,7 +182,7 @@ worker can take them), with the reasons.
     all.push_back(*stats);
   }
   if (args.Flag("json")) {
-    std::cout << json{{"queues", all}}.dump() << "\n";
+    std::cout << DumpCompact(json{{"queues", all}}) << "\n";
     return kExitOk;
   }
   if (all.empty()) {

@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/client_util.h"
+#include "base/json_text.h"
 #include "cli/commands.h"
 #include "engine/json_parse.h"
 
@@ -76,7 +77,7 @@ Outcome RunOne(net::LineClient& client, const std::vector<std::string>& command,
   // the moment it ends, not at the next tick. Without one (old kernels) the
   // tick is short once the command has closed its output.
   const int exit_fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  const std::string payload = task["payload"].dump() + "\n";
+  const std::string payload = DumpCompact(task["payload"]) + "\n";
   // Payloads are bounded (1 MiB); a command that does not read stdin must not
   // block us, so write without blocking and give up on EPIPE/EAGAIN.
   ::fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);

@@ -8,8 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.h"
 #include "engine/client.h"
-#include "storage/status.h"
 
 namespace shim::engine {
 

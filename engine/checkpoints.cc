@@ -1,7 +1,7 @@
 // SessionModule: checkpoints — save (always fsynced), get (hash-verified),
 // list (metadata, newest first), delete, and retention.
+#include "base/json_text.h"
 #include "engine/json_parse.h"
-#include "engine/json_text.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/reply_budget.h"

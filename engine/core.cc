@@ -1,6 +1,6 @@
 #include "engine/core.h"
 
-#include "engine/json_text.h"
+#include "base/json_text.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {

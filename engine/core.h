@@ -93,6 +93,11 @@ class Core {
   TimerQueue& mono_timers() { return mono_timers_; }
   const TimerQueue& wall_timers() const { return wall_timers_; }
   const TimerQueue& mono_timers() const { return mono_timers_; }
+  // On monotonic time, for timers that only pace output to a connection
+  // (pub/sub replay slices) and never write: the only ones a read-only
+  // engine still runs (Engine::RunTimers).
+  TimerQueue& pacing_timers() { return pacing_timers_; }
+  const TimerQueue& pacing_timers() const { return pacing_timers_; }
 
   // Runs `hook` at every Seal, before the group closes, for modules that
   // write one record per group instead of one per change (pub/sub channel
@@ -122,6 +127,7 @@ class Core {
   uint64_t revision_ = 0;
   TimerQueue wall_timers_;
   TimerQueue mono_timers_;
+  TimerQueue pacing_timers_;
   std::vector<std::function<void()>> seal_hooks_;
 };
 

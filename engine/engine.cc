@@ -89,6 +89,10 @@ Status Engine::Recover() {
   return Status::Ok();
 }
 
+// Every method says whether it may write to the store (`writes`, on any of
+// its paths: lease.keepalive ends an expired lease, worker.heartbeat
+// revives a dead worker, recovery.check with ack marks a session
+// recovered): a read-only engine refuses those and serves the rest.
 void Engine::RegisterMethods() {
   constexpr MethodTraits kReads{};
   auto bind = [this](auto* module, void (std::remove_pointer_t<decltype(module)>::*fn)(Call&)) {
@@ -201,6 +205,10 @@ void Engine::Execute(std::string_view method, json params, std::shared_ptr<Clien
 
 void Engine::Execute(const Method& method, json params, std::shared_ptr<Client> client, ReplyFn reply,
                      EncodedReplyFn reply_encoded) {
+  if (read_only_ && method.writes()) {
+    core_.Reply(reply, ReadOnlyError());
+    return;
+  }
   Call call{std::move(params), std::move(client), std::move(reply), std::move(reply_encoded)};
   const uint64_t before = core_.revision();
   method.handler_(call);
@@ -225,7 +233,14 @@ bool Engine::ReadyToSeal() const {
 
 bool Engine::busy() const { return core_.in_flight() || !core_.group().empty(); }
 
-std::unique_ptr<Group> Engine::Seal() { return core_.Seal(); }
+std::unique_ptr<Group> Engine::Seal() {
+  std::unique_ptr<Group> group = core_.Seal();
+  // Execute refuses the methods that write, and the timers that write do
+  // not run; a write here means a method registered as a read wrote. It
+  // must not reach the store either.
+  if (read_only_ && group->has_writes()) group->Refuse(ReadOnlyError());
+  return group;
+}
 
 void Engine::Land(Group& group, const Status& write_status) {
   core_.Landed();
@@ -243,14 +258,24 @@ void Engine::Land(Group& group, const Status& write_status) {
     }
     return;
   }
+  ++stats_.failed_groups;
+  if (read_only_) {
+    // A group Seal refused: nothing of it was written, and memory is
+    // already not the store's. Its replies say why.
+    FailEffects(group, write_status.code() == StatusCode::kReadOnly ? write_status : ReadOnlyError());
+    return;
+  }
   // Memory is now ahead of disk, and the open group was built on top of the
   // failed one: fail both, then rebuild memory from the store.
-  ++stats_.failed_groups;
   Status failure(StatusCode::kInternal, "storage write failed; nothing of this request was applied: " +
                                             write_status.message());
   FailEffects(group, failure);
   std::unique_ptr<Group> open = core_.TakeOpenGroup();
   FailEffects(*open, failure);
+  Reload();
+}
+
+void Engine::Reload() {
   state_->Reset();
   pubsub_->Reset();
   leases_->Reset();
@@ -258,7 +283,25 @@ void Engine::Land(Group& group, const Status& write_status) {
   workers_->Reset();
   tasks_->Reset();
   sessions_->Reset();
-  (void)Recover();
+  Status reloaded = Recover();
+  // `error` here: the reload reports failure after it ran (the indexes hold
+  // what it loaded), which the engine must treat like any failed reload.
+  Status injected = SHIM_FAILPOINT_STATUS("engine.reload");
+  if (reloaded.ok()) reloaded = std::move(injected);
+  if (reloaded.ok()) return;
+  // Memory now holds what part of the store the reload read, maybe nothing:
+  // a write planned on it could break what is on disk (reuse a revision,
+  // overwrite a record it did not load). Writes stop; reads go on from
+  // what memory holds, and a restart reloads from scratch.
+  read_only_ = ReadOnlyState{core_.clock().NowMs(), reloaded.message()};
+}
+
+Status Engine::ReadOnlyError() const {
+  const std::string cause = read_only_ ? read_only_->cause : std::string();
+  return Status(StatusCode::kReadOnly,
+                "the server is read-only: after a failed write, reloading its state from the store failed too (" +
+                    cause + "); reads still work, writes need a restart",
+                {{"cause", cause}});
 }
 
 void Engine::FailEffects(Group& group, const Status& status) {
@@ -270,6 +313,10 @@ void Engine::FailEffects(Group& group, const Status& status) {
 void Engine::RunTimers() {
   // A bounded turn: what is still due runs in the next one (NextTimerInMs
   // then says 0), with other clients' requests in between.
+  core_.pacing_timers().RunDue(core_.clock().MonoMs(), kTimerCallbacksPerTurn);
+  // The other timers act on data and write: not on memory that failed to
+  // reload.
+  if (read_only_) return;
   core_.wall_timers().RunDue(core_.clock().NowMs(), kTimerCallbacksPerTurn);
   core_.mono_timers().RunDue(core_.clock().MonoMs(), kTimerCallbacksPerTurn);
   // The next slice of a cascade too large for one turn.
@@ -280,14 +327,19 @@ void Engine::RunTimers() {
 }
 
 std::optional<int64_t> Engine::NextTimerInMs() const {
-  if (tasks_->cascade_pending()) return 0;
+  if (tasks_->cascade_pending() && !read_only_) return 0;
   std::optional<int64_t> next;
   const Core& core = core_;
-  if (auto due = core.wall_timers().NextDueMs()) next = std::max<int64_t>(0, *due - core.clock().NowMs());
-  if (auto due = core.mono_timers().NextDueMs()) {
-    int64_t in = std::max<int64_t>(0, *due - core.clock().MonoMs());
-    next = next ? std::min(*next, in) : in;
-  }
+  auto consider = [&](const TimerQueue& timers, int64_t now) {
+    if (auto due = timers.NextDueMs()) {
+      const int64_t in = std::max<int64_t>(0, *due - now);
+      next = next ? std::min(*next, in) : in;
+    }
+  };
+  consider(core.pacing_timers(), core.clock().MonoMs());
+  if (read_only_) return next;  // the others do not run (RunTimers)
+  consider(core.wall_timers(), core.clock().NowMs());
+  consider(core.mono_timers(), core.clock().MonoMs());
   return next;
 }
 
@@ -305,7 +357,7 @@ json Engine::Describe() const {
               {"task_payloads_cached", tasks_->payload_cache().entries()},
               {"task_payload_cache_bytes", tasks_->payload_cache().bytes()},
               {"sessions", sessions_->count()},
-              {"timers", core_.wall_timers().size() + core_.mono_timers().size()},
+              {"timers", core_.wall_timers().size() + core_.mono_timers().size() + core_.pacing_timers().size()},
               {"commit_groups", stats_.groups},
               {"commit_mean_group_size",
                stats_.groups ? double(stats_.grouped_commands) / double(stats_.groups) : 0.0},

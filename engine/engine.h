@@ -18,6 +18,10 @@
 // At most one sealed group is in flight. If a write fails, every reply of
 // that group and of the open group fails with INTERNAL and the engine
 // reloads its state from the store, the only truth after a failed write.
+// If that reload fails too, memory can no longer be trusted to plan writes
+// on, and the engine turns read-only (as LevelDB does on a background
+// error): every method that writes is answered READ_ONLY, reads and
+// subscriptions go on, and only a new Open (a restart) clears it.
 // All methods: engine thread only, except Group::Write.
 #pragma once
 
@@ -64,6 +68,12 @@ struct RecoveryPhase {
   int64_t ms;
 };
 
+// Why the engine takes no more writes (Engine::read_only()).
+struct ReadOnlyState {
+  int64_t since_ms = 0;  // wall clock, when the reload failed
+  std::string cause;     // the failed reload's Status message
+};
+
 struct EngineStats {
   uint64_t groups = 0;           // groups committed with at least one write
   uint64_t grouped_commands = 0; // write commands in those groups
@@ -83,7 +93,7 @@ class Engine {
   struct MethodTraits {
     // May change what is stored: it plans writes into a group (a method
     // that writes only sometimes, e.g. recovery.check with `acknowledge`,
-    // counts).
+    // counts). Refused while the engine is read-only.
     bool writes = false;
     // May answer through Execute's `reply_encoded` (Call::reply_encoded).
     bool answers_encoded = false;
@@ -116,7 +126,8 @@ class Engine {
   std::vector<std::string_view> MethodNames() const;
   // Applies one request. `reply` is called exactly once: at once, after the
   // group holding the request's writes (or anything it observed) is durable,
-  // or when a server-side wait ends.
+  // or when a server-side wait ends. While read-only, a method that writes
+  // is answered READ_ONLY without running.
   // `reply_encoded`, if given, may take a success instead of `reply`, as
   // text (Call::reply_encoded); only methods for which AnswersEncoded is
   // true use it.
@@ -147,8 +158,15 @@ class Engine {
   // Group commit. ReadyToSeal: there is an open group to commit and none in
   // flight.
   bool ReadyToSeal() const;
+  // While read-only, a sealed group that holds writes anyway (a method
+  // registered without `writes` that wrote) is refused: its Write() writes
+  // nothing and its replies are answered READ_ONLY at Land.
   std::unique_ptr<Group> Seal();
+  // A failed `write_status` fails the group and the open group, then
+  // reloads from the store; a failed reload makes the engine read-only.
   void Land(Group& group, const Status& write_status);
+  // Set once a reload after a failed write failed; nullopt otherwise.
+  const std::optional<ReadOnlyState>& read_only() const { return read_only_; }
   // True while anything is pending or in flight (shutdown waits on this).
   bool busy() const;
   // Bytes of replies held until a commit lands (Core::held_reply_bytes):
@@ -157,7 +175,9 @@ class Engine {
 
   // Timers: runs what is due, at most kTimerCallbacksPerTurn callbacks per
   // clock and one slice of a pending task cascade; NextTimerInMs is the
-  // delay until the next one (0 while more is due).
+  // delay until the next one (0 while more is due). While read-only only
+  // the pacing timers run (Core::pacing_timers): the others act on data
+  // (TTLs, leases, liveness, deadlines) and would write.
   static constexpr size_t kTimerCallbacksPerTurn = 4096;
   void RunTimers();
   std::optional<int64_t> NextTimerInMs() const;
@@ -180,6 +200,10 @@ class Engine {
   void RegisterMethods();
   void Register(std::string name, Handler handler, MethodTraits traits);
   void FailEffects(Group& group, const Status& status);
+  // Reloads every module from the store after a failed write; turns the
+  // engine read-only if that fails.
+  void Reload();
+  Status ReadOnlyError() const;
 
   Core core_;
   // Declaration order is construction order: later modules use earlier ones.
@@ -193,6 +217,7 @@ class Engine {
   std::unordered_map<std::string, Method, NameHash, std::equal_to<>> methods_;
   EngineStats stats_;
   std::vector<RecoveryPhase> recovery_phases_;
+  std::optional<ReadOnlyState> read_only_;
 };
 
 }  // namespace shim::engine

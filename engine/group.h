@@ -48,9 +48,16 @@ class Group {
   size_t held_reply_bytes() const { return held_reply_bytes_; }
   void HoldReplyBytes(size_t n) { held_reply_bytes_ += n; }
 
+  // Makes Write() fail with `why` and write nothing (a read-only engine's
+  // group that holds writes: Engine::Seal).
+  void Refuse(Status why) { refused_ = std::move(why); }
+
   // Commits the batch. Thread-safe with respect to the engine (touches only
   // the store); call it for at most one group at a time, in seal order.
-  Status Write() { return has_writes() ? store_->Commit(batch_, force_sync_) : Status::Ok(); }
+  Status Write() {
+    if (!refused_.ok()) return refused_;
+    return has_writes() ? store_->Commit(batch_, force_sync_) : Status::Ok();
+  }
 
  private:
   storage::Store* store_;
@@ -59,6 +66,7 @@ class Group {
   size_t commands_ = 0;
   size_t held_reply_bytes_ = 0;
   bool force_sync_ = false;
+  Status refused_;
 };
 
 }  // namespace shim::engine

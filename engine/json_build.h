@@ -10,7 +10,7 @@
 // fails TOO_LARGE having built at most about the limit. The walks are
 // iterative, so a deep value costs heap, not stack.
 //
-// Self-contained (nlohmann, storage/status.h, engine/json_parse.h). Pure
+// Self-contained (nlohmann, base/status.h, engine/json_parse.h). Pure
 // functions; any thread.
 #pragma once
 
@@ -20,8 +20,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.h"
 #include "engine/json_parse.h"
-#include "storage/status.h"
 
 namespace shim {
 

@@ -10,7 +10,7 @@
 // being rounded to a double (a 30-digit id came back as 1.2e+29). (A number
 // beyond a double's range, 1e400, nlohmann itself refuses as not JSON.)
 //
-// Self-contained (nlohmann and storage/status.h only), so it can move to a
+// Self-contained (nlohmann and base/status.h only), so it can move to a
 // base library. Pure functions; any thread.
 #pragma once
 
@@ -20,7 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "storage/status.h"
+#include "base/status.h"
 
 namespace shim {
 

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
+#include "base/json_text.h"
 #include "engine/channel_log.h"
 #include "engine/json_parse.h"
-#include "engine/json_text.h"
 #include "engine/params.h"
 
 namespace shim::engine {

@@ -2,8 +2,8 @@
 // PubSubModule in engine/pubsub.h.
 #include <algorithm>
 
+#include "base/json_text.h"
 #include "engine/channel_log.h"
-#include "engine/json_text.h"
 #include "engine/pubsub.h"
 
 namespace shim::engine {
@@ -99,7 +99,7 @@ void PubSubModule::ContinueReplay(uint64_t sub_id) {
     replay.cursors.erase(cursor);  // caught up with this channel
   }
   if (replay.wait == Replay::Wait::kSlice) {
-    core_.mono_timers().Schedule(core_.clock().MonoMs() + kReplaySliceDelayMs, [this, sub_id] {
+    core_.pacing_timers().Schedule(core_.clock().MonoMs() + kReplaySliceDelayMs, [this, sub_id] {
       auto again = subs_.find(sub_id);
       if (again != subs_.end() && again->second.replay &&
           again->second.replay->wait == Replay::Wait::kSlice) {

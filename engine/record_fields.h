@@ -28,7 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/json_text.h"
+#include "base/json_text.h"
 
 namespace shim::engine {
 

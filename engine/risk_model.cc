@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/json_text.h"
+
 namespace shim::engine {
 
 using nlohmann::json;
@@ -105,7 +107,7 @@ Status CheckSignals(const json& signals) {
     const bool ok = it->is_number() && std::isfinite(it->get<double>()) && it->get<double>() >= 0;
     if (!ok) {
       const std::string field = std::string("signals.") + name;
-      return Status::InvalidParams(field, field + " must be a non-negative number; got " + it->dump());
+      return Status::InvalidParams(field, field + " must be a non-negative number; got " + DumpCompact(*it));
     }
   }
   return Status::Ok();

@@ -1,6 +1,7 @@
 // SessionModule: session lifecycle and recovery.
 #include "engine/sessions.h"
 
+#include "base/json_text.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/reply_budget.h"
@@ -179,7 +180,7 @@ void SessionModule::Open(Call& call) {
   const json* metadata = p.OptObject("metadata");
   auto keep = p.OptInt("keep_checkpoints", {.min = 1, .max = limits_.max_keep_checkpoints});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  if (metadata && metadata->dump().size() > 64 * 1024) {
+  if (metadata && DumpCompact(*metadata).size() > 64 * 1024) {
     return core_.Reply(call.reply, Status::TooLarge("metadata over 64 KiB", 64 * 1024));
   }
   const uint64_t rev = core_.NextRevision();

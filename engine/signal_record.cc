@@ -1,6 +1,6 @@
 #include "engine/signal_record.h"
 
-#include "engine/json_text.h"
+#include "base/json_text.h"
 #include "engine/record_fields.h"
 #include "storage/key_codec.h"
 

@@ -1,5 +1,6 @@
 // SessionModule: risk signals (signal.record, signal.history) and the
 // auto-checkpoint decision (checkpoint.auto, behind shim_auto_checkpoint).
+#include "base/json_text.h"
 #include "engine/params.h"
 #include "engine/sessions.h"
 #include "engine/signal_record.h"
@@ -39,7 +40,7 @@ void SessionModule::SignalRecord(Call& call) {
   const json* signals = p.OptObject("signals");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (!signals) return core_.Reply(call.reply, Status::InvalidParams("signals", "signals: is required (an object)"));
-  if (signals->dump().size() > kMaxSignalsBytes) {
+  if (DumpCompact(*signals).size() > kMaxSignalsBytes) {
     return core_.Reply(call.reply, Status::TooLarge("signals over 16 KiB", kMaxSignalsBytes));
   }
   if (Status bad = CheckSignals(*signals); !bad.ok()) return core_.Reply(call.reply, bad);
@@ -105,7 +106,7 @@ void SessionModule::AutoCheckpoint(Call& call) {
   std::string label = p.OptStr("label", {.max = 1024}).value_or("");
   const bool force = p.OptBool("force").value_or(false);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  if (signals && signals->dump().size() > kMaxSignalsBytes) {
+  if (signals && DumpCompact(*signals).size() > kMaxSignalsBytes) {
     return core_.Reply(call.reply, Status::TooLarge("signals over 16 KiB", kMaxSignalsBytes));
   }
   if (signals) {

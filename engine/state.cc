@@ -3,9 +3,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/json_text.h"
 #include "engine/json_build.h"
 #include "engine/json_parse.h"
-#include "engine/json_text.h"
 #include "engine/leases.h"
 #include "engine/locks.h"
 #include "engine/reply_budget.h"

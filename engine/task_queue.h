@@ -23,8 +23,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.h"
 #include "engine/task.h"
-#include "storage/status.h"
 
 namespace shim::engine {
 

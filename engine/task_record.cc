@@ -22,8 +22,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/json_text.h"
 #include "engine/json_parse.h"
-#include "engine/json_text.h"
 #include "engine/task.h"
 #include "storage/key_codec.h"
 

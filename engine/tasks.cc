@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "base/json_text.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/queue_record.h"
@@ -188,7 +189,7 @@ void TaskModule::Progress(Call& call) {
   const json& progress = p.Any("progress");
   auto message = p.OptStr("message", {.max = 4096});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  if (progress.dump().size() > 64 * 1024) return core_.Reply(call.reply, Status::TooLarge("progress over 64 KiB", 64 * 1024));
+  if (DumpCompact(progress).size() > 64 * 1024) return core_.Reply(call.reply, Status::TooLarge("progress over 64 KiB", 64 * 1024));
   core_.NextRevision();
   (*t)->x().progress = progress;
   (*t)->x().progress_message = message.value_or("");
@@ -219,7 +220,7 @@ void TaskModule::Complete(Call& call) {
   Params p(call.params);
   const json* result = p.OptAny("result");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  if (result && result->dump().size() > limits_.max_result_bytes) {
+  if (result && DumpCompact(*result).size() > limits_.max_result_bytes) {
     return core_.Reply(call.reply, Status::TooLarge("result: encoded size over " +
                                                         std::to_string(limits_.max_result_bytes) + " bytes",
                                                     limits_.max_result_bytes));
@@ -243,7 +244,7 @@ void TaskModule::Fail(Call& call) {
   const json& error = p.Any("error");
   const bool retry = p.OptBool("retry").value_or(true);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  std::string error_text = error.is_string() ? error.get<std::string>() : error.dump();
+  std::string error_text = error.is_string() ? error.get<std::string>() : DumpCompact(error);
   if (error_text.size() > 64 * 1024) error_text.resize(64 * 1024);
   Task& t = **found;
   auto next = ParseClaimNext(call.params, t);

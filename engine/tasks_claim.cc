@@ -1,8 +1,8 @@
 // TaskModule: claims, waiting claims and routing among waiting workers.
 #include <algorithm>
 
+#include "base/json_text.h"
 #include "engine/json_parse.h"
-#include "engine/json_text.h"
 #include "engine/params.h"
 #include "engine/tasks.h"
 #include "engine/workers.h"

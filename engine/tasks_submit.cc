@@ -4,7 +4,7 @@
 #include <functional>
 #include <unordered_map>
 
-#include "engine/json_text.h"
+#include "base/json_text.h"
 #include "engine/params.h"
 #include "engine/tasks.h"
 

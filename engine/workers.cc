@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/json_text.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/reply_budget.h"
@@ -95,7 +96,7 @@ void WorkerModule::Register(Call& call) {
       capabilities.push_back(c.get<std::string>());
     }
   }
-  if (metadata && metadata->dump().size() > 64 * 1024) {
+  if (metadata && DumpCompact(*metadata).size() > 64 * 1024) {
     return core_.Reply(call.reply, Status::TooLarge("metadata over 64 KiB", 64 * 1024));
   }
   const uint64_t rev = core_.NextRevision();
@@ -128,7 +129,7 @@ void WorkerModule::Heartbeat(Call& call) {
   if (it == workers_.end()) {
     return core_.Reply(call.reply, Status::NotFound("no worker '" + id + "' (register it first)"));
   }
-  if (metadata && metadata->dump().size() > 64 * 1024) {
+  if (metadata && DumpCompact(*metadata).size() > 64 * 1024) {
     return core_.Reply(call.reply, Status::TooLarge("metadata over 64 KiB", 64 * 1024));
   }
   Worker& w = it->second;

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "net/asio.h"
-#include "storage/status.h"
 
 namespace shim::net {
 

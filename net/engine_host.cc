@@ -1,5 +1,7 @@
 #include "net/engine_host.h"
 
+#include <spdlog/spdlog.h>
+
 namespace shim::net {
 
 EngineHost::EngineHost(asio::io_context& io, engine::Engine& engine)
@@ -21,7 +23,15 @@ void EngineHost::Pump() {
     asio::post(committer_, [this, group] {
       Status s = group->Write();
       asio::post(io_, [this, group, s] {
+        const bool was_read_only = engine_.read_only().has_value();
         engine_.Land(*group, s);
+        // Said once, when it happens: every later write is refused with
+        // the same cause, which the log need not repeat.
+        if (!was_read_only && engine_.read_only()) {
+          spdlog::error("the engine is read-only from now on: a group write failed ({}), and reloading from the "
+                        "store failed too ({}); reads go on, writes are refused with READ_ONLY until a restart",
+                        s.message(), engine_.read_only()->cause);
+        }
         landed_signal_.cancel();
         Pump();
       });

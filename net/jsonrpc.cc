@@ -2,8 +2,8 @@
 
 #include <optional>
 
+#include "base/json_text.h"
 #include "engine/json_parse.h"
-#include "engine/json_text.h"
 
 namespace shim::net {
 
@@ -73,19 +73,6 @@ std::string EncodeErrorLine(const RequestId& id, const Status& status) {
   json data = status.details().is_object() ? status.details() : json::object();
   data["reason"] = StatusCodeReason(status.code());
   return ErrorLine(id, ErrorObject(StatusCodeWireCode(status.code()), status.message(), std::move(data)));
-}
-
-std::string EncodeProtocolErrorLine(const RequestId& id, ProtocolError error, std::string message) {
-  int code = -32700;
-  const char* reason = "PARSE_ERROR";
-  if (error == ProtocolError::kInvalidRequest) {
-    code = -32600;
-    reason = "INVALID_REQUEST";
-  } else if (error == ProtocolError::kMethodNotFound) {
-    code = -32601;
-    reason = "METHOD_NOT_FOUND";
-  }
-  return ErrorLine(id, ErrorObject(code, std::move(message), json{{"reason", reason}}));
 }
 
 std::string EncodeNotificationLine(std::string_view method, std::string_view params_json) {
@@ -178,28 +165,29 @@ RequestLine ReadRequestLine(std::string_view line) {
 }
 
 Result<Request> ParseRequest(json message, std::string_view id_text, std::string* error_line) {
-  auto fail = [&](const RequestId& id, ProtocolError e, std::string msg) -> Status {
-    *error_line = EncodeProtocolErrorLine(id, e, msg);
-    return Status(StatusCode::kInvalidParams, std::move(msg));
+  auto fail = [&](const RequestId& id, std::string msg) -> Status {
+    Status s(StatusCode::kInvalidRequest, std::move(msg));
+    *error_line = EncodeErrorLine(id, s);
+    return s;
   };
   if (!message.is_object()) {
-    return fail(RequestId(), ProtocolError::kInvalidRequest, "a request must be a JSON object");
+    return fail(RequestId(), "a request must be a JSON object");
   }
   Request req;
   if (auto it = message.find("id"); it != message.end()) {
     if (!it->is_null() && !it->is_string() && !it->is_number()) {
-      return fail(RequestId(), ProtocolError::kInvalidRequest, "id must be a string, a number or null");
+      return fail(RequestId(), "id must be a string, a number or null");
     }
     req.id = id_text.empty() ? RequestId::FromJson(*it) : RequestId::FromNumberText(id_text);
     req.has_id = true;
   }
   auto version = message.find("jsonrpc");
   if (version == message.end() || *version != "2.0") {
-    return fail(req.id, ProtocolError::kInvalidRequest, "jsonrpc must be \"2.0\"");
+    return fail(req.id, "jsonrpc must be \"2.0\"");
   }
   auto method = message.find("method");
   if (method == message.end() || !method->is_string()) {
-    return fail(req.id, ProtocolError::kInvalidRequest, "method must be a string");
+    return fail(req.id, "method must be a string");
   }
   req.method = method->get<std::string>();
   if (auto params = message.find("params"); params != message.end() && !params->is_null()) {

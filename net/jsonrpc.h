@@ -1,7 +1,7 @@
 // JSON-RPC 2.0 envelopes: the single place where a Status becomes a wire
-// error (code, message, data.reason + details), and where the protocol-level
-// errors that have no engine Status (PARSE_ERROR, INVALID_REQUEST,
-// METHOD_NOT_FOUND) are built. Pure functions; any thread.
+// error (code, message, data.reason + details). The protocol-level errors
+// (PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND) are Statuses too, rows of
+// the same table (base/error_codes.h). Pure functions; any thread.
 #pragma once
 
 #include <cstdint>
@@ -11,11 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "storage/status.h"
+#include "base/status.h"
 
 namespace shim::net {
-
-enum class ProtocolError { kParseError, kInvalidRequest, kMethodNotFound };
 
 // A request's id as it goes back to the client: its JSON text. JSON allows
 // integers of any length and fractions of any precision, which nlohmann
@@ -49,10 +47,9 @@ std::string EncodeResultLine(const RequestId& id, const nlohmann::json& result);
 // (engine::EncodedReplyFn).
 std::string EncodeResultLine(const RequestId& id, std::string_view result_json);
 // {"error":{"code":..,"data":{..,"reason":..},"message":..},"id":..,"jsonrpc":"2.0"}:
-// the one place a Status becomes a wire error.
+// the one place a Status becomes a wire error, the protocol-level ones
+// (StatusCode::kParseError, ...) included.
 std::string EncodeErrorLine(const RequestId& id, const Status& status);
-// The same for the protocol-level errors that have no engine Status.
-std::string EncodeProtocolErrorLine(const RequestId& id, ProtocolError error, std::string message);
 // EncodeLine(Notification(method, params)), byte for byte, from params
 // already encoded as compact JSON (engine::Client::NotifyEncoded). `method`
 // is one of shim's own names, which need no escaping.

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "base/json_text.h"
 #include "engine/json_parse.h"
 #include "net/jsonrpc.h"
 
@@ -25,11 +26,11 @@ namespace {
 Status Errno(const std::string& what) { return Status::Internal(what + ": " + std::strerror(errno)); }
 
 StatusCode CodeFromReason(std::string_view reason) {
-  for (int c = 0; c <= static_cast<int>(kLastStatusCode); ++c) {
-    if (StatusCodeReason(static_cast<StatusCode>(c)) == reason) return static_cast<StatusCode>(c);
+  for (const ErrorRow& row : kErrorTable) {
+    if (row.reason == reason) return row.code;
   }
-  // PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND: requests the client got wrong.
-  return StatusCode::kInvalidParams;
+  // A reason this client does not know (a newer server's).
+  return StatusCode::kInternal;
 }
 
 }  // namespace
@@ -163,7 +164,7 @@ Result<json> LineClient::ReadResponse(uint64_t id, int timeout_ms) {
 }
 
 Result<json> LineClient::Unwrap(const json& response) {
-  if (!response.is_object()) return Status::Internal("unexpected reply: " + response.dump());
+  if (!response.is_object()) return Status::Internal("unexpected reply: " + DumpCompact(response));
   if (auto it = response.find("result"); it != response.end()) return *it;
   const json& error = response.value("error", json::object());
   json data = error.value("data", json::object());

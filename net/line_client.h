@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "storage/status.h"
+#include "base/status.h"
 
 namespace shim::net {
 

@@ -1,6 +1,6 @@
 #include "net/mcp_adapter.h"
 
-#include "engine/json_text.h"
+#include "base/json_text.h"
 #include "net/mcp_tools.h"
 
 namespace shim::net {
@@ -23,19 +23,6 @@ constexpr const char* kInstructions =
 
 std::string InvalidParams(const RequestId& id, const std::string& message) {
   return EncodeErrorLine(id, Status::InvalidParams("params", message));
-}
-
-// A tool result with isError: the wire reason, the message, the field if
-// any, and a hint the model can act on.
-json ToolError(const Status& s) {
-  const std::string reason(StatusCodeReason(s.code()));
-  json details = s.details().is_object() ? s.details() : json::object();
-  std::string text = reason + ": " + s.message();
-  if (details.contains("field") && details["field"].is_string()) {
-    text += " (field: " + details["field"].get<std::string>() + ")";
-  }
-  text += "\nHint: " + McpHintFor(reason);
-  return json{{"content", json::array({json{{"type", "text"}, {"text", text}}})}, {"isError", true}};
 }
 
 // The requests answered here, then the client notifications of the MCP
@@ -96,7 +83,7 @@ void McpAdapter::CallTool(const Request& req, std::shared_ptr<engine::Client> cl
   for (const auto& field : tool->input_schema.value("required", json::array())) {
     const std::string f = field.get<std::string>();
     if (!args.contains(f)) {
-      return done(EncodeResultLine(req.id, ToolError(Status::InvalidParams(f, f + ": is required"))), true);
+      return done(EncodeResultLine(req.id, McpToolError(Status::InvalidParams(f, f + ": is required"))), true);
     }
   }
 
@@ -104,7 +91,7 @@ void McpAdapter::CallTool(const Request& req, std::shared_ptr<engine::Client> cl
   json engine_params = tool->to_params ? tool->to_params(args) : args;
   engine_.Execute(method, std::move(engine_params), std::move(client),
                   [tool, args, id = req.id, done = std::move(done)](Result<json> r) {
-                    if (!r.ok()) return done(EncodeResultLine(id, ToolError(r.status())), true);
+                    if (!r.ok()) return done(EncodeResultLine(id, McpToolError(r.status())), true);
                     json out = tool->to_output ? tool->to_output(args, r.value()) : std::move(r).value();
                     if (!out.is_object()) out = json{{"value", std::move(out)}};
                     std::string text = DumpCompact(out);

@@ -313,21 +313,16 @@ const McpTool* FindMcpTool(const std::string& name) {
   return nullptr;
 }
 
-std::string McpHintFor(const std::string& reason) {
-  if (reason == "INVALID_PARAMS") return "Fix the argument named in `field` and call again.";
-  if (reason == "VERSION_CONFLICT") return "Someone else changed it: read it again (shim_state_get) and retry with the current version.";
-  if (reason == "NOT_FOUND") return "Check the id or name; it may never have existed, expired, or been removed.";
-  if (reason == "LOCK_HELD") return "Another owner holds the lock: retry later or pass wait_ms to wait for it.";
-  if (reason == "NOT_OWNER") return "Your token or lease is stale (it expired and the work was handed to someone else): do not report this task; claim new work.";
-  if (reason == "FENCED") return "You no longer hold the lock this write was fenced with: re-acquire it and re-read before writing.";
-  if (reason == "DEPENDENCY_CYCLE") return "Tasks in `cycle` wait for each other: remove one of those dependencies.";
-  if (reason == "TIMEOUT") return "The wait ran out: try again, perhaps with a longer wait_ms.";
-  if (reason == "TOO_LARGE") return "Send less: shrink or split the value (see `limit`).";
-  if (reason == "TYPE_MISMATCH") return "The stored value has another type than the operation needs.";
-  if (reason == "INVALID_STATE") return "The object is not in a state that allows this (see `state`).";
-  if (reason == "OVERLOADED") return "The server is at a limit: retry in a moment.";
-  if (reason == "SHUTTING_DOWN") return "The server is stopping: retry once it is back.";
-  return "Retry; if it keeps failing, the server log says why.";
+json McpToolError(const Status& s) {
+  const std::string reason(StatusCodeReason(s.code()));
+  json details = s.details().is_object() ? s.details() : json::object();
+  std::string text = reason + ": " + s.message();
+  if (details.contains("field") && details["field"].is_string()) {
+    text += " (field: " + details["field"].get<std::string>() + ")";
+  }
+  text += "\nHint: ";
+  text += ErrorRowFor(s.code()).mcp_hint;
+  return json{{"content", json::array({json{{"type", "text"}, {"text", text}}})}, {"isError", true}};
 }
 
 }  // namespace shim::net

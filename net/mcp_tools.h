@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.h"
+
 namespace shim::net {
 
 struct McpTool {
@@ -32,7 +34,9 @@ struct McpTool {
 
 const std::vector<McpTool>& McpTools();
 const McpTool* FindMcpTool(const std::string& name);
-// What a model can do about an engine error with this wire reason.
-std::string McpHintFor(const std::string& reason);
+// A tool result with isError for a failed call: the wire reason, the
+// message, the field if any, and a `Hint:` line the model can act on (the
+// code's MCP hint in kErrorTable).
+nlohmann::json McpToolError(const Status& s);
 
 }  // namespace shim::net

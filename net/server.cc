@@ -18,6 +18,13 @@ using boost::system::error_code;
 
 namespace {
 constexpr auto kFlushGrace = std::chrono::seconds(2);
+
+// sys.info's read_only: {since_ms, cause} once the engine took no more
+// writes, else null.
+json ReadOnlyJson(const std::optional<engine::ReadOnlyState>& read_only) {
+  if (!read_only) return nullptr;
+  return json{{"since_ms", read_only->since_ms}, {"cause", read_only->cause}};
+}
 }  // namespace
 
 Server::Server(asio::io_context& io, EngineHost& host, ServerOptions options)
@@ -176,7 +183,8 @@ Result<json> Server::HandleLocal(std::string_view method, const json&) {
                 {"tcp_auth", !tcp_bound_.empty() && !options_.auth_token.empty()},
                 {"uptime_ms", uptime},
                 {"revision", engine().revision()},
-                {"connections", sessions_.size()}};
+                {"connections", sessions_.size()},
+                {"read_only", ReadOnlyJson(engine().read_only())}};
   }
   json stats = stats_.ToJson();
   stats["engine"] = engine().Describe();

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.h"
 #include "engine/engine.h"
 #include "net/asio.h"
 #include "net/engine_host.h"
@@ -19,7 +20,6 @@
 #include "net/method_table.h"
 #include "net/server_options.h"
 #include "net/server_stats.h"
-#include "storage/status.h"
 
 namespace shim::net {
 

@@ -4,7 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "engine/json_text.h"
+#include "base/json_text.h"
 #include "net/access.h"
 #include "net/line_framer.h"
 #include "net/mcp_adapter.h"
@@ -363,7 +363,7 @@ void Session::HandleLine(std::string_view line) {
     }
   }
   if (read.syntax_error) {
-    Send(EncodeProtocolErrorLine(RequestId(), ProtocolError::kParseError, "the line is not valid JSON"));
+    Send(EncodeErrorLine(RequestId(), Status(StatusCode::kParseError, "the line is not valid JSON")));
     return;
   }
   // Refused at a limit (nesting, a long integer): nothing was built, but the
@@ -374,7 +374,7 @@ void Session::HandleLine(std::string_view line) {
                          nullptr);
   }
   if (message.empty()) {
-    Send(EncodeProtocolErrorLine(RequestId(), ProtocolError::kInvalidRequest, "empty batch"));
+    Send(EncodeErrorLine(RequestId(), Status(StatusCode::kInvalidRequest, "empty batch")));
     return;
   }
   // A batch is answered with one array, in request order, once every member
@@ -476,8 +476,7 @@ void Session::Dispatch(Request req, Done done) {
   if (!entry) {
     // Counted, under the one bucket for names that are not registered.
     server_.stats().RecordCall(req.method, 0, /*error=*/true);
-    done(req.has_id ? EncodeProtocolErrorLine(req.id, ProtocolError::kMethodNotFound,
-                                              "unknown method '" + req.method + "'")
+    done(req.has_id ? EncodeErrorLine(req.id, Status(StatusCode::kMethodNotFound, "unknown method '" + req.method + "'"))
                     : std::string());
     return;
   }

@@ -18,7 +18,7 @@ namespace {
 
 constexpr size_t kCount = std::size(kFailpointNames);
 
-enum class Action : uint8_t { kOff, kCrash, kAbort };
+enum class Action : uint8_t { kOff, kCrash, kAbort, kError };
 
 struct Point {
   Action action = Action::kOff;
@@ -73,16 +73,29 @@ struct FromEnvironment {
 };
 FromEnvironment g_from_environment;
 
+bool CanFail(std::string_view name) {
+  return std::find(std::begin(kFailpointsThatCanFail), std::end(kFailpointsThatCanFail), name) !=
+         std::end(kFailpointsThatCanFail);
+}
+
 }  // namespace
 
-void Hit(std::string_view name) {
+Status HitStatus(std::string_view name) {
   const int i = IndexOf(name);
-  if (i < 0) return;
+  if (i < 0) return Status::Ok();
   Point& p = g_points[static_cast<size_t>(i)];
-  if (p.action == Action::kOff) return;
+  if (p.action == Action::kOff) return Status::Ok();
   const uint64_t hit = p.hits.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (hit == p.fire_at) Fire(name, p.action, hit);
+  if (hit != p.fire_at) return Status::Ok();
+  if (p.action != Action::kError) Fire(name, p.action, hit);
+  // Said on stderr like a crash, so that a test reading the log sees it fired.
+  std::fprintf(stderr, "shim: failpoint %.*s fired (hit %llu): error\n", static_cast<int>(name.size()), name.data(),
+               static_cast<unsigned long long>(hit));
+  return Status::Internal("failpoint " + std::string(name) + " fired (hit " + std::to_string(hit) +
+                          "): injected error");
 }
+
+void Hit(std::string_view name) { (void)HitStatus(name); }
 
 bool Armed(std::string_view name) {
   const int i = IndexOf(name);
@@ -126,8 +139,16 @@ Status Configure(std::string_view spec) {
       a = Action::kAbort;
     } else if (action == "off") {
       a = Action::kOff;
+    } else if (action == "error") {
+      if (!CanFail(name)) {
+        std::string can;
+        for (std::string_view k : kFailpointsThatCanFail) can += (can.empty() ? "" : ", ") + std::string(k);
+        return Bad(entry, "failpoint '" + std::string(name) + "' cannot fail with `error`, only crash or abort (" +
+                              "`error` works at: " + can + ")");
+      }
+      a = Action::kError;
     } else {
-      return Bad(entry, "unknown action '" + std::string(action) + "' (crash, abort or off)");
+      return Bad(entry, "unknown action '" + std::string(action) + "' (crash, abort, error or off)");
     }
     actions[static_cast<size_t>(i)] = a;
     fire_at[static_cast<size_t>(i)] = n;

@@ -22,7 +22,7 @@
 #include <memory>
 #include <string>
 
-#include "storage/status.h"
+#include "base/status.h"
 
 namespace shim::storage {
 

@@ -289,7 +289,9 @@ Status Store::Commit(WriteBatch& batch, bool force_sync) {
   const bool sync = force_sync || options_.durability == Durability::kSync;
   wo.sync = sync;
   wo.disableWAL = options_.durability == Durability::kNone && !force_sync;
-  SHIM_FAILPOINT("store.before_write");
+  // `error` here is a failed group write with nothing written (tests of
+  // what the engine does about one: docs/failpoints.md).
+  SHIM_RETURN_IF_ERROR(SHIM_FAILPOINT_STATUS("store.before_write"));
   // The armed-only path splits the synced write in two to reach a point
   // between the WAL write and its fsync; unarmed, this is one branch.
   const bool split = sync && SHIM_FAILPOINT_ARMED("store.after_write_before_sync");

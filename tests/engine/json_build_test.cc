@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/json_text.h"
+#include "base/json_text.h"
 
 namespace shim {
 namespace {

@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/json_text.h"
+#include "base/json_text.h"
 #include "tests/engine/engine_fixture.h"
 
 namespace shim::engine::coordtest {

@@ -6,7 +6,7 @@
 // included, on each path that answers a claim.
 #include <string>
 
-#include "engine/json_text.h"
+#include "base/json_text.h"
 #include "tests/engine/tasks_fixture.h"
 
 namespace shim::engine::taskstest {
@@ -49,6 +49,8 @@ class TasksClaimTextTest : public TasksTest {
             {"task_id", id},
             {"timeout_ms", task["timeout_ms"]}};
   }
+  // The library's own dump, not DumpCompact: the claim text is built with
+  // json_text.h's pieces, so the reference must not share them.
   static std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 };
 

@@ -444,5 +444,47 @@ TEST(FailpointRecoveryTest, CrashInEveryModulesRecoveryLosesNothing) {
   EXPECT_EQ(U64(w.result, "revision"), before.revision + 1);
 }
 
+// engine.reload: the third group write fails (store.before_write:error@3)
+// and the process dies in the reload that follows. The two acknowledged
+// writes are there after a restart, the failed one is not, and the
+// revision goes on from the last acknowledged one.
+TEST(FailpointReloadTest, CrashInTheReloadAfterAFailedWriteLosesNothingAcknowledged) {
+  ServerProcess server(
+      {.durability = "sync", .extra_args = {}, .env = {"SHIM_FAILPOINTS=store.before_write:error@3,engine.reload:crash"}});
+  ASSERT_OK(server.Start());
+  uint64_t acked_revision = 0;
+  {
+    ASSERT_OK_AND_ASSIGN(auto c, server.Connect());
+    Outcome stats = Invoke(*c, "sys.stats", json::object());
+    ASSERT_TRUE(stats.ok());
+    ASSERT_EQ(stats.result["engine"]["store_commits"], 0) << "the failpoint counts on the writes below being the first";
+    for (const char* key : {"reload/a", "reload/b"}) {
+      Outcome w = Invoke(*c, "state.set", {{"key", key}, {"value", 1}});
+      ASSERT_TRUE(w.ok()) << w.status.ToString();
+      acked_revision = U64(w.result, "revision");
+    }
+    // Its answer (INTERNAL) may or may not leave before the process dies.
+    (void)Invoke(*c, "state.set", {{"key", "reload/failed"}, {"value", 1}});
+  }
+  EXPECT_EQ(server.WaitForExit(10'000), failpoint::kFailpointExitCode) << "the failpoint did not fire";
+  EXPECT_NE(ReadFile(server.log_path()).find("failpoint engine.reload fired (hit 1): crash"), std::string::npos)
+      << ReadFile(server.log_path());
+
+  server.options().env.clear();
+  ASSERT_OK(server.Start());
+  ASSERT_OK_AND_ASSIGN(auto c, server.Connect());
+  for (const char* key : {"reload/a", "reload/b"}) {
+    Outcome r = Invoke(*c, "state.get", {{"key", key}});
+    ASSERT_TRUE(r.ok()) << r.status.ToString();
+    EXPECT_EQ(r.result["value"], 1) << key;
+  }
+  Outcome failed = Invoke(*c, "state.get", {{"key", "reload/failed"}});
+  ASSERT_TRUE(failed.ok());
+  EXPECT_TRUE(failed.result.is_null()) << failed.result.dump();
+  Outcome w = Invoke(*c, "state.set", {{"key", "reload/after"}, {"value", 1}});
+  ASSERT_TRUE(w.ok()) << w.status.ToString();
+  EXPECT_EQ(U64(w.result, "revision"), acked_revision + 1);
+}
+
 }  // namespace
 }  // namespace shim::fault

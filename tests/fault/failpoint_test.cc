@@ -3,6 +3,7 @@
 // process with kFailpointExitCode and a line naming it.
 #include "storage/failpoint.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -79,6 +80,32 @@ TEST_F(FailpointTest, CrashFiresOnTheNthHitWithItsExitCode) {
         SHIM_FAILPOINT("store.after_sync");
       },
       "failpoint store.after_sync fired \\(hit 1\\): abort");
+}
+
+// `error` makes a place that can fail fail once, at its Nth hit, and the
+// process go on; the other places refuse it when it is armed.
+TEST_F(FailpointTest, ErrorFailsThePlaceOnceAtTheNthHit) {
+  ASSERT_OK(Configure("store.before_write:error@2, engine.reload:error"));
+  EXPECT_OK(SHIM_FAILPOINT_STATUS("store.before_write"));
+  Status second = SHIM_FAILPOINT_STATUS("store.before_write");
+  EXPECT_EQ(second.code(), StatusCode::kInternal);
+  EXPECT_EQ(second.message(), "failpoint store.before_write fired (hit 2): injected error");
+  EXPECT_OK(SHIM_FAILPOINT_STATUS("store.before_write"));  // it fires once
+  EXPECT_FALSE(SHIM_FAILPOINT_STATUS("engine.reload").ok());
+  EXPECT_OK(SHIM_FAILPOINT_STATUS("engine.reload"));
+  Reset();
+  EXPECT_OK(SHIM_FAILPOINT_STATUS("store.before_write"));  // unarmed
+
+  for (std::string_view name : kFailpointNames) {
+    const bool can_fail = std::find(std::begin(kFailpointsThatCanFail), std::end(kFailpointsThatCanFail), name) !=
+                          std::end(kFailpointsThatCanFail);
+    Status s = Configure(std::string(name) + ":error");
+    EXPECT_EQ(s.ok(), can_fail) << name << ": " << s.ToString();
+    if (!can_fail) {
+      EXPECT_NE(s.message().find("cannot fail with `error`"), std::string::npos) << s.message();
+    }
+  }
+  Reset();
 }
 
 std::string ReadFile(const std::string& path) {

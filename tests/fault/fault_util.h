@@ -13,8 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.h"
 #include "net/line_client.h"
-#include "storage/status.h"
 
 namespace shim::fault {
 

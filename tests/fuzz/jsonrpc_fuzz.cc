@@ -49,7 +49,6 @@ namespace {
 
 using nlohmann::json;
 using shim::net::EncodeLine;
-using shim::net::ProtocolError;
 using shim::net::RequestId;
 
 class FuzzClient final : public shim::engine::Client {
@@ -127,8 +126,8 @@ struct Connection {
       return mcp.Handle(req, client, [done = std::move(done)](std::string line, bool) { done(std::move(line)); });
     }
     if (!entry || entry->home != shim::net::MethodHome::kEngine) {
-      return done(req.has_id ? shim::net::EncodeProtocolErrorLine(req.id, ProtocolError::kMethodNotFound,
-                                                                  "unknown method '" + req.method + "'")
+      return done(req.has_id ? shim::net::EncodeErrorLine(req.id, shim::Status(shim::StatusCode::kMethodNotFound,
+                                                                               "unknown method '" + req.method + "'"))
                              : std::string());
     }
     fe.engine->Execute(*entry->engine_method, std::move(req.params), client,
@@ -179,7 +178,7 @@ struct Connection {
     shim::net::RequestLine read = shim::net::ReadRequestLine(line);
     json& message = read.message;
     if (read.syntax_error) {
-      return Send(shim::net::EncodeProtocolErrorLine(RequestId(), ProtocolError::kParseError, "the line is not valid JSON"));
+      return Send(shim::net::EncodeErrorLine(RequestId(), shim::Status(shim::StatusCode::kParseError, "the line is not valid JSON")));
     }
     if (!read.status.ok()) return Send(shim::net::EncodeErrorLine(shim::net::IdFromLine(line), read.status));
     if (!message.is_array()) {
@@ -189,7 +188,7 @@ struct Connection {
                            });
     }
     if (message.empty()) {
-      return Send(shim::net::EncodeProtocolErrorLine(RequestId(), ProtocolError::kInvalidRequest, "empty batch"));
+      return Send(shim::net::EncodeErrorLine(RequestId(), shim::Status(shim::StatusCode::kInvalidRequest, "empty batch")));
     }
     struct BatchState {
       std::vector<std::string> replies;

@@ -32,6 +32,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json_text.h"
 #include "engine/client.h"
 #include "engine/json_parse.h"
 #include "net/jsonrpc.h"
@@ -61,7 +62,7 @@ class FuzzClient final : public shim::engine::Client {
 
 [[noreturn]] void Fail(const std::string& what, const json& j) {
   std::fprintf(stderr, "mcp_fuzz: %s: %s\n", what.c_str(),
-               j.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 2000).c_str());
+               shim::DumpCompact(j).substr(0, 2000).c_str());
   std::abort();
 }
 

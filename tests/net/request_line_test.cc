@@ -109,7 +109,7 @@ TEST(RequestLineTest, ErrorLinesAreTheDocumentsEncoded) {
     json protocol = {{"jsonrpc", "2.0"},
                      {"id", id},
                      {"error", {{"code", -32601}, {"message", "unknown"}, {"data", {{"reason", "METHOD_NOT_FOUND"}}}}}};
-    EXPECT_EQ(EncodeProtocolErrorLine(rid, ProtocolError::kMethodNotFound, "unknown"), EncodeLine(protocol));
+    EXPECT_EQ(EncodeErrorLine(rid, Status(StatusCode::kMethodNotFound, "unknown")), EncodeLine(protocol));
   }
 }
 

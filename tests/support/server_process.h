@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "net/line_client.h"
 #include "storage/power_cut.h"
-#include "storage/status.h"
 #include "tests/support/temp_dir.h"
 
 namespace shim::testing {

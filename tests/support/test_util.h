@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "storage/status.h"
+#include "base/status.h"
 
 #define ASSERT_OK(expr)                                      \
   do {                                                       \

@@ -2,9 +2,10 @@
 //
 // A Status is a closed code plus a human message and optional structured
 // details (the JSON object that becomes the wire error's `data`, minus
-// `reason`). Codes map one-to-one onto the wire reasons of PROTOCOL.md; the
-// only table doing that mapping is StatusCodeReason() below, and the only
-// place rocksdb::Status is translated is storage/store.cc.
+// `reason`). Codes map one-to-one onto the wire reasons of
+// docs/protocol.md; the only table doing that mapping is kErrorTable
+// (base/error_codes.h), and the only place rocksdb::Status is translated is
+// storage/store.cc.
 // Values are cheap to move; any thread may use them.
 #pragma once
 
@@ -17,38 +18,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/error_codes.h"
+
 namespace shim {
-
-enum class StatusCode : uint8_t {
-  kOk = 0,
-  kInvalidParams,    // -32602 INVALID_PARAMS
-  kInternal,         // -32603 INTERNAL (bugs, storage failures)
-  kVersionConflict,  // 1001
-  kNotFound,         // 1002
-  kLockHeld,         // 1003
-  kNotOwner,         // 1004
-  kFenced,           // 1005
-  kDependencyCycle,  // 1006
-  kTimeout,          // 1007
-  kTooLarge,         // 1008
-  kTypeMismatch,     // 1009
-  kInvalidState,     // 1010
-  kOverloaded,       // 1011
-  kShuttingDown,     // 1012
-  kUnauthorized,     // 1013 (extension: TCP authentication, sys.auth)
-};
-// The highest code; tables indexed by StatusCode end here.
-inline constexpr StatusCode kLastStatusCode = StatusCode::kUnauthorized;
-
-// Wire reason and JSON-RPC error code for a status code. The one mapping table.
-std::string_view StatusCodeReason(StatusCode code);
-int StatusCodeWireCode(StatusCode code);
 
 class [[nodiscard]] Status {
  public:
   Status() = default;
-  Status(StatusCode code, std::string message, nlohmann::json details = nullptr)
-      : code_(code), message_(std::move(message)), details_(std::move(details)) {}
+  // An empty `message` takes the code's default message (kErrorTable).
+  Status(StatusCode code, std::string message = {}, nlohmann::json details = nullptr)
+      : code_(code),
+        message_(message.empty() && code != StatusCode::kOk ? std::string(ErrorRowFor(code).message)
+                                                            : std::move(message)),
+        details_(std::move(details)) {}
 
   static Status Ok() { return {}; }
   static Status InvalidParams(std::string_view field, std::string message) {

@@ -1,8 +1,8 @@
-// engine/json_text.h: DumpCompact / AppendCompact write what the library's
+// base/json_text.h: DumpCompact / AppendCompact write what the library's
 // compact dump (invalid UTF-8 replaced) writes, byte for byte, including on
 // the fast path for plain strings. Stored values are spliced into replies on
 // the strength of that equality.
-#include "engine/json_text.h"
+#include "base/json_text.h"
 
 #include <random>
 #include <string>
