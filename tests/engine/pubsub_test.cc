@@ -387,6 +387,20 @@ TEST_F(PubSubTest, TrimmedMessagesLeaveTheStoreInBatchesOfAnEighthOfTheCapacity)
   }
 }
 
+// A configure that trims nothing writes only the channel's head: it is
+// still answered only once that is durable, and a crash right after the
+// answer keeps the setting.
+TEST_F(PubSubTest, ConfigureIsAnsweredOnlyOnceItsRetentionIsDurable) {
+  auto cfg = Execute("pubsub.configure", {{"channel", "c"}, {"max_messages", 3}});
+  EXPECT_FALSE(cfg->done()) << "answered before the new retention was durable";
+  Settle();
+  ASSERT_TRUE(cfg->result && cfg->result->ok());
+  ASSERT_NO_FATAL_FAILURE(Close());
+  ASSERT_NO_FATAL_FAILURE(Open());
+  for (int i = 0; i < 5; ++i) Publish("c");
+  EXPECT_EQ(HistorySeqs("c"), (Seqs{3, 4, 5}));
+}
+
 // pubsub.configure deletes the dead keys at once, even when the new limit
 // trims nothing more: a channel lowered to 10 must not keep 99 dead ones.
 TEST_F(PubSubTest, ConfigureDeletesDeadKeysAtOnce) {
