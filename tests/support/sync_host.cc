@@ -46,6 +46,19 @@ void SyncHost::Answered(uint64_t request) {
 
 void SyncHost::Execute(std::string_view method, nlohmann::json params, std::shared_ptr<engine::Client> client,
                        engine::ReplyFn reply, engine::EncodedReplyFn reply_encoded) {
+  Apply(engine_->FindMethod(method), method, std::move(params), std::move(client), std::move(reply),
+        std::move(reply_encoded));
+}
+
+void SyncHost::Execute(const engine::Engine::Method& method, std::string_view name, nlohmann::json params,
+                       std::shared_ptr<engine::Client> client, engine::ReplyFn reply,
+                       engine::EncodedReplyFn reply_encoded) {
+  Apply(&method, name, std::move(params), std::move(client), std::move(reply), std::move(reply_encoded));
+}
+
+void SyncHost::Apply(const engine::Engine::Method* method, std::string_view name, nlohmann::json params,
+                     std::shared_ptr<engine::Client> client, engine::ReplyFn reply,
+                     engine::EncodedReplyFn reply_encoded) {
   const uint64_t request = next_request_++;
   engine::ReplyFn noted = [this, request, reply = std::move(reply)](Result<nlohmann::json> r) {
     Answered(request);
@@ -61,12 +74,17 @@ void SyncHost::Execute(std::string_view method, nlohmann::json params, std::shar
   const uint64_t revision = engine_->revision();
   applying_ = request;
   applying_answered_ = false;
-  engine_->Execute(method, std::move(params), std::move(client), std::move(noted), std::move(noted_encoded));
+  if (method) {
+    engine_->Execute(*method, std::move(params), std::move(client), std::move(noted), std::move(noted_encoded));
+  } else {
+    // Answered INVALID_PARAMS, as the engine answers an unknown method.
+    engine_->Execute(name, std::move(params), std::move(client), std::move(noted), std::move(noted_encoded));
+  }
   applying_ = 0;
   // Every write counts a revision, so a request that moved it wrote. Whether
   // the write is real shows at the Seal (a request that counted a revision
   // and then failed wrote nothing), hence the check there.
-  if (applying_answered_ && engine_->revision() != revision) answered_before_durable_.emplace_back(method);
+  if (applying_answered_ && engine_->revision() != revision) answered_before_durable_.emplace_back(name);
 }
 
 std::shared_ptr<ReplySlot> SyncHost::Execute(std::string_view method, nlohmann::json params,

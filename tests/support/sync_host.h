@@ -72,6 +72,11 @@ class SyncHost {
   // as for Engine::Execute.
   void Execute(std::string_view method, nlohmann::json params, std::shared_ptr<engine::Client> client,
                engine::ReplyFn reply, engine::EncodedReplyFn reply_encoded = nullptr);
+  // As above, for a method already found (net's method table); `name` is
+  // what a fault calls it.
+  void Execute(const engine::Engine::Method& method, std::string_view name, nlohmann::json params,
+               std::shared_ptr<engine::Client> client, engine::ReplyFn reply,
+               engine::EncodedReplyFn reply_encoded = nullptr);
   // As above, answering into the returned slot.
   std::shared_ptr<ReplySlot> Execute(std::string_view method, nlohmann::json params,
                                      std::shared_ptr<engine::Client> client = nullptr);
@@ -101,6 +106,9 @@ class SyncHost {
 
  private:
   SyncHost(std::unique_ptr<storage::Store> store, FaultFn on_fault);
+  // Both Executes: `method` null for one not found by name.
+  void Apply(const engine::Engine::Method* method, std::string_view name, nlohmann::json params,
+             std::shared_ptr<engine::Client> client, engine::ReplyFn reply, engine::EncodedReplyFn reply_encoded);
   void Answered(uint64_t request);
 
   std::unique_ptr<storage::Store> store_;
