@@ -1,7 +1,8 @@
 // Engine apply path: Engine::Execute of single commands on the engine thread,
 // with a FakeClock and a Store under Durability::kNone (no WAL, so the figures
-// are the engine's own cost, not the disk's). Writes are group-committed as
-// the server does it: every `group` commands the open group is sealed,
+// are the engine's own cost, not the disk's), driven by the synchronous host
+// of the engine tests (tests/support/sync_host.h). Writes are group-committed
+// as the server does it: every `group` commands the open group is sealed,
 // written and landed, which releases the queued replies.
 #include <benchmark/benchmark.h>
 
@@ -21,6 +22,8 @@
 #include "engine/engine.h"
 #include "engine/tasks.h"
 #include "storage/store.h"
+#include "tests/support/fake_client.h"
+#include "tests/support/sync_host.h"
 
 namespace shim::engine {
 namespace {
@@ -29,12 +32,13 @@ using nlohmann::json;
 
 constexpr int kKeySpace = 4096;
 
-// Everything one benchmark run needs: scratch dir, store, clock, engine.
+// Everything one benchmark run needs: a scratch dir, a clock and the
+// synchronous host (tests/support/sync_host.h) with its store and engine.
 struct Rig {
   bench::ScratchDir dir{"shim-engine-bench"};
   FakeClock clock;
-  std::unique_ptr<storage::Store> store;
-  std::unique_ptr<Engine> engine;
+  std::unique_ptr<testing::SyncHost> host;
+  std::string fault;  // the first the host reported
 
   // Returns an error message, or empty on success.
   std::string Open() {
@@ -42,30 +46,21 @@ struct Rig {
     storage::StoreOptions options;
     options.path = dir.path() + "/db";
     options.durability = storage::Durability::kNone;
-    auto store_or = storage::Store::Open(options);
-    if (!store_or.ok()) return store_or.status().ToString();
-    store = std::move(store_or).value();
     EngineOptions engine_options;  // default limits and risk model
     engine_options.clock = &clock;
-    engine_options.store = store.get();
-    auto engine_or = Engine::Open(engine_options);
-    if (!engine_or.ok()) return engine_or.status().ToString();
-    engine = std::move(engine_or).value();
+    auto host_or = testing::SyncHost::Open(options, engine_options, [this](const std::string& what) {
+      if (fault.empty()) fault = what;
+    });
+    if (!host_or.ok()) return host_or.status().ToString();
+    host = std::move(host_or).value();
     return {};
   }
 
-  // Seals, writes and lands the open group, as net/engine_host.cc does.
+  // Commits the open group, as net/engine_host.cc does; an error if the
+  // host reported a fault (a failed write, a reply before it was durable).
   Status Commit() {
-    if (!engine->ReadyToSeal()) return Status::Ok();
-    std::unique_ptr<Group> group = engine->Seal();
-    Status s = group->Write();
-    engine->Land(*group, s);
-    return s;
-  }
-
-  ~Rig() {
-    engine.reset();
-    if (store) (void)store->Close();
+    host->CommitGroup();
+    return fault.empty() ? Status::Ok() : Status::Internal(fault);
   }
 };
 
@@ -81,21 +76,13 @@ struct ReplySink {
   }
 };
 
-class CountingClient final : public Client {
- public:
-  explicit CountingClient(uint64_t id) : id_(id) {}
-  uint64_t id() const override { return id_; }
-  bool Notify(std::string_view, const json&, bool) override {
-    ++notified_;
-    return true;
-  }
-  bool closed() const override { return false; }
-  int64_t notified() const { return notified_; }
-
- private:
-  uint64_t id_;
-  int64_t notified_ = 0;
-};
+// A subscriber that counts what it gets: keeping every message would be
+// most of what a publish benchmark measures.
+std::shared_ptr<testing::FakeClient> CountingClient(uint64_t id) {
+  auto client = std::make_shared<testing::FakeClient>(id);
+  client->set_keep_notes(false);
+  return client;
+}
 
 std::vector<std::string> Keys() {
   std::vector<std::string> keys;
@@ -115,7 +102,7 @@ void BM_ApplyStateSet(benchmark::State& state) {
   int64_t n = 0;
   for (auto _ : state) {
     json params = {{"key", keys[n % kKeySpace]}, {"value", {{"step", n}, {"note", "working on it"}}}};
-    rig.engine->Execute("state.set", std::move(params), nullptr, reply);
+    rig.host->Execute("state.set", std::move(params), nullptr, reply);
     if (++n % group == 0) {
       if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
     }
@@ -138,13 +125,13 @@ void BM_ApplyStateGet(benchmark::State& state) {
   ReplySink sink;
   ReplyFn reply = sink.Fn();
   for (int i = 0; i < kKeySpace; ++i) {
-    rig.engine->Execute("state.set", {{"key", keys[i]}, {"value", {{"step", i}, {"note", "working on it"}}}},
-                        nullptr, reply);
+    rig.host->Execute("state.set", {{"key", keys[i]}, {"value", {{"step", i}, {"note", "working on it"}}}},
+                      nullptr, reply);
   }
   if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
   int64_t n = 0;
   for (auto _ : state) {
-    rig.engine->Execute("state.get", {{"key", keys[n++ % kKeySpace]}}, nullptr, reply);
+    rig.host->Execute("state.get", {{"key", keys[n++ % kKeySpace]}}, nullptr, reply);
   }
   if (!sink.first_error.empty()) return state.SkipWithError(sink.first_error.c_str());
   if (sink.replies != kKeySpace + n) return state.SkipWithError("a reply was not released");
@@ -161,7 +148,7 @@ int64_t PublishLoop(benchmark::State& state, Rig& rig, ReplySink& sink) {
   int64_t n = 0;
   for (auto _ : state) {
     json params = {{"channel", "team/events"}, {"data", {{"from", "agent-7"}, {"text", "step done"}, {"n", n}}}};
-    rig.engine->Execute("pubsub.publish", std::move(params), nullptr, reply);
+    rig.host->Execute("pubsub.publish", std::move(params), nullptr, reply);
     if (++n % kGroup == 0) {
       if (Status s = rig.Commit(); !s.ok()) {
         state.SkipWithError(s.ToString().c_str());
@@ -184,16 +171,16 @@ void BM_Publish(benchmark::State& state) {
   if (std::string err = rig.Open(); !err.empty()) return state.SkipWithError(err.c_str());
   ReplySink sink;
   ReplyFn reply = sink.Fn();
-  std::vector<std::shared_ptr<CountingClient>> clients;
+  std::vector<std::shared_ptr<testing::FakeClient>> clients;
   for (int64_t i = 0; i < subscribers; ++i) {
-    clients.push_back(std::make_shared<CountingClient>(static_cast<uint64_t>(i + 1)));
-    rig.engine->Execute("pubsub.subscribe", {{"channel", "team/events"}}, clients.back(), reply);
+    clients.push_back(CountingClient(static_cast<uint64_t>(i + 1)));
+    rig.host->Execute("pubsub.subscribe", {{"channel", "team/events"}}, clients.back(), reply);
   }
   if (!sink.first_error.empty()) return state.SkipWithError(sink.first_error.c_str());
   const int64_t n = PublishLoop(state, rig, sink);
   if (n < 0) return;
   for (const auto& c : clients) {
-    if (c->notified() != n) return state.SkipWithError("a subscriber missed a message");
+    if (c->notifications() != n) return state.SkipWithError("a subscriber missed a message");
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -212,9 +199,9 @@ void BM_PublishPastPatterns(benchmark::State& state) {
   if (std::string err = rig.Open(); !err.empty()) return state.SkipWithError(err.c_str());
   ReplySink sink;
   ReplyFn reply = sink.Fn();
-  std::vector<std::shared_ptr<CountingClient>> clients;
+  std::vector<std::shared_ptr<testing::FakeClient>> clients;
   for (int64_t i = 0; i < patterns; ++i) {
-    if (i % kPerClient == 0) clients.push_back(std::make_shared<CountingClient>(clients.size() + 1));
+    if (i % kPerClient == 0) clients.push_back(CountingClient(clients.size() + 1));
     const std::string n = std::to_string(i);
     std::string pattern;
     switch (i % 4) {
@@ -223,13 +210,13 @@ void BM_PublishPastPatterns(benchmark::State& state) {
       case 2: pattern = "*a" + n + "x*"; break;
       default: pattern = "team" + n + "?"; break;
     }
-    rig.engine->Execute("pubsub.subscribe", {{"pattern", std::move(pattern)}}, clients.back(), reply);
+    rig.host->Execute("pubsub.subscribe", {{"pattern", std::move(pattern)}}, clients.back(), reply);
   }
   if (!sink.first_error.empty()) return state.SkipWithError(sink.first_error.c_str());
   const int64_t n = PublishLoop(state, rig, sink);
   if (n < 0) return;
   for (const auto& c : clients) {
-    if (c->notified() != 0) return state.SkipWithError("a pattern that does not match got a message");
+    if (c->notifications() != 0) return state.SkipWithError("a pattern that does not match got a message");
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -270,12 +257,12 @@ void BM_ClaimAtDepth(benchmark::State& state) {
     for (int64_t i = done; i < std::min(depth, done + kBatch); ++i) {
       tasks.push_back({{"queue", "deep"}, {"payload", {{"n", i}, {"repo", "shim"}}}, {"priority", 1 + i % 10}});
     }
-    rig.engine->Execute("task.submit_batch", {{"tasks", std::move(tasks)}}, nullptr, reply);
+    rig.host->Execute("task.submit_batch", {{"tasks", std::move(tasks)}}, nullptr, reply);
     if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
   }
   const double prefill_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - prefill_start).count();
-  rig.engine->Execute("worker.register", {{"worker_id", "w"}, {"max_concurrency", 1}}, nullptr, reply);
+  rig.host->Execute("worker.register", {{"worker_id", "w"}, {"max_concurrency", 1}}, nullptr, reply);
   if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
   if (!sink.first_error.empty()) return state.SkipWithError(sink.first_error.c_str());
 
@@ -285,15 +272,15 @@ void BM_ClaimAtDepth(benchmark::State& state) {
   };
   int64_t n = 0;
   for (auto _ : state) {
-    rig.engine->Execute("task.claim", {{"queues", {"deep"}}, {"worker_id", "w"}}, nullptr, on_claim);
+    rig.host->Execute("task.claim", {{"queues", {"deep"}}, {"worker_id", "w"}}, nullptr, on_claim);
     if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
     state.PauseTiming();
     if (!claimed.is_object() || claimed["tasks"].empty()) return state.SkipWithError("nothing was claimed");
     const json& t = claimed["tasks"][0];
-    rig.engine->Execute("task.complete", {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}}, nullptr,
-                        reply);
-    rig.engine->Execute("task.submit", {{"queue", "deep"}, {"payload", {{"n", depth + n++}}}, {"priority", 5}},
-                        nullptr, reply);
+    rig.host->Execute("task.complete", {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}}, nullptr,
+                      reply);
+    rig.host->Execute("task.submit", {{"queue", "deep"}, {"payload", {{"n", depth + n++}}}, {"priority", 5}},
+                      nullptr, reply);
     if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
     state.ResumeTiming();
   }
@@ -315,8 +302,8 @@ void BM_CascadeSlice(benchmark::State& state) {
   if (std::string err = rig.Open(); !err.empty()) return state.SkipWithError(err.c_str());
   ReplySink sink;
   ReplyFn reply = sink.Fn();
-  rig.engine->Execute("queue.configure", {{"queue", "c"}, {"keep_failed", 1000}, {"keep_completed", 1000}}, nullptr,
-                      reply);
+  rig.host->Execute("queue.configure", {{"queue", "c"}, {"keep_failed", 1000}, {"keep_completed", 1000}}, nullptr,
+                    reply);
   auto build_and_cancel = [&]() -> Status {
     std::string prev;
     for (int64_t done = 0; done < chain; done += 10'000) {
@@ -328,26 +315,26 @@ void BM_CascadeSlice(benchmark::State& state) {
         tasks.push_back(std::move(t));
       }
       json ids;
-      rig.engine->Execute("task.submit_batch", {{"tasks", std::move(tasks)}}, nullptr, [&](Result<json> r) {
+      rig.host->Execute("task.submit_batch", {{"tasks", std::move(tasks)}}, nullptr, [&](Result<json> r) {
         if (r.ok()) ids = r.value()["task_ids"];
       });
       SHIM_RETURN_IF_ERROR(rig.Commit());
       if (!ids.is_array() || ids.empty()) return Status::Internal("submit failed");
-      if (done == 0) rig.engine->Execute("task.cancel", {{"task_id", ids[0]}}, nullptr, reply);
+      if (done == 0) rig.host->Execute("task.cancel", {{"task_id", ids[0]}}, nullptr, reply);
       prev = ids.back();
     }
     return rig.Commit();
   };
   int64_t slices = 0;
   for (auto _ : state) {
-    if (rig.engine->NextTimerInMs() != std::optional<int64_t>(0)) {
+    if (rig.host->engine().NextTimerInMs() != std::optional<int64_t>(0)) {
       state.PauseTiming();
       // The cancel is part of the build: its first slice runs with the
       // cancel request and is not counted here.
       if (Status s = build_and_cancel(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
       state.ResumeTiming();
     }
-    rig.engine->RunTimers();
+    rig.host->engine().RunTimers();
     if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
     ++slices;
   }

@@ -347,7 +347,12 @@ void PubSubModule::Configure(Call& call) {
   const uint64_t retained = ch.last_seq + 1 - ch.first_seq;
   const bool over = static_cast<int64_t>(retained) > ch.retention.max_messages;
   TrimTo(channel, ch, over ? ch.last_seq - ch.retention.max_messages + 1 : ch.first_seq, /*delete_now=*/true);
+  // The new retention is in the channel's head, which the seal hook writes
+  // only once something else made the group worth sealing. Written now, the
+  // reply waits for its commit; left to the hook, a configure that trimmed
+  // nothing was answered at once and stayed in memory until the next write.
   MarkMetaDirty(entry);
+  WriteDirtyMeta();
   core_.Reply(call.reply, json{{"channel", channel},
                                {"max_messages", ch.retention.max_messages},
                                {"max_age_ms", ch.retention.max_age_ms},

@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/engine/engine_harness.h"
+#include "tests/engine/engine_fixture.h"
 
 namespace shim::engine::test {
 namespace {
@@ -16,10 +16,10 @@ class GroupCommitTest : public EngineTest {
  protected:
   // Executes a request whose reply appends "<label>" or "<label>:<REASON>"
   // to log_, so tests can check what was released, when, and in what order.
-  std::shared_ptr<PendingReply> Logged(const std::string& label, const std::string& method, json params,
-                                       std::shared_ptr<Client> client = nullptr) {
-    auto pending = std::make_shared<PendingReply>();
-    engine_->Execute(method, std::move(params), std::move(client), [this, label, pending](Result<json> r) {
+  std::shared_ptr<ReplySlot> Logged(const std::string& label, const std::string& method, json params,
+                                    std::shared_ptr<Client> client = nullptr) {
+    auto pending = std::make_shared<ReplySlot>();
+    host_->Execute(method, std::move(params), std::move(client), [this, label, pending](Result<json> r) {
       log_.push_back(r.ok() ? label : label + ":" + std::string(StatusCodeReason(r.status().code())));
       ++pending->calls;
       pending->result = std::move(r);
@@ -76,7 +76,7 @@ TEST_F(GroupCommitTest, HeldReplyBytesCountWhatWaitsForTheCommitUntilItLands) {
   auto write = Logged("set", "state.set", {{"key", "w"}, {"value", 1}});
   const size_t after_write = engine_->held_reply_bytes();
   EXPECT_GT(after_write, 0u) << "the write's own reply waits";
-  std::vector<std::shared_ptr<PendingReply>> reads;
+  std::vector<std::shared_ptr<ReplySlot>> reads;
   for (int i = 0; i < 10; ++i) reads.push_back(Logged("get", "state.get", {{"key", "big"}}));
   EXPECT_GE(engine_->held_reply_bytes(), after_write + 10 * big.size()) << "ten copies of the value wait";
   EXPECT_LT(engine_->held_reply_bytes(), after_write + 10 * (big.size() + 1000));
@@ -105,7 +105,7 @@ TEST_F(GroupCommitTest, ReadIssuedWhileAWriteIsInFlightWaitsForIt) {
   ASSERT_OK(in_flight->Write());
   EXPECT_FALSE(get->done());
   engine_->Land(*in_flight, Status::Ok());
-  Settle();
+  Pump();
   EXPECT_EQ(log_, (std::vector<std::string>{"set", "get"}));
   EXPECT_EQ(get->result->value()["value"], 1);
 }

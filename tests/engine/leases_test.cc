@@ -9,10 +9,10 @@
 
 #include "tests/engine/engine_fixture.h"
 
-namespace shim::engine::coordtest {
+namespace shim::engine::test {
 namespace {
 
-class LeaseTest : public EngineFixture {
+class LeaseTest : public EngineTest {
  protected:
   uint64_t Grant(int64_t ttl_ms, const std::string& owner = "") {
     json p = {{"ttl_ms", ttl_ms}};
@@ -282,4 +282,4 @@ TEST_F(LeaseTest, RestartGivesEveryLeaseItsFullTtlAgain) {
 }
 
 }  // namespace
-}  // namespace shim::engine::coordtest
+}  // namespace shim::engine::test

@@ -9,10 +9,10 @@
 
 #include "tests/engine/engine_fixture.h"
 
-namespace shim::engine::coordtest {
+namespace shim::engine::test {
 namespace {
 
-class LockTest : public EngineFixture {
+class LockTest : public EngineTest {
  protected:
   json Acquire(const std::string& name, const std::string& owner, int64_t ttl_ms) {
     return Ok("lock.acquire", {{"name", name}, {"owner", owner}, {"ttl_ms", ttl_ms}});
@@ -22,7 +22,7 @@ class LockTest : public EngineFixture {
     return r.is_object() ? r["token"].get<uint64_t>() : 0;
   }
   // A waiting acquire; its slot fills when the lock is granted or the wait ends.
-  std::shared_ptr<Slot> Wait(const std::string& name, const std::string& owner, int64_t ttl_ms,
+  std::shared_ptr<ReplySlot> Wait(const std::string& name, const std::string& owner, int64_t ttl_ms,
                              int64_t wait_ms, std::shared_ptr<Client> client = nullptr) {
     return Start("lock.acquire",
                  {{"name", name}, {"owner", owner}, {"ttl_ms", ttl_ms}, {"wait_ms", wait_ms}},
@@ -125,7 +125,7 @@ TEST_F(LockTest, ExtendAndReleaseWithWrongOrStaleTokenAreNotOwner) {
 
 TEST_F(LockTest, WaitersGetTheLockInFifoOrderOnRelease) {
   uint64_t token = Token("L", "holder", 10'000);
-  std::vector<std::shared_ptr<Slot>> waiters;
+  std::vector<std::shared_ptr<ReplySlot>> waiters;
   for (int i = 0; i < 4; ++i) waiters.push_back(Wait("L", "w" + std::to_string(i), 10'000, 60'000));
   for (auto& w : waiters) EXPECT_FALSE(w->done());
   EXPECT_EQ(LockStatus("L")["waiters"], 4);
@@ -149,7 +149,7 @@ TEST_F(LockTest, WaitersGetTheLockInFifoOrderOnRelease) {
 
 TEST_F(LockTest, WaitersGetTheLockInFifoOrderOnTtlExpiry) {
   uint64_t token = Token("L", "holder", 100);
-  std::vector<std::shared_ptr<Slot>> waiters;
+  std::vector<std::shared_ptr<ReplySlot>> waiters;
   for (int i = 0; i < 3; ++i) waiters.push_back(Wait("L", "w" + std::to_string(i), 50, 60'000));
   Advance(99);
   for (auto& w : waiters) EXPECT_FALSE(w->done());
@@ -341,9 +341,9 @@ TEST_F(LockTest, FencedTxnOpsAreAllOrNothing) {
 }
 
 TEST_F(LockTest, WaiterWhoseClientClosesLeavesTheQueue) {
-  auto c1 = std::make_shared<StubClient>(101);
-  auto c2 = std::make_shared<StubClient>(102);
-  auto c3 = std::make_shared<StubClient>(103);
+  auto c1 = std::make_shared<FakeClient>(101);
+  auto c2 = std::make_shared<FakeClient>(102);
+  auto c3 = std::make_shared<FakeClient>(103);
   const uint64_t token = Token("L", "holder", 10'000);
   auto gone = Wait("L", "one", 1000, 60'000, c1);
   auto gone_too = Wait("L", "one-again", 1000, 60'000, c1);
@@ -374,8 +374,8 @@ TEST_F(LockTest, WaiterWhoseClientClosesLeavesTheQueue) {
 TEST_F(LockTest, EndWaitsAnswersTheConnectionsWaitersTimeoutAtOnceAndFreesTheirPlaces) {
   // A connection that stops sending (a half-close) keeps its answers to
   // requests that do not wait, but its waits end now: docs/design.md, style rule 13.
-  auto quitting = std::make_shared<StubClient>(201);
-  auto staying = std::make_shared<StubClient>(202);
+  auto quitting = std::make_shared<FakeClient>(201);
+  auto staying = std::make_shared<FakeClient>(202);
   const uint64_t token = Token("L", "holder", 100'000);
   auto ended = Wait("L", "quitter", 1000, 60'000, quitting);
   auto stays = Wait("L", "stayer", 1000, 60'000, staying);
@@ -408,7 +408,7 @@ TEST_F(LockTest, HandedOffOrEndedWaitsLeaveNoTimerBehind) {
   // hour-long timers behind: a wait's timer goes with the wait.
   const uint64_t token = Token("L", "holder", 5000);
   for (uint64_t c = 1; c <= 500; ++c) {
-    auto client = std::make_shared<StubClient>(1000 + c);
+    auto client = std::make_shared<FakeClient>(1000 + c);
     Wait("L", "w" + std::to_string(c), 1000, 3'600'000, client);
     client->set_closed();
     engine_->OnClientClosed(1000 + c);
@@ -429,8 +429,8 @@ TEST_F(LockTest, WaiterLimitGivesOverloadedAndEverythingStaysBounded) {
   const size_t limit = EngineLimits{}.max_waiters_per_lock;
   ASSERT_EQ(limit, 1000u);
   const uint64_t token = Token("L", "holder", 100'000);
-  auto client = std::make_shared<StubClient>(7);
-  std::vector<std::shared_ptr<Slot>> slots;
+  auto client = std::make_shared<FakeClient>(7);
+  std::vector<std::shared_ptr<ReplySlot>> slots;
   slots.reserve(10'000);
   size_t overloaded = 0, waiting = 0, other = 0;
   for (int i = 0; i < 10'000; ++i) {
@@ -632,4 +632,4 @@ TEST_F(LockTest, ListShowsHeldAndWaitedLocks) {
 }
 
 }  // namespace
-}  // namespace shim::engine::coordtest
+}  // namespace shim::engine::test

@@ -8,7 +8,7 @@
 
 #include "engine/pubsub.h"
 #include "storage/key_codec.h"
-#include "tests/engine/engine_harness.h"
+#include "tests/engine/engine_fixture.h"
 
 namespace shim::engine::test {
 namespace {
@@ -17,8 +17,6 @@ using Seqs = std::vector<uint64_t>;
 
 class PubSubTest : public EngineTest {
  protected:
-  std::shared_ptr<FakeClient> NewClient() { return std::make_shared<FakeClient>(next_client_id_++); }
-
   uint64_t Publish(const std::string& channel, json data = "m") {
     json r = Ok("pubsub.publish", {{"channel", channel}, {"data", std::move(data)}});
     return r.value("seq", uint64_t{0});
@@ -46,8 +44,6 @@ class PubSubTest : public EngineTest {
                            }));
     return n;
   }
-
-  uint64_t next_client_id_ = 1;
 };
 
 TEST_F(PubSubTest, PublishSeqStartsAtOneAndCountsPerChannel) {
@@ -209,7 +205,7 @@ TEST_F(PubSubTest, SubscribeReplyPrecedesItsReplay) {
   auto c = NewClient();
   engine_->Execute("pubsub.subscribe", {{"channel", "ch"}, {"from_seq", 1}}, c,
                    [c](Result<json> r) { c->Mark(r.ok() ? "reply" : "error"); });
-  Settle();
+  Pump();
   std::vector<std::string> order;
   for (const auto& n : c->notes()) order.push_back(n.method);
   EXPECT_EQ(order, (std::vector<std::string>{"reply", "pubsub.message", "pubsub.message"}));
@@ -366,25 +362,39 @@ TEST_F(PubSubTest, TrimmedMessagesLeaveTheStoreInBatchesOfAnEighthOfTheCapacity)
     const uint64_t batch = max / 8;
     Ok("pubsub.configure", {{"channel", ch}, {"max_messages", max}});
     for (uint64_t i = 0; i < max + batch - 1; ++i) Publish(ch);
-    Settle();
+    Pump();
     EXPECT_EQ(StoredMessages(ch), max + batch - 1) << max << ": fewer than a batch trimmed, none deleted";
     Seqs history = HistorySeqs(ch, {{"limit", 1}});
     EXPECT_EQ(history, (Seqs{batch})) << max << ": readers start at the oldest retained";
 
     Publish(ch);
-    Settle();
+    Pump();
     EXPECT_EQ(StoredMessages(ch), static_cast<uint64_t>(max)) << max << ": a full batch is deleted";
     EXPECT_EQ(HistorySeqs(ch, {{"limit", 1}}), (Seqs{batch + 1}));
 
     // The next batch starts where that one ended.
     for (uint64_t i = 0; i < batch - 1; ++i) Publish(ch);
-    Settle();
+    Pump();
     EXPECT_EQ(StoredMessages(ch), max + batch - 1) << max << ": the second batch is not due yet";
     Publish(ch);
-    Settle();
+    Pump();
     EXPECT_EQ(StoredMessages(ch), static_cast<uint64_t>(max)) << max << ": the second batch is deleted";
     EXPECT_EQ(HistorySeqs(ch, {{"limit", 1}}), (Seqs{2 * batch + 1}));
   }
+}
+
+// A configure that trims nothing writes only the channel's head: it is
+// still answered only once that is durable, and a crash right after the
+// answer keeps the setting.
+TEST_F(PubSubTest, ConfigureIsAnsweredOnlyOnceItsRetentionIsDurable) {
+  auto cfg = Execute("pubsub.configure", {{"channel", "c"}, {"max_messages", 3}});
+  EXPECT_FALSE(cfg->done()) << "answered before the new retention was durable";
+  Pump();
+  ASSERT_TRUE(cfg->ok());
+  ASSERT_NO_FATAL_FAILURE(Close());
+  ASSERT_NO_FATAL_FAILURE(Open());
+  for (int i = 0; i < 5; ++i) Publish("c");
+  EXPECT_EQ(HistorySeqs("c"), (Seqs{3, 4, 5}));
 }
 
 // pubsub.configure deletes the dead keys at once, even when the new limit
@@ -392,13 +402,13 @@ TEST_F(PubSubTest, TrimmedMessagesLeaveTheStoreInBatchesOfAnEighthOfTheCapacity)
 TEST_F(PubSubTest, ConfigureDeletesDeadKeysAtOnce) {
   Ok("pubsub.configure", {{"channel", "c"}, {"max_messages", 800}});
   for (int i = 0; i < 899; ++i) Publish("c");  // 99 trimmed, under the batch of 100
-  Settle();
+  Pump();
   EXPECT_EQ(StoredMessages("c"), 899u);
   Ok("pubsub.configure", {{"channel", "c"}, {"max_messages", 800}});
-  Settle();
+  Pump();
   EXPECT_EQ(StoredMessages("c"), 800u) << "unchanged limit, dead keys deleted";
   Ok("pubsub.configure", {{"channel", "c"}, {"max_messages", 10}});
-  Settle();
+  Pump();
   EXPECT_EQ(StoredMessages("c"), 10u);
   EXPECT_EQ(HistorySeqs("c"), (Seqs{890, 891, 892, 893, 894, 895, 896, 897, 898, 899}));
 }
@@ -408,11 +418,11 @@ TEST_F(PubSubTest, ConfigureDeletesDeadKeysAtOnce) {
 TEST_F(PubSubTest, AgeSweepDeletesWhatItTrimsAtOnce) {
   Ok("pubsub.configure", {{"channel", "a"}, {"max_messages", 800}, {"max_age_ms", 5000}});
   for (int i = 0; i < 5; ++i) Publish("a");
-  Settle();
+  Pump();
   EXPECT_EQ(StoredMessages("a"), 5u);
   clock_.Advance(6000);
   RunTimers();
-  Settle();
+  Pump();
   EXPECT_TRUE(HistorySeqs("a").empty());
   EXPECT_EQ(StoredMessages("a"), 0u);
 }
@@ -422,15 +432,15 @@ TEST_F(PubSubTest, AgeSweepDeletesWhatItTrimsAtOnce) {
 TEST_F(PubSubTest, TrimmedKeysLeftBeforeARestartGoWithTheNextBatch) {
   Ok("pubsub.configure", {{"channel", "r"}, {"max_messages", 800}});
   for (int i = 0; i < 850; ++i) Publish("r");
-  Settle();
+  Pump();
   EXPECT_EQ(StoredMessages("r"), 850u);
   ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_EQ(HistorySeqs("r", {{"limit", 1}}), (Seqs{51}));
   for (int i = 0; i < 49; ++i) Publish("r");  // seqs 851..899: 99 trimmed
-  Settle();
+  Pump();
   EXPECT_EQ(StoredMessages("r"), 899u);
   Publish("r");  // 100 trimmed: a batch, from seq 1
-  Settle();
+  Pump();
   EXPECT_EQ(StoredMessages("r"), 800u);
   EXPECT_EQ(HistorySeqs("r", {{"limit", 1}}), (Seqs{101}));
 }
@@ -557,7 +567,7 @@ TEST_F(PubSubTest, ReplayingClientIsDroppedOnceHeldLiveTrafficPassesItsLimit) {
 TEST_F(PubSubTest, LongReplayRunsInSlicesOnTheTimers) {
   Ok("pubsub.configure", {{"channel", "ch"}, {"max_messages", 5000}});
   for (int i = 0; i < 2500; ++i) Execute("pubsub.publish", {{"channel", "ch"}, {"data", i}});
-  Settle();
+  Pump();
   auto c = NewClient();
   Subscribe(c, {{"channel", "ch"}, {"from_seq", 1}});
   EXPECT_EQ(c->Seqs().size(), 1000u);
@@ -617,7 +627,7 @@ TEST_F(PubSubTest, ReplayOverTakenByRetentionIsDroppedNotSkipped) {
 TEST_F(PubSubTest, UnsubscribingOrClosingDuringAReplayEndsIt) {
   Ok("pubsub.configure", {{"channel", "ch"}, {"max_messages", 5000}});
   for (int i = 0; i < 1500; ++i) Execute("pubsub.publish", {{"channel", "ch"}, {"data", i}});
-  Settle();
+  Pump();
   auto a = NewClient(), b = NewClient();
   const uint64_t sub = Subscribe(a, {{"channel", "ch"}, {"from_seq", 1}});  // a slice is pending
   b->set_budget(3);
@@ -693,7 +703,7 @@ TEST_F(PubSubTest, ReopenKeepsChannelSeqsAndRetention) {
 
 TEST_F(PubSubTest, ManyPublishesInOneGroupWriteEachChannelHeadOnceAndSurviveReopen) {
   Publish("a");
-  std::vector<std::shared_ptr<PendingReply>> slots;
+  std::vector<std::shared_ptr<ReplySlot>> slots;
   for (int i = 0; i < 50; ++i) slots.push_back(Execute("pubsub.publish", {{"channel", "a"}, {"data", i}}));
   for (int i = 0; i < 3; ++i) slots.push_back(Execute("pubsub.publish", {{"channel", "b"}, {"data", i}}));
   std::unique_ptr<Group> group = engine_->Seal();
@@ -703,7 +713,7 @@ TEST_F(PubSubTest, ManyPublishesInOneGroupWriteEachChannelHeadOnceAndSurviveReop
   ASSERT_OK(s);
   engine_->Land(*group, s);
   for (const auto& slot : slots) ASSERT_TRUE(slot->done() && slot->result->ok());
-  Settle();
+  Pump();
 
   ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_EQ(Publish("a"), 52u) << "the head written at the seal carried seq 51";

@@ -11,17 +11,17 @@
 #include "base/json_text.h"
 #include "tests/engine/engine_fixture.h"
 
-namespace shim::engine::coordtest {
+namespace shim::engine::test {
 namespace {
 
 constexpr size_t kBudget = 4000;
 const std::string kBlob(1000, 'x');  // each item carries about this much
 
-class ReplyBudgetTest : public EngineFixture {
+class ReplyBudgetTest : public EngineTest {
  protected:
   void SetUp() override {
     limits_.max_reply_bytes = kBudget;
-    EngineFixture::SetUp();
+    EngineTest::SetUp();
   }
 
   // Reads every page of `method`: `cursor` is the param that takes the
@@ -154,4 +154,4 @@ TEST_F(ReplyBudgetTest, SignalHistoryPagesFromASinceTimeAndKeepsTheNewestWithout
 }
 
 }  // namespace
-}  // namespace shim::engine::coordtest
+}  // namespace shim::engine::test

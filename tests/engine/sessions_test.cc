@@ -1,7 +1,5 @@
-// Sessions, checkpoints, signals and recovery (engine/sessions.h): the engine
-// on a real Store in a TempDir with a FakeClock, driven the way the server's
-// host drives it: Execute, then the group-commit cycle (Seal, Group::Write,
-// Land) and RunTimers when time moves. No sockets, no sleeps.
+// Sessions, checkpoints, signals and recovery (engine/sessions.h), through
+// the engine fixture (tests/engine/engine_fixture.h). No sockets, no sleeps.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -13,12 +11,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "engine/clock.h"
 #include "engine/engine.h"
 #include "engine/risk_model.h"
 #include "storage/key_codec.h"
 #include "storage/store.h"
-#include "tests/support/temp_dir.h"
+#include "tests/engine/engine_fixture.h"
+#include "tests/support/sync_host.h"
 #include "tests/support/test_util.h"
 
 namespace shim::engine::sessiontest {
@@ -37,29 +35,14 @@ std::string MetaKey(const std::string& session, uint64_t id) {
   return KeyEncoder(KeyTag::kCheckpointMeta).Str(session).U64(id).key();
 }
 
-class SessionsTest : public ::testing::Test {
+class SessionsTest : public test::EngineTest {
  protected:
-  void SetUp() override { ASSERT_NO_FATAL_FAILURE(Open()); }
-  void TearDown() override { Close(); }
+  // No background fsync during a test: fsyncs come from commits only.
+  SessionsTest() { store_options_.wal_sync_interval_ms = 3'600'000; }
 
   void Open(Durability durability = Durability::kSync) {
-    storage::StoreOptions so;
-    so.path = dir_.Sub("data");
-    so.durability = durability;
-    // No background fsync during a test: fsyncs come from commits only.
-    so.wal_sync_interval_ms = 3'600'000;
-    ASSERT_OK_AND_ASSIGN(store_, storage::Store::Open(so));
-    EngineOptions eo;
-    eo.clock = &clock_;
-    eo.store = store_.get();
-    eo.risk = risk_;
-    ASSERT_OK_AND_ASSIGN(engine_, Engine::Open(eo));
-  }
-
-  void Close() {
-    engine_.reset();
-    if (store_) EXPECT_OK(store_->Close());
-    store_.reset();
+    store_options_.durability = durability;
+    EngineTest::Open();
   }
 
   // A server restart on the same data; the clock goes on.
@@ -69,47 +52,9 @@ class SessionsTest : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(Open(durability));
   }
 
-  // Group commit until nothing is open, as the host does it.
-  void Pump() {
-    for (int i = 0; i < 100 && engine_->ReadyToSeal(); ++i) {
-      std::unique_ptr<Group> group = engine_->Seal();
-      Status s = group->Write();
-      EXPECT_OK(s);
-      engine_->Land(*group, s);
-    }
-    EXPECT_FALSE(engine_->busy());
-  }
-
-  Result<json> Call(const std::string& method, json params) {
-    auto got = std::make_shared<std::optional<Result<json>>>();
-    auto calls = std::make_shared<int>(0);
-    engine_->Execute(method, std::move(params), nullptr, [got, calls](Result<json> r) {
-      ++*calls;
-      *got = std::move(r);
-    });
-    Pump();
-    EXPECT_EQ(*calls, 1) << method << " must be answered exactly once";
-    if (!*got) return Status::Internal("no reply to " + method);
-    return std::move(**got);
-  }
-
-  json Ok(const std::string& method, json params) {
-    const std::string shown = params.dump().substr(0, 300);
-    Result<json> r = Call(method, std::move(params));
-    EXPECT_TRUE(r.ok()) << method << " " << shown << ": " << r.status().ToString();
-    return r.ok() ? r.value() : json();
-  }
-
   StatusCode Code(const std::string& method, json params) {
     Result<json> r = Call(method, std::move(params));
     return r.ok() ? StatusCode::kOk : r.status().code();
-  }
-
-  // Moves both clocks and runs what fell due, committing its writes.
-  void Advance(int64_t ms) {
-    clock_.Advance(ms);
-    engine_->RunTimers();
-    Pump();
   }
 
   // --- shorthands -------------------------------------------------------
@@ -163,12 +108,6 @@ class SessionsTest : public ::testing::Test {
     }));
     return n;
   }
-
-  RiskConfig risk_;  // set before Open() for another model
-  testing::TempDir dir_;
-  FakeClock clock_;
-  std::unique_ptr<storage::Store> store_;
-  std::unique_ptr<Engine> engine_;
 };
 
 // ---------------------------------------------------------------- lifecycle
@@ -926,17 +865,13 @@ TEST_F(SessionsTest, RecoveryRefusesARecordNestedPastTheLimitInsteadOfCrashing) 
     ASSERT_OK(store->Commit(batch));
     ASSERT_OK(store->Close());
   }
-  storage::StoreOptions so;
-  so.path = dir_.Sub("data");
-  ASSERT_OK_AND_ASSIGN(store_, storage::Store::Open(so));
   EngineOptions eo;
   eo.clock = &clock_;
-  eo.store = store_.get();
-  Result<std::unique_ptr<Engine>> engine = Engine::Open(eo);
-  ASSERT_FALSE(engine.ok());
-  EXPECT_EQ(engine.status().code(), StatusCode::kInternal);
-  EXPECT_NE(engine.status().message().find("corrupt session record"), std::string::npos)
-      << engine.status().ToString();
+  auto opened = testing::SyncHost::Open(store_options_, eo, [](const std::string&) {});
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::kInternal);
+  EXPECT_NE(opened.status().message().find("corrupt session record"), std::string::npos)
+      << opened.status().ToString();
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // state.* through the engine: a real store in a temp dir, a fake clock, and
-// the group-commit cycle driven by hand (tests/engine/engine_harness.h).
+// the group-commit cycle driven by hand (tests/engine/engine_fixture.h).
 #include <optional>
 #include <string>
 #include <vector>
@@ -8,15 +8,12 @@
 
 #include "storage/key_codec.h"
 #include "storage/store.h"
-#include "tests/engine/engine_harness.h"
+#include "tests/engine/engine_fixture.h"
 
 namespace shim::engine::test {
 namespace {
 
-class StateTest : public EngineTest {
- protected:
-  json Get(const std::string& key) { return Ok("state.get", {{"key", key}}); }
-};
+class StateTest : public EngineTest {};
 
 // ------------------------------------------------------------- answers as text
 

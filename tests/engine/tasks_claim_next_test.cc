@@ -70,7 +70,7 @@ TEST_F(TasksClaimNextTest, NothingReadyAnswersAnEmptyListAtOnce) {
 
 TEST_F(TasksClaimNextTest, AWaitingClaimNextIsServedByTheNextSubmit) {
   const std::string first = Submit({});
-  auto client = std::make_shared<RecordingClient>(7);
+  auto client = std::make_shared<FakeClient>(7);
   json t = ClaimOne("w", "q", client);
   auto slot = Start("task.complete", ClaimNextOf(t, {{"queues", {"q"}}, {"wait_ms", 5000}}), client);
   EXPECT_FALSE(slot->done()) << "the answer waits for a task";
@@ -167,7 +167,7 @@ TEST_F(TasksClaimNextTest, ARefusedClaimStillReportsTheCompleteAsDone) {
   const std::string id = Submit({});
   json t = ClaimOne("w");
   // Fill the server's table of waiting claims (on a queue with no tasks).
-  auto waiting = std::make_shared<RecordingClient>(9);
+  auto waiting = std::make_shared<FakeClient>(9);
   for (size_t i = 0; i < TaskLimits{}.max_claim_waiters; ++i) {
     ASSERT_FALSE(WaitClaim("idle" + std::to_string(i), waiting, "empty")->done());
   }

@@ -67,17 +67,9 @@ TEST_F(TasksPayloadTest, ARetryGetsThePayloadAgain) {
 // payload comes from memory; it is still right afterwards and after a
 // restart, when only the store has it.
 TEST_F(TasksPayloadTest, APayloadClaimedBeforeItsCommitAndReadAfterARestart) {
-  auto submitted = std::make_shared<Slot>();
-  auto claimed = std::make_shared<Slot>();
-  auto record = [](std::shared_ptr<Slot> s) {
-    return [s](Result<json> r) {
-      ++s->calls;
-      s->result = std::move(r);
-    };
-  };
   // Both requests go into one open group: no Pump between them.
-  engine_->Execute("task.submit", {{"queue", "q"}, {"payload", {{"x", 1}}}}, nullptr, record(submitted));
-  engine_->Execute("task.claim", {{"queues", {"q"}}, {"worker_id", "w"}}, nullptr, record(claimed));
+  auto submitted = Execute("task.submit", {{"queue", "q"}, {"payload", {{"x", 1}}}});
+  auto claimed = Execute("task.claim", {{"queues", {"q"}}, {"worker_id", "w"}});
   Pump();
   ASSERT_TRUE(submitted->ok());
   ASSERT_TRUE(claimed->ok());

@@ -167,7 +167,7 @@ TEST_F(TasksRecordTest, DataWithOldJsonRecordsRecovers) {
   Close();
   {
     storage::StoreOptions so;
-    so.path = data_dir_;
+    so.path = store_options_.path;
     ASSERT_OK_AND_ASSIGN(auto store, storage::Store::Open(so));
     ASSERT_NO_FATAL_FAILURE(RewriteRecordsAsJson(*store));
     ASSERT_OK(store->Close());
@@ -206,17 +206,8 @@ TEST_F(TasksRecordTest, PayloadsComeFromTheStoreAfterARestart) {
 TEST_F(TasksRecordTest, ClaimInTheSameGroupAsTheSubmitGetsThePayload) {
   // Both requests land in one open group: the payload is not in the store
   // yet when the claim reads it.
-  auto submitted = std::make_shared<Slot>();
-  auto claimed = std::make_shared<Slot>();
-  engine_->Execute("task.submit", {{"queue", "q"}, {"payload", {{"big", std::string(100, 'x')}}}}, nullptr,
-                   [submitted](Result<json> r) {
-                     ++submitted->calls;
-                     submitted->result = std::move(r);
-                   });
-  engine_->Execute("task.claim", {{"queues", {"q"}}, {"worker_id", "w"}}, nullptr, [claimed](Result<json> r) {
-    ++claimed->calls;
-    claimed->result = std::move(r);
-  });
+  auto submitted = Execute("task.submit", {{"queue", "q"}, {"payload", {{"big", std::string(100, 'x')}}}});
+  auto claimed = Execute("task.claim", {{"queues", {"q"}}, {"worker_id", "w"}});
   Pump();
   ASSERT_TRUE(submitted->ok());
   ASSERT_TRUE(claimed->ok());

@@ -33,8 +33,8 @@ class TasksRoutingTest : public TasksTest {
     if (!who.empty()) Wait(who);
     return who;
   }
-  std::map<std::string, std::shared_ptr<RecordingClient>> conns_;
-  std::map<std::string, std::shared_ptr<Slot>> waits_;
+  std::map<std::string, std::shared_ptr<FakeClient>> conns_;
+  std::map<std::string, std::shared_ptr<ReplySlot>> waits_;
 };
 
 TEST_F(TasksRoutingTest, LeastLoadedIsTheDefault) {

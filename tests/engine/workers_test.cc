@@ -12,10 +12,10 @@
 
 #include "tests/engine/engine_fixture.h"
 
-namespace shim::engine::coordtest {
+namespace shim::engine::test {
 namespace {
 
-class WorkerTest : public EngineFixture {
+class WorkerTest : public EngineTest {
  protected:
   std::string Register(json params) {
     json r = Ok("worker.register", std::move(params));
@@ -133,7 +133,7 @@ TEST_F(WorkerTest, MissedHeartbeatMarksDeadAndPublishesWorkerFailed) {
   Register({{"worker_id", "w1"}, {"name", "one"}, {"heartbeat_ttl_ms", 500}});
   Register({{"worker_id", "w2"}, {"heartbeat_ttl_ms", 800}});
   // A live subscriber hears about it too, after the write is durable.
-  auto sub_client = std::make_shared<StubClient>(9);
+  auto sub_client = std::make_shared<FakeClient>(9);
   Ok("pubsub.subscribe", {{"channel", "events.workers"}}, sub_client);
   const int before = sub_client->notifications();
 
@@ -239,4 +239,4 @@ TEST_F(WorkerTest, RestartGivesLiveWorkersTheirFullTtlAgain) {
 }
 
 }  // namespace
-}  // namespace shim::engine::coordtest
+}  // namespace shim::engine::test

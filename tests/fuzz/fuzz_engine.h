@@ -1,7 +1,8 @@
-// The in-process engine the JSON-RPC and MCP fuzz targets drive: a real
-// Store (Durability none, so no fsync) in a fresh /tmp directory removed at
-// exit, a FakeClock and an Engine, opened once per process and shared by
-// every input, as one long-lived server would be. Engine thread = the
+// The in-process engine the JSON-RPC and MCP fuzz targets drive: a SyncHost
+// (tests/support/sync_host.h) on a real Store (Durability none, so no
+// fsync) in a fresh /tmp directory removed at exit, with a FakeClock,
+// opened once per process and shared by every input, as one long-lived
+// server would be. A fault the host finds aborts. Engine thread = the
 // fuzzer's thread. The clock moves only when an input says so (MoveClock),
 // so TTLs, leases, heartbeats, delayed tasks and retention run as the
 // fuzzer chooses, and a crash replays from its inputs.
@@ -21,10 +22,9 @@
 #include <string>
 
 #include "engine/clock.h"
-#include "engine/engine.h"
 #include "net/mcp_adapter.h"
 #include "net/method_table.h"
-#include "storage/store.h"
+#include "tests/support/sync_host.h"
 
 namespace shim::fuzz {
 
@@ -34,9 +34,8 @@ struct FuzzEngine {
 
   std::string dir;
   engine::FakeClock clock;
-  std::unique_ptr<storage::Store> store;
-  std::unique_ptr<engine::Engine> engine;
-  std::unique_ptr<net::McpAdapter> mcp;  // on `engine`, rebuilt with it
+  std::unique_ptr<testing::SyncHost> host;
+  std::unique_ptr<net::McpAdapter> mcp;  // on host's engine, rebuilt with it
   std::unique_ptr<net::MethodTable> methods;  // the same
   uint64_t inputs_per_open = 5'000;
   uint64_t inputs = 0;
@@ -45,19 +44,13 @@ struct FuzzEngine {
   // Call at the start of each input: counts it, and reopens (see above)
   // when it is time. References into the engine do not survive it.
   void BeginInput();
-  // Opens the store in `dir` (emptied first if `fresh`) and the engine on it.
+  // Opens the host on `dir` (emptied first if `fresh`).
   void Open(bool fresh);
-
-  // What net/engine_host.cc does between two requests, synchronously:
-  // seals, writes and lands open groups and runs the timers that are due,
-  // until neither is left. Aborts if they never settle (a timer that is
-  // always due would spin a real server's io thread).
-  void Pump();
 
   // Moves the monotonic and wall clocks forward by `mono_ms` (clamped to
   // 0 .. kMaxStepMs) and then the wall clock alone by `wall_ms` (either
   // sign, clamped to +-kMaxStepMs: a wall clock set by hand or by NTP can
-  // go back), then Pumps so that what fell due runs.
+  // go back), then runs what fell due (SyncHost::RunUntilIdle).
   void MoveClock(int64_t mono_ms, int64_t wall_ms);
   static constexpr int64_t kMaxStepMs = int64_t{400} * 24 * 3600 * 1000;  // 400 days
 };

@@ -130,22 +130,22 @@ struct Connection {
                                                                                "unknown method '" + req.method + "'"))
                              : std::string());
     }
-    fe.engine->Execute(*entry->engine_method, std::move(req.params), client,
-                       [id = req.id, has_id = req.has_id, done = std::move(done)](shim::Result<json> r) {
-                         if (!has_id) return done({});
-                         if (!r.ok()) return done(shim::net::EncodeErrorLine(id, r.status()));
-                         // The session encodes results without the envelope document: the
-                         // line must be the document's (ids written canonically).
-                         std::string line = shim::net::EncodeResultLine(id, r.value());
-                         shim::Result<json> id_value = shim::ParseJson(id.text());
-                         if (id_value.ok() && RequestId::FromJson(id_value.value()) == id) {
-                           json response = {{"jsonrpc", "2.0"}, {"id", id_value.value()}, {"result", r.value()}};
-                           if (line != EncodeLine(response)) {
-                             Fail("EncodeResultLine differs from the envelope's encoding", response.dump());
-                           }
+    fe.host->Execute(*entry->engine_method, req.method, std::move(req.params), client,
+                     [id = req.id, has_id = req.has_id, done = std::move(done)](shim::Result<json> r) {
+                       if (!has_id) return done({});
+                       if (!r.ok()) return done(shim::net::EncodeErrorLine(id, r.status()));
+                       // The session encodes results without the envelope document: the
+                       // line must be the document's (ids written canonically).
+                       std::string line = shim::net::EncodeResultLine(id, r.value());
+                       shim::Result<json> id_value = shim::ParseJson(id.text());
+                       if (id_value.ok() && RequestId::FromJson(id_value.value()) == id) {
+                         json response = {{"jsonrpc", "2.0"}, {"id", id_value.value()}, {"result", r.value()}};
+                         if (line != EncodeLine(response)) {
+                           Fail("EncodeResultLine differs from the envelope's encoding", response.dump());
                          }
-                         done(std::move(line));
-                       });
+                       }
+                       done(std::move(line));
+                     });
   }
 
   // Session::HandleMessage: `done` must run at most once.
@@ -242,12 +242,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (nl == std::string_view::npos) break;  // an unfinished line is never handled
     if (!MaybeMoveClock(fe, input.substr(0, nl))) conn.HandleLine(input.substr(0, nl));
     input.remove_prefix(nl + 1);
-    fe.Pump();  // group commit after each line, as the session's Pump
+    fe.host->RunUntilIdle();  // group commit after each line, as the session's Pump
   }
   // The client goes away: waits end, subscriptions go.
   conn.client->set_closed();
-  fe.engine->OnClientClosed(conn.client->id());
-  fe.Pump();
+  fe.host->engine().OnClientClosed(conn.client->id());
+  fe.host->RunUntilIdle();
   for (const std::string& line : conn.client->lines) CheckLine(line);
   return 0;
 }

@@ -72,7 +72,7 @@ constexpr const char* kMethods[] = {"initialize", "ping", "tools/list", "tools/c
 // Byte 0's clock step (see the top).
 void MoveClock(shim::fuzz::FuzzEngine& fe, uint8_t byte0) {
   const int c = byte0 / static_cast<int>(std::size(kMethods));
-  if (c == 0) return fe.Pump();
+  if (c == 0) return fe.host->RunUntilIdle();
   if (c <= 30) return fe.MoveClock(int64_t{1} << (c - 1), 0);
   fe.MoveClock(0, -(int64_t{1} << (3 * (c - 31))));
 }
@@ -113,12 +113,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     *response = json::parse(line, nullptr, false);
     if (response->is_discarded()) Fail("the response line is not JSON", line);
   });
-  fe.Pump();
+  fe.host->RunUntilIdle();
   MoveClock(fe, data[0]);
   // A request that waits (a lock acquire with wait_ms) ends with its client.
   client->set_closed();
-  fe.engine->OnClientClosed(client->id());
-  fe.Pump();
+  fe.host->engine().OnClientClosed(client->id());
+  fe.host->RunUntilIdle();
 
   if (*calls > 1) Fail("done called " + std::to_string(*calls) + " times", *response);
   if (*calls == 0) return 0;
