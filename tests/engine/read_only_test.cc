@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "storage/failpoint.h"
-#include "tests/engine/engine_harness.h"
+#include "tests/engine/engine_fixture.h"
 
 namespace shim::engine::test {
 namespace {
@@ -83,7 +83,7 @@ TEST_F(ReadOnlyTest, SubscriptionsAndPacedReplaysGoOn) {
   auto early = std::make_shared<FakeClient>(1);
   Ok("pubsub.subscribe", {{"channel", "ch"}}, early);
   for (int i = 1; i <= kMessages; ++i) Execute("pubsub.publish", {{"channel", "ch"}, {"data", i}});
-  Settle();
+  Pump();
   EXPECT_EQ(early->Seqs().size(), static_cast<size_t>(kMessages));
   ASSERT_NO_FATAL_FAILURE(FailAWrite(/*reload_fails=*/true));
   ASSERT_TRUE(engine_->read_only().has_value());

@@ -614,22 +614,27 @@ void CrashLoop::VerifyTasks(net::LineClient& c, bool full) {
     const json attempts = t.value("attempts", json::array());
     // Every acked claim is an attempt in the task's history: its worker,
     // started while the claim was in flight; an acked fail left its error there.
+    // One worker may fail and claim the same task again within the clock
+    // slack, so a claim can match more than one attempt: it is enough that
+    // one of them is it (each acked fail's error names its fail uniquely).
     for (const ClaimRecord& claim : l.claims) {
-      const json* entry = nullptr;
+      std::vector<const json*> candidates;
       for (const json& a : attempts) {
         const int64_t started = a.value("started_at_ms", int64_t{0});
         if (a.value("worker_id", "") == claim.worker && started >= claim.sent_ms - kClockSlackMs &&
             started <= claim.acked_ms + kClockSlackMs) {
-          entry = &a;
+          candidates.push_back(&a);
         }
       }
-      tally_.Expect(entry != nullptr, "acked claims present in the task's attempts",
+      tally_.Expect(!candidates.empty(), "acked claims present in the task's attempts",
                     id + " claimed by " + claim.worker + " between " + std::to_string(claim.sent_ms) + " and " +
                         std::to_string(claim.acked_ms) + ", attempts " + Show(attempts));
-      if (!entry) continue;
+      if (candidates.empty()) continue;
       if (auto f = l.fail_errors.find(claim.token); f != l.fail_errors.end()) {
-        tally_.Expect(entry->value("error", "") == f->second, "acked fails present with their error",
-                      id + " attempt " + Show(*entry) + ", acked error " + f->second);
+        const bool present = std::any_of(candidates.begin(), candidates.end(),
+                                         [&](const json* a) { return a->value("error", "") == f->second; });
+        tally_.Expect(present, "acked fails present with their error",
+                      id + " attempts " + Show(attempts) + ", acked error " + f->second);
       }
     }
     if (!l.completes.empty()) {

@@ -30,7 +30,7 @@
 #include "engine/call.h"
 #include "engine/client.h"
 #include "engine/engine.h"
-#include "storage/status.h"
+#include "base/status.h"
 #include "storage/store.h"
 
 namespace shim::testing {
