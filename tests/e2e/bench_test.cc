@@ -54,6 +54,14 @@ json RunCleanBench(const ServerProcess& server, const std::string& args, int64_t
   return report;
 }
 
+// The one queue a bench run made (queue.list holds no other), as queue.list
+// answers it, asked on `client`.
+void ListTheOneQueue(net::LineClient& client, json* queue) {
+  ASSERT_OK_AND_ASSIGN(json list, client.Call("queue.list", json::object()));
+  ASSERT_EQ(list["queues"].size(), 1u);
+  *queue = list["queues"][0];
+}
+
 // As RunBenchCommand, for a run that must fail: its parsed report.
 json RunFailingBench(const ServerProcess& server, const std::string& args) {
   std::string out;
@@ -128,15 +136,15 @@ TEST(BenchTest, QueueWithFailuresCompletesEveryTaskOnce) {
   ASSERT_OK(server.Start());
   const json report = RunCleanBench(server, "queue --clients 5 --count 600 --fail-rate 0.3 --payload-bytes 10", 600);
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
-  ASSERT_OK_AND_ASSIGN(json list, client->Call("queue.list", json::object()));
-  ASSERT_EQ(list["queues"].size(), 1u);
-  const json& counts = list["queues"][0]["counts"];
+  json queue;
+  ASSERT_NO_FATAL_FAILURE(ListTheOneQueue(*client, &queue));
+  const json& counts = queue["counts"];
   EXPECT_EQ(counts["ready"], 0);
   EXPECT_EQ(counts["running"], 0);
   EXPECT_EQ(counts["failed"], 0);
   EXPECT_EQ(counts["completed"], 600);
   // Some first attempts failed: their tasks were retried.
-  const std::string channel = "events." + list["queues"][0]["queue"].get<std::string>();
+  const std::string channel = "events." + queue["queue"].get<std::string>();
   int retried = 0;
   for (int64_t from = 1;;) {
     ASSERT_OK_AND_ASSIGN(json page, client->Call("pubsub.history", {{"channel", channel}, {"from_seq", from}, {"limit", 1000}}));
@@ -157,15 +165,15 @@ TEST(BenchTest, QueuePrefillDrainsEveryTaskAndReportsItsRates) {
   EXPECT_GT(report["ops_per_sec"].get<double>(), 0);
 
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
-  ASSERT_OK_AND_ASSIGN(json list, client->Call("queue.list", json::object()));
-  ASSERT_EQ(list["queues"].size(), 1u);
-  const json& counts = list["queues"][0]["counts"];
+  json queue;
+  ASSERT_NO_FATAL_FAILURE(ListTheOneQueue(*client, &queue));
+  const json& counts = queue["counts"];
   EXPECT_EQ(counts["ready"], 0);
   EXPECT_EQ(counts["running"], 0);
   // Retention keeps the newest 1000 completed tasks (keep_completed).
   EXPECT_EQ(counts["completed"], 1000);
   ASSERT_OK_AND_ASSIGN(json events,
-                       client->Call("pubsub.history", {{"channel", "events." + list["queues"][0]["queue"].get<std::string>()},
+                       client->Call("pubsub.history", {{"channel", "events." + queue["queue"].get<std::string>()},
                                                        {"from_seq", 1},
                                                        {"limit", 1}}));
   EXPECT_EQ(events["messages"][0]["data"]["type"], "submitted");

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -64,53 +65,60 @@ int64_t WaitForCount(net::LineClient& c, const std::string& queue, const std::st
   return have;
 }
 
-TEST(CascadeTest, ALapsedLeaseAtTheHeadOfALongChainFailsItWithoutKillingTheServer) {
-  ServerProcess server({.durability = "async"});
-  ASSERT_OK(server.Start());
-  ASSERT_OK_AND_ASSIGN(auto c, server.Connect());
+class CascadeTest : public ::testing::Test {
+ protected:
+  // Starts the server with `durability` ("sync" or "async") and connects c_.
+  void Start(const char* durability) {
+    server_.options().durability = durability;
+    ASSERT_OK(server_.Start());
+    ASSERT_OK_AND_ASSIGN(c_, server_.Connect());
+  }
+
+  ServerProcess server_;
+  std::unique_ptr<net::LineClient> c_;
+};
+
+TEST_F(CascadeTest, ALapsedLeaseAtTheHeadOfALongChainFailsItWithoutKillingTheServer) {
+  ASSERT_NO_FATAL_FAILURE(Start("async"));
   const size_t n = 20'000;
   std::vector<std::string> ids =
-      SubmitChain(*c, "chain", n, "depends_on", {{"timeout_ms", 200}, {"max_attempts", 1}});
+      SubmitChain(*c_, "chain", n, "depends_on", {{"timeout_ms", 200}, {"max_attempts", 1}});
   ASSERT_EQ(ids.size(), n);
-  auto claimed = c->Call("task.claim", {{"queues", {"chain"}}, {"worker_id", "w"}});
+  auto claimed = c_->Call("task.claim", {{"queues", {"chain"}}, {"worker_id", "w"}});
   ASSERT_OK(claimed);
   ASSERT_EQ(claimed.value()["tasks"][0]["task_id"], ids[0]);
   // No client acts: the lease lapses, the head fails, the chain follows.
-  EXPECT_EQ(WaitForCount(*c, "chain", "failed", static_cast<int64_t>(n)), static_cast<int64_t>(n));
-  EXPECT_TRUE(server.running());
-  auto tail = c->Call("task.get", {{"task_id", ids.back()}});
+  EXPECT_EQ(WaitForCount(*c_, "chain", "failed", static_cast<int64_t>(n)), static_cast<int64_t>(n));
+  EXPECT_TRUE(server_.running());
+  auto tail = c_->Call("task.get", {{"task_id", ids.back()}});
   ASSERT_OK(tail);
   EXPECT_EQ(tail.value()["error"], "dependency " + ids[n - 2] + " failed");
 }
 
-TEST(CascadeTest, CancellingTheRootOfADeepParentChainCancelsItAll) {
-  ServerProcess server({.durability = "async"});
-  ASSERT_OK(server.Start());
-  ASSERT_OK_AND_ASSIGN(auto c, server.Connect());
+TEST_F(CascadeTest, CancellingTheRootOfADeepParentChainCancelsItAll) {
+  ASSERT_NO_FATAL_FAILURE(Start("async"));
   const size_t n = 30'000;
-  std::vector<std::string> ids = SubmitChain(*c, "tree", n, "parent_id");
+  std::vector<std::string> ids = SubmitChain(*c_, "tree", n, "parent_id");
   ASSERT_EQ(ids.size(), n);
-  ASSERT_OK(c->Call("task.cancel", {{"task_id", ids[0]}}, testing::kLoadedCallTimeoutMs));
-  EXPECT_EQ(WaitForCount(*c, "tree", "cancelled", static_cast<int64_t>(n)), static_cast<int64_t>(n));
-  EXPECT_TRUE(server.running());
+  ASSERT_OK(c_->Call("task.cancel", {{"task_id", ids[0]}}, testing::kLoadedCallTimeoutMs));
+  EXPECT_EQ(WaitForCount(*c_, "tree", "cancelled", static_cast<int64_t>(n)), static_cast<int64_t>(n));
+  EXPECT_TRUE(server_.running());
 }
 
-TEST(CascadeTest, AKillInTheMiddleOfACascadeIsFinishedAfterTheRestart) {
-  ServerProcess server({.durability = "sync"});
-  ASSERT_OK(server.Start());
-  ASSERT_OK_AND_ASSIGN(auto c, server.Connect());
+TEST_F(CascadeTest, AKillInTheMiddleOfACascadeIsFinishedAfterTheRestart) {
+  ASSERT_NO_FATAL_FAILURE(Start("sync"));
   const size_t n = 30'000;
-  std::vector<std::string> ids = SubmitChain(*c, "chain", n, "depends_on");
+  std::vector<std::string> ids = SubmitChain(*c_, "chain", n, "depends_on");
   ASSERT_EQ(ids.size(), n);
-  ASSERT_OK(c->Call("task.cancel", {{"task_id", ids[0]}}));
-  server.Kill();  // right after the acknowledgement: the cascade is under way
-  ASSERT_OK(server.Start());
-  ASSERT_OK_AND_ASSIGN(c, server.Connect());
-  auto head = c->Call("task.get", {{"task_id", ids[0]}});
+  ASSERT_OK(c_->Call("task.cancel", {{"task_id", ids[0]}}));
+  server_.Kill();  // right after the acknowledgement: the cascade is under way
+  ASSERT_OK(server_.Start());
+  ASSERT_OK_AND_ASSIGN(c_, server_.Connect());
+  auto head = c_->Call("task.get", {{"task_id", ids[0]}});
   ASSERT_OK(head);
   EXPECT_EQ(head.value()["state"], "cancelled") << "the acknowledged cancel is durable";
-  EXPECT_EQ(WaitForCount(*c, "chain", "failed", static_cast<int64_t>(n - 1)), static_cast<int64_t>(n - 1));
-  EXPECT_EQ(WaitForCount(*c, "chain", "waiting", 0), 0);
+  EXPECT_EQ(WaitForCount(*c_, "chain", "failed", static_cast<int64_t>(n - 1)), static_cast<int64_t>(n - 1));
+  EXPECT_EQ(WaitForCount(*c_, "chain", "waiting", 0), 0);
 }
 
 }  // namespace

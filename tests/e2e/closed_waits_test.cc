@@ -60,6 +60,19 @@ int Connections(net::LineClient& observer) {
   return info.ok() ? info.value()["connections"].get<int>() : -1;
 }
 
+// A client sends `method` (a request that waits) and is seen waiting
+// (`waiting` counts 1), then closes; its wait must end as soon as the server
+// reads the close (`waiting` back at 0).
+void ExpectWaitEndsWhenItsClientCloses(ServerProcess& server, const std::string& method, const json& params,
+                                       const std::function<int()>& waiting) {
+  {
+    ASSERT_OK_AND_ASSIGN(auto departing, server.Connect());
+    ASSERT_OK(departing->SendRequest(method, params).status());
+    ASSERT_TRUE(Eventually([&] { return waiting() == 1; })) << "the " << method << " never waited";
+  }  // closes
+  EXPECT_TRUE(Eventually([&] { return waiting() == 0; })) << "a closed connection's " << method << " still waits";
+}
+
 json AcquireParams(const std::string& owner, int64_t wait_ms) {
   return {{"name", "L"}, {"owner", owner}, {"ttl_ms", kHourMs}, {"wait_ms", wait_ms}};
 }
@@ -73,14 +86,8 @@ TEST(ClosedWaitsTest, LockWaiterThatClosesIsNotGrantedTheLockTheNextClientIs) {
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto holder, server.Connect());
   ASSERT_OK_AND_ASSIGN(json held, holder->Call("lock.acquire", AcquireParams("holder", 0), kCallTimeoutMs));
-  {
-    ASSERT_OK_AND_ASSIGN(auto departing, server.Connect());
-    ASSERT_OK(departing->SendRequest("lock.acquire", AcquireParams("departed", kHourMs)).status());
-    ASSERT_TRUE(Eventually([&] { return Waiters(*holder, "L") == 1; })) << "the waiter never queued";
-  }  // closes
-  // Its wait ends as soon as the server reads the close.
-  EXPECT_TRUE(Eventually([&] { return Waiters(*holder, "L") == 0; }))
-      << "a closed connection's lock.acquire still waits";
+  ASSERT_NO_FATAL_FAILURE(ExpectWaitEndsWhenItsClientCloses(server, "lock.acquire", AcquireParams("departed", kHourMs),
+                                                            [&] { return Waiters(*holder, "L"); }));
   ASSERT_OK(holder->Call("lock.release", {{"name", "L"}, {"token", held["token"]}}, kCallTimeoutMs).status());
 
   ASSERT_OK_AND_ASSIGN(auto next, server.Connect());
@@ -95,13 +102,8 @@ TEST(ClosedWaitsTest, ClaimerThatClosesIsNotHandedTheTaskTheNextClaimerIs) {
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto observer, server.Connect());
   ASSERT_OK(observer->Call("queue.configure", {{"queue", "q"}}, kCallTimeoutMs).status());
-  {
-    ASSERT_OK_AND_ASSIGN(auto departing, server.Connect());
-    ASSERT_OK(departing->SendRequest("task.claim", ClaimParams("departed", kHourMs)).status());
-    ASSERT_TRUE(Eventually([&] { return Serving(*observer, "q") == 1; })) << "the claim never waited";
-  }  // closes
-  EXPECT_TRUE(Eventually([&] { return Serving(*observer, "q") == 0; }))
-      << "a closed connection's task.claim still waits";
+  ASSERT_NO_FATAL_FAILURE(ExpectWaitEndsWhenItsClientCloses(server, "task.claim", ClaimParams("departed", kHourMs),
+                                                            [&] { return Serving(*observer, "q"); }));
   ASSERT_OK_AND_ASSIGN(json submitted, observer->Call("task.submit", {{"queue", "q"}, {"payload", 1}}, kCallTimeoutMs));
 
   ASSERT_OK_AND_ASSIGN(auto next, server.Connect());

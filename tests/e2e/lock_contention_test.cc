@@ -184,6 +184,19 @@ class LockContentionTest : public ::testing::Test {
     return false;
   }
 
+  // Reads the "token T" line `holder` writes once it holds lock L; T.
+  void ReadHolderToken(Contender& holder, uint64_t* token) {
+    ASSERT_TRUE(holder.started());
+    auto first = holder.Read(5000);
+    ASSERT_TRUE(first.has_value()) << "holder did not get the lock";
+    *token = std::stoull(first->substr(6));
+  }
+  // `waiter`, a Waiter for L, started and queued behind the holder.
+  void ExpectQueued(Contender& waiter) {
+    ASSERT_TRUE(waiter.started());
+    ASSERT_TRUE(WaitForWaiters("L", 1)) << "the waiter never queued";
+  }
+
   ServerProcess server_;
   std::unique_ptr<net::LineClient> observer_;
 };
@@ -197,6 +210,21 @@ std::pair<uint64_t, int64_t> ParseGrant(const std::string& line) {
   in >> word >> token >> us;
   EXPECT_EQ(word, "granted") << line;
   return {token, us};
+}
+
+// The lock a holder stopped keeping alive at `last_alive_us` is granted to
+// `waiter`: a newer token than `holder_token`, not before `ttl_ms` after
+// that (1 ms for the server's millisecond clock), and at most `late_ms`
+// later. Sets *after_ms to how long after `last_alive_us` it came.
+void ExpectGrantedOnceTheTtlRanOut(Contender& waiter, uint64_t holder_token, int64_t last_alive_us,
+                                   int64_t ttl_ms, int64_t late_ms, int64_t* after_ms) {
+  auto granted = waiter.Read(5000);
+  ASSERT_TRUE(granted.has_value()) << "the lapsed holder did not hand the lock over";
+  auto [token, granted_us] = ParseGrant(*granted);
+  EXPECT_GT(token, holder_token);
+  *after_ms = (granted_us - last_alive_us) / 1000;
+  EXPECT_GE(*after_ms, ttl_ms - 1);
+  EXPECT_LE(*after_ms, ttl_ms + late_ms);
 }
 
 TEST_F(LockContentionTest, WaiterInAnotherProcessGetsTheLockWhenTheHolderReleases) {
@@ -213,14 +241,11 @@ TEST_F(LockContentionTest, WaiterInAnotherProcessGetsTheLockWhenTheHolderRelease
     WriteLineTo(out, "released");
     return 0;
   });
-  ASSERT_TRUE(holder.started());
-  auto first = holder.Read(5000);
-  ASSERT_TRUE(first.has_value()) << "holder did not get the lock";
-  const uint64_t holder_token = std::stoull(first->substr(6));
+  uint64_t holder_token = 0;
+  ASSERT_NO_FATAL_FAILURE(ReadHolderToken(holder, &holder_token));
 
   Contender waiter(Waiter(socket, "L", "waiter"));
-  ASSERT_TRUE(waiter.started());
-  ASSERT_TRUE(WaitForWaiters("L", 1)) << "the waiter never queued";
+  ASSERT_NO_FATAL_FAILURE(ExpectQueued(waiter));
   // Queued, not granted: the holder still has it.
   EXPECT_FALSE(waiter.Read(200).has_value()) << "granted while the holder held the lock";
   json st = LockStatus("L");
@@ -271,14 +296,11 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenTheHolderStopsKeepingItsLeaseAli
     ReadLineFrom(in, 20'000);  // silent until the parent is done
     return 0;
   });
-  ASSERT_TRUE(holder.started());
-  auto first = holder.Read(5000);
-  ASSERT_TRUE(first.has_value()) << "holder did not get the lock";
-  const uint64_t holder_token = std::stoull(first->substr(6));
+  uint64_t holder_token = 0;
+  ASSERT_NO_FATAL_FAILURE(ReadHolderToken(holder, &holder_token));
 
   Contender waiter(Waiter(socket, "L", "waiter"));
-  ASSERT_TRUE(waiter.started());
-  ASSERT_TRUE(WaitForWaiters("L", 1));
+  ASSERT_NO_FATAL_FAILURE(ExpectQueued(waiter));
   // Kept alive for 2.5 lease TTLs: the waiter keeps waiting.
   EXPECT_FALSE(waiter.Read(static_cast<int>(lease_ttl_ms * 5 / 2)).has_value())
       << "granted while the holder kept its lease alive";
@@ -288,15 +310,11 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenTheHolderStopsKeepingItsLeaseAli
   auto stopped = holder.Read(5000);
   ASSERT_TRUE(stopped.has_value());
   const int64_t last_keepalive_us = std::stoll(stopped->substr(8));
-  auto granted = waiter.Read(5000);
-  ASSERT_TRUE(granted.has_value()) << "the lapsed lease did not hand the lock over";
-  auto [token, granted_us] = ParseGrant(*granted);
-  EXPECT_GT(token, holder_token);
-  const int64_t after_ms = (granted_us - last_keepalive_us) / 1000;
-  // Not before the lease's TTL ran out from its last keepalive (1 ms for the
-  // server's millisecond clock), and not much after it.
-  EXPECT_GE(after_ms, lease_ttl_ms - 1);
-  EXPECT_LE(after_ms, lease_ttl_ms + late_ms);
+  // Not before the lease's TTL ran out from its last keepalive, and not
+  // much after it.
+  int64_t after_ms = 0;
+  ASSERT_NO_FATAL_FAILURE(ExpectGrantedOnceTheTtlRanOut(waiter, holder_token, last_keepalive_us,
+                                                        lease_ttl_ms, late_ms, &after_ms));
   std::cout << "[ lease ] lock handed over " << after_ms << " ms after the last keepalive (lease TTL "
             << lease_ttl_ms << " ms)\n";
   EXPECT_EQ(LockStatus("L")["owner"], "waiter");
@@ -331,14 +349,11 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenAKilledHolderStopsExtendingIt) {
       WriteLineTo(out, "extended " + std::to_string(sent_us));
     }
   });
-  ASSERT_TRUE(holder.started());
-  auto first = holder.Read(5000);
-  ASSERT_TRUE(first.has_value());
-  const uint64_t holder_token = std::stoull(first->substr(6));
+  uint64_t holder_token = 0;
+  ASSERT_NO_FATAL_FAILURE(ReadHolderToken(holder, &holder_token));
 
   Contender waiter(Waiter(socket, "L", "waiter"));
-  ASSERT_TRUE(waiter.started());
-  ASSERT_TRUE(WaitForWaiters("L", 1));
+  ASSERT_NO_FATAL_FAILURE(ExpectQueued(waiter));
   EXPECT_FALSE(waiter.Read(static_cast<int>(ttl_ms * 8 / 3)).has_value()) << "granted while the holder kept extending";
   holder.Kill();
   // The send time of the last extend known to be applied (lines arrive in
@@ -348,13 +363,9 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenAKilledHolderStopsExtendingIt) {
     if (line->rfind("extended ", 0) == 0) last_extend_us = std::stoll(line->substr(9));
   }
   ASSERT_GT(last_extend_us, 0);
-  auto granted = waiter.Read(5000);
-  ASSERT_TRUE(granted.has_value()) << "the dead holder's lock never expired";
-  auto [token, granted_us] = ParseGrant(*granted);
-  EXPECT_GT(token, holder_token);
-  const int64_t after_ms = (granted_us - last_extend_us) / 1000;
-  EXPECT_GE(after_ms, ttl_ms - 1);
-  EXPECT_LE(after_ms, ttl_ms + late_ms);
+  int64_t after_ms = 0;
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectGrantedOnceTheTtlRanOut(waiter, holder_token, last_extend_us, ttl_ms, late_ms, &after_ms));
   EXPECT_EQ(LockStatus("L")["owner"], "waiter");
   EXPECT_EQ(waiter.Join(5000), 0);
 }

@@ -70,6 +70,36 @@ void ExpectNoNotification(net::LineClient& client, int ms) {
   EXPECT_FALSE(n.ok()) << "unexpected notification: " << n.value().dump();
 }
 
+// The outbound limit of the servers the replay-pacing tests start, and the
+// backlog they replay: ~2 MiB of ~1 KiB messages, 30x the limit and more
+// than it plus the socket buffers.
+constexpr size_t kMaxOutbound = 65536;
+constexpr int kBacklog = 2000;
+
+ServerProcessOptions OutboundLimited() {
+  return ServerProcessOptions{.extra_args = {"--max-outbound-bytes", std::to_string(kMaxOutbound)}};
+}
+
+// Publishes data(1..kBacklog) on `channel`, then subscribes `subscriber`
+// from seq 1 and sets *sub_id to the subscription.
+void PublishBacklogThenSubscribe(net::LineClient& publisher, net::LineClient& subscriber,
+                                 const std::string& channel, const std::function<json(int)>& data,
+                                 uint64_t* sub_id) {
+  ASSERT_NO_FATAL_FAILURE(PublishMany(publisher, channel, kBacklog, data));
+  ASSERT_OK_AND_ASSIGN(json sub, subscriber.Call("pubsub.subscribe", {{"channel", channel}, {"from_seq", 1}}, kCallTimeoutMs));
+  *sub_id = sub["subscription"].get<uint64_t>();
+}
+
+// Publishes data(first..last) on `channel` one at a time, each delivered to
+// exactly one subscription.
+void PublishEachToOne(net::LineClient& publisher, const std::string& channel, int first, int last,
+                      const std::function<json(int)>& data) {
+  for (int n = first; n <= last; ++n) {
+    ASSERT_OK_AND_ASSIGN(json r, publisher.Call("pubsub.publish", {{"channel", channel}, {"data", data(n)}}, kCallTimeoutMs));
+    EXPECT_EQ(r["delivered"], 1);
+  }
+}
+
 TEST(PubSubTest, ReplayingSubscriberGetsEverythingOnceLiveSubscriberOnlyLaterOnes) {
   ServerProcess server;
   ASSERT_OK(server.Start());
@@ -181,8 +211,7 @@ TEST(PubSubTest, PatternSubscriptionGetsMatchingChannelsOnly) {
 }
 
 TEST(PubSubTest, SlowConsumerIsDroppedAndResumesFromLastSeqWithoutLoss) {
-  constexpr size_t kMaxOutbound = 65536;
-  ServerProcess server(ServerProcessOptions{.extra_args = {"--max-outbound-bytes", std::to_string(kMaxOutbound)}});
+  ServerProcess server(OutboundLimited());
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto publisher, server.Connect());
   ASSERT_OK_AND_ASSIGN(auto slow, server.Connect());
@@ -192,22 +221,10 @@ TEST(PubSubTest, SlowConsumerIsDroppedAndResumesFromLastSeqWithoutLoss) {
 
   // ~2 MiB of ~1 KiB messages: far more than the socket buffers plus the
   // 64 KiB outbound limit, while `slow` reads nothing.
-  constexpr int kMessages = 2000;
+  constexpr int kMessages = kBacklog;
   const std::string filler(1000, 'x');
   auto data = [&](int n) { return json{{"n", n}, {"pad", filler}}; };
-  constexpr int kWindow = 200;
-  for (int start = 1; start <= kMessages; start += kWindow) {
-    std::vector<uint64_t> ids;
-    for (int n = start; n < start + kWindow && n <= kMessages; ++n) {
-      ASSERT_OK_AND_ASSIGN(uint64_t id, publisher->SendRequest("pubsub.publish", {{"channel", channel}, {"data", data(n)}}));
-      ids.push_back(id);
-    }
-    for (size_t i = 0; i < ids.size(); ++i) {
-      ASSERT_OK_AND_ASSIGN(json response, publisher->ReadResponse(ids[i], kCallTimeoutMs));
-      ASSERT_OK_AND_ASSIGN(json r, net::LineClient::Unwrap(response));
-      ASSERT_EQ(r["seq"], start + static_cast<int>(i));
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(PublishMany(*publisher, channel, kMessages, data));
 
   // The slow client now reads: a contiguous prefix 1..k, then the drop notice.
   uint64_t next = 1;
@@ -279,26 +296,19 @@ TEST(PubSubTest, SlowConsumerIsDroppedAndResumesFromLastSeqWithoutLoss) {
 // while the replay waited, and no pubsub.dropped. (Before, the replay itself
 // overflowed the queue and ended in pubsub.dropped after about 64 KiB.)
 TEST(PubSubTest, ReplayOfABacklogLargerThanTheOutboundLimitArrivesWholeThenLive) {
-  constexpr size_t kMaxOutbound = 65536;
-  ServerProcess server(ServerProcessOptions{.extra_args = {"--max-outbound-bytes", std::to_string(kMaxOutbound)}});
+  ServerProcess server(OutboundLimited());
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto publisher, server.Connect());
   ASSERT_OK_AND_ASSIGN(auto subscriber, server.Connect());
   const std::string channel = "backlog";
   const std::string filler(1000, 'x');
-  auto data = [&](int n) { return json{{"n", n}, {"pad", n <= 2000 ? filler : std::string("live")}}; };
-  constexpr int kBacklog = 2000;  // ~2 MiB: 30x the outbound limit
-  ASSERT_NO_FATAL_FAILURE(PublishMany(*publisher, channel, kBacklog, data));
-
-  ASSERT_OK_AND_ASSIGN(json sub, subscriber->Call("pubsub.subscribe", {{"channel", channel}, {"from_seq", 1}}, kCallTimeoutMs));
-  const uint64_t sub_id = sub["subscription"].get<uint64_t>();
+  auto data = [&](int n) { return json{{"n", n}, {"pad", n <= kBacklog ? filler : std::string("live")}}; };
+  uint64_t sub_id = 0;
+  ASSERT_NO_FATAL_FAILURE(PublishBacklogThenSubscribe(*publisher, *subscriber, channel, data, &sub_id));
   // Published while the replay waits for the subscriber to read: small
   // enough together (~8 KiB) to stay under the limit, so they wait too.
   constexpr int kLive = 40;
-  for (int n = kBacklog + 1; n <= kBacklog + kLive; ++n) {
-    ASSERT_OK_AND_ASSIGN(json r, publisher->Call("pubsub.publish", {{"channel", channel}, {"data", data(n)}}, kCallTimeoutMs));
-    EXPECT_EQ(r["delivered"], 1);
-  }
+  ASSERT_NO_FATAL_FAILURE(PublishEachToOne(*publisher, channel, kBacklog + 1, kBacklog + kLive, data));
   std::vector<json> got;
   ASSERT_NO_FATAL_FAILURE(ReadMessages(*subscriber, sub_id, kBacklog + kLive, &got));
   for (int i = 0; i < kBacklog + kLive; ++i) {
@@ -319,28 +329,21 @@ TEST(PubSubTest, ReplayOfABacklogLargerThanTheOutboundLimitArrivesWholeThenLive)
 // slow-consumer rule once live traffic passes --max-outbound-bytes, told the
 // last seq it was given.
 TEST(PubSubTest, NeverReadingReplayerIsDroppedOnceLiveTrafficPassesTheOutboundLimit) {
-  constexpr size_t kMaxOutbound = 65536;
-  ServerProcess server(ServerProcessOptions{.extra_args = {"--max-outbound-bytes", std::to_string(kMaxOutbound)}});
+  ServerProcess server(OutboundLimited());
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto publisher, server.Connect());
   ASSERT_OK_AND_ASSIGN(auto stuck, server.Connect());
   const std::string channel = "stuck";
   const std::string filler(1000, 'x');
   auto data = [&](int n) { return json{{"n", n}, {"pad", filler}}; };
-  constexpr int kBacklog = 2000;  // ~2 MiB: more than the limit plus the socket buffers
-  ASSERT_NO_FATAL_FAILURE(PublishMany(*publisher, channel, kBacklog, data));
-
-  ASSERT_OK_AND_ASSIGN(json sub, stuck->Call("pubsub.subscribe", {{"channel", channel}, {"from_seq", 1}}, kCallTimeoutMs));
-  const uint64_t sub_id = sub["subscription"].get<uint64_t>();
+  uint64_t sub_id = 0;
+  ASSERT_NO_FATAL_FAILURE(PublishBacklogThenSubscribe(*publisher, *stuck, channel, data, &sub_id));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(ServerSubscriptions(*publisher), 1u) << "dropped for its own backlog";
 
   // ~24 KiB of live traffic: under the limit, still subscribed.
   constexpr int kUnder = 20;
-  for (int n = kBacklog + 1; n <= kBacklog + kUnder; ++n) {
-    ASSERT_OK_AND_ASSIGN(json r, publisher->Call("pubsub.publish", {{"channel", channel}, {"data", data(n)}}, kCallTimeoutMs));
-    EXPECT_EQ(r["delivered"], 1);
-  }
+  ASSERT_NO_FATAL_FAILURE(PublishEachToOne(*publisher, channel, kBacklog + 1, kBacklog + kUnder, data));
   EXPECT_EQ(ServerSubscriptions(*publisher), 1u) << "dropped under the limit";
   // Past it: dropped.
   int live = kUnder;

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -184,17 +185,26 @@ void LineWorker(const ServerProcess& server, const std::string& worker_id, const
   }
 }
 
-TEST(TasksWorkersTest, ThreeWorkersDrainTenThousandTasksExactlyOnce) {
+// A started server and a client connected to it, for each test.
+class TasksWorkersTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK(server_.Start());
+    ASSERT_OK_AND_ASSIGN(client_, server_.Connect());
+  }
+
+  ServerProcess server_;
+  std::unique_ptr<net::LineClient> client_;
+};
+
+TEST_F(TasksWorkersTest, ThreeWorkersDrainTenThousandTasksExactlyOnce) {
   constexpr int kTasks = 10'000;
-  ServerProcess server;
-  ASSERT_OK(server.Start());
-  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   // Keep every event and every completed task for the checks below.
   ASSERT_OK(
-      client->Call("pubsub.configure", {{"channel", "events.drain"}, {"max_messages", 100'000}}));
-  ASSERT_OK(client->Call("queue.configure", {{"queue", "drain"}, {"keep_completed", 100'000}}));
+      client_->Call("pubsub.configure", {{"channel", "events.drain"}, {"max_messages", 100'000}}));
+  ASSERT_OK(client_->Call("queue.configure", {{"queue", "drain"}, {"keep_completed", 100'000}}));
   const auto t0 = Clock::now();
-  const std::vector<std::string> ids = SubmitMany(*client, "drain", kTasks);
+  const std::vector<std::string> ids = SubmitMany(*client_, "drain", kTasks);
   ASSERT_EQ(ids.size(), static_cast<size_t>(kTasks));
   const int64_t submit_ms = MsSince(t0);
 
@@ -203,7 +213,7 @@ TEST(TasksWorkersTest, ThreeWorkersDrainTenThousandTasksExactlyOnce) {
   const auto t1 = Clock::now();
   std::vector<std::thread> workers;
   for (int i = 0; i < 3; ++i) {
-    workers.emplace_back(LineWorker, std::cref(server), "drainer-" + std::to_string(i), "drain",
+    workers.emplace_back(LineWorker, std::cref(server_), "drainer-" + std::to_string(i), "drain",
                          kTasks, &done, &logs[i]);
   }
   for (auto& w : workers) w.join();
@@ -221,7 +231,7 @@ TEST(TasksWorkersTest, ThreeWorkersDrainTenThousandTasksExactlyOnce) {
   for (const auto& id : ids)
     EXPECT_EQ(acked[id], 1) << id << " acknowledged as completed " << acked[id] << " times";
 
-  ASSERT_OK_AND_ASSIGN(json stats, client->Call("queue.stats", {{"queue", "drain"}}));
+  ASSERT_OK_AND_ASSIGN(json stats, client_->Call("queue.stats", {{"queue", "drain"}}));
   EXPECT_EQ(stats["counts"]["completed"], kTasks);
   EXPECT_EQ(stats["counts"]["ready"], 0);
   EXPECT_EQ(stats["counts"]["running"], 0);
@@ -229,7 +239,7 @@ TEST(TasksWorkersTest, ThreeWorkersDrainTenThousandTasksExactlyOnce) {
 
   // Events: one submitted, one claimed and one completed per task.
   std::map<std::string, std::map<std::string, int>> per_task;
-  for (const json& e : AllEvents(*client, "drain"))
+  for (const json& e : AllEvents(*client_, "drain"))
     ++per_task[e["task_id"].get<std::string>()][e["type"]];
   ASSERT_EQ(per_task.size(), static_cast<size_t>(kTasks));
   int bad = 0;
@@ -242,7 +252,7 @@ TEST(TasksWorkersTest, ThreeWorkersDrainTenThousandTasksExactlyOnce) {
   EXPECT_EQ(bad, 0);
   // Spot-check results: each is its task's payload.
   for (int i : {0, 4321, kTasks - 1}) {
-    ASSERT_OK_AND_ASSIGN(json t, client->Call("task.get", {{"task_id", ids[i]}}));
+    ASSERT_OK_AND_ASSIGN(json t, client_->Call("task.get", {{"task_id", ids[i]}}));
     EXPECT_EQ(t["result"], json({{"n", i}}));
   }
 }
@@ -286,13 +296,10 @@ void ClaimNextWorker(const ServerProcess& server, const std::string& worker_id, 
   }
 }
 
-TEST(TasksWorkersTest, ClaimNextWorkersDrainAQueueExactlyOnceInOneRoundTripPerTask) {
+TEST_F(TasksWorkersTest, ClaimNextWorkersDrainAQueueExactlyOnceInOneRoundTripPerTask) {
   constexpr int kTasks = 3000;
-  ServerProcess server;
-  ASSERT_OK(server.Start());
-  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
-  ASSERT_OK(client->Call("queue.configure", {{"queue", "next"}, {"keep_completed", 100'000}}));
-  const std::vector<std::string> ids = SubmitMany(*client, "next", kTasks);
+  ASSERT_OK(client_->Call("queue.configure", {{"queue", "next"}, {"keep_completed", 100'000}}));
+  const std::vector<std::string> ids = SubmitMany(*client_, "next", kTasks);
   ASSERT_EQ(ids.size(), static_cast<size_t>(kTasks));
 
   std::atomic<int> done{0};
@@ -300,7 +307,7 @@ TEST(TasksWorkersTest, ClaimNextWorkersDrainAQueueExactlyOnceInOneRoundTripPerTa
   int claims[3] = {0, 0, 0};
   std::vector<std::thread> workers;
   for (int i = 0; i < 3; ++i) {
-    workers.emplace_back(ClaimNextWorker, std::cref(server), "next-" + std::to_string(i), "next", kTasks, &done,
+    workers.emplace_back(ClaimNextWorker, std::cref(server_), "next-" + std::to_string(i), "next", kTasks, &done,
                          &logs[i], &claims[i]);
   }
   for (auto& w : workers) w.join();
@@ -315,18 +322,15 @@ TEST(TasksWorkersTest, ClaimNextWorkersDrainAQueueExactlyOnceInOneRoundTripPerTa
   }
   EXPECT_EQ(acked.size(), static_cast<size_t>(kTasks));
   for (const auto& id : ids) EXPECT_EQ(acked[id], 1) << id;
-  ASSERT_OK_AND_ASSIGN(json stats, client->Call("queue.stats", {{"queue", "next"}}));
+  ASSERT_OK_AND_ASSIGN(json stats, client_->Call("queue.stats", {{"queue", "next"}}));
   EXPECT_EQ(stats["counts"]["completed"], kTasks);
   EXPECT_EQ(stats["counts"]["running"], 0);
-  ASSERT_OK_AND_ASSIGN(json t, client->Call("task.get", {{"task_id", ids[1234]}}));
+  ASSERT_OK_AND_ASSIGN(json t, client_->Call("task.get", {{"task_id", ids[1234]}}));
   EXPECT_EQ(t["result"], json({{"n", 1234}}));
 }
 
-TEST(TasksWorkersTest, CliWorkersDrainAQueue) {
+TEST_F(TasksWorkersTest, CliWorkersDrainAQueue) {
   constexpr int kTasks = 200;
-  ServerProcess server;
-  ASSERT_OK(server.Start());
-  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   testing::TempDir dir;
   const std::string ran = dir.Sub("ran.txt");
   // The command records the task id, then echoes the payload as its result.
@@ -334,14 +338,14 @@ TEST(TasksWorkersTest, CliWorkersDrainAQueue) {
   std::vector<pid_t> pids;
   for (int i = 0; i < 3; ++i) {
     pids.push_back(
-        SpawnCliWorker(server, "cli", "cli-" + std::to_string(i), script, dir.Sub("w.log")));
+        SpawnCliWorker(server_, "cli", "cli-" + std::to_string(i), script, dir.Sub("w.log")));
   }
   const auto t0 = Clock::now();
-  const std::vector<std::string> ids = SubmitMany(*client, "cli", kTasks);
+  const std::vector<std::string> ids = SubmitMany(*client_, "cli", kTasks);
   ASSERT_EQ(ids.size(), static_cast<size_t>(kTasks));
   const bool drained = WaitUntil(
       [&] {
-        auto s = client->Call("queue.stats", {{"queue", "cli"}});
+        auto s = client_->Call("queue.stats", {{"queue", "cli"}});
         return s.ok() && (*s)["counts"]["completed"] == kTasks;
       },
       60'000);
@@ -354,7 +358,7 @@ TEST(TasksWorkersTest, CliWorkersDrainAQueue) {
   std::multiset<std::string> ran_ids(lines.begin(), lines.end());
   EXPECT_EQ(lines.size(), static_cast<size_t>(kTasks));
   for (const auto& id : ids) EXPECT_EQ(ran_ids.count(id), 1u) << id;
-  ASSERT_OK_AND_ASSIGN(json list, client->Call("task.list", {{"queue", "cli"}, {"limit", 1000}}));
+  ASSERT_OK_AND_ASSIGN(json list, client_->Call("task.list", {{"queue", "cli"}, {"limit", 1000}}));
   ASSERT_EQ(list["tasks"].size(), static_cast<size_t>(kTasks));
   std::map<std::string, json> results;
   for (const json& t : list["tasks"]) results[t["task_id"]] = t["result"];
@@ -368,17 +372,14 @@ TEST(TasksWorkersTest, CliWorkersDrainAQueue) {
 // absorbs 30 slow steps of the load measured first, so two durable round
 // trips fit in its two thirds however loaded the machine; the command runs
 // 5 leases.
-TEST(TasksWorkersTest, CliWorkerKeepsAShortLeaseAliveWhileTheCommandRuns) {
-  ServerProcess server;
-  ASSERT_OK(server.Start());
-  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
-  const int64_t lease_ms = testing::MeasureLoad(*client).Window(400, 30);
+TEST_F(TasksWorkersTest, CliWorkerKeepsAShortLeaseAliveWhileTheCommandRuns) {
+  const int64_t lease_ms = testing::MeasureLoad(*client_).Window(400, 30);
   const int64_t run_ms = 5 * lease_ms;
   testing::TempDir dir;
   char sleep_s[32];
   std::snprintf(sleep_s, sizeof(sleep_s), "%.3f", run_ms / 1000.0);
-  pid_t worker = SpawnCliWorker(server, "slow", "slow-1", std::string("sleep ") + sleep_s + "; echo done", dir.Sub("w.log"));
-  ASSERT_OK_AND_ASSIGN(json sub, client->Call("task.submit", {{"queue", "slow"},
+  pid_t worker = SpawnCliWorker(server_, "slow", "slow-1", std::string("sleep ") + sleep_s + "; echo done", dir.Sub("w.log"));
+  ASSERT_OK_AND_ASSIGN(json sub, client_->Call("task.submit", {{"queue", "slow"},
                                                               {"payload", json::object()},
                                                               {"timeout_ms", lease_ms},
                                                               {"max_attempts", 1}}));
@@ -386,7 +387,7 @@ TEST(TasksWorkersTest, CliWorkerKeepsAShortLeaseAliveWhileTheCommandRuns) {
   json task;
   const bool finished = WaitUntil(
       [&] {
-        auto t = client->Call("task.get", {{"task_id", id}});
+        auto t = client_->Call("task.get", {{"task_id", id}});
         if (t.ok()) task = *t;
         return t.ok() && (task["state"] == "completed" || task["state"] == "failed");
       },
@@ -400,31 +401,28 @@ TEST(TasksWorkersTest, CliWorkerKeepsAShortLeaseAliveWhileTheCommandRuns) {
 
 // Cancelling a task a CLI worker runs stops its command (SIGTERM) and the
 // worker goes on with the next task.
-TEST(TasksWorkersTest, CancellingACliWorkersTaskStopsItsCommand) {
-  ServerProcess server;
-  ASSERT_OK(server.Start());
-  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+TEST_F(TasksWorkersTest, CancellingACliWorkersTaskStopsItsCommand) {
   testing::TempDir dir;
   const std::string started = dir.Sub("started.txt");
   // The first task runs "forever"; any later one finishes at once.
   const std::string script = "echo \"$SHIM_TASK_ID\" >> " + started +
                              "; read p; case \"$p\" in *long*) exec sleep 600;; esac; echo quick";
-  pid_t worker = SpawnCliWorker(server, "c", "c-1", script, dir.Sub("w.log"));
-  ASSERT_OK_AND_ASSIGN(json a, client->Call("task.submit", {{"queue", "c"}, {"payload", {{"kind", "long"}}}}));
+  pid_t worker = SpawnCliWorker(server_, "c", "c-1", script, dir.Sub("w.log"));
+  ASSERT_OK_AND_ASSIGN(json a, client_->Call("task.submit", {{"queue", "c"}, {"payload", {{"kind", "long"}}}}));
   const std::string long_id = a["task_id"];
   ASSERT_TRUE(WaitUntil([&] { return ReadLines(started).size() == 1; }, 20'000)) << "see " << dir.Sub("w.log");
-  ASSERT_OK(client->Call("task.cancel", {{"task_id", long_id}, {"reason", "not needed"}}).status());
-  ASSERT_OK_AND_ASSIGN(json b, client->Call("task.submit", {{"queue", "c"}, {"payload", {{"kind", "short"}}}}));
+  ASSERT_OK(client_->Call("task.cancel", {{"task_id", long_id}, {"reason", "not needed"}}).status());
+  ASSERT_OK_AND_ASSIGN(json b, client_->Call("task.submit", {{"queue", "c"}, {"payload", {{"kind", "short"}}}}));
   const std::string short_id = b["task_id"];
   const bool done = WaitUntil(
       [&] {
-        auto t = client->Call("task.get", {{"task_id", short_id}});
+        auto t = client_->Call("task.get", {{"task_id", short_id}});
         return t.ok() && (*t)["state"] == "completed";
       },
       20'000);
   KillGroup(worker);
   ASSERT_TRUE(done) << "the worker did not move on after the cancel; see " << dir.Sub("w.log");
-  ASSERT_OK_AND_ASSIGN(json got, client->Call("task.get", {{"task_id", long_id}}));
+  ASSERT_OK_AND_ASSIGN(json got, client_->Call("task.get", {{"task_id", long_id}}));
   EXPECT_EQ(got["state"], "cancelled");
   EXPECT_EQ(got["error"], "not needed");
 }
@@ -444,19 +442,16 @@ std::string ReadLineFd(int fd, int timeout_ms) {
   return line;
 }
 
-TEST(TasksWorkersTest, StoppedWorkerLosesItsTaskAndItsLateCompleteIsRefused) {
-  ServerProcess server;
-  ASSERT_OK(server.Start());
-  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+TEST_F(TasksWorkersTest, StoppedWorkerLosesItsTaskAndItsLateCompleteIsRefused) {
   ASSERT_OK_AND_ASSIGN(
       json sub,
-      client->Call("task.submit", {{"queue", "stop"}, {"payload", "p"}, {"timeout_ms", 500}}));
+      client_->Call("task.submit", {{"queue", "stop"}, {"payload", "p"}, {"timeout_ms", 500}}));
   const std::string task_id = sub["task_id"];
 
   int to_child[2], from_child[2];
   ASSERT_EQ(::pipe(to_child), 0);
   ASSERT_EQ(::pipe(from_child), 0);
-  const std::string socket = server.socket_path();
+  const std::string socket = server_.socket_path();
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -491,7 +486,7 @@ TEST(TasksWorkersTest, StoppedWorkerLosesItsTaskAndItsLateCompleteIsRefused) {
   // Another worker waits for the task; it comes back when the lease lapses.
   const auto t0 = Clock::now();
   ASSERT_OK_AND_ASSIGN(
-      json r, client->Call("task.claim",
+      json r, client_->Call("task.claim",
                            {{"queues", {"stop"}}, {"worker_id", "awake"}, {"wait_ms", 5000}}));
   const int64_t waited = MsSince(t0);
   ASSERT_EQ(r["tasks"].size(), 1u);
@@ -500,7 +495,7 @@ TEST(TasksWorkersTest, StoppedWorkerLosesItsTaskAndItsLateCompleteIsRefused) {
   EXPECT_EQ(t["attempt"], 2);
   EXPECT_LT(waited, 3000);
   ASSERT_OK(
-      client->Call("task.complete",
+      client_->Call("task.complete",
                    {{"task_id", task_id}, {"lease_token", t["lease_token"]}, {"result", "awake"}}));
 
   ASSERT_EQ(::kill(pid, SIGCONT), 0);
@@ -513,7 +508,7 @@ TEST(TasksWorkersTest, StoppedWorkerLosesItsTaskAndItsLateCompleteIsRefused) {
   ::close(to_child[1]);
   ::close(from_child[0]);
 
-  ASSERT_OK_AND_ASSIGN(json got, client->Call("task.get", {{"task_id", task_id}}));
+  ASSERT_OK_AND_ASSIGN(json got, client_->Call("task.get", {{"task_id", task_id}}));
   EXPECT_EQ(got["state"], "completed");
   EXPECT_EQ(got["result"], "awake");
   ASSERT_EQ(got["attempts"].size(), 2u);
@@ -522,23 +517,20 @@ TEST(TasksWorkersTest, StoppedWorkerLosesItsTaskAndItsLateCompleteIsRefused) {
   EXPECT_EQ(got["attempts"][1]["worker_id"], "awake");
 }
 
-TEST(TasksWorkersTest, KilledWorkersTaskIsRetriedByAnother) {
-  ServerProcess server;
-  ASSERT_OK(server.Start());
-  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+TEST_F(TasksWorkersTest, KilledWorkersTaskIsRetriedByAnother) {
   testing::TempDir dir;
   const std::string ran = dir.Sub("ran.txt");
   // Attempt 1 hangs (the worker is killed meanwhile); later attempts finish.
   const std::string script = "echo \"$SHIM_WORKER_ID $SHIM_TASK_ATTEMPT\" >> " + ran +
                              "; if [ \"$SHIM_TASK_ATTEMPT\" = 1 ]; then sleep 30; fi; cat";
-  pid_t first = SpawnCliWorker(server, "kill", "first", script, dir.Sub("w.log"));
-  ASSERT_OK_AND_ASSIGN(json sub, client->Call("task.submit", {{"queue", "kill"},
+  pid_t first = SpawnCliWorker(server_, "kill", "first", script, dir.Sub("w.log"));
+  ASSERT_OK_AND_ASSIGN(json sub, client_->Call("task.submit", {{"queue", "kill"},
                                                               {"payload", {{"x", 1}}},
                                                               {"timeout_ms", 1000},
                                                               {"max_attempts", 3}}));
   const std::string task_id = sub["task_id"];
   const bool started = WaitUntil([&] { return !ReadLines(ran).empty(); }, 10'000);
-  pid_t second = SpawnCliWorker(server, "kill", "second", script, dir.Sub("w.log"));
+  pid_t second = SpawnCliWorker(server_, "kill", "second", script, dir.Sub("w.log"));
   if (!started) {
     KillGroup(first);
     KillGroup(second);
@@ -549,7 +541,7 @@ TEST(TasksWorkersTest, KilledWorkersTaskIsRetriedByAnother) {
   const auto t0 = Clock::now();
   const bool completed = WaitUntil(
       [&] {
-        auto g = client->Call("task.get", {{"task_id", task_id}});
+        auto g = client_->Call("task.get", {{"task_id", task_id}});
         return g.ok() && (*g)["state"] == "completed";
       },
       15'000);
@@ -558,7 +550,7 @@ TEST(TasksWorkersTest, KilledWorkersTaskIsRetriedByAnother) {
   ASSERT_TRUE(completed) << "see " << dir.Sub("w.log");
   std::printf("[ info ] the killed worker's task was completed by another %lld ms after the kill\n",
               static_cast<long long>(took));
-  ASSERT_OK_AND_ASSIGN(json got, client->Call("task.get", {{"task_id", task_id}}));
+  ASSERT_OK_AND_ASSIGN(json got, client_->Call("task.get", {{"task_id", task_id}}));
   EXPECT_EQ(got["result"], json({{"x", 1}}));
   ASSERT_EQ(got["attempts"].size(), 2u);
   EXPECT_EQ(got["attempts"][0]["worker_id"], first_worker);
