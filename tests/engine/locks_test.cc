@@ -21,6 +21,13 @@ class LockTest : public EngineTest {
     json r = Acquire(name, owner, ttl_ms);
     return r.is_object() ? r["token"].get<uint64_t>() : 0;
   }
+  // `name` is still held `ms` - 1 from now, and free at `ms`.
+  void ExpectExpiresIn(const std::string& name, int64_t ms) {
+    Advance(ms - 1);
+    EXPECT_EQ(LockStatus(name)["held"], true) << name << " expired early";
+    Advance(1);
+    EXPECT_EQ(LockStatus(name)["held"], false) << name << " outlived its TTL";
+  }
   // A waiting acquire; its slot fills when the lock is granted or the wait ends.
   std::shared_ptr<ReplySlot> Wait(const std::string& name, const std::string& owner, int64_t ttl_ms,
                              int64_t wait_ms, std::shared_ptr<Client> client = nullptr) {
@@ -72,10 +79,7 @@ TEST_F(LockTest, ReentrantAcquireReturnsSameTokenAndRefreshesTtl) {
   EXPECT_EQ(st["held"], true);
   EXPECT_EQ(st["owner"], "alice");
   EXPECT_EQ(st["token"], token);
-  Advance(19);
-  EXPECT_EQ(LockStatus("L")["held"], true);
-  Advance(1);  // 100 ms after the re-entrant acquire
-  EXPECT_EQ(LockStatus("L")["held"], false);
+  ExpectExpiresIn("L", 20);  // 100 ms after the re-entrant acquire
 }
 
 TEST_F(LockTest, ExpiresAfterTtlAndExtendPostponesIt) {
@@ -90,10 +94,7 @@ TEST_F(LockTest, ExpiresAfterTtlAndExtendPostponesIt) {
   Advance(1);
   EXPECT_EQ(LockStatus("A")["held"], true) << "extended: must outlive its first TTL";
   EXPECT_EQ(LockStatus("B")["held"], false) << "not extended: expires at its TTL";
-  Advance(59);
-  EXPECT_EQ(LockStatus("A")["held"], true);
-  Advance(1);
-  EXPECT_EQ(LockStatus("A")["held"], false);
+  ExpectExpiresIn("A", 60);
 }
 
 TEST_F(LockTest, ExtendAndReleaseWithWrongOrStaleTokenAreNotOwner) {
@@ -554,14 +555,8 @@ TEST_F(LockTest, RestartKeepsHeldLocksWithFullTtlAndTokensKeepIncreasing) {
   // The held token still fences, and still extends.
   Ok("state.set", {{"key", "k"}, {"value", 1}, {"fence", {{"lock", "A"}, {"token", a}}}});
 
-  Advance(499);  // B is past its original expiry, but got 500 ms again
-  EXPECT_EQ(LockStatus("B")["owner"], "bob");
-  Advance(1);
-  EXPECT_EQ(LockStatus("B")["held"], false);
-  Advance(499);
-  EXPECT_EQ(LockStatus("A")["owner"], "alice");
-  Advance(1);
-  EXPECT_EQ(LockStatus("A")["held"], false);
+  ExpectExpiresIn("B", 500);  // past its original expiry, but it got 500 ms again
+  ExpectExpiresIn("A", 500);
 
   const uint64_t next = Token("A", "dave", 100);
   EXPECT_GT(next, max_token);
@@ -572,10 +567,8 @@ TEST_F(LockTest, RestartAfterReentrantAcquireKeepsTheRefreshedTtl) {
   const uint64_t t = Token("L", "alice", 100);
   EXPECT_EQ(Token("L", "alice", 5000), t);
   ASSERT_NO_FATAL_FAILURE(Reopen());
-  Advance(4999);
   EXPECT_EQ(LockStatus("L")["token"], t);
-  Advance(1);
-  EXPECT_EQ(LockStatus("L")["held"], false);
+  ExpectExpiresIn("L", 5000);
 }
 
 // The host serves requests between a lock's due time and the moment its

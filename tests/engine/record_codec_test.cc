@@ -48,6 +48,16 @@ struct CodecRow {
   std::vector<std::string> any_type;
 };
 
+// Whether `decode` (a DecodeXKey or DecodeXRecord) accepts its input, into
+// a T thrown away.
+template <class T, class Decode>
+std::function<bool(std::string_view)> DecodesInto(Decode decode) {
+  return [decode](std::string_view in) {
+    T out;
+    return decode(in, &out);
+  };
+}
+
 // A JSON record: every cut of it is refused.
 CodecRow JsonRow(std::string kind, std::string key, std::string value,
                  std::function<bool(std::string_view)> key_decodes,
@@ -72,14 +82,8 @@ std::vector<CodecRow> CodecRows() {
   rows.push_back(CodecRow{"state",
                           KvKey("k"),
                           EncodeKvRecord(e),
-                          [](std::string_view k) {
-                            std::string s;
-                            return DecodeKvKey(k, &s);
-                          },
-                          [](std::string_view v) {
-                            KvEntry out;
-                            return DecodeKvRecord(v, &out);
-                          },
+                          DecodesInto<std::string>(DecodeKvKey),
+                          DecodesInto<KvEntry>(DecodeKvRecord),
                           /*refused_cuts_below=*/33,
                           /*is_json=*/false,
                           {}});
@@ -90,10 +94,7 @@ std::vector<CodecRow> CodecRows() {
   rows.push_back(CodecRow{"task",
                           TaskKey(5),
                           task,
-                          [](std::string_view k) {
-                            uint64_t seq;
-                            return DecodeTaskKey(k, &seq);
-                          },
+                          DecodesInto<uint64_t>(DecodeTaskKey),
                           [](std::string_view v) {
                             Task out;
                             return Task::DecodeRecord(5, v, &out);
@@ -103,72 +104,36 @@ std::vector<CodecRow> CodecRows() {
                           {}});
   rows.push_back(JsonRow(
       "lease", LeaseKey(7), EncodeLeaseRecord({"w1", 5000}),
-      [](std::string_view k) {
-        uint64_t id;
-        return DecodeLeaseKey(k, &id);
-      },
-      [](std::string_view v) {
-        LeaseRecord r;
-        return DecodeLeaseRecord(v, &r);
-      }));
+      DecodesInto<uint64_t>(DecodeLeaseKey),
+      DecodesInto<LeaseRecord>(DecodeLeaseRecord)));
   rows.push_back(JsonRow(
       "lock", LockKey("l"), EncodeLockRecord({"o", 7, 1000, 9}),
-      [](std::string_view k) {
-        std::string s;
-        return DecodeLockKey(k, &s);
-      },
-      [](std::string_view v) {
-        LockRecord r;
-        return DecodeLockRecord(v, &r);
-      }));
+      DecodesInto<std::string>(DecodeLockKey),
+      DecodesInto<LockRecord>(DecodeLockRecord)));
   rows.push_back(JsonRow(
       "channel", ChannelMetaKey("c"), EncodeChannelMetaRecord({10, 3, {100, 60'000}}),
-      [](std::string_view k) {
-        std::string s;
-        return DecodeChannelMetaKey(k, &s);
-      },
-      [](std::string_view v) {
-        ChannelMetaRecord r;
-        return DecodeChannelMetaRecord(v, &r);
-      }));
+      DecodesInto<std::string>(DecodeChannelMetaKey),
+      DecodesInto<ChannelMetaRecord>(DecodeChannelMetaRecord)));
   WorkerRecord w;
   w.name = "n";
   w.capabilities = {"gpu"};
   w.metadata = {{"m", 1}};
   rows.push_back(JsonRow(
       "worker", WorkerKey("w"), EncodeWorkerRecord(w),
-      [](std::string_view k) {
-        std::string s;
-        return DecodeWorkerKey(k, &s);
-      },
-      [](std::string_view v) {
-        WorkerRecord r;
-        return DecodeWorkerRecord(v, &r);
-      },
+      DecodesInto<std::string>(DecodeWorkerKey),
+      DecodesInto<WorkerRecord>(DecodeWorkerRecord),
       {"metadata"}));
   rows.push_back(JsonRow(
       "queue", QueueConfigKey("q"), EncodeQueueRecord(QueueConfig{}),
-      [](std::string_view k) {
-        std::string s;
-        return DecodeQueueConfigKey(k, &s);
-      },
-      [](std::string_view v) {
-        QueueConfig c;
-        return DecodeQueueRecord(v, &c);
-      }));
+      DecodesInto<std::string>(DecodeQueueConfigKey),
+      DecodesInto<QueueConfig>(DecodeQueueRecord)));
   SessionRecord session;
   session.name = "chat";
   session.last_risk = {{"risk", 0.5}};
   rows.push_back(JsonRow(
       "session", SessionKey("s"), EncodeSessionRecord(session),
-      [](std::string_view k) {
-        std::string s;
-        return DecodeSessionKey(k, &s);
-      },
-      [](std::string_view v) {
-        SessionRecord r;
-        return DecodeSessionRecord(v, &r);
-      },
+      DecodesInto<std::string>(DecodeSessionKey),
+      DecodesInto<SessionRecord>(DecodeSessionRecord),
       {"metadata", "last_risk"}));
   CheckpointMetaRecord m;
   m.reason = "manual";
@@ -180,10 +145,7 @@ std::vector<CodecRow> CodecRows() {
         uint64_t id;
         return DecodeCheckpointMetaKey(k, &s, &id);
       },
-      [](std::string_view v) {
-        CheckpointMetaRecord r;
-        return DecodeCheckpointMetaRecord(v, &r);
-      },
+      DecodesInto<CheckpointMetaRecord>(DecodeCheckpointMetaRecord),
       {"signals"}));
   return rows;
 }

@@ -49,6 +49,12 @@ class ReplyBudgetTest : public EngineTest {
     ADD_FAILURE() << method << " never ended";
     return all;
   }
+  // `method`, asked with no params, lists `count` items in three pages or more.
+  void ExpectListOverPages(const std::string& method, const std::string& items_field, size_t count) {
+    pages_ = 0;
+    EXPECT_EQ(ReadAll(method, json::object(), items_field).size(), count) << method;
+    EXPECT_GE(pages_, 3) << method;
+  }
   int pages_ = 0;
 };
 
@@ -109,11 +115,8 @@ TEST_F(ReplyBudgetTest, WorkerAndSessionListsPageByBytes) {
     Ok("worker.register", {{"worker_id", "w" + std::to_string(i)}, {"metadata", {{"blob", kBlob}}}});
     Ok("session.open", {{"session_id", "s" + std::to_string(i)}, {"metadata", {{"blob", kBlob}}}});
   }
-  EXPECT_EQ(ReadAll("worker.list", json::object(), "workers").size(), 10u);
-  EXPECT_GE(pages_, 3);
-  pages_ = 0;
-  EXPECT_EQ(ReadAll("session.list", json::object(), "sessions").size(), 10u);
-  EXPECT_GE(pages_, 3);
+  ExpectListOverPages("worker.list", "workers", 10);
+  ExpectListOverPages("session.list", "sessions", 10);
 }
 
 TEST_F(ReplyBudgetTest, LeaseLockAndQueueListsPageByBytes) {
@@ -124,14 +127,9 @@ TEST_F(ReplyBudgetTest, LeaseLockAndQueueListsPageByBytes) {
     Ok("lock.acquire", {{"name", "lock-" + n}, {"owner", "o"}, {"ttl_ms", 60'000}});
     Ok("queue.configure", {{"queue", "queue-" + n}});
   }
-  EXPECT_EQ(ReadAll("lease.list", json::object(), "leases").size(), 200u);
-  EXPECT_GE(pages_, 3);
-  pages_ = 0;
-  EXPECT_EQ(ReadAll("lock.list", json::object(), "locks").size(), 200u);
-  EXPECT_GE(pages_, 3);
-  pages_ = 0;
-  EXPECT_EQ(ReadAll("queue.list", json::object(), "queues").size(), 200u);
-  EXPECT_GE(pages_, 3);
+  ExpectListOverPages("lease.list", "leases", 200);
+  ExpectListOverPages("lock.list", "locks", 200);
+  ExpectListOverPages("queue.list", "queues", 200);
 }
 
 TEST_F(ReplyBudgetTest, SignalHistoryPagesFromASinceTimeAndKeepsTheNewestWithoutOne) {

@@ -19,7 +19,14 @@
 namespace shim::engine::test {
 namespace {
 
-class ReplyLaterSnapshotTest : public EngineTest {};
+class ReplyLaterSnapshotTest : public EngineTest {
+ protected:
+  // Makes a group that was sealed and held in flight durable, and lands it.
+  void WriteAndLand(Group& group) {
+    ASSERT_OK(group.Write());
+    engine_->Land(group, Status::Ok());
+  }
+};
 
 TEST_F(ReplyLaterSnapshotTest, RecoveryCheckShowsOnlyDurableStateOfTheMomentItWasApplied) {
   Ok("session.open", {{"session_id", "s"}, {"heartbeat_ttl_ms", 200}});
@@ -28,8 +35,7 @@ TEST_F(ReplyLaterSnapshotTest, RecoveryCheckShowsOnlyDurableStateOfTheMomentItWa
   std::unique_ptr<Group> g1 = engine_->Seal();
   // The check is applied now, while the session is open; its reply waits.
   auto check = Execute("recovery.check", {{"session_id", "s"}});
-  ASSERT_OK(g1->Write());
-  engine_->Land(*g1, Status::Ok());
+  ASSERT_NO_FATAL_FAILURE(WriteAndLand(*g1));
   ASSERT_TRUE(set->done());
   ASSERT_FALSE(check->done());
   // The group holding the check's reply goes in flight (no writes of its own)...
@@ -39,8 +45,7 @@ TEST_F(ReplyLaterSnapshotTest, RecoveryCheckShowsOnlyDurableStateOfTheMomentItWa
   clock_.Advance(300);
   engine_->RunTimers();
   ASSERT_TRUE(engine_->busy());
-  ASSERT_OK(g2->Write());
-  engine_->Land(*g2, Status::Ok());
+  ASSERT_NO_FATAL_FAILURE(WriteAndLand(*g2));
   ASSERT_TRUE(check->done());
   ASSERT_TRUE(check->result->ok());
   const json reply = check->result->value();
@@ -58,14 +63,12 @@ TEST_F(ReplyLaterSnapshotTest, SessionStatusShowsTheMomentItWasApplied) {
   auto set = Execute("state.set", {{"key", "a"}, {"value", 1}});
   std::unique_ptr<Group> g1 = engine_->Seal();
   auto status = Execute("session.status", {{"session_id", "s"}});
-  ASSERT_OK(g1->Write());
-  engine_->Land(*g1, Status::Ok());
+  ASSERT_NO_FATAL_FAILURE(WriteAndLand(*g1));
   ASSERT_FALSE(status->done());
   std::unique_ptr<Group> g2 = engine_->Seal();
   clock_.Advance(300);
   engine_->RunTimers();  // the lapse goes into a group that is not durable
-  ASSERT_OK(g2->Write());
-  engine_->Land(*g2, Status::Ok());
+  ASSERT_NO_FATAL_FAILURE(WriteAndLand(*g2));
   ASSERT_TRUE(status->done());
   ASSERT_TRUE(status->result->ok());
   EXPECT_EQ(status->result->value()["state"], "open") << status->result->value().dump();
@@ -78,13 +81,11 @@ TEST_F(ReplyLaterSnapshotTest, CheckpointGetDoesNotSeeACheckpointSavedAfterIt) {
   auto set = Execute("state.set", {{"key", "a"}, {"value", 1}});
   std::unique_ptr<Group> g1 = engine_->Seal();
   auto get = Execute("checkpoint.get", {{"session_id", "s"}});
-  ASSERT_OK(g1->Write());
-  engine_->Land(*g1, Status::Ok());
+  ASSERT_NO_FATAL_FAILURE(WriteAndLand(*g1));
   std::unique_ptr<Group> g2 = engine_->Seal();
   // A second checkpoint, applied after the get, not yet durable.
   auto save = Execute("checkpoint.save", {{"session_id", "s"}, {"data", "two"}});
-  ASSERT_OK(g2->Write());
-  engine_->Land(*g2, Status::Ok());
+  ASSERT_NO_FATAL_FAILURE(WriteAndLand(*g2));
   ASSERT_TRUE(get->done());
   ASSERT_TRUE(get->result->ok()) << get->result->status().ToString();
   EXPECT_EQ(get->result->value()["data"], "one");

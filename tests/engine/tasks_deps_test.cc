@@ -23,6 +23,13 @@ class TasksDepsTest : public TasksTest {
       ASSERT_EQ(Fail(t, false)->at("state"), "failed");
     }
   }
+  // Submits the chain A <- B <- C (each depends on the one before); their ids.
+  void SubmitChainOfThree(std::vector<std::string>* ids) {
+    *ids = SubmitBatch({{{"queue", "q"}, {"ref", "A"}},
+                        {{"queue", "q"}, {"ref", "B"}, {"depends_on", {"A"}}},
+                        {{"queue", "q"}, {"ref", "C"}, {"depends_on", {"B"}}}});
+    ASSERT_EQ(ids->size(), 3u);
+  }
 };
 
 TEST_F(TasksDepsTest, ReadyOnlyWhenAllDependenciesCompleted) {
@@ -70,11 +77,8 @@ TEST_F(TasksDepsTest, DependencyFailureFailsTheDependentByDefault) {
 }
 
 TEST_F(TasksDepsTest, FailurePropagatesThroughAChain) {
-  std::vector<std::string> ids =
-      SubmitBatch({{{"queue", "q"}, {"ref", "A"}},
-                   {{"queue", "q"}, {"ref", "B"}, {"depends_on", {"A"}}},
-                   {{"queue", "q"}, {"ref", "C"}, {"depends_on", {"B"}}}});
-  ASSERT_EQ(ids.size(), 3u);
+  std::vector<std::string> ids;
+  ASSERT_NO_FATAL_FAILURE(SubmitChainOfThree(&ids));
   EXPECT_EQ(StateOf(ids[1]), "waiting");
   EXPECT_EQ(StateOf(ids[2]), "waiting");
   ASSERT_NO_FATAL_FAILURE(Finish(ids[0], false));
@@ -86,11 +90,8 @@ TEST_F(TasksDepsTest, FailurePropagatesThroughAChain) {
 }
 
 TEST_F(TasksDepsTest, CancellationPropagatesThroughAChain) {
-  std::vector<std::string> ids =
-      SubmitBatch({{{"queue", "q"}, {"ref", "A"}},
-                   {{"queue", "q"}, {"ref", "B"}, {"depends_on", {"A"}}},
-                   {{"queue", "q"}, {"ref", "C"}, {"depends_on", {"B"}}}});
-  ASSERT_EQ(ids.size(), 3u);
+  std::vector<std::string> ids;
+  ASSERT_NO_FATAL_FAILURE(SubmitChainOfThree(&ids));
   Ok("task.cancel", {{"task_id", ids[0]}});
   EXPECT_EQ(StateOf(ids[0]), "cancelled");
   EXPECT_EQ(StateOf(ids[1]), "failed");

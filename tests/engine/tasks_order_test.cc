@@ -160,12 +160,6 @@ TEST_F(TasksOrderTest, DelayedTaskBecomesReadyAtItsRunTime) {
                  StatusCode::kInvalidParams));
 }
 
-}  // namespace
-}  // namespace shim::engine::taskstest
-
-namespace shim::engine::taskstest {
-namespace {
-
 TEST_F(TasksOrderTest, LifecycleEventsOnTheQueueChannel) {
   const std::string id = Submit({{"queue", "jobs"}, {"priority", 4}});
   json t = ClaimOne("w", "jobs");

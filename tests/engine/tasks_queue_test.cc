@@ -168,12 +168,6 @@ TEST_F(TasksQueueTest, ListFiltersAndPages) {
                          StatusCode::kInvalidParams));
 }
 
-}  // namespace
-}  // namespace shim::engine::taskstest
-
-namespace shim::engine::taskstest {
-namespace {
-
 TEST_F(TasksQueueTest, RetriedTaskThatFailsAgainCountsOnceForRetention) {
   Ok("queue.configure", {{"queue", "q"}, {"keep_failed", 2}});
   const std::string a = Submit({{"max_attempts", 1}});

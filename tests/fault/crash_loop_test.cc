@@ -99,10 +99,14 @@ const char* const kDataLossChecks[] = {
     "a held lock's token is its newest grant",
 };
 
-// Runs the loop where it must fail (options.expect_violations: violations
-// are counted, not reported), and expects at least `min_kinds` kinds of data-loss check
-// to have caught it.
-void RunExpectingDataLoss(const CrashLoopOptions& options, int min_kinds) {
+// Runs the loop where it must fail, with a random seed (named in every
+// failure) and expect_violations set (violations are counted, not
+// reported), and expects at least `min_kinds` kinds of data-loss check to
+// have caught it.
+void RunExpectingDataLoss(CrashLoopOptions options, int min_kinds) {
+  SHIM_TEST_SEED_TRACE(seed, std::nullopt);
+  options.seed = seed;
+  options.expect_violations = true;
   CrashLoop loop(options);
   loop.Run();
   const auto failed = loop.tally().failed_by_category();
@@ -123,10 +127,7 @@ void RunExpectingDataLoss(const CrashLoopOptions& options, int min_kinds) {
 // a power cut does to a `sync` that stopped syncing. The loop must fail, in
 // its data-loss checks, within a few kills.
 TEST(CrashLoopTeethTest, DurabilityNoneLosesAcknowledgedWritesAndTheChecksSeeIt) {
-  SHIM_TEST_SEED_TRACE(seed, std::nullopt);
-  RunExpectingDataLoss(
-      {.kills = 5, .seed = seed, .durability = "none", .between_kill_and_restart = nullptr, .expect_violations = true},
-      2);
+  RunExpectingDataLoss({.kills = 5, .durability = "none"}, 2);
 }
 
 // `async` acknowledges before the WAL is synced: under SIGKILL alone the
@@ -136,14 +137,7 @@ TEST(CrashLoopTeethTest, DurabilityNoneLosesAcknowledgedWritesAndTheChecksSeeIt)
 // do), so the loop may take several cuts; it stops at the first violation,
 // and 40 leave a miss once in ~10^5 runs.
 TEST(CrashLoopTeethTest, AsyncUnderPowerCutsLosesAcknowledgedWritesAndTheChecksSeeIt) {
-  SHIM_TEST_SEED_TRACE(seed, std::nullopt);
-  RunExpectingDataLoss({.kills = 40,
-                        .seed = seed,
-                        .durability = "async",
-                        .between_kill_and_restart = nullptr,
-                        .power_cut = true,
-                        .expect_violations = true},
-                       1);
+  RunExpectingDataLoss({.kills = 40, .durability = "async", .power_cut = true}, 1);
 }
 
 // Empties the newest WAL file of a RocksDB directory: the acknowledged,
@@ -165,13 +159,7 @@ void EmptyNewestWal(const std::string& data_dir) {
 // The hook between kill and restart (where the power-cut mode goes) with a
 // damage that loses acknowledged writes under `sync`: the loop must fail.
 TEST(CrashLoopTeethTest, LostWalTailBetweenKillAndRestartIsSeen) {
-  SHIM_TEST_SEED_TRACE(seed, std::nullopt);
-  RunExpectingDataLoss({.kills = 10,
-                        .seed = seed,
-                        .durability = "sync",
-                        .between_kill_and_restart = EmptyNewestWal,
-                        .expect_violations = true},
-                       1);
+  RunExpectingDataLoss({.kills = 10, .durability = "sync", .between_kill_and_restart = EmptyNewestWal}, 1);
 }
 
 }  // namespace

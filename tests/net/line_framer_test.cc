@@ -3,6 +3,7 @@
 
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -19,6 +20,12 @@ std::vector<std::string> Drain(LineFramer& framer) {
     out.push_back(piece->kind == Kind::kLine ? "L:" + std::string(piece->bytes) : "T");
   }
   return out;
+}
+
+// Feeds `chunk`, which ends no line: the framer has nothing to give yet.
+void FeedUnfinished(LineFramer& framer, std::string_view chunk) {
+  framer.Feed(chunk);
+  EXPECT_TRUE(Drain(framer).empty()) << chunk;
 }
 
 // Feeds `input` in chunks cut at `cuts` (ascending offsets).
@@ -45,13 +52,11 @@ TEST(LineFramerTest, SplitsAChunkIntoLinesWithoutTheirNewlines) {
 
 TEST(LineFramerTest, KeepsAnUnfinishedLineAcrossChunks) {
   LineFramer framer(100);
-  framer.Feed("{\"id\":");
-  EXPECT_TRUE(Drain(framer).empty());
+  FeedUnfinished(framer, "{\"id\":");
   EXPECT_TRUE(framer.line_open());
   EXPECT_TRUE(framer.open_line_began_in_chunk());
   EXPECT_EQ(framer.buffered_bytes(), 6u);
-  framer.Feed("1");
-  EXPECT_TRUE(Drain(framer).empty());
+  FeedUnfinished(framer, "1");
   EXPECT_FALSE(framer.open_line_began_in_chunk()) << "more bytes of the same line do not restart its clock";
   framer.Feed("}\nnext");
   EXPECT_EQ(Drain(framer), (std::vector<std::string>{"L:{\"id\":1}"}));
@@ -86,8 +91,7 @@ TEST(LineFramerTest, OverLongLineIsReportedOnceAsSoonAsKnownAndSkippedToItsNewli
 
 TEST(LineFramerTest, OverLongLineBuiltOverChunksReportsItsBufferedStart) {
   LineFramer framer(8);
-  framer.Feed("{\"id\":");
-  EXPECT_TRUE(Drain(framer).empty());
+  FeedUnfinished(framer, "{\"id\":");
   framer.Feed("12,\"x\":1}\n");
   auto piece = framer.Next();
   ASSERT_TRUE(piece.has_value());
@@ -110,8 +114,7 @@ TEST(LineFramerTest, RaisingTheLimitAppliesToTheLinesAfter) {
 
 TEST(LineFramerTest, APieceStaysValidUntilTheNextCall) {
   LineFramer framer(100);
-  framer.Feed("ab");
-  EXPECT_TRUE(Drain(framer).empty());
+  FeedUnfinished(framer, "ab");
   framer.Feed("c\n");
   auto piece = framer.Next();
   ASSERT_TRUE(piece.has_value());

@@ -59,6 +59,14 @@ class PowerCutTest : public ::testing::Test {
     EXPECT_TRUE(fs_->NewWritableFile(Path(name), FileOptions(), &f, nullptr).ok());
     return f;
   }
+  // Starts the journal, creates `name` and syncs the directory: the entry
+  // is durable, the contents only up to the file's last sync.
+  std::unique_ptr<FSWritableFile> CreateWithDurableEntry(const std::string& name) {
+    StartJournal();
+    auto f = Create(name);
+    SyncDir();
+    return f;
+  }
   void Append(FSWritableFile& f, const std::string& text) {
     ASSERT_TRUE(f.Append(text, IOOptions(), nullptr).ok());
   }
@@ -97,9 +105,7 @@ class PowerCutTest : public ::testing::Test {
 };
 
 TEST_F(PowerCutTest, OnlySyncedBytesSurvive) {
-  StartJournal();
-  auto f = Create("000004.log");
-  SyncDir();  // the entry is durable; its contents only up to the last sync
+  auto f = CreateWithDurableEntry("000004.log");
   Append(*f, "synced ");
   Sync(*f);
   Append(*f, "unsynced");
@@ -116,9 +122,7 @@ TEST_F(PowerCutTest, OnlySyncedBytesSurvive) {
 }
 
 TEST_F(PowerCutTest, AFileNeverSyncedKeepsNothing) {
-  StartJournal();
-  auto f = Create("000009.sst");
-  SyncDir();
+  auto f = CreateWithDurableEntry("000009.sst");
   Append(*f, "never synced");
   f.reset();
   Cut();
@@ -163,9 +167,7 @@ TEST_F(PowerCutTest, ARenamedDurableFileGoesBackToItsOldName) {
 }
 
 TEST_F(PowerCutTest, ALineTheKillCutShortNeverHappened) {
-  StartJournal();
-  auto f = Create("000004.log");
-  SyncDir();
+  auto f = CreateWithDurableEntry("000004.log");
   Append(*f, "abc");
   f.reset();
   fs_.reset();
