@@ -13,6 +13,7 @@
 #include "engine/clock.h"
 #include "engine/engine.h"
 #include "storage/store.h"
+#include "tests/support/sync_host.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_util.h"
 
@@ -24,23 +25,20 @@ class MethodTableTest : public ::testing::Test {
   void SetUp() override {
     storage::StoreOptions so;
     so.path = dir_.Sub("data");
-    ASSERT_OK_AND_ASSIGN(store_, storage::Store::Open(so));
     engine::EngineOptions eo;
     eo.clock = &clock_;
-    eo.store = store_.get();
-    ASSERT_OK_AND_ASSIGN(engine_, engine::Engine::Open(eo));
-    table_ = std::make_unique<MethodTable>(*engine_);
+    ASSERT_OK_AND_ASSIGN(host_, testing::SyncHost::Open(so, eo, [](const std::string& what) { ADD_FAILURE() << what; }));
+    table_ = std::make_unique<MethodTable>(host_->engine());
   }
 
   testing::TempDir dir_;
   engine::FakeClock clock_;
-  std::unique_ptr<storage::Store> store_;
-  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<testing::SyncHost> host_;
   std::unique_ptr<MethodTable> table_;
 };
 
 TEST_F(MethodTableTest, EveryEngineMethodIsServedByTheEngineWithItsTraits) {
-  for (const auto& [name, method] : engine_->Methods()) {
+  for (const auto& [name, method] : host_->engine().Methods()) {
     const MethodEntry* e = table_->Find(name);
     ASSERT_NE(e, nullptr) << name;
     EXPECT_EQ(e->home, MethodHome::kEngine) << name;
