@@ -212,10 +212,7 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
                                  "fail-rate", "keys", "op", "durability"}),
             With(kClientFlags, {"spawn", "one-at-a-time", "prefill"}));
   ParseOrExit(args, argc, argv, from, "bench", help);
-  if (args.positional().size() != 1) {
-    std::fputs(help.c_str(), stderr);
-    return kExitUsage;
-  }
+  if (args.positional().size() != 1) return UsageError(help);
   BenchConfig cfg;
   cfg.workload = args.positional()[0];
   if (cfg.workload != "state" && cfg.workload != "pubsub" && cfg.workload != "queue" && cfg.workload != "lock" &&

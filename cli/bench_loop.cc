@@ -7,25 +7,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include "net/line_client.h"
+
 namespace shim::cli {
 
 namespace {
 
 Status Errno(const char* what) { return Status::Internal(std::string(what) + ": " + std::strerror(errno)); }
-
-// Writes all of `bytes` (a blocking socket: the server reads requests as
-// they come, so a batch of a few kilobytes never waits long).
-Status SendAll(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Errno("send");
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::Ok();
-}
 
 struct FdCloser {
   int fd;
@@ -55,7 +43,9 @@ Status ConnectionLoop::Run(const std::vector<std::string>& first, const OnLine& 
     if (::epoll_ctl(ep.fd, EPOLL_CTL_ADD, fds_[i], &ev) != 0) return Errno("epoll_ctl");
     active[i] = true;
     ++live;
-    SHIM_RETURN_IF_ERROR(SendAll(fds_[i], first[i]));
+    // A blocking send: the server reads requests as they come, so a batch
+    // of a few kilobytes never waits long.
+    SHIM_RETURN_IF_ERROR(net::SendAll(fds_[i], first[i]));
   }
 
   std::vector<epoll_event> events(64);
@@ -87,7 +77,7 @@ Status ConnectionLoop::Run(const std::vector<std::string>& first, const OnLine& 
         end_run = next.end_run;
       }
       in.erase(0, start);
-      if (!out.empty()) SHIM_RETURN_IF_ERROR(SendAll(fds_[i], out));
+      if (!out.empty()) SHIM_RETURN_IF_ERROR(net::SendAll(fds_[i], out));
       if (end_run) return Status::Ok();
       if (done) finish(i);
     }

@@ -72,10 +72,7 @@ limits (nested over 512 levels, an integer beyond 64 bits) is a string too.
   Args args(With(kClientValued, {"ttl-ms", "expected-version", "limit", "after"}), kClientFlags);
   ParseOrExit(args, argc, argv, from, "state", help);
   const auto& pos = args.positional();
-  if (pos.empty()) {
-    std::fputs(help.c_str(), stderr);
-    return kExitUsage;
-  }
+  if (pos.empty()) return UsageError(help);
   const std::string& verb = pos[0];
   json params = json::object();
   std::string method;
@@ -109,10 +106,7 @@ limits (nested over 512 levels, an integer beyond 64 bits) is a string too.
   if (!client) return kExitNoServer;
   auto r = client->Call(method, params, TimeoutMs(args));
   if (!r.ok()) return PrintError("state", r.status());
-  if (args.Flag("json")) {
-    std::cout << DumpCompact(*r) << "\n";
-    return kExitOk;
-  }
+  if (PrintedAsJson(args, *r)) return kExitOk;
   if (verb == "get") {
     if (r->is_null()) {
       std::fprintf(stderr, "(no key '%s')\n", pos[1].c_str());
@@ -231,10 +225,7 @@ failure it could not recover from; a restart clears it).
   if (!info.ok()) return PrintError("info", info.status());
   auto stats = client->Call("sys.stats", json::object(), TimeoutMs(args));
   if (!stats.ok()) return PrintError("info", stats.status());
-  if (args.Flag("json")) {
-    std::cout << DumpCompact(json{{"info", *info}, {"stats", *stats}}) << "\n";
-    return kExitOk;
-  }
+  if (PrintedAsJson(args, json{{"info", *info}, {"stats", *stats}})) return kExitOk;
   const json& e = (*stats)["engine"];
   std::cout << "shim " << (*info)["version"].get<std::string>() << " (protocol " << (*info)["protocol"] << ")\n"
             << "  socket       " << (*info)["socket"].get<std::string>() << "\n"
@@ -265,19 +256,13 @@ int RunLock(int argc, char** argv, int from) {
   ParseOrExit(args, argc, argv, from, "lock", help);
   const auto& pos = args.positional();
   const bool status = pos.size() == 2 && pos[0] == "status";
-  if (!status && !(pos.size() == 1 && pos[0] == "list")) {
-    std::fputs(help.c_str(), stderr);
-    return kExitUsage;
-  }
+  if (!status && !(pos.size() == 1 && pos[0] == "list")) return UsageError(help);
   auto client = ConnectOrReport(args, "lock");
   if (!client) return kExitNoServer;
   auto r = status ? client->Call("lock.status", {{"name", pos[1]}}, TimeoutMs(args))
                   : CallAllPages(*client, "lock.list", json::object(), "locks", TimeoutMs(args));
   if (!r.ok()) return PrintError("lock", r.status());
-  if (args.Flag("json")) {
-    std::cout << DumpCompact(*r) << "\n";
-    return kExitOk;
-  }
+  if (PrintedAsJson(args, *r)) return kExitOk;
   json locks = status ? json::array({*r}) : (*r)["locks"];
   if (locks.empty()) std::cout << "(no locks held)\n";
   for (const auto& l : locks) {
@@ -306,10 +291,7 @@ capabilities and the time since their last heartbeat.
   if (auto cap = args.Get("capability")) params["capability"] = *cap;
   auto r = CallAllPages(*client, "worker.list", params, "workers", TimeoutMs(args));
   if (!r.ok()) return PrintError("workers", r.status());
-  if (args.Flag("json")) {
-    std::cout << DumpCompact(*r) << "\n";
-    return kExitOk;
-  }
+  if (PrintedAsJson(args, *r)) return kExitOk;
   if ((*r)["workers"].empty()) std::cout << "(no workers registered)\n";
   for (const auto& w : (*r)["workers"]) {
     std::string caps;
@@ -333,10 +315,7 @@ Lists live leases: id, owner, TTL and time left.
   if (!client) return kExitNoServer;
   auto r = CallAllPages(*client, "lease.list", json::object(), "leases", TimeoutMs(args));
   if (!r.ok()) return PrintError("leases", r.status());
-  if (args.Flag("json")) {
-    std::cout << DumpCompact(*r) << "\n";
-    return kExitOk;
-  }
+  if (PrintedAsJson(args, *r)) return kExitOk;
   if ((*r)["leases"].empty()) std::cout << "(no live leases)\n";
   for (const auto& l : (*r)["leases"]) {
     std::cout << l["lease_id"] << "\t" << l["owner"].get<std::string>() << "\tttl " << l["ttl_ms"]

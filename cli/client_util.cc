@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 
+#include "base/json_text.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
 #include "engine/json_parse.h"
@@ -104,6 +106,17 @@ void ParseOrExit(Args& args, int argc, char** argv, int from, const char* comman
     std::fputs(help.c_str(), stdout);
     std::exit(kExitOk);
   }
+}
+
+int UsageError(const std::string& help) {
+  std::fputs(help.c_str(), stderr);
+  return kExitUsage;
+}
+
+bool PrintedAsJson(const Args& args, const nlohmann::json& result) {
+  if (!args.Flag("json")) return false;
+  std::cout << DumpCompact(result) << "\n";
+  return true;
 }
 
 Result<nlohmann::json> CallAllPages(net::LineClient& client, const std::string& method, nlohmann::json params,

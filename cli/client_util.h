@@ -26,6 +26,14 @@ std::set<std::string> With(std::set<std::string> base, std::initializer_list<std
 // Parses argv or exits: usage errors exit 2, --help prints `help` and exits 0.
 void ParseOrExit(Args& args, int argc, char** argv, int from, const char* command, const std::string& help);
 
+// Prints `help` to stderr, for a command line the command cannot run;
+// returns kExitUsage.
+int UsageError(const std::string& help);
+// With --json: prints `result` as one compact JSON line and returns true
+// (the command is done). Without: false, for the caller to print it for
+// people.
+bool PrintedAsJson(const Args& args, const nlohmann::json& result);
+
 // Connects to --connect HOST:PORT over TCP (then authenticates with
 // --auth-token, --auth-token-file or $SHIM_AUTH_TOKEN, if one is given),
 // else to --socket (else the default socket). Errors: INVALID_PARAMS for

@@ -12,7 +12,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -121,6 +123,23 @@ bool ReadAuthToken(const Args& args, std::string* token) {
   return true;
 }
 
+// Reads each --NAME given into its field (an absent one keeps the field's
+// default). False, after saying why, when one is not an integer of at
+// least `min` (`wants` says what it must be).
+template <class T>
+bool ReadIntOptions(const Args& args, std::initializer_list<std::pair<const char*, T*>> fields, long long min,
+                    const char* wants) {
+  for (auto [name, field] : fields) {
+    long long n = static_cast<long long>(*field);
+    if (!args.GetInt(name, &n) || n < min) {
+      std::fprintf(stderr, "shim serve: --%s wants %s\n", name, wants);
+      return false;
+    }
+    *field = static_cast<T>(n);
+  }
+  return true;
+}
+
 }  // namespace
 
 // Every connection is a file descriptor, and RocksDB keeps its own files
@@ -187,29 +206,20 @@ int RunServe(int argc, char** argv, int from) {
   server_options.tcp_listen = args.GetOr("listen", "");
   server_options.data_dir = store_options.path;
   server_options.durability = storage::DurabilityName(*durability);
-  long long n;
   engine::EngineLimits limits;
-  for (auto [name, field] : {std::pair{"max-message-bytes", &server_options.max_message_bytes},
-                             std::pair{"max-outbound-bytes", &server_options.max_outbound_bytes},
-                             std::pair{"max-reply-bytes", &limits.max_reply_bytes},
-                             std::pair{"max-held-reply-bytes", &server_options.max_held_reply_bytes},
-                             std::pair{"max-connections", &server_options.max_connections}}) {
-    n = static_cast<long long>(*field);
-    if (!args.GetInt(name, &n) || n < 1) {
-      std::fprintf(stderr, "shim serve: --%s wants a positive integer\n", name);
-      return kExitUsage;
-    }
-    *field = static_cast<size_t>(n);
-  }
-  for (auto [name, field] : {std::pair{"auth-timeout-ms", &server_options.auth_timeout_ms},
-                             std::pair{"idle-timeout-ms", &server_options.idle_timeout_ms},
-                             std::pair{"partial-line-timeout-ms", &server_options.partial_line_timeout_ms}}) {
-    n = static_cast<long long>(*field);
-    if (!args.GetInt(name, &n) || n < 0) {
-      std::fprintf(stderr, "shim serve: --%s wants a number of milliseconds (0 = no limit)\n", name);
-      return kExitUsage;
-    }
-    *field = static_cast<int64_t>(n);
+  if (!ReadIntOptions<size_t>(args,
+                              {{"max-message-bytes", &server_options.max_message_bytes},
+                               {"max-outbound-bytes", &server_options.max_outbound_bytes},
+                               {"max-reply-bytes", &limits.max_reply_bytes},
+                               {"max-held-reply-bytes", &server_options.max_held_reply_bytes},
+                               {"max-connections", &server_options.max_connections}},
+                              1, "a positive integer") ||
+      !ReadIntOptions<int64_t>(args,
+                               {{"auth-timeout-ms", &server_options.auth_timeout_ms},
+                                {"idle-timeout-ms", &server_options.idle_timeout_ms},
+                                {"partial-line-timeout-ms", &server_options.partial_line_timeout_ms}},
+                               0, "a number of milliseconds (0 = no limit)")) {
+    return kExitUsage;
   }
   // A page must fit the connection's output buffer.
   limits.max_reply_bytes = std::min(limits.max_reply_bytes, server_options.max_outbound_bytes);

@@ -75,10 +75,7 @@ Submit options:
             With(kClientFlags, {"wait"}));
   ParseOrExit(args, argc, argv, from, "task", help);
   const auto& pos = args.positional();
-  if (pos.empty()) {
-    std::fputs(help.c_str(), stderr);
-    return kExitUsage;
-  }
+  if (pos.empty()) return UsageError(help);
   const std::string& verb = pos[0];
   json params = json::object();
   std::string method;
@@ -141,10 +138,7 @@ Submit options:
       return type == "completed" ? kExitOk : kExitServerError;
     }
   }
-  if (args.Flag("json")) {
-    std::cout << DumpCompact(*r) << "\n";
-    return kExitOk;
-  }
+  if (PrintedAsJson(args, *r)) return kExitOk;
   if (verb == "submit") {
     std::cout << (*r)["task_id"].get<std::string>() << " " << (*r)["state"].get<std::string>()
               << ((*r).value("existing", false) ? " (existing task, same idempotency key)" : "") << "\n";
@@ -181,10 +175,7 @@ worker can take them), with the reasons.
     if (!stats.ok()) return PrintError("queues", stats.status());
     all.push_back(*stats);
   }
-  if (args.Flag("json")) {
-    std::cout << DumpCompact(json{{"queues", all}}) << "\n";
-    return kExitOk;
-  }
+  if (PrintedAsJson(args, json{{"queues", all}})) return kExitOk;
   if (all.empty()) {
     std::cout << "(no queues yet: they are created when a task is submitted)\n";
     return kExitOk;

@@ -204,8 +204,7 @@ Options:
       std::fputs(help.c_str(), stdout);
       return kExitOk;
     }
-    std::fputs(help.c_str(), stderr);
-    return kExitUsage;
+    return UsageError(help);
   }
   Args args(With(kClientValued, {"queue", "name", "worker-id", "capability", "max-tasks"}), kClientFlags);
   // --queue and --capability may repeat: collect them by hand first.

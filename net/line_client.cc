@@ -94,9 +94,9 @@ LineClient::~LineClient() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Status LineClient::SendRaw(std::string_view bytes) {
+Status SendAll(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
-    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
       return Errno("send");
@@ -105,6 +105,8 @@ Status LineClient::SendRaw(std::string_view bytes) {
   }
   return Status::Ok();
 }
+
+Status LineClient::SendRaw(std::string_view bytes) { return SendAll(fd_, bytes); }
 
 Result<std::string> LineClient::ReadLine(int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);

@@ -19,6 +19,10 @@
 
 namespace shim::net {
 
+// Writes all of `bytes` to the blocking socket `fd`, retrying where a
+// signal interrupted the send. Errors: INTERNAL with the OS reason.
+Status SendAll(int fd, std::string_view bytes);
+
 class LineClient {
  public:
   // Errors: INTERNAL with the OS reason (e.g. "no shim server is running
