@@ -32,13 +32,28 @@ using nlohmann::json;
 
 constexpr int kKeySpace = 4096;
 
-// Everything one benchmark run needs: a scratch dir, a clock and the
-// synchronous host (tests/support/sync_host.h) with its store and engine.
+// Counts replies and remembers the first error.
+struct ReplySink {
+  int64_t replies = 0;
+  std::string first_error;
+  ReplyFn Fn() {
+    return [this](Result<json> r) {
+      ++replies;
+      if (!r.ok() && first_error.empty()) first_error = r.status().ToString();
+    };
+  }
+};
+
+// Everything one benchmark run needs: a scratch dir, a clock, the
+// synchronous host (tests/support/sync_host.h) with its store and engine,
+// and the sink its replies go to.
 struct Rig {
   bench::ScratchDir dir{"shim-engine-bench"};
   FakeClock clock;
   std::unique_ptr<testing::SyncHost> host;
   std::string fault;  // the first the host reported
+  ReplySink sink;
+  ReplyFn reply = sink.Fn();  // a Rig is never moved: `reply` points into it
 
   // Returns an error message, or empty on success.
   std::string Open() {
@@ -64,18 +79,6 @@ struct Rig {
   }
 };
 
-// Counts replies and remembers the first error.
-struct ReplySink {
-  int64_t replies = 0;
-  std::string first_error;
-  ReplyFn Fn() {
-    return [this](Result<json> r) {
-      ++replies;
-      if (!r.ok() && first_error.empty()) first_error = r.status().ToString();
-    };
-  }
-};
-
 // A subscriber that counts what it gets: keeping every message would be
 // most of what a publish benchmark measures.
 std::shared_ptr<testing::FakeClient> CountingClient(uint64_t id) {
@@ -97,19 +100,17 @@ void BM_ApplyStateSet(benchmark::State& state) {
   Rig rig;
   if (std::string err = rig.Open(); !err.empty()) return state.SkipWithError(err.c_str());
   const std::vector<std::string> keys = Keys();
-  ReplySink sink;
-  ReplyFn reply = sink.Fn();
   int64_t n = 0;
   for (auto _ : state) {
     json params = {{"key", keys[n % kKeySpace]}, {"value", {{"step", n}, {"note", "working on it"}}}};
-    rig.host->Execute("state.set", std::move(params), nullptr, reply);
+    rig.host->Execute("state.set", std::move(params), nullptr, rig.reply);
     if (++n % group == 0) {
       if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
     }
   }
   if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
-  if (!sink.first_error.empty()) return state.SkipWithError(sink.first_error.c_str());
-  if (sink.replies != n) return state.SkipWithError("a reply was not released");
+  if (!rig.sink.first_error.empty()) return state.SkipWithError(rig.sink.first_error.c_str());
+  if (rig.sink.replies != n) return state.SkipWithError("a reply was not released");
   state.SetItemsProcessed(state.iterations());
   state.counters["groups_per_s"] =
       benchmark::Counter(static_cast<double>(state.iterations()) / static_cast<double>(group),
@@ -122,19 +123,17 @@ void BM_ApplyStateGet(benchmark::State& state) {
   Rig rig;
   if (std::string err = rig.Open(); !err.empty()) return state.SkipWithError(err.c_str());
   const std::vector<std::string> keys = Keys();
-  ReplySink sink;
-  ReplyFn reply = sink.Fn();
   for (int i = 0; i < kKeySpace; ++i) {
     rig.host->Execute("state.set", {{"key", keys[i]}, {"value", {{"step", i}, {"note", "working on it"}}}},
-                      nullptr, reply);
+                      nullptr, rig.reply);
   }
   if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
   int64_t n = 0;
   for (auto _ : state) {
-    rig.host->Execute("state.get", {{"key", keys[n++ % kKeySpace]}}, nullptr, reply);
+    rig.host->Execute("state.get", {{"key", keys[n++ % kKeySpace]}}, nullptr, rig.reply);
   }
-  if (!sink.first_error.empty()) return state.SkipWithError(sink.first_error.c_str());
-  if (sink.replies != kKeySpace + n) return state.SkipWithError("a reply was not released");
+  if (!rig.sink.first_error.empty()) return state.SkipWithError(rig.sink.first_error.c_str());
+  if (rig.sink.replies != kKeySpace + n) return state.SkipWithError("a reply was not released");
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_ApplyStateGet);
@@ -142,13 +141,12 @@ BENCHMARK(BM_ApplyStateGet);
 // The timed loop of the publish benchmarks: pubsub.publish of a small
 // message on team/events, committing every 16 publishes. Returns how many
 // it published, or -1 after SkipWithError.
-int64_t PublishLoop(benchmark::State& state, Rig& rig, ReplySink& sink) {
+int64_t PublishLoop(benchmark::State& state, Rig& rig) {
   constexpr int64_t kGroup = 16;
-  ReplyFn reply = sink.Fn();
   int64_t n = 0;
   for (auto _ : state) {
     json params = {{"channel", "team/events"}, {"data", {{"from", "agent-7"}, {"text", "step done"}, {"n", n}}}};
-    rig.host->Execute("pubsub.publish", std::move(params), nullptr, reply);
+    rig.host->Execute("pubsub.publish", std::move(params), nullptr, rig.reply);
     if (++n % kGroup == 0) {
       if (Status s = rig.Commit(); !s.ok()) {
         state.SkipWithError(s.ToString().c_str());
@@ -158,8 +156,8 @@ int64_t PublishLoop(benchmark::State& state, Rig& rig, ReplySink& sink) {
   }
   Status s = rig.Commit();
   if (!s.ok()) state.SkipWithError(s.ToString().c_str());
-  else if (!sink.first_error.empty()) state.SkipWithError(sink.first_error.c_str());
-  return s.ok() && sink.first_error.empty() ? n : -1;
+  else if (!rig.sink.first_error.empty()) state.SkipWithError(rig.sink.first_error.c_str());
+  return s.ok() && rig.sink.first_error.empty() ? n : -1;
 }
 
 // pubsub.publish of a small message on one channel, committing every 16
@@ -169,15 +167,13 @@ void BM_Publish(benchmark::State& state) {
   const int64_t subscribers = state.range(0);
   Rig rig;
   if (std::string err = rig.Open(); !err.empty()) return state.SkipWithError(err.c_str());
-  ReplySink sink;
-  ReplyFn reply = sink.Fn();
   std::vector<std::shared_ptr<testing::FakeClient>> clients;
   for (int64_t i = 0; i < subscribers; ++i) {
     clients.push_back(CountingClient(static_cast<uint64_t>(i + 1)));
-    rig.host->Execute("pubsub.subscribe", {{"channel", "team/events"}}, clients.back(), reply);
+    rig.host->Execute("pubsub.subscribe", {{"channel", "team/events"}}, clients.back(), rig.reply);
   }
-  if (!sink.first_error.empty()) return state.SkipWithError(sink.first_error.c_str());
-  const int64_t n = PublishLoop(state, rig, sink);
+  if (!rig.sink.first_error.empty()) return state.SkipWithError(rig.sink.first_error.c_str());
+  const int64_t n = PublishLoop(state, rig);
   if (n < 0) return;
   for (const auto& c : clients) {
     if (c->notifications() != n) return state.SkipWithError("a subscriber missed a message");
@@ -197,8 +193,6 @@ void BM_PublishPastPatterns(benchmark::State& state) {
   const int64_t patterns = state.range(0);
   Rig rig;
   if (std::string err = rig.Open(); !err.empty()) return state.SkipWithError(err.c_str());
-  ReplySink sink;
-  ReplyFn reply = sink.Fn();
   std::vector<std::shared_ptr<testing::FakeClient>> clients;
   for (int64_t i = 0; i < patterns; ++i) {
     if (i % kPerClient == 0) clients.push_back(CountingClient(clients.size() + 1));
@@ -210,10 +204,10 @@ void BM_PublishPastPatterns(benchmark::State& state) {
       case 2: pattern = "*a" + n + "x*"; break;
       default: pattern = "team" + n + "?"; break;
     }
-    rig.host->Execute("pubsub.subscribe", {{"pattern", std::move(pattern)}}, clients.back(), reply);
+    rig.host->Execute("pubsub.subscribe", {{"pattern", std::move(pattern)}}, clients.back(), rig.reply);
   }
-  if (!sink.first_error.empty()) return state.SkipWithError(sink.first_error.c_str());
-  const int64_t n = PublishLoop(state, rig, sink);
+  if (!rig.sink.first_error.empty()) return state.SkipWithError(rig.sink.first_error.c_str());
+  const int64_t n = PublishLoop(state, rig);
   if (n < 0) return;
   for (const auto& c : clients) {
     if (c->notifications() != 0) return state.SkipWithError("a pattern that does not match got a message");
@@ -247,8 +241,6 @@ void BM_ClaimAtDepth(benchmark::State& state) {
   const int64_t depth = state.range(0);
   Rig rig;
   if (std::string err = rig.Open(); !err.empty()) return state.SkipWithError(err.c_str());
-  ReplySink sink;
-  ReplyFn reply = sink.Fn();
   const double rss_before = RssMiB();
   const auto prefill_start = std::chrono::steady_clock::now();
   constexpr int64_t kBatch = 10'000;
@@ -257,14 +249,14 @@ void BM_ClaimAtDepth(benchmark::State& state) {
     for (int64_t i = done; i < std::min(depth, done + kBatch); ++i) {
       tasks.push_back({{"queue", "deep"}, {"payload", {{"n", i}, {"repo", "shim"}}}, {"priority", 1 + i % 10}});
     }
-    rig.host->Execute("task.submit_batch", {{"tasks", std::move(tasks)}}, nullptr, reply);
+    rig.host->Execute("task.submit_batch", {{"tasks", std::move(tasks)}}, nullptr, rig.reply);
     if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
   }
   const double prefill_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - prefill_start).count();
-  rig.host->Execute("worker.register", {{"worker_id", "w"}, {"max_concurrency", 1}}, nullptr, reply);
+  rig.host->Execute("worker.register", {{"worker_id", "w"}, {"max_concurrency", 1}}, nullptr, rig.reply);
   if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
-  if (!sink.first_error.empty()) return state.SkipWithError(sink.first_error.c_str());
+  if (!rig.sink.first_error.empty()) return state.SkipWithError(rig.sink.first_error.c_str());
 
   json claimed;
   ReplyFn on_claim = [&](Result<json> r) {
@@ -278,13 +270,13 @@ void BM_ClaimAtDepth(benchmark::State& state) {
     if (!claimed.is_object() || claimed["tasks"].empty()) return state.SkipWithError("nothing was claimed");
     const json& t = claimed["tasks"][0];
     rig.host->Execute("task.complete", {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}}, nullptr,
-                      reply);
+                      rig.reply);
     rig.host->Execute("task.submit", {{"queue", "deep"}, {"payload", {{"n", depth + n++}}}, {"priority", 5}},
-                      nullptr, reply);
+                      nullptr, rig.reply);
     if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
     state.ResumeTiming();
   }
-  if (!sink.first_error.empty()) return state.SkipWithError(sink.first_error.c_str());
+  if (!rig.sink.first_error.empty()) return state.SkipWithError(rig.sink.first_error.c_str());
   state.SetItemsProcessed(state.iterations());
   state.counters["rss_MiB"] = RssMiB() - rss_before;
   state.counters["prefill_s"] = prefill_s;
@@ -300,10 +292,8 @@ void BM_CascadeSlice(benchmark::State& state) {
   const int64_t chain = state.range(0);
   Rig rig;
   if (std::string err = rig.Open(); !err.empty()) return state.SkipWithError(err.c_str());
-  ReplySink sink;
-  ReplyFn reply = sink.Fn();
   rig.host->Execute("queue.configure", {{"queue", "c"}, {"keep_failed", 1000}, {"keep_completed", 1000}}, nullptr,
-                    reply);
+                    rig.reply);
   auto build_and_cancel = [&]() -> Status {
     std::string prev;
     for (int64_t done = 0; done < chain; done += 10'000) {
@@ -320,7 +310,7 @@ void BM_CascadeSlice(benchmark::State& state) {
       });
       SHIM_RETURN_IF_ERROR(rig.Commit());
       if (!ids.is_array() || ids.empty()) return Status::Internal("submit failed");
-      if (done == 0) rig.host->Execute("task.cancel", {{"task_id", ids[0]}}, nullptr, reply);
+      if (done == 0) rig.host->Execute("task.cancel", {{"task_id", ids[0]}}, nullptr, rig.reply);
       prev = ids.back();
     }
     return rig.Commit();
@@ -338,7 +328,7 @@ void BM_CascadeSlice(benchmark::State& state) {
     if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
     ++slices;
   }
-  if (!sink.first_error.empty()) return state.SkipWithError(sink.first_error.c_str());
+  if (!rig.sink.first_error.empty()) return state.SkipWithError(rig.sink.first_error.c_str());
   state.SetItemsProcessed(slices * static_cast<int64_t>(TaskModule::kCascadeSlice));
 }
 BENCHMARK(BM_CascadeSlice)->ArgName("chain")->Arg(100'000)->Unit(benchmark::kMillisecond);

@@ -32,15 +32,20 @@ function conn() {
 function qname(prefix) {
   return `${prefix}-${process.pid}-${Date.now()}`;
 }
+// A BullMQ queue of its own (named by qname, so runs never share keys), and
+// the Worker class that drains it.
+function freshQueue(prefix) {
+  const { Queue, Worker } = bull();
+  const name = qname(prefix);
+  return { name, queue: new Queue(name, { connection: conn() }), Worker };
+}
 
 // Queue cycles: addBulk N no-op jobs, then a Worker (concurrency C) drains
 // them; jobs/s = N / (time from worker start to the N-th 'completed').
 async function queueCycles() {
-  const { Queue, Worker } = bull();
   const N = num('jobs', 50000);
   const C = num('concurrency', 50);
-  const name = qname('q');
-  const queue = new Queue(name, { connection: conn() });
+  const { name, queue, Worker } = freshQueue('q');
   await queue.waitUntilReady();
   const t0 = performance.now();
   for (let i = 0; i < N; i += 1000) {
@@ -72,11 +77,9 @@ async function queueCycles() {
 // One job at a time: queue.add, then wait for the Worker's 'completed'
 // event for that job (same process); latency = add call -> event.
 async function latency() {
-  const { Queue, Worker } = bull();
   const N = num('jobs', 2000);
   const W = num('warmup', 200);
-  const name = qname('lat');
-  const queue = new Queue(name, { connection: conn() });
+  const { name, queue, Worker } = freshQueue('lat');
   const waiting = new Map();
   const worker = new Worker(name, async () => {}, { connection: conn(), concurrency: 1 });
   worker.on('completed', (job) => {
