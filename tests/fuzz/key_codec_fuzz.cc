@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "storage/key_codec.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
@@ -34,14 +35,6 @@ using shim::storage::KeyDecoder;
 using shim::storage::KeyEncoder;
 using shim::storage::KeyTag;
 using Field = std::variant<uint64_t, int64_t, std::string>;
-
-#define CHECK(cond)                                                      \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
-      std::fprintf(stderr, "key_codec_fuzz: check failed: %s\n", #cond); \
-      std::abort();                                                      \
-    }                                                                    \
-  } while (0)
 
 std::vector<int> Shape(uint8_t b) {
   std::vector<int> shape;
@@ -131,10 +124,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Decoded da, db;
   const bool ok_a = Decode(a, shape, &da);
   const bool ok_b = Decode(b, shape, &db);
-  if (ok_a) CHECK(Encode(da) == a);
-  if (ok_b) CHECK(Encode(db) == b);
+  if (ok_a) SHIM_FUZZ_CHECK(Encode(da) == a);
+  if (ok_b) SHIM_FUZZ_CHECK(Encode(db) == b);
   // 3: order.
-  if (ok_a && ok_b) CHECK(Compare(da, db) == MemCompare(a, b));
+  if (ok_a && ok_b) SHIM_FUZZ_CHECK(Compare(da, db) == MemCompare(a, b));
 
   // 4: the bytes as values: tag a[0], strings a and b, integers from b.
   {
@@ -149,25 +142,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     const std::string key = Encode(t);
     Decoded back;
-    CHECK(Decode(key, shape, &back));
-    CHECK(back.tag == t.tag && back.fields == t.fields);
+    SHIM_FUZZ_CHECK(Decode(key, shape, &back));
+    SHIM_FUZZ_CHECK(back.tag == t.tag && back.fields == t.fields);
     // Order again, now for a well-formed pair: swap the strings.
     Decoded t2 = t;
     for (Field& f : t2.fields) {
       if (auto* s = std::get_if<std::string>(&f)) *s = (*s == std::string(a)) ? std::string(b) : std::string(a);
     }
-    CHECK(Compare(t, t2) == MemCompare(key, Encode(t2)));
+    SHIM_FUZZ_CHECK(Compare(t, t2) == MemCompare(key, Encode(t2)));
   }
 
   // 5: PrefixSuccessor.
   const std::string succ = shim::storage::PrefixSuccessor(a);
   if (!succ.empty()) {
-    CHECK(MemCompare(succ, a) > 0);
+    SHIM_FUZZ_CHECK(MemCompare(succ, a) > 0);
     std::string longer(a);
     longer.append(b);
-    CHECK(MemCompare(succ, longer) > 0);
+    SHIM_FUZZ_CHECK(MemCompare(succ, longer) > 0);
   } else {
-    for (char c : a) CHECK(static_cast<unsigned char>(c) == 0xFF);
+    for (char c : a) SHIM_FUZZ_CHECK(static_cast<unsigned char>(c) == 0xFF);
   }
   return 0;
 }

@@ -22,19 +22,12 @@
 #include <vector>
 
 #include "net/line_framer.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 using shim::net::LineFramer;
 using Kind = LineFramer::Piece::Kind;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      std::fprintf(stderr, "line_framer_fuzz: check failed: %s\n", #cond); \
-      std::abort();                                                        \
-    }                                                                      \
-  } while (0)
 
 struct Expected {
   Kind kind;
@@ -78,26 +71,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view chunk = stream.substr(at, len);
     framer.Feed(chunk);
     while (auto piece = framer.Next()) {
-      CHECK(next < expected.size());
+      SHIM_FUZZ_CHECK(next < expected.size());
       const Expected& want = expected[next++];
-      CHECK(piece->kind == want.kind);
+      SHIM_FUZZ_CHECK(piece->kind == want.kind);
       if (want.kind == Kind::kLine) {
-        CHECK(piece->bytes == want.line);
+        SHIM_FUZZ_CHECK(piece->bytes == want.line);
       } else {
-        CHECK(!piece->bytes.empty());
-        CHECK(want.line.substr(0, piece->bytes.size()) == piece->bytes);
+        SHIM_FUZZ_CHECK(!piece->bytes.empty());
+        SHIM_FUZZ_CHECK(want.line.substr(0, piece->bytes.size()) == piece->bytes);
       }
     }
     for (size_t nl = chunk.find('\n'); nl != std::string_view::npos; nl = chunk.find('\n', nl + 1)) {
       line_start = at + nl + 1;
     }
     at += len;
-    CHECK(framer.buffered_bytes() <= max);
-    CHECK(framer.line_open() == (at > line_start));
-    CHECK(framer.open_line_began_in_chunk() == (at > line_start && line_start >= at - len));
+    SHIM_FUZZ_CHECK(framer.buffered_bytes() <= max);
+    SHIM_FUZZ_CHECK(framer.line_open() == (at > line_start));
+    SHIM_FUZZ_CHECK(framer.open_line_began_in_chunk() == (at > line_start && line_start >= at - len));
   }
-  CHECK(next == expected.size());
+  SHIM_FUZZ_CHECK(next == expected.size());
   const size_t tail = stream.size() - line_start;
-  CHECK(framer.buffered_bytes() == (tail <= max ? tail : 0));
+  SHIM_FUZZ_CHECK(framer.buffered_bytes() == (tail <= max ? tail : 0));
   return 0;
 }
