@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { connectClient, startServer, tempHome, waitUntil } from './helpers.mjs';
+import { callTool, connectClient, startServer, tempHome, waitUntil } from './helpers.mjs';
 
 describe('supervisor and worker', () => {
   let home;
@@ -28,23 +28,17 @@ describe('supervisor and worker', () => {
     home?.cleanup();
   });
 
-  async function tool(conn, name, args) {
-    const r = await conn.client.callTool({ name, arguments: args });
-    assert.equal(r.isError, false, `${name}: ${r.content?.[0]?.text}`);
-    return r.structuredContent;
-  }
-
   test('a small plan runs to completion', async () => {
-    const { worker_id: workerId } = await tool(worker, 'shim_worker_register', {
+    const { worker_id: workerId } = await callTool(worker, 'shim_worker_register', {
       name: 'writer',
       capabilities: ['write'],
     });
 
     // The worker waits for work before there is any: the claim is served
     // server-side once the supervisor submits.
-    const firstClaim = tool(worker, 'shim_task_claim', { queues: ['plan'], worker_id: workerId, wait_ms: 10000 });
+    const firstClaim = callTool(worker, 'shim_task_claim', { queues: ['plan'], worker_id: workerId, wait_ms: 10000 });
 
-    const submitted = await tool(supervisor, 'shim_task_submit', {
+    const submitted = await callTool(supervisor, 'shim_task_submit', {
       tasks: [
         { queue: 'plan', ref: 'report', payload: { goal: 'report' }, aggregate: 'concatenate' },
         { queue: 'plan', ref: 'intro', parent_id: 'report', payload: { section: 'intro' }, requires: ['write'] },
@@ -55,7 +49,7 @@ describe('supervisor and worker', () => {
     assert.equal(submitted.task_ids.length, 4);
     const [parentId, ...childIds] = submitted.task_ids;
 
-    const parentBefore = await tool(supervisor, 'shim_task_status', { task_id: parentId });
+    const parentBefore = await callTool(supervisor, 'shim_task_status', { task_id: parentId });
     assert.notEqual(parentBefore.state, 'completed');
 
     // The worker does the sections one at a time, as the dependencies allow.
@@ -67,7 +61,7 @@ describe('supervisor and worker', () => {
       assert.notEqual(task.task_id, parentId, 'the parent is never handed out');
       const section = task.payload.section;
       assert.deepEqual(
-        await tool(worker, 'shim_task_complete', {
+        await callTool(worker, 'shim_task_complete', {
           task_id: task.task_id,
           lease_token: task.lease_token,
           result: { section, text: `${section} written` },
@@ -76,13 +70,13 @@ describe('supervisor and worker', () => {
       );
       done.push(task.task_id);
       if (done.length === 3) break;
-      claim = await tool(worker, 'shim_task_claim', { queues: ['plan'], worker_id: workerId, wait_ms: 10000 });
+      claim = await callTool(worker, 'shim_task_claim', { queues: ['plan'], worker_id: workerId, wait_ms: 10000 });
     }
     assert.deepEqual(done, childIds, 'in dependency order');
 
     // The parent completes by itself with its children's results in child order.
     const parent = await waitUntil(async () => {
-      const s = await tool(supervisor, 'shim_task_status', { task_id: parentId });
+      const s = await callTool(supervisor, 'shim_task_status', { task_id: parentId });
       return s.state === 'completed' ? s : null;
     }, 5000, 'the parent to complete');
     assert.deepEqual(parent.result, [
@@ -91,21 +85,21 @@ describe('supervisor and worker', () => {
       { section: 'outro', text: 'outro written' },
     ]);
 
-    const stats = await tool(supervisor, 'shim_queue_stats', { queue: 'plan' });
+    const stats = await callTool(supervisor, 'shim_queue_stats', { queue: 'plan' });
     assert.equal(stats.counts.completed, 4);
     assert.equal(stats.counts.ready, 0);
 
     // Nothing left for the worker.
-    const empty = await tool(worker, 'shim_task_claim', { queues: ['plan'], worker_id: workerId, wait_ms: 0 });
+    const empty = await callTool(worker, 'shim_task_claim', { queues: ['plan'], worker_id: workerId, wait_ms: 0 });
     assert.deepEqual(empty.tasks, []);
   });
 
   test('both chats share state and messages', async () => {
-    await tool(supervisor, 'shim_state_set', { key: 'project/status', value: 'drafting' });
-    const seen = await tool(worker, 'shim_state_get', { key: 'project/status' });
+    await callTool(supervisor, 'shim_state_set', { key: 'project/status', value: 'drafting' });
+    const seen = await callTool(worker, 'shim_state_get', { key: 'project/status' });
     assert.equal(seen.value, 'drafting');
-    await tool(worker, 'shim_publish', { channel: 'team', data: { from: 'worker', text: 'done' } });
-    const msgs = await tool(supervisor, 'shim_read_messages', { channel: 'team' });
+    await callTool(worker, 'shim_publish', { channel: 'team', data: { from: 'worker', text: 'done' } });
+    const msgs = await callTool(supervisor, 'shim_read_messages', { channel: 'team' });
     assert.deepEqual(msgs.messages.map((m) => m.data.from), ['worker']);
   });
 });

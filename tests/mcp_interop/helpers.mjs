@@ -2,6 +2,7 @@
 // `shim serve` daemon on a unique socket, MCP SDK clients that launch
 // `shim mcp` over stdio, a raw JSON-RPC line client for the socket, and a
 // small JSON-schema check of structured results.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -145,6 +146,14 @@ export async function connectClient(home, { name = 'interop-test', args = [] } =
   const client = new Client({ name, version: '1.0.0' });
   await client.connect(transport);
   return { client, transport, seen, stderr: () => stderr };
+}
+
+// Calls tool `name` with `args` on a connectClient connection; the call must
+// succeed. Returns its structured result.
+export async function callTool(conn, name, args) {
+  const r = await conn.client.callTool({ name, arguments: args });
+  assert.equal(r.isError, false, `${name}: ${r.content?.[0]?.text}`);
+  return r.structuredContent;
 }
 
 // A raw JSON-RPC 2.0 line client on the daemon's socket.

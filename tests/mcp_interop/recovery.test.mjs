@@ -11,16 +11,10 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import {
-  RawClient, SHIM_BIN, alive, connectClient, pidsWithArg, startServer, tempHome, waitForSocket, waitUntil,
+  RawClient, SHIM_BIN, alive, callTool, connectClient, pidsWithArg, startServer, tempHome, waitForSocket, waitUntil,
 } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-
-async function tool(conn, name, args) {
-  const r = await conn.client.callTool({ name, arguments: args });
-  assert.equal(r.isError, false, `${name}: ${r.content?.[0]?.text}`);
-  return r.structuredContent;
-}
 
 describe('a crashed chat is recovered by the next one', () => {
   let home;
@@ -66,7 +60,7 @@ describe('a crashed chat is recovered by the next one', () => {
     assert.equal(saved.forced.checkpoint_id, 2);
 
     observer = await connectClient(home, { name: 'next-chat' });
-    assert.equal((await tool(observer, 'shim_session_status', { session_id: sessionId })).state, 'open');
+    assert.equal((await callTool(observer, 'shim_session_status', { session_id: sessionId })).state, 'open');
 
     // The chat host dies: no close, no goodbye. Its `shim mcp` sees EOF and ends.
     const killedAt = Date.now();
@@ -74,7 +68,7 @@ describe('a crashed chat is recovered by the next one', () => {
     await waitUntil(() => !alive(saved.mcp_pid), 5000, 'shim mcp to end on EOF');
 
     const unclean = await waitUntil(async () => {
-      const s = await tool(observer, 'shim_session_status', { session_id: sessionId });
+      const s = await callTool(observer, 'shim_session_status', { session_id: sessionId });
       return s.state === 'unclean' ? { ...s, seenAt: Date.now() } : null;
     }, 10000, 'the session to go unclean');
     // Not before its heartbeat TTL, counted from the last heartbeat the
@@ -87,7 +81,7 @@ describe('a crashed chat is recovered by the next one', () => {
     assert.ok(unclean.seenAt - killedAt < ttl + 5000);
     assert.equal(unclean.recovery_available, true);
 
-    const rec = await tool(observer, 'shim_check_recovery', { name: 'report-chat' });
+    const rec = await callTool(observer, 'shim_check_recovery', { name: 'report-chat' });
     assert.equal(rec.recovery_available, true);
     assert.equal(rec.reason, 'unclean_close');
     assert.equal(rec.session.session_id, sessionId);
@@ -97,9 +91,9 @@ describe('a crashed chat is recovered by the next one', () => {
     assert.equal(rec.last_checkpoint.verified, true);
     assert.deepEqual(rec.last_checkpoint.data, { goal: 'write the report', step: 2, next: 'section 3' });
 
-    const acked = await tool(observer, 'shim_check_recovery', { session_id: sessionId, acknowledge: true });
+    const acked = await callTool(observer, 'shim_check_recovery', { session_id: sessionId, acknowledge: true });
     assert.equal(acked.recovery_available, true);
-    const again = await tool(observer, 'shim_check_recovery', { name: 'report-chat' });
+    const again = await callTool(observer, 'shim_check_recovery', { name: 'report-chat' });
     assert.equal(again.recovery_available, false);
     assert.equal(again.reason, 'none');
   });
@@ -132,7 +126,7 @@ describe('shim mcp starts the daemon when none answers', () => {
   test('starts it, leaves it running, and a second bridge reuses it', async () => {
     assert.deepEqual(daemonPids(), []);
     const first = await connectClient(home, { name: 'first' });
-    await tool(first, 'shim_state_set', { key: 'k', value: 'v' });
+    await callTool(first, 'shim_state_set', { key: 'k', value: 'v' });
     const pids = daemonPids();
     assert.equal(pids.length, 1, `one daemon: ${pids}`);
     daemonPid = pids[0];
@@ -142,7 +136,7 @@ describe('shim mcp starts the daemon when none answers', () => {
     assert.ok(alive(daemonPid));
     await waitForSocket(home.socket, 2000);
     const second = await connectClient(home, { name: 'second' });
-    assert.equal((await tool(second, 'shim_state_get', { key: 'k' })).value, 'v');
+    assert.equal((await callTool(second, 'shim_state_get', { key: 'k' })).value, 'v');
     assert.deepEqual(daemonPids(), [daemonPid], 'no second daemon');
     await second.client.close();
 
