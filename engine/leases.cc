@@ -11,16 +11,13 @@ using storage::Family;
 
 Status LeaseModule::Recover() {
   leases_.clear();
-  return ScanRecords(core_.store(), kLeaseRecords, [&](std::string_view k, std::string_view v) {
-    uint64_t id;
-    Lease lease;
-    if (!DecodeLeaseKey(k, &id) || !DecodeLeaseRecord(v, &lease)) return false;
-    // Full TTL again after a restart: nothing expires early.
-    lease.expires_mono_ms = core_.clock().MonoMs() + lease.ttl_ms;
-    Arm(id, lease);
-    leases_.emplace(id, std::move(lease));
-    return true;
-  });
+  return ScanDecodedRecords<uint64_t, Lease>(
+      core_.store(), kLeaseRecords, DecodeLeaseKey, DecodeLeaseRecord, [&](uint64_t id, Lease lease) {
+        // Full TTL again after a restart: nothing expires early.
+        lease.expires_mono_ms = core_.clock().MonoMs() + lease.ttl_ms;
+        Arm(id, lease);
+        leases_.emplace(id, std::move(lease));
+      });
 }
 
 int64_t LeaseModule::WallExpiry(const Lease& lease) const {

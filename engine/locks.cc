@@ -14,17 +14,14 @@ using storage::Family;
 
 Status LockModule::Recover() {
   locks_.clear();
-  return ScanRecords(core_.store(), kLockRecords, [&](std::string_view k, std::string_view v) {
-    std::string name;
-    Lock lock;
-    if (!DecodeLockKey(k, &name) || !DecodeLockRecord(v, &lock)) return false;
-    lock.held = true;
-    // Full TTL again after a restart: nothing expires early.
-    lock.expires_mono_ms = core_.clock().MonoMs() + lock.ttl_ms;
-    Arm(name, lock);
-    locks_.emplace(std::move(name), std::move(lock));
-    return true;
-  });
+  return ScanDecodedRecords<std::string, Lock>(
+      core_.store(), kLockRecords, DecodeLockKey, DecodeLockRecord, [&](std::string name, Lock lock) {
+        lock.held = true;  // only a held lock has a record
+        // Full TTL again after a restart: nothing expires early.
+        lock.expires_mono_ms = core_.clock().MonoMs() + lock.ttl_ms;
+        Arm(name, lock);
+        locks_.emplace(std::move(name), std::move(lock));
+      });
 }
 
 void LockModule::Reset() {
@@ -169,6 +166,15 @@ void LockModule::Acquire(Call& call) {
       Waiter{waiter_id, owner, ttl, lease_id, call.client ? call.client->id() : 0, call.reply, timer});
 }
 
+LockModule::Lock* LockModule::HeldWithToken(Call& call, const std::string& name, uint64_t token) {
+  CollectIfLapsed(name);
+  auto it = locks_.find(name);
+  if (it != locks_.end() && it->second.held && it->second.token == token) return &it->second;
+  core_.Reply(call.reply, Status(StatusCode::kNotOwner,
+                                 "token " + std::to_string(token) + " does not hold lock '" + name + "'"));
+  return nullptr;
+}
+
 void LockModule::Extend(Call& call) {
   const auto& lim = core_.limits();
   Params p(call.params);
@@ -176,13 +182,9 @@ void LockModule::Extend(Call& call) {
   uint64_t token = static_cast<uint64_t>(p.Int("token", {.min = 0}));
   int64_t ttl = p.Int("ttl_ms", {.min = 1, .max = lim.max_ttl_ms});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  CollectIfLapsed(name);
-  auto it = locks_.find(name);
-  if (it == locks_.end() || !it->second.held || it->second.token != token) {
-    return core_.Reply(call.reply, Status(StatusCode::kNotOwner, "token " + std::to_string(token) +
-                                                                     " does not hold lock '" + name + "'"));
-  }
-  Lock& lock = it->second;
+  Lock* held = HeldWithToken(call, name, token);
+  if (!held) return;
+  Lock& lock = *held;
   core_.NextRevision();
   lock.ttl_ms = ttl;
   lock.expires_mono_ms = core_.clock().MonoMs() + ttl;
@@ -196,13 +198,9 @@ void LockModule::Release(Call& call) {
   std::string name = p.Str("name", {.min = 1, .max = core_.limits().max_name_bytes});
   uint64_t token = static_cast<uint64_t>(p.Int("token", {.min = 0}));
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  CollectIfLapsed(name);
-  auto it = locks_.find(name);
-  if (it == locks_.end() || !it->second.held || it->second.token != token) {
-    return core_.Reply(call.reply, Status(StatusCode::kNotOwner, "token " + std::to_string(token) +
-                                                                     " does not hold lock '" + name + "'"));
-  }
-  ReleaseAndHandOff(name, it->second);
+  Lock* held = HeldWithToken(call, name, token);
+  if (!held) return;
+  ReleaseAndHandOff(name, *held);
   core_.Reply(call.reply, json{{"ok", true}});
 }
 

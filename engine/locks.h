@@ -80,6 +80,9 @@ class LockModule {
   bool Lapsed(const Lock& lock) const;
   // Frees `name` now, handing it on, if it has lapsed: what its timer does.
   void CollectIfLapsed(const std::string& name);
+  // The lock `name` when `token` holds it (after collecting it if it
+  // lapsed); else answers the call NOT_OWNER and returns null.
+  Lock* HeldWithToken(Call& call, const std::string& name, uint64_t token);
   // Grants `name` to the given owner: new token, persisted, timer armed.
   void Grant(const std::string& name, Lock& lock, const std::string& owner, int64_t ttl_ms,
              uint64_t lease_id);

@@ -132,24 +132,23 @@ const json& Params::Any(std::string_view field) {
 
 const json* Params::OptAny(std::string_view field) { return Find(field); }
 
-const json* Params::OptObject(std::string_view field) {
+const json* Params::OptOfKind(std::string_view field, bool (json::*is_kind)() const noexcept,
+                              const char* want) {
   const json* v = Find(field);
   if (!v || v->is_null()) return nullptr;
-  if (!v->is_object()) {
-    Invalid(field, "must be an object");
+  if (!(v->*is_kind)()) {
+    Invalid(field, want);
     return nullptr;
   }
   return v;
 }
 
+const json* Params::OptObject(std::string_view field) {
+  return OptOfKind(field, &json::is_object, "must be an object");
+}
+
 const json* Params::OptArray(std::string_view field) {
-  const json* v = Find(field);
-  if (!v || v->is_null()) return nullptr;
-  if (!v->is_array()) {
-    Invalid(field, "must be an array");
-    return nullptr;
-  }
-  return v;
+  return OptOfKind(field, &json::is_array, "must be an array");
 }
 
 const json* Params::Array(std::string_view field) {

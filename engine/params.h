@@ -64,6 +64,10 @@ class Params {
 
  private:
   const nlohmann::json* Find(std::string_view field) const;
+  // OptObject and OptArray: the field if `is_kind` holds for it, null when
+  // absent or null, else invalid (`want` says what it must be).
+  const nlohmann::json* OptOfKind(std::string_view field, bool (nlohmann::json::*is_kind)() const noexcept,
+                                  const char* want);
   void Invalid(std::string_view field, std::string message);
 
   const nlohmann::json& params_;

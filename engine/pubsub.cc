@@ -31,15 +31,13 @@ void PubSubModule::Reset() {
 Status PubSubModule::Recover() {
   meta_dirty_.clear();
   channels_.clear();
-  SHIM_RETURN_IF_ERROR(
-      ScanRecords(core_.store(), kChannelMetaRecords, [&](std::string_view k, std::string_view v) {
-        std::string name;
-        Channel ch;
-        if (!DecodeChannelMetaKey(k, &name) || !DecodeChannelMetaRecord(v, &ch)) return false;
+  const Status scanned = ScanDecodedRecords<std::string, Channel>(
+      core_.store(), kChannelMetaRecords, DecodeChannelMetaKey, DecodeChannelMetaRecord,
+      [&](std::string name, Channel ch) {
         ch.durable_seq = ch.last_seq;
-        channels_.emplace(std::move(name), ch);
-        return true;
-      }));
+        channels_.emplace(std::move(name), std::move(ch));
+      });
+  if (!scanned.ok()) return scanned;
   if (!sweep_scheduled_) {
     sweep_scheduled_ = true;
     ScheduleSweep();

@@ -12,6 +12,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "storage/key_codec.h"
 #include "storage/store.h"
@@ -38,6 +39,23 @@ using RecordDecoder = std::function<bool(std::string_view key, std::string_view 
 // (the scan stops there, and the caller's indexes hold what came before it).
 Status ScanRecords(const storage::Store& store, const RecordKind& kind,
                    const RecordDecoder& decode);
+
+// ScanRecords for a kind whose keys decode into a Key with `decode_key`
+// (DecodeXKey) and whose values decode into a Value with `decode_value`
+// (DecodeXRecord; Value may be the module's in-memory form, derived from
+// the record struct): hands each pair to `keep(Key, Value)`. A key or a
+// value that does not decode fails the scan as ScanRecords says.
+template <class Key, class Value, class DecodeKey, class DecodeValue, class Keep>
+Status ScanDecodedRecords(const storage::Store& store, const RecordKind& kind, DecodeKey decode_key,
+                          DecodeValue decode_value, Keep keep) {
+  return ScanRecords(store, kind, [&](std::string_view k, std::string_view v) {
+    Key key;
+    Value value;
+    if (!decode_key(k, &key) || !decode_value(v, &value)) return false;
+    keep(std::move(key), std::move(value));
+    return true;
+  });
+}
 
 // INTERNAL "corrupt <kind> record in column family '<family>' at key <key>",
 // the key printable (PrintableBytes), with data {family, key}. For readers

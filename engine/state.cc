@@ -151,16 +151,9 @@ Result<json> StateModule::PlanSet(const json& params, Overlay& overlay) {
     return Status::TooLarge("value: encoded size over " + std::to_string(lim.max_value_bytes) + " bytes",
                             lim.max_value_bytes);
   }
-  const KvEntry* cur = Lookup(key, overlay);
-  KvEntry e;
-  e.value_json = std::move(text);
-  e.version = cur ? cur->version + 1 : 1;
-  e.revision = PendingRevision();
-  e.expires_at_ms = ttl ? core_.clock().NowMs() + *ttl : 0;
-  e.lease_id = lease_id;  // a set without lease_id detaches the key from its lease
-  json result = {{"version", e.version}, {"revision", e.revision}};
-  overlay[key] = std::move(e);
-  return result;
+  // A set without lease_id detaches the key from its lease.
+  return StageWrite(overlay, key, Lookup(key, overlay), std::move(text), ttl ? core_.clock().NowMs() + *ttl : 0,
+                    lease_id, json::object());
 }
 
 Result<json> StateModule::PlanPatch(const json& params, Overlay& overlay) {
@@ -197,15 +190,8 @@ Result<json> StateModule::PlanPatch(const json& params, Overlay& overlay) {
                             lim.max_value_bytes);
   }
   SHIM_RETURN_IF_ERROR(ChargeJsonWork(build, text.size()));
-  KvEntry e;
-  e.value_json = std::move(text);
-  e.version = cur ? cur->version + 1 : 1;
-  e.revision = PendingRevision();
-  e.expires_at_ms = cur ? cur->expires_at_ms : 0;
-  e.lease_id = cur ? cur->lease_id : 0;
-  json result = {{"value", std::move(value)}, {"version", e.version}, {"revision", e.revision}};
-  overlay[key] = std::move(e);
-  return result;
+  return StageWrite(overlay, key, cur, std::move(text), cur ? cur->expires_at_ms : 0, cur ? cur->lease_id : 0,
+                    {{"value", std::move(value)}});
 }
 
 Result<json> StateModule::PlanIncr(const json& params, Overlay& overlay) {
@@ -231,15 +217,23 @@ Result<json> StateModule::PlanIncr(const json& params, Overlay& overlay) {
   if (__builtin_add_overflow(base, by, &sum)) {
     return Status(StatusCode::kTypeMismatch, "key '" + key + "': increment overflows a 64-bit integer");
   }
+  return StageWrite(overlay, key, cur, DumpCompact(json(sum)),
+                    ttl ? core_.clock().NowMs() + *ttl : (cur ? cur->expires_at_ms : 0), cur ? cur->lease_id : 0,
+                    {{"value", sum}});
+}
+
+json StateModule::StageWrite(Overlay& overlay, const std::string& key, const KvEntry* cur, std::string value_json,
+                              int64_t expires_at_ms, uint64_t lease_id, json reply) {
   KvEntry e;
-  e.value_json = DumpCompact(json(sum));
+  e.value_json = std::move(value_json);
   e.version = cur ? cur->version + 1 : 1;
   e.revision = PendingRevision();
-  e.expires_at_ms = ttl ? core_.clock().NowMs() + *ttl : (cur ? cur->expires_at_ms : 0);
-  e.lease_id = cur ? cur->lease_id : 0;
-  json result = {{"value", sum}, {"version", e.version}, {"revision", e.revision}};
+  e.expires_at_ms = expires_at_ms;
+  e.lease_id = lease_id;
+  reply["version"] = e.version;
+  reply["revision"] = e.revision;
   overlay[key] = std::move(e);
-  return result;
+  return reply;
 }
 
 Result<json> StateModule::PlanDel(const json& params, Overlay& overlay) {

@@ -81,6 +81,11 @@ class StateModule {
   Result<nlohmann::json> PlanPatch(const nlohmann::json& params, Overlay& overlay);
   Result<nlohmann::json> PlanIncr(const nlohmann::json& params, Overlay& overlay);
   Result<nlohmann::json> PlanDel(const nlohmann::json& params, Overlay& overlay);
+  // The write the set, patch and incr planners end with: the next version
+  // of `key` after `cur` (null when absent), holding `value_json`, into the
+  // overlay. Returns `reply` with that version and its revision.
+  nlohmann::json StageWrite(Overlay& overlay, const std::string& key, const KvEntry* cur, std::string value_json,
+                            int64_t expires_at_ms, uint64_t lease_id, nlohmann::json reply);
 
   // Applies a planned overlay: one new revision for all of it.
   // `pending_revision_` is what planners report as the write's revision.

@@ -21,16 +21,13 @@ constexpr size_t kMaxCapabilities = 64;
 
 Status WorkerModule::Recover() {
   workers_.clear();
-  return ScanRecords(core_.store(), kWorkerRecords, [&](std::string_view k, std::string_view v) {
-    std::string id;
-    Worker w;
-    if (!DecodeWorkerKey(k, &id) || !DecodeWorkerRecord(v, &w)) return false;
-    // Full TTL again after a restart: nothing expires early.
-    w.expires_mono_ms = core_.clock().MonoMs() + w.heartbeat_ttl_ms;
-    if (!w.dead) Arm(id, w);
-    workers_.emplace(std::move(id), std::move(w));
-    return true;
-  });
+  return ScanDecodedRecords<std::string, Worker>(
+      core_.store(), kWorkerRecords, DecodeWorkerKey, DecodeWorkerRecord, [&](std::string id, Worker w) {
+        // Full TTL again after a restart: nothing expires early.
+        w.expires_mono_ms = core_.clock().MonoMs() + w.heartbeat_ttl_ms;
+        if (!w.dead) Arm(id, w);
+        workers_.emplace(std::move(id), std::move(w));
+      });
 }
 
 void WorkerModule::Persist(const std::string& id, const Worker& w) {
