@@ -217,12 +217,18 @@ int CountKeys(const StoreOptions& options) {
   return n;
 }
 
-TEST(PowerCutStoreTest, AfterACutAStoreHoldsItsSyncedCommitsAndNoMore) {
-  testing::TempDir dir;
+// A store in `dir` whose file system journals what it syncs, for a cut.
+StoreOptions JournaledStore(const testing::TempDir& dir, Durability durability) {
   StoreOptions options;
   options.path = dir.Sub("db");
   options.power_cut_journal = dir.Sub("journal");
-  options.durability = Durability::kAsync;
+  options.durability = durability;
+  return options;
+}
+
+TEST(PowerCutStoreTest, AfterACutAStoreHoldsItsSyncedCommitsAndNoMore) {
+  testing::TempDir dir;
+  StoreOptions options = JournaledStore(dir, Durability::kAsync);
   options.wal_sync_interval_ms = 3'600'000;  // no background sync during the test
 
   // One synced commit, then 9 that only reached the page cache.
@@ -243,10 +249,7 @@ TEST(PowerCutStoreTest, AfterACutAStoreHoldsItsSyncedCommitsAndNoMore) {
 
 TEST(PowerCutStoreTest, SyncDurabilityLosesNothingToACutAndCountsTheSyncsTheFileSystemSaw) {
   testing::TempDir dir;
-  StoreOptions options;
-  options.path = dir.Sub("db");
-  options.power_cut_journal = dir.Sub("journal");
-  options.durability = Durability::kSync;
+  const StoreOptions options = JournaledStore(dir, Durability::kSync);
   ASSERT_EQ(RunChild(options, 10, false), 0)
       << "exit 12: RocksDB's fsync count is not one per sync commit";
   ASSERT_OK_AND_ASSIGN(PowerCutReport cut, ApplyPowerCut(options.power_cut_journal));
