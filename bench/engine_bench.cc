@@ -20,7 +20,7 @@
 #include "engine/client.h"
 #include "engine/clock.h"
 #include "engine/engine.h"
-#include "engine/tasks.h"
+#include "engine/tasks/tasks.h"
 #include "storage/store.h"
 #include "tests/support/fake_client.h"
 #include "tests/support/sync_host.h"

@@ -40,7 +40,7 @@
 #include "engine/clock.h"
 #include "engine/core.h"
 #include "engine/group.h"
-#include "engine/risk_model.h"
+#include "engine/sessions/risk_model.h"
 #include "storage/store.h"
 
 namespace shim::engine {

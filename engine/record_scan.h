@@ -2,7 +2,7 @@
 // through ScanRecords, so a record that does not decode fails the open the
 // same way everywhere: INTERNAL, naming the record kind, its column family
 // and its key. Each kind's key and Encode/Decode pair live beside each other
-// in engine/<kind>_record.h (tasks: engine/task.h); a RecordKind constant
+// in engine/<kind>_record.h (tasks: engine/tasks/task.h); a RecordKind constant
 // there says where recovery finds the kind.
 //
 // Pure functions over a Store; any thread (StateModule::Load runs its scan

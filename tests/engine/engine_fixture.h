@@ -19,7 +19,7 @@
 #include "engine/client.h"
 #include "engine/clock.h"
 #include "engine/engine.h"
-#include "engine/risk_model.h"
+#include "engine/sessions/risk_model.h"
 #include "storage/store.h"
 #include "tests/support/fake_client.h"
 #include "tests/support/sync_host.h"

@@ -1,5 +1,5 @@
 // PayloadCache: what it holds before and after a commit, against its budget.
-#include "engine/payload_cache.h"
+#include "engine/tasks/payload_cache.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // The stored record schemas (engine/*_record.h, the task record in
-// engine/task.h): every kind's Encode writes the bytes earlier versions
+// engine/tasks/task.h): every kind's Encode writes the bytes earlier versions
 // wrote (stores keep opening), and its decoders refuse a key of another tag,
 // a cut key, a cut value, an unknown record tag where the record has one,
 // and a member of another type, instead of misreading or throwing.
@@ -13,15 +13,15 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/channel_meta_record.h"
-#include "engine/checkpoint_record.h"
+#include "engine/sessions/checkpoint_record.h"
 #include "engine/kv_record.h"
 #include "engine/lease_record.h"
 #include "engine/lock_record.h"
-#include "engine/queue_record.h"
-#include "engine/session_record.h"
-#include "engine/signal_record.h"
-#include "engine/task.h"
-#include "engine/task_queue.h"
+#include "engine/tasks/queue_record.h"
+#include "engine/sessions/session_record.h"
+#include "engine/sessions/signal_record.h"
+#include "engine/tasks/task.h"
+#include "engine/tasks/task_queue.h"
 #include "engine/worker_record.h"
 #include "storage/key_codec.h"
 

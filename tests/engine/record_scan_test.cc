@@ -10,7 +10,7 @@
 
 #include "engine/lease_record.h"
 #include "engine/record_scan.h"
-#include "engine/task.h"
+#include "engine/tasks/task.h"
 #include "storage/store.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_util.h"

@@ -1,8 +1,8 @@
-// The risk model (engine/risk_model.h), case by case: every ramp's start and
+// The risk model (engine/sessions/risk_model.h), case by case: every ramp's start and
 // full boundary, the noisy-or combination, the level thresholds, when a
 // checkpoint is recommended, and RiskConfig::FromJson.
 // AssessRisk is pure: no engine, no store, no clock.
-#include "engine/risk_model.h"
+#include "engine/sessions/risk_model.h"
 
 #include <optional>
 #include <string>

@@ -1,4 +1,4 @@
-// Sessions, checkpoints, signals and recovery (engine/sessions.h), through
+// Sessions, checkpoints, signals and recovery (engine/sessions/sessions.h), through
 // the engine fixture (tests/engine/engine_fixture.h). No sockets, no sleeps.
 #include <algorithm>
 #include <chrono>
@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
-#include "engine/risk_model.h"
+#include "engine/sessions/risk_model.h"
 #include "storage/key_codec.h"
 #include "storage/store.h"
 #include "tests/engine/engine_fixture.h"

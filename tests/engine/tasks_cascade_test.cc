@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/tasks.h"
+#include "engine/tasks/tasks.h"
 #include "tests/engine/tasks_fixture.h"
 
 namespace shim::engine::taskstest {

@@ -2,7 +2,7 @@
 // the next one in one call, the way a busy worker loops.
 #include <string>
 
-#include "engine/tasks.h"
+#include "engine/tasks/tasks.h"
 #include "tests/engine/tasks_fixture.h"
 
 namespace shim::engine::taskstest {

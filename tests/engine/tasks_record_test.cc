@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/task.h"
+#include "engine/tasks/task.h"
 #include "storage/key_codec.h"
 #include "tests/engine/tasks_fixture.h"
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/backoff.h"
+#include "engine/tasks/backoff.h"
 #include "tests/engine/tasks_fixture.h"
 
 namespace shim::engine::taskstest {

@@ -6,7 +6,7 @@
 // form decodes in well under a microsecond and allocates only for the rare
 // fields a task actually has.
 //
-// Keys: TaskKey / TaskPayloadKey (engine/task.h).
+// Keys: TaskKey / TaskPayloadKey (engine/tasks/task.h).
 //
 // Grammar (integers are LEB128 varints; "z" = zigzag-encoded signed; str =
 // varint length + bytes; json = str holding compact JSON text):
@@ -24,7 +24,7 @@
 
 #include "base/json_text.h"
 #include "engine/json_parse.h"
-#include "engine/task.h"
+#include "engine/tasks/task.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {

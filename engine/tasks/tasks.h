@@ -14,9 +14,9 @@
 // progress/extend/complete/fail need the current token, so a worker that
 // stalled past its lease cannot complete a task that was handed out again.
 // Leases that lapse and workers that die return their tasks as failed
-// attempts. Files: tasks.cc (handlers), tasks_submit.cc (validation, batches,
-// cycles), tasks_lifecycle.cc (transitions), tasks_claim.cc (claims,
-// waiters, routing), tasks_query.cc (get/list/stats), tasks_payload.cc
+// attempts. Files (engine/tasks/): tasks.cc (handlers), submit.cc
+// (validation, batches, cycles), lifecycle.cc (transitions), claim.cc
+// (claims, waiters, routing), query.cc (get/list/stats), payload.cc
 // (payloads, read from the store on demand).
 // Engine thread only.
 #pragma once
@@ -37,9 +37,9 @@
 
 #include "engine/call.h"
 #include "engine/core.h"
-#include "engine/payload_cache.h"
-#include "engine/task.h"
-#include "engine/task_queue.h"
+#include "engine/tasks/payload_cache.h"
+#include "engine/tasks/task.h"
+#include "engine/tasks/task_queue.h"
 
 namespace shim::engine {
 
@@ -91,7 +91,7 @@ class TaskModule {
   // claims (max_claim_waiters) and its timer.
   void EndWaits(uint64_t client_id);
 
-  // Cascades (tasks_cascade.cc): what a finished task sets off in its
+  // Cascades (cascade.cc): what a finished task sets off in its
   // dependents, its parent and its children runs as queued steps, never as
   // recursion, at most kCascadeSlice steps per engine turn. A cascade
   // larger than that goes on in later turns (RunCascade, from the engine's
@@ -108,12 +108,12 @@ class TaskModule {
   const TaskLimits& limits() const { return limits_; }
 
  private:
-  // ---- submit (tasks_submit.cc)
+  // ---- submit (submit.cc)
   struct Spec;  // one validated task of a submit
   Result<Spec> ParseSpec(const nlohmann::json& j, size_t index);
   Result<nlohmann::json> SubmitSpecs(std::vector<Spec>& specs, bool batch);
 
-  // ---- lifecycle (tasks_lifecycle.cc)
+  // ---- lifecycle (lifecycle.cc)
   Task* Find(uint64_t seq);
   TaskQueue& QueueFor(const std::string& name);
   void Persist(const Task& t);
@@ -147,7 +147,7 @@ class TaskModule {
   // Cancels `t` now and queues the cancel of its subtree.
   void CancelTree(Task& t, const std::string& reason);
 
-  // ---- cascades (tasks_cascade.cc)
+  // ---- cascades (cascade.cc)
   struct CascadeStep {
     enum class Kind : uint8_t {
       kDependents,  // `seq` finished: resolve the tasks waiting on it
@@ -174,7 +174,7 @@ class TaskModule {
   void Forget(TaskQueue& q, std::unordered_map<uint64_t, Task>::iterator it);
   Result<Task*> RunningWithToken(const nlohmann::json& params, uint64_t* token_out);
 
-  // ---- claims (tasks_claim.cc)
+  // ---- claims (claim.cc)
   // A validated task.claim (or the claim_next of task.complete / task.fail).
   struct ClaimRequest {
     std::string worker_id;
@@ -232,7 +232,7 @@ class TaskModule {
   void Dispatch(const std::string& queue);
   std::list<ClaimWaiter>::iterator PickWaiter(TaskQueue& q, const Task& t);
 
-  // ---- payloads (tasks_payload.cc)
+  // ---- payloads (payload.cc)
   // A task's payload, from the cache or the store (null if it cannot be read).
   nlohmann::json LoadPayload(uint64_t seq) const;
   // The same as JSON text ("null" if it cannot be read).
@@ -242,7 +242,7 @@ class TaskModule {
   // them before).
   void HoldPayloads(std::vector<std::pair<uint64_t, std::string>> payloads);
 
-  // ---- queries (tasks_query.cc)
+  // ---- queries (query.cc)
   nlohmann::json Describe(const Task& t, bool with_payload) const;
   void PersistQueueConfig(TaskQueue& q);
 

@@ -1,7 +1,7 @@
 // The stored session (Family::kSessions): its key, its Encode/Decode pair
 // and where recovery finds it. The heartbeat deadline does not outlive a
 // restart (an open session gets its full TTL again); the checkpoint list is
-// rebuilt from the checkpoint records (engine/checkpoint_record.h).
+// rebuilt from the checkpoint records (engine/sessions/checkpoint_record.h).
 //
 //   key   := kSession session_id:str
 //   value := {"closed_at_ms": i64, "heartbeat_ttl_ms": i64,

@@ -1,4 +1,4 @@
-#include "engine/checkpoint_record.h"
+#include "engine/sessions/checkpoint_record.h"
 
 #include <tuple>
 

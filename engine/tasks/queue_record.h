@@ -20,7 +20,7 @@
 
 namespace shim::engine {
 
-struct QueueConfig;  // engine/task_queue.h
+struct QueueConfig;  // engine/tasks/task_queue.h
 
 inline constexpr RecordKind kQueueRecords{
     "queue", storage::Family::kQueues, storage::KeyTag::kQueueConfig, {}};

@@ -1,4 +1,4 @@
-#include "engine/task_queue.h"
+#include "engine/tasks/task_queue.h"
 
 #include <algorithm>
 #include <vector>

@@ -5,7 +5,7 @@
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/reply_budget.h"
-#include "engine/sessions.h"
+#include "engine/sessions/sessions.h"
 
 namespace shim::engine {
 

@@ -3,7 +3,7 @@
 
 #include "engine/params.h"
 #include "engine/reply_budget.h"
-#include "engine/tasks.h"
+#include "engine/tasks/tasks.h"
 #include "engine/workers.h"
 
 namespace shim::engine {

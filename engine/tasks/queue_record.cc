@@ -1,9 +1,9 @@
-#include "engine/queue_record.h"
+#include "engine/tasks/queue_record.h"
 
 #include <tuple>
 
 #include "engine/record_fields.h"
-#include "engine/task_queue.h"
+#include "engine/tasks/task_queue.h"
 
 namespace shim::engine {
 

@@ -11,7 +11,7 @@
 // leaves a cascade half done. Recovery then finds what is left from the
 // task states alone (QueueRechecksAfterRecovery), because no finished task
 // is forgotten by retention while a cascade is pending.
-#include "engine/tasks.h"
+#include "engine/tasks/tasks.h"
 
 #include <algorithm>
 

@@ -24,7 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/status.h"
-#include "engine/task.h"
+#include "engine/tasks/task.h"
 
 namespace shim::engine {
 
@@ -39,7 +39,7 @@ struct QueueConfig {
   int64_t keep_completed = 1000;
   int64_t keep_failed = 10'000;
   bool paused = false;
-  // Stored, and answered by queue.configure, as engine/queue_record.h says.
+  // Stored, and answered by queue.configure, as engine/tasks/queue_record.h says.
 };
 
 // Keeps the last N samples for a median.

@@ -1,4 +1,4 @@
-#include "engine/task.h"
+#include "engine/tasks/task.h"
 
 #include <algorithm>
 #include <charconv>

@@ -2,8 +2,8 @@
 // auto-checkpoint decision (checkpoint.auto, behind shim_auto_checkpoint).
 #include "base/json_text.h"
 #include "engine/params.h"
-#include "engine/sessions.h"
-#include "engine/signal_record.h"
+#include "engine/sessions/sessions.h"
+#include "engine/sessions/signal_record.h"
 #include "storage/key_codec.h"
 
 namespace shim::engine {

@@ -1,4 +1,4 @@
-#include "engine/backoff.h"
+#include "engine/tasks/backoff.h"
 
 #include <algorithm>
 

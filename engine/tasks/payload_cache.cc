@@ -1,4 +1,4 @@
-#include "engine/payload_cache.h"
+#include "engine/tasks/payload_cache.h"
 
 namespace shim::engine {
 

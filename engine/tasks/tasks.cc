@@ -1,14 +1,14 @@
 // TaskModule: recovery and the handlers that act on one running task
 // (progress, extend, complete, fail) or on any task (cancel, retry), and the
 // queue controls.
-#include "engine/tasks.h"
+#include "engine/tasks/tasks.h"
 
 #include <algorithm>
 
 #include "base/json_text.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
-#include "engine/queue_record.h"
+#include "engine/tasks/queue_record.h"
 #include "engine/workers.h"
 
 namespace shim::engine {

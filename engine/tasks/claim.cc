@@ -4,7 +4,7 @@
 #include "base/json_text.h"
 #include "engine/json_parse.h"
 #include "engine/params.h"
-#include "engine/tasks.h"
+#include "engine/tasks/tasks.h"
 #include "engine/workers.h"
 
 namespace shim::engine {

@@ -6,7 +6,7 @@
 
 #include "base/json_text.h"
 #include "engine/params.h"
-#include "engine/tasks.h"
+#include "engine/tasks/tasks.h"
 
 namespace shim::engine {
 

@@ -1,4 +1,4 @@
-#include "engine/signal_record.h"
+#include "engine/sessions/signal_record.h"
 
 #include "base/json_text.h"
 #include "engine/record_fields.h"

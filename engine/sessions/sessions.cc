@@ -1,11 +1,11 @@
 // SessionModule: session lifecycle and recovery.
-#include "engine/sessions.h"
+#include "engine/sessions/sessions.h"
 
 #include "base/json_text.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/reply_budget.h"
-#include "engine/signal_record.h"
+#include "engine/sessions/signal_record.h"
 #include "engine/state.h"
 #include "storage/key_codec.h"
 

@@ -1,4 +1,4 @@
-#include "engine/risk_model.h"
+#include "engine/sessions/risk_model.h"
 
 #include <algorithm>
 #include <cmath>

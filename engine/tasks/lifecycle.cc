@@ -4,7 +4,7 @@
 
 #include "engine/json_build.h"
 #include "engine/pubsub.h"
-#include "engine/tasks.h"
+#include "engine/tasks/tasks.h"
 #include "engine/workers.h"
 
 namespace shim::engine {

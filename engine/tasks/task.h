@@ -28,7 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/backoff.h"
+#include "engine/tasks/backoff.h"
 #include "engine/client.h"
 #include "engine/record_scan.h"
 

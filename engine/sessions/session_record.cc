@@ -1,4 +1,4 @@
-#include "engine/session_record.h"
+#include "engine/sessions/session_record.h"
 
 #include <tuple>
 

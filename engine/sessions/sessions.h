@@ -11,7 +11,7 @@
 // signal.record scores the chat's risk with the RiskModel.
 // Storage: Family::kSessions (session records), kCheckpoints (meta and data
 // under separate tags, so recovery reads only the small metas), kSignals;
-// their keys and records are engine/session_record.h, checkpoint_record.h
+// their keys and records are engine/sessions/session_record.h, checkpoint_record.h
 // and signal_record.h.
 // Liveness is on the monotonic clock; open sessions get their full TTL again
 // after a restart. Files: sessions.cc, checkpoints.cc, signals.cc.
@@ -29,10 +29,10 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/call.h"
-#include "engine/checkpoint_record.h"
+#include "engine/sessions/checkpoint_record.h"
 #include "engine/core.h"
-#include "engine/risk_model.h"
-#include "engine/session_record.h"
+#include "engine/sessions/risk_model.h"
+#include "engine/sessions/session_record.h"
 
 namespace shim::engine {
 
@@ -83,12 +83,12 @@ class SessionModule {
 
  private:
   using State = SessionState;
-  // The stored meta (engine/checkpoint_record.h) and the id its key holds.
+  // The stored meta (engine/sessions/checkpoint_record.h) and the id its key holds.
   struct CheckpointMeta : CheckpointMetaRecord {
     uint64_t id = 0;
     nlohmann::json ToJson() const;
   };
-  // The stored part (engine/session_record.h) and what lives only in memory.
+  // The stored part (engine/sessions/session_record.h) and what lives only in memory.
   struct Session : SessionRecord {
     int64_t expires_mono_ms = 0;
     std::deque<CheckpointMeta> checkpoints;  // oldest first
