@@ -42,6 +42,11 @@
 // input, flushes the error, shuts down the sending side and reads and
 // discards until the client closes or a short grace ends, so the client
 // reads the error rather than a reset. io thread only.
+//
+// One class in two files, as Beast's examples separate a session from its
+// request handling: net/session.cc is the transport (the read, write and
+// watch loops, the outbox, closing), net/session_protocol.cc the protocol
+// (the HTTP refusal, sys.auth, batches, dispatch).
 #pragma once
 
 #include <chrono>
@@ -82,6 +87,7 @@ class Session final : public engine::Client, public std::enable_shared_from_this
   size_t outbound_bytes() const { return outbox_bytes_; }
 
  private:
+  // ---- transport (net/session.cc): the socket side
   asio::awaitable<void> ReadLoop();
   asio::awaitable<void> WriteLoop();
   // Enforces the auth, partial-line and idle deadlines and the abort grace.
@@ -91,6 +97,15 @@ class Session final : public engine::Client, public std::enable_shared_from_this
   // Sends `line` (an error line, or the HTTP refusal), then closes: see the
   // header comment. Further replies and notifications are dropped.
   void Abort(std::string line, std::string_view why);
+  // Returns once queued output is at most max_outbound_bytes (or the
+  // session stops reading).
+  asio::awaitable<void> WaitForDrain();
+  void Send(std::string line);
+  // Closes once the client has half-closed, every request is answered and
+  // all output is written.
+  void MaybeFinish();
+
+  // ---- protocol (net/session_protocol.cc): what a line means
   // Receives a request's answer exactly once: the encoded reply line (with
   // its newline), or an empty string when nothing is to be sent (a
   // notification). Lines rather than documents, so that the common reply is
@@ -98,11 +113,9 @@ class Session final : public engine::Client, public std::enable_shared_from_this
   // members' lines.
   using Done = std::function<void(std::string line)>;
 
-  // sys.auth: checks the token, answers or aborts.
-  void Authenticate(const Request& req, Done done);
-  // Returns once queued output is at most max_outbound_bytes (or the
-  // session stops reading).
-  asio::awaitable<void> WaitForDrain();
+  // A line longer than `limit` (the framer skips the rest): TOO_LARGE, or
+  // before sys.auth an abort.
+  void HandleOverlongLine(std::string_view line_start, size_t limit);
   void HandleLine(std::string_view line);
   // Validates and dispatches one parsed request (`id_text`: its
   // RequestLine::id_texts entry); `done` as Done says.
@@ -110,10 +123,8 @@ class Session final : public engine::Client, public std::enable_shared_from_this
   // Counts the request as pending until `done` runs.
   Done Track(Done done);
   void Dispatch(Request req, Done done);
-  void Send(std::string line);
-  // Closes once the client has half-closed, every request is answered and
-  // all output is written.
-  void MaybeFinish();
+  // sys.auth: checks the token, answers or aborts.
+  void Authenticate(const Request& req, Done done);
 
   Socket socket_;
   Server& server_;

@@ -118,7 +118,7 @@ TEST(ErrorCodesTest, ProtocolErrorsAreRowsOfTheTable) {
   EXPECT_EQ(StatusCodeWireCode(StatusCode::kInvalidRequest), -32600);
   EXPECT_EQ(StatusCodeWireCode(StatusCode::kMethodNotFound), -32601);
 
-  // Not JSON: the session answers PARSE_ERROR (net/session.cc).
+  // Not JSON: the session answers PARSE_ERROR (net/session_protocol.cc).
   net::RequestLine read = net::ReadRequestLine("{not json");
   EXPECT_TRUE(read.syntax_error);
   const json parse_error =

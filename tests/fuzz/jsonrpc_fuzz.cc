@@ -1,5 +1,5 @@
 // libFuzzer target: JSON-RPC line handling + dispatch, the path of
-// Session::HandleLine / HandleMessage / Dispatch (net/session.cc) without
+// Session::HandleLine / HandleMessage / Dispatch (net/session_protocol.cc) without
 // the socket: each input is the byte stream of one connection, split into
 // lines at '\n' (a trailing '\r' dropped, blank lines skipped), each line
 // read by net::ReadRequestLine, batches answered as one array in request
