@@ -59,6 +59,17 @@ std::string EncodeResultLine(const RequestId& id, const json& result) {
   return line;
 }
 
+std::string JoinBatchReplies(const std::vector<std::string>& replies) {
+  std::string out;
+  for (const std::string& r : replies) {
+    if (r.empty()) continue;
+    out += out.empty() ? '[' : ',';
+    out.append(r, 0, r.size() - 1);  // without its newline
+  }
+  if (!out.empty()) out += "]\n";
+  return out;
+}
+
 std::string EncodeResultLine(const RequestId& id, std::string_view result_json) {
   std::string line = R"({"id":)";
   line.reserve(result_json.size() + id.text().size() + 40);

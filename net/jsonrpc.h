@@ -54,6 +54,11 @@ std::string EncodeErrorLine(const RequestId& id, const Status& status);
 // already encoded as compact JSON (engine::Client::NotifyEncoded). `method`
 // is one of shim's own names, which need no escaping.
 std::string EncodeNotificationLine(std::string_view method, std::string_view params_json);
+// A batch's reply line from its members' reply lines in request order: one
+// array, its compact encoding their texts joined by commas; a notification's
+// empty line contributes nothing. Empty when no member is answered (an
+// all-notification batch gets no reply at all).
+std::string JoinBatchReplies(const std::vector<std::string>& replies);
 
 // Documents a client sends.
 nlohmann::json RequestMessage(uint64_t id, std::string_view method, const nlohmann::json& params);

@@ -80,8 +80,7 @@ void Session::HandleLine(std::string_view line) {
     return;
   }
   // A batch is answered with one array, in request order, once every member
-  // is done; notifications contribute nothing. The array's compact encoding
-  // is its members' joined by commas.
+  // is done; notifications contribute nothing (JoinBatchReplies).
   struct BatchState {
     std::vector<std::string> replies;
     size_t remaining;
@@ -96,13 +95,7 @@ void Session::HandleLine(std::string_view line) {
     batch->bytes += reply.size();
     batch->replies[i] = std::move(reply);
     if (--batch->remaining > 0) return;
-    std::string out;
-    for (std::string& r : batch->replies) {
-      if (r.empty()) continue;
-      out += out.empty() ? '[' : ',';
-      out.append(r, 0, r.size() - 1);  // without its newline
-    }
-    if (!out.empty()) self->Send(out + "]\n");
+    if (std::string out = JoinBatchReplies(batch->replies); !out.empty()) self->Send(std::move(out));
   };
   const ServerOptions& opt = server_.options();
   for (size_t i = 0; i < message.size(); ++i) {

@@ -201,13 +201,9 @@ struct Connection {
       HandleMessage(std::move(message[i]), read.id_texts.at(i), [self, batch, i](std::string reply) {
         batch->replies[i] = std::move(reply);
         if (--batch->remaining > 0) return;
-        std::string out;
-        for (std::string& r : batch->replies) {
-          if (r.empty()) continue;
-          out += out.empty() ? '[' : ',';
-          out.append(r, 0, r.size() - 1);  // without its newline
+        if (std::string out = shim::net::JoinBatchReplies(batch->replies); !out.empty()) {
+          self->lines.push_back(std::move(out));
         }
-        if (!out.empty()) self->lines.push_back(out + "]\n");
       });
     }
   }

@@ -113,5 +113,17 @@ TEST(RequestLineTest, ErrorLinesAreTheDocumentsEncoded) {
   }
 }
 
+TEST(RequestLineTest, BatchRepliesJoinIntoOneArrayWithoutNotifications) {
+  const std::string a = EncodeResultLine(RequestId::FromJson(1), json{{"ok", true}});
+  const std::string b = EncodeErrorLine(RequestId::FromJson("x"), Status(StatusCode::kInvalidRequest, "no"));
+  const std::string joined = JoinBatchReplies({a, std::string(), b});
+  ASSERT_FALSE(joined.empty());
+  EXPECT_EQ(joined.back(), '\n');
+  // The line is exactly the array of the answered members, in order.
+  EXPECT_EQ(joined, EncodeLine(json::array({json::parse(a), json::parse(b)})));
+  // A batch of notifications only is not answered at all.
+  EXPECT_EQ(JoinBatchReplies({std::string(), std::string()}), "");
+}
+
 }  // namespace
 }  // namespace shim::net
