@@ -93,9 +93,17 @@ void Session::Rearm() {
 asio::awaitable<void> Session::WatchLoop() {
   auto self = shared_from_this();
   const ServerOptions& opt = server_.options();
-  const auto ms = [](int64_t n) { return std::chrono::milliseconds(n); };
-  auto timeout_error = [](StatusCode code, std::string message, int64_t timeout_ms) {
-    return EncodeErrorLine(RequestId(), Status(code, std::move(message), {{"timeout_ms", timeout_ms}}));
+  // One of the connection's deadlines: `since` + `timeout_ms`, enforced
+  // while `armed`; when it passes the session aborts with `code` and the
+  // message `text_before` <timeout_ms> `text_after`.
+  struct Deadline {
+    bool armed;
+    Clock::time_point since;
+    int64_t timeout_ms;
+    StatusCode code;
+    const char* text_before;
+    const char* text_after;
+    std::string_view why;  // for the log
   };
   while (!closed_) {
     const auto now = Clock::now();
@@ -107,41 +115,33 @@ asio::awaitable<void> Session::WatchLoop() {
       }
       next = abort_deadline_;
     } else {
-      if (!authenticated_ && opt.auth_timeout_ms > 0) {
-        const auto deadline = accepted_at_ + ms(opt.auth_timeout_ms);
+      const Deadline deadlines[] = {
+          {!authenticated_ && opt.auth_timeout_ms > 0, accepted_at_, opt.auth_timeout_ms,
+           StatusCode::kUnauthorized, "no sys.auth within ", " ms of connecting", "no sys.auth in time"},
+          {line_open_ && !waiting_for_drain_ && opt.partial_line_timeout_ms > 0, line_started_,
+           opt.partial_line_timeout_ms, StatusCode::kTimeout, "request line not completed within ",
+           " ms of its first byte", "partial-line timeout"},
+          {opt.idle_timeout_ms > 0 && pending_ == 0, last_activity_, opt.idle_timeout_ms, StatusCode::kTimeout,
+           "no traffic for ", " ms", "idle timeout"},
+      };
+      const Deadline* passed = nullptr;
+      for (const Deadline& d : deadlines) {
+        if (!d.armed) continue;
+        const auto deadline = d.since + std::chrono::milliseconds(d.timeout_ms);
         if (now >= deadline) {
-          Abort(timeout_error(StatusCode::kUnauthorized,
-                              "no sys.auth within " + std::to_string(opt.auth_timeout_ms) +
-                                  " ms of connecting; closing the connection",
-                              opt.auth_timeout_ms),
-                "no sys.auth in time");
-          continue;
+          passed = &d;
+          break;
         }
         next = std::min(next, deadline);
       }
-      if (line_open_ && !waiting_for_drain_ && opt.partial_line_timeout_ms > 0) {
-        const auto deadline = line_started_ + ms(opt.partial_line_timeout_ms);
-        if (now >= deadline) {
-          Abort(timeout_error(StatusCode::kTimeout,
-                              "request line not completed within " + std::to_string(opt.partial_line_timeout_ms) +
-                                  " ms of its first byte; closing the connection",
-                              opt.partial_line_timeout_ms),
-                "partial-line timeout");
-          continue;
-        }
-        next = std::min(next, deadline);
-      }
-      if (opt.idle_timeout_ms > 0 && pending_ == 0) {
-        const auto deadline = last_activity_ + ms(opt.idle_timeout_ms);
-        if (now >= deadline) {
-          Abort(timeout_error(StatusCode::kTimeout,
-                              "no traffic for " + std::to_string(opt.idle_timeout_ms) +
-                                  " ms; closing the connection",
-                              opt.idle_timeout_ms),
-                "idle timeout");
-          continue;
-        }
-        next = std::min(next, deadline);
+      if (passed) {
+        Abort(EncodeErrorLine(RequestId(),
+                              Status(passed->code,
+                                     passed->text_before + std::to_string(passed->timeout_ms) +
+                                         passed->text_after + "; closing the connection",
+                                     {{"timeout_ms", passed->timeout_ms}})),
+              passed->why);
+        continue;
       }
     }
     watchdog_.expires_at(next);
