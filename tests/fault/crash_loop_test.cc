@@ -127,7 +127,10 @@ void RunExpectingDataLoss(CrashLoopOptions options, int min_kinds) {
 // a power cut does to a `sync` that stopped syncing. The loop must fail, in
 // its data-loss checks, within a few kills.
 TEST(CrashLoopTeethTest, DurabilityNoneLosesAcknowledgedWritesAndTheChecksSeeIt) {
-  RunExpectingDataLoss({.kills = 5, .durability = "none"}, 2);
+  CrashLoopOptions options;
+  options.kills = 5;
+  options.durability = "none";
+  RunExpectingDataLoss(options, 2);
 }
 
 // `async` acknowledges before the WAL is synced: under SIGKILL alone the
@@ -137,7 +140,11 @@ TEST(CrashLoopTeethTest, DurabilityNoneLosesAcknowledgedWritesAndTheChecksSeeIt)
 // do), so the loop may take several cuts; it stops at the first violation,
 // and 40 leave a miss once in ~10^5 runs.
 TEST(CrashLoopTeethTest, AsyncUnderPowerCutsLosesAcknowledgedWritesAndTheChecksSeeIt) {
-  RunExpectingDataLoss({.kills = 40, .durability = "async", .power_cut = true}, 1);
+  CrashLoopOptions options;
+  options.kills = 40;
+  options.durability = "async";
+  options.power_cut = true;
+  RunExpectingDataLoss(options, 1);
 }
 
 // Empties the newest WAL file of a RocksDB directory: the acknowledged,
