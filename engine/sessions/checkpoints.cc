@@ -130,7 +130,7 @@ void SessionModule::CheckpointList(Call& call) {
   Params p(call.params);
   std::string id = SessionIdParam(p);
   auto before = p.OptInt("before", {.min = 1});
-  const int64_t limit = p.OptInt("limit", {.min = 1, .max = core_.limits().max_list_limit}).value_or(20);
+  const int64_t limit = p.Limit(core_.limits().max_list_limit, 20);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   auto s = FindOrFail(id);
   if (!s.ok()) return core_.Reply(call.reply, s.status());

@@ -56,7 +56,7 @@ void SessionModule::SignalHistory(Call& call) {
   Params p(call.params);
   std::string id = SessionIdParam(p);
   auto since = p.OptInt("since_at_ms", {.min = 0});
-  const int64_t limit = p.OptInt("limit", {.min = 1, .max = core_.limits().max_list_limit}).value_or(100);
+  const int64_t limit = p.Limit(core_.limits().max_list_limit, 100);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (!Find(id)) return core_.Reply(call.reply, Status::NotFound("no session '" + id + "'"));
   core_.ReplyLater(call.reply, [this, id, since, limit]() -> Result<json> {
