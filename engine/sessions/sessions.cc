@@ -160,9 +160,9 @@ void SessionModule::Arm(const std::string& id, const Session& s) {
   core_.mono_timers().Schedule(s.expires_mono_ms, [this, id] {
     Session* s = Find(id);
     if (!s || s->state != State::kOpen || s->expires_mono_ms > core_.clock().MonoMs()) return;
-    Transition(id, *s, [](Session& s) {
-      s.state = State::kUnclean;
-      s.recovery_acked = false;
+    Transition(id, *s, [](Session& lapsed) {
+      lapsed.state = State::kUnclean;
+      lapsed.recovery_acked = false;
     });
     Event("session.unclean", id, {{"name", s->name}, {"last_heartbeat_at_ms", s->last_heartbeat_at_ms}});
   });
@@ -247,7 +247,7 @@ void SessionModule::Heartbeat(Call& call) {
   session.expires_mono_ms = core_.clock().MonoMs() + session.heartbeat_ttl_ms;
   if (session.state == State::kUnclean) {
     // The chat came back before anyone recovered it: open again.
-    Transition(id, session, [](Session& s) { s.state = State::kOpen; });
+    Transition(id, session, [](Session& back) { back.state = State::kOpen; });
     Event("session.resumed", id, {{"name", session.name}});
   }
   Arm(id, session);
@@ -340,7 +340,7 @@ void SessionModule::RecoveryCheck(Call& call) {
   Session* found = sid.empty() ? nullptr : Find(sid);
   const bool was_available = found && RecoveryAvailable(*found);
   if (ack && was_available) {
-    Transition(sid, *found, [](Session& s) { s.recovery_acked = true; });
+    Transition(sid, *found, [](Session& acked) { acked.recovery_acked = true; });
     Event("session.recovered", sid, {{"name", found->name}});
   }
   if (!found) {
