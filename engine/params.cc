@@ -111,6 +111,10 @@ int64_t Params::Int(std::string_view field, IntRange range) {
   return OptInt(field, range).value_or(0);
 }
 
+int64_t Params::Limit(int64_t max, int64_t fallback) {
+  return OptInt("limit", {.min = 1, .max = max}).value_or(fallback);
+}
+
 std::optional<bool> Params::OptBool(std::string_view field) {
   const json* v = Find(field);
   if (!v || v->is_null()) return std::nullopt;

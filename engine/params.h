@@ -50,6 +50,9 @@ class Params {
   std::optional<std::string> OptStr(std::string_view field, StrRange range = {});
   int64_t Int(std::string_view field, IntRange range = {});
   std::optional<int64_t> OptInt(std::string_view field, IntRange range = {});
+  // The `limit` param of a list method: 1 to `max` (the engine's
+  // max_list_limit), `fallback` when absent.
+  int64_t Limit(int64_t max, int64_t fallback);
   std::optional<bool> OptBool(std::string_view field);
   // Any JSON value; required means present (null counts as present).
   const nlohmann::json& Any(std::string_view field);

@@ -284,7 +284,7 @@ void PubSubModule::History(Call& call) {
   Params p(call.params);
   std::string channel = p.Str("channel");
   auto from_seq = p.OptInt("from_seq", {.min = 0});
-  const int64_t limit = p.OptInt("limit", {.min = 1, .max = core_.limits().max_list_limit}).value_or(100);
+  const int64_t limit = p.Limit(core_.limits().max_list_limit, 100);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (Status s = ValidateChannel("channel", channel); !s.ok()) return core_.Reply(call.reply, s);
   core_.ReplyLater(call.reply, [this, channel, from_seq, limit]() -> Result<json> {

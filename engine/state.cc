@@ -308,7 +308,7 @@ void StateModule::List(Call& call) {
   Params p(call.params);
   std::string prefix = p.OptStr("prefix", {.max = lim.max_key_bytes}).value_or("");
   auto after = p.OptStr("after", {.max = lim.max_key_bytes});
-  int64_t limit = p.OptInt("limit", {.min = 1, .max = lim.max_list_limit}).value_or(100);
+  int64_t limit = p.Limit(lim.max_list_limit, 100);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
 
   // The page: up to `limit` live keys, and no more once their values fill

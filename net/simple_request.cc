@@ -65,6 +65,21 @@ class Scanner {
     }
     return true;
   }
+  // The elements of an object or an array, the opening bracket at i_: each
+  // read by `element` (false: not plain), separated by commas, up to `close`.
+  template <class Element>
+  bool Elements(char close, Element element) {
+    ++i_;
+    SkipSpace();
+    if (Eat(close)) return true;
+    for (;;) {
+      if (!element()) return false;
+      SkipSpace();
+      if (Eat(close)) return true;
+      if (!Eat(',')) return false;
+      SkipSpace();
+    }
+  }
   // A value built of what the scanner reads exactly as nlohmann would:
   // objects (without duplicate keys) and arrays nested at most kMaxDepth
   // deep, simple strings, short integers, true, false and null. Most
@@ -80,13 +95,10 @@ class Scanner {
         *out = text;
         return true;
       }
-      case '{': {
+      case '{':
         if (depth == kMaxDepth) return false;
-        ++i_;
         *out = json::object();
-        SkipSpace();
-        if (Eat('}')) return true;
-        for (;;) {
+        return Elements('}', [&] {
           std::string_view key;
           if (!SimpleString(&key)) return false;
           SkipSpace();
@@ -94,29 +106,17 @@ class Scanner {
           SkipSpace();
           json value;
           if (!PlainValue(&value, depth + 1)) return false;
-          if (!out->emplace(key, std::move(value)).second) return false;  // a duplicate key
-          SkipSpace();
-          if (Eat('}')) return true;
-          if (!Eat(',')) return false;
-          SkipSpace();
-        }
-      }
-      case '[': {
+          return out->emplace(key, std::move(value)).second;  // false for a duplicate key
+        });
+      case '[':
         if (depth == kMaxDepth) return false;
-        ++i_;
         *out = json::array();
-        SkipSpace();
-        if (Eat(']')) return true;
-        for (;;) {
+        return Elements(']', [&] {
           json value;
           if (!PlainValue(&value, depth + 1)) return false;
           out->push_back(std::move(value));
-          SkipSpace();
-          if (Eat(']')) return true;
-          if (!Eat(',')) return false;
-          SkipSpace();
-        }
-      }
+          return true;
+        });
       case 't':
         *out = true;
         return Literal("true");

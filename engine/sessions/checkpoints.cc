@@ -75,9 +75,8 @@ void SessionModule::DeleteCheckpoint(const std::string& id, uint64_t checkpoint_
 }
 
 void SessionModule::CheckpointSave(Call& call) {
-  const auto& lim = core_.limits();
   Params p(call.params);
-  std::string id = p.Str("session_id", {.min = 1, .max = lim.max_name_bytes});
+  std::string id = SessionIdParam(p);
   const json& data = p.Any("data");
   std::string reason = p.OptStr("reason").value_or("manual");
   std::string label = p.OptStr("label", {.max = 1024}).value_or("");
@@ -93,7 +92,7 @@ void SessionModule::CheckpointSave(Call& call) {
 
 void SessionModule::CheckpointGet(Call& call) {
   Params p(call.params);
-  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  std::string id = SessionIdParam(p);
   auto cp = p.OptInt("checkpoint_id", {.min = 1});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   Session* s = Find(id);
@@ -129,9 +128,9 @@ void SessionModule::CheckpointGet(Call& call) {
 
 void SessionModule::CheckpointList(Call& call) {
   Params p(call.params);
-  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  std::string id = SessionIdParam(p);
   auto before = p.OptInt("before", {.min = 1});
-  const int64_t limit = p.OptInt("limit", {.min = 1, .max = core_.limits().max_list_limit}).value_or(20);
+  const int64_t limit = p.Limit(core_.limits().max_list_limit, 20);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   auto s = FindOrFail(id);
   if (!s.ok()) return core_.Reply(call.reply, s.status());
@@ -152,7 +151,7 @@ void SessionModule::CheckpointList(Call& call) {
 
 void SessionModule::CheckpointDelete(Call& call) {
   Params p(call.params);
-  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  std::string id = SessionIdParam(p);
   const int64_t cp = p.Int("checkpoint_id", {.min = 1});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   auto s = FindOrFail(id);

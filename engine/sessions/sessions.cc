@@ -4,6 +4,7 @@
 #include "base/json_text.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
+#include "engine/record_scan.h"
 #include "engine/reply_budget.h"
 #include "engine/sessions/signal_record.h"
 #include "engine/state.h"
@@ -40,32 +41,34 @@ SessionModule::SessionModule(Core& core, PubSubModule& pubsub, StateModule& stat
 
 Status SessionModule::Recover() {
   Reset();
-  SHIM_RETURN_IF_ERROR(
-      ScanRecords(core_.store(), kSessionRecords, [&](std::string_view k, std::string_view v) {
-        std::string id;
-        Session s;
-        s.keep_checkpoints = limits_.default_keep_checkpoints;
-        if (!DecodeSessionKey(k, &id) || !DecodeSessionRecord(v, &s)) return false;
+  // A record without keep_checkpoints keeps the default a new session gets.
+  auto decode_session = [this](std::string_view v, Session* s) {
+    s->keep_checkpoints = limits_.default_keep_checkpoints;
+    return DecodeSessionRecord(v, s);
+  };
+  const Status sessions = ScanDecodedRecords<std::string, Session>(
+      core_.store(), kSessionRecords, DecodeSessionKey, decode_session, [&](std::string id, Session s) {
         // Full heartbeat TTL again after a restart: nothing expires early.
         s.expires_mono_ms = core_.clock().MonoMs() + s.heartbeat_ttl_ms;
         if (s.state == State::kOpen) Arm(id, s);
         Index(id, s);
         sessions_.emplace(std::move(id), std::move(s));
-        return true;
-      }));
-  return ScanRecords(
-      core_.store(), kCheckpointMetaRecords, [&](std::string_view k, std::string_view v) {
-        std::string id;
-        CheckpointMeta m;
-        if (!DecodeCheckpointMetaKey(k, &id, &m.id) || !DecodeCheckpointMetaRecord(v, &m))
-          return false;
+      });
+  if (!sessions.ok()) return sessions;
+  using MetaKey = std::pair<std::string, uint64_t>;  // session id, checkpoint id
+  auto decode_meta_key = [](std::string_view k, MetaKey* key) {
+    return DecodeCheckpointMetaKey(k, &key->first, &key->second);
+  };
+  return ScanDecodedRecords<MetaKey, CheckpointMeta>(
+      core_.store(), kCheckpointMetaRecords, decode_meta_key, DecodeCheckpointMetaRecord,
+      [&](MetaKey key, CheckpointMeta m) {
+        m.id = key.second;
         // A meta whose session is missing decodes, so it is not corrupt; as
         // shim never deletes a session record, only a damaged store holds one.
         // Nothing can read it without its session: it is left out, as before
         // the scans were one.
-        Session* s = Find(id);
+        Session* s = Find(key.first);
         if (s) s->checkpoints.push_back(std::move(m));  // keys sort by id: oldest first
-        return true;
       });
 }
 
@@ -101,6 +104,10 @@ std::string SessionModule::Newest(const std::map<std::string, ByOpened, std::les
   return {};
 }
 
+std::string SessionModule::SessionIdParam(Params& p) const {
+  return p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+}
+
 SessionModule::Session* SessionModule::Find(const std::string& id) {
   auto it = sessions_.find(id);
   return it == sessions_.end() ? nullptr : &it->second;
@@ -112,20 +119,51 @@ Result<SessionModule::Session*> SessionModule::FindOrFail(const std::string& id)
   return s;
 }
 
+SessionModule::Session* SessionModule::SessionOfCall(Call& call, std::string* id) {
+  Params p(call.params);
+  *id = SessionIdParam(p);
+  if (!p.ok()) {
+    core_.Reply(call.reply, p.status());
+    return nullptr;
+  }
+  auto s = FindOrFail(*id);
+  if (!s.ok()) {
+    core_.Reply(call.reply, s.status());
+    return nullptr;
+  }
+  return *s;
+}
+
 void SessionModule::Persist(const std::string& id, const Session& s) {
   core_.batch().Put(Family::kSessions, SessionKey(id), EncodeSessionRecord(s));
+}
+
+void SessionModule::Transition(const std::string& id, Session& s, const std::function<void(Session&)>& change) {
+  core_.NextRevision();
+  Unindex(id, s);
+  change(s);
+  Index(id, s);
+  Persist(id, s);
+}
+
+void SessionModule::TransitionByCall(Call& call, const std::string& event,
+                                     const std::function<void(Session&)>& change) {
+  std::string id;
+  Session* s = SessionOfCall(call, &id);
+  if (!s) return;
+  Transition(id, *s, change);
+  Event(event, id, {{"name", s->name}});
+  core_.Reply(call.reply, json{{"ok", true}});
 }
 
 void SessionModule::Arm(const std::string& id, const Session& s) {
   core_.mono_timers().Schedule(s.expires_mono_ms, [this, id] {
     Session* s = Find(id);
     if (!s || s->state != State::kOpen || s->expires_mono_ms > core_.clock().MonoMs()) return;
-    core_.NextRevision();
-    Unindex(id, *s);
-    s->state = State::kUnclean;
-    s->recovery_acked = false;
-    Index(id, *s);
-    Persist(id, *s);
+    Transition(id, *s, [](Session& lapsed) {
+      lapsed.state = State::kUnclean;
+      lapsed.recovery_acked = false;
+    });
     Event("session.unclean", id, {{"name", s->name}, {"last_heartbeat_at_ms", s->last_heartbeat_at_ms}});
   });
 }
@@ -198,12 +236,10 @@ void SessionModule::Open(Call& call) {
 }
 
 void SessionModule::Heartbeat(Call& call) {
-  Params p(call.params);
-  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
-  if (!p.ok()) return core_.Reply(call.reply, p.status());
-  auto s = FindOrFail(id);
-  if (!s.ok()) return core_.Reply(call.reply, s.status());
-  Session& session = **s;
+  std::string id;
+  Session* s = SessionOfCall(call, &id);
+  if (!s) return;
+  Session& session = *s;
   if (session.state == State::kClosed) {
     return core_.Reply(call.reply, Status(StatusCode::kInvalidState, "session '" + id + "' is closed; open it again"));
   }
@@ -211,11 +247,7 @@ void SessionModule::Heartbeat(Call& call) {
   session.expires_mono_ms = core_.clock().MonoMs() + session.heartbeat_ttl_ms;
   if (session.state == State::kUnclean) {
     // The chat came back before anyone recovered it: open again.
-    core_.NextRevision();
-    Unindex(id, session);
-    session.state = State::kOpen;
-    Index(id, session);
-    Persist(id, session);
+    Transition(id, session, [](Session& back) { back.state = State::kOpen; });
     Event("session.resumed", id, {{"name", session.name}});
   }
   Arm(id, session);
@@ -223,19 +255,10 @@ void SessionModule::Heartbeat(Call& call) {
 }
 
 void SessionModule::Close(Call& call) {
-  Params p(call.params);
-  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
-  if (!p.ok()) return core_.Reply(call.reply, p.status());
-  auto s = FindOrFail(id);
-  if (!s.ok()) return core_.Reply(call.reply, s.status());
-  core_.NextRevision();
-  Unindex(id, **s);
-  (*s)->state = State::kClosed;
-  Index(id, **s);
-  (*s)->closed_at_ms = core_.clock().NowMs();
-  Persist(id, **s);
-  Event("session.closed", id, {{"name", (*s)->name}});
-  core_.Reply(call.reply, json{{"ok", true}});
+  TransitionByCall(call, "session.closed", [this](Session& s) {
+    s.state = State::kClosed;
+    s.closed_at_ms = core_.clock().NowMs();
+  });
 }
 
 void SessionModule::List(Call& call) {
@@ -260,7 +283,7 @@ std::optional<std::pair<SessionModule::CheckpointMeta, json>> SessionModule::New
 
 void SessionModule::GetStatus(Call& call) {
   Params p(call.params);
-  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  std::string id = SessionIdParam(p);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   Session* s = Find(id);
   if (!s) return core_.Reply(call.reply, Status::NotFound("no session '" + id + "'"));
@@ -277,22 +300,20 @@ void SessionModule::GetStatus(Call& call) {
 }
 
 void SessionModule::Clear(Call& call) {
-  Params p(call.params);
-  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
-  if (!p.ok()) return core_.Reply(call.reply, p.status());
-  auto s = FindOrFail(id);
-  if (!s.ok()) return core_.Reply(call.reply, s.status());
+  std::string id;
+  Session* s = SessionOfCall(call, &id);
+  if (!s) return;
   core_.NextRevision();
   auto& batch = core_.batch();
-  const size_t checkpoints = (*s)->checkpoints.size();
+  const size_t checkpoints = s->checkpoints.size();
   for (const std::string& prefix : CheckpointKeyPrefixes(id)) {
     batch.DeleteRange(Family::kCheckpoints, prefix, storage::PrefixSuccessor(prefix));
   }
   std::string sig = SignalKeyPrefix(id);
   batch.DeleteRange(Family::kSignals, sig, storage::PrefixSuccessor(sig));
-  (*s)->checkpoints.clear();
-  (*s)->last_risk = nullptr;
-  Persist(id, **s);
+  s->checkpoints.clear();
+  s->last_risk = nullptr;
+  Persist(id, *s);
   const size_t keys = state_.DeletePrefix("session/" + id + "/");
   core_.Reply(call.reply, json{{"ok", true}, {"deleted", {{"checkpoints", checkpoints}, {"keys", keys}}}});
 }
@@ -319,11 +340,7 @@ void SessionModule::RecoveryCheck(Call& call) {
   Session* found = sid.empty() ? nullptr : Find(sid);
   const bool was_available = found && RecoveryAvailable(*found);
   if (ack && was_available) {
-    core_.NextRevision();
-    Unindex(sid, *found);
-    found->recovery_acked = true;
-    Index(sid, *found);
-    Persist(sid, *found);
+    Transition(sid, *found, [](Session& acked) { acked.recovery_acked = true; });
     Event("session.recovered", sid, {{"name", found->name}});
   }
   if (!found) {
@@ -354,18 +371,7 @@ void SessionModule::RecoveryCheck(Call& call) {
 }
 
 void SessionModule::RecoveryAck(Call& call) {
-  Params p(call.params);
-  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
-  if (!p.ok()) return core_.Reply(call.reply, p.status());
-  auto s = FindOrFail(id);
-  if (!s.ok()) return core_.Reply(call.reply, s.status());
-  core_.NextRevision();
-  Unindex(id, **s);
-  (*s)->recovery_acked = true;
-  Index(id, **s);
-  Persist(id, **s);
-  Event("session.recovered", id, {{"name", (*s)->name}});
-  core_.Reply(call.reply, json{{"ok", true}});
+  TransitionByCall(call, "session.recovered", [](Session& s) { s.recovery_acked = true; });
 }
 
 }  // namespace shim::engine

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -36,6 +37,7 @@
 
 namespace shim::engine {
 
+class Params;
 class PubSubModule;
 class StateModule;
 
@@ -95,9 +97,21 @@ class SessionModule {
   };
 
   // sessions.cc
+  // The session_id param every session method takes, checked the same way.
+  std::string SessionIdParam(Params& p) const;
   Session* Find(const std::string& id);
   Result<Session*> FindOrFail(const std::string& id);
+  // For a method whose only param is session_id: that session, its id in
+  // *id; nullptr when the param is bad or no such session exists, after
+  // replying that error to `call`.
+  Session* SessionOfCall(Call& call, std::string* id);
   void Persist(const std::string& id, const Session& s);
+  // One revision that applies `change` to session `id` and persists it;
+  // the by-name indexes follow whatever `change` does to the session.
+  void Transition(const std::string& id, Session& s, const std::function<void(Session&)>& change);
+  // A method whose only param is session_id: finds that session, applies
+  // `change` (Transition), publishes `event` and replies {"ok": true}.
+  void TransitionByCall(Call& call, const std::string& event, const std::function<void(Session&)>& change);
   void Arm(const std::string& id, const Session& s);
   void Event(const std::string& type, const std::string& id, nlohmann::json extra = nlohmann::json::object());
   Session& OpenSession(const std::string& id, const std::string& name, int64_t ttl, const nlohmann::json* metadata,

@@ -36,7 +36,7 @@ void SessionModule::StoreSignals(const std::string& id, Session& s, const json& 
 
 void SessionModule::SignalRecord(Call& call) {
   Params p(call.params);
-  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  std::string id = SessionIdParam(p);
   const json* signals = p.OptObject("signals");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (!signals) return core_.Reply(call.reply, Status::InvalidParams("signals", "signals: is required (an object)"));
@@ -54,9 +54,9 @@ void SessionModule::SignalRecord(Call& call) {
 
 void SessionModule::SignalHistory(Call& call) {
   Params p(call.params);
-  std::string id = p.Str("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
+  std::string id = SessionIdParam(p);
   auto since = p.OptInt("since_at_ms", {.min = 0});
-  const int64_t limit = p.OptInt("limit", {.min = 1, .max = core_.limits().max_list_limit}).value_or(100);
+  const int64_t limit = p.Limit(core_.limits().max_list_limit, 100);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (!Find(id)) return core_.Reply(call.reply, Status::NotFound("no session '" + id + "'"));
   core_.ReplyLater(call.reply, [this, id, since, limit]() -> Result<json> {
@@ -98,9 +98,8 @@ void SessionModule::SignalHistory(Call& call) {
 }
 
 void SessionModule::AutoCheckpoint(Call& call) {
-  const auto& lim = core_.limits();
   Params p(call.params);
-  std::string id = p.Str("session_id", {.min = 1, .max = lim.max_name_bytes});
+  std::string id = SessionIdParam(p);
   const json* signals = p.OptObject("signals");
   const json* data = p.OptAny("data");
   std::string label = p.OptStr("label", {.max = 1024}).value_or("");

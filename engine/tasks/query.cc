@@ -94,7 +94,7 @@ void TaskModule::List(Call& call) {
   std::string queue = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
   auto state_name = p.OptStr("state");
   auto after = p.OptStr("after");
-  const int64_t limit = p.OptInt("limit", {.min = 1, .max = core_.limits().max_list_limit}).value_or(100);
+  const int64_t limit = p.Limit(core_.limits().max_list_limit, 100);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   std::optional<TaskState> state;
   if (state_name) {

@@ -8,6 +8,7 @@
 #include "base/json_text.h"
 #include "engine/params.h"
 #include "engine/pubsub.h"
+#include "engine/record_scan.h"
 #include "engine/tasks/queue_record.h"
 #include "engine/workers.h"
 
@@ -35,16 +36,14 @@ void TaskModule::Reset() {
 Status TaskModule::Recover() {
   Reset();
   // Queue settings.
-  SHIM_RETURN_IF_ERROR(
-      ScanRecords(core_.store(), kQueueRecords, [&](std::string_view k, std::string_view v) {
-        std::string name;
-        QueueConfig config;
-        if (!DecodeQueueConfigKey(k, &name) || !DecodeQueueRecord(v, &config)) return false;
+  const Status queues = ScanDecodedRecords<std::string, QueueConfig>(
+      core_.store(), kQueueRecords, DecodeQueueConfigKey, DecodeQueueRecord,
+      [&](const std::string& name, QueueConfig config) {
         TaskQueue& q = QueueFor(name);
-        q.config = config;
+        q.config = std::move(config);
         q.configured = true;
-        return true;
-      }));
+      });
+  if (!queues.ok()) return queues;
   // Task records, in seq order. Payloads (tag kTaskPayload) are not read:
   // they stay in the store until a claim or task.get asks for one. The
   // common case — a ready task with nothing rare about it — is indexed right
@@ -150,7 +149,7 @@ Status TaskModule::Recover() {
   return Status::Ok();
 }
 
-Result<Task*> TaskModule::RunningWithToken(const json& params, uint64_t* token_out) {
+Result<Task*> TaskModule::RunningWithToken(const json& params) {
   Params p(params);
   std::string id = p.Str("task_id", {.min = 1, .max = 64});
   const uint64_t token = static_cast<uint64_t>(p.Int("lease_token", {.min = 0}));
@@ -177,13 +176,11 @@ Result<Task*> TaskModule::RunningWithToken(const json& params, uint64_t* token_o
     return Status(StatusCode::kInvalidState, "task " + id + " is " + TaskStateName(t->state) + ", not running",
                   {{"state", TaskStateName(t->state)}});
   }
-  *token_out = token;
   return t;
 }
 
 void TaskModule::Progress(Call& call) {
-  uint64_t token;
-  auto t = RunningWithToken(call.params, &token);
+  auto t = RunningWithToken(call.params);
   if (!t.ok()) return core_.Reply(call.reply, t.status());
   Params p(call.params);
   const json& progress = p.Any("progress");
@@ -201,8 +198,7 @@ void TaskModule::Progress(Call& call) {
 }
 
 void TaskModule::Extend(Call& call) {
-  uint64_t token;
-  auto t = RunningWithToken(call.params, &token);
+  auto t = RunningWithToken(call.params);
   if (!t.ok()) return core_.Reply(call.reply, t.status());
   Params p(call.params);
   const int64_t extend = p.Int("extend_ms", {.min = 1, .max = core_.limits().max_ttl_ms});
@@ -214,8 +210,7 @@ void TaskModule::Extend(Call& call) {
 }
 
 void TaskModule::Complete(Call& call) {
-  uint64_t token;
-  auto found = RunningWithToken(call.params, &token);
+  auto found = RunningWithToken(call.params);
   if (!found.ok()) return core_.Reply(call.reply, found.status());
   Params p(call.params);
   const json* result = p.OptAny("result");
@@ -237,8 +232,7 @@ void TaskModule::Complete(Call& call) {
 }
 
 void TaskModule::Fail(Call& call) {
-  uint64_t token;
-  auto found = RunningWithToken(call.params, &token);
+  auto found = RunningWithToken(call.params);
   if (!found.ok()) return core_.Reply(call.reply, found.status());
   Params p(call.params);
   const json& error = p.Any("error");
@@ -327,27 +321,20 @@ void TaskModule::PersistQueueConfig(TaskQueue& q) {
   core_.batch().Put(Family::kQueues, QueueConfigKey(q.name), EncodeQueueRecord(q.config));
 }
 
-void TaskModule::QueuePause(Call& call) {
-  Params p(call.params);
-  std::string name = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
-  if (!p.ok()) return core_.Reply(call.reply, p.status());
-  core_.NextRevision();
-  TaskQueue& q = QueueFor(name);
-  q.config.paused = true;
-  PersistQueueConfig(q);
-  core_.Reply(call.reply, json{{"queue", name}, {"paused", true}});
-}
+void TaskModule::QueuePause(Call& call) { SetQueuePaused(call, true); }
 
-void TaskModule::QueueResume(Call& call) {
+void TaskModule::QueueResume(Call& call) { SetQueuePaused(call, false); }
+
+void TaskModule::SetQueuePaused(Call& call, bool paused) {
   Params p(call.params);
   std::string name = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   core_.NextRevision();
   TaskQueue& q = QueueFor(name);
-  q.config.paused = false;
+  q.config.paused = paused;
   PersistQueueConfig(q);
-  Dispatch(name);
-  core_.Reply(call.reply, json{{"queue", name}, {"paused", false}});
+  if (!paused) Dispatch(name);  // what waited on the pause can run now
+  core_.Reply(call.reply, json{{"queue", name}, {"paused", paused}});
 }
 
 void TaskModule::QueueConfigure(Call& call) {

@@ -172,7 +172,9 @@ class TaskModule {
   void TrimRetention(TaskQueue& q);
   // Deletes a finished task of `q` from memory and the store.
   void Forget(TaskQueue& q, std::unordered_map<uint64_t, Task>::iterator it);
-  Result<Task*> RunningWithToken(const nlohmann::json& params, uint64_t* token_out);
+  // The running task that params' task_id names, if its lease_token owns it.
+  // Errors: the params' own, NotFound, NotOwner, InvalidState (not running).
+  Result<Task*> RunningWithToken(const nlohmann::json& params);
 
   // ---- claims (claim.cc)
   // A validated task.claim (or the claim_next of task.complete / task.fail).
@@ -245,6 +247,9 @@ class TaskModule {
   // ---- queries (query.cc)
   nlohmann::json Describe(const Task& t, bool with_payload) const;
   void PersistQueueConfig(TaskQueue& q);
+  // queue.pause and queue.resume: one revision that stores the flag; a
+  // resume dispatches what the pause held back.
+  void SetQueuePaused(Call& call, bool paused);
 
   Core& core_;
   PubSubModule& pubsub_;

@@ -26,17 +26,24 @@ class ReplyLaterSnapshotTest : public EngineTest {
     ASSERT_OK(group.Write());
     engine_->Land(group, Status::Ok());
   }
+
+  // Applies `method` on session "s" while a write (state.set) is sealed and
+  // in flight, then makes that write durable: the reply, in *slot, waits
+  // for the next group.
+  void ExecuteBehindAWriteInFlight(const std::string& method, std::shared_ptr<ReplySlot>* slot) {
+    auto set = Execute("state.set", {{"key", "a"}, {"value", 1}});
+    std::unique_ptr<Group> g1 = engine_->Seal();
+    *slot = Execute(method, {{"session_id", "s"}});
+    ASSERT_NO_FATAL_FAILURE(WriteAndLand(*g1));
+    ASSERT_TRUE(set->done());
+  }
 };
 
 TEST_F(ReplyLaterSnapshotTest, RecoveryCheckShowsOnlyDurableStateOfTheMomentItWasApplied) {
   Ok("session.open", {{"session_id", "s"}, {"heartbeat_ttl_ms", 200}});
-  // A write, sealed and in flight.
-  auto set = Execute("state.set", {{"key", "a"}, {"value", 1}});
-  std::unique_ptr<Group> g1 = engine_->Seal();
   // The check is applied now, while the session is open; its reply waits.
-  auto check = Execute("recovery.check", {{"session_id", "s"}});
-  ASSERT_NO_FATAL_FAILURE(WriteAndLand(*g1));
-  ASSERT_TRUE(set->done());
+  std::shared_ptr<ReplySlot> check;
+  ASSERT_NO_FATAL_FAILURE(ExecuteBehindAWriteInFlight("recovery.check", &check));
   ASSERT_FALSE(check->done());
   // The group holding the check's reply goes in flight (no writes of its own)...
   ASSERT_TRUE(engine_->ReadyToSeal());
@@ -60,10 +67,8 @@ TEST_F(ReplyLaterSnapshotTest, RecoveryCheckShowsOnlyDurableStateOfTheMomentItWa
 
 TEST_F(ReplyLaterSnapshotTest, SessionStatusShowsTheMomentItWasApplied) {
   Ok("session.open", {{"session_id", "s"}, {"heartbeat_ttl_ms", 200}});
-  auto set = Execute("state.set", {{"key", "a"}, {"value", 1}});
-  std::unique_ptr<Group> g1 = engine_->Seal();
-  auto status = Execute("session.status", {{"session_id", "s"}});
-  ASSERT_NO_FATAL_FAILURE(WriteAndLand(*g1));
+  std::shared_ptr<ReplySlot> status;
+  ASSERT_NO_FATAL_FAILURE(ExecuteBehindAWriteInFlight("session.status", &status));
   ASSERT_FALSE(status->done());
   std::unique_ptr<Group> g2 = engine_->Seal();
   clock_.Advance(300);
@@ -78,10 +83,8 @@ TEST_F(ReplyLaterSnapshotTest, SessionStatusShowsTheMomentItWasApplied) {
 TEST_F(ReplyLaterSnapshotTest, CheckpointGetDoesNotSeeACheckpointSavedAfterIt) {
   Ok("session.open", {{"session_id", "s"}});
   Ok("checkpoint.save", {{"session_id", "s"}, {"data", "one"}});
-  auto set = Execute("state.set", {{"key", "a"}, {"value", 1}});
-  std::unique_ptr<Group> g1 = engine_->Seal();
-  auto get = Execute("checkpoint.get", {{"session_id", "s"}});
-  ASSERT_NO_FATAL_FAILURE(WriteAndLand(*g1));
+  std::shared_ptr<ReplySlot> get;
+  ASSERT_NO_FATAL_FAILURE(ExecuteBehindAWriteInFlight("checkpoint.get", &get));
   std::unique_ptr<Group> g2 = engine_->Seal();
   // A second checkpoint, applied after the get, not yet durable.
   auto save = Execute("checkpoint.save", {{"session_id", "s"}, {"data", "two"}});

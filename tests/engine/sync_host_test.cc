@@ -22,11 +22,8 @@ using nlohmann::json;
 class SyncHostTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    storage::StoreOptions so;
-    so.path = dir_.Sub("data");
-    engine::EngineOptions eo;
-    eo.clock = &clock_;
-    ASSERT_OK_AND_ASSIGN(host_, SyncHost::Open(so, eo, [this](const std::string& what) { faults_.push_back(what); }));
+    ASSERT_OK_AND_ASSIGN(host_, SyncHost::OpenAt(dir_.Sub("data"), &clock_,
+                                                 [this](const std::string& what) { faults_.push_back(what); }));
   }
   void TearDown() override {
     if (host_) EXPECT_OK(host_->Close());

@@ -1,6 +1,7 @@
 // LineFramer: the line splitting every Session runs (net/line_framer.h).
 #include "net/line_framer.h"
 
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -26,6 +27,14 @@ std::vector<std::string> Drain(LineFramer& framer) {
 void FeedUnfinished(LineFramer& framer, std::string_view chunk) {
   framer.Feed(chunk);
   EXPECT_TRUE(Drain(framer).empty()) << chunk;
+}
+
+// Feeds a line that `first` begins and `second` ends; the first piece after.
+std::optional<LineFramer::Piece> FeedLineInTwoChunks(LineFramer& framer, std::string_view first,
+                                                     std::string_view second) {
+  FeedUnfinished(framer, first);
+  framer.Feed(second);
+  return framer.Next();
 }
 
 // Feeds `input` in chunks cut at `cuts` (ascending offsets).
@@ -91,9 +100,7 @@ TEST(LineFramerTest, OverLongLineIsReportedOnceAsSoonAsKnownAndSkippedToItsNewli
 
 TEST(LineFramerTest, OverLongLineBuiltOverChunksReportsItsBufferedStart) {
   LineFramer framer(8);
-  FeedUnfinished(framer, "{\"id\":");
-  framer.Feed("12,\"x\":1}\n");
-  auto piece = framer.Next();
+  auto piece = FeedLineInTwoChunks(framer, "{\"id\":", "12,\"x\":1}\n");
   ASSERT_TRUE(piece.has_value());
   EXPECT_EQ(piece->kind, Kind::kTooLong);
   EXPECT_EQ(piece->bytes, "{\"id\":");
@@ -114,9 +121,7 @@ TEST(LineFramerTest, RaisingTheLimitAppliesToTheLinesAfter) {
 
 TEST(LineFramerTest, APieceStaysValidUntilTheNextCall) {
   LineFramer framer(100);
-  FeedUnfinished(framer, "ab");
-  framer.Feed("c\n");
-  auto piece = framer.Next();
+  auto piece = FeedLineInTwoChunks(framer, "ab", "c\n");
   ASSERT_TRUE(piece.has_value());
   const std::string copy(piece->bytes);
   EXPECT_EQ(piece->bytes, "abc");

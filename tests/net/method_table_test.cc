@@ -23,11 +23,8 @@ namespace {
 class MethodTableTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    storage::StoreOptions so;
-    so.path = dir_.Sub("data");
-    engine::EngineOptions eo;
-    eo.clock = &clock_;
-    ASSERT_OK_AND_ASSIGN(host_, testing::SyncHost::Open(so, eo, [](const std::string& what) { ADD_FAILURE() << what; }));
+    ASSERT_OK_AND_ASSIGN(host_, testing::SyncHost::OpenAt(dir_.Sub("data"), &clock_,
+                                                          [](const std::string& what) { ADD_FAILURE() << what; }));
     table_ = std::make_unique<MethodTable>(host_->engine());
   }
 

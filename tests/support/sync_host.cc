@@ -27,6 +27,15 @@ Result<std::unique_ptr<SyncHost>> SyncHost::Open(const storage::StoreOptions& st
   return host;
 }
 
+Result<std::unique_ptr<SyncHost>> SyncHost::OpenAt(const std::string& path, engine::Clock* clock,
+                                                   FaultFn on_fault) {
+  storage::StoreOptions store_options;
+  store_options.path = path;
+  engine::EngineOptions engine_options;
+  engine_options.clock = clock;
+  return Open(store_options, engine_options, std::move(on_fault));
+}
+
 SyncHost::SyncHost(std::unique_ptr<storage::Store> store, FaultFn on_fault)
     : store_(std::move(store)), on_fault_(std::move(on_fault)) {}
 

@@ -56,6 +56,10 @@ class SyncHost {
   // and Engine::Open.
   static Result<std::unique_ptr<SyncHost>> Open(const storage::StoreOptions& store_options,
                                                 engine::EngineOptions engine_options, FaultFn on_fault);
+  // Open with every option at its default but these: the store at `path`,
+  // the engine on `clock` (which must outlive the host).
+  static Result<std::unique_ptr<SyncHost>> OpenAt(const std::string& path, engine::Clock* clock,
+                                                  FaultFn on_fault);
   // As Close, without the store's status.
   ~SyncHost();
   SyncHost(const SyncHost&) = delete;
