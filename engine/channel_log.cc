@@ -4,11 +4,10 @@
 
 namespace shim::engine {
 
-using storage::KeyEncoder;
 using storage::KeyTag;
 
 std::string ChannelLogKey(std::string_view channel, uint64_t seq) {
-  return KeyEncoder(KeyTag::kChannelMessage).Str(channel).U64(seq).key();
+  return storage::StrU64Key(KeyTag::kChannelMessage, channel, seq);
 }
 
 std::string EncodeChannelLogValue(std::string_view data_json, int64_t published_at_ms) {
@@ -21,10 +20,9 @@ std::string EncodeChannelLogValue(std::string_view data_json, int64_t published_
 
 bool DecodeChannelLogRecord(std::string_view key, std::string_view value, uint64_t* seq,
                             int64_t* published_at_ms, std::string_view* data_json) {
-  storage::KeyDecoder d(key);
   std::string channel;
   uint64_t ts;
-  if (!d.ExpectTag(KeyTag::kChannelMessage) || !d.Str(&channel) || !d.U64(seq) || !d.done() ||
+  if (!storage::DecodeStrU64Key(key, KeyTag::kChannelMessage, &channel, seq) ||
       !storage::ReadU64(value, &ts) || value.size() <= 8) {
     return false;
   }

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/record_codec.h"
 #include "engine/record_scan.h"
 
 namespace shim::engine {
@@ -34,11 +35,17 @@ struct ChannelMetaRecord {
   ChannelRetention retention;
 };
 
-std::string ChannelMetaKey(std::string_view channel);
-// False for a key of another tag, or one that is not exactly a name.
-bool DecodeChannelMetaKey(std::string_view key, std::string* channel);
+inline constexpr std::tuple kChannelMetaMembers{
+    Field{"last_seq", &ChannelMetaRecord::last_seq},
+    Field{"first_seq", &ChannelMetaRecord::first_seq},
+    NestedField{"max_messages", &ChannelMetaRecord::retention, &ChannelRetention::max_messages},
+    NestedField{"max_age_ms", &ChannelMetaRecord::retention, &ChannelRetention::max_age_ms}};
 
-std::string EncodeChannelMetaRecord(const ChannelMetaRecord& r);
+// ChannelMetaKey(channel), DecodeChannelMetaKey(key, &channel),
+// EncodeChannelMetaRecord(r), as engine/record_codec.h says.
+inline constexpr IdKey<std::string> ChannelMetaKey{kChannelMetaRecords.tag};
+inline constexpr IdKeyDecoder<std::string> DecodeChannelMetaKey{kChannelMetaRecords.tag};
+inline constexpr JsonRecordEncoder EncodeChannelMetaRecord{kChannelMetaMembers};
 // False when `value` is not a JSON object or a member has another type.
 bool DecodeChannelMetaRecord(std::string_view value, ChannelMetaRecord* r);
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/record_codec.h"
 #include "engine/record_scan.h"
 
 namespace shim::engine {
@@ -25,12 +26,14 @@ struct LeaseRecord {
   int64_t ttl_ms = 1000;
 };
 
-std::string LeaseKey(uint64_t lease_id);
-// False for a key of another tag, or one that is not exactly a lease id.
-bool DecodeLeaseKey(std::string_view key, uint64_t* lease_id);
+inline constexpr std::tuple kLeaseMembers{Field{"owner", &LeaseRecord::owner},
+                                          Field{"ttl_ms", &LeaseRecord::ttl_ms}};
 
-std::string EncodeLeaseRecord(const LeaseRecord& r);
-// False when `value` is not a JSON object or a member has another type.
-bool DecodeLeaseRecord(std::string_view value, LeaseRecord* r);
+// LeaseKey(lease_id), DecodeLeaseKey(key, &lease_id), EncodeLeaseRecord(r),
+// DecodeLeaseRecord(value, &r), as engine/record_codec.h says.
+inline constexpr IdKey<uint64_t> LeaseKey{kLeaseRecords.tag};
+inline constexpr IdKeyDecoder<uint64_t> DecodeLeaseKey{kLeaseRecords.tag};
+inline constexpr JsonRecordEncoder EncodeLeaseRecord{kLeaseMembers};
+inline constexpr JsonRecordDecoder DecodeLeaseRecord{kLeaseMembers};
 
 }  // namespace shim::engine

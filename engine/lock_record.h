@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/record_codec.h"
 #include "engine/record_scan.h"
 
 namespace shim::engine {
@@ -28,12 +29,15 @@ struct LockRecord {
   uint64_t lease_id = 0;
 };
 
-std::string LockKey(std::string_view name);
-// False for a key of another tag, or one that is not exactly a name.
-bool DecodeLockKey(std::string_view key, std::string* name);
+inline constexpr std::tuple kLockMembers{
+    Field{"owner", &LockRecord::owner}, Field{"token", &LockRecord::token},
+    Field{"ttl_ms", &LockRecord::ttl_ms}, Field{"lease_id", &LockRecord::lease_id}};
 
-std::string EncodeLockRecord(const LockRecord& r);
-// False when `value` is not a JSON object or a member has another type.
-bool DecodeLockRecord(std::string_view value, LockRecord* r);
+// LockKey(name), DecodeLockKey(key, &name), EncodeLockRecord(r),
+// DecodeLockRecord(value, &r), as engine/record_codec.h says.
+inline constexpr IdKey<std::string> LockKey{kLockRecords.tag};
+inline constexpr IdKeyDecoder<std::string> DecodeLockKey{kLockRecords.tag};
+inline constexpr JsonRecordEncoder EncodeLockRecord{kLockMembers};
+inline constexpr JsonRecordDecoder DecodeLockRecord{kLockMembers};
 
 }  // namespace shim::engine

@@ -59,6 +59,7 @@ class RecordFields {
 // One member of a record table: stored under `name`, held in `member`.
 template <class R, class T>
 struct Field {
+  using Record = R;
   const char* name;
   T R::*member;
 };
@@ -66,6 +67,7 @@ struct Field {
 // A member held in a struct inside the record (ChannelMetaRecord::retention).
 template <class R, class S, class T>
 struct NestedField {
+  using Record = R;
   const char* name;
   S R::*outer;
   T S::*member;
@@ -75,6 +77,7 @@ struct NestedField {
 // makes the record corrupt.
 template <class R, class E>
 struct NamedField {
+  using Record = R;
   const char* name;
   E R::*member;
   const char* (*to_name)(E);

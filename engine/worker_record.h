@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/record_codec.h"
 #include "engine/record_scan.h"
 
 namespace shim::engine {
@@ -38,12 +39,22 @@ struct WorkerRecord {
   int64_t last_heartbeat_at_ms = 0;  // wall clock, for display
 };
 
-std::string WorkerKey(std::string_view worker_id);
-// False for a key of another tag, or one that is not exactly an id.
-bool DecodeWorkerKey(std::string_view key, std::string* worker_id);
+inline constexpr std::tuple kWorkerMembers{
+    Field{"name", &WorkerRecord::name},
+    Field{"capabilities", &WorkerRecord::capabilities},
+    Field{"max_concurrency", &WorkerRecord::max_concurrency},
+    Field{"heartbeat_ttl_ms", &WorkerRecord::heartbeat_ttl_ms},
+    Field{"metadata", &WorkerRecord::metadata},
+    Field{"dead", &WorkerRecord::dead},
+    Field{"registered_at_ms", &WorkerRecord::registered_at_ms},
+    Field{"last_heartbeat_at_ms", &WorkerRecord::last_heartbeat_at_ms}};
 
-std::string EncodeWorkerRecord(const WorkerRecord& r);
-// False when `value` is not a JSON object or a member has another type.
-bool DecodeWorkerRecord(std::string_view value, WorkerRecord* r);
+// WorkerKey(worker_id), DecodeWorkerKey(key, &worker_id),
+// EncodeWorkerRecord(r), DecodeWorkerRecord(value, &r), as
+// engine/record_codec.h says.
+inline constexpr IdKey<std::string> WorkerKey{kWorkerRecords.tag};
+inline constexpr IdKeyDecoder<std::string> DecodeWorkerKey{kWorkerRecords.tag};
+inline constexpr JsonRecordEncoder EncodeWorkerRecord{kWorkerMembers};
+inline constexpr JsonRecordDecoder DecodeWorkerRecord{kWorkerMembers};
 
 }  // namespace shim::engine

@@ -96,6 +96,15 @@ bool DecodeU64Key(std::string_view key, KeyTag tag, uint64_t* v) {
   return d.ExpectTag(tag) && d.U64(v) && d.done();
 }
 
+std::string StrU64Key(KeyTag tag, std::string_view s, uint64_t v) {
+  return KeyEncoder(tag).Str(s).U64(v).key();
+}
+
+bool DecodeStrU64Key(std::string_view key, KeyTag tag, std::string* s, uint64_t* v) {
+  KeyDecoder d(key);
+  return d.ExpectTag(tag) && d.Str(s) && d.U64(v) && d.done();
+}
+
 std::string PrefixSuccessor(std::string_view prefix) {
   std::string s(prefix);
   while (!s.empty()) {

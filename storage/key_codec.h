@@ -74,12 +74,16 @@ class KeyDecoder {
   std::string_view in_;
 };
 
-// Keys of the two common shapes, a tag and one field. The decoders refuse
-// a key of another tag, a cut one, and one with bytes after the field.
+// Keys of the three common shapes: a tag and one field, or a tag, a string
+// and a u64 (the seq or id of an item under a named parent: a channel's
+// messages, a session's checkpoints and signals). The decoders refuse a key
+// of another tag, a cut one, and one with bytes after the fields.
 std::string StrKey(KeyTag tag, std::string_view s);
 bool DecodeStrKey(std::string_view key, KeyTag tag, std::string* s);
 std::string U64Key(KeyTag tag, uint64_t v);
 bool DecodeU64Key(std::string_view key, KeyTag tag, uint64_t* v);
+std::string StrU64Key(KeyTag tag, std::string_view s, uint64_t v);
+bool DecodeStrU64Key(std::string_view key, KeyTag tag, std::string* s, uint64_t* v);
 
 // Fixed-width big-endian u64, for small binary values (counters, record
 // headers). DecodeU64 reads the first 8 bytes; false if fewer.

@@ -16,6 +16,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include "base/enum_names.h"
 #include "storage/failpoint.h"
 #include "storage/power_cut_fs.h"
 #include "storage/rocks_logger.h"
@@ -88,21 +89,11 @@ rocksdb::ColumnFamilyOptions FamilyOptions(Family f) {
 
 const char* FamilyName(Family f) { return kFamilyNames[static_cast<size_t>(f)]; }
 
-const char* DurabilityName(Durability d) {
-  switch (d) {
-    case Durability::kSync: return "sync";
-    case Durability::kAsync: return "async";
-    case Durability::kNone: return "none";
-  }
-  return "?";
-}
+constexpr EnumNames<Durability, 3> kDurabilityNames{
+    {{Durability::kSync, "sync"}, {Durability::kAsync, "async"}, {Durability::kNone, "none"}}};
 
-std::optional<Durability> ParseDurability(std::string_view s) {
-  if (s == "sync") return Durability::kSync;
-  if (s == "async") return Durability::kAsync;
-  if (s == "none") return Durability::kNone;
-  return std::nullopt;
-}
+const char* DurabilityName(Durability d) { return kDurabilityNames.Name(d); }
+std::optional<Durability> ParseDurability(std::string_view s) { return kDurabilityNames.Parse(s); }
 
 // ---------------------------------------------------------------- WriteBatch
 

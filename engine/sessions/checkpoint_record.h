@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/record_codec.h"
 #include "engine/record_scan.h"
 
 namespace shim::engine {
@@ -46,8 +47,17 @@ std::array<std::string, 2> CheckpointKeyPrefixes(std::string_view session_id);
 bool DecodeCheckpointMetaKey(std::string_view key, std::string* session_id,
                              uint64_t* checkpoint_id);
 
-std::string EncodeCheckpointMetaRecord(const CheckpointMetaRecord& r);
-// False when `value` is not a JSON object or a member has another type.
-bool DecodeCheckpointMetaRecord(std::string_view value, CheckpointMetaRecord* r);
+inline constexpr std::tuple kCheckpointMetaMembers{
+    Field{"created_at_ms", &CheckpointMetaRecord::created_at_ms},
+    Field{"bytes", &CheckpointMetaRecord::bytes},
+    Field{"hash", &CheckpointMetaRecord::hash},
+    Field{"reason", &CheckpointMetaRecord::reason},
+    Field{"label", &CheckpointMetaRecord::label},
+    Field{"signals", &CheckpointMetaRecord::signals}};
+
+// EncodeCheckpointMetaRecord(r), DecodeCheckpointMetaRecord(value, &r), as
+// engine/record_codec.h says.
+inline constexpr JsonRecordEncoder EncodeCheckpointMetaRecord{kCheckpointMetaMembers};
+inline constexpr JsonRecordDecoder DecodeCheckpointMetaRecord{kCheckpointMetaMembers};
 
 }  // namespace shim::engine

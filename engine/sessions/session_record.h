@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/record_codec.h"
 #include "engine/record_scan.h"
 
 namespace shim::engine {
@@ -47,13 +48,27 @@ struct SessionRecord {
   nlohmann::json last_risk;  // null until a signal.record
 };
 
-std::string SessionKey(std::string_view session_id);
-// False for a key of another tag, or one that is not exactly an id.
-bool DecodeSessionKey(std::string_view key, std::string* session_id);
+inline constexpr std::tuple kSessionMembers{
+    Field{"name", &SessionRecord::name},
+    Field{"heartbeat_ttl_ms", &SessionRecord::heartbeat_ttl_ms},
+    Field{"metadata", &SessionRecord::metadata},
+    NamedField{"state", &SessionRecord::state, &SessionStateName, &ParseSessionState},
+    Field{"opened_at_ms", &SessionRecord::opened_at_ms},
+    Field{"closed_at_ms", &SessionRecord::closed_at_ms},
+    Field{"last_heartbeat_at_ms", &SessionRecord::last_heartbeat_at_ms},
+    Field{"recovery_acked", &SessionRecord::recovery_acked},
+    Field{"keep_checkpoints", &SessionRecord::keep_checkpoints},
+    Field{"next_checkpoint_id", &SessionRecord::next_checkpoint_id},
+    Field{"next_signal_seq", &SessionRecord::next_signal_seq},
+    Field{"last_risk", &SessionRecord::last_risk}};
 
-std::string EncodeSessionRecord(const SessionRecord& r);
-// False when `value` is not a JSON object, a member has another type, or
-// the state is not one SessionStateName gives.
-bool DecodeSessionRecord(std::string_view value, SessionRecord* r);
+// SessionKey(session_id), DecodeSessionKey(key, &session_id),
+// EncodeSessionRecord(r), DecodeSessionRecord(value, &r), as
+// engine/record_codec.h says (a state SessionStateName does not give makes
+// the record corrupt).
+inline constexpr IdKey<std::string> SessionKey{kSessionRecords.tag};
+inline constexpr IdKeyDecoder<std::string> DecodeSessionKey{kSessionRecords.tag};
+inline constexpr JsonRecordEncoder EncodeSessionRecord{kSessionMembers};
+inline constexpr JsonRecordDecoder DecodeSessionRecord{kSessionMembers};
 
 }  // namespace shim::engine

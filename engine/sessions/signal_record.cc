@@ -7,11 +7,10 @@
 namespace shim::engine {
 
 using nlohmann::json;
-using storage::KeyEncoder;
 using storage::KeyTag;
 
 std::string SignalKey(std::string_view session_id, uint64_t seq) {
-  return KeyEncoder(KeyTag::kSignal).Str(session_id).U64(seq).key();
+  return storage::StrU64Key(KeyTag::kSignal, session_id, seq);
 }
 
 std::string SignalKeyPrefix(std::string_view session_id) {

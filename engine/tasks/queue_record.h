@@ -16,25 +16,33 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/record_codec.h"
 #include "engine/record_scan.h"
+#include "engine/tasks/task_queue.h"
 
 namespace shim::engine {
-
-struct QueueConfig;  // engine/tasks/task_queue.h
 
 inline constexpr RecordKind kQueueRecords{
     "queue", storage::Family::kQueues, storage::KeyTag::kQueueConfig, {}};
 
-std::string QueueConfigKey(std::string_view queue);
-// False for a key of another tag, or one that is not exactly a name.
-bool DecodeQueueConfigKey(std::string_view key, std::string* queue);
+inline constexpr std::tuple kQueueMembers{
+    NamedField{"routing", &QueueConfig::routing, &RoutingName, &ParseRouting},
+    Field{"starvation_ms", &QueueConfig::starvation_ms},
+    Field{"saturation_ready", &QueueConfig::saturation_ready},
+    Field{"keep_completed", &QueueConfig::keep_completed},
+    Field{"keep_failed", &QueueConfig::keep_failed},
+    Field{"paused", &QueueConfig::paused}};
+
+// QueueConfigKey(queue), DecodeQueueConfigKey(key, &queue),
+// EncodeQueueRecord(c), DecodeQueueRecord(value, &c), as
+// engine/record_codec.h says (a routing RoutingName does not give makes the
+// record corrupt; members absent from it keep their defaults in *c).
+inline constexpr IdKey<std::string> QueueConfigKey{kQueueRecords.tag};
+inline constexpr IdKeyDecoder<std::string> DecodeQueueConfigKey{kQueueRecords.tag};
+inline constexpr JsonRecordEncoder EncodeQueueRecord{kQueueMembers};
+inline constexpr JsonRecordDecoder DecodeQueueRecord{kQueueMembers};
 
 // The settings as the JSON object stored and answered.
-nlohmann::json QueueConfigJson(const QueueConfig& c);
-std::string EncodeQueueRecord(const QueueConfig& c);
-// Members absent from the record keep their value in *c (the defaults).
-// False when `value` is not a JSON object, a member has another type, or
-// the routing is not one RoutingName gives.
-bool DecodeQueueRecord(std::string_view value, QueueConfig* c);
+inline nlohmann::json QueueConfigJson(const QueueConfig& c) { return EncodeQueueRecord.Object(c); }
 
 }  // namespace shim::engine

@@ -3,25 +3,18 @@
 #include <algorithm>
 #include <vector>
 
+#include "base/enum_names.h"
+
 namespace shim::engine {
 
 using nlohmann::json;
 
-const char* RoutingName(Routing r) {
-  switch (r) {
-    case Routing::kLeastLoaded: return "least_loaded";
-    case Routing::kRoundRobin: return "round_robin";
-    case Routing::kCapability: return "capability";
-  }
-  return "?";
-}
+constexpr EnumNames<Routing, 3> kRoutingNames{{{Routing::kLeastLoaded, "least_loaded"},
+                                               {Routing::kRoundRobin, "round_robin"},
+                                               {Routing::kCapability, "capability"}}};
 
-std::optional<Routing> ParseRouting(std::string_view s) {
-  if (s == "least_loaded") return Routing::kLeastLoaded;
-  if (s == "round_robin") return Routing::kRoundRobin;
-  if (s == "capability") return Routing::kCapability;
-  return std::nullopt;
-}
+const char* RoutingName(Routing r) { return kRoutingNames.Name(r); }
+std::optional<Routing> ParseRouting(std::string_view s) { return kRoutingNames.Parse(s); }
 
 void RecentSamples::Add(int64_t v) {
   values_[next_] = v;
