@@ -47,11 +47,11 @@ inline constexpr StatusCode kLastStatusCode = StatusCode::kReadOnly;
 
 struct ErrorRow {
   StatusCode code;
-  int wire_code;             // JSON-RPC error.code
-  std::string_view reason;   // error.data.reason
-  std::string_view message;  // for a Status that carries no message of its own
-  std::string_view mcp_hint; // what a model can do about it (net/mcp_adapter.cc)
-  int http_status;           // the status line an HTTP listener answers with
+  int wire_code;              // JSON-RPC error.code
+  std::string_view reason;    // error.data.reason
+  std::string_view message;   // for a Status that carries no message of its own
+  std::string_view mcp_hint;  // what a model can do about it (net/mcp_adapter.cc)
+  int http_status;            // the status line an HTTP listener answers with
 };
 
 // The reasons and numbers are the wire contract (docs/protocol.md,
@@ -62,7 +62,8 @@ inline constexpr std::array<ErrorRow, static_cast<size_t>(kLastStatusCode) + 1> 
     {StatusCode::kParseError, -32700, "PARSE_ERROR", "the line is not valid JSON",
      "The request was not JSON: this is a bug in the client, not something a retry fixes.", 400},
     {StatusCode::kInvalidRequest, -32600, "INVALID_REQUEST", "not a JSON-RPC 2.0 request",
-     "The request was not a JSON-RPC 2.0 request: this is a bug in the client, not something a retry fixes.",
+     "The request was not a JSON-RPC 2.0 request: this is a bug in the client, not something a "
+     "retry fixes.",
      400},
     {StatusCode::kMethodNotFound, -32601, "METHOD_NOT_FOUND", "unknown method",
      "No such method: check its name (tools/list lists the tools).", 404},
@@ -71,17 +72,20 @@ inline constexpr std::array<ErrorRow, static_cast<size_t>(kLastStatusCode) + 1> 
     {StatusCode::kInternal, -32603, "INTERNAL", "internal error",
      "Retry; if it keeps failing, the server log says why.", 500},
     {StatusCode::kVersionConflict, 1001, "VERSION_CONFLICT", "the version does not match",
-     "Someone else changed it: read it again (shim_state_get) and retry with the current version.", 409},
+     "Someone else changed it: read it again (shim_state_get) and retry with the current version.",
+     409},
     {StatusCode::kNotFound, 1002, "NOT_FOUND", "not found",
      "Check the id or name; it may never have existed, expired, or been removed.", 404},
     {StatusCode::kLockHeld, 1003, "LOCK_HELD", "the lock is held by another owner",
      "Another owner holds the lock: retry later or pass wait_ms to wait for it.", 409},
     {StatusCode::kNotOwner, 1004, "NOT_OWNER", "not the owner",
-     "Your token or lease is stale (it expired and the work was handed to someone else): do not report this "
-     "task; claim new work.",
+     "Your token or lease is stale (it expired and the work was handed to someone else): do not "
+     "report this task; claim new work.",
      409},
     {StatusCode::kFenced, 1005, "FENCED", "the fencing token is not the lock's current one",
-     "You no longer hold the lock this write was fenced with: re-acquire it and re-read before writing.", 409},
+     "You no longer hold the lock this write was fenced with: re-acquire it and re-read before "
+     "writing.",
+     409},
     {StatusCode::kDependencyCycle, 1006, "DEPENDENCY_CYCLE", "the dependencies form a cycle",
      "Tasks in `cycle` wait for each other: remove one of those dependencies.", 409},
     {StatusCode::kTimeout, 1007, "TIMEOUT", "the wait ran out",
@@ -97,16 +101,18 @@ inline constexpr std::array<ErrorRow, static_cast<size_t>(kLastStatusCode) + 1> 
     {StatusCode::kShuttingDown, 1012, "SHUTTING_DOWN", "the server is stopping",
      "The server is stopping: retry once it is back.", 503},
     {StatusCode::kUnauthorized, 1013, "UNAUTHORIZED", "authentication required",
-     "The server wants its token first: configure the client with the server's token; retrying as is will "
-     "not help.",
+     "The server wants its token first: configure the client with the server's token; retrying as "
+     "is will not help.",
      401},
     {StatusCode::kReadOnly, 1014, "READ_ONLY", "the server is read-only until it is restarted",
-     "The server hit a storage failure it could not recover from and takes no writes until it is restarted "
-     "(see `cause`); reads still work. Tell the user; retrying will not help.",
+     "The server hit a storage failure it could not recover from and takes no writes until it is "
+     "restarted (see `cause`); reads still work. Tell the user; retrying will not help.",
      503},
 }};
 
-constexpr const ErrorRow& ErrorRowFor(StatusCode code) { return kErrorTable[static_cast<size_t>(code)]; }
+constexpr const ErrorRow& ErrorRowFor(StatusCode code) {
+  return kErrorTable[static_cast<size_t>(code)];
+}
 
 // Wire reason and JSON-RPC error code for a status code.
 constexpr std::string_view StatusCodeReason(StatusCode code) { return ErrorRowFor(code).reason; }
@@ -137,7 +143,8 @@ constexpr bool TableIsWellFormed() {
       return false;
     }
     for (size_t j = 0; j < i; ++j) {
-      if (kErrorTable[j].reason == row.reason || kErrorTable[j].wire_code == row.wire_code) return false;
+      if (kErrorTable[j].reason == row.reason || kErrorTable[j].wire_code == row.wire_code)
+        return false;
     }
   }
   return true;
@@ -146,7 +153,7 @@ constexpr bool TableIsWellFormed() {
 }  // namespace error_codes_detail
 
 static_assert(error_codes_detail::TableIsWellFormed(),
-              "kErrorTable: a row is out of StatusCode order, has an empty column, a duplicate reason or "
-              "code, a wire code out of sequence, or an HTTP status outside 4xx/5xx");
+              "kErrorTable: a row is out of StatusCode order, has an empty column, a duplicate "
+              "reason or code, a wire code out of sequence, or an HTTP status outside 4xx/5xx");
 
 }  // namespace shim

@@ -6,11 +6,10 @@
 // reply instead of parsing and dumping it again.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace shim {
 
@@ -30,8 +29,8 @@ inline bool IsPlainJsonText(std::string_view s) {
 namespace json_text_detail {
 // The library's serializer, writing straight into `out`.
 inline void AppendSerialized(std::string& out, const nlohmann::json& value) {
-  nlohmann::detail::serializer<nlohmann::json> serializer(nlohmann::detail::output_adapter<char>(out), ' ',
-                                                          nlohmann::json::error_handler_t::replace);
+  nlohmann::detail::serializer<nlohmann::json> serializer(
+      nlohmann::detail::output_adapter<char>(out), ' ', nlohmann::json::error_handler_t::replace);
   serializer.dump(value, false, false, 0);
 }
 }  // namespace json_text_detail
@@ -71,7 +70,8 @@ inline std::string DumpCompact(const nlohmann::json& value) {
 // DumpCompact(object) with one more member, `key` (printable ASCII without
 // quotes or backslashes), whose value is already JSON text: placed where the
 // library's sorted keys would put it, replacing a member of that name.
-inline std::string DumpWithMember(const nlohmann::json& object, std::string_view key, std::string_view value_json) {
+inline std::string DumpWithMember(const nlohmann::json& object, std::string_view key,
+                                  std::string_view value_json) {
   std::string out = "{";
   bool placed = false;
   auto place = [&] {

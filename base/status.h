@@ -10,13 +10,12 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
-
-#include <nlohmann/json.hpp>
 
 #include "base/error_codes.h"
 
@@ -36,8 +35,12 @@ class [[nodiscard]] Status {
   static Status InvalidParams(std::string_view field, std::string message) {
     return {StatusCode::kInvalidParams, std::move(message), {{"field", field}}};
   }
-  static Status Internal(std::string message) { return {StatusCode::kInternal, std::move(message)}; }
-  static Status NotFound(std::string message) { return {StatusCode::kNotFound, std::move(message)}; }
+  static Status Internal(std::string message) {
+    return {StatusCode::kInternal, std::move(message)};
+  }
+  static Status NotFound(std::string message) {
+    return {StatusCode::kNotFound, std::move(message)};
+  }
   static Status TooLarge(std::string message, uint64_t limit) {
     return {StatusCode::kTooLarge, std::move(message), {{"limit", limit}}};
   }
@@ -59,7 +62,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT: must not be OK
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -82,16 +85,16 @@ class [[nodiscard]] Result {
 
 // Early-return helpers. SHIM_RETURN_IF_ERROR(expr) returns expr's Status when
 // it is not OK; SHIM_ASSIGN_OR_RETURN(decl, expr) unwraps a Result.
-#define SHIM_RETURN_IF_ERROR(expr)          \
-  do {                                      \
-    ::shim::Status shim_status_ = (expr);   \
+#define SHIM_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::shim::Status shim_status_ = (expr);        \
     if (!shim_status_.ok()) return shim_status_; \
   } while (0)
 
 #define SHIM_CONCAT_INNER(a, b) a##b
 #define SHIM_CONCAT(a, b) SHIM_CONCAT_INNER(a, b)
-#define SHIM_ASSIGN_OR_RETURN(decl, expr)                          \
-  auto SHIM_CONCAT(shim_result_, __LINE__) = (expr);               \
-  if (!SHIM_CONCAT(shim_result_, __LINE__).ok())                   \
-    return SHIM_CONCAT(shim_result_, __LINE__).status();           \
+#define SHIM_ASSIGN_OR_RETURN(decl, expr)                \
+  auto SHIM_CONCAT(shim_result_, __LINE__) = (expr);     \
+  if (!SHIM_CONCAT(shim_result_, __LINE__).ok())         \
+    return SHIM_CONCAT(shim_result_, __LINE__).status(); \
   decl = std::move(SHIM_CONCAT(shim_result_, __LINE__)).value()

@@ -11,10 +11,9 @@
 #include <cstdint>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "bench/bench_util.h"
 #include "engine/client.h"
@@ -63,9 +62,10 @@ struct Rig {
     options.durability = storage::Durability::kNone;
     EngineOptions engine_options;  // default limits and risk model
     engine_options.clock = &clock;
-    auto host_or = testing::SyncHost::Open(options, engine_options, [this](const std::string& what) {
-      if (fault.empty()) fault = what;
-    });
+    auto host_or =
+        testing::SyncHost::Open(options, engine_options, [this](const std::string& what) {
+          if (fault.empty()) fault = what;
+        });
     if (!host_or.ok()) return host_or.status().ToString();
     host = std::move(host_or).value();
     return {};
@@ -102,7 +102,8 @@ void BM_ApplyStateSet(benchmark::State& state) {
   const std::vector<std::string> keys = Keys();
   int64_t n = 0;
   for (auto _ : state) {
-    json params = {{"key", keys[n % kKeySpace]}, {"value", {{"step", n}, {"note", "working on it"}}}};
+    json params = {{"key", keys[n % kKeySpace]},
+                   {"value", {{"step", n}, {"note", "working on it"}}}};
     rig.host->Execute("state.set", std::move(params), nullptr, rig.reply);
     if (++n % group == 0) {
       if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
@@ -124,7 +125,8 @@ void BM_ApplyStateGet(benchmark::State& state) {
   if (std::string err = rig.Open(); !err.empty()) return state.SkipWithError(err.c_str());
   const std::vector<std::string> keys = Keys();
   for (int i = 0; i < kKeySpace; ++i) {
-    rig.host->Execute("state.set", {{"key", keys[i]}, {"value", {{"step", i}, {"note", "working on it"}}}},
+    rig.host->Execute("state.set",
+                      {{"key", keys[i]}, {"value", {{"step", i}, {"note", "working on it"}}}},
                       nullptr, rig.reply);
   }
   if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
@@ -145,7 +147,8 @@ int64_t PublishLoop(benchmark::State& state, Rig& rig) {
   constexpr int64_t kGroup = 16;
   int64_t n = 0;
   for (auto _ : state) {
-    json params = {{"channel", "team/events"}, {"data", {{"from", "agent-7"}, {"text", "step done"}, {"n", n}}}};
+    json params = {{"channel", "team/events"},
+                   {"data", {{"from", "agent-7"}, {"text", "step done"}, {"n", n}}}};
     rig.host->Execute("pubsub.publish", std::move(params), nullptr, rig.reply);
     if (++n % kGroup == 0) {
       if (Status s = rig.Commit(); !s.ok()) {
@@ -155,8 +158,10 @@ int64_t PublishLoop(benchmark::State& state, Rig& rig) {
     }
   }
   Status s = rig.Commit();
-  if (!s.ok()) state.SkipWithError(s.ToString().c_str());
-  else if (!rig.sink.first_error.empty()) state.SkipWithError(rig.sink.first_error.c_str());
+  if (!s.ok())
+    state.SkipWithError(s.ToString().c_str());
+  else if (!rig.sink.first_error.empty())
+    state.SkipWithError(rig.sink.first_error.c_str());
   return s.ok() && rig.sink.first_error.empty() ? n : -1;
 }
 
@@ -199,18 +204,28 @@ void BM_PublishPastPatterns(benchmark::State& state) {
     const std::string n = std::to_string(i);
     std::string pattern;
     switch (i % 4) {
-      case 0: pattern = "agents/a" + n + "/*"; break;
-      case 1: pattern = "*.a" + n; break;
-      case 2: pattern = "*a" + n + "x*"; break;
-      default: pattern = "team" + n + "?"; break;
+      case 0:
+        pattern = "agents/a" + n + "/*";
+        break;
+      case 1:
+        pattern = "*.a" + n;
+        break;
+      case 2:
+        pattern = "*a" + n + "x*";
+        break;
+      default:
+        pattern = "team" + n + "?";
+        break;
     }
-    rig.host->Execute("pubsub.subscribe", {{"pattern", std::move(pattern)}}, clients.back(), rig.reply);
+    rig.host->Execute("pubsub.subscribe", {{"pattern", std::move(pattern)}}, clients.back(),
+                      rig.reply);
   }
   if (!rig.sink.first_error.empty()) return state.SkipWithError(rig.sink.first_error.c_str());
   const int64_t n = PublishLoop(state, rig);
   if (n < 0) return;
   for (const auto& c : clients) {
-    if (c->notifications() != 0) return state.SkipWithError("a pattern that does not match got a message");
+    if (c->notifications() != 0)
+      return state.SkipWithError("a pattern that does not match got a message");
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -247,14 +262,16 @@ void BM_ClaimAtDepth(benchmark::State& state) {
   for (int64_t done = 0; done < depth; done += kBatch) {
     json tasks = json::array();
     for (int64_t i = done; i < std::min(depth, done + kBatch); ++i) {
-      tasks.push_back({{"queue", "deep"}, {"payload", {{"n", i}, {"repo", "shim"}}}, {"priority", 1 + i % 10}});
+      tasks.push_back(
+          {{"queue", "deep"}, {"payload", {{"n", i}, {"repo", "shim"}}}, {"priority", 1 + i % 10}});
     }
     rig.host->Execute("task.submit_batch", {{"tasks", std::move(tasks)}}, nullptr, rig.reply);
     if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
   }
   const double prefill_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - prefill_start).count();
-  rig.host->Execute("worker.register", {{"worker_id", "w"}, {"max_concurrency", 1}}, nullptr, rig.reply);
+  rig.host->Execute("worker.register", {{"worker_id", "w"}, {"max_concurrency", 1}}, nullptr,
+                    rig.reply);
   if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
   if (!rig.sink.first_error.empty()) return state.SkipWithError(rig.sink.first_error.c_str());
 
@@ -267,11 +284,14 @@ void BM_ClaimAtDepth(benchmark::State& state) {
     rig.host->Execute("task.claim", {{"queues", {"deep"}}, {"worker_id", "w"}}, nullptr, on_claim);
     if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
     state.PauseTiming();
-    if (!claimed.is_object() || claimed["tasks"].empty()) return state.SkipWithError("nothing was claimed");
+    if (!claimed.is_object() || claimed["tasks"].empty())
+      return state.SkipWithError("nothing was claimed");
     const json& t = claimed["tasks"][0];
-    rig.host->Execute("task.complete", {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}}, nullptr,
+    rig.host->Execute("task.complete",
+                      {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}}, nullptr,
                       rig.reply);
-    rig.host->Execute("task.submit", {{"queue", "deep"}, {"payload", {{"n", depth + n++}}}, {"priority", 5}},
+    rig.host->Execute("task.submit",
+                      {{"queue", "deep"}, {"payload", {{"n", depth + n++}}}, {"priority", 5}},
                       nullptr, rig.reply);
     if (Status s = rig.Commit(); !s.ok()) return state.SkipWithError(s.ToString().c_str());
     state.ResumeTiming();
@@ -281,7 +301,11 @@ void BM_ClaimAtDepth(benchmark::State& state) {
   state.counters["rss_MiB"] = RssMiB() - rss_before;
   state.counters["prefill_s"] = prefill_s;
 }
-BENCHMARK(BM_ClaimAtDepth)->ArgName("ready")->Arg(1'000)->Arg(1'000'000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ClaimAtDepth)
+    ->ArgName("ready")
+    ->Arg(1'000)
+    ->Arg(1'000'000)
+    ->Unit(benchmark::kMicrosecond);
 
 // One slice of a long cascade: the dependency chain of `chain` tasks is
 // built with the timer paused, its head is cancelled, and each iteration is
@@ -292,7 +316,8 @@ void BM_CascadeSlice(benchmark::State& state) {
   const int64_t chain = state.range(0);
   Rig rig;
   if (std::string err = rig.Open(); !err.empty()) return state.SkipWithError(err.c_str());
-  rig.host->Execute("queue.configure", {{"queue", "c"}, {"keep_failed", 1000}, {"keep_completed", 1000}}, nullptr,
+  rig.host->Execute("queue.configure",
+                    {{"queue", "c"}, {"keep_failed", 1000}, {"keep_completed", 1000}}, nullptr,
                     rig.reply);
   auto build_and_cancel = [&]() -> Status {
     std::string prev;
@@ -305,9 +330,10 @@ void BM_CascadeSlice(benchmark::State& state) {
         tasks.push_back(std::move(t));
       }
       json ids;
-      rig.host->Execute("task.submit_batch", {{"tasks", std::move(tasks)}}, nullptr, [&](Result<json> r) {
-        if (r.ok()) ids = r.value()["task_ids"];
-      });
+      rig.host->Execute("task.submit_batch", {{"tasks", std::move(tasks)}}, nullptr,
+                        [&](Result<json> r) {
+                          if (r.ok()) ids = r.value()["task_ids"];
+                        });
       SHIM_RETURN_IF_ERROR(rig.Commit());
       if (!ids.is_array() || ids.empty()) return Status::Internal("submit failed");
       if (done == 0) rig.host->Execute("task.cancel", {{"task_id", ids[0]}}, nullptr, rig.reply);

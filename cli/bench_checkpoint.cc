@@ -1,6 +1,4 @@
 // `shim bench --workload checkpoint` (cli/bench_run.h).
-#include "cli/bench_run.h"
-
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -8,9 +6,9 @@
 
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +17,7 @@
 #include <iostream>
 #include <limits>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
@@ -26,9 +25,8 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "cli/bench_loop.h"
+#include "cli/bench_run.h"
 #include "cli/client_util.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
@@ -52,28 +50,33 @@ void CheckpointRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clie
     first[i] = conns[i].Request("session.open", {{"session_id", sids[i]}, {"keep_checkpoints", 5}});
   }
   net::LatencyHistogram h;
-  size_t saving = conns.size();  // clients not yet done saving: the time ends with the last one's last save
+  size_t saving =
+      conns.size();  // clients not yet done saving: the time ends with the last one's last save
   auto done_saving = [&] {
     if (--saving == 0) run.MarkEnd();
   };
-  RunOnLoop(run, clients, first, [&](size_t i, std::string_view line) {
-    SerialConnection& c = conns[i];
-    Result<json> r = UnwrapLine(line);
-    if (!r.ok()) run.Error(r.status());
-    if (c.phase == kClosing) return ConnectionLoop::Next{{}, true};
-    if (c.phase == kOpening && !r.ok()) {
-      done_saving();
-      return ConnectionLoop::Next{{}, true};
-    }
-    if (c.phase == kSaving) h.Record(static_cast<uint64_t>(MicrosSince(c.sent)));
-    if (run.Take()) {
-      c.phase = kSaving;
-      return ConnectionLoop::Next{c.Request("checkpoint.save", {{"session_id", sids[i]}, {"data", data}})};
-    }
-    done_saving();
-    c.phase = kClosing;
-    return ConnectionLoop::Next{c.Request("session.close", {{"session_id", sids[i]}})};
-  }, h);
+  RunOnLoop(
+      run, clients, first,
+      [&](size_t i, std::string_view line) {
+        SerialConnection& c = conns[i];
+        Result<json> r = UnwrapLine(line);
+        if (!r.ok()) run.Error(r.status());
+        if (c.phase == kClosing) return ConnectionLoop::Next{{}, true};
+        if (c.phase == kOpening && !r.ok()) {
+          done_saving();
+          return ConnectionLoop::Next{{}, true};
+        }
+        if (c.phase == kSaving) h.Record(static_cast<uint64_t>(MicrosSince(c.sent)));
+        if (run.Take()) {
+          c.phase = kSaving;
+          return ConnectionLoop::Next{
+              c.Request("checkpoint.save", {{"session_id", sids[i]}, {"data", data}})};
+        }
+        done_saving();
+        c.phase = kClosing;
+        return ConnectionLoop::Next{c.Request("session.close", {{"session_id", sids[i]}})};
+      },
+      h);
 }
 
 }  // namespace shim::cli::bench

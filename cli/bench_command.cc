@@ -15,9 +15,9 @@
 
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +26,7 @@
 #include <iostream>
 #include <limits>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
@@ -33,10 +34,9 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "base/json_text.h"
 #include "cli/bench_loop.h"
+#include "cli/bench_run.h"
 #include "cli/client_util.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
@@ -44,8 +44,6 @@
 #include "net/jsonrpc.h"
 #include "net/latency_histogram.h"
 #include "storage/store.h"
-
-#include "cli/bench_run.h"
 
 namespace shim::cli {
 namespace {
@@ -69,16 +67,17 @@ void Progress(Run& run, std::atomic<bool>& finished) {
   while (!finished) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     const double secs = run.Seconds();
-    std::fprintf(stderr, "\r%s: %lld ops in %.1f s (%.0f/s), %lld errors   ", run.cfg.workload.c_str(),
-                 static_cast<long long>(run.done.load()), secs, run.done.load() / std::max(secs, 1e-9),
-                 static_cast<long long>(run.errors.load()));
+    std::fprintf(stderr, "\r%s: %lld ops in %.1f s (%.0f/s), %lld errors   ",
+                 run.cfg.workload.c_str(), static_cast<long long>(run.done.load()), secs,
+                 run.done.load() / std::max(secs, 1e-9), static_cast<long long>(run.errors.load()));
   }
   std::fprintf(stderr, "\r%80s\r", "");
 }
 
 // Reads integer option --NAME (min..max) into *out, which keeps its value
 // when the option is absent; false, having said why, when it is bad.
-bool ReadIntOption(const Args& args, const char* name, long long min, long long max, long long* out) {
+bool ReadIntOption(const Args& args, const char* name, long long min, long long max,
+                   long long* out) {
   long long v = *out;
   if (!args.GetInt(name, &v)) {
     std::fprintf(stderr, "shim bench: %s\n", args.error().c_str());
@@ -94,15 +93,16 @@ bool ReadIntOption(const Args& args, const char* name, long long min, long long 
 
 // Reads number option --NAME into *out (kept when absent); it must be
 // above `min` (or equal to it, if min_inclusive) and at most `max`.
-bool ReadRealOption(const Args& args, const char* name, double min, bool min_inclusive, double max, double* out) {
+bool ReadRealOption(const Args& args, const char* name, double min, bool min_inclusive, double max,
+                    double* out) {
   auto text = args.Get(name);
   if (!text) return true;
   char* end = nullptr;
   const double v = std::strtod(text->c_str(), &end);
   const bool in_range = std::isfinite(v) && (min_inclusive ? v >= min : v > min) && v <= max;
   if (text->empty() || *end != '\0' || !in_range) {
-    std::fprintf(stderr, "shim bench: bad --%s '%s': a number %s %g and <= %g\n", name, text->c_str(),
-                 min_inclusive ? ">=" : ">", min, max);
+    std::fprintf(stderr, "shim bench: bad --%s '%s': a number %s %g and <= %g\n", name,
+                 text->c_str(), min_inclusive ? ">=" : ">", min, max);
     return false;
   }
   *out = v;
@@ -134,8 +134,8 @@ pid_t SpawnServer(const std::string& dir, const std::string& socket, const std::
     return -1;
   }
   if (server == 0) {
-    ::execl(self.c_str(), self.c_str(), "serve", "--socket", socket.c_str(), "--data", data.c_str(), "--durability",
-            durability.c_str(), "--log-level", "warn", static_cast<char*>(nullptr));
+    ::execl(self.c_str(), self.c_str(), "serve", "--socket", socket.c_str(), "--data", data.c_str(),
+            "--durability", durability.c_str(), "--log-level", "warn", static_cast<char*>(nullptr));
     ::_exit(127);
   }
   for (int i = 0; i < 200; ++i) {
@@ -208,22 +208,23 @@ Options (each is refused by the workloads it does not apply to):
   --durability MODE    with --spawn: sync | async | none (default sync)
 Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
 )") + kCommonOptions;
-  Args args(With(kClientValued, {"clients", "pipeline", "count", "duration", "payload-bytes", "subscribers",
-                                 "fail-rate", "keys", "op", "durability"}),
+  Args args(With(kClientValued, {"clients", "pipeline", "count", "duration", "payload-bytes",
+                                 "subscribers", "fail-rate", "keys", "op", "durability"}),
             With(kClientFlags, {"spawn", "one-at-a-time", "prefill"}));
   ParseOrExit(args, argc, argv, from, "bench", help);
   if (args.positional().size() != 1) return UsageError(help);
   BenchConfig cfg;
   cfg.workload = args.positional()[0];
-  if (cfg.workload != "state" && cfg.workload != "pubsub" && cfg.workload != "queue" && cfg.workload != "lock" &&
-      cfg.workload != "checkpoint") {
+  if (cfg.workload != "state" && cfg.workload != "pubsub" && cfg.workload != "queue" &&
+      cfg.workload != "lock" && cfg.workload != "checkpoint") {
     std::fprintf(stderr, "shim bench: unknown workload '%s'\n", cfg.workload.c_str());
     return kExitUsage;
   }
   if (cfg.workload == "lock") cfg.clients = 2;
   if (cfg.workload == "checkpoint") cfg.clients = 1;
-  long long clients = cfg.clients, pipeline = cfg.pipeline, count = 0, payload = static_cast<long long>(cfg.payload),
-            subscribers = cfg.subscribers, keys = cfg.keys;
+  long long clients = cfg.clients, pipeline = cfg.pipeline, count = 0,
+            payload = static_cast<long long>(cfg.payload), subscribers = cfg.subscribers,
+            keys = cfg.keys;
   constexpr long long kMaxConnections = 10'000, kMaxPipeline = 100'000;
   if (!ReadIntOption(args, "clients", 1, kMaxConnections, &clients) ||
       !ReadIntOption(args, "pipeline", 1, kMaxPipeline, &pipeline) ||
@@ -242,14 +243,17 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   cfg.subscribers = static_cast<int>(subscribers);
   cfg.keys = static_cast<int>(keys);
   cfg.op = args.GetOr("op", "mixed");
-  if (cfg.op != "set" && cfg.op != "get" && cfg.op != "incr" && cfg.op != "cas" && cfg.op != "mixed") {
-    std::fprintf(stderr, "shim bench: bad --op '%s': one of set, get, incr, cas, mixed\n", cfg.op.c_str());
+  if (cfg.op != "set" && cfg.op != "get" && cfg.op != "incr" && cfg.op != "cas" &&
+      cfg.op != "mixed") {
+    std::fprintf(stderr, "shim bench: bad --op '%s': one of set, get, incr, cas, mixed\n",
+                 cfg.op.c_str());
     return kExitUsage;
   }
   cfg.one_at_a_time = args.Flag("one-at-a-time");
   // An option the workload does not use is refused rather than ignored, so
   // a report never looks as if it had been applied.
-  const std::string shape = cfg.workload == "queue" && cfg.one_at_a_time ? "queue --one-at-a-time" : cfg.workload;
+  const std::string shape =
+      cfg.workload == "queue" && cfg.one_at_a_time ? "queue --one-at-a-time" : cfg.workload;
   const std::pair<const char*, std::set<std::string>> applies[] = {
       {"clients", {"state", "queue", "lock", "checkpoint"}},
       {"duration", {"state", "queue", "queue --one-at-a-time", "lock", "checkpoint"}},
@@ -273,13 +277,15 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   // operations (pubsub: its one publisher; --one-at-a-time: one submitter).
   if (cfg.workload == "pubsub" || cfg.one_at_a_time) cfg.clients = 1;
   if (args.Get("durability") && !args.Flag("spawn")) {
-    std::fprintf(stderr, "shim bench: --durability sets the server that --spawn starts; without --spawn, "
-                         "the running server's mode applies (shim serve --durability)\n");
+    std::fprintf(stderr,
+                 "shim bench: --durability sets the server that --spawn starts; without --spawn, "
+                 "the running server's mode applies (shim serve --durability)\n");
     return kExitUsage;
   }
   const std::string durability = args.GetOr("durability", "sync");
   if (!storage::ParseDurability(durability)) {
-    std::fprintf(stderr, "shim bench: bad --durability '%s': one of sync, async, none\n", durability.c_str());
+    std::fprintf(stderr, "shim bench: bad --durability '%s': one of sync, async, none\n",
+                 durability.c_str());
     return kExitUsage;
   }
   cfg.prefill = args.Flag("prefill");
@@ -291,13 +297,16 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   pid_t server = -1;
   std::string tmp;
   if (args.Flag("spawn") && (args.Get("connect") || args.Get("socket"))) {
-    std::fprintf(stderr, "shim bench: --spawn starts its own server; give --spawn or --connect/--socket, not both\n");
+    std::fprintf(stderr,
+                 "shim bench: --spawn starts its own server; give --spawn or --connect/--socket, "
+                 "not both\n");
     return kExitUsage;
   }
   if (args.Flag("spawn")) {
     char dir[] = "/tmp/shim-bench-XXXXXX";
     if (!::mkdtemp(dir)) {
-      std::fprintf(stderr, "shim bench: cannot create a temp directory for --spawn: %s\n", std::strerror(errno));
+      std::fprintf(stderr, "shim bench: cannot create a temp directory for --spawn: %s\n",
+                   std::strerror(errno));
       return kExitNoServer;
     }
     tmp = dir;
@@ -314,7 +323,8 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   if (args.Get("connect")) {
     if (!ConnectOrReport(args, "bench")) return kExitNoServer;  // says why, e.g. UNAUTHORIZED
   } else if (!cfg.connect().ok()) {
-    std::fprintf(stderr, "shim bench: no shim server is running at %s (start one, or pass --spawn)\n",
+    std::fprintf(stderr,
+                 "shim bench: no shim server is running at %s (start one, or pass --spawn)\n",
                  cfg.socket.c_str());
     StopSpawned(server, tmp);
     return kExitNoServer;
@@ -329,19 +339,22 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   // The connections of the workloads driven by one ConnectionLoop (the
   // queue's workers), opened before the clock starts.
   std::vector<std::unique_ptr<net::LineClient>> conns;
-  const bool loop_run = queue_run || cfg.workload == "state" || cfg.workload == "lock" || cfg.workload == "checkpoint";
+  const bool loop_run = queue_run || cfg.workload == "state" || cfg.workload == "lock" ||
+                        cfg.workload == "checkpoint";
   if (loop_run) conns = ConnectAll(run, cfg.clients);
   if (queue_run && cfg.prefill && !conns.empty()) {
     // Submit everything first, untimed (as the BullMQ side adds its jobs
     // before its Worker starts); the run then times only the draining.
     const auto t0 = Clock::now();
     QueueProducer(run, queue, submitted, queue_tasks, /*backlog=*/0);
-    prefill_per_sec = submitted.load() / std::max(std::chrono::duration<double>(Clock::now() - t0).count(), 1e-9);
+    prefill_per_sec =
+        submitted.load() / std::max(std::chrono::duration<double>(Clock::now() - t0).count(), 1e-9);
   }
   run.StartClock();
   std::atomic<bool> finished{false};
   std::thread progress;
-  if (!cfg.json_out && ::isatty(2)) progress = std::thread(Progress, std::ref(run), std::ref(finished));
+  if (!cfg.json_out && ::isatty(2))
+    progress = std::thread(Progress, std::ref(run), std::ref(finished));
   std::vector<std::thread> threads;
   const int64_t total = cfg.count > 0 ? cfg.count : 1'000'000'000;
   if (cfg.workload == "pubsub") {
@@ -350,12 +363,15 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
     QueueSerialRun(run, queue);
   } else if (queue_run) {
     if (!cfg.prefill) {
-      threads.emplace_back(QueueProducer, std::ref(run), queue, std::ref(submitted), queue_tasks, /*backlog=*/2000);
+      threads.emplace_back(QueueProducer, std::ref(run), queue, std::ref(submitted), queue_tasks,
+                           /*backlog=*/2000);
     }
-    threads.emplace_back(QueueWorkersRun, std::ref(run), std::ref(conns), std::cref(queue), queue_tasks);
+    threads.emplace_back(QueueWorkersRun, std::ref(run), std::ref(conns), std::cref(queue),
+                         queue_tasks);
     if (cfg.count == 0) {
       threads.emplace_back([&run, &cfg] {
-        if (!run.WaitFor(cfg.duration_s)) return;  // the workers ended first (all done, or an error)
+        if (!run.WaitFor(cfg.duration_s))
+          return;  // the workers ended first (all done, or an error)
         run.MarkEnd();
         run.Stop();
       });
@@ -363,7 +379,8 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   } else {
     if (cfg.workload == "state") threads.emplace_back(StateRun, std::ref(run), std::ref(conns));
     if (cfg.workload == "lock") threads.emplace_back(LockRun, std::ref(run), std::ref(conns));
-    if (cfg.workload == "checkpoint") threads.emplace_back(CheckpointRun, std::ref(run), std::ref(conns));
+    if (cfg.workload == "checkpoint")
+      threads.emplace_back(CheckpointRun, std::ref(run), std::ref(conns));
   }
   for (auto& t : threads) t.join();
   (void)total;
@@ -371,9 +388,10 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   const double secs = run.Seconds();
   finished = true;
   if (progress.joinable()) progress.join();
-  const int64_t ops = cfg.count > 0 && (cfg.workload != "queue" || cfg.one_at_a_time) && cfg.workload != "pubsub"
-                          ? std::min<int64_t>(run.done.load(), cfg.count)
-                          : run.done.load();
+  const int64_t ops =
+      cfg.count > 0 && (cfg.workload != "queue" || cfg.one_at_a_time) && cfg.workload != "pubsub"
+          ? std::min<int64_t>(run.done.load(), cfg.count)
+          : run.done.load();
 
   if (server > 0) StopSpawned(server, tmp);
   const auto& h = run.hist;
@@ -395,25 +413,35 @@ Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
   if (cfg.prefill) out["prefill_per_sec"] = prefill_per_sec;
   if (cfg.workload == "pubsub") {
     out["subscribers"] = cfg.subscribers;
-    out["latency_sampled_every"] = kLatencySampleEvery;  // deliveries per latency sample, per subscriber
+    out["latency_sampled_every"] =
+        kLatencySampleEvery;  // deliveries per latency sample, per subscriber
   }
   if (!run.first_error.empty()) out["first_error"] = run.first_error;
   if (cfg.json_out) {
     std::cout << DumpCompact(out) << "\n";
   } else {
-    std::printf("%s: %lld ops in %.2f s = %.0f ops/s (%d clients, pipeline %d, %zu-byte payloads)\n",
-                cfg.workload.c_str(), static_cast<long long>(ops), secs, ops / std::max(secs, 1e-9), cfg.clients,
-                cfg.pipeline, cfg.payload);
+    std::printf(
+        "%s: %lld ops in %.2f s = %.0f ops/s (%d clients, pipeline %d, %zu-byte payloads)\n",
+        cfg.workload.c_str(), static_cast<long long>(ops), secs, ops / std::max(secs, 1e-9),
+        cfg.clients, cfg.pipeline, cfg.payload);
     std::printf("latency us: p50 %llu  p90 %llu  p99 %llu  p99.9 %llu  max %llu\n",
-                static_cast<unsigned long long>(h.Percentile(0.5)), static_cast<unsigned long long>(h.Percentile(0.9)),
+                static_cast<unsigned long long>(h.Percentile(0.5)),
+                static_cast<unsigned long long>(h.Percentile(0.9)),
                 static_cast<unsigned long long>(h.Percentile(0.99)),
-                static_cast<unsigned long long>(h.Percentile(0.999)), static_cast<unsigned long long>(h.max()));
+                static_cast<unsigned long long>(h.Percentile(0.999)),
+                static_cast<unsigned long long>(h.max()));
     if (cfg.workload == "pubsub") {
-      std::printf("(%d subscribers; ops are deliveries; latency is publish -> delivery, sampled from 1 in %lld)\n",
-                  cfg.subscribers, static_cast<long long>(kLatencySampleEvery));
+      std::printf(
+          "(%d subscribers; ops are deliveries; latency is publish -> delivery, sampled from 1 in "
+          "%lld)\n",
+          cfg.subscribers, static_cast<long long>(kLatencySampleEvery));
     }
-    if (cfg.prefill) std::printf("prefill: %.0f tasks/s submitted (task.submit_batch of 1000), not timed\n", prefill_per_sec);
-    if (run.errors.load()) std::printf("errors: %lld (first: %s)\n", static_cast<long long>(run.errors.load()), run.first_error.c_str());
+    if (cfg.prefill)
+      std::printf("prefill: %.0f tasks/s submitted (task.submit_batch of 1000), not timed\n",
+                  prefill_per_sec);
+    if (run.errors.load())
+      std::printf("errors: %lld (first: %s)\n", static_cast<long long>(run.errors.load()),
+                  run.first_error.c_str());
   }
   return run.errors.load() ? kExitServerError : kExitOk;
 }

@@ -1,6 +1,4 @@
 // `shim bench --workload lock` (cli/bench_run.h).
-#include "cli/bench_run.h"
-
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -8,9 +6,9 @@
 
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +17,7 @@
 #include <iostream>
 #include <limits>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
@@ -26,9 +25,8 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "cli/bench_loop.h"
+#include "cli/bench_run.h"
 #include "cli/client_util.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
@@ -58,18 +56,22 @@ void LockRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clients) {
     if (run.Take()) first[i] = acquire(i);
   }
   net::LatencyHistogram h;
-  RunOnLoop(run, clients, first, [&](size_t i, std::string_view line) {
-    SerialConnection& c = conns[i];
-    Result<json> r = UnwrapLine(line);
-    if (!r.ok()) run.Error(r.status());
-    if (c.phase == kAcquiring && r.ok()) {
-      h.Record(static_cast<uint64_t>(MicrosSince(c.sent)));
-      c.phase = kReleasing;
-      return ConnectionLoop::Next{c.Request("lock.release", {{"name", lock}, {"token", (*r)["token"]}})};
-    }
-    if (run.Take()) return ConnectionLoop::Next{acquire(i)};
-    return ConnectionLoop::Next{{}, true};
-  }, h);
+  RunOnLoop(
+      run, clients, first,
+      [&](size_t i, std::string_view line) {
+        SerialConnection& c = conns[i];
+        Result<json> r = UnwrapLine(line);
+        if (!r.ok()) run.Error(r.status());
+        if (c.phase == kAcquiring && r.ok()) {
+          h.Record(static_cast<uint64_t>(MicrosSince(c.sent)));
+          c.phase = kReleasing;
+          return ConnectionLoop::Next{
+              c.Request("lock.release", {{"name", lock}, {"token", (*r)["token"]}})};
+        }
+        if (run.Take()) return ConnectionLoop::Next{acquire(i)};
+        return ConnectionLoop::Next{{}, true};
+      },
+      h);
 }
 
 }  // namespace shim::cli::bench

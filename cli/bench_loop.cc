@@ -13,7 +13,9 @@ namespace shim::cli {
 
 namespace {
 
-Status Errno(const char* what) { return Status::Internal(std::string(what) + ": " + std::strerror(errno)); }
+Status Errno(const char* what) {
+  return Status::Internal(std::string(what) + ": " + std::strerror(errno));
+}
 
 struct FdCloser {
   int fd;
@@ -24,7 +26,8 @@ struct FdCloser {
 
 }  // namespace
 
-Status ConnectionLoop::Run(const std::vector<std::string>& first, const OnLine& on_line, int reply_timeout_ms) {
+Status ConnectionLoop::Run(const std::vector<std::string>& first, const OnLine& on_line,
+                           int reply_timeout_ms) {
   FdCloser ep{::epoll_create1(EPOLL_CLOEXEC)};
   if (ep.fd < 0) return Errno("epoll_create1");
   std::vector<std::string> input(fds_.size());  // bytes read, not yet a whole line
@@ -56,7 +59,9 @@ Status ConnectionLoop::Run(const std::vector<std::string>& first, const OnLine& 
       if (errno == EINTR) continue;
       return Errno("epoll_wait");
     }
-    if (n == 0) return Status(StatusCode::kTimeout, "no reply from the server within " + std::to_string(reply_timeout_ms) + " ms");
+    if (n == 0)
+      return Status(StatusCode::kTimeout,
+                    "no reply from the server within " + std::to_string(reply_timeout_ms) + " ms");
     for (int e = 0; e < n; ++e) {
       const size_t i = events[e].data.u64;
       if (!active[i]) continue;
@@ -70,7 +75,8 @@ Status ConnectionLoop::Run(const std::vector<std::string>& first, const OnLine& 
       std::string out;
       bool done = false;
       bool end_run = false;
-      for (size_t nl; !done && !end_run && (nl = in.find('\n', start)) != std::string::npos; start = nl + 1) {
+      for (size_t nl; !done && !end_run && (nl = in.find('\n', start)) != std::string::npos;
+           start = nl + 1) {
         Next next = on_line(i, std::string_view(in).substr(start, nl - start));
         out += next.send;
         done = next.done;

@@ -41,7 +41,8 @@ class ConnectionLoop {
   // has nothing to do), then runs until every connection is done. An error
   // ends the whole run: a connection closed or failed, a send failed, or
   // for `reply_timeout_ms` no connection still running received anything.
-  Status Run(const std::vector<std::string>& first, const OnLine& on_line, int reply_timeout_ms = 30'000);
+  Status Run(const std::vector<std::string>& first, const OnLine& on_line,
+             int reply_timeout_ms = 30'000);
 
  private:
   std::vector<int> fds_;

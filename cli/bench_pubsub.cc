@@ -1,6 +1,4 @@
 // `shim bench --workload pubsub` (cli/bench_run.h).
-#include "cli/bench_run.h"
-
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -8,9 +6,9 @@
 
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +17,7 @@
 #include <iostream>
 #include <limits>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
@@ -26,9 +25,8 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "cli/bench_loop.h"
+#include "cli/bench_run.h"
 #include "cli/client_util.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
@@ -67,7 +65,8 @@ bool OnSubscriberLine(Run& run, Subscriber& sub, std::string_view line, net::Lat
     return true;
   }
   Result<json> parsed = ParseJson(line, kMaxShimJsonDepth);
-  if (!parsed.ok()) return run.Error(Status::Internal("the server sent a line shim cannot read")), false;
+  if (!parsed.ok())
+    return run.Error(Status::Internal("the server sent a line shim cannot read")), false;
   json& n = parsed.value();
   if (!sub.subscribed) {  // the first line answers pubsub.subscribe
     auto r = net::LineClient::Unwrap(n);
@@ -77,11 +76,13 @@ bool OnSubscriberLine(Run& run, Subscriber& sub, std::string_view line, net::Lat
   }
   const std::string method = n.value("method", "");
   if (method == "pubsub.dropped") {
-    return run.Error(Status(StatusCode::kOverloaded, "subscriber dropped as a slow consumer")), false;
+    return run.Error(Status(StatusCode::kOverloaded, "subscriber dropped as a slow consumer")),
+           false;
   }
   if (method != "pubsub.message") return true;  // nothing else is expected; not a delivery
   const int64_t now_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
+          .count();
   const json& t = n["params"]["data"]["t"];
   if (t.is_number_integer()) h.Record(static_cast<uint64_t>(now_us - t.get<int64_t>()));
   ++sub.got;
@@ -112,7 +113,8 @@ void PubSubRun(Run& run, int64_t total) {
         return ConnectionLoop::Next{.send = {}, .done = true};
       }
       if (!was_subscribed && sub.subscribed) ready++;
-      if (sub.got > before) run.done.store(delivered.fetch_add(sub.got - before) + (sub.got - before));
+      if (sub.got > before)
+        run.done.store(delivered.fetch_add(sub.got - before) + (sub.got - before));
       return ConnectionLoop::Next{.send = {}, .done = sub.got >= total || run.stop};
     });
     // After a failure elsewhere the publisher shuts these connections to
@@ -123,7 +125,8 @@ void PubSubRun(Run& run, int64_t total) {
     }
     run.Merge(h);
   });
-  while (ready < run.cfg.subscribers && !run.stop) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (ready < run.cfg.subscribers && !run.stop)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   auto pub = run.stop ? nullptr : Connect(run.cfg, run);
   if (pub) {
     run.StartClock();  // the subscribers are subscribed, the publisher connected
@@ -140,8 +143,10 @@ void PubSubRun(Run& run, int64_t total) {
     };
     for (int64_t i = 0; i < total && !run.stop; ++i) {
       const int64_t now_us =
-          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
-      auto id = pub->SendRequest("pubsub.publish", {{"channel", channel}, {"data", {{"t", now_us}, {"p", pad}}}});
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
+              .count();
+      auto id = pub->SendRequest("pubsub.publish",
+                                 {{"channel", channel}, {"data", {{"t", now_us}, {"p", pad}}}});
       if (!id.ok()) {
         run.Error(id.status());
         run.stop = true;

@@ -1,6 +1,4 @@
 // `shim bench --workload queue` (cli/bench_run.h).
-#include "cli/bench_run.h"
-
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -8,9 +6,9 @@
 
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +17,7 @@
 #include <iostream>
 #include <limits>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
@@ -26,9 +25,8 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "cli/bench_loop.h"
+#include "cli/bench_run.h"
 #include "cli/client_util.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
@@ -46,8 +44,8 @@ namespace shim::cli::bench {
 // With `backlog` > 0 the producer keeps at most that many tasks waiting; 0
 // submits everything at once (--prefill), in batches of 1000 like the
 // BullMQ side's addBulk.
-void QueueProducer(Run& run, const std::string& queue, std::atomic<int64_t>& submitted, int64_t total,
-                   int64_t backlog) {
+void QueueProducer(Run& run, const std::string& queue, std::atomic<int64_t>& submitted,
+                   int64_t total, int64_t backlog) {
   auto c = Connect(run.cfg, run);
   if (!c) return;
   const std::string pad = Payload(run.cfg.payload);
@@ -57,7 +55,8 @@ void QueueProducer(Run& run, const std::string& queue, std::atomic<int64_t>& sub
     json tasks = json::array();
     for (int i = 0; i < batch && submitted < total; ++i, ++submitted) {
       const int64_t now_us =
-          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
+              .count();
       tasks.push_back({{"queue", queue},
                        {"payload", {{"t", now_us}, {"pad", pad}}},
                        {"priority", static_cast<int>(1 + rng() % 10)},
@@ -84,7 +83,7 @@ struct QueueConnection {
   std::string worker;
   std::mt19937_64 rng;
   uint64_t next_id = 1;
-  json tasks = json::array();  // claimed, not yet finished
+  json tasks = json::array();   // claimed, not yet finished
   bool claiming = false;        // the request in flight is a task.claim
   int64_t finishing_t_us = -1;  // the submit time of the task being completed; -1: none
 };
@@ -109,24 +108,28 @@ std::string NextQueueRequest(Run& run, QueueConnection& c, const json& claim, in
   const json next = c.tasks.empty() && run.done.load() + 1 < total
                         ? json{{"queues", claim["queues"]}, {"worker_id", claim["worker_id"]}}
                         : json(nullptr);
-  const bool fail = run.cfg.fail_rate > 0 && std::uniform_real_distribution<>(0, 1)(c.rng) < run.cfg.fail_rate &&
+  const bool fail = run.cfg.fail_rate > 0 &&
+                    std::uniform_real_distribution<>(0, 1)(c.rng) < run.cfg.fail_rate &&
                     t["attempt"].get<int>() == 1;
   if (fail) {  // not done: it comes back as a retry
     return RequestLine(c, "task.fail",
-                       {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}, {"error", "bench"},
+                       {{"task_id", t["task_id"]},
+                        {"lease_token", t["lease_token"]},
+                        {"error", "bench"},
                         {"claim_next", next}});
   }
   c.finishing_t_us = t["payload"]["t"].get<int64_t>();
-  return RequestLine(c, "task.complete",
-                     {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}, {"claim_next", next}});
+  return RequestLine(
+      c, "task.complete",
+      {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}, {"claim_next", next}});
 }
 
 }  // namespace
 
 // W workers, all driven from this one thread (ConnectionLoop), as one
 // BullMQ Worker runs its whole concurrency on one Node.js event loop.
-void QueueWorkersRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clients, const std::string& queue,
-                     int64_t total) {
+void QueueWorkersRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clients,
+                     const std::string& queue, int64_t total) {
   if (clients.empty()) return run.Stop();
   std::vector<QueueConnection> conns(clients.size());
   std::vector<json> claims(clients.size());
@@ -138,32 +141,37 @@ void QueueWorkersRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& cl
     first[i] = NextQueueRequest(run, conns[i], claims[i], total);
   }
   net::LatencyHistogram h;
-  RunOnLoop(run, clients, first, [&](size_t i, std::string_view line) {
-    QueueConnection& c = conns[i];
-    Result<json> r = UnwrapLine(line);
-    if (!r.ok()) {
-      run.Error(r.status());
-      if (c.claiming) return ConnectionLoop::Next{{}, true};  // this worker cannot claim: it stops
-    } else {
-      if (r->contains("tasks")) c.tasks = std::move((*r)["tasks"]);
-      // A completion answered after --duration ran out is not counted.
-      if (c.finishing_t_us >= 0 && !run.stop) {
-        const int64_t now_us =
-            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
-        h.Record(static_cast<uint64_t>(now_us - c.finishing_t_us));
-        if (run.done.fetch_add(1) + 1 == total) {
-          // The last task is done: the time stops here, as the BullMQ side's
-          // does at its Nth completion, not when the idle workers' waiting
-          // claims would time out.
-          run.MarkEnd();
-          return ConnectionLoop::Next{.send = {}, .done = true, .end_run = true};
+  RunOnLoop(
+      run, clients, first,
+      [&](size_t i, std::string_view line) {
+        QueueConnection& c = conns[i];
+        Result<json> r = UnwrapLine(line);
+        if (!r.ok()) {
+          run.Error(r.status());
+          if (c.claiming)
+            return ConnectionLoop::Next{{}, true};  // this worker cannot claim: it stops
+        } else {
+          if (r->contains("tasks")) c.tasks = std::move((*r)["tasks"]);
+          // A completion answered after --duration ran out is not counted.
+          if (c.finishing_t_us >= 0 && !run.stop) {
+            const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                       Clock::now().time_since_epoch())
+                                       .count();
+            h.Record(static_cast<uint64_t>(now_us - c.finishing_t_us));
+            if (run.done.fetch_add(1) + 1 == total) {
+              // The last task is done: the time stops here, as the BullMQ side's
+              // does at its Nth completion, not when the idle workers' waiting
+              // claims would time out.
+              run.MarkEnd();
+              return ConnectionLoop::Next{.send = {}, .done = true, .end_run = true};
+            }
+          }
         }
-      }
-    }
-    ConnectionLoop::Next next{NextQueueRequest(run, c, claims[i], total)};
-    next.done = next.send.empty();
-    return next;
-  }, h);
+        ConnectionLoop::Next next{NextQueueRequest(run, c, claims[i], total)};
+        next.done = next.send.empty();
+        return next;
+      },
+      h);
   run.Stop();  // the producer and the --duration timer need not wait any longer
 }
 
@@ -177,13 +185,15 @@ void QueueSerialRun(Run& run, const std::string& queue) {
     auto c = Connect(run.cfg, run);
     if (!c) return;
     while (!worker_stop && !run.stop) {
-      auto r = c->Call("task.claim", {{"queues", {queue}}, {"worker_id", "bench-serial"}, {"wait_ms", 200}});
+      auto r = c->Call("task.claim",
+                       {{"queues", {queue}}, {"worker_id", "bench-serial"}, {"wait_ms", 200}});
       if (!r.ok()) {
         run.Error(r.status());
         return;
       }
       for (const auto& t : (*r)["tasks"]) {
-        auto done = c->Call("task.complete", {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}});
+        auto done = c->Call("task.complete",
+                            {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}});
         if (!done.ok()) run.Error(done.status());
       }
     }
@@ -191,7 +201,8 @@ void QueueSerialRun(Run& run, const std::string& queue) {
   auto c = Connect(run.cfg, run);
   net::LatencyHistogram h;
   if (c) {
-    if (auto sub = c->Call("pubsub.subscribe", {{"channel", "events." + queue}}); !sub.ok()) run.Error(sub.status());
+    if (auto sub = c->Call("pubsub.subscribe", {{"channel", "events." + queue}}); !sub.ok())
+      run.Error(sub.status());
     run.StartClock();
     const std::string pad = Payload(run.cfg.payload);
     while (!run.stop && run.Take()) {
@@ -210,7 +221,9 @@ void QueueSerialRun(Run& run, const std::string& queue) {
           break;
         }
         const json& ev = (*n)["params"]["data"];
-        if ((*n)["method"] == "pubsub.message" && ev.value("task_id", "") == id && ev.value("type", "") == "completed") break;
+        if ((*n)["method"] == "pubsub.message" && ev.value("task_id", "") == id &&
+            ev.value("type", "") == "completed")
+          break;
       }
       h.Record(static_cast<uint64_t>(MicrosSince(t)));
     }

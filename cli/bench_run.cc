@@ -8,9 +8,9 @@
 
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,14 +19,13 @@
 #include <iostream>
 #include <limits>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "cli/bench_loop.h"
 #include "cli/client_util.h"
@@ -80,7 +79,8 @@ void RunOnLoop(Run& run, const std::vector<std::unique_ptr<net::LineClient>>& cl
 // A reply line's result, or its error (also for a line that is not JSON).
 Result<json> UnwrapLine(std::string_view line) {
   Result<json> reply = ParseJson(line, kMaxShimJsonDepth);
-  if (!reply.ok()) return Status::Internal("the server sent a line shim cannot read: " + reply.status().message());
+  if (!reply.ok())
+    return Status::Internal("the server sent a line shim cannot read: " + reply.status().message());
   return net::LineClient::Unwrap(reply.value());
 }
 

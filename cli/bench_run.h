@@ -9,12 +9,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "cli/bench_loop.h"
 #include "net/jsonrpc.h"
@@ -35,13 +34,13 @@ struct BenchConfig {
   std::function<Result<std::unique_ptr<net::LineClient>>()> connect;
   int clients = 50;
   int pipeline = 1;
-  int64_t count = 0;          // total operations; 0 = use duration
+  int64_t count = 0;  // total operations; 0 = use duration
   double duration_s = 10;
   size_t payload = 100;
   int subscribers = 4;
   double fail_rate = 0;
   int keys = 10'000;
-  std::string op = "mixed";   // state: set | get | incr | cas | mixed
+  std::string op = "mixed";    // state: set | get | incr | cas | mixed
   bool one_at_a_time = false;  // queue: submit -> claim -> complete -> seen, one task at a time
   bool prefill = false;        // queue: submit every task first, time only the draining
   bool json_out = false;
@@ -70,7 +69,8 @@ struct Run {
   bool Take() {
     if (stop.load(std::memory_order_relaxed)) return false;
     if (cfg.count > 0) return done.fetch_add(1) < cfg.count;
-    if (std::chrono::duration<double>(Clock::now() - start()).count() >= cfg.duration_s) return false;
+    if (std::chrono::duration<double>(Clock::now() - start()).count() >= cfg.duration_s)
+      return false;
     done.fetch_add(1);
     return true;
   }
@@ -94,7 +94,8 @@ struct Run {
   // Waits `secs` unless the run stops first; true if the time ran out.
   bool WaitFor(double secs) {
     std::unique_lock lock(mu);
-    return !stop_cv.wait_for(lock, std::chrono::duration<double>(secs), [this] { return stop.load(); });
+    return !stop_cv.wait_for(lock, std::chrono::duration<double>(secs),
+                             [this] { return stop.load(); });
   }
   // The measured work is over (the last task completed, the duration
   // passed), though clients may still be winding down; the first call
@@ -148,10 +149,10 @@ void CheckpointRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clie
 void LockRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clients);
 // The queue producer: submits `total` tasks in batches, keeping at most
 // `backlog` waiting (0: everything at once, --prefill).
-void QueueProducer(Run& run, const std::string& queue, std::atomic<int64_t>& submitted, int64_t total,
-                   int64_t backlog);
-void QueueWorkersRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clients, const std::string& queue,
-                     int64_t total);
+void QueueProducer(Run& run, const std::string& queue, std::atomic<int64_t>& submitted,
+                   int64_t total, int64_t backlog);
+void QueueWorkersRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clients,
+                     const std::string& queue, int64_t total);
 void QueueSerialRun(Run& run, const std::string& queue);
 void PubSubRun(Run& run, int64_t total);
 // pubsub: one delivery in this many per subscriber is parsed for its

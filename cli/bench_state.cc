@@ -1,6 +1,4 @@
 // `shim bench --workload state` (cli/bench_run.h).
-#include "cli/bench_run.h"
-
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -8,9 +6,9 @@
 
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +17,7 @@
 #include <iostream>
 #include <limits>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
@@ -26,9 +25,8 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "cli/bench_loop.h"
+#include "cli/bench_run.h"
 #include "cli/client_util.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
@@ -48,8 +46,8 @@ namespace {
 // cores with the server it measures, so its own per-request cost (a JSON
 // document built and dumped, one send per request, every reply parsed) must
 // stay small, or the comparison measures the load generator.
-void AppendStateRequest(std::string& out, uint64_t id, std::string_view method, std::string_view key,
-                        const std::string* value, int64_t expected_version) {
+void AppendStateRequest(std::string& out, uint64_t id, std::string_view method,
+                        std::string_view key, const std::string* value, int64_t expected_version) {
   char digits[24];
   auto number = [&](int64_t v) {
     auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), v);
@@ -112,7 +110,8 @@ std::string NextStateBatch(Run& run, StateConnection& c, const std::string& valu
     } else if (op == "incr") {
       AppendStateRequest(batch, c.next_id++, "state.incr", key, nullptr, -1);
     } else {  // cas: a conditional write that may conflict
-      AppendStateRequest(batch, c.next_id++, "state.set", key, &value, static_cast<int64_t>(c.rng() % 3));
+      AppendStateRequest(batch, c.next_id++, "state.set", key, &value,
+                         static_cast<int64_t>(c.rng() % 3));
     }
     ++n;
   }
@@ -135,15 +134,18 @@ void StateRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clients) 
     first[i] = NextStateBatch(run, conns[i], value);
   }
   net::LatencyHistogram h;
-  RunOnLoop(run, clients, first, [&](size_t i, std::string_view line) {
-    StateConnection& c = conns[i];
-    if (Status st = ReplyStatus(line); !st.ok()) run.Error(st);
-    h.Record(static_cast<uint64_t>(MicrosSince(c.sent)));
-    if (--c.owed > 0) return ConnectionLoop::Next{};
-    ConnectionLoop::Next next{NextStateBatch(run, c, value)};
-    next.done = next.send.empty();
-    return next;
-  }, h);
+  RunOnLoop(
+      run, clients, first,
+      [&](size_t i, std::string_view line) {
+        StateConnection& c = conns[i];
+        if (Status st = ReplyStatus(line); !st.ok()) run.Error(st);
+        h.Record(static_cast<uint64_t>(MicrosSince(c.sent)));
+        if (--c.owed > 0) return ConnectionLoop::Next{};
+        ConnectionLoop::Next next{NextStateBatch(run, c, value)};
+        next.done = next.send.empty();
+        return next;
+      },
+      h);
 }
 
 }  // namespace shim::cli::bench

@@ -4,12 +4,11 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
-#include "cli/args.h"
 #include "base/json_text.h"
+#include "cli/args.h"
 #include "cli/client_util.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
@@ -97,7 +96,8 @@ limits (nested over 512 levels, an integer beyond 64 bits) is a string too.
     std::fprintf(stderr, "shim state: bad arguments (see shim state --help)\n");
     return kExitUsage;
   }
-  if (args.Get("expected-version") && args.GetInt("expected-version", &n)) params["expected_version"] = n;
+  if (args.Get("expected-version") && args.GetInt("expected-version", &n))
+    params["expected_version"] = n;
   if (!args.error().empty()) {
     std::fprintf(stderr, "shim state: %s\n", args.error().c_str());
     return kExitUsage;
@@ -119,10 +119,11 @@ limits (nested over 512 levels, an integer beyond 64 bits) is a string too.
     std::cout << ((*r)["deleted"].get<bool>() ? "deleted" : "not found") << "\n";
   } else {
     for (const auto& item : (*r)["items"]) {
-      std::cout << item["key"].get<std::string>() << "\tv" << item["version"] << "\t" << DumpCompact(item["value"])
-                << "\n";
+      std::cout << item["key"].get<std::string>() << "\tv" << item["version"] << "\t"
+                << DumpCompact(item["value"]) << "\n";
     }
-    if (!(*r)["next"].is_null()) std::cout << "(more: --after " << DumpCompact((*r)["next"]) << ")\n";
+    if (!(*r)["next"].is_null())
+      std::cout << "(more: --after " << DumpCompact((*r)["next"]) << ")\n";
   }
   return kExitOk;
 }
@@ -141,9 +142,10 @@ and prints the message's seq and how many subscribers it reached.
   }
   auto client = ConnectOrReport(args, "pub");
   if (!client) return kExitNoServer;
-  auto r = client->Call("pubsub.publish",
-                          {{"channel", args.positional()[0]}, {"data", ParseValueArg(args.positional()[1])}},
-                          TimeoutMs(args));
+  auto r = client->Call(
+      "pubsub.publish",
+      {{"channel", args.positional()[0]}, {"data", ParseValueArg(args.positional()[1])}},
+      TimeoutMs(args));
   if (!r.ok()) return PrintError("pub", r.status());
   if (args.Flag("json")) {
     std::cout << DumpCompact(*r) << "\n";
@@ -154,7 +156,8 @@ and prints the message's seq and how many subscribers it reached.
 }
 
 int RunTail(int argc, char** argv, int from) {
-  static const std::string help = std::string(R"(Usage: shim tail CHANNEL|PATTERN [--from SEQ] [--count N]
+  static const std::string help =
+      std::string(R"(Usage: shim tail CHANNEL|PATTERN [--from SEQ] [--count N]
 
 Follows a channel, or every channel matching a glob PATTERN (*, ?, [...]),
 printing each message as it is published. With --from, stored messages from
@@ -195,7 +198,8 @@ next seq, so nothing retained is missed. --count N exits after N messages.
     const json& params = (*n)["params"];
     if ((*n)["method"] == "pubsub.dropped") {
       // Too slow: pick up right after the last message we were given.
-      if (Status s = subscribe(params["last_seq"].get<long long>() + 1); !s.ok()) return PrintError("tail", s);
+      if (Status s = subscribe(params["last_seq"].get<long long>() + 1); !s.ok())
+        return PrintError("tail", s);
       continue;
     }
     if ((*n)["method"] != "pubsub.message") continue;
@@ -227,7 +231,8 @@ failure it could not recover from; a restart clears it).
   if (!stats.ok()) return PrintError("info", stats.status());
   if (PrintedAsJson(args, json{{"info", *info}, {"stats", *stats}})) return kExitOk;
   const json& e = (*stats)["engine"];
-  std::cout << "shim " << (*info)["version"].get<std::string>() << " (protocol " << (*info)["protocol"] << ")\n"
+  std::cout << "shim " << (*info)["version"].get<std::string>() << " (protocol "
+            << (*info)["protocol"] << ")\n"
             << "  socket       " << (*info)["socket"].get<std::string>() << "\n"
             << "  data         " << (*info)["data_dir"].get<std::string>() << "\n"
             << "  durability   " << (*info)["durability"].get<std::string>() << "\n"
@@ -235,13 +240,15 @@ failure it could not recover from; a restart clears it).
             << "  revision     " << (*info)["revision"] << "\n"
             << "  connections  " << (*info)["connections"] << "\n"
             << "  keys         " << e["keys"] << "\n"
-            << "  channels     " << e["channels"] << " (" << e["subscriptions"] << " subscriptions)\n"
+            << "  channels     " << e["channels"] << " (" << e["subscriptions"]
+            << " subscriptions)\n"
             << "  commits      " << e["commit_groups"] << " groups, mean "
-            << e["commit_mean_group_size"].get<double>() << " writes each, " << e["fsyncs"] << " fsyncs\n"
+            << e["commit_mean_group_size"].get<double>() << " writes each, " << e["fsyncs"]
+            << " fsyncs\n"
             << "  store size   " << e["store_size_bytes"] << " bytes\n";
   if (const json& ro = (*info).value("read_only", json()); ro.is_object()) {
-    std::cout << "  READ-ONLY    since " << ro.value("since_ms", int64_t{0}) << " ms (wall clock): "
-              << ro.value("cause", std::string()) << "\n"
+    std::cout << "  READ-ONLY    since " << ro.value("since_ms", int64_t{0})
+              << " ms (wall clock): " << ro.value("cause", std::string()) << "\n"
               << "               writes are refused until the server is restarted\n";
   }
   return kExitOk;
@@ -269,8 +276,9 @@ int RunLock(int argc, char** argv, int from) {
     if (!l["held"].get<bool>()) {
       std::cout << l["name"].get<std::string>() << ": free";
     } else {
-      std::cout << l["name"].get<std::string>() << ": held by " << l["owner"].get<std::string>() << ", token "
-                << l["token"] << ", expires in " << (l["expires_at_ms"].get<int64_t>() - WallNowMs()) << " ms";
+      std::cout << l["name"].get<std::string>() << ": held by " << l["owner"].get<std::string>()
+                << ", token " << l["token"] << ", expires in "
+                << (l["expires_at_ms"].get<int64_t>() - WallNowMs()) << " ms";
     }
     std::cout << ", " << l["waiters"] << " waiting\n";
   }
@@ -295,10 +303,11 @@ capabilities and the time since their last heartbeat.
   if ((*r)["workers"].empty()) std::cout << "(no workers registered)\n";
   for (const auto& w : (*r)["workers"]) {
     std::string caps;
-    for (const auto& cap : w["capabilities"]) caps += (caps.empty() ? "" : ",") + cap.get<std::string>();
+    for (const auto& cap : w["capabilities"])
+      caps += (caps.empty() ? "" : ",") + cap.get<std::string>();
     std::cout << w["worker_id"].get<std::string>() << "\t" << w["name"].get<std::string>() << "\t"
-              << w["status"].get<std::string>() << "\t" << w["active_tasks"] << "/" << w["max_concurrency"]
-              << "\t[" << caps << "]\tlast heartbeat "
+              << w["status"].get<std::string>() << "\t" << w["active_tasks"] << "/"
+              << w["max_concurrency"] << "\t[" << caps << "]\tlast heartbeat "
               << (WallNowMs() - w["last_heartbeat_at_ms"].get<int64_t>()) / 1000 << " s ago\n";
   }
   return kExitOk;

@@ -15,7 +15,8 @@
 
 namespace shim::cli {
 
-const std::set<std::string> kClientValued = {"socket", "timeout-ms", "connect", "auth-token", "auth-token-file"};
+const std::set<std::string> kClientValued = {"socket", "timeout-ms", "connect", "auth-token",
+                                             "auth-token-file"};
 const std::set<std::string> kClientFlags = {"json", "help"};
 const char* const kCommonOptions = R"(
 Common options:
@@ -36,14 +37,16 @@ std::set<std::string> With(std::set<std::string> base, std::initializer_list<std
 Result<std::unique_ptr<net::LineClient>> ConnectFromArgs(const Args& args) {
   auto connect = args.Get("connect");
   if (!connect) return net::LineClient::ConnectUnix(args.GetOr("socket", DefaultSocketPath()));
-  if (args.Get("socket")) return Status::InvalidParams("connect", "give --socket or --connect, not both");
+  if (args.Get("socket"))
+    return Status::InvalidParams("connect", "give --socket or --connect, not both");
   std::string token;
   if (auto t = args.Get("auth-token")) {
     token = *t;
   } else if (auto file = args.Get("auth-token-file")) {
     std::ifstream in(*file);
     if (!in || !std::getline(in, token)) {
-      return Status::InvalidParams("auth-token-file", "--auth-token-file " + *file + ": cannot read the file");
+      return Status::InvalidParams("auth-token-file",
+                                   "--auth-token-file " + *file + ": cannot read the file");
     }
   } else if (const char* env = std::getenv("SHIM_AUTH_TOKEN"); env && *env) {
     token = env;
@@ -53,7 +56,8 @@ Result<std::unique_ptr<net::LineClient>> ConnectFromArgs(const Args& args) {
   if (!token.empty()) {
     auto auth = client->Call("sys.auth", {{"token", token}}, TimeoutMs(args));
     if (!auth.ok()) {
-      return Status(auth.status().code(), "sys.auth on " + *connect + ": " + auth.status().message(),
+      return Status(auth.status().code(),
+                    "sys.auth on " + *connect + ": " + auth.status().message(),
                     auth.status().details());
     }
   }
@@ -97,9 +101,11 @@ nlohmann::json ParseValueArg(const std::string& text) {
   return v.ok() ? std::move(v).value() : nlohmann::json(text);
 }
 
-void ParseOrExit(Args& args, int argc, char** argv, int from, const char* command, const std::string& help) {
+void ParseOrExit(Args& args, int argc, char** argv, int from, const char* command,
+                 const std::string& help) {
   if (!args.Parse(argc, argv, from)) {
-    std::fprintf(stderr, "shim %s: %s\n(see shim %s --help)\n", command, args.error().c_str(), command);
+    std::fprintf(stderr, "shim %s: %s\n(see shim %s --help)\n", command, args.error().c_str(),
+                 command);
     std::exit(kExitUsage);
   }
   if (args.Flag("help")) {
@@ -119,8 +125,9 @@ bool PrintedAsJson(const Args& args, const nlohmann::json& result) {
   return true;
 }
 
-Result<nlohmann::json> CallAllPages(net::LineClient& client, const std::string& method, nlohmann::json params,
-                                    const std::string& items_field, int timeout_ms) {
+Result<nlohmann::json> CallAllPages(net::LineClient& client, const std::string& method,
+                                    nlohmann::json params, const std::string& items_field,
+                                    int timeout_ms) {
   nlohmann::json all = nlohmann::json::array();
   for (;;) {
     auto page = client.Call(method, params, timeout_ms);

@@ -5,10 +5,9 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "base/status.h"
 #include "cli/args.h"
@@ -24,7 +23,8 @@ extern const char* const kCommonOptions;           // their --help text
 std::set<std::string> With(std::set<std::string> base, std::initializer_list<std::string> more);
 
 // Parses argv or exits: usage errors exit 2, --help prints `help` and exits 0.
-void ParseOrExit(Args& args, int argc, char** argv, int from, const char* command, const std::string& help);
+void ParseOrExit(Args& args, int argc, char** argv, int from, const char* command,
+                 const std::string& help);
 
 // Prints `help` to stderr, for a command line the command cannot run;
 // returns kExitUsage.
@@ -56,7 +56,8 @@ nlohmann::json ParseValueArg(const std::string& text);
 // worker.list, queue.list, ...: each page ends at the server's reply
 // budget) page by page, and returns the last page's result with the items
 // of every page in `items_field`: for the commands that show a whole list.
-Result<nlohmann::json> CallAllPages(net::LineClient& client, const std::string& method, nlohmann::json params,
-                                    const std::string& items_field, int timeout_ms);
+Result<nlohmann::json> CallAllPages(net::LineClient& client, const std::string& method,
+                                    nlohmann::json params, const std::string& items_field,
+                                    int timeout_ms);
 
 }  // namespace shim::cli

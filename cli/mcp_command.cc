@@ -53,8 +53,8 @@ bool StartDaemon(const std::string& socket, const std::string& data_dir) {
     ::dup2(devnull, 0);
     ::dup2(out, 1);
     ::dup2(out, 2);
-    ::execl(self.c_str(), self.c_str(), "serve", "--socket", socket.c_str(), "--data", data_dir.c_str(),
-            static_cast<char*>(nullptr));
+    ::execl(self.c_str(), self.c_str(), "serve", "--socket", socket.c_str(), "--data",
+            data_dir.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   int status;
@@ -65,7 +65,8 @@ bool StartDaemon(const std::string& socket, const std::string& data_dir) {
 }  // namespace
 
 int RunMcp(int argc, char** argv, int from) {
-  static const std::string help = std::string(R"(Usage: shim mcp [--socket PATH] [--data DIR] [--no-start]
+  static const std::string help =
+      std::string(R"(Usage: shim mcp [--socket PATH] [--data DIR] [--no-start]
        shim mcp --connect HOST:PORT [--auth-token-file FILE]
 
 Serves MCP over stdio by bridging to the shim daemon's socket. Starts the

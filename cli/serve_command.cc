@@ -1,9 +1,10 @@
 // `shim serve`: opens the store, recovers the engine, serves until SIGINT or
 // SIGTERM, then shuts down in order (stop accepting, commit what is in
 // flight, flush replies, close the store).
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,9 +16,6 @@
 #include <initializer_list>
 #include <string>
 #include <utility>
-
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -94,13 +92,15 @@ bool ReadAuthToken(const Args& args, std::string* token) {
   } else if (file) {
     std::ifstream in(*file);
     if (!in || !std::getline(in, *token)) {
-      std::fprintf(stderr, "shim serve: --auth-token-file %s: cannot read the file\n", file->c_str());
+      std::fprintf(stderr, "shim serve: --auth-token-file %s: cannot read the file\n",
+                   file->c_str());
       return false;
     }
     source = "--auth-token-file " + *file;
     struct stat st;
     if (::stat(file->c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-      std::fprintf(stderr, "shim serve: warning: %s is readable by other users (mode %04o); chmod 600 it\n",
+      std::fprintf(stderr,
+                   "shim serve: warning: %s is readable by other users (mode %04o); chmod 600 it\n",
                    file->c_str(), static_cast<unsigned>(st.st_mode & 07777));
     }
   } else if (const char* env = std::getenv("SHIM_AUTH_TOKEN"); env && *env) {
@@ -110,14 +110,16 @@ bool ReadAuthToken(const Args& args, std::string* token) {
     token->clear();
     return true;
   }
-  while (!token->empty() && std::isspace(static_cast<unsigned char>(token->back()))) token->pop_back();
+  while (!token->empty() && std::isspace(static_cast<unsigned char>(token->back())))
+    token->pop_back();
   if (token->empty()) {
     std::fprintf(stderr, "shim serve: %s: the token is empty\n", source.c_str());
     return false;
   }
   if (token->size() < 16) {
-    std::fprintf(stderr, "shim serve: warning: the auth token from %s is short (%zu bytes); use 16 or more "
-                         "random bytes, e.g. `openssl rand -hex 32`\n",
+    std::fprintf(stderr,
+                 "shim serve: warning: the auth token from %s is short (%zu bytes); use 16 or more "
+                 "random bytes, e.g. `openssl rand -hex 32`\n",
                  source.c_str(), token->size());
   }
   return true;
@@ -127,8 +129,8 @@ bool ReadAuthToken(const Args& args, std::string* token) {
 // default). False, after saying why, when one is not an integer of at
 // least `min` (`wants` says what it must be).
 template <class T>
-bool ReadIntOptions(const Args& args, std::initializer_list<std::pair<const char*, T*>> fields, long long min,
-                    const char* wants) {
+bool ReadIntOptions(const Args& args, std::initializer_list<std::pair<const char*, T*>> fields,
+                    long long min, const char* wants) {
   for (auto [name, field] : fields) {
     long long n = static_cast<long long>(*field);
     if (!args.GetInt(name, &n) || n < min) {
@@ -153,16 +155,18 @@ static void RaiseFileLimit(size_t max_connections) {
   const rlim_t before = limit.rlim_cur;
   limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
   if (::setrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur < wanted) {
-    spdlog::warn("open-file limit is {} (hard limit {}): fewer than --max-connections {} clients may connect; "
-                 "raise it with `ulimit -n`",
-                 limit.rlim_cur > before ? limit.rlim_cur : before, limit.rlim_max, max_connections);
+    spdlog::warn(
+        "open-file limit is {} (hard limit {}): fewer than --max-connections {} clients may "
+        "connect; raise it with `ulimit -n`",
+        limit.rlim_cur > before ? limit.rlim_cur : before, limit.rlim_max, max_connections);
   }
 }
 
 int RunServe(int argc, char** argv, int from) {
   Args args({"data", "socket", "listen", "durability", "log-level", "max-message-bytes",
-             "max-outbound-bytes", "max-reply-bytes", "max-held-reply-bytes", "max-connections", "risk-config", "auth-token", "auth-token-file",
-             "auth-timeout-ms", "idle-timeout-ms", "partial-line-timeout-ms"},
+             "max-outbound-bytes", "max-reply-bytes", "max-held-reply-bytes", "max-connections",
+             "risk-config", "auth-token", "auth-token-file", "auth-timeout-ms", "idle-timeout-ms",
+             "partial-line-timeout-ms"},
             {"help"});
   if (!args.Parse(argc, argv, from)) {
     std::fprintf(stderr, "shim serve: %s\n(see shim serve --help)\n", args.error().c_str());
@@ -181,7 +185,8 @@ int RunServe(int argc, char** argv, int from) {
   spdlog::set_default_logger(logger);
   auto level = spdlog::level::from_str(args.GetOr("log-level", "info"));
   if (level == spdlog::level::off && args.GetOr("log-level", "info") != "off") {
-    std::fprintf(stderr, "shim serve: unknown --log-level '%s'\n", args.GetOr("log-level", "").c_str());
+    std::fprintf(stderr, "shim serve: unknown --log-level '%s'\n",
+                 args.GetOr("log-level", "").c_str());
     return kExitUsage;
   }
   spdlog::set_level(level);
@@ -198,7 +203,8 @@ int RunServe(int argc, char** argv, int from) {
   // so that a test can simulate a power cut after killing this process.
   if (const char* journal = std::getenv(storage::kPowerCutJournalEnv); journal && *journal) {
     store_options.power_cut_journal = journal;
-    spdlog::warn("test-only power-cut journal in {} ({} is set)", journal, storage::kPowerCutJournalEnv);
+    spdlog::warn("test-only power-cut journal in {} ({} is set)", journal,
+                 storage::kPowerCutJournalEnv);
   }
 
   net::ServerOptions server_options;
@@ -214,11 +220,12 @@ int RunServe(int argc, char** argv, int from) {
                                {"max-held-reply-bytes", &server_options.max_held_reply_bytes},
                                {"max-connections", &server_options.max_connections}},
                               1, "a positive integer") ||
-      !ReadIntOptions<int64_t>(args,
-                               {{"auth-timeout-ms", &server_options.auth_timeout_ms},
-                                {"idle-timeout-ms", &server_options.idle_timeout_ms},
-                                {"partial-line-timeout-ms", &server_options.partial_line_timeout_ms}},
-                               0, "a number of milliseconds (0 = no limit)")) {
+      !ReadIntOptions<int64_t>(
+          args,
+          {{"auth-timeout-ms", &server_options.auth_timeout_ms},
+           {"idle-timeout-ms", &server_options.idle_timeout_ms},
+           {"partial-line-timeout-ms", &server_options.partial_line_timeout_ms}},
+          0, "a number of milliseconds (0 = no limit)")) {
     return kExitUsage;
   }
   // A page must fit the connection's output buffer.
@@ -230,8 +237,9 @@ int RunServe(int argc, char** argv, int from) {
     return kExitUsage;
   }
   if (!server_options.auth_token.empty() && server_options.tcp_listen.empty()) {
-    std::fprintf(stderr, "shim serve: warning: an auth token without --listen has no effect (Unix-socket clients "
-                         "do not need it)\n");
+    std::fprintf(stderr,
+                 "shim serve: warning: an auth token without --listen has no effect (Unix-socket "
+                 "clients do not need it)\n");
   }
 
   if (!std::getenv("SHIM_SOCKET") && !args.Get("socket")) TightenShimHome();
@@ -241,7 +249,8 @@ int RunServe(int argc, char** argv, int from) {
     std::ifstream in(*path);
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     Result<nlohmann::json> j = ParseJson(text);
-    auto parsed = j.ok() ? engine::RiskConfig::FromJson(j.value()) : Result<engine::RiskConfig>(j.status());
+    auto parsed =
+        j.ok() ? engine::RiskConfig::FromJson(j.value()) : Result<engine::RiskConfig>(j.status());
     if (!in || !parsed.ok()) {
       std::fprintf(stderr, "shim serve: --risk-config %s: %s\n", path->c_str(),
                    in ? parsed.status().message().c_str() : "cannot read the file");
@@ -259,17 +268,21 @@ int RunServe(int argc, char** argv, int from) {
   }
   engine::SystemClock clock;
   auto opened = std::chrono::steady_clock::now();
-  auto engine = engine::Engine::Open({.clock = &clock, .store = store->get(), .limits = limits, .risk = risk});
+  auto engine = engine::Engine::Open(
+      {.clock = &clock, .store = store->get(), .limits = limits, .risk = risk});
   if (!engine.ok()) {
     spdlog::error("cannot recover the engine: {}", engine.status().ToString());
     return kExitServerError;
   }
-  auto recovery_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - opened);
+  auto recovery_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - opened);
   // Where a restart's time went: the store's open (RocksDB WAL replay) and
   // each module's rebuild of its in-memory indexes.
   std::string phases = fmt::format(
-      "store open {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(opened - store_open_start).count());
-  for (const auto& phase : (*engine)->recovery_phases()) phases += fmt::format(", {} {} ms", phase.name, phase.ms);
+      "store open {} ms",
+      std::chrono::duration_cast<std::chrono::milliseconds>(opened - store_open_start).count());
+  for (const auto& phase : (*engine)->recovery_phases())
+    phases += fmt::format(", {} {} ms", phase.name, phase.ms);
   spdlog::info("recovery: {}", phases);
 
   int exit_code = kExitOk;
@@ -281,11 +294,12 @@ int RunServe(int argc, char** argv, int from) {
       spdlog::error("{}", s.message());
       return kExitServerError;
     }
-    spdlog::info("shim serving on {}{}{}{} (data {}, durability {}, revision {}, recovered in {} ms)",
-                 server_options.socket_path, server.tcp_bound().empty() ? "" : " and ", server.tcp_bound(),
-                 server_options.auth_token.empty() || server.tcp_bound().empty() ? "" : " (TCP needs sys.auth)",
-                 store_options.path, server_options.durability,
-                 (*engine)->revision(), recovery_ms.count());
+    spdlog::info(
+        "shim serving on {}{}{}{} (data {}, durability {}, revision {}, recovered in {} ms)",
+        server_options.socket_path, server.tcp_bound().empty() ? "" : " and ", server.tcp_bound(),
+        server_options.auth_token.empty() || server.tcp_bound().empty() ? ""
+                                                                        : " (TCP needs sys.auth)",
+        store_options.path, server_options.durability, (*engine)->revision(), recovery_ms.count());
 
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {

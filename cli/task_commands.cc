@@ -2,13 +2,12 @@
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
-#include "cli/client_util.h"
 #include "base/json_text.h"
+#include "cli/client_util.h"
 #include "cli/commands.h"
 
 namespace shim::cli {
@@ -27,14 +26,15 @@ json SplitList(const std::string& text) {
 }
 
 void PrintTask(const json& t) {
-  std::cout << t["task_id"].get<std::string>() << "  " << t["state"].get<std::string>() << "  queue "
-            << t["queue"].get<std::string>() << "  priority " << t["priority"] << "  attempt " << t["attempt"] << "/"
-            << t["max_attempts"] << "\n";
+  std::cout << t["task_id"].get<std::string>() << "  " << t["state"].get<std::string>()
+            << "  queue " << t["queue"].get<std::string>() << "  priority " << t["priority"]
+            << "  attempt " << t["attempt"] << "/" << t["max_attempts"] << "\n";
   if (t.contains("payload")) std::cout << "  payload: " << DumpCompact(t["payload"]) << "\n";
   if (t.contains("result")) std::cout << "  result:  " << DumpCompact(t["result"]) << "\n";
   if (t.contains("error")) std::cout << "  error:   " << t["error"].get<std::string>() << "\n";
   if (t.contains("progress")) std::cout << "  progress: " << DumpCompact(t["progress"]) << "\n";
-  if (!t["depends_on"].empty()) std::cout << "  depends on: " << DumpCompact(t["depends_on"]) << "\n";
+  if (!t["depends_on"].empty())
+    std::cout << "  depends on: " << DumpCompact(t["depends_on"]) << "\n";
   if (t.contains("children_results")) {
     for (const auto& c : t["children_results"]) {
       std::cout << "  child " << c["task_id"].get<std::string>() << " "
@@ -70,8 +70,8 @@ Submit options:
   --wait                 wait for the task to finish; print its result
                          (exit 1 if it failed or was cancelled)
 )") + kCommonOptions;
-  Args args(With(kClientValued, {"priority", "delay-ms", "max-attempts", "timeout-ms", "depends-on", "requires",
-                                 "idempotency-key", "state", "limit", "after"}),
+  Args args(With(kClientValued, {"priority", "delay-ms", "max-attempts", "timeout-ms", "depends-on",
+                                 "requires", "idempotency-key", "state", "limit", "after"}),
             With(kClientFlags, {"wait"}));
   ParseOrExit(args, argc, argv, from, "task", help);
   const auto& pos = args.positional();
@@ -83,8 +83,9 @@ Submit options:
   if (verb == "submit" && pos.size() == 3) {
     method = "task.submit";
     params = {{"queue", pos[1]}, {"payload", ParseValueArg(pos[2])}};
-    for (auto [opt, field] : {std::pair{"priority", "priority"}, std::pair{"delay-ms", "delay_ms"},
-                              std::pair{"max-attempts", "max_attempts"}, std::pair{"timeout-ms", "timeout_ms"}}) {
+    for (auto [opt, field] :
+         {std::pair{"priority", "priority"}, std::pair{"delay-ms", "delay_ms"},
+          std::pair{"max-attempts", "max_attempts"}, std::pair{"timeout-ms", "timeout_ms"}}) {
       if (!args.Get(opt)) continue;
       if (!args.GetInt(opt, &n)) {
         std::fprintf(stderr, "shim task: %s\n", args.error().c_str());
@@ -133,7 +134,8 @@ Submit options:
       } else if (type == "completed") {
         std::cout << ev["result"].dump(2) << "\n";
       } else {
-        std::cerr << "shim task: " << id << " " << type << ": " << ev.value("error", ev.value("reason", "")) << "\n";
+        std::cerr << "shim task: " << id << " " << type << ": "
+                  << ev.value("error", ev.value("reason", "")) << "\n";
       }
       return type == "completed" ? kExitOk : kExitServerError;
     }
@@ -141,15 +143,18 @@ Submit options:
   if (PrintedAsJson(args, *r)) return kExitOk;
   if (verb == "submit") {
     std::cout << (*r)["task_id"].get<std::string>() << " " << (*r)["state"].get<std::string>()
-              << ((*r).value("existing", false) ? " (existing task, same idempotency key)" : "") << "\n";
+              << ((*r).value("existing", false) ? " (existing task, same idempotency key)" : "")
+              << "\n";
   } else if (verb == "get") {
     PrintTask(*r);
   } else if (verb == "list") {
     for (const auto& t : (*r)["tasks"]) {
       std::cout << t["task_id"].get<std::string>() << "\t" << t["state"].get<std::string>() << "\tp"
-                << t["priority"] << "\tattempt " << t["attempt"] << "/" << t["max_attempts"] << "\n";
+                << t["priority"] << "\tattempt " << t["attempt"] << "/" << t["max_attempts"]
+                << "\n";
     }
-    if (!(*r)["next"].is_null()) std::cout << "(more: --after " << (*r)["next"].get<std::string>() << ")\n";
+    if (!(*r)["next"].is_null())
+      std::cout << "(more: --after " << (*r)["next"].get<std::string>() << ")\n";
   } else {
     std::cout << pos[1] << " " << (*r)["state"].get<std::string>() << "\n";
   }
@@ -180,13 +185,15 @@ worker can take them), with the reasons.
     std::cout << "(no queues yet: they are created when a task is submitted)\n";
     return kExitOk;
   }
-  const char* columns[] = {"waiting", "delayed", "ready", "running", "completed", "failed", "cancelled"};
+  const char* columns[] = {"waiting",   "delayed", "ready",    "running",
+                           "completed", "failed",  "cancelled"};
   std::cout << std::left << std::setw(20) << "QUEUE";
   for (const char* c : columns) std::cout << std::right << std::setw(10) << c;
   std::cout << "  HEALTH\n";
   for (const auto& s : all) {
     std::cout << std::left << std::setw(20) << s["queue"].get<std::string>();
-    for (const char* c : columns) std::cout << std::right << std::setw(10) << s["counts"][c].get<int64_t>();
+    for (const char* c : columns)
+      std::cout << std::right << std::setw(10) << s["counts"][c].get<int64_t>();
     const json& h = s["health"];
     std::string health = h["starving"].get<bool>() ? "STARVING" : "";
     if (h["saturated"].get<bool>()) health += health.empty() ? "SATURATED" : ",SATURATED";

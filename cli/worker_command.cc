@@ -19,13 +19,12 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "cli/client_util.h"
 #include "base/json_text.h"
+#include "cli/client_util.h"
 #include "cli/commands.h"
 #include "engine/json_parse.h"
 
@@ -135,7 +134,8 @@ Outcome RunOne(net::LineClient& client, const std::vector<std::string>& command,
           if (n.status().code() != StatusCode::kTimeout) server_gone = true;
           break;
         }
-        if ((*n)["method"] == "task.cancelled" && (*n)["params"]["task_id"] == task_id && !cancelled) {
+        if ((*n)["method"] == "task.cancelled" && (*n)["params"]["task_id"] == task_id &&
+            !cancelled) {
           cancelled = true;
           ::kill(pid, SIGTERM);
         }
@@ -149,13 +149,14 @@ Outcome RunOne(net::LineClient& client, const std::vector<std::string>& command,
     if (!server_gone && std::chrono::steady_clock::now() - last_beat >= renew_every) {
       last_beat = std::chrono::steady_clock::now();
       (void)client.Call("worker.heartbeat", {{"worker_id", worker_id}}, 10'000);
-      auto extended = client.Call("task.extend", {{"task_id", task_id}, {"lease_token", token}, {"extend_ms", lease_ms}},
-                                  10'000);
+      auto extended = client.Call(
+          "task.extend", {{"task_id", task_id}, {"lease_token", token}, {"extend_ms", lease_ms}},
+          10'000);
       if (!extended.ok() && extended.status().code() == StatusCode::kNotOwner && !cancelled) {
         // The task was taken from us (lease lost, or cancelled): stop work
         // nobody will accept.
-        std::fprintf(stderr, "shim worker %s: %s: %s; stopping the command\n", worker_id.c_str(), task_id.c_str(),
-                     extended.status().message().c_str());
+        std::fprintf(stderr, "shim worker %s: %s: %s; stopping the command\n", worker_id.c_str(),
+                     task_id.c_str(), extended.status().message().c_str());
         ::kill(pid, SIGTERM);
         cancelled = true;
       }
@@ -163,7 +164,8 @@ Outcome RunOne(net::LineClient& client, const std::vector<std::string>& command,
   }
   if (exit_fd >= 0) ::close(exit_fd);
   if (in_pipe[1] >= 0) ::close(in_pipe[1]);
-  if (cancelled) return {false, !g_stop ? false : true, nullptr, g_stop ? "worker stopped" : "cancelled"};
+  if (cancelled)
+    return {false, !g_stop ? false : true, nullptr, g_stop ? "worker stopped" : "cancelled"};
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (code == 0) {
     while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
@@ -179,7 +181,9 @@ Outcome RunOne(net::LineClient& client, const std::vector<std::string>& command,
 }  // namespace
 
 int RunWorker(int argc, char** argv, int from) {
-  static const std::string help = std::string(R"(Usage: shim worker run --queue Q [--queue Q2 ...] [options] -- COMMAND [ARGS...]
+  static const std::string help =
+      std::string(
+          R"(Usage: shim worker run --queue Q [--queue Q2 ...] [options] -- COMMAND [ARGS...]
 
 Runs as a worker: claims tasks from the queues and runs COMMAND once per task.
   stdin       the task payload as one line of JSON
@@ -206,18 +210,21 @@ Options:
     }
     return UsageError(help);
   }
-  Args args(With(kClientValued, {"queue", "name", "worker-id", "capability", "max-tasks"}), kClientFlags);
+  Args args(With(kClientValued, {"queue", "name", "worker-id", "capability", "max-tasks"}),
+            kClientFlags);
   // --queue and --capability may repeat: collect them by hand first.
   std::vector<std::string> queues, caps;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
-    if (i > from && (a == "--queue" || a == "--capability") && i + 1 < argc && std::string(argv[i + 1]) != "--") {
+    if (i > from && (a == "--queue" || a == "--capability") && i + 1 < argc &&
+        std::string(argv[i + 1]) != "--") {
       std::string v = argv[++i];
       size_t start = 0;
       while (start <= v.size()) {
         size_t comma = v.find(',', start);
-        std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        std::string item =
+            v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
         if (!item.empty()) (a == "--queue" ? queues : caps).push_back(item);
         if (comma == std::string::npos) break;
         start = comma + 1;
@@ -253,7 +260,8 @@ Options:
   long long done = 0;
   int exit_code = kExitOk;
   while (!g_stop && (max_tasks < 0 || done < max_tasks)) {
-    auto claimed = client->Call("task.claim", {{"queues", queues}, {"worker_id", worker_id}, {"wait_ms", 5000}}, 30'000);
+    auto claimed = client->Call(
+        "task.claim", {{"queues", queues}, {"worker_id", worker_id}, {"wait_ms", 5000}}, 30'000);
     if (!claimed.ok()) {
       if (g_stop) break;
       exit_code = PrintError("worker", claimed.status());
@@ -263,15 +271,20 @@ Options:
     for (const auto& task : (*claimed)["tasks"]) {
       const std::string id = task["task_id"];
       Outcome o = RunOne(*client, args.rest(), task, worker_id);
-      Result<json> r = o.ok ? client->Call("task.complete", {{"task_id", id}, {"lease_token", task["lease_token"]},
+      Result<json> r = o.ok ? client->Call("task.complete", {{"task_id", id},
+                                                             {"lease_token", task["lease_token"]},
                                                              {"result", o.result}})
-                            : client->Call("task.fail", {{"task_id", id}, {"lease_token", task["lease_token"]},
-                                                         {"error", o.error}, {"retry", o.retry}});
+                            : client->Call("task.fail", {{"task_id", id},
+                                                         {"lease_token", task["lease_token"]},
+                                                         {"error", o.error},
+                                                         {"retry", o.retry}});
       if (r.ok()) {
-        std::fprintf(stderr, "shim worker %s: %s %s\n", worker_id.c_str(), id.c_str(), o.ok ? "completed" : "failed");
+        std::fprintf(stderr, "shim worker %s: %s %s\n", worker_id.c_str(), id.c_str(),
+                     o.ok ? "completed" : "failed");
       } else {
-        std::fprintf(stderr, "shim worker %s: %s: the server refused the %s: %s\n", worker_id.c_str(), id.c_str(),
-                     o.ok ? "completion" : "failure report", r.status().message().c_str());
+        std::fprintf(stderr, "shim worker %s: %s: the server refused the %s: %s\n",
+                     worker_id.c_str(), id.c_str(), o.ok ? "completion" : "failure report",
+                     r.status().message().c_str());
       }
       ++done;
     }

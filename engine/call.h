@@ -4,9 +4,8 @@
 
 #include <functional>
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "base/status.h"
 #include "engine/client.h"
@@ -26,10 +25,10 @@ using ReplyFn = std::function<void(Result<nlohmann::json>)>;
 using EncodedReplyFn = std::function<void(std::string result_json)>;
 
 struct Call {
-  nlohmann::json params;            // the request's params (object or null)
-  std::shared_ptr<Client> client;   // may be null (in-process callers)
+  nlohmann::json params;           // the request's params (object or null)
+  std::shared_ptr<Client> client;  // may be null (in-process callers)
   ReplyFn reply;
-  EncodedReplyFn reply_encoded;     // may be empty: then answer through `reply`
+  EncodedReplyFn reply_encoded;  // may be empty: then answer through `reply`
 };
 
 }  // namespace shim::engine

@@ -12,9 +12,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <string_view>
-
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "engine/json_parse.h"
 
@@ -28,12 +27,14 @@ class Client {
   // Queues a JSON-RPC notification. Returns false, queuing nothing, when the
   // client's outbound buffer is over its limit, unless `force` is set (used
   // for the one small notice that tells the client what was dropped).
-  virtual bool Notify(std::string_view method, const nlohmann::json& params, bool force = false) = 0;
+  virtual bool Notify(std::string_view method, const nlohmann::json& params,
+                      bool force = false) = 0;
   // Notify with params already serialized as one compact JSON object text
   // (keys in sorted order, as nlohmann::json writes them). The hot path of
   // pub/sub: a message's data is encoded once for all its subscribers. This
   // default parses the text back for Notify; net sessions splice it.
-  virtual bool NotifyEncoded(std::string_view method, std::string_view params_json, bool force = false) {
+  virtual bool NotifyEncoded(std::string_view method, std::string_view params_json,
+                             bool force = false) {
     Result<nlohmann::json> params = ParseJson(params_json, kMaxShimJsonDepth);
     return Notify(method, params.ok() ? params.value() : nlohmann::json(nullptr), force);
   }

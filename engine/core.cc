@@ -11,7 +11,6 @@ using storage::KeyTag;
 
 std::string RevisionKey() { return KeyEncoder(KeyTag::kMeta).Str("revision").key(); }
 
-
 Core::Core(Clock& clock, storage::Store& store, EngineLimits limits)
     : clock_(clock), store_(store), limits_(limits), group_(std::make_unique<Group>(store)) {}
 
@@ -20,7 +19,8 @@ void Core::Reply(const ReplyFn& reply, Result<json> result) {
     reply(std::move(result));
     return;
   }
-  group_->HoldReplyBytes(result.ok() ? EstimateEncodedSize(result.value()) : result.status().message().size());
+  group_->HoldReplyBytes(result.ok() ? EstimateEncodedSize(result.value())
+                                     : result.status().message().size());
   group_->effects().push_back(
       Effect{reply, [r = std::move(result)]() mutable { return std::move(r); }, nullptr});
 }
@@ -51,7 +51,8 @@ void Core::AfterCommit(std::function<void()> action) {
     action();
     return;
   }
-  group_->effects().push_back(Effect{nullptr, [a = std::move(action)]() -> Result<json> {
+  group_->effects().push_back(Effect{nullptr,
+                                     [a = std::move(action)]() -> Result<json> {
                                        a();
                                        return json(nullptr);
                                      },
@@ -66,7 +67,8 @@ std::string Core::EncodedRevision() const {
 
 std::unique_ptr<Group> Core::Seal() {
   for (const auto& hook : seal_hooks_) hook();
-  if (group_->has_writes()) group_->batch().Put(storage::Family::kMeta, RevisionKey(), EncodedRevision());
+  if (group_->has_writes())
+    group_->batch().Put(storage::Family::kMeta, RevisionKey(), EncodedRevision());
   auto sealed = std::move(group_);
   group_ = std::make_unique<Group>(store_);
   in_flight_ = true;

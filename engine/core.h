@@ -13,9 +13,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <vector>
-
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "engine/call.h"
 #include "engine/clock.h"
@@ -29,23 +28,23 @@ namespace shim::engine {
 // (docs/protocol.md, "Limits").
 struct EngineLimits {
   size_t max_key_bytes = 1024;
-  size_t max_value_bytes = 1 << 20;          // encoded JSON
+  size_t max_value_bytes = 1 << 20;  // encoded JSON
   // state.patch ops: what they may walk, copy or shift in all, in bytes of
   // JSON (JsonBuildLimits::max_work), 16 values' worth.
   size_t max_patch_work = 16 << 20;
   size_t max_channel_bytes = 256;
-  size_t max_message_data_bytes = 1 << 20;   // encoded JSON of a publish
+  size_t max_message_data_bytes = 1 << 20;  // encoded JSON of a publish
   size_t max_subscriptions_per_client = 10'000;
-  int64_t max_list_limit = 1000;             // state.list, pubsub.history
+  int64_t max_list_limit = 1000;  // state.list, pubsub.history
   // Encoded size one paged reply stops growing at (it always holds at least
   // one item, so a reply is at most this plus one item): pubsub.history,
   // state.list. The reply says where to continue.
   size_t max_reply_bytes = 4 << 20;
-  size_t max_txn_ops = 1000;                 // compare + success + failure
+  size_t max_txn_ops = 1000;                           // compare + success + failure
   int64_t max_ttl_ms = 10LL * 365 * 24 * 3600 * 1000;  // ten years
-  size_t max_name_bytes = 256;               // lock names, owners, worker ids
-  size_t max_waiters_per_lock = 1000;        // lock.acquire with wait_ms
-  int64_t max_wait_ms = 3'600'000;           // longest server-side wait
+  size_t max_name_bytes = 256;                         // lock names, owners, worker ids
+  size_t max_waiters_per_lock = 1000;                  // lock.acquire with wait_ms
+  int64_t max_wait_ms = 3'600'000;                     // longest server-side wait
 };
 
 class Core {

@@ -136,7 +136,8 @@ void Engine::RegisterMethods() {
   Register("task.claim", bind(tk, &TaskModule::Claim), {.writes = true, .answers_encoded = true});
   Register("task.progress", bind(tk, &TaskModule::Progress), {.writes = true});
   Register("task.extend", bind(tk, &TaskModule::Extend), {.writes = true});
-  Register("task.complete", bind(tk, &TaskModule::Complete), {.writes = true, .answers_encoded = true});
+  Register("task.complete", bind(tk, &TaskModule::Complete),
+           {.writes = true, .answers_encoded = true});
   Register("task.fail", bind(tk, &TaskModule::Fail), {.writes = true, .answers_encoded = true});
   Register("task.cancel", bind(tk, &TaskModule::Cancel), {.writes = true});
   Register("task.retry", bind(tk, &TaskModule::Retry), {.writes = true});
@@ -164,7 +165,10 @@ void Engine::RegisterMethods() {
   Register("recovery.check", bind(se, &SessionModule::RecoveryCheck), {.writes = true});
   Register("recovery.ack", bind(se, &SessionModule::RecoveryAck), {.writes = true});
   Register(
-      "sys.ping", [this](Call& call) { core_.Reply(call.reply, json{{"pong", true}, {"revision", core_.revision()}}); },
+      "sys.ping",
+      [this](Call& call) {
+        core_.Reply(call.reply, json{{"pong", true}, {"revision", core_.revision()}});
+      },
       kReads);
 }
 
@@ -193,8 +197,8 @@ std::vector<std::string_view> Engine::MethodNames() const {
   return names;
 }
 
-void Engine::Execute(std::string_view method, json params, std::shared_ptr<Client> client, ReplyFn reply,
-                     EncodedReplyFn reply_encoded) {
+void Engine::Execute(std::string_view method, json params, std::shared_ptr<Client> client,
+                     ReplyFn reply, EncodedReplyFn reply_encoded) {
   const Method* m = FindMethod(method);
   if (!m) {
     reply(Status(StatusCode::kInvalidParams, "unknown method " + std::string(method)));
@@ -203,8 +207,8 @@ void Engine::Execute(std::string_view method, json params, std::shared_ptr<Clien
   Execute(*m, std::move(params), std::move(client), std::move(reply), std::move(reply_encoded));
 }
 
-void Engine::Execute(const Method& method, json params, std::shared_ptr<Client> client, ReplyFn reply,
-                     EncodedReplyFn reply_encoded) {
+void Engine::Execute(const Method& method, json params, std::shared_ptr<Client> client,
+                     ReplyFn reply, EncodedReplyFn reply_encoded) {
   if (read_only_ && method.writes()) {
     core_.Reply(reply, ReadOnlyError());
     return;
@@ -227,9 +231,7 @@ void Engine::OnClientClosed(uint64_t client_id) {
 
 void Engine::OnClientWritable(uint64_t client_id) { pubsub_->OnClientWritable(client_id); }
 
-bool Engine::ReadyToSeal() const {
-  return !core_.in_flight() && !core_.group().empty();
-}
+bool Engine::ReadyToSeal() const { return !core_.in_flight() && !core_.group().empty(); }
 
 bool Engine::busy() const { return core_.in_flight() || !core_.group().empty(); }
 
@@ -262,13 +264,15 @@ void Engine::Land(Group& group, const Status& write_status) {
   if (read_only_) {
     // A group Seal refused: nothing of it was written, and memory is
     // already not the store's. Its replies say why.
-    FailEffects(group, write_status.code() == StatusCode::kReadOnly ? write_status : ReadOnlyError());
+    FailEffects(group,
+                write_status.code() == StatusCode::kReadOnly ? write_status : ReadOnlyError());
     return;
   }
   // Memory is now ahead of disk, and the open group was built on top of the
   // failed one: fail both, then rebuild memory from the store.
-  Status failure(StatusCode::kInternal, "storage write failed; nothing of this request was applied: " +
-                                            write_status.message());
+  Status failure(
+      StatusCode::kInternal,
+      "storage write failed; nothing of this request was applied: " + write_status.message());
   FailEffects(group, failure);
   std::unique_ptr<Group> open = core_.TakeOpenGroup();
   FailEffects(*open, failure);
@@ -299,7 +303,8 @@ void Engine::Reload() {
 Status Engine::ReadOnlyError() const {
   const std::string cause = read_only_ ? read_only_->cause : std::string();
   return Status(StatusCode::kReadOnly,
-                "the server is read-only: after a failed write, reloading its state from the store failed too (" +
+                "the server is read-only: after a failed write, reloading its state from the store "
+                "failed too (" +
                     cause + "); reads still work, writes need a restart",
                 {{"cause", cause}});
 }
@@ -357,7 +362,8 @@ json Engine::Describe() const {
               {"task_payloads_cached", tasks_->payload_cache().entries()},
               {"task_payload_cache_bytes", tasks_->payload_cache().bytes()},
               {"sessions", sessions_->count()},
-              {"timers", core_.wall_timers().size() + core_.mono_timers().size() + core_.pacing_timers().size()},
+              {"timers", core_.wall_timers().size() + core_.mono_timers().size() +
+                             core_.pacing_timers().size()},
               {"commit_groups", stats_.groups},
               {"commit_mean_group_size",
                stats_.groups ? double(stats_.grouped_commands) / double(stats_.groups) : 0.0},

@@ -28,13 +28,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/call.h"
 #include "engine/clock.h"
@@ -54,10 +53,10 @@ class TaskModule;
 class SessionModule;
 
 struct EngineOptions {
-  Clock* clock = nullptr;            // required; outlives the engine
-  storage::Store* store = nullptr;   // required; outlives the engine
+  Clock* clock = nullptr;           // required; outlives the engine
+  storage::Store* store = nullptr;  // required; outlives the engine
   EngineLimits limits;
-  RiskConfig risk;                   // risk model thresholds (docs/risk-model.md)
+  RiskConfig risk;  // risk model thresholds (docs/risk-model.md)
 };
 
 // How long one module's Recover() took at the last Open (monotonic ms, from
@@ -75,8 +74,8 @@ struct ReadOnlyState {
 };
 
 struct EngineStats {
-  uint64_t groups = 0;           // groups committed with at least one write
-  uint64_t grouped_commands = 0; // write commands in those groups
+  uint64_t groups = 0;            // groups committed with at least one write
+  uint64_t grouped_commands = 0;  // write commands in those groups
   uint64_t failed_groups = 0;
 };
 
@@ -131,8 +130,8 @@ class Engine {
   // `reply_encoded`, if given, may take a success instead of `reply`, as
   // text (Call::reply_encoded); only methods for which AnswersEncoded is
   // true use it.
-  void Execute(const Method& method, nlohmann::json params, std::shared_ptr<Client> client, ReplyFn reply,
-               EncodedReplyFn reply_encoded = nullptr);
+  void Execute(const Method& method, nlohmann::json params, std::shared_ptr<Client> client,
+               ReplyFn reply, EncodedReplyFn reply_encoded = nullptr);
   // As above by name; an unknown method is answered INVALID_PARAMS.
   void Execute(std::string_view method, nlohmann::json params, std::shared_ptr<Client> client,
                ReplyFn reply, EncodedReplyFn reply_encoded = nullptr);

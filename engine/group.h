@@ -11,9 +11,8 @@
 
 #include <functional>
 #include <memory>
-#include <vector>
-
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "engine/call.h"
 #include "storage/store.h"

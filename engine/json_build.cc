@@ -32,7 +32,8 @@ size_t ScalarBytes(const json& v) {
     case json::value_t::number_integer: {
       const int64_t i = v.get<int64_t>();
       // The magnitude without overflowing at INT64_MIN.
-      return i < 0 ? 1 + Digits(static_cast<uint64_t>(-(i + 1)) + 1) : Digits(static_cast<uint64_t>(i));
+      return i < 0 ? 1 + Digits(static_cast<uint64_t>(-(i + 1)) + 1)
+                   : Digits(static_cast<uint64_t>(i));
     }
     case json::value_t::number_float:
       return 3;  // the shortest a double is written: "0.0"
@@ -42,7 +43,9 @@ size_t ScalarBytes(const json& v) {
 }
 
 // `"key":value` in an object, without the comma.
-size_t MemberBytes(const std::string& key, size_t value_bytes) { return key.size() + 3 + value_bytes; }
+size_t MemberBytes(const std::string& key, size_t value_bytes) {
+  return key.size() + 3 + value_bytes;
+}
 
 Status TooBig(size_t max_bytes) {
   return Status::TooLarge("the value would grow over " + std::to_string(max_bytes) +
@@ -88,7 +91,8 @@ class Budget {
 
 Status TooMuchWork(size_t max_work) {
   return Status(StatusCode::kTooLarge,
-                "the patches would read, walk, copy or shift more than " + std::to_string(max_work) +
+                "the patches would read, walk, copy or shift more than " +
+                    std::to_string(max_work) +
                     " bytes of JSON in all; split them into smaller requests",
                 {{"limit", max_work}});
 }
@@ -98,7 +102,9 @@ Status TooMuchWork(size_t max_work) {
 class PatchRun {
  public:
   PatchRun(json& doc, const JsonBuildLimits& limits)
-      : doc_(doc), budget_(WeighJson(doc).bytes, limits), work_(limits.work ? *limits.work : own_work_) {
+      : doc_(doc),
+        budget_(WeighJson(doc).bytes, limits),
+        work_(limits.work ? *limits.work : own_work_) {
     work_ += budget_.bytes();
   }
 
@@ -131,13 +137,14 @@ class PatchRun {
   json& doc_;
   Budget budget_;
   size_t own_work_ = 0;
-  size_t& work_;  // limits.work, or own_work_
+  size_t& work_;      // limits.work, or own_work_
   size_t index_ = 0;  // of the op being applied
 };
 
 Status PatchRun::Member(const json& op, const char* name, const std::string** out) const {
   auto it = op.find(name);
-  if (it == op.end() || !it->is_string()) return Error(std::string("needs \"") + name + "\", a string");
+  if (it == op.end() || !it->is_string())
+    return Error(std::string("needs \"") + name + "\", a string");
   *out = &it->get_ref<const std::string&>();
   return Status::Ok();
 }
@@ -160,7 +167,8 @@ Status PatchRun::ParsePath(const std::string& text, Path* path) const {
       token.clear();
     } else if (text[i] == '~') {
       const char next = i + 1 < text.size() ? text[i + 1] : '\0';
-      if (next != '0' && next != '1') return Error("path " + Shown(text) + ": '~' must be followed by 0 or 1");
+      if (next != '0' && next != '1')
+        return Error("path " + Shown(text) + ": '~' must be followed by 0 or 1");
       token += next == '0' ? '~' : '/';
       ++i;
     } else {
@@ -190,24 +198,27 @@ Result<json*> PatchRun::Resolve(const Path& path, size_t levels, const std::stri
     const std::string& token = path[i];
     if (at->is_object()) {
       auto it = at->find(token);
-      if (it == at->end()) return Error("path " + Shown(text) + " does not exist (no member '" + token + "')");
+      if (it == at->end())
+        return Error("path " + Shown(text) + " does not exist (no member '" + token + "')");
       at = &*it;
     } else if (at->is_array()) {
       size_t index;
       if (!ArrayIndex(token, at->size(), &index)) {
-        return Error("path " + Shown(text) + " does not exist (no index '" + token + "' in an array of " +
-                     std::to_string(at->size()) + ")");
+        return Error("path " + Shown(text) + " does not exist (no index '" + token +
+                     "' in an array of " + std::to_string(at->size()) + ")");
       }
       at = &(*at)[index];
     } else {
-      return Error("path " + Shown(text) + " does not exist (a " + at->type_name() + " has no members)");
+      return Error("path " + Shown(text) + " does not exist (a " + at->type_name() +
+                   " has no members)");
     }
   }
   return at;
 }
 
 // Places `value` (weighing `w`) at `path`, as RFC 6902 "add" does.
-Status PatchRun::Insert(const Path& path, const std::string& text, json value, const JsonWeight& w) {
+Status PatchRun::Insert(const Path& path, const std::string& text, json value,
+                        const JsonWeight& w) {
   SHIM_RETURN_IF_ERROR(budget_.CheckDepth(path.size(), w));
   if (path.empty()) {
     SHIM_RETURN_IF_ERROR(budget_.Resize(w.bytes));
@@ -225,10 +236,12 @@ Status PatchRun::Insert(const Path& path, const std::string& text, json value, c
     if (it != parent->end()) {
       const JsonWeight old = Weigh(*it);
       SHIM_RETURN_IF_ERROR(AddWork(0));
-      SHIM_RETURN_IF_ERROR(budget_.Resize(budget_.bytes() - std::min(old.bytes, budget_.bytes()) + w.bytes));
+      SHIM_RETURN_IF_ERROR(
+          budget_.Resize(budget_.bytes() - std::min(old.bytes, budget_.bytes()) + w.bytes));
       *it = std::move(value);
     } else {
-      SHIM_RETURN_IF_ERROR(budget_.Resize(budget_.bytes() + MemberBytes(last, w.bytes) + (parent->empty() ? 0 : 1)));
+      SHIM_RETURN_IF_ERROR(
+          budget_.Resize(budget_.bytes() + MemberBytes(last, w.bytes) + (parent->empty() ? 0 : 1)));
       parent->emplace(last, std::move(value));
     }
     return Status::Ok();
@@ -254,7 +267,8 @@ Result<json> PatchRun::Take(const Path& path, const std::string& text, JsonWeigh
   const std::string& last = path.back();
   if (parent->is_object()) {
     auto it = parent->find(last);
-    if (it == parent->end()) return Error("path " + Shown(text) + " does not exist (no member '" + last + "')");
+    if (it == parent->end())
+      return Error("path " + Shown(text) + " does not exist (no member '" + last + "')");
     *w = Weigh(*it);
     SHIM_RETURN_IF_ERROR(AddWork(0));
     json out = std::move(*it);
@@ -276,7 +290,8 @@ Result<json> PatchRun::Take(const Path& path, const std::string& text, JsonWeigh
 
 Status PatchRun::Run(const json& ops) {
   if (budget_.bytes() > budget_.limits().max_bytes) return TooBig(budget_.limits().max_bytes);
-  if (!ops.is_array()) return Status::InvalidParams("ops", "ops must be an array of JSON Patch operations");
+  if (!ops.is_array())
+    return Status::InvalidParams("ops", "ops must be an array of JSON Patch operations");
   const JsonBuildLimits& lim = budget_.limits();
   Path path, from;
   for (index_ = 0; index_ < ops.size(); ++index_) {
@@ -312,7 +327,8 @@ Status PatchRun::Run(const json& ops) {
       const JsonWeight old = Weigh(*target);
       SHIM_RETURN_IF_ERROR(AddWork(0));
       SHIM_RETURN_IF_ERROR(budget_.CheckDepth(path.size(), w));
-      SHIM_RETURN_IF_ERROR(budget_.Resize(budget_.bytes() - std::min(old.bytes, budget_.bytes()) + w.bytes));
+      SHIM_RETURN_IF_ERROR(
+          budget_.Resize(budget_.bytes() - std::min(old.bytes, budget_.bytes()) + w.bytes));
       *target = *value;
     } else if (*name == "move") {
       // RFC 6902: a remove at "from", then an add at "path" of that value.
@@ -329,7 +345,8 @@ Status PatchRun::Run(const json& ops) {
       SHIM_RETURN_IF_ERROR(Insert(path, *path_text, *source, w));
     } else if (*name == "test") {
       SHIM_ASSIGN_OR_RETURN(json * target, Resolve(path, path.size(), *path_text));
-      if (*target != *value) return Error("test failed: the value at " + Shown(*path_text) + " differs");
+      if (*target != *value)
+        return Error("test failed: the value at " + Shown(*path_text) + " differs");
     } else {
       return Error("unknown op '" + *name + "' (want add, remove, replace, move, copy or test)");
     }
@@ -365,7 +382,8 @@ Status Merge(json& into, const json& from, Nulls nulls, Budget& budget) {
       if (w.bytes > lim.max_bytes) return TooBig(lim.max_bytes);
       SHIM_RETURN_IF_ERROR(budget.CheckDepth(step.level, w));
       const JsonWeight old = WeighJson(to);
-      SHIM_RETURN_IF_ERROR(budget.Resize(budget.bytes() - std::min(old.bytes, budget.bytes()) + w.bytes));
+      SHIM_RETURN_IF_ERROR(
+          budget.Resize(budget.bytes() - std::min(old.bytes, budget.bytes()) + w.bytes));
       to = patch;
       continue;
     }
@@ -388,7 +406,8 @@ Status Merge(json& into, const json& from, Nulls nulls, Budget& budget) {
       }
       if (existing == to.end()) {
         // A null placeholder (4 bytes), which the step below replaces or merges into.
-        SHIM_RETURN_IF_ERROR(budget.Resize(budget.bytes() + MemberBytes(key, 4) + (to.empty() ? 0 : 1)));
+        SHIM_RETURN_IF_ERROR(
+            budget.Resize(budget.bytes() + MemberBytes(key, 4) + (to.empty() ? 0 : 1)));
         existing = to.emplace(key, nullptr).first;
       }
       // A member's address in the object (a std::map) stays put while its

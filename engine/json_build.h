@@ -16,9 +16,8 @@
 
 #include <cstddef>
 #include <limits>
-#include <vector>
-
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "base/status.h"
 #include "engine/json_parse.h"
@@ -56,7 +55,8 @@ struct JsonWeight {
 // Weighs `value` without recursion. Stops early, with a result over the
 // bound, once bytes exceed `stop_bytes` or depth exceeds `stop_depth`: the
 // cost is then at most about the bound.
-JsonWeight WeighJson(const nlohmann::json& value, size_t stop_bytes = std::numeric_limits<size_t>::max(),
+JsonWeight WeighJson(const nlohmann::json& value,
+                     size_t stop_bytes = std::numeric_limits<size_t>::max(),
                      size_t stop_depth = std::numeric_limits<size_t>::max());
 
 // Applies a JSON Patch (RFC 6902: add, remove, replace, move, copy, test)
@@ -67,18 +67,22 @@ JsonWeight WeighJson(const nlohmann::json& value, size_t stop_bytes = std::numer
 // test; TOO_LARGE when the value would outgrow max_bytes (data.limit =
 // max_bytes) or max_depth (JsonTooDeep), or the ops would do more than
 // max_work (ChargeJsonWork).
-Status ApplyJsonPatch(nlohmann::json& doc, const nlohmann::json& ops, const JsonBuildLimits& limits);
+Status ApplyJsonPatch(nlohmann::json& doc, const nlohmann::json& ops,
+                      const JsonBuildLimits& limits);
 
 // Applies a JSON merge patch (RFC 7396) to `doc` in place. Errors as for
 // ApplyJsonPatch's limits (a merge patch cannot be malformed).
-Status ApplyMergePatch(nlohmann::json& doc, const nlohmann::json& patch, const JsonBuildLimits& limits);
+Status ApplyMergePatch(nlohmann::json& doc, const nlohmann::json& patch,
+                       const JsonBuildLimits& limits);
 
 // The parts deep-merged in order, starting from {}: objects merge member by
 // member; any other pair is replaced by the later value (nulls included).
 // Errors: TOO_LARGE as above.
-Result<nlohmann::json> DeepMergeJson(const std::vector<const nlohmann::json*>& parts, const JsonBuildLimits& limits);
+Result<nlohmann::json> DeepMergeJson(const std::vector<const nlohmann::json*>& parts,
+                                     const JsonBuildLimits& limits);
 
 // The parts as one array, in order. Errors: TOO_LARGE as above.
-Result<nlohmann::json> ConcatenateJson(const std::vector<const nlohmann::json*>& parts, const JsonBuildLimits& limits);
+Result<nlohmann::json> ConcatenateJson(const std::vector<const nlohmann::json*>& parts,
+                                       const JsonBuildLimits& limits);
 
 }  // namespace shim

@@ -8,10 +8,13 @@ namespace {
 std::string Quoted(std::string_view number) {
   constexpr size_t kShown = 40;
   if (number.size() <= kShown) return std::string(number);
-  return std::string(number.substr(0, kShown)) + "... (" + std::to_string(number.size()) + " characters)";
+  return std::string(number.substr(0, kShown)) + "... (" + std::to_string(number.size()) +
+         " characters)";
 }
 
-bool IsIntegerText(std::string_view number) { return number.find_first_of(".eE") == std::string_view::npos; }
+bool IsIntegerText(std::string_view number) {
+  return number.find_first_of(".eE") == std::string_view::npos;
+}
 
 }  // namespace
 
@@ -30,7 +33,8 @@ bool JsonDocumentBuilder::number_float(json::number_float_t v, const std::string
   return dom_.number_float(v, text);
 }
 
-bool JsonDocumentBuilder::parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& ex) {
+bool JsonDocumentBuilder::parse_error(std::size_t, const std::string&,
+                                      const nlohmann::detail::exception& ex) {
   syntax_error_ = true;
   status_ = Status(StatusCode::kInvalidParams, std::string("not valid JSON: ") + ex.what());
   return false;
@@ -51,7 +55,8 @@ bool JsonDocumentBuilder::Refuse(Status status) {
 Result<nlohmann::json> ParseJson(std::string_view text, size_t max_depth) {
   nlohmann::json root;
   JsonDocumentBuilder builder(root, max_depth);
-  const bool ok = nlohmann::json::sax_parse(text.begin(), text.end(), &builder, nlohmann::json::input_format_t::json,
+  const bool ok = nlohmann::json::sax_parse(text.begin(), text.end(), &builder,
+                                            nlohmann::json::input_format_t::json,
                                             /*strict=*/true);
   if (!ok || !builder.status().ok()) {
     if (builder.status().ok()) return Status(StatusCode::kInvalidParams, "not valid JSON");

@@ -15,10 +15,9 @@
 #pragma once
 
 #include <cstddef>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "base/status.h"
 
@@ -61,7 +60,8 @@ class JsonDocumentBuilder {
   using json = nlohmann::json;
 
   // Builds into `root`, which must outlive the builder.
-  JsonDocumentBuilder(json& root, size_t max_depth) : dom_(root, /*allow_exceptions=*/false), max_depth_(max_depth) {}
+  JsonDocumentBuilder(json& root, size_t max_depth)
+      : dom_(root, /*allow_exceptions=*/false), max_depth_(max_depth) {}
 
   bool null() { return dom_.null(); }
   bool boolean(bool v) { return dom_.boolean(v); }
@@ -85,7 +85,8 @@ class JsonDocumentBuilder {
     --depth_;
     return dom_.end_array();
   }
-  bool parse_error(std::size_t position, const std::string& last_token, const nlohmann::detail::exception& ex);
+  bool parse_error(std::size_t position, const std::string& last_token,
+                   const nlohmann::detail::exception& ex);
 
   // After the parse: OK, or why it stopped (what ParseJson returns).
   const Status& status() const { return status_; }

@@ -11,13 +11,15 @@ using storage::Family;
 
 Status LeaseModule::Recover() {
   leases_.clear();
-  return ScanDecodedRecords<uint64_t, Lease>(
-      core_.store(), kLeaseRecords, DecodeLeaseKey, DecodeLeaseRecord, [&](uint64_t id, Lease lease) {
-        // Full TTL again after a restart: nothing expires early.
-        lease.expires_mono_ms = core_.clock().MonoMs() + lease.ttl_ms;
-        Arm(id, lease);
-        leases_.emplace(id, std::move(lease));
-      });
+  return ScanDecodedRecords<uint64_t, Lease>(core_.store(), kLeaseRecords, DecodeLeaseKey,
+                                             DecodeLeaseRecord, [&](uint64_t id, Lease lease) {
+                                               // Full TTL again after a restart: nothing expires
+                                               // early.
+                                               lease.expires_mono_ms =
+                                                   core_.clock().MonoMs() + lease.ttl_ms;
+                                               Arm(id, lease);
+                                               leases_.emplace(id, std::move(lease));
+                                             });
 }
 
 int64_t LeaseModule::WallExpiry(const Lease& lease) const {
@@ -70,7 +72,9 @@ void LeaseModule::Keepalive(Call& call) {
     End(id);
     it = leases_.end();
   }
-  if (it == leases_.end()) return core_.Reply(call.reply, Status::NotFound("no lease " + std::to_string(id) + " (it may have expired)"));
+  if (it == leases_.end())
+    return core_.Reply(
+        call.reply, Status::NotFound("no lease " + std::to_string(id) + " (it may have expired)"));
   // Liveness only: nothing to persist, a restart grants the full TTL anyway.
   it->second.expires_mono_ms = core_.clock().MonoMs() + it->second.ttl_ms;
   Arm(id, it->second);
@@ -81,7 +85,8 @@ void LeaseModule::Revoke(Call& call) {
   Params p(call.params);
   uint64_t id = static_cast<uint64_t>(p.Int("lease_id", {.min = 1}));
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  if (!leases_.count(id)) return core_.Reply(call.reply, Status::NotFound("no lease " + std::to_string(id)));
+  if (!leases_.count(id))
+    return core_.Reply(call.reply, Status::NotFound("no lease " + std::to_string(id)));
   End(id);
   core_.Reply(call.reply, json{{"ok", true}});
 }
@@ -92,8 +97,8 @@ void LeaseModule::List(Call& call) {
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   const uint64_t after_id = after ? static_cast<uint64_t>(*after) : 0;
   core_.Reply(call.reply, ListPage(
-                              leases_, after ? &after_id : nullptr, core_.limits().max_reply_bytes, "leases",
-                              [](uint64_t, const Lease&) { return true; },
+                              leases_, after ? &after_id : nullptr, core_.limits().max_reply_bytes,
+                              "leases", [](uint64_t, const Lease&) { return true; },
                               [this](uint64_t id, const Lease& lease) {
                                 return json{{"lease_id", id},
                                             {"owner", lease.owner},

@@ -14,14 +14,16 @@ using storage::Family;
 
 Status LockModule::Recover() {
   locks_.clear();
-  return ScanDecodedRecords<std::string, Lock>(
-      core_.store(), kLockRecords, DecodeLockKey, DecodeLockRecord, [&](std::string name, Lock lock) {
-        lock.held = true;  // only a held lock has a record
-        // Full TTL again after a restart: nothing expires early.
-        lock.expires_mono_ms = core_.clock().MonoMs() + lock.ttl_ms;
-        Arm(name, lock);
-        locks_.emplace(std::move(name), std::move(lock));
-      });
+  return ScanDecodedRecords<std::string, Lock>(core_.store(), kLockRecords, DecodeLockKey,
+                                               DecodeLockRecord, [&](std::string name, Lock lock) {
+                                                 lock.held = true;  // only a held lock has a record
+                                                 // Full TTL again after a restart: nothing expires
+                                                 // early.
+                                                 lock.expires_mono_ms =
+                                                     core_.clock().MonoMs() + lock.ttl_ms;
+                                                 Arm(name, lock);
+                                                 locks_.emplace(std::move(name), std::move(lock));
+                                               });
 }
 
 void LockModule::Reset() {
@@ -61,8 +63,8 @@ void LockModule::Arm(const std::string& name, const Lock& lock) {
   });
 }
 
-void LockModule::Grant(const std::string& name, Lock& lock, const std::string& owner, int64_t ttl_ms,
-                       uint64_t lease_id) {
+void LockModule::Grant(const std::string& name, Lock& lock, const std::string& owner,
+                       int64_t ttl_ms, uint64_t lease_id) {
   lock.held = true;
   lock.owner = owner;
   lock.token = core_.NextRevision();
@@ -83,7 +85,8 @@ void LockModule::ReleaseAndHandOff(const std::string& name, Lock& lock) {
     lock.waiters.pop_front();
     core_.mono_timers().Cancel(w.timer);
     if (w.lease_id && !leases_.Exists(w.lease_id)) {
-      core_.Reply(w.reply, Status::NotFound("lease " + std::to_string(w.lease_id) + " ended while waiting"));
+      core_.Reply(w.reply,
+                  Status::NotFound("lease " + std::to_string(w.lease_id) + " ended while waiting"));
       continue;
     }
     Grant(name, lock, w.owner, w.ttl_ms, w.lease_id);
@@ -124,7 +127,8 @@ void LockModule::Acquire(Call& call) {
   Lock& lock = locks_[name];
   if (!lock.held) {
     Grant(name, lock, owner, ttl, lease_id);
-    return core_.Reply(call.reply, json{{"token", lock.token}, {"expires_at_ms", WallExpiry(lock)}});
+    return core_.Reply(call.reply,
+                       json{{"token", lock.token}, {"expires_at_ms", WallExpiry(lock)}});
   }
   if (lock.owner == owner) {
     // Re-entrant: same token, TTL refreshed (and persisted, so a restart
@@ -135,20 +139,24 @@ void LockModule::Acquire(Call& call) {
     if (lease_id) lock.lease_id = lease_id;
     core_.batch().Put(Family::kLocks, LockKey(name), EncodeLockRecord(lock));
     Arm(name, lock);
-    return core_.Reply(call.reply, json{{"token", lock.token}, {"expires_at_ms", WallExpiry(lock)}});
+    return core_.Reply(call.reply,
+                       json{{"token", lock.token}, {"expires_at_ms", WallExpiry(lock)}});
   }
   if (wait == 0) {
-    return core_.Reply(call.reply, Status(StatusCode::kLockHeld, "lock '" + name + "' is held by '" + lock.owner + "'",
-                                          {{"holder", lock.owner}, {"expires_at_ms", WallExpiry(lock)}}));
+    return core_.Reply(
+        call.reply,
+        Status(StatusCode::kLockHeld, "lock '" + name + "' is held by '" + lock.owner + "'",
+               {{"holder", lock.owner}, {"expires_at_ms", WallExpiry(lock)}}));
   }
   if (lock.waiters.size() >= lim.max_waiters_per_lock) {
-    return core_.Reply(call.reply,
-                       Status(StatusCode::kOverloaded,
-                              "lock '" + name + "' already has " + std::to_string(lock.waiters.size()) + " waiters",
-                              {{"limit", lim.max_waiters_per_lock}}));
+    return core_.Reply(call.reply, Status(StatusCode::kOverloaded,
+                                          "lock '" + name + "' already has " +
+                                              std::to_string(lock.waiters.size()) + " waiters",
+                                          {{"limit", lim.max_waiters_per_lock}}));
   }
   const uint64_t waiter_id = next_waiter_id_++;
-  const auto timer = core_.mono_timers().Schedule(core_.clock().MonoMs() + wait, [this, name, waiter_id, wait] {
+  const auto timer = core_.mono_timers().Schedule(core_.clock().MonoMs() + wait, [this, name,
+                                                                                  waiter_id, wait] {
     auto it = locks_.find(name);
     if (it == locks_.end()) return;
     auto& q = it->second.waiters;
@@ -162,16 +170,16 @@ void LockModule::Acquire(Call& call) {
       return;
     }
   });
-  lock.waiters.push_back(
-      Waiter{waiter_id, owner, ttl, lease_id, call.client ? call.client->id() : 0, call.reply, timer});
+  lock.waiters.push_back(Waiter{waiter_id, owner, ttl, lease_id,
+                                call.client ? call.client->id() : 0, call.reply, timer});
 }
 
 LockModule::Lock* LockModule::HeldWithToken(Call& call, const std::string& name, uint64_t token) {
   CollectIfLapsed(name);
   auto it = locks_.find(name);
   if (it != locks_.end() && it->second.held && it->second.token == token) return &it->second;
-  core_.Reply(call.reply, Status(StatusCode::kNotOwner,
-                                 "token " + std::to_string(token) + " does not hold lock '" + name + "'"));
+  core_.Reply(call.reply, Status(StatusCode::kNotOwner, "token " + std::to_string(token) +
+                                                            " does not hold lock '" + name + "'"));
   return nullptr;
 }
 
@@ -222,15 +230,17 @@ void LockModule::List(Call& call) {
     if (Lapsed(lock)) lapsed.push_back(name);
   }
   for (const auto& name : lapsed) CollectIfLapsed(name);
-  core_.Reply(call.reply, ListPage(
-                              locks_, after ? &*after : nullptr, core_.limits().max_reply_bytes, "locks",
-                              [](const std::string&, const Lock& lock) { return lock.held || !lock.waiters.empty(); },
-                              [this](const std::string& name, const Lock& lock) { return Describe(name, lock); }));
+  core_.Reply(
+      call.reply,
+      ListPage(
+          locks_, after ? &*after : nullptr, core_.limits().max_reply_bytes, "locks",
+          [](const std::string&, const Lock& lock) { return lock.held || !lock.waiters.empty(); },
+          [this](const std::string& name, const Lock& lock) { return Describe(name, lock); }));
 }
 
 Status LockModule::CheckFence(const json& fence) const {
-  if (!fence.is_object() || !fence.contains("lock") || !fence["lock"].is_string() || !fence.contains("token") ||
-      !fence["token"].is_number_integer()) {
+  if (!fence.is_object() || !fence.contains("lock") || !fence["lock"].is_string() ||
+      !fence.contains("token") || !fence["token"].is_number_integer()) {
     return Status::InvalidParams("fence", "fence must be {\"lock\": NAME, \"token\": INTEGER}");
   }
   const std::string& name = fence["lock"].get_ref<const std::string&>();
@@ -242,9 +252,10 @@ Status LockModule::CheckFence(const json& fence) const {
   if (live && it->second.token == token) return Status::Ok();
   json details = {{"lock", name}, {"token", token}};
   details["current_token"] = live ? json(it->second.token) : json(nullptr);
-  return Status(StatusCode::kFenced,
-                "fence token " + std::to_string(token) + " is not the current holder of lock '" + name + "'",
-                std::move(details));
+  return Status(
+      StatusCode::kFenced,
+      "fence token " + std::to_string(token) + " is not the current holder of lock '" + name + "'",
+      std::move(details));
 }
 
 void LockModule::ReleaseForLease(uint64_t lease_id) {
@@ -276,9 +287,10 @@ void LockModule::EndWaits(uint64_t client_id) {
   for (auto& [name, w] : ended) {
     core_.mono_timers().Cancel(w.timer);
     ForgetIfIdle(name);
-    core_.Reply(w.reply, Status(StatusCode::kTimeout, "lock '" + name +
-                                                          "' not acquired: the connection stopped sending "
-                                                          "(closed or half-closed), which ends its waits"));
+    core_.Reply(w.reply,
+                Status(StatusCode::kTimeout, "lock '" + name +
+                                                 "' not acquired: the connection stopped sending "
+                                                 "(closed or half-closed), which ends its waits"));
   }
 }
 

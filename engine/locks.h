@@ -20,9 +20,8 @@
 #include <cstdint>
 #include <deque>
 #include <map>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "engine/call.h"
 #include "engine/core.h"

@@ -15,11 +15,10 @@
 
 #include <cstdint>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "base/status.h"
 
@@ -69,7 +68,8 @@ class Params {
   const nlohmann::json* Find(std::string_view field) const;
   // OptObject and OptArray: the field if `is_kind` holds for it, null when
   // absent or null, else invalid (`want` says what it must be).
-  const nlohmann::json* OptOfKind(std::string_view field, bool (nlohmann::json::*is_kind)() const noexcept,
+  const nlohmann::json* OptOfKind(std::string_view field,
+                                  bool (nlohmann::json::*is_kind)() const noexcept,
                                   const char* want);
   void Invalid(std::string_view field, std::string message);
 

@@ -70,7 +70,8 @@ void PubSubModule::WriteDirtyMeta() {
   meta_dirty_.clear();
 }
 
-void PubSubModule::TrimTo(const std::string& name, Channel& ch, uint64_t new_first, bool delete_now) {
+void PubSubModule::TrimTo(const std::string& name, Channel& ch, uint64_t new_first,
+                          bool delete_now) {
   // Readers start at first_seq, so a message is gone once first_seq passes
   // it; its key is deleted later, with the ones trimmed after it. A full
   // channel drops one message per publish: a point delete each was a
@@ -95,17 +96,20 @@ void PubSubModule::TrimTo(const std::string& name, Channel& ch, uint64_t new_fir
       core_.batch().Delete(Family::kChannelLog, ChannelLogKey(name, seq));
     }
   } else {
-    core_.batch().DeleteRange(Family::kChannelLog, ChannelLogKey(name, ch.stored_from), ChannelLogKey(name, ch.first_seq));
+    core_.batch().DeleteRange(Family::kChannelLog, ChannelLogKey(name, ch.stored_from),
+                              ChannelLogKey(name, ch.first_seq));
   }
   ch.stored_from = ch.first_seq;
 }
 
-uint64_t PubSubModule::Append(const std::string& name, std::string_view data_json, int64_t published_at_ms) {
+uint64_t PubSubModule::Append(const std::string& name, std::string_view data_json,
+                              int64_t published_at_ms) {
   core_.NextRevision();
   ChannelEntry& entry = GetOrCreate(name);
   Channel& ch = entry.second;
   const uint64_t seq = ++ch.last_seq;
-  core_.batch().Put(Family::kChannelLog, ChannelLogKey(name, seq), EncodeChannelLogValue(data_json, published_at_ms));
+  core_.batch().Put(Family::kChannelLog, ChannelLogKey(name, seq),
+                    EncodeChannelLogValue(data_json, published_at_ms));
   const uint64_t retained = seq - ch.first_seq + 1;
   if (static_cast<int64_t>(retained) > ch.retention.max_messages) {
     TrimTo(name, ch, seq - ch.retention.max_messages + 1);
@@ -117,9 +121,10 @@ uint64_t PubSubModule::Append(const std::string& name, std::string_view data_jso
 Status PubSubModule::ValidateChannel(const std::string& field, const std::string& name) const {
   if (name.empty()) return Status::InvalidParams(field, field + ": must not be empty");
   if (name.size() > core_.limits().max_channel_bytes) {
-    return Status(StatusCode::kTooLarge,
-                  field + ": longer than " + std::to_string(core_.limits().max_channel_bytes) + " bytes",
-                  {{"limit", core_.limits().max_channel_bytes}, {"field", field}});
+    return Status(
+        StatusCode::kTooLarge,
+        field + ": longer than " + std::to_string(core_.limits().max_channel_bytes) + " bytes",
+        {{"limit", core_.limits().max_channel_bytes}, {"field", field}});
   }
   return Status::Ok();
 }
@@ -133,21 +138,26 @@ void PubSubModule::Publish(Call& call) {
   const size_t limit = core_.limits().max_message_data_bytes;
   std::string data_json = DumpCompact(data);
   if (data_json.size() > limit) {
-    return core_.Reply(call.reply, Status::TooLarge("data: encoded size over " + std::to_string(limit) + " bytes", limit));
+    return core_.Reply(
+        call.reply,
+        Status::TooLarge("data: encoded size over " + std::to_string(limit) + " bytes", limit));
   }
   const int64_t now = core_.clock().NowMs();
   const uint64_t seq = Append(channel, data_json, now);
-  core_.ReplyLater(call.reply, [this, channel, seq, data_json = std::move(data_json), now]() -> Result<json> {
-    size_t delivered = Deliver(channel, seq, data_json, now);
-    return json{{"seq", seq}, {"delivered", delivered}};
-  });
+  core_.ReplyLater(call.reply,
+                   [this, channel, seq, data_json = std::move(data_json), now]() -> Result<json> {
+                     size_t delivered = Deliver(channel, seq, data_json, now);
+                     return json{{"seq", seq}, {"delivered", delivered}};
+                   });
 }
 
 uint64_t PubSubModule::PublishInternal(const std::string& channel, json data) {
   const int64_t now = core_.clock().NowMs();
   std::string data_json = DumpCompact(data);
   const uint64_t seq = Append(channel, data_json, now);
-  core_.AfterCommit([this, channel, seq, data_json = std::move(data_json), now] { Deliver(channel, seq, data_json, now); });
+  core_.AfterCommit([this, channel, seq, data_json = std::move(data_json), now] {
+    Deliver(channel, seq, data_json, now);
+  });
   return seq;
 }
 
@@ -166,23 +176,25 @@ size_t PubSubModule::Deliver(const std::string& channel, uint64_t seq, std::stri
     auto it = subs_.find(id);
     if (it == subs_.end()) continue;
     // A replaying subscription gets this message from its replay, in turn.
-    const bool sent = it->second.replay
-                          ? HoldForReplay(it->second, channel, seq, MessageLineBytes(channel_json, data_json))
-                          : SendTo(it->second, channel, channel_json, seq, data_json, published_at_ms);
+    const bool sent =
+        it->second.replay
+            ? HoldForReplay(it->second, channel, seq, MessageLineBytes(channel_json, data_json))
+            : SendTo(it->second, channel, channel_json, seq, data_json, published_at_ms);
     if (sent) ++delivered;
   }
   return delivered;
 }
 
-bool PubSubModule::SendTo(const Subscription& sub, const std::string& channel, std::string_view channel_json,
-                          uint64_t seq, std::string_view data_json, int64_t published_at_ms) {
+bool PubSubModule::SendTo(const Subscription& sub, const std::string& channel,
+                          std::string_view channel_json, uint64_t seq, std::string_view data_json,
+                          int64_t published_at_ms) {
   std::shared_ptr<Client> client = sub.client.lock();
   if (!client || client->closed()) {
     RemoveSubscription(sub.id);
     return false;
   }
-  if (!client->NotifyEncoded("pubsub.message",
-                             EncodeMessageParams(channel_json, data_json, published_at_ms, seq, sub.id))) {
+  if (!client->NotifyEncoded("pubsub.message", EncodeMessageParams(channel_json, data_json,
+                                                                   published_at_ms, seq, sub.id))) {
     Drop(sub.id, channel, seq - 1);
     return false;
   }
@@ -207,7 +219,9 @@ void PubSubModule::RemoveSubscription(uint64_t sub_id) {
   auto it = subs_.find(sub_id);
   if (it == subs_.end()) return;
   const Subscription& sub = it->second;
-  auto erase_id = [sub_id](std::vector<uint64_t>& v) { v.erase(std::remove(v.begin(), v.end(), sub_id), v.end()); };
+  auto erase_id = [sub_id](std::vector<uint64_t>& v) {
+    v.erase(std::remove(v.begin(), v.end(), sub_id), v.end());
+  };
   if (sub.is_pattern) {
     patterns_.Remove(sub_id);
   } else if (auto c = subs_by_channel_.find(sub.target); c != subs_by_channel_.end()) {
@@ -228,13 +242,15 @@ void PubSubModule::Subscribe(Call& call) {
   auto from_seq = p.OptInt("from_seq", {.min = 0});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (channel.has_value() == pattern.has_value()) {
-    return core_.Reply(call.reply, Status::InvalidParams("channel", "exactly one of channel or pattern is required"));
+    return core_.Reply(call.reply, Status::InvalidParams(
+                                       "channel", "exactly one of channel or pattern is required"));
   }
   const std::string field = channel ? "channel" : "pattern";
   std::string target = channel ? *channel : *pattern;
   if (Status s = ValidateChannel(field, target); !s.ok()) return core_.Reply(call.reply, s);
   if (!call.client) {
-    return core_.Reply(call.reply, Status(StatusCode::kInvalidState, "subscriptions need a connection"));
+    return core_.Reply(call.reply,
+                       Status(StatusCode::kInvalidState, "subscriptions need a connection"));
   }
   const uint64_t id = next_sub_id_++;
   std::weak_ptr<Client> weak = call.client;
@@ -244,7 +260,8 @@ void PubSubModule::Subscribe(Call& call) {
       call.reply,
       [this, id, weak, client_id, target, is_pattern]() -> Result<json> {
         auto client = weak.lock();
-        if (!client || client->closed()) return Status(StatusCode::kInvalidState, "connection closed");
+        if (!client || client->closed())
+          return Status(StatusCode::kInvalidState, "connection closed");
         auto& mine = subs_by_client_[client_id];
         if (mine.size() >= core_.limits().max_subscriptions_per_client) {
           return Status(StatusCode::kOverloaded,
@@ -302,29 +319,30 @@ void PubSubModule::History(Call& call) {
     size_t bytes = 0;
     bool more = false;
     uint64_t next = std::max<uint64_t>(from_seq.value_or(0), ch->second.first_seq);
-    Status s = core_.store().Scan(Family::kChannelLog, ChannelLogKey(channel, next),
-                                  ChannelLogKey(channel, ch->second.last_seq + 1),
-                                  [&](std::string_view k, std::string_view v) {
-                                    uint64_t seq;
-                                    int64_t published_at_ms;
-                                    std::string_view data_json;
-                                    if (!DecodeChannelLogRecord(k, v, &seq, &published_at_ms, &data_json)) return true;
-                                    const size_t size = data_json.size() + channel.size() + kMessageOverhead;
-                                    if (static_cast<int64_t>(messages.size()) == limit ||
-                                        (!messages.empty() && bytes + size > budget)) {
-                                      more = true;
-                                      return false;
-                                    }
-                                    json data = ParseStoredJson(data_json);
-                                    if (data.is_discarded()) return true;
-                                    bytes += size;
-                                    messages.push_back({{"channel", channel},
-                                                        {"seq", seq},
-                                                        {"data", std::move(data)},
-                                                        {"published_at_ms", published_at_ms}});
-                                    next = seq + 1;
-                                    return true;
-                                  });
+    Status s = core_.store().Scan(
+        Family::kChannelLog, ChannelLogKey(channel, next),
+        ChannelLogKey(channel, ch->second.last_seq + 1),
+        [&](std::string_view k, std::string_view v) {
+          uint64_t seq;
+          int64_t published_at_ms;
+          std::string_view data_json;
+          if (!DecodeChannelLogRecord(k, v, &seq, &published_at_ms, &data_json)) return true;
+          const size_t size = data_json.size() + channel.size() + kMessageOverhead;
+          if (static_cast<int64_t>(messages.size()) == limit ||
+              (!messages.empty() && bytes + size > budget)) {
+            more = true;
+            return false;
+          }
+          json data = ParseStoredJson(data_json);
+          if (data.is_discarded()) return true;
+          bytes += size;
+          messages.push_back({{"channel", channel},
+                              {"seq", seq},
+                              {"data", std::move(data)},
+                              {"published_at_ms", published_at_ms}});
+          next = seq + 1;
+          return true;
+        });
     if (!s.ok()) return s;
     return json{{"messages", std::move(messages)}, {"next_seq", next}, {"more", more}};
   });
@@ -344,7 +362,8 @@ void PubSubModule::Configure(Call& call) {
   if (max_age_ms) ch.retention.max_age_ms = *max_age_ms;
   const uint64_t retained = ch.last_seq + 1 - ch.first_seq;
   const bool over = static_cast<int64_t>(retained) > ch.retention.max_messages;
-  TrimTo(channel, ch, over ? ch.last_seq - ch.retention.max_messages + 1 : ch.first_seq, /*delete_now=*/true);
+  TrimTo(channel, ch, over ? ch.last_seq - ch.retention.max_messages + 1 : ch.first_seq,
+         /*delete_now=*/true);
   // The new retention is in the channel's head, which the seal hook writes
   // only once something else made the group worth sealing. Written now, the
   // reply waits for its commit; left to the hook, a configure that trimmed
@@ -379,16 +398,17 @@ void PubSubModule::SweepByAge() {
     if (ch.first_seq > ch.durable_seq) continue;  // nothing durable retained
     const int64_t cutoff = now - ch.retention.max_age_ms;
     uint64_t new_first = ch.first_seq;
-    (void)core_.store().Scan(Family::kChannelLog, ChannelLogKey(name, ch.first_seq),
-                             ChannelLogKey(name, ch.durable_seq + 1), [&](std::string_view k, std::string_view v) {
-                               uint64_t seq;
-                               int64_t published_at_ms;
-                               std::string_view data_json;
-                               if (!DecodeChannelLogRecord(k, v, &seq, &published_at_ms, &data_json)) return false;
-                               if (published_at_ms >= cutoff) return false;
-                               new_first = seq + 1;
-                               return true;
-                             });
+    (void)core_.store().Scan(
+        Family::kChannelLog, ChannelLogKey(name, ch.first_seq),
+        ChannelLogKey(name, ch.durable_seq + 1), [&](std::string_view k, std::string_view v) {
+          uint64_t seq;
+          int64_t published_at_ms;
+          std::string_view data_json;
+          if (!DecodeChannelLogRecord(k, v, &seq, &published_at_ms, &data_json)) return false;
+          if (published_at_ms >= cutoff) return false;
+          new_first = seq + 1;
+          return true;
+        });
     if (new_first > ch.first_seq) {
       core_.NextRevision();
       TrimTo(name, ch, new_first, /*delete_now=*/true);

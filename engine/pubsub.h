@@ -28,11 +28,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/call.h"
 #include "engine/channel_meta_record.h"
@@ -73,7 +72,7 @@ class PubSubModule {
     // deleted in batches (TrimTo). 1 after a restart, which did not keep it.
     uint64_t stored_from = 1;
     uint64_t durable_seq = 0;  // highest seq whose commit has been released
-    bool head_dirty = false;  // its meta record is due at the next seal
+    bool head_dirty = false;   // its meta record is due at the next seal
   };
   using ChannelEntry = std::pair<const std::string, Channel>;  // a node of channels_
   // A subscription catching up from the log. Each cursor is the next seq

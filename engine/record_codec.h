@@ -19,12 +19,11 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/record_fields.h"
 #include "storage/key_codec.h"

@@ -129,7 +129,8 @@ void StateModule::DeleteForLease(uint64_t lease_id) {
 
 size_t StateModule::DeletePrefix(const std::string& prefix) {
   Overlay overlay;
-  for (auto it = kv_.lower_bound(prefix); it != kv_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+  for (auto it = kv_.lower_bound(prefix);
+       it != kv_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
     overlay[it->first] = std::nullopt;
   }
   const size_t n = overlay.size();
@@ -148,12 +149,13 @@ Result<json> StateModule::PlanSet(const json& params, Overlay& overlay) {
   SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
   std::string text = DumpCompact(value);
   if (text.size() > lim.max_value_bytes) {
-    return Status::TooLarge("value: encoded size over " + std::to_string(lim.max_value_bytes) + " bytes",
-                            lim.max_value_bytes);
+    return Status::TooLarge(
+        "value: encoded size over " + std::to_string(lim.max_value_bytes) + " bytes",
+        lim.max_value_bytes);
   }
   // A set without lease_id detaches the key from its lease.
-  return StageWrite(overlay, key, Lookup(key, overlay), std::move(text), ttl ? core_.clock().NowMs() + *ttl : 0,
-                    lease_id, json::object());
+  return StageWrite(overlay, key, Lookup(key, overlay), std::move(text),
+                    ttl ? core_.clock().NowMs() + *ttl : 0, lease_id, json::object());
 }
 
 Result<json> StateModule::PlanPatch(const json& params, Overlay& overlay) {
@@ -164,7 +166,8 @@ Result<json> StateModule::PlanPatch(const json& params, Overlay& overlay) {
   const json* ops = p.OptArray("ops");
   if (!p.ok()) return p.status();
   if ((merge == nullptr) == (ops == nullptr)) {
-    return Status::InvalidParams("merge", "exactly one of merge (RFC 7396) or ops (RFC 6902) is required");
+    return Status::InvalidParams("merge",
+                                 "exactly one of merge (RFC 7396) or ops (RFC 6902) is required");
   }
   SHIM_RETURN_IF_ERROR(CheckFenceAndLease(p).status());
   SHIM_RETURN_IF_ERROR(CheckExpected(p, key, overlay));
@@ -183,15 +186,16 @@ Result<json> StateModule::PlanPatch(const json& params, Overlay& overlay) {
     SHIM_RETURN_IF_ERROR(ChargeJsonWork(build, cur->value_json.size()));
     SHIM_ASSIGN_OR_RETURN(value, cur->Value(key));
   }
-  SHIM_RETURN_IF_ERROR(merge ? ApplyMergePatch(value, *merge, build) : ApplyJsonPatch(value, *ops, build));
+  SHIM_RETURN_IF_ERROR(merge ? ApplyMergePatch(value, *merge, build)
+                             : ApplyJsonPatch(value, *ops, build));
   std::string text = DumpCompact(value);
   if (text.size() > lim.max_value_bytes) {
     return Status::TooLarge("patched value over " + std::to_string(lim.max_value_bytes) + " bytes",
                             lim.max_value_bytes);
   }
   SHIM_RETURN_IF_ERROR(ChargeJsonWork(build, text.size()));
-  return StageWrite(overlay, key, cur, std::move(text), cur ? cur->expires_at_ms : 0, cur ? cur->lease_id : 0,
-                    {{"value", std::move(value)}});
+  return StageWrite(overlay, key, cur, std::move(text), cur ? cur->expires_at_ms : 0,
+                    cur ? cur->lease_id : 0, {{"value", std::move(value)}});
 }
 
 Result<json> StateModule::PlanIncr(const json& params, Overlay& overlay) {
@@ -207,7 +211,8 @@ Result<json> StateModule::PlanIncr(const json& params, Overlay& overlay) {
   int64_t base = 0;
   if (cur) {
     SHIM_ASSIGN_OR_RETURN(const json v, cur->Value(key));
-    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))) {
+    if (!v.is_number_integer() ||
+        (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))) {
       return Status(StatusCode::kTypeMismatch,
                     "key '" + key + "' holds " + std::string(v.type_name()) + ", not an integer");
     }
@@ -215,15 +220,17 @@ Result<json> StateModule::PlanIncr(const json& params, Overlay& overlay) {
   }
   int64_t sum;
   if (__builtin_add_overflow(base, by, &sum)) {
-    return Status(StatusCode::kTypeMismatch, "key '" + key + "': increment overflows a 64-bit integer");
+    return Status(StatusCode::kTypeMismatch,
+                  "key '" + key + "': increment overflows a 64-bit integer");
   }
   return StageWrite(overlay, key, cur, DumpCompact(json(sum)),
-                    ttl ? core_.clock().NowMs() + *ttl : (cur ? cur->expires_at_ms : 0), cur ? cur->lease_id : 0,
-                    {{"value", sum}});
+                    ttl ? core_.clock().NowMs() + *ttl : (cur ? cur->expires_at_ms : 0),
+                    cur ? cur->lease_id : 0, {{"value", sum}});
 }
 
-json StateModule::StageWrite(Overlay& overlay, const std::string& key, const KvEntry* cur, std::string value_json,
-                              int64_t expires_at_ms, uint64_t lease_id, json reply) {
+json StateModule::StageWrite(Overlay& overlay, const std::string& key, const KvEntry* cur,
+                             std::string value_json, int64_t expires_at_ms, uint64_t lease_id,
+                             json reply) {
   KvEntry e;
   e.value_json = std::move(value_json);
   e.version = cur ? cur->version + 1 : 1;
@@ -272,8 +279,7 @@ void StateModule::Apply(Overlay& overlay) {
   }
 }
 
-void StateModule::RunSingle(Call& call,
-                            Result<json> (StateModule::*plan)(const json&, Overlay&)) {
+void StateModule::RunSingle(Call& call, Result<json> (StateModule::*plan)(const json&, Overlay&)) {
   patch_work_ = 0;
   Overlay overlay;
   Result<json> result = (this->*plan)(call.params, overlay);
@@ -295,12 +301,13 @@ void StateModule::Get(Call& call) {
   if (call.reply_encoded) return core_.ReplyEncoded(call.reply_encoded, EncodeGetResult(key, *e));
   Result<json> value = e->Value(key);
   if (!value.ok()) return core_.Reply(call.reply, value.status());
-  core_.Reply(call.reply, json{{"key", key},
-                               {"value", std::move(value).value()},
-                               {"version", e->version},
-                               {"revision", e->revision},
-                               {"expires_at_ms", e->expires_at_ms ? json(e->expires_at_ms) : json(nullptr)},
-                               {"lease_id", e->lease_id ? json(e->lease_id) : json(nullptr)}});
+  core_.Reply(call.reply,
+              json{{"key", key},
+                   {"value", std::move(value).value()},
+                   {"version", e->version},
+                   {"revision", e->revision},
+                   {"expires_at_ms", e->expires_at_ms ? json(e->expires_at_ms) : json(nullptr)},
+                   {"lease_id", e->lease_id ? json(e->lease_id) : json(nullptr)}});
 }
 
 void StateModule::List(Call& call) {
@@ -327,7 +334,8 @@ void StateModule::List(Call& call) {
       break;
     }
     page.push_back(it);
-    budget.Add(it->first.size() + e.value_json.size() + 48);  // + the item's member names and version
+    budget.Add(it->first.size() + e.value_json.size() +
+               48);  // + the item's member names and version
   }
   const std::string* next = more ? &page.back()->first : nullptr;
   if (call.reply_encoded) {
@@ -356,9 +364,12 @@ void StateModule::List(Call& call) {
   for (auto item : page) {
     Result<json> value = item->second.Value(item->first);
     if (!value.ok()) return core_.Reply(call.reply, value.status());
-    items.push_back({{"key", item->first}, {"value", std::move(value).value()}, {"version", item->second.version}});
+    items.push_back({{"key", item->first},
+                     {"value", std::move(value).value()},
+                     {"version", item->second.version}});
   }
-  core_.Reply(call.reply, json{{"items", std::move(items)}, {"next", next ? json(*next) : json(nullptr)}});
+  core_.Reply(call.reply,
+              json{{"items", std::move(items)}, {"next", next ? json(*next) : json(nullptr)}});
 }
 
 void StateModule::Txn(Call& call) {
@@ -367,10 +378,12 @@ void StateModule::Txn(Call& call) {
   const json* success = p.Array("success");
   const json* failure = p.OptArray("failure");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  size_t total = (compare ? compare->size() : 0) + success->size() + (failure ? failure->size() : 0);
+  size_t total =
+      (compare ? compare->size() : 0) + success->size() + (failure ? failure->size() : 0);
   if (total > core_.limits().max_txn_ops) {
-    return core_.Reply(call.reply, Status::TooLarge("txn has " + std::to_string(total) + " compares and ops",
-                                                    core_.limits().max_txn_ops));
+    return core_.Reply(call.reply,
+                       Status::TooLarge("txn has " + std::to_string(total) + " compares and ops",
+                                        core_.limits().max_txn_ops));
   }
 
   patch_work_ = 0;
@@ -383,11 +396,12 @@ void StateModule::Txn(Call& call) {
       Params cp(c);
       std::string key = cp.Str("key", {.min = 1, .max = core_.limits().max_key_bytes});
       int64_t version = cp.Int("version", {.min = 0});
-      if (!c.is_object()) return core_.Reply(call.reply, Status::InvalidParams(field, field + " must be an object"));
+      if (!c.is_object())
+        return core_.Reply(call.reply, Status::InvalidParams(field, field + " must be an object"));
       if (!cp.ok()) {
-        return core_.Reply(call.reply,
-                           Status::InvalidParams(field + "." + cp.status().details().value("field", ""),
-                                                 field + "." + cp.status().message()));
+        return core_.Reply(call.reply, Status::InvalidParams(
+                                           field + "." + cp.status().details().value("field", ""),
+                                           field + "." + cp.status().message()));
       }
       const KvEntry* cur = Lookup(key, overlay);
       if ((cur ? cur->version : 0) != static_cast<uint64_t>(version)) succeeded = false;
@@ -403,8 +417,9 @@ void StateModule::Txn(Call& call) {
       std::string field = std::string(branch) + "[" + std::to_string(i) + "]";
       if (!op.is_object() || op.size() != 1) {
         return core_.Reply(call.reply,
-                           Status::InvalidParams(field, field + " must be one of {\"set\":{...}}, "
-                                                        "{\"del\":{...}}, {\"incr\":{...}}, {\"patch\":{...}}"));
+                           Status::InvalidParams(
+                               field, field + " must be one of {\"set\":{...}}, {\"del\":{...}}, "
+                                              "{\"incr\":{...}}, {\"patch\":{...}}"));
       }
       // Not `*op.items().begin()`: that is a reference into a temporary
       // iteration proxy, dangling after the statement (ASan: stack use
@@ -418,8 +433,9 @@ void StateModule::Txn(Call& call) {
       if (name == "incr") plan = &StateModule::PlanIncr;
       if (name == "patch") plan = &StateModule::PlanPatch;
       if (!plan || !args.is_object()) {
-        return core_.Reply(call.reply, Status::InvalidParams(field, field + ": unknown op '" + name +
-                                                                        "' or its params are not an object"));
+        return core_.Reply(call.reply,
+                           Status::InvalidParams(field, field + ": unknown op '" + name +
+                                                            "' or its params are not an object"));
       }
       Result<json> r = (this->*plan)(args, overlay);
       if (!r.ok()) {
@@ -427,19 +443,23 @@ void StateModule::Txn(Call& call) {
         Status s = r.status();
         json details = s.details().is_object() ? s.details() : json::object();
         details["op_index"] = i;
-        if (details.contains("field")) details["field"] = field + "." + name + "." + details["field"].get<std::string>();
-        return core_.Reply(call.reply, Status(s.code(), field + ": " + s.message(), std::move(details)));
+        if (details.contains("field"))
+          details["field"] = field + "." + name + "." + details["field"].get<std::string>();
+        return core_.Reply(call.reply,
+                           Status(s.code(), field + ": " + s.message(), std::move(details)));
       }
       results.push_back(std::move(r).value());
     }
   }
   Apply(overlay);
-  core_.Reply(call.reply,
-              json{{"succeeded", succeeded}, {"results", std::move(results)}, {"revision", core_.revision()}});
+  core_.Reply(call.reply, json{{"succeeded", succeeded},
+                               {"results", std::move(results)},
+                               {"revision", core_.revision()}});
 }
 
 void StateModule::SchedulePurge(const std::string& key, int64_t expires_at_ms) {
-  core_.wall_timers().Schedule(expires_at_ms, [this, key, expires_at_ms] { Purge(key, expires_at_ms); });
+  core_.wall_timers().Schedule(expires_at_ms,
+                               [this, key, expires_at_ms] { Purge(key, expires_at_ms); });
 }
 
 void StateModule::Purge(const std::string& key, int64_t expires_at_ms) {

@@ -14,12 +14,11 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/call.h"
 #include "engine/core.h"
@@ -84,8 +83,9 @@ class StateModule {
   // The write the set, patch and incr planners end with: the next version
   // of `key` after `cur` (null when absent), holding `value_json`, into the
   // overlay. Returns `reply` with that version and its revision.
-  nlohmann::json StageWrite(Overlay& overlay, const std::string& key, const KvEntry* cur, std::string value_json,
-                            int64_t expires_at_ms, uint64_t lease_id, nlohmann::json reply);
+  nlohmann::json StageWrite(Overlay& overlay, const std::string& key, const KvEntry* cur,
+                            std::string value_json, int64_t expires_at_ms, uint64_t lease_id,
+                            nlohmann::json reply);
 
   // Applies a planned overlay: one new revision for all of it.
   // `pending_revision_` is what planners report as the write's revision.
@@ -93,8 +93,8 @@ class StateModule {
   uint64_t PendingRevision() const { return core_.revision() + 1; }
 
   // Runs a single-op planner as its own command.
-  void RunSingle(Call& call, Result<nlohmann::json> (StateModule::*plan)(const nlohmann::json&,
-                                                                         Overlay&));
+  void RunSingle(Call& call,
+                 Result<nlohmann::json> (StateModule::*plan)(const nlohmann::json&, Overlay&));
 
   void SchedulePurge(const std::string& key, int64_t expires_at_ms);
   void Purge(const std::string& key, int64_t expires_at_ms);
@@ -104,7 +104,8 @@ class StateModule {
   const LockModule& locks_;
   std::map<std::string, KvEntry, std::less<>> kv_;
   std::unordered_map<uint64_t, std::set<std::string>> keys_by_lease_;
-  std::vector<std::pair<std::string, int64_t>> loaded_expiries_;  // Load -> SchedulePurgesOfLoadedKeys
+  std::vector<std::pair<std::string, int64_t>>
+      loaded_expiries_;  // Load -> SchedulePurgesOfLoadedKeys
   // What the patches of the command being run have cost so far
   // (JsonBuildLimits::work): reset by RunSingle and Txn.
   size_t patch_work_ = 0;

@@ -21,13 +21,15 @@ constexpr size_t kMaxCapabilities = 64;
 
 Status WorkerModule::Recover() {
   workers_.clear();
-  return ScanDecodedRecords<std::string, Worker>(
-      core_.store(), kWorkerRecords, DecodeWorkerKey, DecodeWorkerRecord, [&](std::string id, Worker w) {
-        // Full TTL again after a restart: nothing expires early.
-        w.expires_mono_ms = core_.clock().MonoMs() + w.heartbeat_ttl_ms;
-        if (!w.dead) Arm(id, w);
-        workers_.emplace(std::move(id), std::move(w));
-      });
+  return ScanDecodedRecords<std::string, Worker>(core_.store(), kWorkerRecords, DecodeWorkerKey,
+                                                 DecodeWorkerRecord, [&](std::string id, Worker w) {
+                                                   // Full TTL again after a restart: nothing
+                                                   // expires early.
+                                                   w.expires_mono_ms =
+                                                       core_.clock().MonoMs() + w.heartbeat_ttl_ms;
+                                                   if (!w.dead) Arm(id, w);
+                                                   workers_.emplace(std::move(id), std::move(w));
+                                                 });
 }
 
 void WorkerModule::Persist(const std::string& id, const Worker& w) {
@@ -37,7 +39,9 @@ void WorkerModule::Persist(const std::string& id, const Worker& w) {
 void WorkerModule::Arm(const std::string& id, const Worker& w) {
   core_.mono_timers().Schedule(w.expires_mono_ms, [this, id] {
     auto it = workers_.find(id);
-    if (it == workers_.end() || it->second.dead || it->second.expires_mono_ms > core_.clock().MonoMs()) return;
+    if (it == workers_.end() || it->second.dead ||
+        it->second.expires_mono_ms > core_.clock().MonoMs())
+      return;
     MarkDead(id, it->second, "heartbeat_timeout");
   });
 }
@@ -77,18 +81,22 @@ void WorkerModule::Register(Call& call) {
   std::string name = p.OptStr("name", {.max = lim.max_name_bytes}).value_or("");
   const json* caps = p.OptArray("capabilities");
   int64_t max_concurrency = p.OptInt("max_concurrency", {.min = 1, .max = 10'000}).value_or(1);
-  int64_t ttl = p.OptInt("heartbeat_ttl_ms", {.min = 100, .max = kMaxHeartbeatTtlMs}).value_or(15'000);
+  int64_t ttl =
+      p.OptInt("heartbeat_ttl_ms", {.min = 100, .max = kMaxHeartbeatTtlMs}).value_or(15'000);
   const json* metadata = p.OptObject("metadata");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   std::vector<std::string> capabilities;
   if (caps) {
     if (caps->size() > kMaxCapabilities) {
-      return core_.Reply(call.reply, Status::TooLarge("capabilities: more than " + std::to_string(kMaxCapabilities),
+      return core_.Reply(call.reply, Status::TooLarge("capabilities: more than " +
+                                                          std::to_string(kMaxCapabilities),
                                                       kMaxCapabilities));
     }
     for (const auto& c : *caps) {
       if (!c.is_string() || c.get_ref<const std::string&>().empty()) {
-        return core_.Reply(call.reply, Status::InvalidParams("capabilities", "capabilities must be non-empty strings"));
+        return core_.Reply(
+            call.reply,
+            Status::InvalidParams("capabilities", "capabilities must be non-empty strings"));
       }
       capabilities.push_back(c.get<std::string>());
     }
@@ -112,7 +120,9 @@ void WorkerModule::Register(Call& call) {
   w.expires_mono_ms = core_.clock().MonoMs() + ttl;
   Persist(id, w);
   Arm(id, w);
-  pubsub_.PublishInternal(kEventsChannel, json{{"type", "worker.registered"}, {"worker_id", id}, {"name", w.name},
+  pubsub_.PublishInternal(kEventsChannel, json{{"type", "worker.registered"},
+                                               {"worker_id", id},
+                                               {"name", w.name},
                                                {"capabilities", w.capabilities}});
   core_.Reply(call.reply, json{{"worker_id", id}, {"expires_at_ms", now + ttl}});
 }
@@ -145,7 +155,8 @@ void WorkerModule::Heartbeat(Call& call) {
     if (metadata) w.metadata = *metadata;
     if (w.dead) {
       w.dead = false;
-      pubsub_.PublishInternal(kEventsChannel, json{{"type", "worker.recovered"}, {"worker_id", id}, {"name", w.name}});
+      pubsub_.PublishInternal(
+          kEventsChannel, json{{"type", "worker.recovered"}, {"worker_id", id}, {"name", w.name}});
     }
     core_.NextRevision();
     Persist(id, w);
@@ -159,13 +170,16 @@ void WorkerModule::Deregister(Call& call) {
   std::string id = p.Str("worker_id", {.min = 1, .max = core_.limits().max_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   auto it = workers_.find(id);
-  if (it == workers_.end()) return core_.Reply(call.reply, Status::NotFound("no worker '" + id + "'"));
+  if (it == workers_.end())
+    return core_.Reply(call.reply, Status::NotFound("no worker '" + id + "'"));
   core_.NextRevision();
   // Its running tasks go back to their queues, as for a dead worker.
   if (!it->second.dead) {
     for (auto& hook : dead_hooks_) hook(id);
   }
-  pubsub_.PublishInternal(kEventsChannel, json{{"type", "worker.deregistered"}, {"worker_id", id}, {"name", it->second.name}});
+  pubsub_.PublishInternal(
+      kEventsChannel,
+      json{{"type", "worker.deregistered"}, {"worker_id", id}, {"name", it->second.name}});
   core_.batch().Delete(Family::kWorkers, WorkerKey(id));
   workers_.erase(id);
   core_.Reply(call.reply, json{{"ok", true}});
@@ -180,8 +194,8 @@ void WorkerModule::List(Call& call) {
               ListPage(
                   workers_, after ? &*after : nullptr, core_.limits().max_reply_bytes, "workers",
                   [&capability](const std::string&, const Worker& w) {
-                    return !capability ||
-                           std::find(w.capabilities.begin(), w.capabilities.end(), *capability) != w.capabilities.end();
+                    return !capability || std::find(w.capabilities.begin(), w.capabilities.end(),
+                                                    *capability) != w.capabilities.end();
                   },
                   [this](const std::string& id, const Worker& w) { return Describe(id, w); }));
 }

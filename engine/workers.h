@@ -14,10 +14,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/call.h"
 #include "engine/core.h"
@@ -45,7 +44,7 @@ class WorkerModule {
   // The stored part (engine/worker_record.h) and what lives only in memory.
   struct Worker : WorkerRecord {
     int64_t expires_mono_ms = 0;
-    int64_t active_tasks = 0;          // maintained by the task queues
+    int64_t active_tasks = 0;  // maintained by the task queues
   };
   // nullptr if unknown.
   Worker* Find(const std::string& worker_id);

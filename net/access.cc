@@ -47,11 +47,10 @@ Status ValidateListen(const asio::ip::tcp::endpoint& endpoint, const std::string
                       bool have_token) {
   if (endpoint.address().is_loopback() || have_token) return Status::Ok();
   return Status::InvalidParams(
-      "listen",
-      "refusing to listen on " + listen_text +
-          ": it is not a loopback address, so other machines could connect. TCP beyond loopback "
-          "needs an auth token (--auth-token-file FILE, --auth-token TOKEN or $SHIM_AUTH_TOKEN); "
-          "to stay on this machine use --listen 127.0.0.1:PORT");
+      "listen", "refusing to listen on " + listen_text +
+                    ": it is not a loopback address, so other machines could connect. TCP beyond "
+                    "loopback needs an auth token (--auth-token-file FILE, --auth-token TOKEN or "
+                    "$SHIM_AUTH_TOKEN); to stay on this machine use --listen 127.0.0.1:PORT");
 }
 
 Status PrepareSocketDirectory(const std::string& socket_path) {
@@ -83,8 +82,8 @@ Status PrepareSocketDirectory(const std::string& socket_path) {
     return Status::Internal(
         where + " belongs to uid " + std::to_string(st.st_uid) + ", not to this user (uid " +
         std::to_string(::geteuid()) +
-        "), who could replace the socket with their own. Put the socket in a directory of "
-        "your own with mode 0700 (--socket DIR/shim.sock; the default is $SHIM_HOME/shim.sock)");
+        "), who could replace the socket with their own. Put the socket in a directory of your own "
+        "with mode 0700 (--socket DIR/shim.sock; the default is $SHIM_HOME/shim.sock)");
   }
   if ((st.st_mode & 077) != 0) {
     // A sticky, world-writable directory is shared by design (/tmp): never
@@ -95,12 +94,10 @@ Status PrepareSocketDirectory(const std::string& socket_path) {
         (shared ? " and is shared with other users" : " and is open to other users") +
         "; the socket must live in a private directory (mode 0700). " +
         (shared ? std::string("Use --socket in a private directory, e.g. one made by `mktemp -d`, "
-                              "or the default "
-                              "$SHIM_HOME/shim.sock")
+                              "or the default $SHIM_HOME/shim.sock")
                 : "Run `chmod 700 " + dir.string() +
                       "` if the directory is yours alone, or use --socket in a private directory "
-                      "(the default "
-                      "$SHIM_HOME/shim.sock)"));
+                      "(the default $SHIM_HOME/shim.sock)"));
   }
   return Status::Ok();
 }

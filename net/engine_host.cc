@@ -28,9 +28,11 @@ void EngineHost::Pump() {
         // Said once, when it happens: every later write is refused with
         // the same cause, which the log need not repeat.
         if (!was_read_only && engine_.read_only()) {
-          spdlog::error("the engine is read-only from now on: a group write failed ({}), and reloading from the "
-                        "store failed too ({}); reads go on, writes are refused with READ_ONLY until a restart",
-                        s.message(), engine_.read_only()->cause);
+          spdlog::error(
+              "the engine is read-only from now on: a group write failed ({}), and reloading from "
+              "the store failed too ({}); reads go on, writes are refused with READ_ONLY until a "
+              "restart",
+              s.message(), engine_.read_only()->cause);
         }
         landed_signal_.cancel();
         Pump();

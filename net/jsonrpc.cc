@@ -83,7 +83,8 @@ std::string EncodeResultLine(const RequestId& id, std::string_view result_json) 
 std::string EncodeErrorLine(const RequestId& id, const Status& status) {
   json data = status.details().is_object() ? status.details() : json::object();
   data["reason"] = StatusCodeReason(status.code());
-  return ErrorLine(id, ErrorObject(StatusCodeWireCode(status.code()), status.message(), std::move(data)));
+  return ErrorLine(
+      id, ErrorObject(StatusCodeWireCode(status.code()), status.message(), std::move(data)));
 }
 
 std::string EncodeNotificationLine(std::string_view method, std::string_view params_json) {
@@ -136,7 +137,8 @@ class RequestLineReader {
     return Value() && builder_.start_array(n);
   }
   bool end_array() { return builder_.end_array(); }
-  bool parse_error(std::size_t position, const std::string& last_token, const nlohmann::detail::exception& ex) {
+  bool parse_error(std::size_t position, const std::string& last_token,
+                   const nlohmann::detail::exception& ex) {
     return builder_.parse_error(position, last_token, ex);
   }
 
@@ -163,7 +165,8 @@ class RequestLineReader {
 RequestLine ReadRequestLine(std::string_view line) {
   RequestLine out;
   RequestLineReader reader(out.message);
-  const bool ok = json::sax_parse(line.begin(), line.end(), &reader, json::input_format_t::json, /*strict=*/true);
+  const bool ok = json::sax_parse(line.begin(), line.end(), &reader, json::input_format_t::json,
+                                  /*strict=*/true);
   if (ok && reader.builder().status().ok()) {
     out.id_texts = std::move(reader.id_texts());
     return out;
@@ -224,7 +227,9 @@ class IdFinder : public nlohmann::json_sax<nlohmann::json> {
   bool boolean(bool) override { return Scalar(std::nullopt); }
   bool number_integer(number_integer_t v) override { return Scalar(RequestId::FromJson(v)); }
   bool number_unsigned(number_unsigned_t v) override { return Scalar(RequestId::FromJson(v)); }
-  bool number_float(number_float_t, const string_t& text) override { return Scalar(RequestId::FromNumberText(text)); }
+  bool number_float(number_float_t, const string_t& text) override {
+    return Scalar(RequestId::FromNumberText(text));
+  }
   bool string(string_t& v) override { return Scalar(RequestId::FromJson(v)); }
   bool binary(binary_t&) override { return Scalar(std::nullopt); }
   bool start_object(std::size_t) override { return Open(); }
@@ -235,7 +240,9 @@ class IdFinder : public nlohmann::json_sax<nlohmann::json> {
     id_is_next_ = depth_ == 1 && k == "id";
     return true;
   }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
 
  private:
   // `v`: the id this value makes, if it may be one.
@@ -264,7 +271,8 @@ RequestId IdFromLine(std::string_view line) {
   IdFinder finder;
   // Nothing is built, and nlohmann's parser keeps its nesting in a vector,
   // not on the stack: any depth is safe here.
-  (void)nlohmann::json::sax_parse(line.begin(), line.end(), &finder, nlohmann::json::input_format_t::json,
+  (void)nlohmann::json::sax_parse(line.begin(), line.end(), &finder,
+                                  nlohmann::json::input_format_t::json,
                                   /*strict=*/false);
   return finder.id;
 }

@@ -5,11 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/status.h"
 
@@ -66,10 +65,10 @@ nlohmann::json Notification(std::string_view method, const nlohmann::json& param
 
 // A request that passed envelope validation.
 struct Request {
-  RequestId id;               // null for notifications (has_id false)
+  RequestId id;  // null for notifications (has_id false)
   bool has_id = false;
   std::string method;
-  nlohmann::json params;      // object or null
+  nlohmann::json params;  // object or null
 };
 
 // A line read by the general path (anything the fast path of
@@ -92,7 +91,8 @@ RequestLine ReadRequestLine(std::string_view line);
 // id_texts entry (empty when there is none). On failure `error_line` gets
 // the line to send (with the request's id when it could be read), or stays
 // empty when nothing may be sent (a notification with ill-formed params).
-Result<Request> ParseRequest(nlohmann::json message, std::string_view id_text, std::string* error_line);
+Result<Request> ParseRequest(nlohmann::json message, std::string_view id_text,
+                             std::string* error_line);
 
 // The top-level "id" (string or number, exact) of a request, from its text,
 // which need not be complete or valid JSON past the id: an over-long line

@@ -6,8 +6,8 @@
 namespace shim::net {
 
 size_t LatencyHistogram::BucketOf(uint64_t v) {
-  if (v < kSub) return v;  // exact below 32 us
-  int magnitude = 63 - std::countl_zero(v);            // >= kSubBits
+  if (v < kSub) return v;                    // exact below 32 us
+  int magnitude = 63 - std::countl_zero(v);  // >= kSubBits
   int shift = magnitude - kSubBits;
   uint64_t sub = (v >> shift) & (kSub - 1);
   return size_t(shift + 1) * kSub + sub;

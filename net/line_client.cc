@@ -1,13 +1,13 @@
 #include "net/line_client.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netdb.h>
 
 #include <cerrno>
 #include <chrono>
@@ -23,7 +23,9 @@ using nlohmann::json;
 
 namespace {
 
-Status Errno(const std::string& what) { return Status::Internal(what + ": " + std::strerror(errno)); }
+Status Errno(const std::string& what) {
+  return Status::Internal(what + ": " + std::strerror(errno));
+}
 
 StatusCode CodeFromReason(std::string_view reason) {
   for (const ErrorRow& row : kErrorTable) {
@@ -37,7 +39,8 @@ StatusCode CodeFromReason(std::string_view reason) {
 
 Result<std::unique_ptr<LineClient>> LineClient::ConnectUnix(const std::string& path) {
   sockaddr_un addr{};
-  if (path.size() >= sizeof(addr.sun_path)) return Status::InvalidParams("socket", "socket path too long: " + path);
+  if (path.size() >= sizeof(addr.sun_path))
+    return Status::InvalidParams("socket", "socket path too long: " + path);
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -46,7 +49,8 @@ Result<std::unique_ptr<LineClient>> LineClient::ConnectUnix(const std::string& p
     int err = errno;
     ::close(fd);
     if (err == ENOENT || err == ECONNREFUSED) {
-      return Status::Internal("no shim server is running at " + path + " (start one with `shim serve`)");
+      return Status::Internal("no shim server is running at " + path +
+                              " (start one with `shim serve`)");
     }
     errno = err;
     return Errno("connect " + path);
@@ -56,10 +60,12 @@ Result<std::unique_ptr<LineClient>> LineClient::ConnectUnix(const std::string& p
 
 Result<std::unique_ptr<LineClient>> LineClient::ConnectTcp(const std::string& host_port) {
   auto colon = host_port.rfind(':');
-  if (colon == std::string::npos || colon == 0) return Status::InvalidParams("address", "want HOST:PORT");
+  if (colon == std::string::npos || colon == 0)
+    return Status::InvalidParams("address", "want HOST:PORT");
   std::string host = host_port.substr(0, colon);
   const std::string port = host_port.substr(colon + 1);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host == "localhost") host = "127.0.0.1";
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -67,7 +73,8 @@ Result<std::unique_ptr<LineClient>> LineClient::ConnectTcp(const std::string& ho
   hints.ai_flags = AI_NUMERICSERV;
   addrinfo* found = nullptr;
   if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return Status::InvalidParams("address", "cannot resolve " + host_port + ": " + ::gai_strerror(rc));
+    return Status::InvalidParams("address",
+                                 "cannot resolve " + host_port + ": " + ::gai_strerror(rc));
   }
   Status last = Status::Internal("connect " + host_port + ": no address");
   for (addrinfo* ai = found; ai; ai = ai->ai_next) {
@@ -116,7 +123,8 @@ Result<std::string> LineClient::ReadLine(int timeout_ms) {
       buffer_.erase(0, nl + 1);
       return line;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return Status(StatusCode::kTimeout, "no reply from the server in time");
     pollfd p{fd_, POLLIN, 0};
     int r = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -136,7 +144,9 @@ Result<std::string> LineClient::ReadLine(int timeout_ms) {
 Result<json> LineClient::ReadMessage(int timeout_ms) {
   SHIM_ASSIGN_OR_RETURN(std::string line, ReadLine(timeout_ms));
   Result<json> message = ParseJson(line, kMaxShimJsonDepth);
-  if (!message.ok()) return Status::Internal("the server sent a line shim cannot read: " + message.status().message());
+  if (!message.ok())
+    return Status::Internal("the server sent a line shim cannot read: " +
+                            message.status().message());
   return message;
 }
 

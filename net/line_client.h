@@ -10,10 +10,9 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "base/status.h"
 
@@ -35,7 +34,8 @@ class LineClient {
 
   // Sends one request and waits for its result. A JSON-RPC error becomes a
   // Status with the wire reason's code, message and `data` as details.
-  Result<nlohmann::json> Call(std::string_view method, const nlohmann::json& params = nlohmann::json::object(),
+  Result<nlohmann::json> Call(std::string_view method,
+                              const nlohmann::json& params = nlohmann::json::object(),
                               int timeout_ms = 30'000);
 
   // Pipelining: sends a request, returns its id.
@@ -55,7 +55,9 @@ class LineClient {
   int fd() const { return fd_; }
   // True when messages already read off the socket wait here: polling fd()
   // would not show them.
-  bool HasBufferedMessages() const { return !notifications_.empty() || buffer_.find('\n') != std::string::npos; }
+  bool HasBufferedMessages() const {
+    return !notifications_.empty() || buffer_.find('\n') != std::string::npos;
+  }
   // Converts a response envelope into a Result.
   static Result<nlohmann::json> Unwrap(const nlohmann::json& response);
 

@@ -54,7 +54,9 @@ class LineFramer {
   // The line open now began in the chunk last fed (none was open before
   // it, or a newline of that chunk ended the one that was): when the
   // owner's partial-line clock should start.
-  bool open_line_began_in_chunk() const { return line_open() && (!open_at_feed_ || newline_in_chunk_); }
+  bool open_line_began_in_chunk() const {
+    return line_open() && (!open_at_feed_ || newline_in_chunk_);
+  }
   // Bytes held for the unfinished line (at most max_line_bytes).
   size_t buffered_bytes() const { return partial_.size(); }
 

@@ -11,11 +11,10 @@
 
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/client.h"
 #include "engine/engine.h"
@@ -25,7 +24,8 @@ namespace shim::net {
 
 class McpAdapter {
  public:
-  McpAdapter(engine::Engine& engine, std::string version) : engine_(engine), version_(std::move(version)) {}
+  McpAdapter(engine::Engine& engine, std::string version)
+      : engine_(engine), version_(std::move(version)) {}
 
   // The MCP methods and notifications this server knows by name (it also
   // accepts, and ignores, any other `notifications/...`): their rows of

@@ -17,7 +17,10 @@ MethodTable::MethodTable(const engine::Engine& engine) {
          .stats_name = std::string(name),
          .engine_method = method});
   }
-  Add({.name = "sys.auth", .home = MethodHome::kServer, .before_auth = true, .stats_name = "sys.auth"});
+  Add({.name = "sys.auth",
+       .home = MethodHome::kServer,
+       .before_auth = true,
+       .stats_name = "sys.auth"});
   Add({.name = "sys.info", .home = MethodHome::kServer, .stats_name = "sys.info"});
   Add({.name = "sys.stats", .home = MethodHome::kServer, .stats_name = "sys.stats"});
   for (std::string_view m : McpAdapter::KnownMethods()) {
@@ -51,7 +54,8 @@ std::vector<const MethodEntry*> MethodTable::All() const {
   std::vector<const MethodEntry*> out;
   out.reserve(entries_.size());
   for (const auto& [name, entry] : entries_) out.push_back(&entry);
-  std::sort(out.begin(), out.end(), [](const MethodEntry* a, const MethodEntry* b) { return a->name < b->name; });
+  std::sort(out.begin(), out.end(),
+            [](const MethodEntry* a, const MethodEntry* b) { return a->name < b->name; });
   return out;
 }
 

@@ -1,20 +1,19 @@
 #include "net/server.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 
-#include <spdlog/spdlog.h>
-
 #include "net/access.h"
 #include "net/session.h"
 
 namespace shim::net {
 
-using nlohmann::json;
 using boost::system::error_code;
+using nlohmann::json;
 
 namespace {
 constexpr auto kFlushGrace = std::chrono::seconds(2);
@@ -48,13 +47,15 @@ Status Server::BindUnix() {
   const std::string& path = options_.socket_path;
   if (path.size() >= sizeof(sockaddr_un::sun_path)) {
     return Status::InvalidParams("socket", "socket path longer than " +
-                                               std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes: " + path);
+                                               std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
+                                               " bytes: " + path);
   }
   SHIM_RETURN_IF_ERROR(PrepareSocketDirectory(path));
   error_code ec;
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) return Status::Internal(path + " exists and is not a socket; not touching it");
+    if (!S_ISSOCK(st.st_mode))
+      return Status::Internal(path + " exists and is not a socket; not touching it");
     // Replace the file only if nobody answers on it: a live server keeps it.
     asio::local::stream_protocol::socket probe(io_);
     probe.connect(asio::local::stream_protocol::endpoint(path), ec);
@@ -92,12 +93,14 @@ Status Server::BindTcp() {
   if (ec) return Status::Internal("cannot listen on " + options_.tcp_listen + ": " + ec.message());
   auto local = tcp_acceptor_->local_endpoint(ec);
   if (ec) local = endpoint;
-  tcp_bound_ = local.address().is_v6() ? "[" + local.address().to_string() + "]:" + std::to_string(local.port())
-                                       : local.address().to_string() + ":" + std::to_string(local.port());
+  tcp_bound_ = local.address().is_v6()
+                   ? "[" + local.address().to_string() + "]:" + std::to_string(local.port())
+                   : local.address().to_string() + ":" + std::to_string(local.port());
   if (!endpoint.address().is_loopback()) {
-    spdlog::warn("TCP on {} is reachable from other machines: every connection must authenticate with sys.auth, "
-                 "and traffic (the token too) is not encrypted",
-                 tcp_bound_);
+    spdlog::warn(
+        "TCP on {} is reachable from other machines: every connection must authenticate with "
+        "sys.auth, and traffic (the token too) is not encrypted",
+        tcp_bound_);
   }
   return Status::Ok();
 }
@@ -144,9 +147,10 @@ void Server::Admit(asio::generic::stream_protocol::socket socket, bool tcp) {
     // Tell the client why before closing; the write is tiny and the socket
     // new, so a blocking write cannot stall here.
     std::string line = EncodeErrorLine(
-        RequestId(), Status(StatusCode::kOverloaded,
-                            "connection limit reached (" + std::to_string(options_.max_connections) + ")",
-                            {{"limit", options_.max_connections}}));
+        RequestId(),
+        Status(StatusCode::kOverloaded,
+               "connection limit reached (" + std::to_string(options_.max_connections) + ")",
+               {{"limit", options_.max_connections}}));
     error_code ec;
     asio::write(socket, asio::buffer(line), ec);
     socket.close(ec);
@@ -171,8 +175,9 @@ bool Server::TokenMatches(std::string_view token) const {
 }
 
 Result<json> Server::HandleLocal(std::string_view method, const json&) {
-  const auto uptime =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_).count();
+  const auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started_)
+                          .count();
   if (method == "sys.info") {
     return json{{"version", options_.version},
                 {"protocol", 2},
@@ -204,7 +209,8 @@ void Server::Shutdown(std::function<void()> done) {
   if (tcp_acceptor_) tcp_acceptor_->close(ec);
   shutdown_done_ = std::move(done);
   host_.WhenIdle([this] {
-    for (auto& [id, s] : std::map<uint64_t, std::shared_ptr<Session>>(sessions_)) s->CloseWhenFlushed();
+    for (auto& [id, s] : std::map<uint64_t, std::shared_ptr<Session>>(sessions_))
+      s->CloseWhenFlushed();
     shutdown_deadline_ = std::chrono::steady_clock::now() + kFlushGrace;
     PollShutdown();
   });

@@ -9,8 +9,8 @@
 namespace shim::net {
 
 struct ServerOptions {
-  std::string socket_path;              // Unix socket; required
-  std::string tcp_listen;               // "127.0.0.1:7420"; empty = no TCP
+  std::string socket_path;  // Unix socket; required
+  std::string tcp_listen;   // "127.0.0.1:7420"; empty = no TCP
   // TCP authentication. When set, every TCP connection must send
   // `sys.auth {token}` before anything else; a non-loopback --listen is
   // refused without it. Unix-socket connections never need it (the socket's

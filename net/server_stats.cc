@@ -33,7 +33,8 @@ nlohmann::json ServerStats::ToJson() const {
   for (const auto& [name, m] : methods_) {
     if (m) methods[name] = Figures(m->calls, m->errors, m->latency);
   }
-  if (other_.calls > 0) methods[std::string(kOtherMethods)] = Figures(other_.calls, other_.errors, other_.latency);
+  if (other_.calls > 0)
+    methods[std::string(kOtherMethods)] = Figures(other_.calls, other_.errors, other_.latency);
   return {{"methods", std::move(methods)}, {"bytes_in", bytes_in_}, {"bytes_out", bytes_out_}};
 }
 

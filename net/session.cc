@@ -3,9 +3,9 @@
 // (net/session_protocol.cc).
 #include "net/session.h"
 
-#include <optional>
-
 #include <spdlog/spdlog.h>
+
+#include <optional>
 
 #include "base/json_text.h"
 #include "net/line_framer.h"
@@ -13,8 +13,8 @@
 
 namespace shim::net {
 
-using nlohmann::json;
 using boost::system::error_code;
+using nlohmann::json;
 
 namespace {
 constexpr size_t kReadChunk = 64 * 1024;
@@ -39,9 +39,12 @@ Session::Session(Socket socket, Server& server, uint64_t id, bool needs_auth)
 
 void Session::Start() {
   auto self = shared_from_this();
-  asio::co_spawn(socket_.get_executor(), [self] { return self->ReadLoop(); }, asio::detached);
-  asio::co_spawn(socket_.get_executor(), [self] { return self->WriteLoop(); }, asio::detached);
-  asio::co_spawn(socket_.get_executor(), [self] { return self->WatchLoop(); }, asio::detached);
+  asio::co_spawn(
+      socket_.get_executor(), [self] { return self->ReadLoop(); }, asio::detached);
+  asio::co_spawn(
+      socket_.get_executor(), [self] { return self->WriteLoop(); }, asio::detached);
+  asio::co_spawn(
+      socket_.get_executor(), [self] { return self->WatchLoop(); }, asio::detached);
 }
 
 void Session::Close() {
@@ -117,12 +120,13 @@ asio::awaitable<void> Session::WatchLoop() {
     } else {
       const Deadline deadlines[] = {
           {!authenticated_ && opt.auth_timeout_ms > 0, accepted_at_, opt.auth_timeout_ms,
-           StatusCode::kUnauthorized, "no sys.auth within ", " ms of connecting", "no sys.auth in time"},
+           StatusCode::kUnauthorized, "no sys.auth within ", " ms of connecting",
+           "no sys.auth in time"},
           {line_open_ && !waiting_for_drain_ && opt.partial_line_timeout_ms > 0, line_started_,
            opt.partial_line_timeout_ms, StatusCode::kTimeout, "request line not completed within ",
            " ms of its first byte", "partial-line timeout"},
-          {opt.idle_timeout_ms > 0 && pending_ == 0, last_activity_, opt.idle_timeout_ms, StatusCode::kTimeout,
-           "no traffic for ", " ms", "idle timeout"},
+          {opt.idle_timeout_ms > 0 && pending_ == 0, last_activity_, opt.idle_timeout_ms,
+           StatusCode::kTimeout, "no traffic for ", " ms", "idle timeout"},
       };
       const Deadline* passed = nullptr;
       for (const Deadline& d : deadlines) {
@@ -158,7 +162,8 @@ asio::awaitable<void> Session::ReadLoop() {
   // Before sys.auth a line can only be a short sys.auth request: an
   // unauthenticated client may not make us buffer a megabyte.
   auto line_limit = [&] {
-    return authenticated_ ? opt.max_message_bytes : std::min(opt.max_message_bytes, kMaxLineBeforeAuth);
+    return authenticated_ ? opt.max_message_bytes
+                          : std::min(opt.max_message_bytes, kMaxLineBeforeAuth);
   };
   LineFramer framer(line_limit());
 
@@ -304,7 +309,8 @@ bool Session::Notify(std::string_view method, const json& params, bool force) {
 }
 
 bool Session::NotifyEncoded(std::string_view method, std::string_view params_json, bool force) {
-  if (closed_ || aborting_) return true;  // nobody to refuse on behalf of; the engine forgets us soon
+  if (closed_ || aborting_)
+    return true;  // nobody to refuse on behalf of; the engine forgets us soon
   if (!force && outbox_bytes_ >= server_.options().max_outbound_bytes) {
     notify_refused_ = true;
     return false;

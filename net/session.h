@@ -53,9 +53,8 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "engine/client.h"
 #include "net/asio.h"
@@ -142,13 +141,13 @@ class Session final : public engine::Client, public std::enable_shared_from_this
   const bool needs_auth_;
   bool authenticated_;
   bool seen_first_line_ = false;
-  bool aborting_ = false;          // Abort was called
-  bool send_shut_down_ = false;    // our FIN is out
-  bool waiting_for_drain_ = false; // the reader is paused by backpressure, not by the client
-  bool notify_refused_ = false;    // Notify refused since the outbox last drained (flow control)
-  bool line_open_ = false;         // bytes of an unfinished line are buffered (or being skipped)
+  bool aborting_ = false;           // Abort was called
+  bool send_shut_down_ = false;     // our FIN is out
+  bool waiting_for_drain_ = false;  // the reader is paused by backpressure, not by the client
+  bool notify_refused_ = false;     // Notify refused since the outbox last drained (flow control)
+  bool line_open_ = false;          // bytes of an unfinished line are buffered (or being skipped)
   const Clock::time_point accepted_at_ = Clock::now();
-  Clock::time_point line_started_;   // first byte of the unfinished line
+  Clock::time_point line_started_;                  // first byte of the unfinished line
   Clock::time_point last_activity_ = accepted_at_;  // last byte read or written
   Clock::time_point abort_deadline_;
   asio::steady_timer watchdog_;

@@ -2,15 +2,14 @@
 // The HTTP refusal, sys.auth, single requests and batches, and the one
 // dispatch to whoever serves the method. The socket side (reading, writing,
 // timeouts, closing) is net/session.cc.
-#include "net/session.h"
+#include <spdlog/spdlog.h>
 
 #include <optional>
-
-#include <spdlog/spdlog.h>
 
 #include "net/access.h"
 #include "net/mcp_adapter.h"
 #include "net/server.h"
+#include "net/session.h"
 #include "net/simple_request.h"
 
 namespace shim::net {
@@ -19,16 +18,18 @@ using nlohmann::json;
 
 void Session::HandleOverlongLine(std::string_view line_start, size_t limit) {
   if (!authenticated_) {
-    return Abort(EncodeErrorLine(RequestId(), Status(StatusCode::kUnauthorized,
-                                                     "authentication required: a line longer than " +
-                                                         std::to_string(limit) +
-                                                         " bytes before sys.auth; closing the connection",
-                                                     {{"limit", limit}})),
-                 "over-long line before sys.auth");
+    return Abort(
+        EncodeErrorLine(RequestId(), Status(StatusCode::kUnauthorized,
+                                            "authentication required: a line longer than " +
+                                                std::to_string(limit) +
+                                                " bytes before sys.auth; closing the connection",
+                                            {{"limit", limit}})),
+        "over-long line before sys.auth");
   }
-  Send(EncodeErrorLine(IdFromLineStart(line_start),
-                       Status::TooLarge("request line longer than " + std::to_string(limit) + " bytes; discarded",
-                                        limit)));
+  Send(EncodeErrorLine(
+      IdFromLineStart(line_start),
+      Status::TooLarge("request line longer than " + std::to_string(limit) + " bytes; discarded",
+                       limit)));
 }
 
 void Session::HandleLine(std::string_view line) {
@@ -39,40 +40,46 @@ void Session::HandleLine(std::string_view line) {
     // A browser made to reach a loopback port (e.g. by DNS rebinding) sends
     // HTTP; its request line is refused before any header or body could be
     // taken for a request.
-    if (LooksLikeHttpRequest(line)) return Abort(HttpRefusal(), "the first line is an HTTP request");
+    if (LooksLikeHttpRequest(line))
+      return Abort(HttpRefusal(), "the first line is an HTTP request");
   }
 
   // Nearly every line is a plain request: its envelope is read without a
   // document. Anything else, and anything before sys.auth, goes the general way.
   // (An empty Done sends the reply on this session: Track.)
   if (authenticated_) {
-    if (std::optional<Request> req = ParseSimpleRequest(line)) return Dispatch(std::move(*req), Track(nullptr));
+    if (std::optional<Request> req = ParseSimpleRequest(line))
+      return Dispatch(std::move(*req), Track(nullptr));
   }
 
   RequestLine read = ReadRequestLine(line);
   json& message = read.message;
   if (!authenticated_) {
     // Only a method allowed before auth (sys.auth), as a single request, may come first.
-    const MethodEntry* first = message.is_object() && message.contains("method") && message["method"].is_string()
-                                   ? server_.methods().Find(message["method"].get_ref<const std::string&>())
-                                   : nullptr;
+    const MethodEntry* first =
+        message.is_object() && message.contains("method") && message["method"].is_string()
+            ? server_.methods().Find(message["method"].get_ref<const std::string&>())
+            : nullptr;
     if (!first || !first->before_auth) {
-      return Abort(EncodeErrorLine(IdFromLine(line),
-                                   Status(StatusCode::kUnauthorized,
-                                          "authentication required: the first request on a TCP connection must be "
-                                          "sys.auth {\"token\": ...}; closing the connection")),
-                   "request before sys.auth");
+      return Abort(
+          EncodeErrorLine(IdFromLine(line),
+                          Status(StatusCode::kUnauthorized,
+                                 "authentication required: the first request on a TCP connection "
+                                 "must be sys.auth {\"token\": ...}; closing the connection")),
+          "request before sys.auth");
     }
   }
   if (read.syntax_error) {
-    Send(EncodeErrorLine(RequestId(), Status(StatusCode::kParseError, "the line is not valid JSON")));
+    Send(EncodeErrorLine(RequestId(),
+                         Status(StatusCode::kParseError, "the line is not valid JSON")));
     return;
   }
   // Refused at a limit (nesting, a long integer): nothing was built, but the
   // answer carries the request's id. A batch has no one id: null.
   if (!read.status.ok()) return Send(EncodeErrorLine(IdFromLine(line), read.status));
   if (!message.is_array()) {
-    return HandleMessage(std::move(message), read.id_texts.empty() ? std::string() : std::move(read.id_texts[0]),
+    return HandleMessage(std::move(message),
+                         read.id_texts.empty() ? std::string() : std::move(read.id_texts[0]),
                          nullptr);
   }
   if (message.empty()) {
@@ -95,7 +102,8 @@ void Session::HandleLine(std::string_view line) {
     batch->bytes += reply.size();
     batch->replies[i] = std::move(reply);
     if (--batch->remaining > 0) return;
-    if (std::string out = JoinBatchReplies(batch->replies); !out.empty()) self->Send(std::move(out));
+    if (std::string out = JoinBatchReplies(batch->replies); !out.empty())
+      self->Send(std::move(out));
   };
   const ServerOptions& opt = server_.options();
   for (size_t i = 0; i < message.size(); ++i) {
@@ -105,15 +113,17 @@ void Session::HandleLine(std::string_view line) {
     // executed but answered with an error saying to send them again.
     std::optional<Status> refused;
     if (batch->bytes > opt.max_outbound_bytes) {
-      refused = Status::TooLarge("the replies of this batch so far exceed " + std::to_string(opt.max_outbound_bytes) +
-                                     " bytes (--max-outbound-bytes); this request was not executed: send it "
-                                     "again, in a smaller batch",
+      refused = Status::TooLarge("the replies of this batch so far exceed " +
+                                     std::to_string(opt.max_outbound_bytes) +
+                                     " bytes (--max-outbound-bytes); this request was not "
+                                     "executed: send it again, in a smaller batch",
                                  opt.max_outbound_bytes);
     } else if (server_.engine().held_reply_bytes() > opt.max_held_reply_bytes) {
-      refused = Status(StatusCode::kOverloaded,
-                       "the server holds over " + std::to_string(opt.max_held_reply_bytes) +
-                           " bytes of replies behind a commit; this request was not executed: send it again",
-                       {{"limit", opt.max_held_reply_bytes}});
+      refused = Status(
+          StatusCode::kOverloaded,
+          "the server holds over " + std::to_string(opt.max_held_reply_bytes) +
+              " bytes of replies behind a commit; this request was not executed: send it again",
+          {{"limit", opt.max_held_reply_bytes}});
     }
     if (refused) {
       const json& member = message[i];
@@ -152,7 +162,8 @@ void Session::HandleMessage(json message, std::string id_text, Done done) {
     if (!authenticated_) {
       // A malformed sys.auth is still not an authentication.
       if (error.empty()) {
-        error = EncodeErrorLine(RequestId(), Status(StatusCode::kUnauthorized, "malformed sys.auth; closing the connection"));
+        error = EncodeErrorLine(RequestId(), Status(StatusCode::kUnauthorized,
+                                                    "malformed sys.auth; closing the connection"));
       }
       Abort(std::move(error), "malformed sys.auth");
       return finish({});
@@ -171,24 +182,27 @@ void Session::Dispatch(Request req, Done done) {
   if (!entry) {
     // Counted, under the one bucket for names that are not registered.
     server_.stats().RecordCall(req.method, 0, /*error=*/true);
-    done(req.has_id ? EncodeErrorLine(req.id, Status(StatusCode::kMethodNotFound, "unknown method '" + req.method + "'"))
+    done(req.has_id ? EncodeErrorLine(req.id, Status(StatusCode::kMethodNotFound,
+                                                     "unknown method '" + req.method + "'"))
                     : std::string());
     return;
   }
   // The one shutting-down check (sys.auth is answered to the end).
   if (server_.shutting_down() && !entry->before_auth) {
     server_.stats().RecordCall(entry->stats_name, 0, /*error=*/true);
-    return done(req.has_id ? EncodeErrorLine(req.id, Status(StatusCode::kShuttingDown, "the server is shutting down"))
+    return done(req.has_id ? EncodeErrorLine(req.id, Status(StatusCode::kShuttingDown,
+                                                            "the server is shutting down"))
                            : std::string());
   }
   if (entry->before_auth) return Authenticate(req, std::move(done));
   if (entry->home == MethodHome::kMcp) {
-    return server_.mcp().Handle(req, self, [self, started, entry, done = std::move(done)](std::string line, bool error) {
-      auto micros =
-          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-      self->server_.stats().RecordCall(entry->stats_name, micros.count(), error);
-      done(std::move(line));
-    });
+    return server_.mcp().Handle(
+        req, self, [self, started, entry, done = std::move(done)](std::string line, bool error) {
+          auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+              std::chrono::steady_clock::now() - started);
+          self->server_.stats().RecordCall(entry->stats_name, micros.count(), error);
+          done(std::move(line));
+        });
   }
   // What either reply path needs, kept once per request: the document reply
   // and the text reply (for methods that answer as text) share it, and
@@ -201,28 +215,32 @@ void Session::Dispatch(Request req, Done done) {
     const MethodEntry* entry;  // the table outlives every session
     Done done;
     void Send(bool error, const std::function<std::string()>& line) {
-      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - started);
       self->server_.stats().RecordCall(entry->stats_name, micros.count(), error);
       done(has_id ? line() : std::string());
     }
   };
-  auto answer = std::make_shared<Answer>(Answer{std::move(self), started, std::move(req.id), req.has_id, entry, std::move(done)});
+  auto answer = std::make_shared<Answer>(
+      Answer{std::move(self), started, std::move(req.id), req.has_id, entry, std::move(done)});
   engine::EncodedReplyFn reply_encoded;
   if (entry->answers_encoded) {
     // A success arrives as text and goes into the line as it is.
     reply_encoded = [answer](std::string result_json) {
-      answer->Send(false, [&] { return EncodeResultLine(answer->id, std::string_view(result_json)); });
+      answer->Send(false,
+                   [&] { return EncodeResultLine(answer->id, std::string_view(result_json)); });
     };
   }
   std::shared_ptr<engine::Client> client = answer->self;
   auto reply = [answer = std::move(answer)](Result<json> result) {
     answer->Send(!result.ok(), [&] {
-      return result.ok() ? EncodeResultLine(answer->id, result.value()) : EncodeErrorLine(answer->id, result.status());
+      return result.ok() ? EncodeResultLine(answer->id, result.value())
+                         : EncodeErrorLine(answer->id, result.status());
     });
   };
   if (entry->home == MethodHome::kServer) return reply(server_.HandleLocal(req.method, req.params));
-  server_.engine().Execute(*entry->engine_method, std::move(req.params), std::move(client), std::move(reply),
-                           std::move(reply_encoded));
+  server_.engine().Execute(*entry->engine_method, std::move(req.params), std::move(client),
+                           std::move(reply), std::move(reply_encoded));
 }
 
 void Session::Authenticate(const Request& req, Done done) {
@@ -231,14 +249,17 @@ void Session::Authenticate(const Request& req, Done done) {
   if (!server_.options().auth_token.empty()) {
     // With a token configured it is checked on every transport: a wrong one
     // is never accepted quietly, even where it was not needed.
-    const json* token = req.params.is_object() && req.params.contains("token") ? &req.params["token"] : nullptr;
+    const json* token =
+        req.params.is_object() && req.params.contains("token") ? &req.params["token"] : nullptr;
     if (!token || !token->is_string()) {
-      status = Status(StatusCode::kUnauthorized, "sys.auth needs params.token, a string; closing the connection");
+      status = Status(StatusCode::kUnauthorized,
+                      "sys.auth needs params.token, a string; closing the connection");
     } else if (!server_.TokenMatches(token->get_ref<const std::string&>())) {
       status = Status(StatusCode::kUnauthorized, "wrong token; closing the connection");
     }
   }
-  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - started);
   server_.stats().RecordCall("sys.auth", micros.count(), !status.ok());
   if (!status.ok()) {
     spdlog::warn("connection {}: sys.auth failed: {}", id_, status.message());
@@ -249,8 +270,9 @@ void Session::Authenticate(const Request& req, Done done) {
   }
   authenticated_ = true;
   Rearm();
-  done(req.has_id ? EncodeResultLine(req.id, json{{"authenticated", true}, {"required", needs_auth_}})
-                  : std::string());
+  done(req.has_id
+           ? EncodeResultLine(req.id, json{{"authenticated", true}, {"required", needs_auth_}})
+           : std::string());
 }
 
 }  // namespace shim::net

@@ -25,7 +25,8 @@ class Scanner {
     return true;
   }
   void SkipSpace() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r'))
+      ++i_;
   }
   bool Literal(std::string_view word) {
     if (s_.substr(i_, word.size()) != word) return false;
@@ -54,7 +55,8 @@ class Scanner {
     const bool negative = Eat('-');
     const size_t start = i_;
     uint64_t value = 0;
-    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') value = value * 10 + static_cast<uint64_t>(s_[i_++] - '0');
+    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9')
+      value = value * 10 + static_cast<uint64_t>(s_[i_++] - '0');
     const size_t digits = i_ - start;
     if (digits == 0 || digits > 18 || (digits > 1 && s_[start] == '0')) return false;
     if (Peek() == '.' || Peek() == 'e' || Peek() == 'E') return false;

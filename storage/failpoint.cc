@@ -22,7 +22,7 @@ enum class Action : uint8_t { kOff, kCrash, kAbort, kError };
 
 struct Point {
   Action action = Action::kOff;
-  uint64_t fire_at = 1;             // fire on this hit (1-based)
+  uint64_t fire_at = 1;  // fire on this hit (1-based)
   std::atomic<uint64_t> hits{0};
 };
 
@@ -52,7 +52,8 @@ Status Bad(std::string_view entry, const std::string& why) {
   // Only async-signal-safe calls from here: the process may be mid-anything.
   char line[160];
   int n = std::snprintf(line, sizeof(line), "shim: failpoint %.*s fired (hit %llu): %s\n",
-                        static_cast<int>(name.size()), name.data(), static_cast<unsigned long long>(hit),
+                        static_cast<int>(name.size()), name.data(),
+                        static_cast<unsigned long long>(hit),
                         action == Action::kAbort ? "abort" : "crash");
   if (n > 0) (void)!::write(2, line, static_cast<size_t>(std::min<int>(n, sizeof(line) - 1)));
   if (action == Action::kAbort) std::abort();
@@ -89,8 +90,8 @@ Status HitStatus(std::string_view name) {
   if (hit != p.fire_at) return Status::Ok();
   if (p.action != Action::kError) Fire(name, p.action, hit);
   // Said on stderr like a crash, so that a test reading the log sees it fired.
-  std::fprintf(stderr, "shim: failpoint %.*s fired (hit %llu): error\n", static_cast<int>(name.size()), name.data(),
-               static_cast<unsigned long long>(hit));
+  std::fprintf(stderr, "shim: failpoint %.*s fired (hit %llu): error\n",
+               static_cast<int>(name.size()), name.data(), static_cast<unsigned long long>(hit));
   return Status::Internal("failpoint " + std::string(name) + " fired (hit " + std::to_string(hit) +
                           "): injected error");
 }
@@ -120,7 +121,8 @@ Status Configure(std::string_view spec) {
     const int i = IndexOf(name);
     if (i < 0) {
       std::string known;
-      for (std::string_view k : kFailpointNames) known += (known.empty() ? "" : ", ") + std::string(k);
+      for (std::string_view k : kFailpointNames)
+        known += (known.empty() ? "" : ", ") + std::string(k);
       return Bad(entry, "unknown failpoint '" + std::string(name) + "' (known: " + known + ")");
     }
     uint64_t n = 1;
@@ -142,13 +144,16 @@ Status Configure(std::string_view spec) {
     } else if (action == "error") {
       if (!CanFail(name)) {
         std::string can;
-        for (std::string_view k : kFailpointsThatCanFail) can += (can.empty() ? "" : ", ") + std::string(k);
-        return Bad(entry, "failpoint '" + std::string(name) + "' cannot fail with `error`, only crash or abort (" +
+        for (std::string_view k : kFailpointsThatCanFail)
+          can += (can.empty() ? "" : ", ") + std::string(k);
+        return Bad(entry, "failpoint '" + std::string(name) +
+                              "' cannot fail with `error`, only crash or abort (" +
                               "`error` works at: " + can + ")");
       }
       a = Action::kError;
     } else {
-      return Bad(entry, "unknown action '" + std::string(action) + "' (crash, abort, error or off)");
+      return Bad(entry,
+                 "unknown action '" + std::string(action) + "' (crash, abort, error or off)");
     }
     actions[static_cast<size_t>(i)] = a;
     fire_at[static_cast<size_t>(i)] = n;

@@ -11,10 +11,10 @@
 // (std::abort()) or, at the failpoints of kFailpointsThatCanFail, `error`
 // (the code there fails as if the operation had: the process goes on, to
 // test what it does about the failure). With @N the failpoint fires on its
-// Nth hit (1-based), once; the hits before and after pass. An unknown name or a malformed entry makes the process
-// print the problem and _exit(2) before main(), so a typo cannot silently
-// disarm a test. The names, and what a crash at each leaves behind, are in
-// docs/failpoints.md; kFailpointNames below is the list.
+// Nth hit (1-based), once; the hits before and after pass. An unknown name or a malformed entry
+// makes the process print the problem and _exit(2) before main(), so a typo cannot silently disarm
+// a test. The names, and what a crash at each leaves behind, are in docs/failpoints.md;
+// kFailpointNames below is the list.
 //
 // Cost when nothing is armed: SHIM_FAILPOINT(name) is one predictable branch
 // on a plain static bool that is written only during static initialisation
@@ -37,17 +37,17 @@ inline constexpr std::string_view kFailpointNames[] = {
     "store.after_write_before_sync",     // the batch is in the WAL file, not yet fsynced
     "store.after_sync",                  // the batch is written and fsynced, Commit not returned
     "engine.after_commit_before_reply",  // the group landed; none of its replies released
-    "engine.reload",                     // Engine::Land reloaded from the store after a failed group write
+    "engine.reload",  // Engine::Land reloaded from the store after a failed group write
     // Recovery at open, one per module's Recover(): each is hit once per
     // record that module reads from the store (recovery.mid_scan is the
     // state module's, named before there were others).
-    "recovery.mid_scan",                 // per state record
-    "recovery.leases",                   // per lease record
-    "recovery.locks",                    // per held-lock record
-    "recovery.pubsub",                   // per channel record
-    "recovery.workers",                  // per worker record
-    "recovery.tasks",                    // per task record
-    "recovery.sessions",                 // per session record
+    "recovery.mid_scan",  // per state record
+    "recovery.leases",    // per lease record
+    "recovery.locks",     // per held-lock record
+    "recovery.pubsub",    // per channel record
+    "recovery.workers",   // per worker record
+    "recovery.tasks",     // per task record
+    "recovery.sessions",  // per session record
 };
 
 // The failpoints whose place can fail instead of crashing (ACTION `error`),
@@ -55,7 +55,8 @@ inline constexpr std::string_view kFailpointNames[] = {
 // Store::Commit fail without writing (a failed group write), engine.reload
 // makes the reload after a failed group write report failure (the engine
 // then turns read-only, docs/protocol.md "Read-only").
-inline constexpr std::string_view kFailpointsThatCanFail[] = {"store.before_write", "engine.reload"};
+inline constexpr std::string_view kFailpointsThatCanFail[] = {"store.before_write",
+                                                              "engine.reload"};
 
 // True when any failpoint is armed. Read through SHIM_FAILPOINT.
 extern bool g_any_armed;
@@ -79,16 +80,17 @@ void Reset();
 
 }  // namespace shim::failpoint
 
-#define SHIM_FAILPOINT(name)                                                \
-  do {                                                                      \
+#define SHIM_FAILPOINT(name)                                                               \
+  do {                                                                                     \
     if (__builtin_expect(::shim::failpoint::g_any_armed, 0)) ::shim::failpoint::Hit(name); \
   } while (0)
 
 // A failpoint at a place that can fail: the Status to fail with (OK unless
 // an `error` action fires here). One branch when none is armed:
 //   SHIM_RETURN_IF_ERROR(SHIM_FAILPOINT_STATUS("store.before_write"));
-#define SHIM_FAILPOINT_STATUS(name)                                                                       \
-  (__builtin_expect(::shim::failpoint::g_any_armed, 0) ? ::shim::failpoint::HitStatus(name) : ::shim::Status())
+#define SHIM_FAILPOINT_STATUS(name)                                                         \
+  (__builtin_expect(::shim::failpoint::g_any_armed, 0) ? ::shim::failpoint::HitStatus(name) \
+                                                       : ::shim::Status())
 
 // True only when the named failpoint is armed; one branch when none is.
 #define SHIM_FAILPOINT_ARMED(name) \

@@ -8,7 +8,8 @@ constexpr uint64_t kSignBit = 0x8000000000000000ULL;
 }  // namespace
 
 void AppendU64(std::string* out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>((v >> shift) & 0xFF));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out->push_back(static_cast<char>((v >> shift) & 0xFF));
 }
 
 bool ReadU64(std::string_view in, uint64_t* v) {

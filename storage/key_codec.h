@@ -27,8 +27,8 @@ namespace shim::storage {
 
 // Keyspace tags. Stable on disk: append, never renumber.
 enum class KeyTag : uint8_t {
-  kMeta = 0x01,          // meta: (name str)
-  kKv = 0x10,            // kv: (key str)
+  kMeta = 0x01,            // meta: (name str)
+  kKv = 0x10,              // kv: (key str)
   kChannelMessage = 0x20,  // channel log: (channel str, seq u64)
   kChannelConfig = 0x21,   // channel meta: (channel str)
   kLease = 0x30,           // leases: (lease_id u64)

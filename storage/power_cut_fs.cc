@@ -90,10 +90,10 @@ class Journal {
         saved->clear();
         return IOStatus::OK();
       }
-      return IOStatus::IOError("power-cut journal: cannot keep " + path +
-                                   " (the journal directory must be on the "
-                                   "data directory's filesystem)",
-                               std::strerror(errno));
+      return IOStatus::IOError(
+          "power-cut journal: cannot keep " + path +
+              " (the journal directory must be on the data directory's filesystem)",
+          std::strerror(errno));
     }
     *saved = name;
     return IOStatus::OK();

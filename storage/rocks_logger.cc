@@ -1,21 +1,25 @@
 #include "storage/rocks_logger.h"
 
+#include <rocksdb/env.h>
+#include <spdlog/spdlog.h>
+
 #include <cstdarg>
 #include <cstdio>
 #include <string>
-
-#include <rocksdb/env.h>
-#include <spdlog/spdlog.h>
 
 namespace shim::storage {
 namespace {
 
 spdlog::level::level_enum ToSpdlog(rocksdb::InfoLogLevel level) {
   switch (level) {
-    case rocksdb::InfoLogLevel::WARN_LEVEL: return spdlog::level::warn;
-    case rocksdb::InfoLogLevel::ERROR_LEVEL: return spdlog::level::err;
-    case rocksdb::InfoLogLevel::FATAL_LEVEL: return spdlog::level::critical;
-    default: return spdlog::level::debug;  // DEBUG, INFO, HEADER
+    case rocksdb::InfoLogLevel::WARN_LEVEL:
+      return spdlog::level::warn;
+    case rocksdb::InfoLogLevel::ERROR_LEVEL:
+      return spdlog::level::err;
+    case rocksdb::InfoLogLevel::FATAL_LEVEL:
+      return spdlog::level::critical;
+    default:
+      return spdlog::level::debug;  // DEBUG, INFO, HEADER
   }
 }
 
@@ -57,11 +61,15 @@ class SpdlogRocksLogger final : public rocksdb::Logger {
   }
 
   // Only the two-argument form above is ever meant to be called.
-  void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
 };
 
 }  // namespace
 
-std::shared_ptr<rocksdb::Logger> NewSpdlogRocksLogger() { return std::make_shared<SpdlogRocksLogger>(); }
+std::shared_ptr<rocksdb::Logger> NewSpdlogRocksLogger() {
+  return std::make_shared<SpdlogRocksLogger>();
+}
 
 }  // namespace shim::storage

@@ -1,13 +1,5 @@
 #include "storage/store.h"
 
-#include <algorithm>
-#include <chrono>
-#include <condition_variable>
-#include <filesystem>
-#include <mutex>
-#include <thread>
-#include <vector>
-
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/listener.h>
@@ -15,6 +7,14 @@
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "base/enum_names.h"
 #include "storage/failpoint.h"
@@ -26,8 +26,8 @@ namespace {
 
 constexpr const char* kFamilyNames[] = {
     "default",  // kMeta lives in RocksDB's default family
-    "kv",      "channel_log", "channel_meta", "leases",      "locks",
-    "tasks",   "queues", "workers", "sessions",    "checkpoints", "signals",
+    "kv",      "channel_log", "channel_meta", "leases",      "locks",   "tasks",
+    "queues",  "workers",     "sessions",     "checkpoints", "signals",
 };
 static_assert(std::size(kFamilyNames) == static_cast<size_t>(Family::kCount));
 
@@ -37,7 +37,9 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   std::string msg = std::string(what) + ": " + s.ToString();
   if (s.IsNotFound()) return Status::NotFound(std::move(msg));
   if (s.IsNoSpace()) {
-    msg += " (the data directory's disk is full: free space there and retry; writes resume without a restart)";
+    msg +=
+        " (the data directory's disk is full: free space there and retry; writes resume without a "
+        "restart)";
   }
   return Status::Internal(std::move(msg));
 }
@@ -49,7 +51,8 @@ class NoSpaceRecoveryCounter final : public rocksdb::EventListener {
   explicit NoSpaceRecoveryCounter(std::atomic<uint64_t>* recovered) : recovered_(recovered) {}
   const char* Name() const override { return "ShimNoSpaceRecoveryCounter"; }
   void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
-    if (info.old_bg_error.IsNoSpace() && info.new_bg_error.ok()) recovered_->fetch_add(1, std::memory_order_relaxed);
+    if (info.old_bg_error.IsNoSpace() && info.new_bg_error.ok())
+      recovered_->fetch_add(1, std::memory_order_relaxed);
   }
 
  private:
@@ -133,7 +136,8 @@ struct Store::Impl {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
 
-  std::atomic<uint64_t> commits{0}, committed_ops{0}, bytes_written{0}, no_space_errors{0}, resumes{0};
+  std::atomic<uint64_t> commits{0}, committed_ops{0}, bytes_written{0}, no_space_errors{0},
+      resumes{0};
 
   // kAsync WAL syncer.
   std::thread syncer;
@@ -149,14 +153,16 @@ WriteBatch::WriteBatch(const Store& store) : rep_(std::make_unique<Rep>()) {
   rep_->handles = &store.impl_->handles;
 }
 
-Store::Store(StoreOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
+Store::Store(StoreOptions options)
+    : options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
 
 Store::~Store() { (void)Close(); }
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(options.path, ec);
-  if (ec) return Status::Internal("cannot create data directory " + options.path + ": " + ec.message());
+  if (ec)
+    return Status::Internal("cannot create data directory " + options.path + ": " + ec.message());
 
   std::unique_ptr<Store> store(new Store(options));
   rocksdb::DBOptions db_options;
@@ -206,7 +212,8 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   store->impl_->statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
   db_options.statistics = store->impl_->statistics;
   if (!options.power_cut_journal.empty()) {
-    auto fs = NewPowerCutJournalFileSystem(rocksdb::FileSystem::Default(), options.power_cut_journal);
+    auto fs =
+        NewPowerCutJournalFileSystem(rocksdb::FileSystem::Default(), options.power_cut_journal);
     if (!fs.ok()) return fs.status();
     store->impl_->power_cut_env = rocksdb::NewCompositeEnv(std::move(fs).value());
     db_options.env = store->impl_->power_cut_env.get();
@@ -226,7 +233,8 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (ls.ok()) {
     for (size_t i = 0; i < existing.size() && i < descriptors.size(); ++i) {
       if (existing[i] != kFamilyNames[i]) {
-        return Status::Internal("data directory has unexpected column family '" + existing[i] + "'");
+        return Status::Internal("data directory has unexpected column family '" + existing[i] +
+                                "'");
       }
       to_open.push_back(descriptors[i]);
     }
@@ -236,7 +244,8 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   db_options.create_missing_column_families = false;
 
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, to_open, &store->impl_->handles, &raw);
+  rocksdb::Status s =
+      rocksdb::DB::Open(db_options, options.path, to_open, &store->impl_->handles, &raw);
   if (!s.ok()) return FromRocks(s, "open " + options.path);
   store->impl_->db.reset(raw);
   for (size_t i = to_open.size(); i < descriptors.size(); ++i) {
@@ -300,15 +309,16 @@ Status Store::Commit(WriteBatch& batch, bool force_sync) {
   impl_->commits.fetch_add(1, std::memory_order_relaxed);
   impl_->committed_ops.fetch_add(batch.count(), std::memory_order_relaxed);
   impl_->bytes_written.fetch_add(batch.bytes(), std::memory_order_relaxed);
-  if (!sync && options_.durability == Durability::kAsync) impl_->unsynced.store(true, std::memory_order_relaxed);
+  if (!sync && options_.durability == Durability::kAsync)
+    impl_->unsynced.store(true, std::memory_order_relaxed);
   return Status::Ok();
 }
 
 Result<std::optional<std::string>> Store::Get(Family f, std::string_view key) const {
   if (!impl_->db) return Status::Internal("store is closed");
   std::string value;
-  rocksdb::Status s =
-      impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(f), rocksdb::Slice(key.data(), key.size()), &value);
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(f),
+                                     rocksdb::Slice(key.data(), key.size()), &value);
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) return FromRocks(s, "get");
   return std::optional<std::string>(std::move(value));

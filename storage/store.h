@@ -28,14 +28,14 @@
 namespace shim::storage {
 
 enum class Family : uint8_t {
-  kMeta = 0,      // store-wide counters (revision, ...)
-  kKv,            // state keys (TTL'd keys are indexed in memory, rebuilt at open)
-  kChannelLog,    // pub/sub messages by (channel, seq)
-  kChannelMeta,   // per-channel retention settings
+  kMeta = 0,     // store-wide counters (revision, ...)
+  kKv,           // state keys (TTL'd keys are indexed in memory, rebuilt at open)
+  kChannelLog,   // pub/sub messages by (channel, seq)
+  kChannelMeta,  // per-channel retention settings
   kLeases,
   kLocks,
   kTasks,
-  kQueues,        // per-queue settings
+  kQueues,  // per-queue settings
   kWorkers,
   kSessions,
   kCheckpoints,
@@ -51,9 +51,9 @@ const char* DurabilityName(Durability d);
 std::optional<Durability> ParseDurability(std::string_view s);
 
 struct StoreOptions {
-  std::string path;                        // data directory; created if missing
+  std::string path;  // data directory; created if missing
   Durability durability = Durability::kSync;
-  uint32_t wal_sync_interval_ms = 100;     // kAsync: upper bound between WAL fsyncs
+  uint32_t wal_sync_interval_ms = 100;  // kAsync: upper bound between WAL fsyncs
   bool error_if_exists = false;
   // Test only: when set, RocksDB's file system is wrapped by one that
   // journals what is synced into this directory, for a simulated power cut

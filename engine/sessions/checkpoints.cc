@@ -17,7 +17,8 @@ Result<json> SessionModule::SaveCheckpoint(const std::string& id, Session& s, co
                                            const json& signals) {
   std::string text = DumpCompact(data);
   if (text.size() > limits_.max_checkpoint_bytes) {
-    return Status::TooLarge("data: checkpoint of " + std::to_string(text.size()) + " bytes is over the limit of " +
+    return Status::TooLarge("data: checkpoint of " + std::to_string(text.size()) +
+                                " bytes is over the limit of " +
                                 std::to_string(limits_.max_checkpoint_bytes),
                             limits_.max_checkpoint_bytes);
   }
@@ -52,15 +53,18 @@ Result<json> SessionModule::SaveCheckpoint(const std::string& id, Session& s, co
 Result<json> SessionModule::ReadCheckpoint(const std::string& id, const CheckpointMeta& meta) {
   auto raw = core_.store().Get(Family::kCheckpoints, CheckpointDataKey(id, meta.id));
   if (!raw.ok()) return raw.status();
-  if (!raw.value()) return Status::NotFound("checkpoint " + std::to_string(meta.id) + " has no data");
+  if (!raw.value())
+    return Status::NotFound("checkpoint " + std::to_string(meta.id) + " has no data");
   if (Fnv1a64(*raw.value()) != meta.hash || raw.value()->size() != meta.bytes) {
     return Status(StatusCode::kInternal,
-                  "checkpoint " + std::to_string(meta.id) + " of session '" + id + "' is corrupted (hash mismatch)",
+                  "checkpoint " + std::to_string(meta.id) + " of session '" + id +
+                      "' is corrupted (hash mismatch)",
                   {{"corrupted", true}, {"checkpoint_id", meta.id}});
   }
   json data = ParseStoredJson(*raw.value());
   if (data.is_discarded()) {
-    return Status(StatusCode::kInternal, "checkpoint " + std::to_string(meta.id) + " is not valid JSON",
+    return Status(StatusCode::kInternal,
+                  "checkpoint " + std::to_string(meta.id) + " is not valid JSON",
                   {{"corrupted", true}, {"checkpoint_id", meta.id}});
   }
   return data;
@@ -71,7 +75,8 @@ void SessionModule::DeleteCheckpoint(const std::string& id, uint64_t checkpoint_
   if (!s) return;
   core_.batch().Delete(Family::kCheckpoints, CheckpointDataKey(id, checkpoint_id));
   core_.batch().Delete(Family::kCheckpoints, CheckpointMetaKey(id, checkpoint_id));
-  std::erase_if(s->checkpoints, [checkpoint_id](const CheckpointMeta& m) { return m.id == checkpoint_id; });
+  std::erase_if(s->checkpoints,
+                [checkpoint_id](const CheckpointMeta& m) { return m.id == checkpoint_id; });
 }
 
 void SessionModule::CheckpointSave(Call& call) {
@@ -83,11 +88,13 @@ void SessionModule::CheckpointSave(Call& call) {
   const json* signals = p.OptObject("signals");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (reason != "auto" && reason != "manual" && reason != "forced") {
-    return core_.Reply(call.reply, Status::InvalidParams("reason", "reason must be auto, manual or forced"));
+    return core_.Reply(call.reply,
+                       Status::InvalidParams("reason", "reason must be auto, manual or forced"));
   }
   auto s = FindOrFail(id);
   if (!s.ok()) return core_.Reply(call.reply, s.status());
-  core_.Reply(call.reply, SaveCheckpoint(id, **s, data, reason, label, signals ? *signals : json(nullptr)));
+  core_.Reply(call.reply,
+              SaveCheckpoint(id, **s, data, reason, label, signals ? *signals : json(nullptr)));
 }
 
 void SessionModule::CheckpointGet(Call& call) {
@@ -146,7 +153,8 @@ void SessionModule::CheckpointList(Call& call) {
     items.push_back(it->ToJson());
     budget.Add(items.back());
   }
-  core_.Reply(call.reply, json{{"checkpoints", std::move(items)}, {"next_before", std::move(next)}});
+  core_.Reply(call.reply,
+              json{{"checkpoints", std::move(items)}, {"next_before", std::move(next)}});
 }
 
 void SessionModule::CheckpointDelete(Call& call) {
@@ -156,9 +164,12 @@ void SessionModule::CheckpointDelete(Call& call) {
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   auto s = FindOrFail(id);
   if (!s.ok()) return core_.Reply(call.reply, s.status());
-  const bool exists = std::any_of((*s)->checkpoints.begin(), (*s)->checkpoints.end(),
-                                  [cp](const CheckpointMeta& m) { return m.id == static_cast<uint64_t>(cp); });
-  if (!exists) return core_.Reply(call.reply, Status::NotFound("session '" + id + "' has no checkpoint " + std::to_string(cp)));
+  const bool exists =
+      std::any_of((*s)->checkpoints.begin(), (*s)->checkpoints.end(),
+                  [cp](const CheckpointMeta& m) { return m.id == static_cast<uint64_t>(cp); });
+  if (!exists)
+    return core_.Reply(call.reply, Status::NotFound("session '" + id + "' has no checkpoint " +
+                                                    std::to_string(cp)));
   core_.NextRevision();
   DeleteCheckpoint(id, static_cast<uint64_t>(cp));
   core_.Reply(call.reply, json{{"deleted", true}});

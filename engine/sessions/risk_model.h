@@ -12,11 +12,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/status.h"
 
@@ -51,13 +50,13 @@ struct RiskConfig {
 struct RiskFactor {
   std::string signal;
   double value;
-  double score;   // 0..1 before weighting
+  double score;  // 0..1 before weighting
   double weight;
 };
 
 struct RiskAssessment {
   double risk = 0;
-  std::string level;  // low | medium | high | critical
+  std::string level;                // low | medium | high | critical
   std::vector<RiskFactor> factors;  // contributing (score > 0), largest first
   bool checkpoint_recommended = false;
   std::string recommendation_reason;  // empty when not recommended

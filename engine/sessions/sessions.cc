@@ -31,8 +31,11 @@ uint64_t Fnv1a64(std::string_view data) {
 }
 
 json SessionModule::CheckpointMeta::ToJson() const {
-  return json{{"checkpoint_id", id},     {"created_at_ms", created_at_ms}, {"bytes", bytes},
-              {"reason", reason},        {"label", label.empty() ? json(nullptr) : json(label)},
+  return json{{"checkpoint_id", id},
+              {"created_at_ms", created_at_ms},
+              {"bytes", bytes},
+              {"reason", reason},
+              {"label", label.empty() ? json(nullptr) : json(label)},
               {"signals", signals}};
 }
 
@@ -47,7 +50,8 @@ Status SessionModule::Recover() {
     return DecodeSessionRecord(v, s);
   };
   const Status sessions = ScanDecodedRecords<std::string, Session>(
-      core_.store(), kSessionRecords, DecodeSessionKey, decode_session, [&](std::string id, Session s) {
+      core_.store(), kSessionRecords, DecodeSessionKey, decode_session,
+      [&](std::string id, Session s) {
         // Full heartbeat TTL again after a restart: nothing expires early.
         s.expires_mono_ms = core_.clock().MonoMs() + s.heartbeat_ttl_ms;
         if (s.state == State::kOpen) Arm(id, s);
@@ -86,8 +90,8 @@ void SessionModule::Unindex(const std::string& id, const Session& s) {
   }
 }
 
-std::string SessionModule::Newest(const std::map<std::string, ByOpened, std::less<>>& index, const std::string& name,
-                                  std::string_view except) {
+std::string SessionModule::Newest(const std::map<std::string, ByOpened, std::less<>>& index,
+                                  const std::string& name, std::string_view except) {
   auto named = index.find(name);
   if (named == index.end()) return {};
   const ByOpened& set = named->second;
@@ -138,7 +142,8 @@ void SessionModule::Persist(const std::string& id, const Session& s) {
   core_.batch().Put(Family::kSessions, SessionKey(id), EncodeSessionRecord(s));
 }
 
-void SessionModule::Transition(const std::string& id, Session& s, const std::function<void(Session&)>& change) {
+void SessionModule::Transition(const std::string& id, Session& s,
+                               const std::function<void(Session&)>& change) {
   core_.NextRevision();
   Unindex(id, s);
   change(s);
@@ -164,7 +169,8 @@ void SessionModule::Arm(const std::string& id, const Session& s) {
       lapsed.state = State::kUnclean;
       lapsed.recovery_acked = false;
     });
-    Event("session.unclean", id, {{"name", s->name}, {"last_heartbeat_at_ms", s->last_heartbeat_at_ms}});
+    Event("session.unclean", id,
+          {{"name", s->name}, {"last_heartbeat_at_ms", s->last_heartbeat_at_ms}});
   });
 }
 
@@ -174,8 +180,9 @@ void SessionModule::Event(const std::string& type, const std::string& id, json e
   pubsub_.PublishInternal(kEventsChannel, std::move(extra));
 }
 
-SessionModule::Session& SessionModule::OpenSession(const std::string& id, const std::string& name, int64_t ttl,
-                                                   const json* metadata, std::optional<int64_t> keep) {
+SessionModule::Session& SessionModule::OpenSession(const std::string& id, const std::string& name,
+                                                   int64_t ttl, const json* metadata,
+                                                   std::optional<int64_t> keep) {
   Session& s = sessions_[id];
   Unindex(id, s);
   const int64_t now = core_.clock().NowMs();
@@ -214,7 +221,8 @@ void SessionModule::Open(Call& call) {
   Params p(call.params);
   auto id = p.OptStr("session_id", {.min = 1, .max = lim.max_name_bytes});
   std::string name = p.OptStr("name", {.max = lim.max_name_bytes}).value_or("");
-  const int64_t ttl = p.OptInt("heartbeat_ttl_ms", {.min = kMinTtlMs, .max = kMaxTtlMs}).value_or(60'000);
+  const int64_t ttl =
+      p.OptInt("heartbeat_ttl_ms", {.min = kMinTtlMs, .max = kMaxTtlMs}).value_or(60'000);
   const json* metadata = p.OptObject("metadata");
   auto keep = p.OptInt("keep_checkpoints", {.min = 1, .max = limits_.max_keep_checkpoints});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
@@ -241,7 +249,8 @@ void SessionModule::Heartbeat(Call& call) {
   if (!s) return;
   Session& session = *s;
   if (session.state == State::kClosed) {
-    return core_.Reply(call.reply, Status(StatusCode::kInvalidState, "session '" + id + "' is closed; open it again"));
+    return core_.Reply(call.reply, Status(StatusCode::kInvalidState,
+                                          "session '" + id + "' is closed; open it again"));
   }
   session.last_heartbeat_at_ms = core_.clock().NowMs();
   session.expires_mono_ms = core_.clock().MonoMs() + session.heartbeat_ttl_ms;
@@ -251,7 +260,8 @@ void SessionModule::Heartbeat(Call& call) {
     Event("session.resumed", id, {{"name", session.name}});
   }
   Arm(id, session);
-  core_.Reply(call.reply, json{{"expires_at_ms", session.last_heartbeat_at_ms + session.heartbeat_ttl_ms}});
+  core_.Reply(call.reply,
+              json{{"expires_at_ms", session.last_heartbeat_at_ms + session.heartbeat_ttl_ms}});
 }
 
 void SessionModule::Close(Call& call) {
@@ -265,14 +275,16 @@ void SessionModule::List(Call& call) {
   Params p(call.params);
   auto after = p.OptStr("after", {.max = core_.limits().max_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  core_.Reply(call.reply, ListPage(
-                              sessions_, after ? &*after : nullptr, core_.limits().max_reply_bytes, "sessions",
-                              [](const std::string&, const Session&) { return true; },
-                              [this](const std::string& id, const Session& s) { return Describe(id, s); }));
+  core_.Reply(call.reply,
+              ListPage(
+                  sessions_, after ? &*after : nullptr, core_.limits().max_reply_bytes, "sessions",
+                  [](const std::string&, const Session&) { return true; },
+                  [this](const std::string& id, const Session& s) { return Describe(id, s); }));
 }
 
 std::optional<std::pair<SessionModule::CheckpointMeta, json>> SessionModule::NewestVerified(
-    const std::string& id, const std::deque<CheckpointMeta>& metas, std::vector<uint64_t>* corrupted) {
+    const std::string& id, const std::deque<CheckpointMeta>& metas,
+    std::vector<uint64_t>* corrupted) {
   for (auto it = metas.rbegin(); it != metas.rend(); ++it) {
     auto data = ReadCheckpoint(id, *it);
     if (data.ok()) return std::pair(*it, std::move(data).value());
@@ -315,7 +327,8 @@ void SessionModule::Clear(Call& call) {
   s->last_risk = nullptr;
   Persist(id, *s);
   const size_t keys = state_.DeletePrefix("session/" + id + "/");
-  core_.Reply(call.reply, json{{"ok", true}, {"deleted", {{"checkpoints", checkpoints}, {"keys", keys}}}});
+  core_.Reply(call.reply,
+              json{{"ok", true}, {"deleted", {{"checkpoints", checkpoints}, {"keys", keys}}}});
 }
 
 void SessionModule::RecoveryCheck(Call& call) {
@@ -325,7 +338,8 @@ void SessionModule::RecoveryCheck(Call& call) {
   const bool ack = p.OptBool("ack").value_or(false);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (id.has_value() == name.has_value()) {
-    return core_.Reply(call.reply, Status::InvalidParams("session_id", "give exactly one of session_id or name"));
+    return core_.Reply(
+        call.reply, Status::InvalidParams("session_id", "give exactly one of session_id or name"));
   }
   std::string sid;
   if (id) {
@@ -351,23 +365,24 @@ void SessionModule::RecoveryCheck(Call& call) {
   }
   // The session as of now; at the release only the checkpoints' data is
   // read, from the store, which then holds exactly what is durable.
-  core_.ReplyLater(call.reply, [this, sid, was_available, session = Describe(sid, *found),
-                                metas = found->checkpoints]() mutable -> Result<json> {
-    std::vector<uint64_t> corrupted;
-    auto newest = NewestVerified(sid, metas, &corrupted);
-    json last = nullptr;
-    if (newest) {
-      last = newest->first.ToJson();
-      last["data"] = std::move(newest->second);
-      last["verified"] = true;
-    }
-    const bool available = was_available;
-    return json{{"recovery_available", available},
-                {"reason", available ? "unclean_close" : "none"},
-                {"last_checkpoint", std::move(last)},
-                {"corrupted_checkpoints", corrupted},
-                {"session", std::move(session)}};
-  });
+  core_.ReplyLater(call.reply,
+                   [this, sid, was_available, session = Describe(sid, *found),
+                    metas = found->checkpoints]() mutable -> Result<json> {
+                     std::vector<uint64_t> corrupted;
+                     auto newest = NewestVerified(sid, metas, &corrupted);
+                     json last = nullptr;
+                     if (newest) {
+                       last = newest->first.ToJson();
+                       last["data"] = std::move(newest->second);
+                       last["verified"] = true;
+                     }
+                     const bool available = was_available;
+                     return json{{"recovery_available", available},
+                                 {"reason", available ? "unclean_close" : "none"},
+                                 {"last_checkpoint", std::move(last)},
+                                 {"corrupted_checkpoints", corrupted},
+                                 {"session", std::move(session)}};
+                   });
 }
 
 void SessionModule::RecoveryAck(Call& call) {

@@ -22,16 +22,15 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
-
 #include "engine/call.h"
-#include "engine/sessions/checkpoint_record.h"
 #include "engine/core.h"
+#include "engine/sessions/checkpoint_record.h"
 #include "engine/sessions/risk_model.h"
 #include "engine/sessions/session_record.h"
 
@@ -45,7 +44,7 @@ struct SessionLimits {
   size_t max_checkpoint_bytes = 8 << 20;  // encoded JSON of `data`
   int64_t default_keep_checkpoints = 50;
   int64_t max_keep_checkpoints = 10'000;
-  int64_t keep_signals = 1000;            // signal samples kept per session
+  int64_t keep_signals = 1000;  // signal samples kept per session
 };
 
 class SessionModule {
@@ -111,12 +110,16 @@ class SessionModule {
   void Transition(const std::string& id, Session& s, const std::function<void(Session&)>& change);
   // A method whose only param is session_id: finds that session, applies
   // `change` (Transition), publishes `event` and replies {"ok": true}.
-  void TransitionByCall(Call& call, const std::string& event, const std::function<void(Session&)>& change);
+  void TransitionByCall(Call& call, const std::string& event,
+                        const std::function<void(Session&)>& change);
   void Arm(const std::string& id, const Session& s);
-  void Event(const std::string& type, const std::string& id, nlohmann::json extra = nlohmann::json::object());
-  Session& OpenSession(const std::string& id, const std::string& name, int64_t ttl, const nlohmann::json* metadata,
-                       std::optional<int64_t> keep);
-  bool RecoveryAvailable(const Session& s) const { return s.state == State::kUnclean && !s.recovery_acked; }
+  void Event(const std::string& type, const std::string& id,
+             nlohmann::json extra = nlohmann::json::object());
+  Session& OpenSession(const std::string& id, const std::string& name, int64_t ttl,
+                       const nlohmann::json* metadata, std::optional<int64_t> keep);
+  bool RecoveryAvailable(const Session& s) const {
+    return s.state == State::kUnclean && !s.recovery_acked;
+  }
   // Sessions by name, each set ordered by (opened_at_ms, id): all of them,
   // and those whose recovery is available. A lookup by name (session.open
   // looking for a session to recover, session.recovery_check by name) then
@@ -131,24 +134,25 @@ class SessionModule {
   // The newest session named `name` in `index` other than `except`, as a
   // scan of sessions_ picks it: the largest opened_at_ms (>= 0), and among
   // equal ones the smallest id. Empty if none.
-  static std::string Newest(const std::map<std::string, ByOpened, std::less<>>& index, const std::string& name,
-                            std::string_view except = {});
+  static std::string Newest(const std::map<std::string, ByOpened, std::less<>>& index,
+                            const std::string& name, std::string_view except = {});
   nlohmann::json Describe(const std::string& id, const Session& s) const;
   // The newest of `metas` (oldest first, a copy taken when the request was
   // applied) whose content hash verifies, read from the store; skipped ids
   // of corrupted ones go into `corrupted`.
-  std::optional<std::pair<CheckpointMeta, nlohmann::json>> NewestVerified(const std::string& id,
-                                                                          const std::deque<CheckpointMeta>& metas,
-                                                                          std::vector<uint64_t>* corrupted);
+  std::optional<std::pair<CheckpointMeta, nlohmann::json>> NewestVerified(
+      const std::string& id, const std::deque<CheckpointMeta>& metas,
+      std::vector<uint64_t>* corrupted);
   // checkpoints.cc
-  Result<nlohmann::json> SaveCheckpoint(const std::string& id, Session& s, const nlohmann::json& data,
-                                        const std::string& reason, const std::string& label,
-                                        const nlohmann::json& signals);
+  Result<nlohmann::json> SaveCheckpoint(const std::string& id, Session& s,
+                                        const nlohmann::json& data, const std::string& reason,
+                                        const std::string& label, const nlohmann::json& signals);
   Result<nlohmann::json> ReadCheckpoint(const std::string& id, const CheckpointMeta& meta);
   void DeleteCheckpoint(const std::string& id, uint64_t checkpoint_id);
   // signals.cc
   RiskAssessment Assess(const Session& s, const nlohmann::json& signals) const;
-  void StoreSignals(const std::string& id, Session& s, const nlohmann::json& signals, const RiskAssessment& a);
+  void StoreSignals(const std::string& id, Session& s, const nlohmann::json& signals,
+                    const RiskAssessment& a);
 
   Core& core_;
   PubSubModule& pubsub_;

@@ -21,7 +21,8 @@ RiskAssessment SessionModule::Assess(const Session& s, const json& signals) cons
   return AssessRisk(risk_, signals, since);
 }
 
-void SessionModule::StoreSignals(const std::string& id, Session& s, const json& signals, const RiskAssessment& a) {
+void SessionModule::StoreSignals(const std::string& id, Session& s, const json& signals,
+                                 const RiskAssessment& a) {
   const uint64_t seq = s.next_signal_seq++;
   const int64_t at_ms = core_.clock().NowMs();
   core_.batch().Put(Family::kSignals, SignalKey(id, seq),
@@ -39,7 +40,9 @@ void SessionModule::SignalRecord(Call& call) {
   std::string id = SessionIdParam(p);
   const json* signals = p.OptObject("signals");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  if (!signals) return core_.Reply(call.reply, Status::InvalidParams("signals", "signals: is required (an object)"));
+  if (!signals)
+    return core_.Reply(call.reply,
+                       Status::InvalidParams("signals", "signals: is required (an object)"));
   if (DumpCompact(*signals).size() > kMaxSignalsBytes) {
     return core_.Reply(call.reply, Status::TooLarge("signals over 16 KiB", kMaxSignalsBytes));
   }
@@ -78,14 +81,16 @@ void SessionModule::SignalHistory(Call& call) {
           // not take the session's history with it.
           if (!DecodeSignalRecord(v, &rec, &at_ms)) return true;
           if (since && at_ms < *since) return true;
-          if (since && !samples.empty() && (static_cast<int64_t>(samples.size()) == limit || bytes >= budget)) {
+          if (since && !samples.empty() &&
+              (static_cast<int64_t>(samples.size()) == limit || bytes >= budget)) {
             next_since = at_ms;  // the first sample left out
             return false;
           }
           samples.emplace_back(std::move(rec), v.size());
           bytes += v.size();
           while (!since && samples.size() > 1 &&
-                 (static_cast<int64_t>(samples.size()) > limit || bytes - samples.front().second >= budget)) {
+                 (static_cast<int64_t>(samples.size()) > limit ||
+                  bytes - samples.front().second >= budget)) {
             bytes -= samples.front().second;
             samples.pop_front();
           }

@@ -27,7 +27,8 @@ Result<Backoff> Backoff::FromJson(const json* j) {
     } else if (*t == "exponential") {
       b.type = Type::kExponential;
     } else {
-      return Status::InvalidParams("backoff.type", "backoff.type must be \"fixed\" or \"exponential\"");
+      return Status::InvalidParams("backoff.type",
+                                   "backoff.type must be \"fixed\" or \"exponential\"");
     }
   }
   auto read_ms = [&](const char* field, int64_t* out) -> Status {
@@ -35,7 +36,8 @@ Result<Backoff> Backoff::FromJson(const json* j) {
     if (it == j->end() || it->is_null()) return Status::Ok();
     if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > kMaxDelayMs) {
       return Status::InvalidParams(std::string("backoff.") + field,
-                                   std::string("backoff.") + field + " must be an integer from 0 to " +
+                                   std::string("backoff.") + field +
+                                       " must be an integer from 0 to " +
                                        std::to_string(kMaxDelayMs));
     }
     *out = it->get<int64_t>();
@@ -44,14 +46,17 @@ Result<Backoff> Backoff::FromJson(const json* j) {
   SHIM_RETURN_IF_ERROR(read_ms("delay_ms", &b.delay_ms));
   SHIM_RETURN_IF_ERROR(read_ms("max_delay_ms", &b.max_delay_ms));
   if (auto it = j->find("jitter"); it != j->end() && !it->is_null()) {
-    if (!it->is_boolean()) return Status::InvalidParams("backoff.jitter", "backoff.jitter must be true or false");
+    if (!it->is_boolean())
+      return Status::InvalidParams("backoff.jitter", "backoff.jitter must be true or false");
     b.jitter = it->get<bool>();
   }
   return b;
 }
 
 json Backoff::ToJson() const {
-  json j = {{"type", type == Type::kFixed ? "fixed" : "exponential"}, {"delay_ms", delay_ms}, {"jitter", jitter}};
+  json j = {{"type", type == Type::kFixed ? "fixed" : "exponential"},
+            {"delay_ms", delay_ms},
+            {"jitter", jitter}};
   if (max_delay_ms) j["max_delay_ms"] = max_delay_ms;
   return j;
 }

@@ -11,9 +11,9 @@
 // leaves a cascade half done. Recovery then finds what is left from the
 // task states alone (QueueRechecksAfterRecovery), because no finished task
 // is forgotten by retention while a cascade is pending.
-#include "engine/tasks/tasks.h"
-
 #include <algorithm>
+
+#include "engine/tasks/tasks.h"
 
 namespace shim::engine {
 
@@ -59,8 +59,8 @@ bool TaskModule::RunStep(CascadeStep& step, size_t& budget) {
       NotifyParent(*t);
       return true;
     case CascadeStep::Kind::kChildren: {
-      const std::string reason =
-          "parent " + TaskId(t->seq) + (t->state == TaskState::kCancelled ? " was cancelled" : " failed");
+      const std::string reason = "parent " + TaskId(t->seq) +
+                                 (t->state == TaskState::kCancelled ? " was cancelled" : " failed");
       const std::vector<uint64_t>& children = t->ext().children;
       while (step.next < children.size() && budget > 0) {
         --budget;
@@ -113,21 +113,25 @@ void TaskModule::Recheck(Task& t) {
   const TaskExtra& e = t.ext();
   if (const Task* p = e.parent ? Find(e.parent) : nullptr;
       p && IsFinished(p->state) && p->state != TaskState::kCompleted) {
-    return CancelTree(t, "parent " + TaskId(p->seq) + (p->state == TaskState::kCancelled ? " was cancelled" : " failed"));
+    return CancelTree(t, "parent " + TaskId(p->seq) +
+                             (p->state == TaskState::kCancelled ? " was cancelled" : " failed"));
   }
   if (!e.ignore_dependency_failure) {
     if (t.state == TaskState::kWaiting) {
       for (uint64_t seq : e.depends_on) {
         const Task* d = Find(seq);
-        if (d && IsFinished(d->state) && d->state != TaskState::kCompleted) return ResolveDependent(*d, t);
+        if (d && IsFinished(d->state) && d->state != TaskState::kCompleted)
+          return ResolveDependent(*d, t);
       }
     }
     for (uint64_t seq : e.children) {
       const Task* c = Find(seq);
-      if (c && IsFinished(c->state) && c->state != TaskState::kCompleted) return FailParentForChild(t, *c);
+      if (c && IsFinished(c->state) && c->state != TaskState::kCompleted)
+        return FailParentForChild(t, *c);
     }
   }
-  if (t.state != TaskState::kWaiting || e.unmet_dependencies != 0 || e.children_pending != 0) return;
+  if (t.state != TaskState::kWaiting || e.unmet_dependencies != 0 || e.children_pending != 0)
+    return;
   if (!e.children.empty() && e.aggregate != Aggregate::kNone) return CompleteParentByAggregate(t);
   OnPrerequisiteDone(t);
 }

@@ -19,8 +19,9 @@ namespace {
 constexpr int kRequiresScanLimit = 256;
 
 bool HasAll(const std::vector<std::string>& have, const std::vector<std::string>& need) {
-  return std::all_of(need.begin(), need.end(),
-                     [&](const std::string& c) { return std::find(have.begin(), have.end(), c) != have.end(); });
+  return std::all_of(need.begin(), need.end(), [&](const std::string& c) {
+    return std::find(have.begin(), have.end(), c) != have.end();
+  });
 }
 
 }  // namespace
@@ -37,7 +38,8 @@ size_t TaskModule::FreeSlots(const std::string& worker_id, size_t want) const {
   return free <= 0 ? 0 : std::min<size_t>(want, static_cast<size_t>(free));
 }
 
-Task* TaskModule::BestReady(const std::vector<std::string>& queues, const std::vector<std::string>& caps) {
+Task* TaskModule::BestReady(const std::vector<std::string>& queues,
+                            const std::vector<std::string>& caps) {
   Task* best = nullptr;
   for (const std::string& name : queues) {
     auto qit = queues_.find(name);
@@ -65,7 +67,8 @@ Task* TaskModule::BestReady(const std::vector<std::string>& queues, const std::v
   return best;
 }
 
-std::string TaskModule::ClaimFor(const std::string& worker_id, const std::vector<std::string>& queues, size_t max,
+std::string TaskModule::ClaimFor(const std::string& worker_id,
+                                 const std::vector<std::string>& queues, size_t max,
                                  const std::shared_ptr<Client>& client) {
   std::string out = "[";
   const std::vector<std::string> caps = CapabilitiesOf(worker_id);
@@ -119,7 +122,8 @@ std::list<TaskModule::ClaimWaiter>::iterator TaskModule::PickWaiter(TaskQueue& q
     return rec ? rec->active_tasks : 0;
   };
   auto extra_caps = [this, &t](const ClaimWaiter& w) {
-    return static_cast<int64_t>(CapabilitiesOf(w.worker_id).size()) - static_cast<int64_t>(t.ext().requires_caps.size());
+    return static_cast<int64_t>(CapabilitiesOf(w.worker_id).size()) -
+           static_cast<int64_t>(t.ext().requires_caps.size());
   };
   std::vector<std::list<ClaimWaiter>::iterator> eligible;
   for (auto it = waiters_.begin(); it != waiters_.end();) {
@@ -133,8 +137,9 @@ std::list<TaskModule::ClaimWaiter>::iterator TaskModule::PickWaiter(TaskQueue& q
     // A worker that died while its claim waited gets nothing until it
     // heartbeats again (task.claim refuses dead workers the same way).
     const auto* rec = workers_.Find(it->worker_id);
-    if (std::find(it->queues.begin(), it->queues.end(), q.name) != it->queues.end() && !(rec && rec->dead) &&
-        HasAll(CapabilitiesOf(it->worker_id), t.ext().requires_caps) && FreeSlots(it->worker_id, 1) > 0) {
+    if (std::find(it->queues.begin(), it->queues.end(), q.name) != it->queues.end() &&
+        !(rec && rec->dead) && HasAll(CapabilitiesOf(it->worker_id), t.ext().requires_caps) &&
+        FreeSlots(it->worker_id, 1) > 0) {
       eligible.push_back(it);
     }
     ++it;
@@ -154,7 +159,8 @@ std::list<TaskModule::ClaimWaiter>::iterator TaskModule::PickWaiter(TaskQueue& q
       break;
     case Routing::kRoundRobin: {
       // The next worker id after the last one served, wrapping around.
-      std::sort(eligible.begin(), eligible.end(), [](auto a, auto b) { return a->worker_id < b->worker_id; });
+      std::sort(eligible.begin(), eligible.end(),
+                [](auto a, auto b) { return a->worker_id < b->worker_id; });
       auto next = std::find_if(eligible.begin(), eligible.end(),
                                [&](auto w) { return w->worker_id > q.last_round_robin_worker; });
       best = next != eligible.end() ? *next : eligible.front();
@@ -204,7 +210,8 @@ Status PrefixField(Status s, std::string_view prefix) {
 
 }  // namespace
 
-Result<TaskModule::ClaimRequest> TaskModule::ParseClaim(const json& params, std::string_view field_prefix) {
+Result<TaskModule::ClaimRequest> TaskModule::ParseClaim(const json& params,
+                                                        std::string_view field_prefix) {
   Params p(params);
   const json* queues_json = p.Array("queues");
   ClaimRequest req;
@@ -216,12 +223,14 @@ Result<TaskModule::ClaimRequest> TaskModule::ParseClaim(const json& params, std:
   for (const auto& q : *queues_json) {
     if (!q.is_string() || q.get_ref<const std::string&>().empty() ||
         q.get_ref<const std::string&>().size() > limits_.max_queue_name_bytes) {
-      return PrefixField(Status::InvalidParams("queues", "queues must be non-empty queue names"), field_prefix);
+      return PrefixField(Status::InvalidParams("queues", "queues must be non-empty queue names"),
+                         field_prefix);
     }
     req.queues.push_back(q.get<std::string>());
   }
   if (req.queues.empty() || req.queues.size() > 64) {
-    return PrefixField(Status::InvalidParams("queues", "queues must name 1 to 64 queues"), field_prefix);
+    return PrefixField(Status::InvalidParams("queues", "queues must name 1 to 64 queues"),
+                       field_prefix);
   }
   if (auto* w = workers_.Find(req.worker_id); w && w->dead) {
     return Status(StatusCode::kInvalidState,
@@ -230,11 +239,13 @@ Result<TaskModule::ClaimRequest> TaskModule::ParseClaim(const json& params, std:
   return req;
 }
 
-void TaskModule::StartClaim(ClaimRequest req, const std::shared_ptr<Client>& client, ClaimAnswer answer) {
+void TaskModule::StartClaim(ClaimRequest req, const std::shared_ptr<Client>& client,
+                            ClaimAnswer answer) {
   std::string tasks = ClaimFor(req.worker_id, req.queues, req.max, client);
   if (tasks != "[]" || req.wait_ms == 0) return answer(std::move(tasks));
   if (waiters_.size() >= limits_.max_claim_waiters) {
-    return answer(Status(StatusCode::kOverloaded, "too many waiting claims", {{"limit", limits_.max_claim_waiters}}));
+    return answer(Status(StatusCode::kOverloaded, "too many waiting claims",
+                         {{"limit", limits_.max_claim_waiters}}));
   }
   const uint64_t id = next_waiter_id_++;
   // A wait that runs out answers with no tasks: the worker simply claims again.
@@ -248,11 +259,12 @@ void TaskModule::StartClaim(ClaimRequest req, const std::shared_ptr<Client>& cli
     }
   });
   waiters_.push_back(ClaimWaiter{id, std::move(req.worker_id), std::move(req.queues), req.max,
-                                 client ? client->id() : 0, client, std::move(answer), core_.clock().MonoMs(),
-                                 timer});
+                                 client ? client->id() : 0, client, std::move(answer),
+                                 core_.clock().MonoMs(), timer});
 }
 
-std::list<TaskModule::ClaimWaiter>::iterator TaskModule::EraseWaiter(std::list<ClaimWaiter>::iterator it) {
+std::list<TaskModule::ClaimWaiter>::iterator TaskModule::EraseWaiter(
+    std::list<ClaimWaiter>::iterator it) {
   core_.mono_timers().Cancel(it->timer);
   return waiters_.erase(it);
 }
@@ -260,17 +272,19 @@ std::list<TaskModule::ClaimWaiter>::iterator TaskModule::EraseWaiter(std::list<C
 void TaskModule::Claim(Call& call) {
   auto req = ParseClaim(call.params, "");
   if (!req.ok()) return core_.Reply(call.reply, req.status());
-  StartClaim(std::move(*req), call.client,
-             [this, reply = call.reply, reply_encoded = call.reply_encoded](Result<std::string> tasks) {
-               if (!tasks.ok()) return core_.Reply(reply, tasks.status());
-               ReplyWithTasks(reply, reply_encoded, json::object(), *tasks);
-             });
+  StartClaim(
+      std::move(*req), call.client,
+      [this, reply = call.reply, reply_encoded = call.reply_encoded](Result<std::string> tasks) {
+        if (!tasks.ok()) return core_.Reply(reply, tasks.status());
+        ReplyWithTasks(reply, reply_encoded, json::object(), *tasks);
+      });
 }
 
 Result<std::optional<TaskModule::ClaimRequest>> TaskModule::ParseClaimNext(const json& params,
                                                                            const Task& finishing) {
   const auto it = params.is_object() ? params.find("claim_next") : params.end();
-  if (!params.is_object() || it == params.end() || it->is_null()) return std::optional<ClaimRequest>();
+  if (!params.is_object() || it == params.end() || it->is_null())
+    return std::optional<ClaimRequest>();
   if (!it->is_object()) return Status::InvalidParams("claim_next", "claim_next must be an object");
   json next = *it;
   // The worker that finishes a task claims the next one unless told otherwise.
@@ -297,9 +311,10 @@ void TaskModule::ReplyWithClaimNext(Call& call, json base, std::optional<ClaimRe
              });
 }
 
-void TaskModule::ReplyWithTasks(const ReplyFn& reply, const EncodedReplyFn& reply_encoded, json base,
-                                const std::string& tasks_json) {
-  if (reply_encoded) return core_.ReplyEncoded(reply_encoded, DumpWithMember(base, "tasks", tasks_json));
+void TaskModule::ReplyWithTasks(const ReplyFn& reply, const EncodedReplyFn& reply_encoded,
+                                json base, const std::string& tasks_json) {
+  if (reply_encoded)
+    return core_.ReplyEncoded(reply_encoded, DumpWithMember(base, "tasks", tasks_json));
   base["tasks"] = ParseStoredJson(tasks_json);  // built by the engine from stored payloads
   core_.Reply(reply, std::move(base));
 }

@@ -75,7 +75,8 @@ void TaskModule::ScheduleDeadline(const Task& t) {
   if (t.ext().escalate_before_ms > 0 && !t.ext().escalated) {
     core_.wall_timers().Schedule(t.ext().deadline_at_ms - t.ext().escalate_before_ms, [this, seq] {
       Task* t = Find(seq);
-      if (!t || t->ext().escalated || t->state == TaskState::kRunning || IsFinished(t->state)) return;
+      if (!t || t->ext().escalated || t->state == TaskState::kRunning || IsFinished(t->state))
+        return;
       core_.NextRevision();
       TaskQueue& q = QueueFor(t->queue());
       const bool ready = t->state == TaskState::kReady;
@@ -85,39 +86,46 @@ void TaskModule::ScheduleDeadline(const Task& t) {
       t->x().escalated = true;
       if (ready) q.AddReady(*t);
       Persist(*t);
-      Event(*t, "escalated", {{"from_priority", from}, {"deadline_at_ms", t->ext().deadline_at_ms}});
+      Event(*t, "escalated",
+            {{"from_priority", from}, {"deadline_at_ms", t->ext().deadline_at_ms}});
     });
   }
   if (!t.ext().deadline_missed) {
     core_.wall_timers().Schedule(t.ext().deadline_at_ms, [this, seq] {
       Task* t = Find(seq);
-      if (!t || t->ext().deadline_missed || t->state == TaskState::kCompleted || t->state == TaskState::kCancelled) return;
+      if (!t || t->ext().deadline_missed || t->state == TaskState::kCompleted ||
+          t->state == TaskState::kCancelled)
+        return;
       core_.NextRevision();
       t->x().deadline_missed = true;
       Persist(*t);
-      Event(*t, "deadline_missed", {{"deadline_at_ms", t->ext().deadline_at_ms}, {"state", TaskStateName(t->state)}});
+      Event(*t, "deadline_missed",
+            {{"deadline_at_ms", t->ext().deadline_at_ms}, {"state", TaskStateName(t->state)}});
     });
   }
 }
 
 void TaskModule::ArmLease(const Task& t) {
-  core_.mono_timers().Schedule(t.ext().lease_expires_mono_ms, [this, seq = t.seq, token = t.ext().lease_token] {
-    Task* t = Find(seq);
-    if (!t || t->state != TaskState::kRunning || t->ext().lease_token != token ||
-        t->ext().lease_expires_mono_ms > core_.clock().MonoMs()) {
-      return;
-    }
-    Stall(*t);
-  });
+  core_.mono_timers().Schedule(
+      t.ext().lease_expires_mono_ms, [this, seq = t.seq, token = t.ext().lease_token] {
+        Task* t = Find(seq);
+        if (!t || t->state != TaskState::kRunning || t->ext().lease_token != token ||
+            t->ext().lease_expires_mono_ms > core_.clock().MonoMs()) {
+          return;
+        }
+        Stall(*t);
+      });
 }
 
 void TaskModule::Stall(Task& t) {
   core_.NextRevision();
-  AttemptFailed(t, "stalled: execution lease expired (timeout_ms " + std::to_string(t.timeout_ms) + ")",
-                /*retry=*/true, /*apply_backoff=*/false, "stalled");
+  AttemptFailed(
+      t, "stalled: execution lease expired (timeout_ms " + std::to_string(t.timeout_ms) + ")",
+      /*retry=*/true, /*apply_backoff=*/false, "stalled");
 }
 
-void TaskModule::StartRunning(Task& t, const std::string& worker_id, const std::shared_ptr<Client>& client) {
+void TaskModule::StartRunning(Task& t, const std::string& worker_id,
+                              const std::shared_ptr<Client>& client) {
   const int64_t now = core_.clock().NowMs();
   TaskQueue& q = QueueFor(t.queue());
   q.wait_ms.Add(now - t.ready_at_ms);
@@ -151,13 +159,15 @@ void TaskModule::ReleaseRunning(Task& t) {
 
 void TaskModule::Finish(Task& t, TaskState final_state, bool cancel_children) {
   SetState(t, final_state);
-  payloads_.Drop(t.seq);  // finished without a claim (cancelled, a failed dependency): not read again soon
+  payloads_.Drop(
+      t.seq);  // finished without a claim (cancelled, a failed dependency): not read again soon
   const int64_t now = core_.clock().NowMs();
   t.finished_at_ms = now;
   TaskQueue& q = QueueFor(t.queue());
   if (final_state == TaskState::kCompleted) {
     q.completion_times.push_back(now);
-    while (!q.completion_times.empty() && q.completion_times.front() < now - 60'000) q.completion_times.pop_front();
+    while (!q.completion_times.empty() && q.completion_times.front() < now - 60'000)
+      q.completion_times.pop_front();
   }
   Persist(t);
   // What this sets off is queued, not recursed into: a chain of dependents
@@ -176,13 +186,17 @@ void TaskModule::AttemptFailed(Task& t, const std::string& error, bool retry, bo
   // The failed attempt's token stops working at once.
   t.x().lease_token = 0;
   if (std::string_view(event) == "stalled") {
-    Event(t, "stalled", {{"attempt", t.attempt}, {"worker_id", t.ext().worker_id}, {"error", error}});
+    Event(t, "stalled",
+          {{"attempt", t.attempt}, {"worker_id", t.ext().worker_id}, {"error", error}});
   }
   if (retry && t.attempt < t.max_attempts) {
-    const int64_t delay =
-        apply_backoff ? t.ext().backoff.DelayMs(t.attempt, SplitMix64(t.seq) ^ static_cast<uint64_t>(t.attempt)) : 0;
+    const int64_t delay = apply_backoff
+                              ? t.ext().backoff.DelayMs(
+                                    t.attempt, SplitMix64(t.seq) ^ static_cast<uint64_t>(t.attempt))
+                              : 0;
     t.run_at_ms = core_.clock().NowMs() + delay;
-    Event(t, "retrying", {{"attempt", t.attempt}, {"error", error}, {"next_run_at_ms", t.run_at_ms}});
+    Event(t, "retrying",
+          {{"attempt", t.attempt}, {"error", error}, {"next_run_at_ms", t.run_at_ms}});
     Schedule(t);
     return;
   }
@@ -195,7 +209,8 @@ void TaskModule::OnPrerequisiteDone(Task& waiter) {
   // The counters are not stored (recovery recounts them): nothing to write
   // until the task can be scheduled. Writing the record on every child's
   // completion made a parent of n children cost n records of n children.
-  if (waiter.state == TaskState::kWaiting && waiter.ext().unmet_dependencies == 0 && waiter.ext().children_pending == 0) {
+  if (waiter.state == TaskState::kWaiting && waiter.ext().unmet_dependencies == 0 &&
+      waiter.ext().children_pending == 0) {
     Schedule(waiter);
   }
 }
@@ -208,7 +223,8 @@ void TaskModule::ResolveDependent(const Task& done, Task& d) {
     return;
   }
   if (d.state == TaskState::kRunning) ReleaseRunning(d);
-  d.x().error = "dependency " + TaskId(done.seq) + (done.state == TaskState::kCancelled ? " was cancelled" : " failed");
+  d.x().error = "dependency " + TaskId(done.seq) +
+                (done.state == TaskState::kCancelled ? " was cancelled" : " failed");
   Event(d, "failed", {{"error", d.ext().error}, {"dependency", TaskId(done.seq)}});
   Finish(d, TaskState::kFailed);
 }
@@ -232,8 +248,8 @@ void TaskModule::NotifyParent(const Task& child) {
 void TaskModule::FailParentForChild(Task& p, const Task& child) {
   // A parent never waits forever: a failed child fails it, and the other
   // children are no longer wanted.
-  const std::string reason =
-      "child " + TaskId(child.seq) + (child.state == TaskState::kCancelled ? " was cancelled" : " failed");
+  const std::string reason = "child " + TaskId(child.seq) +
+                             (child.state == TaskState::kCancelled ? " was cancelled" : " failed");
   if (p.state == TaskState::kRunning) ReleaseRunning(p);
   p.x().error = reason;
   Event(p, "failed", {{"error", reason}, {"child", TaskId(child.seq)}});
@@ -269,13 +285,15 @@ void TaskModule::CompleteParentByAggregate(Task& p) {
   if (p.state == TaskState::kRunning) ReleaseRunning(p);
   if (!combined.ok()) {
     // A parent never waits forever: an aggregate over the limits fails it.
-    p.x().error = std::string("aggregate ") + AggregateName(p.ext().aggregate) + ": " + combined.status().message();
+    p.x().error = std::string("aggregate ") + AggregateName(p.ext().aggregate) + ": " +
+                  combined.status().message();
     Event(p, "failed", {{"error", p.ext().error}});
     Finish(p, TaskState::kFailed);
     return;
   }
   p.x().result = std::move(combined).value();
-  Event(p, "parent_completed", {{"aggregate", AggregateName(p.ext().aggregate)}, {"children", p.ext().children.size()}});
+  Event(p, "parent_completed",
+        {{"aggregate", AggregateName(p.ext().aggregate)}, {"children", p.ext().children.size()}});
   Event(p, "completed", {{"result", p.ext().result}});
   Finish(p, TaskState::kCompleted);
 }
@@ -293,9 +311,11 @@ void TaskModule::CancelTree(Task& t, const std::string& reason) {
   if (worker) {
     // The worker hears of the cancel only once it is durable, like any other
     // consequence of a write: a crash before the commit leaves it running.
-    core_.AfterCommit([worker, params = json{{"task_id", TaskId(t.seq)}, {"queue", t.queue()}, {"reason", reason}}] {
-      if (!worker->closed()) worker->Notify("task.cancelled", params, /*force=*/true);
-    });
+    core_.AfterCommit(
+        [worker,
+         params = json{{"task_id", TaskId(t.seq)}, {"queue", t.queue()}, {"reason", reason}}] {
+          if (!worker->closed()) worker->Notify("task.cancelled", params, /*force=*/true);
+        });
   }
   Finish(t, TaskState::kCancelled, /*cancel_children=*/true);
 }

@@ -3,9 +3,8 @@
 // time, so memory holds only a bounded share of them (PayloadCache: those
 // of the oldest unclaimed tasks, up to TaskLimits::payload_cache_bytes);
 // task.claim and task.get read the rest back with a point read.
-#include "engine/tasks/tasks.h"
-
 #include "engine/json_parse.h"
+#include "engine/tasks/tasks.h"
 
 namespace shim::engine {
 

@@ -15,7 +15,8 @@ void PayloadCache::Committed(uint64_t seq) {
   auto it = entries_.find(seq);
   if (it == entries_.end()) return;
   // In commit order, so of one group's payloads the older are kept first.
-  if (it->second.drop_at_commit || committed_bytes_ + Cost(it->second) > budget_bytes_) return Erase(it);
+  if (it->second.drop_at_commit || committed_bytes_ + Cost(it->second) > budget_bytes_)
+    return Erase(it);
   it->second.committed = true;
   committed_bytes_ += Cost(it->second);
 }

@@ -43,7 +43,8 @@ json TaskModule::Describe(const Task& t, bool with_payload) const {
   }
   if (t.state == TaskState::kRunning) {
     out["worker_id"] = t.ext().worker_id;
-    out["lease_expires_at_ms"] = core_.clock().NowMs() + (t.ext().lease_expires_mono_ms - core_.clock().MonoMs());
+    out["lease_expires_at_ms"] =
+        core_.clock().NowMs() + (t.ext().lease_expires_mono_ms - core_.clock().MonoMs());
   }
   if (t.state == TaskState::kCompleted) out["result"] = t.ext().result;
   if (!t.ext().error.empty()) out["error"] = t.ext().error;
@@ -59,7 +60,9 @@ json TaskModule::Describe(const Task& t, bool with_payload) const {
   if (!t.ext().idempotency_key.empty()) out["idempotency_key"] = t.ext().idempotency_key;
   if (!t.ext().ref.empty()) out["ref"] = t.ext().ref;
   if (!t.ext().children.empty()) {
-    out["aggregate"] = t.ext().aggregate == Aggregate::kNone ? json(nullptr) : json(AggregateName(t.ext().aggregate));
+    out["aggregate"] = t.ext().aggregate == Aggregate::kNone
+                           ? json(nullptr)
+                           : json(AggregateName(t.ext().aggregate));
     json children = json::array();
     for (uint64_t c : t.ext().children) {
       auto it = tasks_.find(c);
@@ -67,8 +70,10 @@ json TaskModule::Describe(const Task& t, bool with_payload) const {
         children.push_back({{"task_id", TaskId(c)}, {"state", nullptr}, {"result", nullptr}});
         continue;
       }
-      json cj = {{"task_id", TaskId(c)}, {"state", TaskStateName(it->second.state)},
-                 {"result", it->second.state == TaskState::kCompleted ? it->second.ext().result : json(nullptr)}};
+      json cj = {{"task_id", TaskId(c)},
+                 {"state", TaskStateName(it->second.state)},
+                 {"result", it->second.state == TaskState::kCompleted ? it->second.ext().result
+                                                                      : json(nullptr)}};
       if (!it->second.ext().error.empty()) cj["error"] = it->second.ext().error;
       children.push_back(std::move(cj));
     }
@@ -84,7 +89,8 @@ void TaskModule::Get(Call& call) {
   auto seq = ParseTaskId(id);
   auto it = seq ? tasks_.find(*seq) : tasks_.end();
   if (it == tasks_.end()) {
-    return core_.Reply(call.reply, Status::NotFound("no task '" + id + "' (unknown, or removed by retention)"));
+    return core_.Reply(call.reply,
+                       Status::NotFound("no task '" + id + "' (unknown, or removed by retention)"));
   }
   core_.Reply(call.reply, Describe(it->second, true));
 }
@@ -99,12 +105,15 @@ void TaskModule::List(Call& call) {
   std::optional<TaskState> state;
   if (state_name) {
     state = ParseTaskState(*state_name);
-    if (!state) return core_.Reply(call.reply, Status::InvalidParams("state", "unknown task state '" + *state_name + "'"));
+    if (!state)
+      return core_.Reply(
+          call.reply, Status::InvalidParams("state", "unknown task state '" + *state_name + "'"));
   }
   std::optional<uint64_t> after_seq;
   if (after) {
     after_seq = ParseTaskId(*after);
-    if (!after_seq) return core_.Reply(call.reply, Status::InvalidParams("after", "after must be a task id"));
+    if (!after_seq)
+      return core_.Reply(call.reply, Status::InvalidParams("after", "after must be a task id"));
   }
   json items = json::array();
   json next = nullptr;
@@ -112,7 +121,8 @@ void TaskModule::List(Call& call) {
   auto qit = queues_.find(queue);
   if (qit != queues_.end()) {
     const auto& seqs = qit->second.tasks;
-    for (auto it = after_seq ? std::upper_bound(seqs.begin(), seqs.end(), *after_seq) : seqs.begin();
+    for (auto it = after_seq ? std::upper_bound(seqs.begin(), seqs.end(), *after_seq)
+                             : seqs.begin();
          it != seqs.end(); ++it) {
       auto found = tasks_.find(*it);
       if (found == tasks_.end()) continue;  // forgotten by retention (TaskQueue::tasks)
@@ -139,7 +149,8 @@ void TaskModule::QueueStats(Call& call) {
   auto found = queues_.find(name);
   TaskQueue& q = found != queues_.end() ? found->second : unknown;
   const int64_t now = core_.clock().NowMs();
-  while (!q.completion_times.empty() && q.completion_times.front() < now - 60'000) q.completion_times.pop_front();
+  while (!q.completion_times.empty() && q.completion_times.front() < now - 60'000)
+    q.completion_times.pop_front();
 
   int64_t oldest_ready_age = 0;
   const Task* top = nullptr;
@@ -162,7 +173,8 @@ void TaskModule::QueueStats(Call& call) {
     }
   }
   for (const auto& w : waiters_) {
-    if (std::find(w.queues.begin(), w.queues.end(), name) != w.queues.end()) serving.insert(w.worker_id);
+    if (std::find(w.queues.begin(), w.queues.end(), name) != w.queues.end())
+      serving.insert(w.worker_id);
   }
   // Can any live worker take the task at the head of the queue?
   bool someone_can_take = !waiters_.empty() && top == nullptr;
@@ -172,7 +184,9 @@ void TaskModule::QueueStats(Call& call) {
       if (const auto* rec = workers_.Find(w.worker_id); rec && rec->dead) continue;
       const auto caps = CapabilitiesOf(w.worker_id);
       if (std::all_of(top->ext().requires_caps.begin(), top->ext().requires_caps.end(),
-                      [&](const std::string& c) { return std::find(caps.begin(), caps.end(), c) != caps.end(); })) {
+                      [&](const std::string& c) {
+                        return std::find(caps.begin(), caps.end(), c) != caps.end();
+                      })) {
         someone_can_take = true;
       }
     }
@@ -185,8 +199,8 @@ void TaskModule::QueueStats(Call& call) {
   json reasons = json::array();
   const bool starving = q.ready_count() > 0 && oldest_ready_age > q.config.starvation_ms;
   if (starving) {
-    reasons.push_back("oldest ready task has waited " + std::to_string(oldest_ready_age) + " ms (starvation_ms " +
-                      std::to_string(q.config.starvation_ms) + ")");
+    reasons.push_back("oldest ready task has waited " + std::to_string(oldest_ready_age) +
+                      " ms (starvation_ms " + std::to_string(q.config.starvation_ms) + ")");
   }
   bool saturated = false;
   if (q.ready_count() > q.config.saturation_ready) {
@@ -199,30 +213,34 @@ void TaskModule::QueueStats(Call& call) {
     reasons.push_back("no live worker can take the ready tasks");
   }
   if (q.config.paused) reasons.push_back("queue is paused");
-  core_.Reply(call.reply,
-              json{{"queue", name},
-                   {"counts", q.Counts()},
-                   {"workers", serving.size()},
-                   {"paused", q.config.paused},
-                   {"routing", RoutingName(q.config.routing)},
-                   {"completed_per_min", q.completion_times.size()},
-                   {"oldest_ready_age_ms", oldest_ready_age},
-                   {"p50_wait_ms", q.wait_ms.Median()},
-                   {"p50_run_ms", q.run_ms.Median()},
-                   {"dead_letter", q.counts[static_cast<int>(TaskState::kFailed)]},
-                   {"health", {{"starving", starving}, {"saturated", saturated}, {"reasons", std::move(reasons)}}}});
+  core_.Reply(
+      call.reply,
+      json{{"queue", name},
+           {"counts", q.Counts()},
+           {"workers", serving.size()},
+           {"paused", q.config.paused},
+           {"routing", RoutingName(q.config.routing)},
+           {"completed_per_min", q.completion_times.size()},
+           {"oldest_ready_age_ms", oldest_ready_age},
+           {"p50_wait_ms", q.wait_ms.Median()},
+           {"p50_run_ms", q.run_ms.Median()},
+           {"dead_letter", q.counts[static_cast<int>(TaskState::kFailed)]},
+           {"health",
+            {{"starving", starving}, {"saturated", saturated}, {"reasons", std::move(reasons)}}}});
 }
 
 void TaskModule::QueueList(Call& call) {
   Params p(call.params);
   auto after = p.OptStr("after", {.max = limits_.max_queue_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  core_.Reply(call.reply, ListPage(
-                              queues_, after ? &*after : nullptr, core_.limits().max_reply_bytes, "queues",
-                              [](const std::string&, const TaskQueue&) { return true; },
-                              [](const std::string& name, const TaskQueue& q) {
-                                return json{{"queue", name}, {"counts", q.Counts()}, {"paused", q.config.paused}};
-                              }));
+  core_.Reply(
+      call.reply,
+      ListPage(
+          queues_, after ? &*after : nullptr, core_.limits().max_reply_bytes, "queues",
+          [](const std::string&, const TaskQueue&) { return true; },
+          [](const std::string& name, const TaskQueue& q) {
+            return json{{"queue", name}, {"counts", q.Counts()}, {"paused", q.config.paused}};
+          }));
 }
 
 }  // namespace shim::engine

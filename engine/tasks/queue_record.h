@@ -11,10 +11,9 @@
 // Pure functions, any thread.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/record_codec.h"
 #include "engine/record_scan.h"

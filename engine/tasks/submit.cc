@@ -16,9 +16,9 @@ using storage::Family;
 struct TaskModule::Spec {
   Task task;
   std::vector<std::string> depends_on;  // task ids or refs of this batch
-  std::string parent;                    // task id or ref; empty = none
-  std::string queue;                     // interned into task at creation
-  std::string payload;                   // JSON text; stored, and cached until claimed (PayloadCache)
+  std::string parent;                   // task id or ref; empty = none
+  std::string queue;                    // interned into task at creation
+  std::string payload;  // JSON text; stored, and cached until claimed (PayloadCache)
 };
 
 namespace {
@@ -26,8 +26,8 @@ namespace {
 // A reference from a spec to another task: into this batch, or an existing task.
 struct Target {
   bool in_batch = false;
-  size_t index = 0;   // in_batch
-  uint64_t seq = 0;   // existing
+  size_t index = 0;  // in_batch
+  uint64_t seq = 0;  // existing
 };
 
 std::string FieldOf(size_t index, bool batch, std::string_view field) {
@@ -37,9 +37,11 @@ std::string FieldOf(size_t index, bool batch, std::string_view field) {
 Status Prefixed(const Status& s, size_t index, bool batch) {
   if (!batch) return s;
   json details = s.details().is_object() ? s.details() : json::object();
-  if (details.contains("field")) details["field"] = FieldOf(index, true, details["field"].get<std::string>());
+  if (details.contains("field"))
+    details["field"] = FieldOf(index, true, details["field"].get<std::string>());
   details["index"] = index;
-  return Status(s.code(), "tasks[" + std::to_string(index) + "]: " + s.message(), std::move(details));
+  return Status(s.code(), "tasks[" + std::to_string(index) + "]: " + s.message(),
+                std::move(details));
 }
 
 }  // namespace
@@ -58,7 +60,8 @@ Result<TaskModule::Spec> TaskModule::ParseSpec(const json& j, size_t index) {
   t.priority = static_cast<uint8_t>(p.OptInt("priority", {.min = 1, .max = 10}).value_or(5));
   auto delay = p.OptInt("delay_ms", {.min = 0, .max = lim.max_ttl_ms});
   auto run_at = p.OptInt("run_at_ms", {.min = 0});
-  t.max_attempts = static_cast<int16_t>(p.OptInt("max_attempts", {.min = 1, .max = kMaxTaskAttempts}).value_or(3));
+  t.max_attempts = static_cast<int16_t>(
+      p.OptInt("max_attempts", {.min = 1, .max = kMaxTaskAttempts}).value_or(3));
   t.timeout_ms = p.OptInt("timeout_ms", {.min = 1, .max = lim.max_ttl_ms}).value_or(60'000);
   // The rare fields go into the task's extra part only when given, so a
   // plain task allocates none (task.h).
@@ -75,7 +78,8 @@ Result<TaskModule::Spec> TaskModule::ParseSpec(const json& j, size_t index) {
   const json* backoff = p.OptAny("backoff");
   if (!p.ok()) return p.status();
 
-  if (delay && run_at) return Status::InvalidParams("delay_ms", "give delay_ms or run_at_ms, not both");
+  if (delay && run_at)
+    return Status::InvalidParams("delay_ms", "give delay_ms or run_at_ms, not both");
   const int64_t now = core_.clock().NowMs();
   t.run_at_ms = delay ? now + *delay : run_at.value_or(0);
   if (escalate_before.value_or(0) && !deadline) {
@@ -91,24 +95,33 @@ Result<TaskModule::Spec> TaskModule::ParseSpec(const json& j, size_t index) {
     SHIM_ASSIGN_OR_RETURN(t.x().backoff, Backoff::FromJson(backoff));
   }
   if (on_dep_failure && *on_dep_failure != "fail" && *on_dep_failure != "ignore") {
-    return Status::InvalidParams("on_dependency_failure", "on_dependency_failure must be \"fail\" or \"ignore\"");
+    return Status::InvalidParams("on_dependency_failure",
+                                 "on_dependency_failure must be \"fail\" or \"ignore\"");
   }
   if (on_dep_failure == "ignore") t.x().ignore_dependency_failure = true;
   if (aggregate) {
-    if (*aggregate == "concatenate") t.x().aggregate = Aggregate::kConcatenate;
-    else if (*aggregate == "merge") t.x().aggregate = Aggregate::kMerge;
-    else if (*aggregate == "first") t.x().aggregate = Aggregate::kFirst;
-    else if (*aggregate == "last") t.x().aggregate = Aggregate::kLast;
-    else return Status::InvalidParams("aggregate", "aggregate must be concatenate, merge, first or last");
+    if (*aggregate == "concatenate")
+      t.x().aggregate = Aggregate::kConcatenate;
+    else if (*aggregate == "merge")
+      t.x().aggregate = Aggregate::kMerge;
+    else if (*aggregate == "first")
+      t.x().aggregate = Aggregate::kFirst;
+    else if (*aggregate == "last")
+      t.x().aggregate = Aggregate::kLast;
+    else
+      return Status::InvalidParams("aggregate",
+                                   "aggregate must be concatenate, merge, first or last");
   }
   if (deps) {
     if (deps->size() > limits_.max_dependencies) {
-      return Status::TooLarge("depends_on: more than " + std::to_string(limits_.max_dependencies) + " entries",
-                              limits_.max_dependencies);
+      return Status::TooLarge(
+          "depends_on: more than " + std::to_string(limits_.max_dependencies) + " entries",
+          limits_.max_dependencies);
     }
     for (const auto& d : *deps) {
       if (!d.is_string() || d.get_ref<const std::string&>().empty()) {
-        return Status::InvalidParams("depends_on", "depends_on must list task ids or refs (strings)");
+        return Status::InvalidParams("depends_on",
+                                     "depends_on must list task ids or refs (strings)");
       }
       spec.depends_on.push_back(d.get<std::string>());
     }
@@ -125,8 +138,9 @@ Result<TaskModule::Spec> TaskModule::ParseSpec(const json& j, size_t index) {
   spec.parent = parent.value_or("");
   spec.payload = payload ? DumpCompact(*payload) : "null";
   if (spec.payload.size() > limits_.max_payload_bytes) {
-    return Status::TooLarge("payload: encoded size over " + std::to_string(limits_.max_payload_bytes) + " bytes",
-                            limits_.max_payload_bytes);
+    return Status::TooLarge(
+        "payload: encoded size over " + std::to_string(limits_.max_payload_bytes) + " bytes",
+        limits_.max_payload_bytes);
   }
   t.original_priority = t.priority;
   return spec;
@@ -158,15 +172,17 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
     const std::string& ref = specs[i].task.ext().ref;
     if (ref.empty() || !is_new(i)) continue;
     if (!refs.emplace(ref, i).second) {
-      return Prefixed(Status::InvalidParams("ref", "ref '" + ref + "' is used twice in this batch"), i, batch);
+      return Prefixed(Status::InvalidParams("ref", "ref '" + ref + "' is used twice in this batch"),
+                      i, batch);
     }
   }
   auto resolve = [&](const std::string& name, size_t i, const char* field) -> Result<Target> {
     if (auto r = refs.find(name); r != refs.end()) return Target{true, r->second, 0};
     if (auto seq = ParseTaskId(name); seq && tasks_.count(*seq)) return Target{false, 0, *seq};
-    return Prefixed(Status(StatusCode::kNotFound, std::string(field) + ": no task or ref '" + name + "'",
-                           {{"field", field}}),
-                    i, batch);
+    return Prefixed(
+        Status(StatusCode::kNotFound, std::string(field) + ": no task or ref '" + name + "'",
+               {{"field", field}}),
+        i, batch);
   };
   std::vector<std::vector<Target>> dep_targets(n);
   std::vector<std::optional<Target>> parent_target(n);
@@ -180,7 +196,8 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
       SHIM_ASSIGN_OR_RETURN(Target target, resolve(specs[i].parent, i, "parent_id"));
       if (!target.in_batch) {
         const Task& p = tasks_.at(target.seq);
-        if (p.state != TaskState::kWaiting && p.state != TaskState::kDelayed && p.state != TaskState::kReady) {
+        if (p.state != TaskState::kWaiting && p.state != TaskState::kDelayed &&
+            p.state != TaskState::kReady) {
           return Prefixed(Status(StatusCode::kInvalidState,
                                  "parent " + specs[i].parent + " is " + TaskStateName(p.state) +
                                      "; children can be added only before it runs"),
@@ -210,7 +227,7 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
   }
   // Depth-first, with an explicit stack: a batch may be one chain of
   // max_batch tasks, too deep to recurse through.
-  std::map<std::string, int> color;  // 0 new, 1 on the path, 2 done
+  std::map<std::string, int> color;                         // 0 new, 1 on the path, 2 done
   std::vector<std::pair<const std::string*, size_t>> path;  // node, next edge to follow
   std::vector<std::string> cycle;
   for (const auto& [root, unused] : edges) {
@@ -227,7 +244,8 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
       }
       const std::string& w = out[next++];
       if (color[w] == 1) {
-        auto from = std::find_if(path.begin(), path.end(), [&](const auto& e) { return *e.first == w; });
+        auto from =
+            std::find_if(path.begin(), path.end(), [&](const auto& e) { return *e.first == w; });
         for (auto it = from; it != path.end(); ++it) cycle.push_back(*it->first);
         cycle.push_back(w);
       } else if (color[w] == 0) {
@@ -238,8 +256,8 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
     if (!cycle.empty()) {
       std::string text;
       for (const auto& c : cycle) text += (text.empty() ? "" : " -> ") + c;
-      return Status(StatusCode::kDependencyCycle, "dependency cycle: " + text + "; nothing was stored",
-                    {{"cycle", cycle}});
+      return Status(StatusCode::kDependencyCycle,
+                    "dependency cycle: " + text + "; nothing was stored", {{"cycle", cycle}});
     }
   }
 
@@ -259,7 +277,8 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
     TaskQueue& q = QueueFor(t.queue());
     ++q.counts[static_cast<int>(TaskState::kWaiting)];
     q.AddTask(t.seq);
-    if (!t.ext().idempotency_key.empty()) idempotency_[{t.queue(), t.ext().idempotency_key}] = t.seq;
+    if (!t.ext().idempotency_key.empty())
+      idempotency_[{t.queue(), t.ext().idempotency_key}] = t.seq;
     core_.batch().Put(Family::kTasks, TaskPayloadKey(t.seq), specs[i].payload);
     payloads.emplace_back(t.seq, std::move(specs[i].payload));
     tasks_.emplace(t.seq, std::move(t));
@@ -281,7 +300,8 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
       if (dep.state == TaskState::kCompleted) continue;
       if (IsFinished(dep.state)) {
         if (!t.ext().ignore_dependency_failure && fail_reason[i].empty()) {
-          fail_reason[i] = "dependency " + TaskId(dseq) + (dep.state == TaskState::kCancelled ? " was cancelled" : " failed");
+          fail_reason[i] = "dependency " + TaskId(dseq) +
+                           (dep.state == TaskState::kCancelled ? " was cancelled" : " failed");
         }
         continue;
       }
@@ -289,7 +309,8 @@ Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
       dependents_[dseq].push_back(t.seq);
     }
     if (parent_target[i]) {
-      const uint64_t pseq = parent_target[i]->in_batch ? seqs[parent_target[i]->index] : parent_target[i]->seq;
+      const uint64_t pseq =
+          parent_target[i]->in_batch ? seqs[parent_target[i]->index] : parent_target[i]->seq;
       t.x().parent = pseq;
       Task& p = tasks_.at(pseq);
       p.x().children.push_back(t.seq);
@@ -341,11 +362,13 @@ void TaskModule::SubmitBatch(Call& call) {
   Params p(call.params);
   const json* tasks = p.Array("tasks");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  if (tasks->empty()) return core_.Reply(call.reply, Status::InvalidParams("tasks", "tasks must not be empty"));
+  if (tasks->empty())
+    return core_.Reply(call.reply, Status::InvalidParams("tasks", "tasks must not be empty"));
   if (tasks->size() > limits_.max_batch) {
-    return core_.Reply(call.reply, Status::TooLarge("a batch holds at most " + std::to_string(limits_.max_batch) +
-                                                        " tasks; got " + std::to_string(tasks->size()),
-                                                    limits_.max_batch));
+    return core_.Reply(
+        call.reply, Status::TooLarge("a batch holds at most " + std::to_string(limits_.max_batch) +
+                                         " tasks; got " + std::to_string(tasks->size()),
+                                     limits_.max_batch));
   }
   std::vector<Spec> specs;
   specs.reserve(tasks->size());

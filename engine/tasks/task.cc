@@ -11,7 +11,7 @@ using nlohmann::json;
 
 namespace {
 constexpr const char* kStateNames[kTaskStateCount] = {"waiting",   "delayed", "ready",    "running",
-                                                       "completed", "failed",  "cancelled"};
+                                                      "completed", "failed",  "cancelled"};
 constexpr const char* kAggregateNames[] = {"none", "concatenate", "merge", "first", "last"};
 }  // namespace
 
@@ -65,7 +65,9 @@ json Task::ToJsonRecord() const {
   const TaskExtra& e = ext();
   json attempts_json = json::array();
   for (const auto& a : e.attempts) {
-    json aj = {{"worker_id", a.worker_id}, {"started_at_ms", a.started_at_ms}, {"ended_at_ms", a.ended_at_ms}};
+    json aj = {{"worker_id", a.worker_id},
+               {"started_at_ms", a.started_at_ms},
+               {"ended_at_ms", a.ended_at_ms}};
     if (!a.error.empty()) aj["error"] = a.error;
     attempts_json.push_back(std::move(aj));
   }
@@ -115,14 +117,16 @@ bool Task::FromJsonRecord(uint64_t seq, const json& r, Task* t) {
   t->seq = seq;
   t->set_queue(r.value("queue", ""));
   t->priority = static_cast<uint8_t>(std::clamp(r.value("priority", 5), 1, 10));
-  t->original_priority = static_cast<uint8_t>(std::clamp(r.value("original_priority", int{t->priority}), 1, 10));
+  t->original_priority =
+      static_cast<uint8_t>(std::clamp(r.value("original_priority", int{t->priority}), 1, 10));
   t->state = *state_name;
   t->created_at_ms = r.value("created_at_ms", int64_t{0});
   t->run_at_ms = r.value("run_at_ms", int64_t{0});
   t->ready_at_ms = r.value("ready_at_ms", int64_t{0});
   t->ready_order = r.value("ready_order", uint64_t{0});
   t->finished_at_ms = r.value("finished_at_ms", int64_t{0});
-  t->max_attempts = static_cast<int16_t>(std::clamp<int>(r.value("max_attempts", 3), 1, kMaxTaskAttempts));
+  t->max_attempts =
+      static_cast<int16_t>(std::clamp<int>(r.value("max_attempts", 3), 1, kMaxTaskAttempts));
   t->timeout_ms = r.value("timeout_ms", int64_t{60'000});
   t->attempt = static_cast<int16_t>(std::clamp<int>(r.value("attempt", 0), 0, kMaxTaskAttempts));
   // Only what is set goes into the extra part, so an old record of a plain
@@ -146,16 +150,19 @@ bool Task::FromJsonRecord(uint64_t seq, const json& r, Task* t) {
   }
   if (r.contains("depends_on")) t->x().depends_on = r.value("depends_on", std::vector<uint64_t>{});
   if (r.value("ignore_dependency_failure", false)) t->x().ignore_dependency_failure = true;
-  if (r.contains("requires")) t->x().requires_caps = r.value("requires", std::vector<std::string>{});
+  if (r.contains("requires"))
+    t->x().requires_caps = r.value("requires", std::vector<std::string>{});
   if (r.contains("parent")) t->x().parent = r.value("parent", uint64_t{0});
-  if (r.contains("aggregate")) t->x().aggregate = static_cast<Aggregate>(std::clamp(r.value("aggregate", 0), 0, 4));
+  if (r.contains("aggregate"))
+    t->x().aggregate = static_cast<Aggregate>(std::clamp(r.value("aggregate", 0), 0, 4));
   if (r.contains("children")) t->x().children = r.value("children", std::vector<uint64_t>{});
   if (r.contains("idempotency_key")) t->x().idempotency_key = r.value("idempotency_key", "");
   if (r.contains("ref")) t->x().ref = r.value("ref", "");
   if (r.contains("tags") && !r["tags"].is_null()) t->x().tags = r["tags"];
   if (auto it = r.find("attempts"); it != r.end() && it->is_array() && !it->empty()) {
     for (const auto& a : *it) {
-      t->x().attempts.push_back(Attempt{a.value("worker_id", ""), a.value("started_at_ms", int64_t{0}),
+      t->x().attempts.push_back(Attempt{a.value("worker_id", ""),
+                                        a.value("started_at_ms", int64_t{0}),
                                         a.value("ended_at_ms", int64_t{0}), a.value("error", "")});
     }
   }

@@ -21,20 +21,27 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "engine/tasks/backoff.h"
 #include "engine/client.h"
 #include "engine/record_scan.h"
+#include "engine/tasks/backoff.h"
 
 namespace shim::engine {
 
-enum class TaskState : uint8_t { kWaiting, kDelayed, kReady, kRunning, kCompleted, kFailed, kCancelled };
+enum class TaskState : uint8_t {
+  kWaiting,
+  kDelayed,
+  kReady,
+  kRunning,
+  kCompleted,
+  kFailed,
+  kCancelled
+};
 constexpr int kTaskStateCount = 7;
 const char* TaskStateName(TaskState s);
 std::optional<TaskState> ParseTaskState(std::string_view s);
@@ -67,7 +74,7 @@ inline constexpr int16_t kMaxTaskAttempts = 1000;
 // The fields most tasks never set (see the top of this file).
 struct TaskExtra {
   Backoff backoff;
-  int64_t deadline_at_ms = 0;      // 0 = none
+  int64_t deadline_at_ms = 0;  // 0 = none
   int64_t escalate_before_ms = 0;
   bool escalated = false;
   bool deadline_missed = false;
@@ -76,45 +83,45 @@ struct TaskExtra {
   bool ignore_dependency_failure = false;
   int64_t unmet_dependencies = 0;  // not persisted: recounted at recovery
   std::vector<std::string> requires_caps;
-  uint64_t parent = 0;             // 0 = none
+  uint64_t parent = 0;  // 0 = none
   Aggregate aggregate = Aggregate::kNone;
   std::vector<uint64_t> children;  // in submit order
   int64_t children_pending = 0;    // not persisted: recounted at recovery
   std::string idempotency_key;
   std::string ref;
-  nlohmann::json tags;             // null or array
+  nlohmann::json tags;  // null or array
 
   std::vector<Attempt> attempts;
-  nlohmann::json result;           // null until completed
-  std::string error;               // final error (failed/cancelled)
-  nlohmann::json progress;         // null until reported
+  nlohmann::json result;    // null until completed
+  std::string error;        // final error (failed/cancelled)
+  nlohmann::json progress;  // null until reported
   std::string progress_message;
 
   // While running.
   std::string worker_id;
   uint64_t lease_token = 0;
-  int64_t lease_expires_mono_ms = 0;   // not persisted
-  std::weak_ptr<Client> claimed_by;    // not persisted
+  int64_t lease_expires_mono_ms = 0;  // not persisted
+  std::weak_ptr<Client> claimed_by;   // not persisted
 };
 
 struct Task {
   uint64_t seq = 0;
   const std::string* queue_name = nullptr;  // interned; null = ""
-  uint8_t priority = 5;            // 1 = highest .. 10; may be raised by escalation
+  uint8_t priority = 5;                     // 1 = highest .. 10; may be raised by escalation
   uint8_t original_priority = 5;
   TaskState state = TaskState::kWaiting;
   // 16 bits: max_attempts is at most kMaxTaskAttempts, attempt at most
   // max_attempts. Together with the three bytes above they fill one word,
   // which keeps Task at 80 bytes (see the static_assert below).
   int16_t max_attempts = 3;
-  int16_t attempt = 0;             // attempts started
+  int16_t attempt = 0;  // attempts started
 
   int64_t created_at_ms = 0;
-  int64_t run_at_ms = 0;           // delayed until (wall clock)
-  int64_t ready_at_ms = 0;         // when it last became ready
-  uint64_t ready_order = 0;        // FIFO order among equal priorities
+  int64_t run_at_ms = 0;     // delayed until (wall clock)
+  int64_t ready_at_ms = 0;   // when it last became ready
+  uint64_t ready_order = 0;  // FIFO order among equal priorities
   int64_t finished_at_ms = 0;
-  int64_t timeout_ms = 60'000;     // execution lease
+  int64_t timeout_ms = 60'000;  // execution lease
 
   const std::string& queue() const { return queue_name ? *queue_name : kNoQueue; }
   void set_queue(std::string_view name) { queue_name = InternQueueName(name); }

@@ -16,12 +16,11 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <nlohmann/json.hpp>
 #include <optional>
-#include <vector>
 #include <string>
 #include <utility>
-
-#include <nlohmann/json.hpp>
+#include <vector>
 
 #include "base/status.h"
 #include "engine/tasks/task.h"
@@ -84,11 +83,10 @@ class ReadyList {
 };
 
 struct TaskQueue {
-
   std::string name;
   QueueConfig config;
-  bool configured = false;  // has a stored config record
-  bool trim_deferred = false;  // TrimRetention waits for a cascade to end
+  bool configured = false;          // has a stored config record
+  bool trim_deferred = false;       // TrimRetention waits for a cascade to end
   std::array<ReadyList, 11> ready;  // index 1..10
   std::array<int64_t, kTaskStateCount> counts{};
   // Every retained task seq, ascending, for task.list. A forgotten task's

@@ -142,7 +142,8 @@ class Reader {
 
 bool IsDefault(const Backoff& b) {
   const Backoff d;
-  return b.type == d.type && b.delay_ms == d.delay_ms && b.max_delay_ms == d.max_delay_ms && b.jitter == d.jitter;
+  return b.type == d.type && b.delay_ms == d.delay_ms && b.max_delay_ms == d.max_delay_ms &&
+         b.jitter == d.jitter;
 }
 
 uint32_t ExtrasOf(const TaskExtra& e) {
@@ -248,7 +249,8 @@ bool Task::DecodeRecord(uint64_t seq, std::string_view record, Task* t) {
   const uint8_t state = r.U8();
   const uint8_t priority = r.U8();
   const uint8_t original_priority = r.U8();
-  if (state >= kTaskStateCount || priority < 1 || priority > 10 || original_priority < 1 || original_priority > 10) {
+  if (state >= kTaskStateCount || priority < 1 || priority > 10 || original_priority < 1 ||
+      original_priority > 10) {
     return false;
   }
   t->seq = seq;

@@ -173,7 +173,8 @@ Result<Task*> TaskModule::RunningWithToken(const json& params) {
   }
   if (t->ext().lease_token != token || token == 0) return not_owner(t->state);
   if (t->state != TaskState::kRunning) {
-    return Status(StatusCode::kInvalidState, "task " + id + " is " + TaskStateName(t->state) + ", not running",
+    return Status(StatusCode::kInvalidState,
+                  "task " + id + " is " + TaskStateName(t->state) + ", not running",
                   {{"state", TaskStateName(t->state)}});
   }
   return t;
@@ -186,7 +187,8 @@ void TaskModule::Progress(Call& call) {
   const json& progress = p.Any("progress");
   auto message = p.OptStr("message", {.max = 4096});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
-  if (DumpCompact(progress).size() > 64 * 1024) return core_.Reply(call.reply, Status::TooLarge("progress over 64 KiB", 64 * 1024));
+  if (DumpCompact(progress).size() > 64 * 1024)
+    return core_.Reply(call.reply, Status::TooLarge("progress over 64 KiB", 64 * 1024));
   core_.NextRevision();
   (*t)->x().progress = progress;
   (*t)->x().progress_message = message.value_or("");
@@ -216,9 +218,10 @@ void TaskModule::Complete(Call& call) {
   const json* result = p.OptAny("result");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (result && DumpCompact(*result).size() > limits_.max_result_bytes) {
-    return core_.Reply(call.reply, Status::TooLarge("result: encoded size over " +
-                                                        std::to_string(limits_.max_result_bytes) + " bytes",
-                                                    limits_.max_result_bytes));
+    return core_.Reply(call.reply,
+                       Status::TooLarge("result: encoded size over " +
+                                            std::to_string(limits_.max_result_bytes) + " bytes",
+                                        limits_.max_result_bytes));
   }
   Task& t = **found;
   auto next = ParseClaimNext(call.params, t);
@@ -226,7 +229,8 @@ void TaskModule::Complete(Call& call) {
   core_.NextRevision();
   ReleaseRunning(t);
   t.x().result = result ? *result : json(nullptr);
-  Event(t, "completed", {{"worker_id", t.ext().worker_id}, {"attempt", t.attempt}, {"result", t.ext().result}});
+  Event(t, "completed",
+        {{"worker_id", t.ext().worker_id}, {"attempt", t.attempt}, {"result", t.ext().result}});
   Finish(t, TaskState::kCompleted);  // t may be forgotten by retention now
   ReplyWithClaimNext(call, json{{"ok", true}}, std::move(*next));
 }
@@ -248,11 +252,13 @@ void TaskModule::Fail(Call& call) {
   AttemptFailed(t, error_text, retry, /*apply_backoff=*/true, "failed");
   const Task* after = Find(seq);
   const TaskState state = after ? after->state : TaskState::kFailed;
-  const bool again = state == TaskState::kDelayed || state == TaskState::kReady || state == TaskState::kRunning;
-  ReplyWithClaimNext(call,
-                     json{{"state", TaskStateName(state)},
-                          {"next_run_at_ms", again && after ? json(after->run_at_ms) : json(nullptr)}},
-                     std::move(*next));
+  const bool again =
+      state == TaskState::kDelayed || state == TaskState::kReady || state == TaskState::kRunning;
+  ReplyWithClaimNext(
+      call,
+      json{{"state", TaskStateName(state)},
+           {"next_run_at_ms", again && after ? json(after->run_at_ms) : json(nullptr)}},
+      std::move(*next));
 }
 
 void TaskModule::Cancel(Call& call) {
@@ -263,10 +269,11 @@ void TaskModule::Cancel(Call& call) {
   auto seq = ParseTaskId(id);
   Task* t = seq ? Find(*seq) : nullptr;
   if (!t) return core_.Reply(call.reply, Status::NotFound("no task '" + id + "'"));
-  if (t->state == TaskState::kCancelled) return core_.Reply(call.reply, json{{"state", "cancelled"}});
+  if (t->state == TaskState::kCancelled)
+    return core_.Reply(call.reply, json{{"state", "cancelled"}});
   if (IsFinished(t->state)) {
-    return core_.Reply(call.reply, Status(StatusCode::kInvalidState, "task " + id + " is already " +
-                                                                         TaskStateName(t->state),
+    return core_.Reply(call.reply, Status(StatusCode::kInvalidState,
+                                          "task " + id + " is already " + TaskStateName(t->state),
                                           {{"state", TaskStateName(t->state)}}));
   }
   core_.NextRevision();
@@ -283,8 +290,8 @@ void TaskModule::Retry(Call& call) {
   if (!t) return core_.Reply(call.reply, Status::NotFound("no task '" + id + "'"));
   if (t->state != TaskState::kFailed && t->state != TaskState::kCancelled) {
     return core_.Reply(call.reply, Status(StatusCode::kInvalidState,
-                                          "only failed or cancelled tasks can be retried; " + id + " is " +
-                                              TaskStateName(t->state),
+                                          "only failed or cancelled tasks can be retried; " + id +
+                                              " is " + TaskStateName(t->state),
                                           {{"state", TaskStateName(t->state)}}));
   }
   core_.NextRevision();
@@ -351,7 +358,8 @@ void TaskModule::QueueConfigure(Call& call) {
     r = ParseRouting(*routing);
     if (!r) {
       return core_.Reply(call.reply,
-                         Status::InvalidParams("routing", "routing must be least_loaded, round_robin or capability"));
+                         Status::InvalidParams(
+                             "routing", "routing must be least_loaded, round_robin or capability"));
     }
   }
   core_.NextRevision();

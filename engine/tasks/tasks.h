@@ -26,14 +26,13 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/call.h"
 #include "engine/core.h"
@@ -47,11 +46,11 @@ class PubSubModule;
 class WorkerModule;
 
 struct TaskLimits {
-  size_t max_batch = 10'000;             // tasks per task.submit_batch
-  size_t max_payload_bytes = 1 << 20;    // encoded JSON
+  size_t max_batch = 10'000;           // tasks per task.submit_batch
+  size_t max_payload_bytes = 1 << 20;  // encoded JSON
   size_t max_result_bytes = 1 << 20;
   size_t max_dependencies = 1000;
-  size_t max_claim = 100;                // task.claim max
+  size_t max_claim = 100;  // task.claim max
   size_t max_claim_waiters = 10'000;
   // 256 (the channel limit) less "events.": every queue has its events channel.
   size_t max_queue_name_bytes = 249;
@@ -133,7 +132,8 @@ class TaskModule {
   // retention when it returns.
   void Finish(Task& t, TaskState final_state, bool cancel_children = false);
   // A failed attempt: retry with backoff (or at once) or fail for good.
-  void AttemptFailed(Task& t, const std::string& error, bool retry, bool apply_backoff, const char* event);
+  void AttemptFailed(Task& t, const std::string& error, bool retry, bool apply_backoff,
+                     const char* event);
   void ReleaseRunning(Task& t);
   void OnPrerequisiteDone(Task& waiter);
   // What a finished task `done` does to one task waiting on it.
@@ -195,14 +195,15 @@ class TaskModule {
   // Claims now, or parks the claim until a task is ready or wait_ms passes.
   void StartClaim(ClaimRequest req, const std::shared_ptr<Client>& client, ClaimAnswer answer);
   // Parses `claim_next` of a finishing call (null when absent).
-  Result<std::optional<ClaimRequest>> ParseClaimNext(const nlohmann::json& params, const Task& finishing);
+  Result<std::optional<ClaimRequest>> ParseClaimNext(const nlohmann::json& params,
+                                                     const Task& finishing);
   // Replies `base`, plus the claim_next tasks when asked for.
   void ReplyWithClaimNext(Call& call, nlohmann::json base, std::optional<ClaimRequest> next);
   // Answers `base` with its "tasks" set to the claimed records' text: as
   // text through `reply_encoded` when the caller takes it, else as a
   // document.
-  void ReplyWithTasks(const ReplyFn& reply, const EncodedReplyFn& reply_encoded, nlohmann::json base,
-                      const std::string& tasks_json);
+  void ReplyWithTasks(const ReplyFn& reply, const EncodedReplyFn& reply_encoded,
+                      nlohmann::json base, const std::string& tasks_json);
   struct ClaimWaiter {
     uint64_t id;
     std::string worker_id;
@@ -222,8 +223,8 @@ class TaskModule {
   // text spliced in: a claim is on every task's path, and building the
   // records as documents (payload parsed, then dumped again) was a fifth of
   // the request thread in a queue drain.
-  std::string ClaimFor(const std::string& worker_id, const std::vector<std::string>& queues, size_t max,
-                       const std::shared_ptr<Client>& client);
+  std::string ClaimFor(const std::string& worker_id, const std::vector<std::string>& queues,
+                       size_t max, const std::shared_ptr<Client>& client);
   // One claim record's JSON text, members in the order the library sorts them.
   std::string ClaimRecord(const Task& t) const;
   Task* BestReady(const std::vector<std::string>& queues, const std::vector<std::string>& caps);

@@ -3,17 +3,17 @@
 // errors answered from it, and docs/protocol.md listing exactly its rows.
 #include "base/error_codes.h"
 
+#include <gtest/gtest.h>
+
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "base/status.h"
 #include "net/jsonrpc.h"
@@ -55,12 +55,12 @@ TEST(ErrorCodesTest, ReasonsAndWireCodesAreUnique) {
 // added after them).
 TEST(ErrorCodesTest, WireCodesAndReasonsAreTheContract) {
   const std::vector<std::pair<int, std::string_view>> contract = {
-      {-32700, "PARSE_ERROR"},    {-32600, "INVALID_REQUEST"},  {-32601, "METHOD_NOT_FOUND"},
-      {-32602, "INVALID_PARAMS"}, {-32603, "INTERNAL"},         {1001, "VERSION_CONFLICT"},
-      {1002, "NOT_FOUND"},        {1003, "LOCK_HELD"},          {1004, "NOT_OWNER"},
-      {1005, "FENCED"},           {1006, "DEPENDENCY_CYCLE"},   {1007, "TIMEOUT"},
-      {1008, "TOO_LARGE"},        {1009, "TYPE_MISMATCH"},      {1010, "INVALID_STATE"},
-      {1011, "OVERLOADED"},       {1012, "SHUTTING_DOWN"},      {1013, "UNAUTHORIZED"},
+      {-32700, "PARSE_ERROR"},    {-32600, "INVALID_REQUEST"}, {-32601, "METHOD_NOT_FOUND"},
+      {-32602, "INVALID_PARAMS"}, {-32603, "INTERNAL"},        {1001, "VERSION_CONFLICT"},
+      {1002, "NOT_FOUND"},        {1003, "LOCK_HELD"},         {1004, "NOT_OWNER"},
+      {1005, "FENCED"},           {1006, "DEPENDENCY_CYCLE"},  {1007, "TIMEOUT"},
+      {1008, "TOO_LARGE"},        {1009, "TYPE_MISMATCH"},     {1010, "INVALID_STATE"},
+      {1011, "OVERLOADED"},       {1012, "SHUTTING_DOWN"},     {1013, "UNAUTHORIZED"},
       {1014, "READ_ONLY"},
   };
   for (const auto& [code, reason] : contract) {
@@ -121,8 +121,8 @@ TEST(ErrorCodesTest, ProtocolErrorsAreRowsOfTheTable) {
   // Not JSON: the session answers PARSE_ERROR (net/session_protocol.cc).
   net::RequestLine read = net::ReadRequestLine("{not json");
   EXPECT_TRUE(read.syntax_error);
-  const json parse_error =
-      ErrorOf(net::EncodeErrorLine(net::RequestId(), Status(StatusCode::kParseError, "the line is not valid JSON")));
+  const json parse_error = ErrorOf(net::EncodeErrorLine(
+      net::RequestId(), Status(StatusCode::kParseError, "the line is not valid JSON")));
   ExpectProtocolRow(parse_error, StatusCode::kParseError);
   EXPECT_EQ(parse_error["message"], "the line is not valid JSON");
 
@@ -136,13 +136,14 @@ TEST(ErrorCodesTest, ProtocolErrorsAreRowsOfTheTable) {
     ExpectProtocolRow(ErrorOf(line), StatusCode::kInvalidRequest);
   }
 
-  const json unknown = ErrorOf(
-      net::EncodeErrorLine(net::RequestId::FromJson(3), Status(StatusCode::kMethodNotFound, "unknown method 'x'")));
+  const json unknown = ErrorOf(net::EncodeErrorLine(
+      net::RequestId::FromJson(3), Status(StatusCode::kMethodNotFound, "unknown method 'x'")));
   ExpectProtocolRow(unknown, StatusCode::kMethodNotFound);
 }
 
 std::string ReadProtocolDoc() {
-  const auto path = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "docs" / "protocol.md";
+  const auto path = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() /
+                    "docs" / "protocol.md";
   std::ifstream in(path);
   EXPECT_TRUE(in.good()) << "cannot read " << path;
   std::stringstream text;
@@ -168,7 +169,8 @@ std::vector<std::vector<std::string>> DocumentedErrorRows(const std::string& doc
       cells.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
     }
     // Only rows whose first cell is a number: not the header or the rule.
-    if (cells.size() >= 3 && !cells[0].empty() && (std::isdigit(cells[0][0]) || cells[0][0] == '-')) {
+    if (cells.size() >= 3 && !cells[0].empty() &&
+        (std::isdigit(cells[0][0]) || cells[0][0] == '-')) {
       rows.push_back(std::move(cells));
     }
   }
@@ -187,11 +189,13 @@ TEST(ErrorCodesTest, ProtocolDocListsEveryRowAndNothingElse) {
       EXPECT_EQ(cells[0], std::to_string(row.wire_code)) << row.reason;
       EXPECT_EQ(cells[2], std::to_string(row.http_status)) << row.reason << ": the HTTP column";
     }
-    EXPECT_TRUE(found) << "docs/protocol.md documents " << cells[1] << ", which kErrorTable does not have";
+    EXPECT_TRUE(found) << "docs/protocol.md documents " << cells[1]
+                       << ", which kErrorTable does not have";
   }
   for (const ErrorRow& row : kErrorTable) {
     if (row.code == StatusCode::kOk) continue;
-    EXPECT_TRUE(in_doc.count(std::string(row.reason))) << "docs/protocol.md does not list " << row.reason;
+    EXPECT_TRUE(in_doc.count(std::string(row.reason)))
+        << "docs/protocol.md does not list " << row.reason;
   }
 }
 

@@ -3,6 +3,7 @@
 // line with "ok:<line>", possibly in pieces.
 #include "cli/bench_loop.h"
 
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,8 +11,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "tests/support/test_util.h"
 
@@ -77,7 +76,8 @@ TEST(ConnectionLoopTest, DrivesEveryConnectionThroughItsPipelinedBatchesInOrder)
   // out only when every reply of the one before has come.
   auto batch = [](int conn, int b) {
     std::string out;
-    for (int k = 0; k < kDepth; ++k) out += std::to_string(conn) + "." + std::to_string(b) + "." + std::to_string(k) + "\n";
+    for (int k = 0; k < kDepth; ++k)
+      out += std::to_string(conn) + "." + std::to_string(b) + "." + std::to_string(k) + "\n";
     return out;
   };
   std::vector<std::string> first;
@@ -98,7 +98,8 @@ TEST(ConnectionLoopTest, DrivesEveryConnectionThroughItsPipelinedBatchesInOrder)
     ASSERT_EQ(seen[i].size(), static_cast<size_t>(kBatches * kDepth)) << "connection " << i;
     for (int b = 0; b < kBatches; ++b) {
       for (int k = 0; k < kDepth; ++k) {
-        EXPECT_EQ(seen[i][b * kDepth + k], "ok:" + std::to_string(i) + "." + std::to_string(b) + "." + std::to_string(k));
+        EXPECT_EQ(seen[i][b * kDepth + k],
+                  "ok:" + std::to_string(i) + "." + std::to_string(b) + "." + std::to_string(k));
       }
     }
   }
@@ -132,12 +133,15 @@ TEST(ConnectionLoopTest, EndRunReturnsAtOnceWhateverOthersStillAwait) {
   int replies = 0;
   ConnectionLoop loop({answered.client, silent.client});
   const auto t0 = std::chrono::steady_clock::now();
-  Status s = loop.Run({"a\n", "waits\n"}, [&](size_t i, std::string_view line) {
-    EXPECT_EQ(i, 0u);
-    ++replies;
-    if (line == "ok:a") return ConnectionLoop::Next{"b\n"};
-    return ConnectionLoop::Next{.send = {}, .done = true, .end_run = true};
-  }, /*reply_timeout_ms=*/5000);
+  Status s = loop.Run(
+      {"a\n", "waits\n"},
+      [&](size_t i, std::string_view line) {
+        EXPECT_EQ(i, 0u);
+        ++replies;
+        if (line == "ok:a") return ConnectionLoop::Next{"b\n"};
+        return ConnectionLoop::Next{.send = {}, .done = true, .end_run = true};
+      },
+      /*reply_timeout_ms=*/5000);
   ASSERT_OK(s);
   EXPECT_EQ(replies, 2);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2000));
@@ -168,8 +172,9 @@ TEST(ConnectionLoopTest, NoReplyInTimeEndsTheRunWithTimeout) {
   Pair p;  // nobody answers
   ConnectionLoop loop({p.client});
   const auto t0 = std::chrono::steady_clock::now();
-  Status s = loop.Run({"hello\n"}, [&](size_t, std::string_view) { return ConnectionLoop::Next{}; },
-                      /*reply_timeout_ms=*/100);
+  Status s = loop.Run(
+      {"hello\n"}, [&](size_t, std::string_view) { return ConnectionLoop::Next{}; },
+      /*reply_timeout_ms=*/100);
   EXPECT_EQ(s.code(), StatusCode::kTimeout) << s.ToString();
   EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(100));
 }

@@ -1,19 +1,19 @@
 // Crash test: `shim serve --durability sync` is SIGKILLed while clients
 // write and publish. Every acknowledged write and publish must survive the
 // restart, channel logs must have no gap, and the revision must not go back.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <tuple>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/support/server_process.h"
 #include "tests/support/test_util.h"
@@ -29,13 +29,15 @@ constexpr int kKeysPerThread = 4;
 using testing::kCallTimeoutMs;
 const std::string kShared = "crash.shared";
 
-std::string KeyName(int thread, int k) { return "crash/t" + std::to_string(thread) + "/k" + std::to_string(k); }
+std::string KeyName(int thread, int k) {
+  return "crash/t" + std::to_string(thread) + "/k" + std::to_string(k);
+}
 std::string OwnChannel(int thread) { return "crash.t" + std::to_string(thread); }
 
 // What the clients saw acknowledged, across rounds.
 struct Acks {
   std::mutex mu;
-  std::map<std::string, uint64_t> key_version;                      // highest acked version
+  std::map<std::string, uint64_t> key_version;                       // highest acked version
   std::map<std::string, std::map<uint64_t, json>> channel_messages;  // channel -> seq -> data
   uint64_t max_revision = 0;
   std::map<int, int> writes_per_thread;  // acknowledged writes this round
@@ -45,8 +47,8 @@ struct Acks {
 // v is the version the write creates: one writer per key makes that
 // deterministic) and publishes to its own channel and a shared one. Records
 // each acknowledgement; stops at the first error (the server was killed).
-void Writer(const ServerProcess& server, int round, int t, std::map<std::string, uint64_t> start_versions,
-            Acks* acks, std::atomic<bool>* stop) {
+void Writer(const ServerProcess& server, int round, int t,
+            std::map<std::string, uint64_t> start_versions, Acks* acks, std::atomic<bool>* stop) {
   auto connected = server.Connect();
   if (!connected.ok()) return;
   auto& client = *connected;
@@ -56,7 +58,8 @@ void Writer(const ServerProcess& server, int round, int t, std::map<std::string,
     if (i % 2 == 0) {
       const std::string key = KeyName(t, (i / 2) % kKeysPerThread);
       const uint64_t v = version[key] + 1;
-      auto r = client->Call("state.set", {{"key", key}, {"value", {{"t", t}, {"v", v}}}}, kCallTimeoutMs);
+      auto r = client->Call("state.set", {{"key", key}, {"value", {{"t", t}, {"v", v}}}},
+                            kCallTimeoutMs);
       if (!r.ok()) return;
       // Fail loudly but keep going: the assertion is in the verifier.
       EXPECT_EQ((*r)["version"], v) << key;
@@ -68,7 +71,8 @@ void Writer(const ServerProcess& server, int round, int t, std::map<std::string,
     } else {
       const std::string channel = (i % 4 == 1) ? OwnChannel(t) : kShared;
       json data = {{"r", round}, {"t", t}, {"p", ++published}, {"channel", channel}};
-      auto r = client->Call("pubsub.publish", {{"channel", channel}, {"data", data}}, kCallTimeoutMs);
+      auto r =
+          client->Call("pubsub.publish", {{"channel", channel}, {"data", data}}, kCallTimeoutMs);
       if (!r.ok()) return;
       const uint64_t seq = (*r)["seq"].get<uint64_t>();
       std::lock_guard<std::mutex> lock(acks->mu);
@@ -83,8 +87,10 @@ void Writer(const ServerProcess& server, int round, int t, std::map<std::string,
 void ReadHistory(net::LineClient& client, const std::string& channel, std::vector<json>* out) {
   uint64_t from = 1;
   for (int page = 0; page < 10'000; ++page) {
-    ASSERT_OK_AND_ASSIGN(json h, client.Call("pubsub.history",
-                                             {{"channel", channel}, {"from_seq", from}, {"limit", 1000}}, kCallTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(
+        json h,
+        client.Call("pubsub.history", {{"channel", channel}, {"from_seq", from}, {"limit", 1000}},
+                    kCallTimeoutMs));
     const json& messages = h["messages"];
     if (messages.empty()) return;
     for (const json& m : messages) out->push_back(m);
@@ -98,7 +104,8 @@ void ReadHistory(net::LineClient& client, const std::string& channel, std::vecto
 void Verify(const ServerProcess& server, Acks& acks, std::map<std::string, uint64_t>* found) {
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kCallTimeoutMs));
-  EXPECT_GE(ping["revision"].get<uint64_t>(), acks.max_revision) << "the revision went back across the crash";
+  EXPECT_GE(ping["revision"].get<uint64_t>(), acks.max_revision)
+      << "the revision went back across the crash";
 
   int landed_unacked = 0;  // writes cut off before their reply, yet durable
   for (int t = 0; t < kThreads; ++t) {
@@ -116,7 +123,8 @@ void Verify(const ServerProcess& server, Acks& acks, std::map<std::string, uint6
       // One writer per key with one request in flight: at most one
       // unacknowledged write can have landed.
       EXPECT_LE(version, acked + 1) << key << ": a write nobody sent";
-      EXPECT_EQ(got["value"], json({{"t", t}, {"v", version}})) << key << ": value does not match its version";
+      EXPECT_EQ(got["value"], json({{"t", t}, {"v", version}}))
+          << key << ": value does not match its version";
       EXPECT_LE(got["revision"].get<uint64_t>(), ping["revision"].get<uint64_t>()) << key;
       if (version > acked) ++landed_unacked;
       (*found)[key] = version;
@@ -145,7 +153,9 @@ void Verify(const ServerProcess& server, Acks& acks, std::map<std::string, uint6
       EXPECT_EQ(++seen[id], 1) << channel << " " << m.dump();
     }
   }
-  std::cout << "[ info ] " << landed_unacked << " unacknowledged writes/publishes turned out durable (keys: this kill; channels: all kills so far)"
+  std::cout << "[ info ] " << landed_unacked
+            << " unacknowledged writes/publishes turned out durable (keys: this kill; channels: "
+               "all kills so far)"
             << std::endl;
 }
 
@@ -183,11 +193,12 @@ TEST(KillTest, AcknowledgedWritesAndPublishesSurviveSigkill) {
 
     int total = 0;
     for (int t = 0; t < kThreads; ++t) {
-      EXPECT_GT(acks.writes_per_thread[t], 0) << "writer " << t << " got nothing acknowledged in round " << round;
+      EXPECT_GT(acks.writes_per_thread[t], 0)
+          << "writer " << t << " got nothing acknowledged in round " << round;
       total += acks.writes_per_thread[t];
     }
-    std::cout << "[ info ] round " << round << ": " << total << " acknowledged writes and publishes before SIGKILL"
-              << std::endl;
+    std::cout << "[ info ] round " << round << ": " << total
+              << " acknowledged writes and publishes before SIGKILL" << std::endl;
 
     ASSERT_OK(server.Start());
     versions.clear();
@@ -197,12 +208,15 @@ TEST(KillTest, AcknowledgedWritesAndPublishesSurviveSigkill) {
   // The recovered server takes new writes at the next versions and seqs.
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   const std::string key = KeyName(0, 0);
-  ASSERT_OK_AND_ASSIGN(json set, client->Call("state.set", {{"key", key}, {"value", "after"}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(
+      json set, client->Call("state.set", {{"key", key}, {"value", "after"}}, kCallTimeoutMs));
   EXPECT_EQ(set["version"], versions[key] + 1);
   EXPECT_GT(set["revision"].get<uint64_t>(), acks.max_revision);
   std::vector<json> log;
   ASSERT_NO_FATAL_FAILURE(ReadHistory(*client, kShared, &log));
-  ASSERT_OK_AND_ASSIGN(json pub, client->Call("pubsub.publish", {{"channel", kShared}, {"data", "after"}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(
+      json pub,
+      client->Call("pubsub.publish", {{"channel", kShared}, {"data", "after"}}, kCallTimeoutMs));
   EXPECT_EQ(pub["seq"], log.size() + 1);
 }
 

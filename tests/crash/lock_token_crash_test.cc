@@ -8,14 +8,14 @@
 // - every grant after the restart has a token greater than every token
 //   granted before the kill (tokens are revisions, and the revision is
 //   persisted with the writes it counts).
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "net/line_client.h"
 #include "tests/support/load_baseline.h"
@@ -32,7 +32,8 @@ using SteadyClock = std::chrono::steady_clock;
 // clock now plus the monotonic time left): both ends of a window are
 // events the test saw, so the checks hold however slow the restart is.
 int64_t WallNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -56,23 +57,27 @@ TEST(LockTokenCrashTest, HeldLocksSurviveSigkillWithFullTtlAndTokensKeepIncreasi
   uint64_t max_token = 0;
   // Churn: many grants, released, so the revision is well past the held tokens.
   for (int i = 0; i < 20; ++i) {
-    ASSERT_OK_AND_ASSIGN(json r, c->Call("lock.acquire", {{"name", "churn"}, {"owner", "c"}, {"ttl_ms", 1000}}));
+    ASSERT_OK_AND_ASSIGN(
+        json r, c->Call("lock.acquire", {{"name", "churn"}, {"owner", "c"}, {"ttl_ms", 1000}}));
     const uint64_t t = r["token"].get<uint64_t>();
     ASSERT_GT(t, max_token);
     max_token = t;
     ASSERT_OK(c->Call("lock.release", {{"name", "churn"}, {"token", t}}));
   }
-  std::map<std::string, uint64_t> held;          // lock -> token
-  std::map<std::string, int64_t> first_expiry;   // lock -> expires_at_ms of the grant
+  std::map<std::string, uint64_t> held;         // lock -> token
+  std::map<std::string, int64_t> first_expiry;  // lock -> expires_at_ms of the grant
   for (const char* name : {"alpha", "beta", "gamma"}) {
-    ASSERT_OK_AND_ASSIGN(json r,
-                         c->Call("lock.acquire", {{"name", name}, {"owner", std::string("owner-") + name}, {"ttl_ms", kTtlMs}}));
+    ASSERT_OK_AND_ASSIGN(json r, c->Call("lock.acquire", {{"name", name},
+                                                          {"owner", std::string("owner-") + name},
+                                                          {"ttl_ms", kTtlMs}}));
     held[name] = r["token"].get<uint64_t>();
     first_expiry[name] = r["expires_at_ms"].get<int64_t>();
     max_token = std::max(max_token, held[name]);
   }
   // A fenced write under a held lock, acknowledged before the kill.
-  ASSERT_OK(c->Call("state.set", {{"key", "k"}, {"value", 1}, {"fence", {{"lock", "alpha"}, {"token", held["alpha"]}}}}));
+  ASSERT_OK(c->Call(
+      "state.set",
+      {{"key", "k"}, {"value", 1}, {"fence", {{"lock", "alpha"}, {"token", held["alpha"]}}}}));
 
   // Spend most of the TTL, then kill.
   std::this_thread::sleep_for(std::chrono::milliseconds(kTtlMs - 500));
@@ -94,20 +99,29 @@ TEST(LockTokenCrashTest, HeldLocksSurviveSigkillWithFullTtlAndTokensKeepIncreasi
     EXPECT_EQ(st["token"], token) << name;
     ASSERT_TRUE(st["expires_at_ms"].is_number_integer()) << st;
     restored_expiry[name] = st["expires_at_ms"].get<int64_t>();
-    EXPECT_GE(restored_expiry[name], killed_at + kTtlMs - 1) << name << ": not a full TTL from the recovery";
+    EXPECT_GE(restored_expiry[name], killed_at + kTtlMs - 1)
+        << name << ": not a full TTL from the recovery";
     EXPECT_LE(restored_expiry[name], restarted_at + kTtlMs + 1) << name;
   }
-  EXPECT_EQ(c->Call("lock.acquire", {{"name", "beta"}, {"owner", "intruder"}, {"ttl_ms", 100}}).status().code(),
+  EXPECT_EQ(c->Call("lock.acquire", {{"name", "beta"}, {"owner", "intruder"}, {"ttl_ms", 100}})
+                .status()
+                .code(),
             StatusCode::kLockHeld);
   // The recovered holder's token still fences; an invented one does not.
-  EXPECT_OK(c->Call("state.set", {{"key", "k"}, {"value", 2}, {"fence", {{"lock", "alpha"}, {"token", held["alpha"]}}}}));
-  EXPECT_EQ(c->Call("state.set", {{"key", "k"}, {"value", 3}, {"fence", {{"lock", "alpha"}, {"token", max_token + 1}}}})
+  EXPECT_OK(c->Call(
+      "state.set",
+      {{"key", "k"}, {"value", 2}, {"fence", {{"lock", "alpha"}, {"token", held["alpha"]}}}}));
+  EXPECT_EQ(c->Call("state.set", {{"key", "k"},
+                                  {"value", 3},
+                                  {"fence", {{"lock", "alpha"}, {"token", max_token + 1}}}})
                 .status()
                 .code(),
             StatusCode::kFenced);
 
   // The first grant after the restart (a fresh lock) outranks every old token.
-  ASSERT_OK_AND_ASSIGN(json fresh, c->Call("lock.acquire", {{"name", "fresh"}, {"owner", "new"}, {"ttl_ms", 10'000}}));
+  ASSERT_OK_AND_ASSIGN(
+      json fresh,
+      c->Call("lock.acquire", {{"name", "fresh"}, {"owner", "new"}, {"ttl_ms", 10'000}}));
   EXPECT_GT(fresh["token"].get<uint64_t>(), max_token);
 
   // Past the first expiry, before the restored one: still held. If it is
@@ -122,21 +136,28 @@ TEST(LockTokenCrashTest, HeldLocksSurviveSigkillWithFullTtlAndTokensKeepIncreasi
     EXPECT_EQ(st["token"], held["gamma"]);
   } else {
     EXPECT_GE(answered_at, restored_expiry["gamma"] - 1)
-        << "expired early: " << answered_at - first_expiry["gamma"] << " ms after its first expiry, "
-        << restored_expiry["gamma"] - answered_at << " ms before its restored one";
+        << "expired early: " << answered_at - first_expiry["gamma"]
+        << " ms after its first expiry, " << restored_expiry["gamma"] - answered_at
+        << " ms before its restored one";
   }
 
   // A waiter gets the old lock when its restored TTL runs out, with a newer token.
   const int64_t wait_ms = std::max<int64_t>(0, restored_expiry["alpha"] - WallNowMs()) + 10'000;
-  ASSERT_OK_AND_ASSIGN(json taken, c->Call("lock.acquire", {{"name", "alpha"}, {"owner", "next"}, {"ttl_ms", 1000},
-                                                            {"wait_ms", wait_ms}}, static_cast<int>(wait_ms) + 10'000));
-  EXPECT_GE(WallNowMs(), restored_expiry["alpha"] - 1) << "handed over before its restored TTL passed";
+  ASSERT_OK_AND_ASSIGN(
+      json taken,
+      c->Call("lock.acquire",
+              {{"name", "alpha"}, {"owner", "next"}, {"ttl_ms", 1000}, {"wait_ms", wait_ms}},
+              static_cast<int>(wait_ms) + 10'000));
+  EXPECT_GE(WallNowMs(), restored_expiry["alpha"] - 1)
+      << "handed over before its restored TTL passed";
   EXPECT_GT(taken["token"].get<uint64_t>(), fresh["token"].get<uint64_t>());
   for (const char* name : {"beta", "gamma"}) {
     EXPECT_TRUE(WaitUntilFree(*c, name, 10'000)) << name << " never expired";
   }
   // The old alpha token is now fenced; the value written under it stands.
-  EXPECT_EQ(c->Call("state.set", {{"key", "k"}, {"value", 4}, {"fence", {{"lock", "alpha"}, {"token", held["alpha"]}}}})
+  EXPECT_EQ(c->Call("state.set", {{"key", "k"},
+                                  {"value", 4},
+                                  {"fence", {{"lock", "alpha"}, {"token", held["alpha"]}}}})
                 .status()
                 .code(),
             StatusCode::kFenced);
@@ -154,7 +175,8 @@ TEST(LockTokenCrashTest, AcknowledgedHandOffSurvivesSigkillAndTokensKeepIncreasi
     ASSERT_OK_AND_ASSIGN(auto probe, server.Connect());
     ttl_ms = MeasureLoad(*probe).Window(300, 30);
   }
-  const int64_t wait_ms = ttl_ms + 10'000;  // the previous round's restored holder lets go within a TTL
+  const int64_t wait_ms =
+      ttl_ms + 10'000;  // the previous round's restored holder lets go within a TTL
   uint64_t max_token = 0;
   for (int round = 0; round < 3; ++round) {
     ASSERT_OK_AND_ASSIGN(auto holder, server.Connect());
@@ -162,15 +184,21 @@ TEST(LockTokenCrashTest, AcknowledgedHandOffSurvivesSigkillAndTokensKeepIncreasi
     const std::string owner = "h" + std::to_string(round);
     // The lock from the previous round may still be held by its restored
     // holder: take it over with a wait.
-    ASSERT_OK_AND_ASSIGN(json r, holder->Call("lock.acquire", {{"name", "L"}, {"owner", owner}, {"ttl_ms", ttl_ms},
-                                                               {"wait_ms", wait_ms}}, static_cast<int>(wait_ms) + 10'000));
+    ASSERT_OK_AND_ASSIGN(
+        json r,
+        holder->Call("lock.acquire",
+                     {{"name", "L"}, {"owner", owner}, {"ttl_ms", ttl_ms}, {"wait_ms", wait_ms}},
+                     static_cast<int>(wait_ms) + 10'000));
     const uint64_t t = r["token"].get<uint64_t>();
     EXPECT_GT(t, max_token) << "round " << round;
     max_token = std::max(max_token, t);
     // A waiter queues; the holder's release hands the lock over in the same
     // write; then the server is killed.
-    ASSERT_OK_AND_ASSIGN(uint64_t id, waiter->SendRequest("lock.acquire", {{"name", "L"}, {"owner", "w" + std::to_string(round)},
-                                                                          {"ttl_ms", ttl_ms}, {"wait_ms", wait_ms}}));
+    ASSERT_OK_AND_ASSIGN(
+        uint64_t id, waiter->SendRequest("lock.acquire", {{"name", "L"},
+                                                          {"owner", "w" + std::to_string(round)},
+                                                          {"ttl_ms", ttl_ms},
+                                                          {"wait_ms", wait_ms}}));
     // Queued before the release, so the release hands it over.
     bool queued = false;
     for (int i = 0; i < 500 && !queued; ++i) {
@@ -193,7 +221,8 @@ TEST(LockTokenCrashTest, AcknowledgedHandOffSurvivesSigkillAndTokensKeepIncreasi
     ASSERT_OK(server.Start());
     ASSERT_OK_AND_ASSIGN(auto c, server.Connect());
     ASSERT_OK_AND_ASSIGN(json st, c->Call("lock.status", {{"name", "L"}}));
-    EXPECT_EQ(st["owner"], "w" + std::to_string(round)) << "the acknowledged hand-off survived the kill";
+    EXPECT_EQ(st["owner"], "w" + std::to_string(round))
+        << "the acknowledged hand-off survived the kill";
     EXPECT_EQ(st["token"], granted.value()["token"]);
   }
 }

@@ -243,8 +243,7 @@ TEST(TasksCrashTest, KillDuringDrainLosesNothingAndRunsNothingTwice) {
   ASSERT_TRUE(drained) << "the queue was not drained after the restart";
   std::printf(
       "[ info ] after restart: %d held tasks completed with their old token, %zu were already "
-      "completed, "
-      "%d completes refused for a lapsed lease\n",
+      "completed, %d completes refused for a lapsed lease\n",
       retried_with_old_token, durable_unacked.size(), ledger.lost_leases);
 
   // Every task completed exactly once: one acknowledgement (none if the

@@ -4,6 +4,7 @@
 // stays bounded (RSS from /proc), and that a bystander client keeps getting
 // prompt answers. (A client that never reads, and one that trickles bytes,
 // are in bad_input_test.cc and access_test.cc.)
+#include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -11,12 +12,10 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/support/server_process.h"
 #include "tests/support/test_util.h"
@@ -47,19 +46,23 @@ void ExpectPromptService(net::LineClient& client, const std::string& tag, int ro
   for (int i = 0; i < rounds; ++i) {
     const auto start = Clock::now();
     const std::string key = "bystander/" + tag + "/" + std::to_string(i);
-    ASSERT_OK_AND_ASSIGN(json w, client.Call("state.set", {{"key", key}, {"value", i}}, kLoadedCallTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(
+        json w, client.Call("state.set", {{"key", key}, {"value", i}}, kLoadedCallTimeoutMs));
     EXPECT_EQ(w["version"], 1);
     ASSERT_OK_AND_ASSIGN(json r, client.Call("state.get", {{"key", key}}, kLoadedCallTimeoutMs));
     EXPECT_EQ(r["value"], i);
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-    EXPECT_LT(ms, testing::LatencyBoundMs(2000)) << tag << ": bystander round trip " << i << " took " << ms << " ms";
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    EXPECT_LT(ms, testing::LatencyBoundMs(2000))
+        << tag << ": bystander round trip " << i << " took " << ms << " ms";
   }
 }
 
 TEST(AbuseTest, ThousandConcurrentConnectionsAreServedAndTheNextIsRefusedClearly) {
   constexpr int kConnections = 1000;
   if (!RaiseOwnFileLimit(2 * kConnections + 256)) {
-    SHIM_SKIP_OR_FAIL("the open-file hard limit is below " << 2 * kConnections + 256 << " (ulimit -Hn)");
+    SHIM_SKIP_OR_FAIL("the open-file hard limit is below " << 2 * kConnections + 256
+                                                           << " (ulimit -Hn)");
   }
   // Room for exactly the crowd and the bystander.
   ServerProcess server({.extra_args = {"--max-connections", std::to_string(kConnections + 1)}});
@@ -72,8 +75,9 @@ TEST(AbuseTest, ThousandConcurrentConnectionsAreServedAndTheNextIsRefusedClearly
   std::vector<uint64_t> ids;
   for (int i = 0; i < kConnections; ++i) {
     ASSERT_OK_AND_ASSIGN(auto c, server.Connect());
-    ASSERT_OK_AND_ASSIGN(uint64_t id, c->SendRequest("state.set", {{"key", "crowd/" + std::to_string(i)},
-                                                                   {"value", i}}));
+    ASSERT_OK_AND_ASSIGN(
+        uint64_t id,
+        c->SendRequest("state.set", {{"key", "crowd/" + std::to_string(i)}, {"value", i}}));
     crowd.push_back(std::move(c));
     ids.push_back(id);
   }
@@ -84,16 +88,20 @@ TEST(AbuseTest, ThousandConcurrentConnectionsAreServedAndTheNextIsRefusedClearly
     ASSERT_EQ(r["version"], 1) << "connection " << i;
   }
   const long rss_with_crowd = RssKiB(server.pid());
-  std::printf("[ info ] server RSS %ld KiB idle, %ld KiB with %d connections (%.1f KiB each)\n", rss_before,
-              rss_with_crowd, kConnections, double(rss_with_crowd - rss_before) / kConnections);
-  EXPECT_LT(rss_with_crowd - rss_before, testing::MemoryBoundKiB(128 * 1024)) << "KiB for " << kConnections << " connections";
+  std::printf("[ info ] server RSS %ld KiB idle, %ld KiB with %d connections (%.1f KiB each)\n",
+              rss_before, rss_with_crowd, kConnections,
+              double(rss_with_crowd - rss_before) / kConnections);
+  EXPECT_LT(rss_with_crowd - rss_before, testing::MemoryBoundKiB(128 * 1024))
+      << "KiB for " << kConnections << " connections";
 
   // One more is told why, then closed; everyone already in is unaffected.
   ASSERT_OK_AND_ASSIGN(auto extra, server.Connect());
   ASSERT_OK_AND_ASSIGN(json refusal, extra->ReadMessage(kLoadedCallTimeoutMs));
   EXPECT_EQ(refusal["error"]["data"]["reason"], "OVERLOADED") << refusal.dump();
-  EXPECT_FALSE(extra->ReadLine(kLoadedCallTimeoutMs).ok()) << "the refused connection must be closed";
-  ASSERT_OK_AND_ASSIGN(json last, crowd.back()->Call("state.get", {{"key", "crowd/999"}}, kLoadedCallTimeoutMs));
+  EXPECT_FALSE(extra->ReadLine(kLoadedCallTimeoutMs).ok())
+      << "the refused connection must be closed";
+  ASSERT_OK_AND_ASSIGN(
+      json last, crowd.back()->Call("state.get", {{"key", "crowd/999"}}, kLoadedCallTimeoutMs));
   EXPECT_EQ(last["value"], kConnections - 1);
 
   // Once the crowd leaves, its slots are free again.
@@ -132,12 +140,14 @@ TEST(AbuseTest, TenThousandSubscriptionsEachGetEveryMessage) {
     }
     subscribers.push_back(std::move(client));
   }
-  ASSERT_OK_AND_ASSIGN(json stats, bystander->Call("sys.stats", json::object(), kLoadedCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json stats,
+                       bystander->Call("sys.stats", json::object(), kLoadedCallTimeoutMs));
   EXPECT_GE(stats["engine"]["subscriptions"].get<int64_t>(), kClients * kPerClient);
 
   for (int m = 1; m <= kMessages; ++m) {
-    ASSERT_OK_AND_ASSIGN(json pub, bystander->Call("pubsub.publish", {{"channel", "fan/out"}, {"data", {{"m", m}}}},
-                                                   kLoadedCallTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(
+        json pub, bystander->Call("pubsub.publish", {{"channel", "fan/out"}, {"data", {{"m", m}}}},
+                                  kLoadedCallTimeoutMs));
     EXPECT_EQ(pub["delivered"], kClients * kPerClient) << "message " << m;
   }
   ExpectPromptService(*bystander, "fan");
@@ -152,13 +162,14 @@ TEST(AbuseTest, TenThousandSubscriptionsEachGetEveryMessage) {
       const uint64_t sub = n["params"]["subscription"];
       auto [it, fresh] = index_of.emplace(sub, static_cast<int>(index_of.size()));
       ASSERT_LT(it->second, kPerClient);
-      EXPECT_EQ(n["params"]["data"]["m"], next_m[it->second]++) << "client " << c << " subscription " << sub;
+      EXPECT_EQ(n["params"]["data"]["m"], next_m[it->second]++)
+          << "client " << c << " subscription " << sub;
       ++received;
     }
   }
   const long rss_after = RssKiB(server.pid());
-  std::printf("[ info ] server RSS %ld KiB before, %ld KiB with %d subscriptions\n", rss_before, rss_after,
-              kClients * kPerClient);
+  std::printf("[ info ] server RSS %ld KiB before, %ld KiB with %d subscriptions\n", rss_before,
+              rss_after, kClients * kPerClient);
   EXPECT_LT(rss_after - rss_before, testing::MemoryBoundKiB(128 * 1024));
 }
 
@@ -181,14 +192,18 @@ TEST(AbuseTest, FloodOfLargeMessagesKeepsMemoryBoundedAndOthersServed) {
       for (int i = 0; i < kPerFlooder; ++i) {
         if (i % 4 == 3) {
           // An over-long request line, sent whole.
-          json oversized = {{"jsonrpc", "2.0"}, {"id", 1'000'000 + i}, {"method", "state.set"},
+          json oversized = {{"jsonrpc", "2.0"},
+                            {"id", 1'000'000 + i},
+                            {"method", "state.set"},
                             {"params", {{"key", "flood/no"}, {"value", too_big}}}};
           if (!(*client)->SendRaw(oversized.dump() + "\n").ok()) return;
           auto r = (*client)->ReadMessage(kLoadedCallTimeoutMs);
           if (r.ok() && (*r)["error"]["data"]["reason"] == "TOO_LARGE") ++refused[f];
           continue;
         }
-        auto r = (*client)->Call("state.set", {{"key", "flood/" + std::to_string(f)}, {"value", big}}, kLoadedCallTimeoutMs);
+        auto r =
+            (*client)->Call("state.set", {{"key", "flood/" + std::to_string(f)}, {"value", big}},
+                            kLoadedCallTimeoutMs);
         if (r.ok()) ++accepted[f];
       }
     });
@@ -201,16 +216,20 @@ TEST(AbuseTest, FloodOfLargeMessagesKeepsMemoryBoundedAndOthersServed) {
   }
   for (auto& t : threads) t.join();
   rss_peak = std::max(rss_peak, RssKiB(server.pid()));
-  std::printf("[ info ] server RSS %ld KiB before, peak %ld KiB during a flood of %d x %d ~1 MiB lines\n",
-              rss_before, rss_peak, kFlooders, kPerFlooder);
+  std::printf(
+      "[ info ] server RSS %ld KiB before, peak %ld KiB during a flood of %d x %d ~1 MiB lines\n",
+      rss_before, rss_peak, kFlooders, kPerFlooder);
   for (int f = 0; f < kFlooders; ++f) {
     EXPECT_EQ(accepted[f], kPerFlooder - kPerFlooder / 4) << "flooder " << f;
     EXPECT_EQ(refused[f], kPerFlooder / 4) << "flooder " << f;
-    ASSERT_OK_AND_ASSIGN(json r, bystander->Call("state.get", {{"key", "flood/" + std::to_string(f)}}, kLoadedCallTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json r,
+                         bystander->Call("state.get", {{"key", "flood/" + std::to_string(f)}},
+                                         kLoadedCallTimeoutMs));
     EXPECT_EQ(r["value"].get_ref<const std::string&>().size(), big.size());
     EXPECT_EQ(r["version"], kPerFlooder - kPerFlooder / 4);
   }
-  ASSERT_OK_AND_ASSIGN(json none, bystander->Call("state.get", {{"key", "flood/no"}}, kLoadedCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json none,
+                       bystander->Call("state.get", {{"key", "flood/no"}}, kLoadedCallTimeoutMs));
   EXPECT_TRUE(none.is_null()) << "a discarded over-long line must not be applied: " << none.dump();
   // ~72 MiB went in; the server holds the 4 live values plus buffers, not
   // the whole flood.

@@ -36,12 +36,12 @@ namespace {
 using net::LineClient;
 using nlohmann::json;
 using testing::ExpectError;
+using testing::ReadFile;
 using testing::RunServeToExit;
 using testing::RunShim;
 using testing::ServerProcess;
 using testing::SpawnServe;
 using testing::TempDir;
-using testing::ReadFile;
 using Clock = std::chrono::steady_clock;
 
 using testing::kCallTimeoutMs;
@@ -274,7 +274,8 @@ TEST(TcpListenTest, LoopbackWithoutTokenServesWithoutAuthButRefusesHttp) {
     rest += *line + "\n";
   }
   EXPECT_NE(rest.find("not HTTP"), std::string::npos) << rest;
-  ASSERT_OK_AND_ASSIGN(json csrf, unix_client->Call("state.get", {{"key", "csrf"}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json csrf,
+                       unix_client->Call("state.get", {{"key", "csrf"}}, kCallTimeoutMs));
   EXPECT_TRUE(csrf.is_null()) << "the body of an HTTP request was executed: " << csrf.dump();
 
   ASSERT_OK_AND_ASSIGN(json again, tcp->Call("sys.ping", json::object(), kCallTimeoutMs));
@@ -322,8 +323,8 @@ class TcpAuthTest : public ::testing::Test {
     // Both long-lived clients are still served, and so is a new one.
     ASSERT_OK_AND_ASSIGN(json ping, tcp_->Call("sys.ping", json::object(), kCallTimeoutMs));
     EXPECT_EQ(ping["pong"], true);
-    ASSERT_OK_AND_ASSIGN(json set,
-                         unix_->Call("state.set", {{"key", "after"}, {"value", 1}}, kCallTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(
+        json set, unix_->Call("state.set", {{"key", "after"}, {"value", 1}}, kCallTimeoutMs));
     EXPECT_GE(set["version"].get<int>(), 1);
     ExpectHealthy(socket_);
   }
@@ -501,8 +502,8 @@ TEST_F(TcpAuthTest, ClientCommandsAuthenticateOverTcp) {
 // commands: over authenticated TCP its writes land on this server.
 TEST_F(TcpAuthTest, BenchRunsOverTcpWithTheToken) {
   std::string out;
-  int code = RunShim("bench state --op set --clients 2 --count 200 --keys 10 --json --connect " + address_ +
-                         " --auth-token " + kToken,
+  int code = RunShim("bench state --op set --clients 2 --count 200 --keys 10 --json --connect " +
+                         address_ + " --auth-token " + kToken,
                      &out);
   ASSERT_EQ(code, 0) << out;
   ASSERT_OK_AND_ASSIGN(json got, unix_->Call("state.get", {{"key", "bench/0"}}, kCallTimeoutMs));
@@ -525,7 +526,8 @@ testing::ServerProcessOptions WithArgs(std::vector<std::string> args) {
 
 // Sends `first`, then one byte every `every_ms` until the server answers (or
 // `limit_ms` passes). Returns the time from the first byte to the answer.
-int64_t TrickleUntilAnswered(LineClient& c, const std::string& first, int64_t every_ms, int64_t limit_ms) {
+int64_t TrickleUntilAnswered(LineClient& c, const std::string& first, int64_t every_ms,
+                             int64_t limit_ms) {
   const auto start = Clock::now();
   (void)c.SendRaw(first);
   while (MsSince(start) < limit_ms) {
@@ -582,19 +584,21 @@ TEST(ConnectionTimeoutTest, TricklingClientIsCutAtThePartialLineTimeoutWhileOthe
   });
   auto answered_between = [&](Clock::time_point from, Clock::time_point to) {
     std::lock_guard lock(answered_mu);
-    return std::count_if(answered.begin(), answered.end(), [&](auto t) { return t > from && t < to; });
+    return std::count_if(answered.begin(), answered.end(),
+                         [&](auto t) { return t > from && t < to; });
   };
 
   ASSERT_OK_AND_ASSIGN(auto slow, server.Connect());
   // A request line, one byte every 100 ms: more bytes do not extend the timeout.
   const auto slow_start = Clock::now();
-  const int64_t answered_ms =
-      TrickleUntilAnswered(*slow, R"({"jsonrpc":"2.0","id":1,"method":"sys.ping",)", 100, trickle_ms);
+  const int64_t answered_ms = TrickleUntilAnswered(
+      *slow, R"({"jsonrpc":"2.0","id":1,"method":"sys.ping",)", 100, trickle_ms);
   const auto slow_end = Clock::now();
   ASSERT_OK_AND_ASSIGN(json response, slow->ReadMessage(kCallTimeoutMs));
   ExpectError(response, 1007, "TIMEOUT", nullptr);
   EXPECT_EQ(response["error"]["data"]["timeout_ms"], timeout_ms) << response.dump();
-  EXPECT_NE(response["error"]["message"].get<std::string>().find("request line not completed"), std::string::npos)
+  EXPECT_NE(response["error"]["message"].get<std::string>().find("request line not completed"),
+            std::string::npos)
       << response.dump();
   EXPECT_GE(answered_ms, timeout_ms);
   EXPECT_LT(answered_ms, trickle_ms) << "the trickling bytes kept the line open";
@@ -662,7 +666,8 @@ TEST(ConnectionTimeoutTest, IdleConnectionIsClosedButNotWhileARequestIsPending) 
   ASSERT_OK_AND_ASSIGN(json response, idle->ReadMessage(kCallTimeoutMs));
   ExpectError(response, 1007, "TIMEOUT", nullptr);
   EXPECT_EQ(response["error"]["data"]["timeout_ms"], idle_ms) << response.dump();
-  EXPECT_NE(response["error"]["message"].get<std::string>().find("no traffic"), std::string::npos) << response.dump();
+  EXPECT_NE(response["error"]["message"].get<std::string>().find("no traffic"), std::string::npos)
+      << response.dump();
   ExpectClosed(*idle);
 
   // A request waiting server-side longer than the idle timeout is not idle.
@@ -671,9 +676,9 @@ TEST(ConnectionTimeoutTest, IdleConnectionIsClosedButNotWhileARequestIsPending) 
                          kCallTimeoutMs));
   ASSERT_OK_AND_ASSIGN(auto waiter, server.Connect());
   const int64_t wait_ms = idle_ms * 5 / 2;
-  auto waited = waiter->Call("lock.acquire",
-                             {{"name", "L"}, {"owner", "b"}, {"ttl_ms", 1000}, {"wait_ms", wait_ms}},
-                             static_cast<int>(wait_ms) + kCallTimeoutMs);
+  auto waited = waiter->Call(
+      "lock.acquire", {{"name", "L"}, {"owner", "b"}, {"ttl_ms", 1000}, {"wait_ms", wait_ms}},
+      static_cast<int>(wait_ms) + kCallTimeoutMs);
   ASSERT_FALSE(waited.ok());
   EXPECT_EQ(waited.status().code(), StatusCode::kTimeout) << waited.status().ToString();
   EXPECT_FALSE(waited.status().details().contains("timeout_ms")) << "the waiter was cut as idle";

@@ -1,5 +1,6 @@
 // End-to-end: malformed and hostile input against a real `shim serve`.
 // After every case a second, separate client must still get correct answers.
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -10,12 +11,10 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/support/rpc_expect.h"
 #include "tests/support/server_health.h"
@@ -34,15 +33,16 @@ using testing::RunServeToExit;
 using testing::ServerProcess;
 using Clock = std::chrono::steady_clock;
 
-using testing::kCallTimeoutMs;
 using testing::ExpectHealthy;
+using testing::kCallTimeoutMs;
 
 // One server for the suite: the point is that it survives every case.
 class BadInputTest : public testing::OneServerSuite {};
 
 TEST_F(BadInputTest, InvalidJsonGetsParseErrorWithNullIdAndConnectionStaysUsable) {
   ASSERT_OK_AND_ASSIGN(auto client, server_->Connect());
-  for (std::string bad : {"{not json", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"sys.ping\"", "\xff\xfe\x01", "]"}) {
+  for (std::string bad : {"{not json", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"sys.ping\"",
+                          "\xff\xfe\x01", "]"}) {
     ASSERT_OK(client->SendRaw(bad + "\n"));
     ASSERT_OK_AND_ASSIGN(json response, client->ReadMessage(kCallTimeoutMs));
     ExpectError(response, -32700, "PARSE_ERROR", nullptr);
@@ -55,7 +55,8 @@ TEST_F(BadInputTest, InvalidJsonGetsParseErrorWithNullIdAndConnectionStaysUsable
 TEST_F(BadInputTest, ParamsThatAreNotAnObjectGetInvalidParams) {
   ASSERT_OK_AND_ASSIGN(auto client, server_->Connect());
   for (json params : {json::array({"k", 1}), json("k"), json(5)}) {
-    ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"id", 7}, {"method", "state.get"}, {"params", params}})));
+    ASSERT_OK(client->SendRaw(
+        JsonLine({{"jsonrpc", "2.0"}, {"id", 7}, {"method", "state.get"}, {"params", params}})));
     ASSERT_OK_AND_ASSIGN(json response, client->ReadMessage(kCallTimeoutMs));
     ExpectError(response, -32602, "INVALID_PARAMS", 7);
     EXPECT_EQ(response["error"]["data"]["field"], "params") << response.dump();
@@ -105,7 +106,8 @@ TEST_F(BadInputTest, TwoMebibyteLineGetsTooLargeAndTheConnectionStillWorks) {
   ASSERT_GT(big.size(), size_t{2} << 20);
   // The valid request right behind the over-long line, in the same write,
   // must be answered: the server skips exactly to the end of the long line.
-  ASSERT_OK(client->SendRaw(big + "\n" + JsonLine({{"jsonrpc", "2.0"}, {"id", "next"}, {"method", "sys.ping"}})));
+  ASSERT_OK(client->SendRaw(
+      big + "\n" + JsonLine({{"jsonrpc", "2.0"}, {"id", "next"}, {"method", "sys.ping"}})));
   ASSERT_OK_AND_ASSIGN(json response, client->ReadMessage(kCallTimeoutMs));
   // The id is read from the start of the line, so the client can match it.
   ExpectError(response, 1008, "TOO_LARGE", 1);
@@ -124,8 +126,9 @@ TEST_F(BadInputTest, TwoMebibyteLineGetsTooLargeAndTheConnectionStillWorks) {
   ExpectError(again, 1008, "TOO_LARGE", nullptr);
 
   // An id that only comes after the huge params cannot be read: null.
-  ASSERT_OK(client->SendRaw(R"({"jsonrpc":"2.0","method":"state.set","params":{"key":"huge","value":")" +
-                            std::string(2 << 20, 'v') + R"("},"id":"late"})" + "\n"));
+  ASSERT_OK(
+      client->SendRaw(R"({"jsonrpc":"2.0","method":"state.set","params":{"key":"huge","value":")" +
+                      std::string(2 << 20, 'v') + R"("},"id":"late"})" + "\n"));
   ASSERT_OK_AND_ASSIGN(json late, client->ReadMessage(kCallTimeoutMs));
   ExpectError(late, 1008, "TOO_LARGE", nullptr);
   // A string id up front, with a nested "id" inside params before it: the
@@ -134,14 +137,16 @@ TEST_F(BadInputTest, TwoMebibyteLineGetsTooLargeAndTheConnectionStillWorks) {
                             R"("},"jsonrpc":"2.0","method":"state.set","id":"outer"})" + "\n"));
   ASSERT_OK_AND_ASSIGN(json nested, client->ReadMessage(kCallTimeoutMs));
   ExpectError(nested, 1008, "TOO_LARGE", nullptr);
-  ASSERT_OK(client->SendRaw(R"({"id":"front","params":{"id":"inner","value":")" + std::string(2 << 20, 'v') +
+  ASSERT_OK(client->SendRaw(R"({"id":"front","params":{"id":"inner","value":")" +
+                            std::string(2 << 20, 'v') +
                             R"("},"jsonrpc":"2.0","method":"state.set"})" + "\n"));
   ASSERT_OK_AND_ASSIGN(json front, client->ReadMessage(kCallTimeoutMs));
   ExpectError(front, 1008, "TOO_LARGE", "front");
 
   ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", "huge"}}, kCallTimeoutMs));
   EXPECT_TRUE(get.is_null()) << "the discarded request was applied";
-  ASSERT_OK_AND_ASSIGN(json set, client->Call("state.set", {{"key", "after-huge"}, {"value", 1}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(
+      json set, client->Call("state.set", {{"key", "after-huge"}, {"value", 1}}, kCallTimeoutMs));
   EXPECT_EQ(set["version"], 1);
   auto extra = client->ReadLine(200);
   EXPECT_FALSE(extra.ok()) << "stray line: " << extra.value();
@@ -172,7 +177,8 @@ TEST_F(BadInputTest, MissingOrWrongJsonrpcFieldGetsInvalidRequest) {
   ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"id", 5}, {"method", 12}})));
   ASSERT_OK_AND_ASSIGN(json method, client->ReadMessage(kCallTimeoutMs));
   ExpectError(method, -32600, "INVALID_REQUEST", 5);
-  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"id", {{"an", "object"}}}, {"method", "sys.ping"}})));
+  ASSERT_OK(client->SendRaw(
+      JsonLine({{"jsonrpc", "2.0"}, {"id", {{"an", "object"}}}, {"method", "sys.ping"}})));
   ASSERT_OK_AND_ASSIGN(json bad_id, client->ReadMessage(kCallTimeoutMs));
   ExpectError(bad_id, -32600, "INVALID_REQUEST", nullptr);
   ASSERT_OK(client->SendRaw("17\n"));
@@ -189,7 +195,8 @@ TEST_F(BadInputTest, HalfARequestThenDisconnectIsForgotten) {
   const int baseline = before["connections"].get<int>();
   {
     ASSERT_OK_AND_ASSIGN(auto half, server_->Connect());
-    ASSERT_OK(half->SendRaw(R"({"jsonrpc":"2.0","id":1,"method":"state.set","params":{"key":"half","val)"));
+    ASSERT_OK(half->SendRaw(
+        R"({"jsonrpc":"2.0","id":1,"method":"state.set","params":{"key":"half","val)"));
     // Let the server read the fragment before the connection goes.
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }  // closes
@@ -210,13 +217,16 @@ TEST_F(BadInputTest, HalfARequestThenDisconnectIsForgotten) {
   // Half a request, then a half-close (shutdown of the write side): the
   // server answers nothing for the fragment and closes the connection.
   ASSERT_OK_AND_ASSIGN(auto half_closed, server_->Connect());
-  ASSERT_OK(half_closed->SendRaw(R"({"jsonrpc":"2.0","id":1,"method":"sys.ping"})" "\n" R"({"jsonrpc":"2.0","id":2,"me)"));
+  ASSERT_OK(half_closed->SendRaw(R"({"jsonrpc":"2.0","id":1,"method":"sys.ping"})"
+                                 "\n"
+                                 R"({"jsonrpc":"2.0","id":2,"me)"));
   ASSERT_EQ(::shutdown(half_closed->fd(), SHUT_WR), 0);
   ASSERT_OK_AND_ASSIGN(json first, half_closed->ReadMessage(kCallTimeoutMs));
   EXPECT_EQ(first["id"], 1) << first.dump();
   auto eof = half_closed->ReadLine(kCallTimeoutMs);
   ASSERT_FALSE(eof.ok()) << "answered a fragment: " << eof.value();
-  EXPECT_NE(eof.status().code(), StatusCode::kTimeout) << "the server did not close a half-closed connection";
+  EXPECT_NE(eof.status().code(), StatusCode::kTimeout)
+      << "the server did not close a half-closed connection";
   ExpectHealthy(*server_);
 }
 
@@ -226,7 +236,9 @@ TEST_F(BadInputTest, ClientThatNeverReadsDoesNotStallOthersOrGrowTheServerUnboun
   // pipelined requests asks for far more output than --max-outbound-bytes
   // (8 MiB by default).
   const std::string big_value(128 << 10, 'r');
-  ASSERT_OK_AND_ASSIGN(json set, other->Call("state.set", {{"key", "flood/big"}, {"value", big_value}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(
+      json set,
+      other->Call("state.set", {{"key", "flood/big"}, {"value", big_value}}, kCallTimeoutMs));
   ASSERT_EQ(set["version"], 1);
   ASSERT_OK(other->Call("state.set", {{"key", "flood/small"}, {"value", "s"}}, kCallTimeoutMs));
   ASSERT_OK(other->Call("sys.ping", json::object(), kCallTimeoutMs));
@@ -238,15 +250,20 @@ TEST_F(BadInputTest, ClientThatNeverReadsDoesNotStallOthersOrGrowTheServerUnboun
   constexpr int kFlood = 800;
   std::string requests;
   for (int i = 1; i <= kFlood; ++i) {
-    requests += JsonLine({{"jsonrpc", "2.0"}, {"id", i}, {"method", "state.get"}, {"params", {{"key", "flood/big"}}}});
+    requests += JsonLine({{"jsonrpc", "2.0"},
+                          {"id", i},
+                          {"method", "state.get"},
+                          {"params", {{"key", "flood/big"}}}});
   }
   ASSERT_OK(flooder->SendRaw(requests));
 
   auto timed = [&](const char* what, int i, auto&& body) {
     const auto start = Clock::now();
     body();
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-    EXPECT_LT(ms, testing::LatencyBoundMs(2000)) << what << " round trip " << i << " took " << ms << " ms";
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    EXPECT_LT(ms, testing::LatencyBoundMs(2000))
+        << what << " round trip " << i << " took " << ms << " ms";
   };
   // Reads only first: the flood's replies go straight to its outbound queue,
   // which must stay near the 8 MiB limit (not 800 x 128 KiB = 100 MiB).
@@ -311,7 +328,8 @@ TEST(ServerStartupTest, StaleSocketFromKilledServerIsReplaced) {
   }
   server.Kill();
   struct stat st;
-  ASSERT_EQ(::lstat(server.socket_path().c_str(), &st), 0) << "SIGKILL should leave the socket file behind";
+  ASSERT_EQ(::lstat(server.socket_path().c_str(), &st), 0)
+      << "SIGKILL should leave the socket file behind";
   ASSERT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_FALSE(server.Connect().ok()) << "nobody should answer on the stale socket";
 
@@ -321,7 +339,8 @@ TEST(ServerStartupTest, StaleSocketFromKilledServerIsReplaced) {
   EXPECT_EQ(get["value"], 1);
   ExpectHealthy(server);
   EXPECT_EQ(server.Stop(), 0);
-  EXPECT_NE(::lstat(server.socket_path().c_str(), &st), 0) << "a clean stop removes the socket file";
+  EXPECT_NE(::lstat(server.socket_path().c_str(), &st), 0)
+      << "a clean stop removes the socket file";
 }
 
 TEST(ServerStartupTest, SecondServerOnALiveSocketRefusesAndTheFirstKeepsServing) {
@@ -332,11 +351,13 @@ TEST(ServerStartupTest, SecondServerOnALiveSocketRefusesAndTheFirstKeepsServing)
 
   testing::TempDir other;
   // Same socket, its own data directory: the socket check must refuse.
-  int code = RunServeToExit({"--data", other.Sub("data"), "--socket", first.socket_path()}, other.Sub("log"), 20'000);
+  int code = RunServeToExit({"--data", other.Sub("data"), "--socket", first.socket_path()},
+                            other.Sub("log"), 20'000);
   EXPECT_NE(code, -1) << "the second server kept running";
   EXPECT_NE(code, 0) << "the second server started on a live socket";
   // Same data directory, another socket: the store lock must refuse.
-  int code2 = RunServeToExit({"--data", first.data_dir(), "--socket", other.Sub("s2.sock")}, other.Sub("log"), 20'000);
+  int code2 = RunServeToExit({"--data", first.data_dir(), "--socket", other.Sub("s2.sock")},
+                             other.Sub("log"), 20'000);
   EXPECT_NE(code2, -1) << "the second server kept running";
   EXPECT_NE(code2, 0) << "the second server opened a data directory in use";
 

@@ -1,14 +1,13 @@
 // `shim bench` against a real server: what it reports is what the server
 // did. Each workload's clients run on one event loop (cli/bench_loop.h),
 // so these check that every operation is sent once and answered once.
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <chrono>
 #include <cstdio>
-#include <string>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "net/line_client.h"
 #include "tests/support/server_process.h"
@@ -23,8 +22,8 @@ using testing::ServerProcess;
 // Runs `shim bench ARGS --json --socket S` (under timeout(1), so a run that
 // never ends fails instead of hanging the suite); its exit status and output.
 int RunBenchCommand(const ServerProcess& server, const std::string& args, std::string* out) {
-  const std::string cmd = "timeout 120 " + std::string(SHIM_BINARY) + " bench " + args + " --json --socket " +
-                          server.socket_path() + " 2>&1";
+  const std::string cmd = "timeout 120 " + std::string(SHIM_BINARY) + " bench " + args +
+                          " --json --socket " + server.socket_path() + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return -1;
   char buf[4096];
@@ -100,7 +99,8 @@ void ExpectFirstErrorTooLarge(const json& report) {
 TEST(BenchTest, StateIncrementsAreEachSentAndAnsweredOnce) {
   ServerProcess server;
   ASSERT_OK(server.Start());
-  const json report = RunCleanBench(server, "state --op incr --clients 7 --pipeline 9 --count 1000 --keys 1", 1000);
+  const json report =
+      RunCleanBench(server, "state --op incr --clients 7 --pipeline 9 --count 1000 --keys 1", 1000);
   EXPECT_EQ(report["clients"], 7);
   EXPECT_GT(report["latency_us"]["p50"].get<uint64_t>(), 0u);
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
@@ -112,7 +112,8 @@ TEST(BenchTest, StateIncrementsAreEachSentAndAnsweredOnce) {
 TEST(BenchTest, StateRunByDurationStopsAndReportsItsRate) {
   ServerProcess server;
   ASSERT_OK(server.Start());
-  const json report = RunBench(server, "state --op mixed --clients 4 --pipeline 4 --duration 1 --keys 50");
+  const json report =
+      RunBench(server, "state --op mixed --clients 4 --pipeline 4 --duration 1 --keys 50");
   ASSERT_TRUE(report.is_object());
   EXPECT_EQ(report["errors"], 0);
   EXPECT_GT(report["ops"].get<int64_t>(), 0);
@@ -124,8 +125,8 @@ TEST(BenchTest, StateRunByDurationStopsAndReportsItsRate) {
 // run still finishes its budget: every request line here is longer than the
 // server's line limit, so each is answered TOO_LARGE.
 TEST(BenchTest, StateErrorsAreCountedAndTheFirstIsReported) {
-  const json report =
-      RunFailingBenchUnderLineLimit(128, "state --op set --payload-bytes 200 --clients 3 --pipeline 2 --count 30");
+  const json report = RunFailingBenchUnderLineLimit(
+      128, "state --op set --payload-bytes 200 --clients 3 --pipeline 2 --count 30");
   ASSERT_NO_FATAL_FAILURE(ExpectFirstErrorTooLarge(report));
   EXPECT_EQ(report["ops"], 30);
   EXPECT_EQ(report["errors"], 30);
@@ -137,7 +138,8 @@ TEST(BenchTest, StateErrorsAreCountedAndTheFirstIsReported) {
 TEST(BenchTest, QueueWithFailuresCompletesEveryTaskOnce) {
   ServerProcess server;
   ASSERT_OK(server.Start());
-  const json report = RunCleanBench(server, "queue --clients 5 --count 600 --fail-rate 0.3 --payload-bytes 10", 600);
+  const json report = RunCleanBench(
+      server, "queue --clients 5 --count 600 --fail-rate 0.3 --payload-bytes 10", 600);
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   json queue;
   ASSERT_NO_FATAL_FAILURE(ListTheDrainedQueue(*client, &queue));
@@ -148,7 +150,9 @@ TEST(BenchTest, QueueWithFailuresCompletesEveryTaskOnce) {
   const std::string channel = "events." + queue["queue"].get<std::string>();
   int retried = 0;
   for (int64_t from = 1;;) {
-    ASSERT_OK_AND_ASSIGN(json page, client->Call("pubsub.history", {{"channel", channel}, {"from_seq", from}, {"limit", 1000}}));
+    ASSERT_OK_AND_ASSIGN(json page,
+                         client->Call("pubsub.history",
+                                      {{"channel", channel}, {"from_seq", from}, {"limit", 1000}}));
     if (page["messages"].empty()) break;
     for (const json& m : page["messages"]) retried += m["data"]["type"] == "retrying" ? 1 : 0;
     from = page["messages"].back()["seq"].get<int64_t>() + 1;
@@ -171,10 +175,11 @@ TEST(BenchTest, QueuePrefillDrainsEveryTaskAndReportsItsRates) {
   const json& counts = queue["counts"];
   // Retention keeps the newest 1000 completed tasks (keep_completed).
   EXPECT_EQ(counts["completed"], 1000);
-  ASSERT_OK_AND_ASSIGN(json events,
-                       client->Call("pubsub.history", {{"channel", "events." + queue["queue"].get<std::string>()},
-                                                       {"from_seq", 1},
-                                                       {"limit", 1}}));
+  ASSERT_OK_AND_ASSIGN(
+      json events,
+      client->Call("pubsub.history", {{"channel", "events." + queue["queue"].get<std::string>()},
+                                      {"from_seq", 1},
+                                      {"limit", 1}}));
   EXPECT_EQ(events["messages"][0]["data"]["type"], "submitted");
 }
 
@@ -194,14 +199,16 @@ TEST(BenchTest, QueueTimeEndsAtTheLastCompletionNotTheIdleWorkersClaims) {
   constexpr double kIdleClaimWaitS = 0.2;  // cli/bench_command.cc: the workers' claim wait_ms
   ServerProcess server;
   ASSERT_OK(server.Start());
-  for (const char* args : {"queue --prefill --clients 10 --count 1", "queue --one-at-a-time --count 1"}) {
+  for (const char* args :
+       {"queue --prefill --clients 10 --count 1", "queue --one-at-a-time --count 1"}) {
     const json report = RunBench(server, args);
     ASSERT_TRUE(report.is_object());
     EXPECT_EQ(report["ops"], 1) << args;
     const double latency_s = report["latency_us"]["max"].get<double>() / 1e6;
     const double seconds = report["seconds"].get<double>();
     EXPECT_LT(seconds, latency_s + kIdleClaimWaitS / 2)
-        << args << ": the run went on " << (seconds - latency_s) * 1000 << " ms after its only task was done: " << report;
+        << args << ": the run went on " << (seconds - latency_s) * 1000
+        << " ms after its only task was done: " << report;
   }
 }
 
@@ -209,7 +216,8 @@ TEST(BenchTest, QueueTimeEndsAtTheLastCompletionNotTheIdleWorkersClaims) {
 // longer than the server's line limit), the run stops with the error
 // instead of its workers waiting for tasks that never come.
 TEST(BenchTest, QueueRunEndsWithTheErrorWhenSubmittingFails) {
-  const json report = RunFailingBenchUnderLineLimit(4096, "queue --clients 3 --count 500 --payload-bytes 1000");
+  const json report =
+      RunFailingBenchUnderLineLimit(4096, "queue --clients 3 --count 500 --payload-bytes 1000");
   ASSERT_NO_FATAL_FAILURE(ExpectFirstErrorTooLarge(report));
   EXPECT_EQ(report["ops"], 0);
   EXPECT_GE(report["errors"].get<int64_t>(), 1);
@@ -223,7 +231,8 @@ TEST(BenchTest, OptionsAWorkloadDoesNotUseAndBadValuesAreRefused) {
       {"lock --payload-bytes 10", "--payload-bytes does not apply to lock"},
       {"state --prefill", "--prefill does not apply to state"},
       {"state --one-at-a-time", "--one-at-a-time does not apply to state"},
-      {"queue --one-at-a-time --fail-rate 0.1", "--fail-rate does not apply to queue --one-at-a-time"},
+      {"queue --one-at-a-time --fail-rate 0.1",
+       "--fail-rate does not apply to queue --one-at-a-time"},
       {"state --op bogus", "bad --op 'bogus'"},
       {"state --duration -1", "bad --duration '-1'"},
       {"queue --fail-rate 2", "bad --fail-rate '2'"},
@@ -233,7 +242,8 @@ TEST(BenchTest, OptionsAWorkloadDoesNotUseAndBadValuesAreRefused) {
       {"state --clients 20000", "bad --clients: 1..10000"},
   };
   for (const auto& [args, message] : cases) {
-    const std::string cmd = std::string(SHIM_BINARY) + " bench " + args + " --socket /nonexistent/s.sock 2>&1";
+    const std::string cmd =
+        std::string(SHIM_BINARY) + " bench " + args + " --socket /nonexistent/s.sock 2>&1";
     FILE* p = ::popen(cmd.c_str(), "r");
     ASSERT_NE(p, nullptr);
     std::string out;
@@ -281,15 +291,18 @@ TEST(BenchTest, QueueRunByDurationEndsWhenItsWorkEnds) {
 TEST(BenchTest, CheckpointSavesAreEachMadeOnceAndTheSessionsClosed) {
   ServerProcess server;
   ASSERT_OK(server.Start());
-  const json report = RunCleanBench(server, "checkpoint --clients 3 --count 30 --payload-bytes 50", 30);
+  const json report =
+      RunCleanBench(server, "checkpoint --clients 3 --count 30 --payload-bytes 50", 30);
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   ASSERT_OK_AND_ASSIGN(json list, client->Call("session.list", json::object()));
   ASSERT_EQ(list["sessions"].size(), 3u) << list;
   uint64_t saves = 0;
   for (const json& s : list["sessions"]) {
     EXPECT_EQ(s["state"], "closed") << s;
-    ASSERT_OK_AND_ASSIGN(json status, client->Call("session.status", {{"session_id", s["session_id"]}}));
-    if (!status["last_checkpoint"].is_null()) saves += status["last_checkpoint"]["checkpoint_id"].get<uint64_t>();
+    ASSERT_OK_AND_ASSIGN(json status,
+                         client->Call("session.status", {{"session_id", s["session_id"]}}));
+    if (!status["last_checkpoint"].is_null())
+      saves += status["last_checkpoint"]["checkpoint_id"].get<uint64_t>();
   }
   EXPECT_EQ(saves, 30u);
 }
@@ -300,7 +313,8 @@ TEST(BenchTest, CheckpointSavesAreEachMadeOnceAndTheSessionsClosed) {
 TEST(BenchTest, PubSubCountsEveryDeliveryToEverySubscriber) {
   ServerProcess server;
   ASSERT_OK(server.Start());
-  const json report = RunCleanBench(server, "pubsub --subscribers 3 --count 500 --pipeline 8 --payload-bytes 20", 1500);
+  const json report = RunCleanBench(
+      server, "pubsub --subscribers 3 --count 500 --pipeline 8 --payload-bytes 20", 1500);
   EXPECT_GT(report["latency_us"]["p50"].get<uint64_t>(), 0u);
 }
 
@@ -308,7 +322,8 @@ TEST(BenchTest, PubSubCountsEveryDeliveryToEverySubscriber) {
 // limit) ends the run with that error instead of the subscribers waiting
 // for deliveries that never come.
 TEST(BenchTest, PubSubRunEndsWithTheErrorWhenPublishingFails) {
-  const json report = RunFailingBenchUnderLineLimit(4096, "pubsub --subscribers 2 --count 50 --payload-bytes 5000");
+  const json report =
+      RunFailingBenchUnderLineLimit(4096, "pubsub --subscribers 2 --count 50 --payload-bytes 5000");
   ASSERT_NO_FATAL_FAILURE(ExpectFirstErrorTooLarge(report));
   EXPECT_EQ(report["ops"], 0);
   EXPECT_EQ(report["errors"], 1) << "ending the subscribers' loop is not a second error";

@@ -25,10 +25,12 @@ using testing::ServerProcess;
 // Submits a chain of `n` tasks on queue `queue`, each linked to the one
 // before by `link` ("depends_on" or "parent_id"), in batches of 10,000 (a
 // batch names earlier tasks of its own by ref, of earlier batches by id).
-std::vector<std::string> SubmitChain(net::LineClient& c, const std::string& queue, size_t n, const char* link,
-                                     const json& head_extra = json::object()) {
+std::vector<std::string> SubmitChain(net::LineClient& c, const std::string& queue, size_t n,
+                                     const char* link, const json& head_extra = json::object()) {
   // Every finished task is kept, so the test can count them.
-  auto configured = c.Call("queue.configure", {{"queue", queue}, {"keep_completed", 10'000'000}, {"keep_failed", 10'000'000}});
+  auto configured =
+      c.Call("queue.configure",
+             {{"queue", queue}, {"keep_completed", 10'000'000}, {"keep_failed", 10'000'000}});
   EXPECT_TRUE(configured.ok()) << configured.status().ToString();
   std::vector<std::string> ids;
   while (ids.size() < n) {
@@ -52,8 +54,10 @@ std::vector<std::string> SubmitChain(net::LineClient& c, const std::string& queu
 }
 
 // Polls queue.stats until `state` counts `want` (or a generous deadline).
-int64_t WaitForCount(net::LineClient& c, const std::string& queue, const std::string& state, int64_t want) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(testing::LatencyBoundMs(60));
+int64_t WaitForCount(net::LineClient& c, const std::string& queue, const std::string& state,
+                     int64_t want) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(testing::LatencyBoundMs(60));
   int64_t have = -1;
   while (std::chrono::steady_clock::now() < deadline) {
     auto r = c.Call("queue.stats", {{"queue", queue}});
@@ -101,7 +105,8 @@ TEST_F(CascadeTest, CancellingTheRootOfADeepParentChainCancelsItAll) {
   std::vector<std::string> ids = SubmitChain(*c_, "tree", n, "parent_id");
   ASSERT_EQ(ids.size(), n);
   ASSERT_OK(c_->Call("task.cancel", {{"task_id", ids[0]}}, testing::kLoadedCallTimeoutMs));
-  EXPECT_EQ(WaitForCount(*c_, "tree", "cancelled", static_cast<int64_t>(n)), static_cast<int64_t>(n));
+  EXPECT_EQ(WaitForCount(*c_, "tree", "cancelled", static_cast<int64_t>(n)),
+            static_cast<int64_t>(n));
   EXPECT_TRUE(server_.running());
 }
 
@@ -117,7 +122,8 @@ TEST_F(CascadeTest, AKillInTheMiddleOfACascadeIsFinishedAfterTheRestart) {
   auto head = c_->Call("task.get", {{"task_id", ids[0]}});
   ASSERT_OK(head);
   EXPECT_EQ(head.value()["state"], "cancelled") << "the acknowledged cancel is durable";
-  EXPECT_EQ(WaitForCount(*c_, "chain", "failed", static_cast<int64_t>(n - 1)), static_cast<int64_t>(n - 1));
+  EXPECT_EQ(WaitForCount(*c_, "chain", "failed", static_cast<int64_t>(n - 1)),
+            static_cast<int64_t>(n - 1));
   EXPECT_EQ(WaitForCount(*c_, "chain", "waiting", 0), 0);
 }
 

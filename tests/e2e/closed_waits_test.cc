@@ -4,18 +4,17 @@
 // handed a task, its connection slot and its place among the waiting
 // claims are free at once — and one that only half-closes still gets the
 // answers to what does not wait, while its waits end at once.
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/support/rpc_expect.h"
 #include "tests/support/server_process.h"
@@ -63,14 +62,15 @@ int Connections(net::LineClient& observer) {
 // A client sends `method` (a request that waits) and is seen waiting
 // (`waiting` counts 1), then closes; its wait must end as soon as the server
 // reads the close (`waiting` back at 0).
-void ExpectWaitEndsWhenItsClientCloses(ServerProcess& server, const std::string& method, const json& params,
-                                       const std::function<int()>& waiting) {
+void ExpectWaitEndsWhenItsClientCloses(ServerProcess& server, const std::string& method,
+                                       const json& params, const std::function<int()>& waiting) {
   {
     ASSERT_OK_AND_ASSIGN(auto departing, server.Connect());
     ASSERT_OK(departing->SendRequest(method, params).status());
     ASSERT_TRUE(Eventually([&] { return waiting() == 1; })) << "the " << method << " never waited";
   }  // closes
-  EXPECT_TRUE(Eventually([&] { return waiting() == 0; })) << "a closed connection's " << method << " still waits";
+  EXPECT_TRUE(Eventually([&] { return waiting() == 0; }))
+      << "a closed connection's " << method << " still waits";
 }
 
 json AcquireParams(const std::string& owner, int64_t wait_ms) {
@@ -85,10 +85,13 @@ TEST(ClosedWaitsTest, LockWaiterThatClosesIsNotGrantedTheLockTheNextClientIs) {
   ServerProcess server;
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto holder, server.Connect());
-  ASSERT_OK_AND_ASSIGN(json held, holder->Call("lock.acquire", AcquireParams("holder", 0), kCallTimeoutMs));
-  ASSERT_NO_FATAL_FAILURE(ExpectWaitEndsWhenItsClientCloses(server, "lock.acquire", AcquireParams("departed", kHourMs),
+  ASSERT_OK_AND_ASSIGN(json held,
+                       holder->Call("lock.acquire", AcquireParams("holder", 0), kCallTimeoutMs));
+  ASSERT_NO_FATAL_FAILURE(ExpectWaitEndsWhenItsClientCloses(server, "lock.acquire",
+                                                            AcquireParams("departed", kHourMs),
                                                             [&] { return Waiters(*holder, "L"); }));
-  ASSERT_OK(holder->Call("lock.release", {{"name", "L"}, {"token", held["token"]}}, kCallTimeoutMs).status());
+  ASSERT_OK(holder->Call("lock.release", {{"name", "L"}, {"token", held["token"]}}, kCallTimeoutMs)
+                .status());
 
   ASSERT_OK_AND_ASSIGN(auto next, server.Connect());
   auto got = next->Call("lock.acquire", AcquireParams("next", 0), kCallTimeoutMs);
@@ -102,15 +105,21 @@ TEST(ClosedWaitsTest, ClaimerThatClosesIsNotHandedTheTaskTheNextClaimerIs) {
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto observer, server.Connect());
   ASSERT_OK(observer->Call("queue.configure", {{"queue", "q"}}, kCallTimeoutMs).status());
-  ASSERT_NO_FATAL_FAILURE(ExpectWaitEndsWhenItsClientCloses(server, "task.claim", ClaimParams("departed", kHourMs),
-                                                            [&] { return Serving(*observer, "q"); }));
-  ASSERT_OK_AND_ASSIGN(json submitted, observer->Call("task.submit", {{"queue", "q"}, {"payload", 1}}, kCallTimeoutMs));
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectWaitEndsWhenItsClientCloses(server, "task.claim", ClaimParams("departed", kHourMs),
+                                        [&] { return Serving(*observer, "q"); }));
+  ASSERT_OK_AND_ASSIGN(
+      json submitted,
+      observer->Call("task.submit", {{"queue", "q"}, {"payload", 1}}, kCallTimeoutMs));
 
   ASSERT_OK_AND_ASSIGN(auto next, server.Connect());
-  ASSERT_OK_AND_ASSIGN(json claimed, next->Call("task.claim", ClaimParams("next", 0), kCallTimeoutMs));
-  ASSERT_EQ(claimed["tasks"].size(), 1u) << "the task went to the departed claimer: " << claimed.dump();
+  ASSERT_OK_AND_ASSIGN(json claimed,
+                       next->Call("task.claim", ClaimParams("next", 0), kCallTimeoutMs));
+  ASSERT_EQ(claimed["tasks"].size(), 1u)
+      << "the task went to the departed claimer: " << claimed.dump();
   EXPECT_EQ(claimed["tasks"][0]["task_id"], submitted["task_id"]);
-  ASSERT_OK_AND_ASSIGN(json task, observer->Call("task.get", {{"task_id", submitted["task_id"]}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(
+      json task, observer->Call("task.get", {{"task_id", submitted["task_id"]}}, kCallTimeoutMs));
   EXPECT_EQ(task["worker_id"], "next") << task.dump();
 }
 
@@ -139,18 +148,21 @@ TEST(ClosedWaitsTest, HalfClosedClientGetsWhatDoesNotWaitAndItsWaitsEndAtOnce) {
     ASSERT_OK_AND_ASSIGN(json m, half->ReadMessage(kCallTimeoutMs));
     answers[m["id"].get<int>()] = m;
   }
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
   EXPECT_EQ(answers[1]["result"]["pong"], true) << answers[1].dump();
   EXPECT_EQ(answers[2]["result"]["version"], 1) << answers[2].dump();
   EXPECT_EQ(answers[5]["result"]["value"], "v") << answers[5].dump();
   // The waits ended at once: TIMEOUT for the lock, no tasks for the claim.
   testing::ExpectError(answers[3], 1007, "TIMEOUT", 3);
   EXPECT_EQ(answers[4]["result"]["tasks"], json::array()) << answers[4].dump();
-  std::printf("[ info ] five answers to a half-closed client in %lld ms\n", static_cast<long long>(ms));
+  std::printf("[ info ] five answers to a half-closed client in %lld ms\n",
+              static_cast<long long>(ms));
   // Then the server closes: everything was answered.
   auto eof = half->ReadLine(kCallTimeoutMs);
   ASSERT_FALSE(eof.ok()) << "unexpected line: " << eof.value();
-  EXPECT_NE(eof.status().code(), StatusCode::kTimeout) << "the half-closed connection was not closed";
+  EXPECT_NE(eof.status().code(), StatusCode::kTimeout)
+      << "the half-closed connection was not closed";
   // Nobody waits for the lock any more.
   EXPECT_EQ(Waiters(*holder, "L"), 0);
 }
@@ -215,12 +227,14 @@ TEST(ClosedWaitsTest, WaitingClaimLimitIsFreedWhenClaimersClose) {
     // before it waits (and counts against the limit). Then the close.
     ASSERT_OK(claimer->Call("sys.ping", json::object(), kLoadedCallTimeoutMs).status());
   }
-  ASSERT_TRUE(Eventually([&] { return Serving(*observer, "q") == 0; })) << "closed claimers still wait";
+  ASSERT_TRUE(Eventually([&] { return Serving(*observer, "q") == 0; }))
+      << "closed claimers still wait";
 
   // A new waiting claim is accepted (it waits, then gets no tasks), not OVERLOADED.
   ASSERT_OK_AND_ASSIGN(auto worker, server.Connect());
   auto claim = worker->Call("task.claim", ClaimParams("live", 200), kCallTimeoutMs);
-  ASSERT_TRUE(claim.ok()) << "the closed clients still hold the waiting-claim limit: " << claim.status().ToString();
+  ASSERT_TRUE(claim.ok()) << "the closed clients still hold the waiting-claim limit: "
+                          << claim.status().ToString();
   EXPECT_EQ(claim.value()["tasks"], json::array());
 }
 

@@ -4,6 +4,7 @@
 // serves again without a restart. On a read-only filesystem the server refuses to start,
 // saying why. Needs root (mount): fails otherwise, saying why, unless
 // SHIM_ALLOW_SKIP=1 lets it skip (tests/support/test_util.h).
+#include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,12 +14,10 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/support/server_process.h"
 #include "tests/support/test_util.h"
@@ -46,13 +45,16 @@ class SmallFilesystem {
     mounted_ = true;
     return {};
   }
-  std::string Resize(int mib) { return Remount(MS_REMOUNT, "size=" + std::to_string(mib) + "m,mode=0700"); }
+  std::string Resize(int mib) {
+    return Remount(MS_REMOUNT, "size=" + std::to_string(mib) + "m,mode=0700");
+  }
   std::string MakeReadOnly() { return Remount(MS_REMOUNT | MS_RDONLY, "mode=0700"); }
   std::string MakeWritable() { return Remount(MS_REMOUNT, "mode=0700"); }
 
  private:
   std::string Remount(unsigned long flags, const std::string& opts) {
-    if (::mount("tmpfs", dir_.c_str(), "tmpfs", flags, opts.c_str()) != 0) return std::strerror(errno);
+    if (::mount("tmpfs", dir_.c_str(), "tmpfs", flags, opts.c_str()) != 0)
+      return std::strerror(errno);
     return {};
   }
   std::string dir_;
@@ -63,8 +65,8 @@ class SmallFilesystem {
 // records what was acknowledged. The values are random letters: the store
 // flushes its memtables often and compresses what it flushes, so a
 // repeated byte would never fill it. Returns the refusal.
-Status FillUntilRefused(net::LineClient& client, const std::string& prefix, const std::string& value,
-                        std::map<std::string, uint64_t>* acked) {
+Status FillUntilRefused(net::LineClient& client, const std::string& prefix,
+                        const std::string& value, std::map<std::string, uint64_t>* acked) {
   for (int i = 0; i < 2000; ++i) {
     const std::string key = prefix + std::to_string(i);
     auto r = client.Call("state.set", {{"key", key}, {"value", value}}, kLoadedCallTimeoutMs);
@@ -103,7 +105,8 @@ TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenALit
   ServerProcess server;
   SmallFilesystem fs(server.data_dir());
   int size_mib = 24;
-  if (std::string why = fs.Mount(size_mib); !why.empty()) SHIM_SKIP_OR_FAIL("cannot mount a tmpfs here: " << why);
+  if (std::string why = fs.Mount(size_mib); !why.empty())
+    SHIM_SKIP_OR_FAIL("cannot mount a tmpfs here: " << why);
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
 
@@ -112,25 +115,28 @@ TEST(DiskTroubleTest, FullDiskGivesAClearErrorLosesNothingAndServesAgainWhenALit
   for (char& c : value) c = static_cast<char>('a' + random() % 26);
   std::map<std::string, uint64_t> acked;  // key -> acknowledged version
   for (int round = 0; round < 2; ++round) {
-    const Status refusal = FillUntilRefused(*client, "fill" + std::to_string(round) + "/", value, &acked);
+    const Status refusal =
+        FillUntilRefused(*client, "fill" + std::to_string(round) + "/", value, &acked);
     ASSERT_FALSE(refusal.ok()) << size_mib << " MiB never filled up";
-    std::printf("[ info ] round %d: %zu writes of 64 KiB acknowledged so far, then: %s\n", round, acked.size(),
-                refusal.ToString().c_str());
+    std::printf("[ info ] round %d: %zu writes of 64 KiB acknowledged so far, then: %s\n", round,
+                acked.size(), refusal.ToString().c_str());
     EXPECT_NE(refusal.message().find("disk is full"), std::string::npos)
         << "the error should say the disk is full and what to do: " << refusal.ToString();
     // Reads go on while writes cannot.
     ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kLoadedCallTimeoutMs));
     EXPECT_EQ(ping["pong"], true);
-    ASSERT_OK_AND_ASSIGN(json first, client->Call("state.get", {{"key", "fill0/0"}}, kLoadedCallTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json first,
+                         client->Call("state.get", {{"key", "fill0/0"}}, kLoadedCallTimeoutMs));
     EXPECT_EQ(first["version"], 1);
 
     // 8 MiB comes back: the server takes writes again, without a restart.
     size_mib += 8;
     ASSERT_EQ(fs.Resize(size_mib), "");
     const Status write = WriteOnceSpaceReturns(*client, "after/space" + std::to_string(round));
-    ASSERT_TRUE(write.ok()) << "the server did not take writes again after 8 MiB returned; last error: "
-                            << write.ToString() << "; server log:\n"
-                            << testing::ReadFile(server.log_path());
+    ASSERT_TRUE(write.ok())
+        << "the server did not take writes again after 8 MiB returned; last error: "
+        << write.ToString() << "; server log:\n"
+        << testing::ReadFile(server.log_path());
     acked["after/space" + std::to_string(round)] = 1;
   }
   ASSERT_OK_AND_ASSIGN(json stats, client->Call("sys.stats", json::object(), kLoadedCallTimeoutMs));
@@ -166,12 +172,14 @@ TEST(DiskTroubleTest, ReadOnlyDataDirectoryRefusesToStartWithAClearErrorAndLoses
   if (::geteuid() != 0) SHIM_SKIP_OR_FAIL("needs root to mount a small tmpfs");
   ServerProcess server;
   SmallFilesystem fs(server.data_dir());
-  if (std::string why = fs.Mount(16); !why.empty()) SHIM_SKIP_OR_FAIL("cannot mount a tmpfs here: " << why);
+  if (std::string why = fs.Mount(16); !why.empty())
+    SHIM_SKIP_OR_FAIL("cannot mount a tmpfs here: " << why);
   ASSERT_OK(server.Start());
   {
     ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
     for (int i = 0; i < 50; ++i) {
-      ASSERT_OK(client->Call("state.set", {{"key", "ro/" + std::to_string(i)}, {"value", i}}, kLoadedCallTimeoutMs));
+      ASSERT_OK(client->Call("state.set", {{"key", "ro/" + std::to_string(i)}, {"value", i}},
+                             kLoadedCallTimeoutMs));
     }
   }
   server.Kill();
@@ -187,7 +195,8 @@ TEST(DiskTroubleTest, ReadOnlyDataDirectoryRefusesToStartWithAClearErrorAndLoses
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   for (int i = 0; i < 50; ++i) {
-    ASSERT_OK_AND_ASSIGN(json got, client->Call("state.get", {{"key", "ro/" + std::to_string(i)}}, kLoadedCallTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json got, client->Call("state.get", {{"key", "ro/" + std::to_string(i)}},
+                                                kLoadedCallTimeoutMs));
     EXPECT_EQ(got["value"], i);
   }
 }

@@ -5,11 +5,11 @@
 // --max-held-reply-bytes wait for a commit no further request is read (a
 // batch's remaining members are refused instead). Nothing is lost: every
 // request is answered, refused ones say they were not executed.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/support/rpc_expect.h"
 #include "tests/support/server_process.h"
@@ -33,7 +33,8 @@ TEST(HeldRepliesTest, BatchStopsExecutingMembersOnceItsRepliesPassTheOutboundLim
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   const std::string value(1'000'000, 'v');
-  ASSERT_OK(client->Call("state.set", {{"key", "big"}, {"value", value}}, kLoadedCallTimeoutMs).status());
+  ASSERT_OK(
+      client->Call("state.set", {{"key", "big"}, {"value", value}}, kLoadedCallTimeoutMs).status());
 
   // Twenty reads of 1 MB (a 20 MB reply before), then a write.
   json batch = json::array();
@@ -55,11 +56,13 @@ TEST(HeldRepliesTest, BatchStopsExecutingMembersOnceItsRepliesPassTheOutboundLim
     }
     testing::ExpectError(replies[i], 1008, "TOO_LARGE", i + 1);
     EXPECT_EQ(replies[i]["error"]["data"]["limit"], kOutbound);
-    EXPECT_NE(replies[i]["error"]["message"].get<std::string>().find("not executed"), std::string::npos);
+    EXPECT_NE(replies[i]["error"]["message"].get<std::string>().find("not executed"),
+              std::string::npos);
   }
   // Over 4 MiB after the fifth value: five executed, the rest refused.
   EXPECT_EQ(executed, 5u);
-  ASSERT_OK_AND_ASSIGN(json after, client->Call("state.get", {{"key", "after"}}, kLoadedCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json after,
+                       client->Call("state.get", {{"key", "after"}}, kLoadedCallTimeoutMs));
   EXPECT_TRUE(after.is_null()) << "a refused member was executed anyway";
 }
 

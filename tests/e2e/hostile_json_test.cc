@@ -7,11 +7,11 @@
 //
 // Deep lines are written by hand: nlohmann's dump recurses, so the test
 // cannot build them as documents either.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "engine/json_parse.h"
 #include "tests/support/rpc_expect.h"
@@ -42,9 +42,9 @@ std::string Objects(size_t levels) {
 
 // A request line; `params` is JSON text.
 std::string Line(const std::string& id, const std::string& method, const std::string& params) {
-  return R"({"jsonrpc":"2.0","id":)" + id + R"(,"method":")" + method + R"(","params":)" + params + "}\n";
+  return R"({"jsonrpc":"2.0","id":)" + id + R"(,"method":")" + method + R"(","params":)" + params +
+         "}\n";
 }
-
 
 // One server for the suite: the point is that it survives every case.
 class HostileJsonTest : public testing::OneServerSuite {
@@ -70,7 +70,8 @@ class HostileJsonTest : public testing::OneServerSuite {
   static void ExpectTooDeep(const json& reply, const json& id) {
     ExpectError(reply, 1008, "TOO_LARGE", id);
     EXPECT_EQ(reply["error"]["data"]["limit"], kMaxJsonDepth) << reply.dump();
-    EXPECT_NE(reply["error"]["message"].get<std::string>().find("nested deeper than 512"), std::string::npos)
+    EXPECT_NE(reply["error"]["message"].get<std::string>().find("nested deeper than 512"),
+              std::string::npos)
         << reply.dump();
   }
 
@@ -96,7 +97,10 @@ std::string DeepParams(const DeepCase& c, size_t line_depth) {
 // names: the first two are refused with the request's id, the last works.
 TEST_F(HostileJsonTest, DeepValuesAreRefusedOnEveryMethod) {
   ASSERT_OK(client_->Call("session.open", {{"session_id", "deep-c"}}, kCallTimeoutMs).status());
-  ASSERT_OK(client_->Call("state.set", {{"key", "deep/patched"}, {"value", json::object()}}, kCallTimeoutMs).status());
+  ASSERT_OK(
+      client_
+          ->Call("state.set", {{"key", "deep/patched"}, {"value", json::object()}}, kCallTimeoutMs)
+          .status());
   const std::vector<DeepCase> cases = {
       {"state.set", R"({"key":"deep/set","value":)", "}", 2},
       {"pubsub.publish", R"({"channel":"deep","data":)", "}", 2},
@@ -131,33 +135,41 @@ TEST_F(HostileJsonTest, DeepValuesAreRefusedOnEveryMethod) {
 // task.complete and an aggregate "merge" parent: children whose results are
 // 50,000 levels deep crashed the server in the merge, after every restart.
 TEST_F(HostileJsonTest, DeepChildResultsAreRefusedAndTheAggregateMergeWorks) {
-  ASSERT_OK_AND_ASSIGN(json parent,
-                       client_->Call("task.submit", {{"queue", "agg"}, {"aggregate", "merge"}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(
+      json parent,
+      client_->Call("task.submit", {{"queue", "agg"}, {"aggregate", "merge"}}, kCallTimeoutMs));
   std::vector<std::string> children;
   for (int i = 0; i < 2; ++i) {
-    ASSERT_OK_AND_ASSIGN(json child, client_->Call("task.submit", {{"queue", "agg-kids"}, {"parent_id", parent["task_id"]}},
-                                                   kCallTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(
+        json child,
+        client_->Call("task.submit", {{"queue", "agg-kids"}, {"parent_id", parent["task_id"]}},
+                      kCallTimeoutMs));
     children.push_back(child["task_id"]);
   }
-  ASSERT_OK_AND_ASSIGN(json claimed, client_->Call("task.claim", {{"queues", {"agg-kids"}}, {"worker_id", "w"}, {"max", 2}},
-                                                   kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(
+      json claimed,
+      client_->Call("task.claim", {{"queues", {"agg-kids"}}, {"worker_id", "w"}, {"max", 2}},
+                    kCallTimeoutMs));
   ASSERT_EQ(claimed["tasks"].size(), 2u) << claimed.dump();
   int id = 500;
   for (const json& t : claimed["tasks"]) {
     const DeepCase complete{"task.complete",
                             R"({"task_id":")" + t["task_id"].get<std::string>() +
-                                R"(","lease_token":)" + std::to_string(t["lease_token"].get<uint64_t>()) +
-                                R"(,"result":)",
+                                R"(","lease_token":)" +
+                                std::to_string(t["lease_token"].get<uint64_t>()) + R"(,"result":)",
                             "}", 2, true};
     for (size_t depth : {kFar, kMaxJsonDepth + 1}) {
       ++id;
-      ExpectTooDeep(ExchangeJson(Line(std::to_string(id), "task.complete", DeepParams(complete, depth))), id);
+      ExpectTooDeep(
+          ExchangeJson(Line(std::to_string(id), "task.complete", DeepParams(complete, depth))), id);
     }
     ++id;
-    json done = ExchangeJson(Line(std::to_string(id), "task.complete", DeepParams(complete, kMaxJsonDepth)));
+    json done = ExchangeJson(
+        Line(std::to_string(id), "task.complete", DeepParams(complete, kMaxJsonDepth)));
     EXPECT_EQ(done["result"]["ok"], true) << done.dump().substr(0, 300);
   }
-  ASSERT_OK_AND_ASSIGN(json p, client_->Call("task.get", {{"task_id", parent["task_id"]}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json p,
+                       client_->Call("task.get", {{"task_id", parent["task_id"]}}, kCallTimeoutMs));
   EXPECT_EQ(p["state"], "completed") << p.dump().substr(0, 300);
   EXPECT_TRUE(p["result"].is_object()) << p.dump().substr(0, 300);
 }
@@ -169,24 +181,35 @@ TEST_F(HostileJsonTest, AnAggregateOverTheResultLimitFailsItsParent) {
   for (const char* aggregate : {"merge", "concatenate"}) {
     SCOPED_TRACE(aggregate);
     const std::string queue = std::string("big-") + aggregate;
-    ASSERT_OK_AND_ASSIGN(json parent,
-                         client_->Call("task.submit", {{"queue", queue}, {"aggregate", aggregate}}, kCallTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(
+        json parent,
+        client_->Call("task.submit", {{"queue", queue}, {"aggregate", aggregate}}, kCallTimeoutMs));
     for (int i = 0; i < 3; ++i) {
-      ASSERT_OK(client_->Call("task.submit", {{"queue", queue + "-kids"}, {"parent_id", parent["task_id"]}}, kCallTimeoutMs)
+      ASSERT_OK(client_
+                    ->Call("task.submit",
+                           {{"queue", queue + "-kids"}, {"parent_id", parent["task_id"]}},
+                           kCallTimeoutMs)
                     .status());
     }
-    ASSERT_OK_AND_ASSIGN(json claimed, client_->Call("task.claim", {{"queues", {queue + "-kids"}}, {"worker_id", "w"}, {"max", 3}},
-                                                     kCallTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(
+        json claimed,
+        client_->Call("task.claim", {{"queues", {queue + "-kids"}}, {"worker_id", "w"}, {"max", 3}},
+                      kCallTimeoutMs));
     ASSERT_EQ(claimed["tasks"].size(), 3u);
     int n = 0;
     for (const json& t : claimed["tasks"]) {
       // 3 x 400 KB under distinct keys: each fits, together they do not.
       json result = {{"part" + std::to_string(n++), std::string(400'000, 'r')}};
-      ASSERT_OK(client_->Call("task.complete", {{"task_id", t["task_id"]}, {"lease_token", t["lease_token"]}, {"result", result}},
-                              kCallTimeoutMs)
+      ASSERT_OK(client_
+                    ->Call("task.complete",
+                           {{"task_id", t["task_id"]},
+                            {"lease_token", t["lease_token"]},
+                            {"result", result}},
+                           kCallTimeoutMs)
                     .status());
     }
-    ASSERT_OK_AND_ASSIGN(json p, client_->Call("task.get", {{"task_id", parent["task_id"]}}, kCallTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(
+        json p, client_->Call("task.get", {{"task_id", parent["task_id"]}}, kCallTimeoutMs));
     EXPECT_EQ(p["state"], "failed");
     const std::string error = p.value("error", "");
     EXPECT_NE(error.find(std::string("aggregate ") + aggregate), std::string::npos) << error;
@@ -198,7 +221,8 @@ TEST_F(HostileJsonTest, AnAggregateOverTheResultLimitFailsItsParent) {
 // params, on the general path, in a batch (no one id: null).
 TEST_F(HostileJsonTest, TheRefusalCarriesTheIdWhereverItIs) {
   const std::string deep = R"({"key":"deep/late","value":)" + Arrays(kFar) + "}";
-  ExpectTooDeep(ExchangeJson(R"({"jsonrpc":"2.0","method":"state.set","params":)" + deep + R"(,"id":"late"})" + "\n"),
+  ExpectTooDeep(ExchangeJson(R"({"jsonrpc":"2.0","method":"state.set","params":)" + deep +
+                             R"(,"id":"late"})" + "\n"),
                 "late");
   // A fraction as id sends the line to the general path, also at the limit.
   const std::string at = R"({"key":"deep/general","value":)" + Arrays(kMaxJsonDepth - 2) + "}";
@@ -207,9 +231,11 @@ TEST_F(HostileJsonTest, TheRefusalCarriesTheIdWhereverItIs) {
   json ok = ExchangeJson(Line("3.5", "state.set", at));
   EXPECT_EQ(ok["id"], 3.5);
   EXPECT_TRUE(ok.contains("result")) << ok.dump();
-  ExpectTooDeep(ExchangeJson("[" + Line("4", "state.set", deep).substr(0, Line("4", "state.set", deep).size() - 1) +
-                             "]\n"),
-                nullptr);
+  ExpectTooDeep(
+      ExchangeJson("[" +
+                   Line("4", "state.set", deep).substr(0, Line("4", "state.set", deep).size() - 1) +
+                   "]\n"),
+      nullptr);
   // A line deeper than the limit that is not a request at all: the same.
   ExpectTooDeep(ExchangeJson(Arrays(kFar) + "\n"), nullptr);
   ExpectTooDeep(ExchangeJson(std::string(kFar, '[') + "\n"), nullptr);
@@ -222,12 +248,15 @@ TEST(HostileJsonPatchTest, SelfCopyingPatchIsRefusedWithoutBuildingTheValue) {
   ServerProcess server;
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
-  ASSERT_OK(client->Call("state.set", {{"key", "amp"}, {"value", {{"a", json::array({std::string(1000, 'x')})}}}},
-                         kCallTimeoutMs)
+  ASSERT_OK(client
+                ->Call("state.set",
+                       {{"key", "amp"}, {"value", {{"a", json::array({std::string(1000, 'x')})}}}},
+                       kCallTimeoutMs)
                 .status());
   json ops = json::array();
   for (int i = 0; i < 21; ++i) ops.push_back({{"op", "copy"}, {"from", "/a"}, {"path", "/a/-"}});
-  const std::string line = Line("\"amp\"", "state.patch", json({{"key", "amp"}, {"ops", ops}}).dump());
+  const std::string line =
+      Line("\"amp\"", "state.patch", json({{"key", "amp"}, {"ops", ops}}).dump());
   EXPECT_LT(line.size(), 1100u);
   ASSERT_OK(client->SendRaw(line));
   ASSERT_OK_AND_ASSIGN(json reply, client->ReadMessage(testing::kLoadedCallTimeoutMs));
@@ -255,7 +284,8 @@ TEST(HostileJsonPatchTest, ManyPatchesOfALargeValueInOneTxnAreRefused) {
   for (int i = 0; i < 1000; ++i) big["a"].push_back(std::string(1000, 'x'));
   ASSERT_OK(client->Call("state.set", {{"key", "big"}, {"value", big}}, kCallTimeoutMs).status());
   json ops = json::array();
-  for (int i = 0; i < 1000; ++i) ops.push_back({{"patch", {{"key", "big"}, {"merge", json::object()}}}});
+  for (int i = 0; i < 1000; ++i)
+    ops.push_back({{"patch", {{"key", "big"}, {"merge", json::object()}}}});
   ASSERT_OK(client->SendRaw(Line("\"txn\"", "state.txn", json({{"success", ops}}).dump())));
   ASSERT_OK_AND_ASSIGN(json reply, client->ReadMessage(testing::kLoadedCallTimeoutMs));
   ExpectError(reply, 1008, "TOO_LARGE", "txn");
@@ -270,14 +300,17 @@ TEST(HostileJsonPatchTest, ManyPatchesOfALargeValueInOneTxnAreRefused) {
 // within it, is refused as it is built.
 TEST_F(HostileJsonTest, PatchesCannotBuildPastTheDepth) {
   // {"d": 509 arrays}: 512 levels in the line, 510 in the value.
-  json set = ExchangeJson(Line("1", "state.set", R"({"key":"deep/grow","value":{"d":)" + Arrays(kMaxJsonDepth - 3) + "}}"));
+  json set = ExchangeJson(Line(
+      "1", "state.set", R"({"key":"deep/grow","value":{"d":)" + Arrays(kMaxJsonDepth - 3) + "}}"));
   ASSERT_TRUE(set.contains("result")) << set.dump();
   // A copy of /d three levels down would be 513 deep.
-  json copy = ExchangeJson(Line(
-      "2", "state.patch", R"({"key":"deep/grow","ops":[{"op":"copy","from":"/d","path":"/d/0/0/-"}]})"));
+  json copy = ExchangeJson(
+      Line("2", "state.patch",
+           R"({"key":"deep/grow","ops":[{"op":"copy","from":"/d","path":"/d/0/0/-"}]})"));
   ExpectError(copy, 1008, "TOO_LARGE", 2);
   EXPECT_EQ(copy["error"]["data"]["limit"], kMaxJsonDepth) << copy.dump();
-  ASSERT_OK_AND_ASSIGN(json get, client_->Call("state.get", {{"key", "deep/grow"}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json get,
+                       client_->Call("state.get", {{"key", "deep/grow"}}, kCallTimeoutMs));
   EXPECT_EQ(get["version"], 1);
 }
 
@@ -285,28 +318,36 @@ TEST_F(HostileJsonTest, PatchesCannotBuildPastTheDepth) {
 // 30-digit id, so this is the general path, a batch, an error, an
 // over-long line, a depth refusal and MCP.
 TEST_F(HostileJsonTest, IdsAreEchoedExactly) {
-  const std::vector<std::string> ids = {"123456789012345678901234567890", "-98765432109876543210987654321",
-                                        "18446744073709551616", "0.1000000000000000000000000001", "1E+300",
+  const std::vector<std::string> ids = {"123456789012345678901234567890",
+                                        "-98765432109876543210987654321",
+                                        "18446744073709551616",
+                                        "0.1000000000000000000000000001",
+                                        "1E+300",
                                         "12345678901234567890"};
   for (const std::string& id : ids) {
     SCOPED_TRACE(id);
     const std::string echoed = R"("id":)" + id + ",";
     EXPECT_NE(Exchange(Line(id, "sys.ping", "{}")).find(echoed), std::string::npos);
     EXPECT_NE(Exchange(Line(id, "nope.nothing", "{}")).find(echoed), std::string::npos);
-    const std::string batch = Exchange("[" + Line(id, "sys.ping", "{}").substr(0, Line(id, "sys.ping", "{}").size() - 1) +
-                                       "," + R"({"jsonrpc":"2.0","id":"b","method":"sys.ping"})" + "]\n");
+    const std::string batch =
+        Exchange("[" + Line(id, "sys.ping", "{}").substr(0, Line(id, "sys.ping", "{}").size() - 1) +
+                 "," + R"({"jsonrpc":"2.0","id":"b","method":"sys.ping"})" + "]\n");
     EXPECT_NE(batch.find(echoed), std::string::npos) << batch;
-    EXPECT_NE(Exchange(Line(id, "state.set", R"({"key":"deep/id","value":)" + Arrays(kFar) + "}")).find(echoed),
+    EXPECT_NE(Exchange(Line(id, "state.set", R"({"key":"deep/id","value":)" + Arrays(kFar) + "}"))
+                  .find(echoed),
               std::string::npos);
-    EXPECT_NE(Exchange(Line(id, "initialize", R"({"protocolVersion":"2025-06-18"})")).find(echoed), std::string::npos);
-    EXPECT_NE(Exchange(Line(id, "state.set", R"({"key":"big","value":")" + std::string(2 << 20, 'v') + "\"}"))
+    EXPECT_NE(Exchange(Line(id, "initialize", R"({"protocolVersion":"2025-06-18"})")).find(echoed),
+              std::string::npos);
+    EXPECT_NE(Exchange(Line(id, "state.set",
+                            R"({"key":"big","value":")" + std::string(2 << 20, 'v') + "\"}"))
                   .find(echoed),
               std::string::npos);
   }
   // The whole reply, for the record.
-  EXPECT_EQ(Exchange(Line("123456789012345678901234567890", "nope", "{}")),
-            R"({"error":{"code":-32601,"data":{"reason":"METHOD_NOT_FOUND"},"message":"unknown method 'nope'"},)"
-            R"("id":123456789012345678901234567890,"jsonrpc":"2.0"})");
+  EXPECT_EQ(
+      Exchange(Line("123456789012345678901234567890", "nope", "{}")),
+      R"({"error":{"code":-32601,"data":{"reason":"METHOD_NOT_FOUND"},"message":"unknown method 'nope'"},)"
+      R"("id":123456789012345678901234567890,"jsonrpc":"2.0"})");
 }
 
 // The CLI reads what it is given through the same parser: `shim call`
@@ -321,19 +362,26 @@ TEST_F(HostileJsonTest, TheCliReadsItsArgumentsWithinTheLimits) {
             2)
       << out;
   EXPECT_NE(out.find("nested deeper than 512"), std::string::npos) << out;
-  EXPECT_EQ(testing::RunShim("call" + socket + " state.set '{\"key\":\"cli/n\",\"value\":123456789012345678901234567890}'", &out),
+  EXPECT_EQ(testing::RunShim(
+                "call" + socket +
+                    " state.set '{\"key\":\"cli/n\",\"value\":123456789012345678901234567890}'",
+                &out),
             2)
       << out;
   EXPECT_NE(out.find("as a string"), std::string::npos) << out;
-  EXPECT_EQ(testing::RunShim("state set" + socket + " cli/n 123456789012345678901234567890", &out), 0) << out;
-  EXPECT_NE(Exchange(Line("1", "state.get", R"({"key":"cli/n"})")).find(R"("value":"123456789012345678901234567890")"),
+  EXPECT_EQ(testing::RunShim("state set" + socket + " cli/n 123456789012345678901234567890", &out),
+            0)
+      << out;
+  EXPECT_NE(Exchange(Line("1", "state.get", R"({"key":"cli/n"})"))
+                .find(R"("value":"123456789012345678901234567890")"),
             std::string::npos);
 }
 
 // An integer a double would round is refused, not rounded, and says what
 // to do; as a string it is kept exactly.
 TEST_F(HostileJsonTest, LongIntegersAreRefusedNotRounded) {
-  json reply = ExchangeJson(Line("7", "state.set", R"({"key":"n","value":123456789012345678901234567890})"));
+  json reply =
+      ExchangeJson(Line("7", "state.set", R"({"key":"n","value":123456789012345678901234567890})"));
   ExpectError(reply, -32602, "INVALID_PARAMS", 7);
   const std::string message = reply["error"]["message"];
   EXPECT_NE(message.find("123456789012345678901234567890"), std::string::npos) << message;
@@ -345,11 +393,14 @@ TEST_F(HostileJsonTest, LongIntegersAreRefusedNotRounded) {
       R"([{"jsonrpc":"2.0","id":8,"method":"state.set","params":{"key":"n","value":[18446744073709551615,-9223372036854775808,99999999999999999999]}}])"
       "\n");
   EXPECT_NE(batch.find("INVALID_PARAMS"), std::string::npos) << batch;
-  json ok = ExchangeJson(Line("9", "state.set", R"({"key":"n","value":[18446744073709551615,-9223372036854775808,"123456789012345678901234567890"]})"));
+  json ok = ExchangeJson(Line(
+      "9", "state.set",
+      R"({"key":"n","value":[18446744073709551615,-9223372036854775808,"123456789012345678901234567890"]})"));
   ASSERT_TRUE(ok.contains("result")) << ok.dump();
-  EXPECT_NE(Exchange(Line("10", "state.get", R"({"key":"n"})"))
-                .find(R"([18446744073709551615,-9223372036854775808,"123456789012345678901234567890"])"),
-            std::string::npos);
+  EXPECT_NE(
+      Exchange(Line("10", "state.get", R"({"key":"n"})"))
+          .find(R"([18446744073709551615,-9223372036854775808,"123456789012345678901234567890"])"),
+      std::string::npos);
 }
 
 }  // namespace

@@ -3,14 +3,14 @@
 // however large its `limit`, so clients that ask for many such pages and
 // never read them pin a bounded amount of server memory, and everyone else
 // keeps being served. (pubsub.history is paged the same way: pubsub tests.)
+#include <gtest/gtest.h>
+
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/support/rpc_expect.h"
 #include "tests/support/server_process.h"
@@ -35,7 +35,8 @@ std::string KeyOf(int i) { return "big/" + std::to_string(100 + i); }
 void FillBigValues(net::LineClient& client) {
   const std::string value(kValueBytes, 'v');
   for (int i = 0; i < kKeys; ++i) {
-    ASSERT_OK(client.Call("state.set", {{"key", KeyOf(i)}, {"value", value}}, kLoadedCallTimeoutMs).status());
+    ASSERT_OK(client.Call("state.set", {{"key", KeyOf(i)}, {"value", value}}, kLoadedCallTimeoutMs)
+                  .status());
   }
 }
 
@@ -50,7 +51,8 @@ std::vector<std::string> ReadAllPages(net::LineClient& client, size_t budget, in
     if (!line.ok()) break;
     const json& r = line.value();
     EXPECT_FALSE(r["items"].empty());
-    EXPECT_LE(r.dump().size(), budget + kValueBytes + 4096) << "page " << *pages << " is over the budget";
+    EXPECT_LE(r.dump().size(), budget + kValueBytes + 4096)
+        << "page " << *pages << " is over the budget";
     for (const json& item : r["items"]) {
       keys.push_back(item["key"].get<std::string>());
       EXPECT_EQ(item["value"].get_ref<const std::string&>().size(), kValueBytes);
@@ -84,9 +86,11 @@ TEST(ListPagingTest, MaxReplyBytesOptionSetsThePageSize) {
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   const std::string value(kValueBytes, 'v');
   for (int i = 0; i < 6; ++i) {
-    ASSERT_OK(client->Call("state.set", {{"key", KeyOf(i)}, {"value", value}}, kLoadedCallTimeoutMs).status());
+    ASSERT_OK(client->Call("state.set", {{"key", KeyOf(i)}, {"value", value}}, kLoadedCallTimeoutMs)
+                  .status());
   }
-  ASSERT_OK_AND_ASSIGN(json page, client->Call("state.list", {{"prefix", "big/"}, {"limit", 1000}}, kLoadedCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json page, client->Call("state.list", {{"prefix", "big/"}, {"limit", 1000}},
+                                               kLoadedCallTimeoutMs));
   // Under 1.5 MB after one value, reached with the second: two per page.
   EXPECT_EQ(page["items"].size(), 2u);
   EXPECT_EQ(page["next"], KeyOf(1));
@@ -125,17 +129,23 @@ TEST(ListPagingTest, NeverReadingClientsAskingForBigListsKeepServerMemoryBounded
   long rss_peak = rss_before;
   for (int i = 0; i < 20; ++i) {
     const auto start = Clock::now();
-    ASSERT_OK_AND_ASSIGN(json pong, bystander->Call("sys.ping", json::object(), kLoadedCallTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json pong,
+                         bystander->Call("sys.ping", json::object(), kLoadedCallTimeoutMs));
     EXPECT_EQ(pong["pong"], true);
-    ASSERT_OK_AND_ASSIGN(json small, bystander->Call("state.list", {{"prefix", "big/"}, {"limit", 1}}, kLoadedCallTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(
+        json small,
+        bystander->Call("state.list", {{"prefix", "big/"}, {"limit", 1}}, kLoadedCallTimeoutMs));
     EXPECT_EQ(small["items"].size(), 1u);
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-    EXPECT_LT(ms, testing::LatencyBoundMs(2000)) << "bystander round trip " << i << " took " << ms << " ms";
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    EXPECT_LT(ms, testing::LatencyBoundMs(2000))
+        << "bystander round trip " << i << " took " << ms << " ms";
     rss_peak = std::max(rss_peak, RssKiB(server.pid()));
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  std::printf("[ info ] server RSS %ld KiB before, peak %ld KiB with %d clients not reading their lists\n",
-              rss_before, rss_peak, kHogs);
+  std::printf(
+      "[ info ] server RSS %ld KiB before, peak %ld KiB with %d clients not reading their lists\n",
+      rss_before, rss_peak, kHogs);
   // Each hog: its 8 MiB outbound limit plus one page (4 MiB + a value) in
   // flight; before, each held one 60 MB reply and its document.
   EXPECT_LT(rss_peak - rss_before, testing::MemoryBoundKiB(96 * 1024))

@@ -9,6 +9,7 @@
 // the load measured at the start of each test (tests/support/load_baseline.h):
 // a renewal must reach the server before the TTL runs out, which on a
 // loaded machine takes more than on a quiet one.
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -21,13 +22,11 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "net/line_client.h"
 #include "tests/support/load_baseline.h"
@@ -40,11 +39,14 @@ namespace {
 using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
-constexpr int kLeaseTtlFloorMs = 400;  // the holder's lease in the keepalive test, on a quiet machine
-constexpr int kTtlFloorMs = 300;       // the holder's lock TTL in the extend test, on a quiet machine
+constexpr int kLeaseTtlFloorMs =
+    400;                          // the holder's lease in the keepalive test, on a quiet machine
+constexpr int kTtlFloorMs = 300;  // the holder's lock TTL in the extend test, on a quiet machine
 
 int64_t MonoNowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             SteadyClock::now().time_since_epoch())
+      .count();
 }
 
 // Reads one '\n'-terminated line from `fd` within `timeout_ms`; nullopt on
@@ -54,7 +56,8 @@ std::optional<std::string> ReadLineFrom(int fd, int timeout_ms) {
   const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
   while (true) {
     const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now())
+            .count();
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(left, 0))) <= 0) return std::nullopt;
     char c;
@@ -146,11 +149,13 @@ std::unique_ptr<net::LineClient> ChildConnect(const std::string& socket) {
 
 // A waiter: one acquire with a long wait; reports "granted TOKEN MONO_US" or
 // "error REASON".
-std::function<int(int, int)> Waiter(const std::string& socket, const std::string& lock, const std::string& owner) {
+std::function<int(int, int)> Waiter(const std::string& socket, const std::string& lock,
+                                    const std::string& owner) {
   return [socket, lock, owner](int, int out) {
     auto c = ChildConnect(socket);
     if (!c) return 2;
-    auto r = c->Call("lock.acquire", {{"name", lock}, {"owner", owner}, {"ttl_ms", 30'000}, {"wait_ms", 15'000}},
+    auto r = c->Call("lock.acquire",
+                     {{"name", lock}, {"owner", owner}, {"ttl_ms", 30'000}, {"wait_ms", 15'000}},
                      20'000);
     if (!r.ok()) {
       WriteLineTo(out, "error " + std::string(StatusCodeReason(r.status().code())));
@@ -272,7 +277,8 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenTheHolderStopsKeepingItsLeaseAli
   // so each renewal has 15 of them to arrive.
   const LoadBaseline load = MeasureLoad(*observer_);
   const int64_t lease_ttl_ms = load.Window(kLeaseTtlFloorMs, 20);
-  const int64_t late_ms = load.Window(2000, 20);  // the hand-over after the lapse: a timer, a write, a wakeup
+  const int64_t late_ms =
+      load.Window(2000, 20);  // the hand-over after the lapse: a timer, a write, a wakeup
   // The holder takes the lock under a lease and keeps the lease alive every
   // quarter TTL until told to stop; then it stays connected but silent.
   Contender holder([socket, lease_ttl_ms](int in, int out) {
@@ -281,8 +287,9 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenTheHolderStopsKeepingItsLeaseAli
     auto lease = c->Call("lease.grant", {{"ttl_ms", lease_ttl_ms}, {"owner", "holder"}});
     if (!lease.ok()) return 3;
     const uint64_t lease_id = lease.value()["lease_id"].get<uint64_t>();
-    auto r = c->Call("lock.acquire",
-                     {{"name", "L"}, {"owner", "holder"}, {"ttl_ms", 60'000}, {"lease_id", lease_id}});
+    auto r =
+        c->Call("lock.acquire",
+                {{"name", "L"}, {"owner", "holder"}, {"ttl_ms", 60'000}, {"lease_id", lease_id}});
     if (!r.ok()) return 4;
     WriteLineTo(out, "token " + std::to_string(r.value()["token"].get<uint64_t>()));
     int64_t last_keepalive_sent_us = 0;
@@ -315,11 +322,13 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenTheHolderStopsKeepingItsLeaseAli
   int64_t after_ms = 0;
   ASSERT_NO_FATAL_FAILURE(ExpectGrantedOnceTheTtlRanOut(waiter, holder_token, last_keepalive_us,
                                                         lease_ttl_ms, late_ms, &after_ms));
-  std::cout << "[ lease ] lock handed over " << after_ms << " ms after the last keepalive (lease TTL "
-            << lease_ttl_ms << " ms)\n";
+  std::cout << "[ lease ] lock handed over " << after_ms
+            << " ms after the last keepalive (lease TTL " << lease_ttl_ms << " ms)\n";
   EXPECT_EQ(LockStatus("L")["owner"], "waiter");
   // The silent holder's token no longer fences anything.
-  auto fenced = observer_->Call("state.set", {{"key", "k"}, {"value", 1}, {"fence", {{"lock", "L"}, {"token", holder_token}}}});
+  auto fenced = observer_->Call(
+      "state.set",
+      {{"key", "k"}, {"value", 1}, {"fence", {{"lock", "L"}, {"token", holder_token}}}});
   EXPECT_EQ(fenced.status().code(), StatusCode::kFenced);
   holder.Send("bye");
   EXPECT_EQ(holder.Join(5000), 0);
@@ -344,7 +353,8 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenAKilledHolderStopsExtendingIt) {
     while (true) {
       std::this_thread::sleep_for(std::chrono::milliseconds(ttl_ms / 3));
       const int64_t sent_us = MonoNowUs();
-      if (!c->Call("lock.extend", {{"name", "L"}, {"token", token}, {"ttl_ms", ttl_ms}}, 5000).ok()) return 4;
+      if (!c->Call("lock.extend", {{"name", "L"}, {"token", token}, {"ttl_ms", ttl_ms}}, 5000).ok())
+        return 4;
       // Reported once answered: the server applied it no earlier than sent_us.
       WriteLineTo(out, "extended " + std::to_string(sent_us));
     }
@@ -354,7 +364,8 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenAKilledHolderStopsExtendingIt) {
 
   Contender waiter(Waiter(socket, "L", "waiter"));
   ASSERT_NO_FATAL_FAILURE(ExpectQueued(waiter));
-  EXPECT_FALSE(waiter.Read(static_cast<int>(ttl_ms * 8 / 3)).has_value()) << "granted while the holder kept extending";
+  EXPECT_FALSE(waiter.Read(static_cast<int>(ttl_ms * 8 / 3)).has_value())
+      << "granted while the holder kept extending";
   holder.Kill();
   // The send time of the last extend known to be applied (lines arrive in
   // order); one in flight at the kill can only make the expiry later.
@@ -364,8 +375,8 @@ TEST_F(LockContentionTest, WaiterGetsTheLockWhenAKilledHolderStopsExtendingIt) {
   }
   ASSERT_GT(last_extend_us, 0);
   int64_t after_ms = 0;
-  ASSERT_NO_FATAL_FAILURE(
-      ExpectGrantedOnceTheTtlRanOut(waiter, holder_token, last_extend_us, ttl_ms, late_ms, &after_ms));
+  ASSERT_NO_FATAL_FAILURE(ExpectGrantedOnceTheTtlRanOut(waiter, holder_token, last_extend_us,
+                                                        ttl_ms, late_ms, &after_ms));
   EXPECT_EQ(LockStatus("L")["owner"], "waiter");
   EXPECT_EQ(waiter.Join(5000), 0);
 }
@@ -387,7 +398,9 @@ TEST_F(LockContentionTest, MeasuresHandOffRateBetweenTwoProcesses) {
       while (MonoNowUs() < start_us) std::this_thread::sleep_for(std::chrono::microseconds(200));
       std::string tokens;
       while (MonoNowUs() < end_us) {
-        auto r = c->Call("lock.acquire", {{"name", "P"}, {"owner", owner}, {"ttl_ms", 5000}, {"wait_ms", 5000}}, 10'000);
+        auto r =
+            c->Call("lock.acquire",
+                    {{"name", "P"}, {"owner", owner}, {"ttl_ms", 5000}, {"wait_ms", 5000}}, 10'000);
         if (!r.ok()) return 3;
         const uint64_t token = r.value()["token"].get<uint64_t>();
         tokens += " " + std::to_string(token);
@@ -422,7 +435,8 @@ TEST_F(LockContentionTest, MeasuresHandOffRateBetweenTwoProcesses) {
   {
     std::istringstream in(*rb);
     in >> eb;
-    for (uint64_t t; in >> t;) EXPECT_TRUE(grants.emplace(t, 'b').second) << "token " << t << " granted twice";
+    for (uint64_t t; in >> t;)
+      EXPECT_TRUE(grants.emplace(t, 'b').second) << "token " << t << " granted twice";
   }
   ASSERT_GE(grants.size(), 4u) << "too few grants to measure";
   char previous = 0;
@@ -434,8 +448,9 @@ TEST_F(LockContentionTest, MeasuresHandOffRateBetweenTwoProcesses) {
   }
   const double seconds = double(std::max(ea, eb) - start_us) / 1e6;
   const double rate = alternations / seconds;
-  std::cout << "[ handoff ] two processes, durability sync: " << alternations << " hand-offs in " << seconds
-            << " s = " << static_cast<int64_t>(rate) << " hand-offs/s (release -> waiting other's grant)\n";
+  std::cout << "[ handoff ] two processes, durability sync: " << alternations << " hand-offs in "
+            << seconds << " s = " << static_cast<int64_t>(rate)
+            << " hand-offs/s (release -> waiting other's grant)\n";
   RecordProperty("handoffs_per_second", static_cast<int>(rate));
   EXPECT_EQ(LockStatus("P")["held"], false);
 }

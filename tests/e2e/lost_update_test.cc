@@ -19,18 +19,18 @@
 // whatever the load. The TTL itself follows the load measured at the start
 // (tests/support/load_baseline.h), so that a holder that does not stall
 // usually writes in time and the run makes progress.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <iostream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "net/line_client.h"
 #include "tests/support/load_baseline.h"
@@ -93,8 +93,10 @@ void Worker(const std::string& socket, int id, SteadyClock::time_point give_up, 
   // Waiting for 7 other holders, each holding at most a stall.
   const int64_t wait_ms = kThreads * h->stall_ms;
   for (int grants = 0; !h->Enough() && SteadyClock::now() < give_up;) {
-    auto acq = c.Call("lock.acquire", {{"name", kLock}, {"owner", owner}, {"ttl_ms", h->ttl_ms}, {"wait_ms", wait_ms}},
-                      static_cast<int>(wait_ms) + 10'000);
+    auto acq =
+        c.Call("lock.acquire",
+               {{"name", kLock}, {"owner", owner}, {"ttl_ms", h->ttl_ms}, {"wait_ms", wait_ms}},
+               static_cast<int>(wait_ms) + 10'000);
     if (!acq.ok()) {
       if (acq.status().code() == StatusCode::kTimeout) {
         std::lock_guard lock(h->mu);
@@ -117,8 +119,9 @@ void Worker(const std::string& socket, int id, SteadyClock::time_point give_up, 
     const bool stall = id < kStallingThreads && grants == 2;
     if (stall) std::this_thread::sleep_for(std::chrono::milliseconds(h->stall_ms));
 
-    auto set = c.Call("state.set", {{"key", kKey}, {"value", v + 1}, {"fence", {{"lock", kLock}, {"token", token}}}},
-                      10'000);
+    auto set = c.Call(
+        "state.set",
+        {{"key", kKey}, {"value", v + 1}, {"fence", {{"lock", kLock}, {"token", token}}}}, 10'000);
     {
       std::lock_guard lock(h->mu);
       h->stalled += stall;
@@ -134,7 +137,8 @@ void Worker(const std::string& socket, int id, SteadyClock::time_point give_up, 
     }
     auto rel = c.Call("lock.release", {{"name", kLock}, {"token", token}}, 10'000);
     // A holder that lost the lock cannot release it: NOT_OWNER is expected then.
-    if (!rel.ok() && rel.status().code() != StatusCode::kNotOwner) return fail("release", rel.status());
+    if (!rel.ok() && rel.status().code() != StatusCode::kNotOwner)
+      return fail("release", rel.status());
   }
 }
 
@@ -150,27 +154,32 @@ TEST(LostUpdateTest, FencedCounterLosesNoUpdateWhenHoldersStallPastTheirTtl) {
   h.stall_ms = 2 * h.ttl_ms;
   const auto give_up = SteadyClock::now() + kGiveUpAfter;
   std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) threads.emplace_back(Worker, server.socket_path(), i, give_up, &h);
+  for (int i = 0; i < kThreads; ++i)
+    threads.emplace_back(Worker, server.socket_path(), i, give_up, &h);
   for (auto& t : threads) t.join();
-  ASSERT_TRUE(h.Enough()) << "after " << kGiveUpAfter.count() << " s: " << h.stalled << " of " << kStallingThreads
-                          << " threads stalled, " << h.writes.size() << " writes";
+  ASSERT_TRUE(h.Enough()) << "after " << kGiveUpAfter.count() << " s: " << h.stalled << " of "
+                          << kStallingThreads << " threads stalled, " << h.writes.size()
+                          << " writes";
 
   for (const auto& e : h.errors) ADD_FAILURE() << e;
   ASSERT_OK_AND_ASSIGN(json final_get, admin->Call("state.get", {{"key", kKey}}));
   const int64_t counter = final_get["value"].get<int64_t>();
-  std::cout << "[ lost-update ] grants=" << h.grants.size() << " fenced writes ok=" << h.writes.size()
-            << " FENCED=" << h.fenced << " (stalled " << h.stalled << ", of which FENCED " << h.stalled_fenced
-            << ") acquire timeouts=" << h.timeouts << " final counter=" << counter << " (TTL " << h.ttl_ms
-            << " ms, stall " << h.stall_ms << " ms)\n";
+  std::cout << "[ lost-update ] grants=" << h.grants.size()
+            << " fenced writes ok=" << h.writes.size() << " FENCED=" << h.fenced << " (stalled "
+            << h.stalled << ", of which FENCED " << h.stalled_fenced
+            << ") acquire timeouts=" << h.timeouts << " final counter=" << counter << " (TTL "
+            << h.ttl_ms << " ms, stall " << h.stall_ms << " ms)\n";
 
   // No lost update: the counter counts exactly the writes that were acknowledged.
   EXPECT_EQ(counter, static_cast<int64_t>(h.writes.size()));
 
   // In revision order the acknowledged writes wrote 1, 2, 3, ...: each read
   // the previous one's value, so none overwrote another.
-  std::sort(h.writes.begin(), h.writes.end(), [](const Write& a, const Write& b) { return a.revision < b.revision; });
+  std::sort(h.writes.begin(), h.writes.end(),
+            [](const Write& a, const Write& b) { return a.revision < b.revision; });
   for (size_t i = 0; i < h.writes.size(); ++i) {
-    EXPECT_EQ(h.writes[i].value, static_cast<int64_t>(i + 1)) << "write #" << i << " by thread " << h.writes[i].thread;
+    EXPECT_EQ(h.writes[i].value, static_cast<int64_t>(i + 1))
+        << "write #" << i << " by thread " << h.writes[i].thread;
   }
 
   // Each acknowledged write carried the then-current token: granted before
@@ -178,17 +187,21 @@ TEST(LostUpdateTest, FencedCounterLosesNoUpdateWhenHoldersStallPastTheirTtl) {
   // write. (Tokens are the revisions of the grants, so they order with the
   // writes' revisions.)
   std::sort(h.grants.begin(), h.grants.end());
-  EXPECT_TRUE(std::adjacent_find(h.grants.begin(), h.grants.end()) == h.grants.end()) << "a token granted twice";
+  EXPECT_TRUE(std::adjacent_find(h.grants.begin(), h.grants.end()) == h.grants.end())
+      << "a token granted twice";
   uint64_t previous_token = 0;
   for (const Write& w : h.writes) {
-    EXPECT_TRUE(std::binary_search(h.grants.begin(), h.grants.end(), w.token)) << "token never granted: " << w.token;
+    EXPECT_TRUE(std::binary_search(h.grants.begin(), h.grants.end(), w.token))
+        << "token never granted: " << w.token;
     EXPECT_LT(w.token, w.revision);
     auto next_grant = std::upper_bound(h.grants.begin(), h.grants.end(), w.token);
     if (next_grant != h.grants.end()) {
-      EXPECT_GT(*next_grant, w.revision) << "write at revision " << w.revision << " carried token " << w.token
-                                         << " after the lock was granted again with token " << *next_grant;
+      EXPECT_GT(*next_grant, w.revision)
+          << "write at revision " << w.revision << " carried token " << w.token
+          << " after the lock was granted again with token " << *next_grant;
     }
-    EXPECT_GT(w.token, previous_token) << "two acknowledged writes under one grant, or out of order";
+    EXPECT_GT(w.token, previous_token)
+        << "two acknowledged writes under one grant, or out of order";
     previous_token = w.token;
   }
 

@@ -1,10 +1,10 @@
 // Per-method statistics against a real `shim serve`: method names are chosen
 // by the client, so sys.stats keeps figures only for the methods that exist
 // and counts every other name under one bucket (docs/design.md, style rule 12).
-#include <string>
-
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "tests/support/rpc_expect.h"
 #include "tests/support/server_process.h"
@@ -37,19 +37,22 @@ TEST(MethodStatsTest, DistinctUnknownNamesShareOneBucketAndKeepMemoryBounded) {
     std::string lines;
     for (int i = sent; i < sent + kPerWrite; ++i) {
       const std::string method =
-          i % 3 == 0 ? "notifications/made-up/" + std::to_string(i)  // an MCP notification nobody knows
-                     : i % 3 == 1 ? "no.such.method." + std::to_string(i)  // a notification to no method
-                                  : "tools/call" + std::to_string(i);      // no such MCP method either
+          i % 3 == 0
+              ? "notifications/made-up/" + std::to_string(i)    // an MCP notification nobody knows
+          : i % 3 == 1 ? "no.such.method." + std::to_string(i)  // a notification to no method
+                       : "tools/call" + std::to_string(i);      // no such MCP method either
       lines += JsonLine({{"jsonrpc", "2.0"}, {"method", method}});
     }
     ASSERT_OK(client->SendRaw(lines));
   }
   // Unknown methods with an id are answered METHOD_NOT_FOUND and counted too.
-  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"id", "x"}, {"method", "also.unknown"}})));
+  ASSERT_OK(
+      client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"id", "x"}, {"method", "also.unknown"}})));
   ASSERT_OK_AND_ASSIGN(json unknown, client->ReadMessage(kLoadedCallTimeoutMs));
   testing::ExpectError(unknown, -32601, "METHOD_NOT_FOUND", "x");
   // A known MCP notification keeps its own entry.
-  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}})));
+  ASSERT_OK(
+      client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}})));
 
   // Requests on one connection are handled in order: this answer comes after all of them.
   ASSERT_OK_AND_ASSIGN(json stats, client->Call("sys.stats", json::object(), kLoadedCallTimeoutMs));
@@ -67,10 +70,11 @@ TEST(MethodStatsTest, DistinctUnknownNamesShareOneBucketAndKeepMemoryBounded) {
     EXPECT_EQ(name.find("made-up"), std::string::npos) << name;
     EXPECT_EQ(name.find("no.such"), std::string::npos) << name;
   }
-  std::printf("[ info ] server RSS %ld KiB before, %ld KiB after %d distinct unknown names\n", rss_before,
-              rss_after, kNames);
+  std::printf("[ info ] server RSS %ld KiB before, %ld KiB after %d distinct unknown names\n",
+              rss_before, rss_after, kNames);
   EXPECT_LT(rss_after - rss_before, testing::MemoryBoundKiB(32 * 1024))
-      << "server RSS grew by " << (rss_after - rss_before) << " KiB for " << kNames << " unknown method names";
+      << "server RSS grew by " << (rss_after - rss_before) << " KiB for " << kNames
+      << " unknown method names";
 }
 
 }  // namespace

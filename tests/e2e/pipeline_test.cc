@@ -1,12 +1,12 @@
 // End-to-end: pipelining, batches and notifications against a real
 // `shim serve` over its Unix socket.
+#include <gtest/gtest.h>
+
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/support/rpc_expect.h"
 #include "tests/support/server_process.h"
@@ -20,7 +20,6 @@ using testing::JsonLine;
 using testing::ServerProcess;
 
 using testing::kCallTimeoutMs;
-
 
 // The connection has nothing more to say within `ms` (no duplicate or stray reply).
 void ExpectSilence(net::LineClient& client, int ms) {
@@ -49,20 +48,23 @@ TEST(PipelineTest, ThousandPipelinedRequestsAreEachAnsweredOnceWithTheRightResul
     uint64_t id = 0;
     switch (i % 3) {
       case 0: {
-        ASSERT_OK_AND_ASSIGN(id, client->SendRequest("state.set", {{"key", "p/" + std::to_string(sets)},
-                                                                   {"value", {{"i", sets}, {"tag", "pipe"}}}}));
+        ASSERT_OK_AND_ASSIGN(
+            id, client->SendRequest("state.set", {{"key", "p/" + std::to_string(sets)},
+                                                  {"value", {{"i", sets}, {"tag", "pipe"}}}}));
         expected[id] = {kSet, sets++};
         break;
       }
       case 1: {
         // Reads the key set by the previous request on this connection: the
         // server applies one connection's requests in order.
-        ASSERT_OK_AND_ASSIGN(id, client->SendRequest("state.get", {{"key", "p/" + std::to_string(sets - 1)}}));
+        ASSERT_OK_AND_ASSIGN(
+            id, client->SendRequest("state.get", {{"key", "p/" + std::to_string(sets - 1)}}));
         expected[id] = {kGet, sets - 1};
         break;
       }
       default: {
-        ASSERT_OK_AND_ASSIGN(id, client->SendRequest("state.incr", {{"key", "counter"}, {"by", 1}}));
+        ASSERT_OK_AND_ASSIGN(id,
+                             client->SendRequest("state.incr", {{"key", "counter"}, {"by", 1}}));
         expected[id] = {kIncr, ++incrs};
         break;
       }
@@ -89,7 +91,8 @@ TEST(PipelineTest, ThousandPipelinedRequestsAreEachAnsweredOnceWithTheRightResul
         write_revision[id] = r["revision"].get<uint64_t>();
         break;
       case kGet:
-        ASSERT_TRUE(r.is_object()) << "get after set on the same connection saw nothing: " << response.dump();
+        ASSERT_TRUE(r.is_object())
+            << "get after set on the same connection saw nothing: " << response.dump();
         EXPECT_EQ(r["key"], "p/" + std::to_string(e.n));
         EXPECT_EQ(r["value"], json({{"i", e.n}, {"tag", "pipe"}}));
         EXPECT_EQ(r["version"], 1);
@@ -114,7 +117,8 @@ TEST(PipelineTest, ThousandPipelinedRequestsAreEachAnsweredOnceWithTheRightResul
   }
   ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), kCallTimeoutMs));
   EXPECT_GE(ping["revision"].get<uint64_t>(), last);
-  ASSERT_OK_AND_ASSIGN(json counter, client->Call("state.get", {{"key", "counter"}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json counter,
+                       client->Call("state.get", {{"key", "counter"}}, kCallTimeoutMs));
   EXPECT_EQ(counter["value"], incrs);
 }
 
@@ -124,11 +128,17 @@ TEST(PipelineTest, BatchGetsOneArrayReplyInRequestOrder) {
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
 
   json batch = json::array({
-      {{"jsonrpc", "2.0"}, {"id", "a"}, {"method", "state.set"}, {"params", {{"key", "b/1"}, {"value", "one"}}}},
+      {{"jsonrpc", "2.0"},
+       {"id", "a"},
+       {"method", "state.set"},
+       {"params", {{"key", "b/1"}, {"value", "one"}}}},
       {{"jsonrpc", "2.0"}, {"id", 2}, {"method", "state.get"}, {"params", {{"key", "b/1"}}}},
       // A notification inside a batch: applied, contributes no reply.
       {{"jsonrpc", "2.0"}, {"method", "state.incr"}, {"params", {{"key", "b/n"}}}},
-      {{"jsonrpc", "2.0"}, {"id", 3}, {"method", "state.incr"}, {"params", {{"key", "b/n"}, {"by", 10}}}},
+      {{"jsonrpc", "2.0"},
+       {"id", 3},
+       {"method", "state.incr"},
+       {"params", {{"key", "b/n"}, {"by", 10}}}},
       {{"jsonrpc", "2.0"}, {"id", 4}, {"method", "no.such.method"}},
       json(17),  // not a request: INVALID_REQUEST in its place
       {{"jsonrpc", "2.0"}, {"id", 5}, {"method", "sys.ping"}},
@@ -158,11 +168,14 @@ TEST(PipelineTest, BatchGetsOneArrayReplyInRequestOrder) {
   EXPECT_EQ(empty["error"]["code"], -32600);
 
   // A batch of notifications only gets no reply at all.
-  json quiet = json::array({{{"jsonrpc", "2.0"}, {"method", "state.set"}, {"params", {{"key", "b/q"}, {"value", 1}}}},
-                            {{"jsonrpc", "2.0"}, {"method", "sys.ping"}}});
+  json quiet = json::array(
+      {{{"jsonrpc", "2.0"}, {"method", "state.set"}, {"params", {{"key", "b/q"}, {"value", 1}}}},
+       {{"jsonrpc", "2.0"}, {"method", "sys.ping"}}});
   ASSERT_OK(client->SendRaw(JsonLine(quiet)));
-  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"id", "after"}, {"method", "state.get"},
-                                  {"params", {{"key", "b/q"}}}})));
+  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"},
+                                      {"id", "after"},
+                                      {"method", "state.get"},
+                                      {"params", {{"key", "b/q"}}}})));
   ASSERT_OK_AND_ASSIGN(json next, client->ReadMessage(kCallTimeoutMs));
   EXPECT_EQ(next["id"], "after") << next.dump();
   EXPECT_EQ(next["result"]["value"], 1) << next.dump();
@@ -181,27 +194,38 @@ TEST(PipelineTest, MixedLinesInOneWriteAreAnsweredInOrder) {
   ASSERT_OK(client->Call("state.set", {{"key", "m"}, {"value", "v"}}, kCallTimeoutMs).status());
 
   const std::string lines =
-      R"({"jsonrpc":"2.0","id":1,"method":"state.get","params":{"key":"m"}})" "\n"
+      R"({"jsonrpc":"2.0","id":1,"method":"state.get","params":{"key":"m"}})"
+      "\n"
       "this is not json\n"
-      R"({ "id" : "three" , "method" : "state.get" , "jsonrpc" : "2.0" , "params" : { "key" : "m" } })" "\n"
-      R"({"jsonrpc":"2.0","id":4,"method":"state.get","params":{"key":"m"},"extra":true})" "\n"
-      R"({"jsonrpc":"2.0","id":5,"method":"state.get","params":[1]})" "\n"
-      R"({"jsonrpc":"2.0","id":6,"method":"no.such.method"})" "\n"
-      R"({"jsonrpc":"2.0","id":7,"method":"state.get","params":{"key":"m"})" "\n"  // no closing brace
-      R"({"jsonrpc":"1.0","id":8,"method":"sys.ping"})" "\n"
-      R"({"jsonrpc":"2.0","id":9,"method":"state\u002eget","params":{"key":"m"}})" "\n"
-      R"([{"jsonrpc":"2.0","id":10,"method":"state.get","params":{"key":"m"}}])" "\n"
-      R"({"jsonrpc":"2.0","id":11,"method":"state.get","params":{"key":"m","key2":}})" "\n"
-      R"({"jsonrpc":"2.0","id":-12,"method":"sys.ping","params":null})" "\r\n";
+      R"({ "id" : "three" , "method" : "state.get" , "jsonrpc" : "2.0" , "params" : { "key" : "m" } })"
+      "\n"
+      R"({"jsonrpc":"2.0","id":4,"method":"state.get","params":{"key":"m"},"extra":true})"
+      "\n"
+      R"({"jsonrpc":"2.0","id":5,"method":"state.get","params":[1]})"
+      "\n"
+      R"({"jsonrpc":"2.0","id":6,"method":"no.such.method"})"
+      "\n"
+      R"({"jsonrpc":"2.0","id":7,"method":"state.get","params":{"key":"m"})"
+      "\n"  // no closing brace
+      R"({"jsonrpc":"1.0","id":8,"method":"sys.ping"})"
+      "\n"
+      R"({"jsonrpc":"2.0","id":9,"method":"state\u002eget","params":{"key":"m"}})"
+      "\n"
+      R"([{"jsonrpc":"2.0","id":10,"method":"state.get","params":{"key":"m"}}])"
+      "\n"
+      R"({"jsonrpc":"2.0","id":11,"method":"state.get","params":{"key":"m","key2":}})"
+      "\n"
+      R"({"jsonrpc":"2.0","id":-12,"method":"sys.ping","params":null})"
+      "\r\n";
   ASSERT_OK(client->SendRaw(lines));
 
   struct Want {
     json id;
     int error_code;  // 0: a result
   };
-  const std::vector<Want> want = {{1, 0},       {nullptr, -32700}, {"three", 0}, {4, 0},  {5, -32602},
-                                  {6, -32601},  {nullptr, -32700}, {8, -32600},  {9, 0},  {10, 0},
-                                  {nullptr, -32700}, {-12, 0}};
+  const std::vector<Want> want = {{1, 0},      {nullptr, -32700}, {"three", 0},      {4, 0},
+                                  {5, -32602}, {6, -32601},       {nullptr, -32700}, {8, -32600},
+                                  {9, 0},      {10, 0},           {nullptr, -32700}, {-12, 0}};
   for (const Want& w : want) {
     ASSERT_OK_AND_ASSIGN(std::string line, client->ReadLine(kCallTimeoutMs));
     json reply = json::parse(line, nullptr, false);
@@ -235,14 +259,20 @@ TEST(PipelineTest, NotificationsGetNoReply) {
 
   // Valid, unknown-method, failing and ill-formed-params notifications: none
   // is answered; the valid ones are applied.
+  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"},
+                                      {"method", "state.set"},
+                                      {"params", {{"key", "n/1"}, {"value", "x"}}}})));
   ASSERT_OK(client->SendRaw(
-      JsonLine({{"jsonrpc", "2.0"}, {"method", "state.set"}, {"params", {{"key", "n/1"}, {"value", "x"}}}})));
-  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"method", "state.incr"}, {"params", {{"key", "n/c"}}}})));
+      JsonLine({{"jsonrpc", "2.0"}, {"method", "state.incr"}, {"params", {{"key", "n/c"}}}})));
   ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"method", "no.such.method"}})));
-  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"method", "state.set"}, {"params", {{"key", 5}}}})));
-  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"method", "state.get"}, {"params", json::array({1})}})));
-  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"}, {"id", "probe"}, {"method", "state.get"},
-                                  {"params", {{"key", "n/1"}}}})));
+  ASSERT_OK(client->SendRaw(
+      JsonLine({{"jsonrpc", "2.0"}, {"method", "state.set"}, {"params", {{"key", 5}}}})));
+  ASSERT_OK(client->SendRaw(
+      JsonLine({{"jsonrpc", "2.0"}, {"method", "state.get"}, {"params", json::array({1})}})));
+  ASSERT_OK(client->SendRaw(JsonLine({{"jsonrpc", "2.0"},
+                                      {"id", "probe"},
+                                      {"method", "state.get"},
+                                      {"params", {{"key", "n/1"}}}})));
   ASSERT_OK_AND_ASSIGN(json first, client->ReadMessage(kCallTimeoutMs));
   EXPECT_EQ(first["id"], "probe") << "a notification was answered: " << first.dump();
   EXPECT_EQ(first["result"]["value"], "x") << first.dump();

@@ -2,17 +2,17 @@
 // delivery with no gap or duplicate, pattern subscriptions, the
 // slow-consumer policy (pubsub.dropped, then resume from last_seq + 1), a
 // replay paced by the outbound limit, and history paged by the reply budget.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/support/server_process.h"
 #include "tests/support/test_util.h"
@@ -48,11 +48,14 @@ void PublishMany(net::LineClient& publisher, const std::string& channel, int cou
   for (int start = 1; start <= count; start += kWindow) {
     std::vector<uint64_t> ids;
     for (int n = start; n < start + kWindow && n <= count; ++n) {
-      ASSERT_OK_AND_ASSIGN(uint64_t id, publisher.SendRequest("pubsub.publish", {{"channel", channel}, {"data", data(n)}}));
+      ASSERT_OK_AND_ASSIGN(
+          uint64_t id,
+          publisher.SendRequest("pubsub.publish", {{"channel", channel}, {"data", data(n)}}));
       ids.push_back(id);
     }
     for (size_t i = 0; i < ids.size(); ++i) {
-      ASSERT_OK_AND_ASSIGN(json response, publisher.ReadResponse(ids[i], testing::kLoadedCallTimeoutMs));
+      ASSERT_OK_AND_ASSIGN(json response,
+                           publisher.ReadResponse(ids[i], testing::kLoadedCallTimeoutMs));
       ASSERT_OK_AND_ASSIGN(json r, net::LineClient::Unwrap(response));
       ASSERT_EQ(r["seq"], first_seq + start - 1 + i);
     }
@@ -86,7 +89,9 @@ void PublishBacklogThenSubscribe(net::LineClient& publisher, net::LineClient& su
                                  const std::string& channel, const std::function<json(int)>& data,
                                  uint64_t* sub_id) {
   ASSERT_NO_FATAL_FAILURE(PublishMany(publisher, channel, kBacklog, data));
-  ASSERT_OK_AND_ASSIGN(json sub, subscriber.Call("pubsub.subscribe", {{"channel", channel}, {"from_seq", 1}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(
+      json sub,
+      subscriber.Call("pubsub.subscribe", {{"channel", channel}, {"from_seq", 1}}, kCallTimeoutMs));
   *sub_id = sub["subscription"].get<uint64_t>();
 }
 
@@ -95,7 +100,9 @@ void PublishBacklogThenSubscribe(net::LineClient& publisher, net::LineClient& su
 void PublishEachToOne(net::LineClient& publisher, const std::string& channel, int first, int last,
                       const std::function<json(int)>& data) {
   for (int n = first; n <= last; ++n) {
-    ASSERT_OK_AND_ASSIGN(json r, publisher.Call("pubsub.publish", {{"channel", channel}, {"data", data(n)}}, kCallTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(json r,
+                         publisher.Call("pubsub.publish", {{"channel", channel}, {"data", data(n)}},
+                                        kCallTimeoutMs));
     EXPECT_EQ(r["delivered"], 1);
   }
 }
@@ -110,11 +117,13 @@ TEST(PubSubTest, ReplayingSubscriberGetsEverythingOnceLiveSubscriberOnlyLaterOne
 
   constexpr int kBefore = 5;
   for (int n = 1; n <= kBefore; ++n) {
-    ASSERT_OK_AND_ASSIGN(json r, publisher->Call("pubsub.publish", {{"channel", channel}, {"data", Data(n)}}));
+    ASSERT_OK_AND_ASSIGN(
+        json r, publisher->Call("pubsub.publish", {{"channel", channel}, {"data", Data(n)}}));
     ASSERT_EQ(r["seq"], n);
     EXPECT_EQ(r["delivered"], 0);
   }
-  ASSERT_OK_AND_ASSIGN(json live_sub, live->Call("pubsub.subscribe", {{"channel", channel}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json live_sub,
+                       live->Call("pubsub.subscribe", {{"channel", channel}}, kCallTimeoutMs));
   const uint64_t live_id = live_sub["subscription"].get<uint64_t>();
 
   // The replaying subscriber subscribes while publishes are in flight, so its
@@ -123,15 +132,20 @@ TEST(PubSubTest, ReplayingSubscriberGetsEverythingOnceLiveSubscriberOnlyLaterOne
   constexpr int kTotal = kBefore + kInFlight + kAfter;
   std::vector<uint64_t> ids;
   for (int n = kBefore + 1; n <= kBefore + kInFlight; ++n) {
-    ASSERT_OK_AND_ASSIGN(uint64_t id, publisher->SendRequest("pubsub.publish", {{"channel", channel}, {"data", Data(n)}}));
+    ASSERT_OK_AND_ASSIGN(
+        uint64_t id,
+        publisher->SendRequest("pubsub.publish", {{"channel", channel}, {"data", Data(n)}}));
     ids.push_back(id);
   }
-  ASSERT_OK_AND_ASSIGN(json replay_sub,
-                       replay->Call("pubsub.subscribe", {{"channel", channel}, {"from_seq", 1}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(
+      json replay_sub,
+      replay->Call("pubsub.subscribe", {{"channel", channel}, {"from_seq", 1}}, kCallTimeoutMs));
   const uint64_t replay_id = replay_sub["subscription"].get<uint64_t>();
   EXPECT_NE(replay_id, live_id);
   for (int n = kBefore + kInFlight + 1; n <= kTotal; ++n) {
-    ASSERT_OK_AND_ASSIGN(uint64_t id, publisher->SendRequest("pubsub.publish", {{"channel", channel}, {"data", Data(n)}}));
+    ASSERT_OK_AND_ASSIGN(
+        uint64_t id,
+        publisher->SendRequest("pubsub.publish", {{"channel", channel}, {"data", Data(n)}}));
     ids.push_back(id);
   }
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -159,9 +173,11 @@ TEST(PubSubTest, ReplayingSubscriberGetsEverythingOnceLiveSubscriberOnlyLaterOne
   ExpectNoNotification(*live, 300);
 
   // After unsubscribing, nothing more arrives.
-  ASSERT_OK_AND_ASSIGN(json unsub, live->Call("pubsub.unsubscribe", {{"subscription", live_id}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(
+      json unsub, live->Call("pubsub.unsubscribe", {{"subscription", live_id}}, kCallTimeoutMs));
   EXPECT_EQ(unsub["ok"], true);
-  ASSERT_OK_AND_ASSIGN(json last, publisher->Call("pubsub.publish", {{"channel", channel}, {"data", Data(kTotal + 1)}}));
+  ASSERT_OK_AND_ASSIGN(json last, publisher->Call("pubsub.publish", {{"channel", channel},
+                                                                     {"data", Data(kTotal + 1)}}));
   EXPECT_EQ(last["seq"], kTotal + 1);
   EXPECT_EQ(last["delivered"], 1);  // the replaying subscriber only
   ExpectNoNotification(*live, 200);
@@ -172,20 +188,24 @@ TEST(PubSubTest, PatternSubscriptionGetsMatchingChannelsOnly) {
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto publisher, server.Connect());
   ASSERT_OK_AND_ASSIGN(auto sub_client, server.Connect());
-  ASSERT_OK_AND_ASSIGN(json sub, sub_client->Call("pubsub.subscribe", {{"pattern", "jobs.*"}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(
+      json sub, sub_client->Call("pubsub.subscribe", {{"pattern", "jobs.*"}}, kCallTimeoutMs));
   const uint64_t sub_id = sub["subscription"].get<uint64_t>();
 
   struct Pub {
     std::string channel;
     bool matches;
   };
-  const std::vector<Pub> pubs = {{"jobs.a", true},  {"other", false},   {"jobs.b", true},  {"jobsx", false},
-                                 {"jobs", false},   {"jobs.a.b", true}, {"xjobs.a", false}, {"jobs.a", true}};
+  const std::vector<Pub> pubs = {{"jobs.a", true},   {"other", false}, {"jobs.b", true},
+                                 {"jobsx", false},   {"jobs", false},  {"jobs.a.b", true},
+                                 {"xjobs.a", false}, {"jobs.a", true}};
   std::vector<json> expected;
   for (size_t i = 0; i < pubs.size(); ++i) {
-    ASSERT_OK_AND_ASSIGN(json r, publisher->Call("pubsub.publish", {{"channel", pubs[i].channel}, {"data", Data(int(i))}}));
+    ASSERT_OK_AND_ASSIGN(json r, publisher->Call("pubsub.publish", {{"channel", pubs[i].channel},
+                                                                    {"data", Data(int(i))}}));
     EXPECT_EQ(r["delivered"], pubs[i].matches ? 1 : 0) << pubs[i].channel;
-    if (pubs[i].matches) expected.push_back({{"channel", pubs[i].channel}, {"seq", r["seq"]}, {"data", Data(int(i))}});
+    if (pubs[i].matches)
+      expected.push_back({{"channel", pubs[i].channel}, {"seq", r["seq"]}, {"data", Data(int(i))}});
   }
   std::vector<json> got;
   ASSERT_NO_FATAL_FAILURE(ReadMessages(*sub_client, sub_id, expected.size(), &got));
@@ -199,10 +219,14 @@ TEST(PubSubTest, PatternSubscriptionGetsMatchingChannelsOnly) {
   // A pattern subscription with from_seq replays the matching channels'
   // stored messages (channel by channel, in name order), nothing else.
   ASSERT_OK_AND_ASSIGN(auto replayer, server.Connect());
-  ASSERT_OK_AND_ASSIGN(json rsub, replayer->Call("pubsub.subscribe", {{"pattern", "jobs.*"}, {"from_seq", 1}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(
+      json rsub,
+      replayer->Call("pubsub.subscribe", {{"pattern", "jobs.*"}, {"from_seq", 1}}, kCallTimeoutMs));
   std::vector<json> replayed;
-  ASSERT_NO_FATAL_FAILURE(ReadMessages(*replayer, rsub["subscription"].get<uint64_t>(), 4, &replayed));
-  std::vector<std::pair<std::string, int>> want = {{"jobs.a", 1}, {"jobs.a", 2}, {"jobs.a.b", 1}, {"jobs.b", 1}};
+  ASSERT_NO_FATAL_FAILURE(
+      ReadMessages(*replayer, rsub["subscription"].get<uint64_t>(), 4, &replayed));
+  std::vector<std::pair<std::string, int>> want = {
+      {"jobs.a", 1}, {"jobs.a", 2}, {"jobs.a.b", 1}, {"jobs.b", 1}};
   for (size_t i = 0; i < want.size(); ++i) {
     EXPECT_EQ(replayed[i]["channel"], want[i].first) << i;
     EXPECT_EQ(replayed[i]["seq"], want[i].second) << i;
@@ -216,7 +240,8 @@ TEST(PubSubTest, SlowConsumerIsDroppedAndResumesFromLastSeqWithoutLoss) {
   ASSERT_OK_AND_ASSIGN(auto publisher, server.Connect());
   ASSERT_OK_AND_ASSIGN(auto slow, server.Connect());
   const std::string channel = "firehose";
-  ASSERT_OK_AND_ASSIGN(json sub, slow->Call("pubsub.subscribe", {{"channel", channel}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(json sub,
+                       slow->Call("pubsub.subscribe", {{"channel", channel}}, kCallTimeoutMs));
   const uint64_t first_sub = sub["subscription"].get<uint64_t>();
 
   // ~2 MiB of ~1 KiB messages: far more than the socket buffers plus the
@@ -256,10 +281,13 @@ TEST(PubSubTest, SlowConsumerIsDroppedAndResumesFromLastSeqWithoutLoss) {
   // far larger than the outbound limit.
   int resumes = 0;
   while (next <= static_cast<uint64_t>(kMessages)) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "stuck at seq " << next << " after " << resumes << " resumes";
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "stuck at seq " << next << " after " << resumes << " resumes";
     ASSERT_LT(resumes, 500);
     ++resumes;
-    ASSERT_OK_AND_ASSIGN(json resub, slow->Call("pubsub.subscribe", {{"channel", channel}, {"from_seq", next}}, kCallTimeoutMs));
+    ASSERT_OK_AND_ASSIGN(
+        json resub,
+        slow->Call("pubsub.subscribe", {{"channel", channel}, {"from_seq", next}}, kCallTimeoutMs));
     sub_id = resub["subscription"].get<uint64_t>();
     const uint64_t round_start = next;
     for (;;) {
@@ -280,11 +308,12 @@ TEST(PubSubTest, SlowConsumerIsDroppedAndResumesFromLastSeqWithoutLoss) {
   EXPECT_EQ(next, static_cast<uint64_t>(kMessages) + 1);
   ExpectNoNotification(*slow, 300);
   EXPECT_EQ(resumes, 1) << "a replay must not be dropped for its own backlog";
-  std::cout << "[ info ] slow consumer dropped after seq " << dropped["last_seq"] << "; caught up with " << resumes
-            << " resume(s)" << std::endl;
+  std::cout << "[ info ] slow consumer dropped after seq " << dropped["last_seq"]
+            << "; caught up with " << resumes << " resume(s)" << std::endl;
 
   // The live subscription still works after catching up.
-  ASSERT_OK_AND_ASSIGN(json r, publisher->Call("pubsub.publish", {{"channel", channel}, {"data", data(kMessages + 1)}}));
+  ASSERT_OK_AND_ASSIGN(json r, publisher->Call("pubsub.publish", {{"channel", channel},
+                                                                  {"data", data(kMessages + 1)}}));
   EXPECT_EQ(r["delivered"], 1);
   std::vector<json> tail;
   ASSERT_NO_FATAL_FAILURE(ReadMessages(*slow, sub_id, 1, &tail));
@@ -302,13 +331,17 @@ TEST(PubSubTest, ReplayOfABacklogLargerThanTheOutboundLimitArrivesWholeThenLive)
   ASSERT_OK_AND_ASSIGN(auto subscriber, server.Connect());
   const std::string channel = "backlog";
   const std::string filler(1000, 'x');
-  auto data = [&](int n) { return json{{"n", n}, {"pad", n <= kBacklog ? filler : std::string("live")}}; };
+  auto data = [&](int n) {
+    return json{{"n", n}, {"pad", n <= kBacklog ? filler : std::string("live")}};
+  };
   uint64_t sub_id = 0;
-  ASSERT_NO_FATAL_FAILURE(PublishBacklogThenSubscribe(*publisher, *subscriber, channel, data, &sub_id));
+  ASSERT_NO_FATAL_FAILURE(
+      PublishBacklogThenSubscribe(*publisher, *subscriber, channel, data, &sub_id));
   // Published while the replay waits for the subscriber to read: small
   // enough together (~8 KiB) to stay under the limit, so they wait too.
   constexpr int kLive = 40;
-  ASSERT_NO_FATAL_FAILURE(PublishEachToOne(*publisher, channel, kBacklog + 1, kBacklog + kLive, data));
+  ASSERT_NO_FATAL_FAILURE(
+      PublishEachToOne(*publisher, channel, kBacklog + 1, kBacklog + kLive, data));
   std::vector<json> got;
   ASSERT_NO_FATAL_FAILURE(ReadMessages(*subscriber, sub_id, kBacklog + kLive, &got));
   for (int i = 0; i < kBacklog + kLive; ++i) {
@@ -317,7 +350,9 @@ TEST(PubSubTest, ReplayOfABacklogLargerThanTheOutboundLimitArrivesWholeThenLive)
   }
   ExpectNoNotification(*subscriber, 300);
   // Caught up: live from here.
-  ASSERT_OK_AND_ASSIGN(json r, publisher->Call("pubsub.publish", {{"channel", channel}, {"data", data(9999)}}, kCallTimeoutMs));
+  ASSERT_OK_AND_ASSIGN(
+      json r, publisher->Call("pubsub.publish", {{"channel", channel}, {"data", data(9999)}},
+                              kCallTimeoutMs));
   std::vector<json> tail;
   ASSERT_NO_FATAL_FAILURE(ReadMessages(*subscriber, sub_id, 1, &tail));
   EXPECT_EQ(tail[0]["seq"], kBacklog + kLive + 1);
@@ -343,13 +378,15 @@ TEST(PubSubTest, NeverReadingReplayerIsDroppedOnceLiveTrafficPassesTheOutboundLi
 
   // ~24 KiB of live traffic: under the limit, still subscribed.
   constexpr int kUnder = 20;
-  ASSERT_NO_FATAL_FAILURE(PublishEachToOne(*publisher, channel, kBacklog + 1, kBacklog + kUnder, data));
+  ASSERT_NO_FATAL_FAILURE(
+      PublishEachToOne(*publisher, channel, kBacklog + 1, kBacklog + kUnder, data));
   EXPECT_EQ(ServerSubscriptions(*publisher), 1u) << "dropped under the limit";
   // Past it: dropped.
   int live = kUnder;
   while (ServerSubscriptions(*publisher) == 1u && live < 200) {
     ++live;
-    ASSERT_OK(publisher->Call("pubsub.publish", {{"channel", channel}, {"data", data(kBacklog + live)}}, kCallTimeoutMs));
+    ASSERT_OK(publisher->Call(
+        "pubsub.publish", {{"channel", channel}, {"data", data(kBacklog + live)}}, kCallTimeoutMs));
   }
   EXPECT_EQ(ServerSubscriptions(*publisher), 0u);
   const int live_bytes = live * static_cast<int>(data(0).dump().size());
@@ -388,8 +425,10 @@ TEST(PubSubTest, HistoryOfBigMessagesPagesWithinTheReplyBudgetAndBoundsMemory) {
   ASSERT_OK_AND_ASSIGN(auto publisher, server.Connect());
   const std::string channel = "big";
   const std::string big(900 << 10, 'x');  // just under the 1 MiB line limit
-  constexpr int kMessages = 48;             // ~43 MiB
-  ASSERT_NO_FATAL_FAILURE(PublishMany(*publisher, channel, kMessages, [&](int n) { return json{{"n", n}, {"pad", big}}; }));
+  constexpr int kMessages = 48;           // ~43 MiB
+  ASSERT_NO_FATAL_FAILURE(PublishMany(*publisher, channel, kMessages, [&](int n) {
+    return json{{"n", n}, {"pad", big}};
+  }));
 
   // Four clients ask for everything and never read.
   const long rss_before = RssKiB(server.pid());
@@ -406,8 +445,9 @@ TEST(PubSubTest, HistoryOfBigMessagesPagesWithinTheReplyBudgetAndBoundsMemory) {
   }
   ASSERT_OK(publisher->Call("sys.ping", json::object(), kCallTimeoutMs));  // still answering
   rss_peak = std::max(rss_peak, RssKiB(server.pid()));
-  std::printf("[ info ] server RSS %ld KiB before, peak %ld KiB with 4 non-reading history readers\n", rss_before,
-              rss_peak);
+  std::printf(
+      "[ info ] server RSS %ld KiB before, peak %ld KiB with 4 non-reading history readers\n",
+      rss_before, rss_peak);
   // One page each in the outbound queue, plus the page being built: a few
   // budgets, against 4 x 43 MiB when a reply held the whole log.
   EXPECT_LT(rss_peak - rss_before, testing::MemoryBoundKiB(80 * 1024));
@@ -417,7 +457,8 @@ TEST(PubSubTest, HistoryOfBigMessagesPagesWithinTheReplyBudgetAndBoundsMemory) {
   int pages = 0;
   for (bool more = true; more; ++pages) {
     ASSERT_LT(pages, kMessages);
-    ASSERT_OK(reader->SendRequest("pubsub.history", {{"channel", channel}, {"from_seq", from}, {"limit", 1000}}));
+    ASSERT_OK(reader->SendRequest("pubsub.history",
+                                  {{"channel", channel}, {"from_seq", from}, {"limit", 1000}}));
     ASSERT_OK_AND_ASSIGN(std::string line, reader->ReadLine(testing::kLoadedCallTimeoutMs));
     EXPECT_LE(line.size(), kBudget) << "page " << pages;
     json r = json::parse(line)["result"];

@@ -259,8 +259,9 @@ TEST_F(TasksWorkersTest, ThreeWorkersDrainTenThousandTasksExactlyOnce) {
 
 // Workers that finish each task with claim_next: one round trip per task
 // after the first claim, and still every task exactly once.
-void ClaimNextWorker(const ServerProcess& server, const std::string& worker_id, const std::string& queue,
-                     int total, std::atomic<int>* done, WorkerLog* log, int* claims) {
+void ClaimNextWorker(const ServerProcess& server, const std::string& worker_id,
+                     const std::string& queue, int total, std::atomic<int>* done, WorkerLog* log,
+                     int* claims) {
   auto connected = server.Connect();
   if (!connected.ok()) {
     log->errors.push_back(connected.status().ToString());
@@ -307,8 +308,8 @@ TEST_F(TasksWorkersTest, ClaimNextWorkersDrainAQueueExactlyOnceInOneRoundTripPer
   int claims[3] = {0, 0, 0};
   std::vector<std::thread> workers;
   for (int i = 0; i < 3; ++i) {
-    workers.emplace_back(ClaimNextWorker, std::cref(server_), "next-" + std::to_string(i), "next", kTasks, &done,
-                         &logs[i], &claims[i]);
+    workers.emplace_back(ClaimNextWorker, std::cref(server_), "next-" + std::to_string(i), "next",
+                         kTasks, &done, &logs[i], &claims[i]);
   }
   for (auto& w : workers) w.join();
 
@@ -378,11 +379,12 @@ TEST_F(TasksWorkersTest, CliWorkerKeepsAShortLeaseAliveWhileTheCommandRuns) {
   testing::TempDir dir;
   char sleep_s[32];
   std::snprintf(sleep_s, sizeof(sleep_s), "%.3f", run_ms / 1000.0);
-  pid_t worker = SpawnCliWorker(server_, "slow", "slow-1", std::string("sleep ") + sleep_s + "; echo done", dir.Sub("w.log"));
+  pid_t worker = SpawnCliWorker(server_, "slow", "slow-1",
+                                std::string("sleep ") + sleep_s + "; echo done", dir.Sub("w.log"));
   ASSERT_OK_AND_ASSIGN(json sub, client_->Call("task.submit", {{"queue", "slow"},
-                                                              {"payload", json::object()},
-                                                              {"timeout_ms", lease_ms},
-                                                              {"max_attempts", 1}}));
+                                                               {"payload", json::object()},
+                                                               {"timeout_ms", lease_ms},
+                                                               {"max_attempts", 1}}));
   const std::string id = sub["task_id"];
   json task;
   const bool finished = WaitUntil(
@@ -408,11 +410,15 @@ TEST_F(TasksWorkersTest, CancellingACliWorkersTaskStopsItsCommand) {
   const std::string script = "echo \"$SHIM_TASK_ID\" >> " + started +
                              "; read p; case \"$p\" in *long*) exec sleep 600;; esac; echo quick";
   pid_t worker = SpawnCliWorker(server_, "c", "c-1", script, dir.Sub("w.log"));
-  ASSERT_OK_AND_ASSIGN(json a, client_->Call("task.submit", {{"queue", "c"}, {"payload", {{"kind", "long"}}}}));
+  ASSERT_OK_AND_ASSIGN(
+      json a, client_->Call("task.submit", {{"queue", "c"}, {"payload", {{"kind", "long"}}}}));
   const std::string long_id = a["task_id"];
-  ASSERT_TRUE(WaitUntil([&] { return ReadLines(started).size() == 1; }, 20'000)) << "see " << dir.Sub("w.log");
-  ASSERT_OK(client_->Call("task.cancel", {{"task_id", long_id}, {"reason", "not needed"}}).status());
-  ASSERT_OK_AND_ASSIGN(json b, client_->Call("task.submit", {{"queue", "c"}, {"payload", {{"kind", "short"}}}}));
+  ASSERT_TRUE(WaitUntil([&] { return ReadLines(started).size() == 1; }, 20'000))
+      << "see " << dir.Sub("w.log");
+  ASSERT_OK(
+      client_->Call("task.cancel", {{"task_id", long_id}, {"reason", "not needed"}}).status());
+  ASSERT_OK_AND_ASSIGN(
+      json b, client_->Call("task.submit", {{"queue", "c"}, {"payload", {{"kind", "short"}}}}));
   const std::string short_id = b["task_id"];
   const bool done = WaitUntil(
       [&] {
@@ -487,16 +493,16 @@ TEST_F(TasksWorkersTest, StoppedWorkerLosesItsTaskAndItsLateCompleteIsRefused) {
   const auto t0 = Clock::now();
   ASSERT_OK_AND_ASSIGN(
       json r, client_->Call("task.claim",
-                           {{"queues", {"stop"}}, {"worker_id", "awake"}, {"wait_ms", 5000}}));
+                            {{"queues", {"stop"}}, {"worker_id", "awake"}, {"wait_ms", 5000}}));
   const int64_t waited = MsSince(t0);
   ASSERT_EQ(r["tasks"].size(), 1u);
   const json t = r["tasks"][0];
   EXPECT_EQ(t["task_id"], task_id);
   EXPECT_EQ(t["attempt"], 2);
   EXPECT_LT(waited, 3000);
-  ASSERT_OK(
-      client_->Call("task.complete",
-                   {{"task_id", task_id}, {"lease_token", t["lease_token"]}, {"result", "awake"}}));
+  ASSERT_OK(client_->Call(
+      "task.complete",
+      {{"task_id", task_id}, {"lease_token", t["lease_token"]}, {"result", "awake"}}));
 
   ASSERT_EQ(::kill(pid, SIGCONT), 0);
   ASSERT_EQ(::write(to_child[1], "g", 1), 1);
@@ -525,9 +531,9 @@ TEST_F(TasksWorkersTest, KilledWorkersTaskIsRetriedByAnother) {
                              "; if [ \"$SHIM_TASK_ATTEMPT\" = 1 ]; then sleep 30; fi; cat";
   pid_t first = SpawnCliWorker(server_, "kill", "first", script, dir.Sub("w.log"));
   ASSERT_OK_AND_ASSIGN(json sub, client_->Call("task.submit", {{"queue", "kill"},
-                                                              {"payload", {{"x", 1}}},
-                                                              {"timeout_ms", 1000},
-                                                              {"max_attempts", 3}}));
+                                                               {"payload", {{"x", 1}}},
+                                                               {"timeout_ms", 1000},
+                                                               {"max_attempts", 3}}));
   const std::string task_id = sub["task_id"];
   const bool started = WaitUntil([&] { return !ReadLines(ran).empty(); }, 10'000);
   pid_t second = SpawnCliWorker(server_, "kill", "second", script, dir.Sub("w.log"));

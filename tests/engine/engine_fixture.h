@@ -9,12 +9,12 @@
 // (or clock_ and RunTimers() by hand).
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <memory>
-#include <string>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "engine/client.h"
 #include "engine/clock.h"
@@ -45,9 +45,9 @@ class EngineTest : public ::testing::Test {
     eo.clock = &clock_;
     eo.limits = limits_;
     eo.risk = risk_;
-    ASSERT_OK_AND_ASSIGN(host_, shim::testing::SyncHost::Open(store_options_, eo, [](const std::string& what) {
-      ADD_FAILURE() << what;
-    }));
+    ASSERT_OK_AND_ASSIGN(
+        host_, shim::testing::SyncHost::Open(
+                   store_options_, eo, [](const std::string& what) { ADD_FAILURE() << what; }));
     engine_ = &host_->engine();
     store_ = &host_->store();
   }
@@ -95,20 +95,24 @@ class EngineTest : public ::testing::Test {
     return host_->Start(method, std::move(params), std::move(client));
   }
   // A request that must be answered once its group commits.
-  Result<json> Call(const std::string& method, json params, std::shared_ptr<Client> client = nullptr) {
+  Result<json> Call(const std::string& method, json params,
+                    std::shared_ptr<Client> client = nullptr) {
     return host_->Call(method, std::move(params), std::move(client));
   }
   // Call that must succeed; returns the result (null json on failure, with
   // the test marked failed).
   json Ok(const std::string& method, json params, std::shared_ptr<Client> client = nullptr) {
-    const std::string shown = params.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 300);
+    const std::string shown =
+        params.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 300);
     Result<json> r = Call(method, std::move(params), std::move(client));
     EXPECT_TRUE(r.ok()) << method << " " << shown << ": " << r.status().ToString();
     return r.ok() ? r.value() : json();
   }
 
   // A connection with an id no other one of this test has.
-  std::shared_ptr<FakeClient> NewClient() { return std::make_shared<FakeClient>(next_client_id_++); }
+  std::shared_ptr<FakeClient> NewClient() {
+    return std::make_shared<FakeClient>(next_client_id_++);
+  }
 
   // --- shorthands -------------------------------------------------------
   json Get(const std::string& key) { return Ok("state.get", {{"key", key}}); }
@@ -128,20 +132,20 @@ class EngineTest : public ::testing::Test {
   EngineLimits limits_;
   RiskConfig risk_;
   std::unique_ptr<shim::testing::SyncHost> host_;
-  Engine* engine_ = nullptr;          // host_'s, while open
-  storage::Store* store_ = nullptr;   // host_'s, while open
+  Engine* engine_ = nullptr;         // host_'s, while open
+  storage::Store* store_ = nullptr;  // host_'s, while open
   uint64_t next_client_id_ = 1;
 };
 
 // gtest predicate: `result` failed with `code`.
 inline ::testing::AssertionResult FailedWith(const Result<json>& result, StatusCode code) {
   if (result.ok()) {
-    return ::testing::AssertionFailure() << "expected " << StatusCodeReason(code) << ", got OK "
-                                         << result.value().dump();
+    return ::testing::AssertionFailure()
+           << "expected " << StatusCodeReason(code) << ", got OK " << result.value().dump();
   }
   if (result.status().code() != code) {
-    return ::testing::AssertionFailure() << "expected " << StatusCodeReason(code) << ", got "
-                                         << result.status().ToString();
+    return ::testing::AssertionFailure()
+           << "expected " << StatusCodeReason(code) << ", got " << result.status().ToString();
   }
   return ::testing::AssertionSuccess();
 }

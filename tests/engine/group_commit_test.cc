@@ -1,11 +1,11 @@
 // Group commit: replies leave only after the group holding what they
 // observed is durable, in request order; a failed write fails the whole
 // group and the open one, and the engine reloads its memory from the store.
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "tests/engine/engine_fixture.h"
 
@@ -16,14 +16,16 @@ class GroupCommitTest : public EngineTest {
  protected:
   // Executes a request whose reply appends "<label>" or "<label>:<REASON>"
   // to log_, so tests can check what was released, when, and in what order.
-  std::shared_ptr<ReplySlot> Logged(const std::string& label, const std::string& method, json params,
-                                    std::shared_ptr<Client> client = nullptr) {
+  std::shared_ptr<ReplySlot> Logged(const std::string& label, const std::string& method,
+                                    json params, std::shared_ptr<Client> client = nullptr) {
     auto pending = std::make_shared<ReplySlot>();
-    host_->Execute(method, std::move(params), std::move(client), [this, label, pending](Result<json> r) {
-      log_.push_back(r.ok() ? label : label + ":" + std::string(StatusCodeReason(r.status().code())));
-      ++pending->calls;
-      pending->result = std::move(r);
-    });
+    host_->Execute(
+        method, std::move(params), std::move(client), [this, label, pending](Result<json> r) {
+          log_.push_back(r.ok() ? label
+                                : label + ":" + std::string(StatusCodeReason(r.status().code())));
+          ++pending->calls;
+          pending->result = std::move(r);
+        });
     return pending;
   }
 
@@ -50,13 +52,15 @@ TEST_F(GroupCommitTest, RepliesOfManyCommandsAreReleasedOnlyAtLandInOrder) {
   EXPECT_EQ(store_->stats().commits, commits_before + 1) << "one write for the whole group";
 
   engine_->Land(*group, Status::Ok());
-  EXPECT_EQ(log_, (std::vector<std::string>{"set a", "set b", "get a", "incr c", "publish", "ping", "del b"}));
+  EXPECT_EQ(log_, (std::vector<std::string>{"set a", "set b", "get a", "incr c", "publish", "ping",
+                                            "del b"}));
   for (const auto& p : {set_a, set_b, get_a, incr, pub, ping, del}) EXPECT_EQ(p->calls, 1);
   // The read saw the write applied before it, and was held with it.
   EXPECT_EQ(get_a->result->value()["value"], 1);
   EXPECT_EQ(pub->result->value()["seq"], 1);
   EXPECT_EQ(engine_->stats().groups, 1u);
-  EXPECT_EQ(engine_->stats().grouped_commands, 5u) << "the writes: set a, set b, incr c, publish, del b";
+  EXPECT_EQ(engine_->stats().grouped_commands, 5u)
+      << "the writes: set a, set b, incr c, publish, del b";
   EXPECT_FALSE(engine_->busy());
 
   // Every write of the group reached the store together.
@@ -78,7 +82,8 @@ TEST_F(GroupCommitTest, HeldReplyBytesCountWhatWaitsForTheCommitUntilItLands) {
   EXPECT_GT(after_write, 0u) << "the write's own reply waits";
   std::vector<std::shared_ptr<ReplySlot>> reads;
   for (int i = 0; i < 10; ++i) reads.push_back(Logged("get", "state.get", {{"key", "big"}}));
-  EXPECT_GE(engine_->held_reply_bytes(), after_write + 10 * big.size()) << "ten copies of the value wait";
+  EXPECT_GE(engine_->held_reply_bytes(), after_write + 10 * big.size())
+      << "ten copies of the value wait";
   EXPECT_LT(engine_->held_reply_bytes(), after_write + 10 * (big.size() + 1000));
 
   std::unique_ptr<Group> group = engine_->Seal();
@@ -132,9 +137,10 @@ TEST_F(GroupCommitTest, FailedWriteFailsItsGroupAndTheOpenGroupAndReloadsFromSto
   EXPECT_TRUE(log_.empty());
 
   engine_->Land(*a, Status::Internal("injected write failure"));
-  EXPECT_EQ(log_, (std::vector<std::string>{"A set:INTERNAL", "A incr:INTERNAL", "A publish:INTERNAL",
-                                            "A subscribe:INTERNAL", "B set:INTERNAL", "B get:INTERNAL",
-                                            "B incr:INTERNAL"}));
+  EXPECT_EQ(log_,
+            (std::vector<std::string>{"A set:INTERNAL", "A incr:INTERNAL", "A publish:INTERNAL",
+                                      "A subscribe:INTERNAL", "B set:INTERNAL", "B get:INTERNAL",
+                                      "B incr:INTERNAL"}));
   EXPECT_EQ(engine_->stats().failed_groups, 1u);
   EXPECT_FALSE(engine_->busy()) << "the open group was failed too";
   EXPECT_FALSE(engine_->ReadyToSeal());

@@ -3,9 +3,9 @@
 // they build (not after).
 #include "engine/json_build.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 #include "base/json_text.h"
 
@@ -21,8 +21,9 @@ json NestedValue(size_t depth) {
 }
 
 TEST(JsonBuildTest, WeightIsTheCompactTextForWhatItCounts) {
-  for (const json& v : {json(nullptr), json(true), json(false), json(0), json(-7), json(1234567890123ull),
-                        json(INT64_MIN), json("text"), json::array(), json::object(), json::array({1, "a", nullptr}),
+  for (const json& v : {json(nullptr), json(true), json(false), json(0), json(-7),
+                        json(1234567890123ull), json(INT64_MIN), json("text"), json::array(),
+                        json::object(), json::array({1, "a", nullptr}),
                         json({{"a", {{"b", json::array({1, 2, json::object()})}}}, {"c", "d"}})}) {
     EXPECT_EQ(WeighJson(v).bytes, DumpCompact(v).size()) << v.dump();
   }
@@ -54,25 +55,34 @@ TEST(JsonBuildTest, JsonPatchFollowsRfc6902) {
                        {"a/b~c", true}}));
 
   json whole = {{"a", 1}};
-  ASSERT_TRUE(ApplyJsonPatch(whole, json::array({{{"op", "replace"}, {"path", ""}, {"value", {1, 2}}}}), {}).ok());
+  ASSERT_TRUE(
+      ApplyJsonPatch(whole, json::array({{{"op", "replace"}, {"path", ""}, {"value", {1, 2}}}}), {})
+          .ok());
   EXPECT_EQ(whole, json({1, 2}));
   // A null value is made an object by an add under it (as before).
   json null_doc = nullptr;
-  ASSERT_TRUE(ApplyJsonPatch(null_doc, json::array({{{"op", "add"}, {"path", "/k"}, {"value", 1}}}), {}).ok());
+  ASSERT_TRUE(
+      ApplyJsonPatch(null_doc, json::array({{{"op", "add"}, {"path", "/k"}, {"value", 1}}}), {})
+          .ok());
   EXPECT_EQ(null_doc, json({{"k", 1}}));
 }
 
 TEST(JsonBuildTest, JsonPatchErrorsNameTheOp) {
   const json doc = {{"a", 1}, {"list", {1}}};
-  for (const json& op : {json{{"op", "remove"}, {"path", "/nope"}}, json{{"op", "test"}, {"path", "/a"}, {"value", 2}},
-                         json{{"op", "add"}, {"path", "/x/y"}, {"value", 1}}, json{{"op", "add"}, {"path", "/list/5"}, {"value", 1}},
-                         json{{"op", "add"}, {"path", "/list/01"}, {"value", 1}}, json{{"op", "add"}, {"path", "a"}, {"value", 1}},
-                         json{{"op", "add"}, {"path", "/~2"}, {"value", 1}}, json{{"op", "nope"}, {"path", "/a"}},
-                         json{{"op", "add"}, {"path", "/a"}}, json{{"op", "copy"}, {"path", "/b"}},
-                         json{{"op", "move"}, {"from", "/list"}, {"path", "/list/0"}}, json{{"path", "/a"}},
-                         json{{"op", "remove"}, {"path", ""}}, json(7)}) {
+  for (const json& op :
+       {json{{"op", "remove"}, {"path", "/nope"}},
+        json{{"op", "test"}, {"path", "/a"}, {"value", 2}},
+        json{{"op", "add"}, {"path", "/x/y"}, {"value", 1}},
+        json{{"op", "add"}, {"path", "/list/5"}, {"value", 1}},
+        json{{"op", "add"}, {"path", "/list/01"}, {"value", 1}},
+        json{{"op", "add"}, {"path", "a"}, {"value", 1}},
+        json{{"op", "add"}, {"path", "/~2"}, {"value", 1}}, json{{"op", "nope"}, {"path", "/a"}},
+        json{{"op", "add"}, {"path", "/a"}}, json{{"op", "copy"}, {"path", "/b"}},
+        json{{"op", "move"}, {"from", "/list"}, {"path", "/list/0"}}, json{{"path", "/a"}},
+        json{{"op", "remove"}, {"path", ""}}, json(7)}) {
     json d = doc;
-    Status s = ApplyJsonPatch(d, json::array({{{"op", "test"}, {"path", "/a"}, {"value", 1}}, op}), {});
+    Status s =
+        ApplyJsonPatch(d, json::array({{{"op", "test"}, {"path", "/a"}, {"value", 1}}, op}), {});
     ASSERT_FALSE(s.ok()) << op.dump();
     EXPECT_EQ(s.code(), StatusCode::kInvalidParams) << op.dump();
     EXPECT_EQ(s.details()["field"], "ops");
@@ -116,7 +126,9 @@ TEST(JsonBuildTest, PatchWorkIsBounded) {
   EXPECT_EQ(ApplyJsonPatch(list, shifts, {.max_work = 1 << 20}).code(), StatusCode::kTooLarge);
   // A few ordinary ops are nowhere near it.
   d = doc;
-  EXPECT_TRUE(ApplyJsonPatch(d, json::array({ops[0], ops[1], ops[0]}), {.max_bytes = 1 << 20, .max_work = 16 << 20}).ok());
+  EXPECT_TRUE(ApplyJsonPatch(d, json::array({ops[0], ops[1], ops[0]}),
+                             {.max_bytes = 1 << 20, .max_work = 16 << 20})
+                  .ok());
 }
 
 TEST(JsonBuildTest, PatchesStayWithinTheDepth) {
@@ -124,28 +136,46 @@ TEST(JsonBuildTest, PatchesStayWithinTheDepth) {
   json doc = {{"deep", NestedValue(kMaxJsonDepth - 1)}};
   json copy = json::array({{{"op", "copy"}, {"from", "/deep"}, {"path", "/deep/0/x"}}});
   json d = doc;
-  Status s = ApplyJsonPatch(d, json::array({{{"op", "add"}, {"path", "/deep/0"}, {"value", json::object()}}}), {});
+  Status s = ApplyJsonPatch(
+      d, json::array({{{"op", "add"}, {"path", "/deep/0"}, {"value", json::object()}}}), {});
   ASSERT_TRUE(s.ok()) << s.ToString();
-  s = ApplyJsonPatch(d, json::array({{{"op", "copy"}, {"from", "/deep"}, {"path", "/deep/0/x"}}}), {});
+  s = ApplyJsonPatch(d, json::array({{{"op", "copy"}, {"from", "/deep"}, {"path", "/deep/0/x"}}}),
+                     {});
   EXPECT_EQ(s.code(), StatusCode::kTooLarge);
   EXPECT_EQ(s.details()["limit"], kMaxJsonDepth);
   d = doc;
-  EXPECT_EQ(ApplyJsonPatch(d, json::array({{{"op", "add"}, {"path", "/x"}, {"value", NestedValue(kMaxJsonDepth)}}}), {}).code(),
+  EXPECT_EQ(
+      ApplyJsonPatch(
+          d, json::array({{{"op", "add"}, {"path", "/x"}, {"value", NestedValue(kMaxJsonDepth)}}}),
+          {})
+          .code(),
+      StatusCode::kTooLarge);
+  d = doc;
+  EXPECT_TRUE(
+      ApplyJsonPatch(
+          d,
+          json::array({{{"op", "add"}, {"path", "/x"}, {"value", NestedValue(kMaxJsonDepth - 1)}}}),
+          {})
+          .ok());
+  d = doc;
+  EXPECT_EQ(ApplyMergePatch(d, {{"x", {{"y", NestedValue(kMaxJsonDepth - 1)}}}}, {}).code(),
             StatusCode::kTooLarge);
-  d = doc;
-  EXPECT_TRUE(ApplyJsonPatch(d, json::array({{{"op", "add"}, {"path", "/x"}, {"value", NestedValue(kMaxJsonDepth - 1)}}}), {}).ok());
-  d = doc;
-  EXPECT_EQ(ApplyMergePatch(d, {{"x", {{"y", NestedValue(kMaxJsonDepth - 1)}}}}, {}).code(), StatusCode::kTooLarge);
   d = doc;
   EXPECT_TRUE(ApplyMergePatch(d, {{"x", NestedValue(kMaxJsonDepth - 1)}}, {}).ok());
 }
 
 TEST(JsonBuildTest, MergePatchFollowsRfc7396) {
   json doc = {{"a", 1}, {"b", {{"c", 2}, {"d", 3}}}, {"list", {1, 2}}, {"s", "x"}};
-  json patch = {{"a", nullptr}, {"b", {{"c", 20}}}, {"list", {9, nullptr}}, {"s", {{"t", nullptr}, {"u", 1}}},
+  json patch = {{"a", nullptr},
+                {"b", {{"c", 20}}},
+                {"list", {9, nullptr}},
+                {"s", {{"t", nullptr}, {"u", 1}}},
                 {"e", {{"f", nullptr}}}};
   ASSERT_TRUE(ApplyMergePatch(doc, patch, {}).ok());
-  json want = {{"b", {{"c", 20}, {"d", 3}}}, {"list", {9, nullptr}}, {"s", {{"u", 1}}}, {"e", json::object()}};
+  json want = {{"b", {{"c", 20}, {"d", 3}}},
+               {"list", {9, nullptr}},
+               {"s", {{"u", 1}}},
+               {"e", json::object()}};
   EXPECT_EQ(doc, want);
   json copy_of_nlohmann = {{"a", 1}, {"b", {{"c", 2}, {"d", 3}}}, {"list", {1, 2}}, {"s", "x"}};
   copy_of_nlohmann.merge_patch(patch);
@@ -155,7 +185,8 @@ TEST(JsonBuildTest, MergePatchFollowsRfc7396) {
   EXPECT_EQ(scalar, 5);
   // Over the limit: refused.
   json small = json::object();
-  EXPECT_EQ(ApplyMergePatch(small, {{"k", std::string(2000, 'x')}}, {.max_bytes = 1000}).code(), StatusCode::kTooLarge);
+  EXPECT_EQ(ApplyMergePatch(small, {{"k", std::string(2000, 'x')}}, {.max_bytes = 1000}).code(),
+            StatusCode::kTooLarge);
 }
 
 TEST(JsonBuildTest, DeepMergeKeepsNullsAndReplacesNonObjects) {
@@ -164,8 +195,9 @@ TEST(JsonBuildTest, DeepMergeKeepsNullsAndReplacesNonObjects) {
   const json c = {{"l", {2}}};
   Result<json> merged = DeepMergeJson({&a, &b, &c}, {});
   ASSERT_TRUE(merged.ok());
-  EXPECT_EQ(merged.value(),
-            json({{"x", 1}, {"o", {{"p", 1}, {"q", 2}, {"r", nullptr}}}, {"n", nullptr}, {"l", {2}}}));
+  EXPECT_EQ(
+      merged.value(),
+      json({{"x", 1}, {"o", {{"p", 1}, {"q", 2}, {"r", nullptr}}}, {"n", nullptr}, {"l", {2}}}));
   const json scalar = 7;
   EXPECT_EQ(DeepMergeJson({&a, &scalar}, {}).value(), 7);
   EXPECT_EQ(DeepMergeJson({}, {}).value(), json::object());
@@ -174,9 +206,12 @@ TEST(JsonBuildTest, DeepMergeKeepsNullsAndReplacesNonObjects) {
 TEST(JsonBuildTest, AggregatesStayWithinTheirLimits) {
   const json big = {{"k", std::string(600, 'x')}};
   const json other = {{"j", std::string(600, 'x')}};
-  EXPECT_TRUE(DeepMergeJson({&big, &big, &big}, {.max_bytes = 1000}).ok()) << "the same key, merged, stays small";
-  EXPECT_EQ(DeepMergeJson({&big, &other}, {.max_bytes = 1000}).status().code(), StatusCode::kTooLarge);
-  EXPECT_EQ(ConcatenateJson({&big, &big}, {.max_bytes = 1000}).status().code(), StatusCode::kTooLarge);
+  EXPECT_TRUE(DeepMergeJson({&big, &big, &big}, {.max_bytes = 1000}).ok())
+      << "the same key, merged, stays small";
+  EXPECT_EQ(DeepMergeJson({&big, &other}, {.max_bytes = 1000}).status().code(),
+            StatusCode::kTooLarge);
+  EXPECT_EQ(ConcatenateJson({&big, &big}, {.max_bytes = 1000}).status().code(),
+            StatusCode::kTooLarge);
   Result<json> both = ConcatenateJson({&big, &other}, {.max_bytes = 2000});
   ASSERT_TRUE(both.ok());
   EXPECT_EQ(both.value(), json::array({big, other}));

@@ -2,22 +2,24 @@
 // refusal of numbers a double would round.
 #include "engine/json_parse.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace shim {
 namespace {
 
 using nlohmann::json;
 
-std::string NestedText(size_t depth, char open = '[', char close = ']', const std::string& inside = "") {
+std::string NestedText(size_t depth, char open = '[', char close = ']',
+                       const std::string& inside = "") {
   return std::string(depth, open) + inside + std::string(depth, close);
 }
 
 TEST(JsonParseTest, ReadsWhatNlohmannReads) {
-  for (const std::string text : {"1", "-2", "1.5", "\"s\"", "null", "true", "[]", "{}", " {\"a\":[1,{\"b\":null}]} ",
-                                  "18446744073709551615", "-9223372036854775808", "1e300", "\"caf\xc3\xa9\""}) {
+  for (const std::string text :
+       {"1", "-2", "1.5", "\"s\"", "null", "true", "[]", "{}", " {\"a\":[1,{\"b\":null}]} ",
+        "18446744073709551615", "-9223372036854775808", "1e300", "\"caf\xc3\xa9\""}) {
     Result<json> r = ParseJson(text);
     ASSERT_TRUE(r.ok()) << text << ": " << r.status().ToString();
     EXPECT_EQ(r.value(), json::parse(text)) << text;
@@ -68,7 +70,8 @@ TEST(JsonParseTest, IntegersADoubleWouldRoundAreRefused) {
   Result<json> r = ParseJson(R"({"n":123456789012345678901234567890})");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidParams);
-  EXPECT_NE(r.status().message().find("123456789012345678901234567890"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("123456789012345678901234567890"), std::string::npos)
+      << r.status().message();
   EXPECT_NE(r.status().message().find("string"), std::string::npos) << r.status().message();
   EXPECT_FALSE(ParseJson("18446744073709551616").ok());  // 2^64
   EXPECT_FALSE(ParseJson("-9223372036854775809").ok());  // -2^63 - 1

@@ -1,11 +1,11 @@
 // Leases (lease.*): expiry, keepalive, and what a lease's end takes with it
 // (keys set with its lease_id, locks taken with it). Engine level, FakeClock.
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "tests/engine/engine_fixture.h"
 
@@ -60,7 +60,8 @@ TEST_F(LeaseTest, LeasesExpireInTtlOrder) {
   Advance(100);
   EXPECT_TRUE(Alive().empty());
   for (uint64_t id : {a, b, c, d}) {
-    EXPECT_TRUE(FailedWith(Call("lease.keepalive", {{"lease_id", id}}), StatusCode::kNotFound)) << id;
+    EXPECT_TRUE(FailedWith(Call("lease.keepalive", {{"lease_id", id}}), StatusCode::kNotFound))
+        << id;
   }
 }
 
@@ -111,12 +112,15 @@ TEST_F(LeaseTest, RevokeDeletesItsKeysAndReleasesItsLocks) {
   Ok("state.set", {{"key", "detached"}, {"value", 6}});
   EXPECT_EQ(Get("mine/1")["lease_id"], lease);
 
-  json held = Ok("lock.acquire", {{"name", "L1"}, {"owner", "me"}, {"ttl_ms", 60'000}, {"lease_id", lease}});
-  json l2 = Ok("lock.acquire", {{"name", "L2"}, {"owner", "me"}, {"ttl_ms", 60'000}, {"lease_id", lease}});
+  json held = Ok("lock.acquire",
+                 {{"name", "L1"}, {"owner", "me"}, {"ttl_ms", 60'000}, {"lease_id", lease}});
+  json l2 = Ok("lock.acquire",
+               {{"name", "L2"}, {"owner", "me"}, {"ttl_ms", 60'000}, {"lease_id", lease}});
   Ok("lock.acquire", {{"name", "L3"}, {"owner", "me"}, {"ttl_ms", 60'000}, {"lease_id", other}});
   Ok("lock.acquire", {{"name", "L4"}, {"owner", "me"}, {"ttl_ms", 60'000}});
   EXPECT_EQ(LockStatus("L1")["lease_id"], lease);
-  auto waiter = Start("lock.acquire", {{"name", "L1"}, {"owner", "next"}, {"ttl_ms", 1000}, {"wait_ms", 60'000}});
+  auto waiter = Start("lock.acquire",
+                      {{"name", "L1"}, {"owner", "next"}, {"ttl_ms", 1000}, {"wait_ms", 60'000}});
   EXPECT_FALSE(waiter->done());
 
   EXPECT_EQ(Ok("lease.revoke", {{"lease_id", lease}})["ok"], true);
@@ -127,7 +131,8 @@ TEST_F(LeaseTest, RevokeDeletesItsKeysAndReleasesItsLocks) {
   EXPECT_EQ(Get("plain")["value"], 4);
   EXPECT_EQ(Get("detached")["value"], 6);
   // L1 went to its waiter with a newer token, L2 is free, the others held.
-  ASSERT_TRUE(waiter->ok()) << (waiter->done() ? waiter->result->status().ToString() : "still waiting");
+  ASSERT_TRUE(waiter->ok()) << (waiter->done() ? waiter->result->status().ToString()
+                                               : "still waiting");
   EXPECT_GT(waiter->value()["token"].get<uint64_t>(), held["token"].get<uint64_t>());
   EXPECT_EQ(LockStatus("L1")["owner"], "next");
   EXPECT_TRUE(LockStatus("L1")["lease_id"].is_null());
@@ -135,8 +140,10 @@ TEST_F(LeaseTest, RevokeDeletesItsKeysAndReleasesItsLocks) {
   EXPECT_EQ(LockStatus("L3")["held"], true);
   EXPECT_EQ(LockStatus("L4")["held"], true);
   // The old holder's token is fenced.
-  EXPECT_TRUE(FailedWith(Call("state.set", {{"key", "x"}, {"value", 1}, {"fence", {{"lock", "L2"}, {"token", l2["token"]}}}}),
-                         StatusCode::kFenced));
+  EXPECT_TRUE(FailedWith(
+      Call("state.set",
+           {{"key", "x"}, {"value", 1}, {"fence", {{"lock", "L2"}, {"token", l2["token"]}}}}),
+      StatusCode::kFenced));
 
   EXPECT_FALSE(LeaseAlive(lease));
   EXPECT_TRUE(LeaseAlive(other));
@@ -145,8 +152,9 @@ TEST_F(LeaseTest, RevokeDeletesItsKeysAndReleasesItsLocks) {
   // Nothing can attach to the ended lease.
   EXPECT_TRUE(FailedWith(Call("state.set", {{"key", "mine/3"}, {"value", 1}, {"lease_id", lease}}),
                          StatusCode::kNotFound));
-  EXPECT_TRUE(FailedWith(Call("lock.acquire", {{"name", "L5"}, {"owner", "me"}, {"ttl_ms", 10}, {"lease_id", lease}}),
-                         StatusCode::kNotFound));
+  EXPECT_TRUE(FailedWith(
+      Call("lock.acquire", {{"name", "L5"}, {"owner", "me"}, {"ttl_ms", 10}, {"lease_id", lease}}),
+      StatusCode::kNotFound));
 
   // The deletions are durable: they survive a restart.
   ASSERT_NO_FATAL_FAILURE(Reopen());
@@ -162,10 +170,13 @@ TEST_F(LeaseTest, ExpiryDeletesItsKeysAndReleasesItsLocks) {
   Ok("state.set", {{"key", "a"}, {"value", 1}, {"lease_id", lease}});
   Ok("state.patch", {{"key", "a"}, {"merge", {{"x", 1}}}});  // a patch keeps the lease
   Ok("state.set", {{"key", "b"}, {"value", 2}, {"lease_id", kept}});
-  json t1 = Ok("lock.acquire", {{"name", "L"}, {"owner", "me"}, {"ttl_ms", 60'000}, {"lease_id", lease}});
+  json t1 =
+      Ok("lock.acquire", {{"name", "L"}, {"owner", "me"}, {"ttl_ms", 60'000}, {"lease_id", lease}});
   Ok("lock.acquire", {{"name", "Solo"}, {"owner", "me"}, {"ttl_ms", 60'000}, {"lease_id", lease}});
-  auto w1 = Start("lock.acquire", {{"name", "L"}, {"owner", "w1"}, {"ttl_ms", 1000}, {"wait_ms", 60'000}});
-  auto w2 = Start("lock.acquire", {{"name", "L"}, {"owner", "w2"}, {"ttl_ms", 1000}, {"wait_ms", 60'000}});
+  auto w1 = Start("lock.acquire",
+                  {{"name", "L"}, {"owner", "w1"}, {"ttl_ms", 1000}, {"wait_ms", 60'000}});
+  auto w2 = Start("lock.acquire",
+                  {{"name", "L"}, {"owner", "w2"}, {"ttl_ms", 1000}, {"wait_ms", 60'000}});
 
   Advance(199);
   EXPECT_EQ(Get("a")["value"], json({{"x", 1}}));
@@ -183,11 +194,17 @@ TEST_F(LeaseTest, ExpiryDeletesItsKeysAndReleasesItsLocks) {
 }
 
 TEST_F(LeaseTest, WaiterWhoseLeaseEndedIsSkippedAtHandOff) {
-  const uint64_t holder = Ok("lock.acquire", {{"name", "L"}, {"owner", "h"}, {"ttl_ms", 60'000}})["token"].get<uint64_t>();
+  const uint64_t holder =
+      Ok("lock.acquire", {{"name", "L"}, {"owner", "h"}, {"ttl_ms", 60'000}})["token"]
+          .get<uint64_t>();
   const uint64_t short_lease = Grant(100);
-  auto doomed = Start("lock.acquire", {{"name", "L"}, {"owner", "d"}, {"ttl_ms", 1000}, {"wait_ms", 60'000},
+  auto doomed = Start("lock.acquire", {{"name", "L"},
+                                       {"owner", "d"},
+                                       {"ttl_ms", 1000},
+                                       {"wait_ms", 60'000},
                                        {"lease_id", short_lease}});
-  auto next = Start("lock.acquire", {{"name", "L"}, {"owner", "n"}, {"ttl_ms", 1000}, {"wait_ms", 60'000}});
+  auto next =
+      Start("lock.acquire", {{"name", "L"}, {"owner", "n"}, {"ttl_ms", 1000}, {"wait_ms", 60'000}});
   Advance(100);  // the waiter's lease ends while it waits
   EXPECT_FALSE(next->done());
   Ok("lock.release", {{"name", "L"}, {"token", holder}});
@@ -209,9 +226,11 @@ TEST_F(LeaseTest, LeasePastItsTtlIsOverEvenBeforeItsExpiryTimerRuns) {
   EXPECT_TRUE(Ok("state.list", {{"prefix", "k"}})["items"].empty());
   EXPECT_OK(Call("state.set", {{"key", "k"}, {"value", 2}, {"expected_version", 0}}));
   EXPECT_TRUE(FailedWith(Call("lease.keepalive", {{"lease_id", id}}), StatusCode::kNotFound));
-  EXPECT_TRUE(FailedWith(Call("state.set", {{"key", "k2"}, {"value", 1}, {"lease_id", id}}), StatusCode::kNotFound));
-  EXPECT_TRUE(FailedWith(Call("lock.acquire", {{"name", "L"}, {"owner", "o"}, {"ttl_ms", 10}, {"lease_id", id}}),
+  EXPECT_TRUE(FailedWith(Call("state.set", {{"key", "k2"}, {"value", 1}, {"lease_id", id}}),
                          StatusCode::kNotFound));
+  EXPECT_TRUE(FailedWith(
+      Call("lock.acquire", {{"name", "L"}, {"owner", "o"}, {"ttl_ms", 10}, {"lease_id", id}}),
+      StatusCode::kNotFound));
   Advance(0);
   EXPECT_FALSE(LeaseAlive(id));
   EXPECT_EQ(Get("k")["value"], 2);  // the write made after the lapse is its own
@@ -220,24 +239,27 @@ TEST_F(LeaseTest, LeasePastItsTtlIsOverEvenBeforeItsExpiryTimerRuns) {
 
 TEST_F(LeaseTest, BadInputIsRejected) {
   const int64_t max_ttl = EngineLimits{}.max_ttl_ms;
-  for (json ttl : {json(0), json(-1), json(INT64_MIN), json(max_ttl + 1), json(INT64_MAX), json(1e300), json(0.5),
-                   json("1000"), json(true), json(nullptr)}) {
+  for (json ttl : {json(0), json(-1), json(INT64_MIN), json(max_ttl + 1), json(INT64_MAX),
+                   json(1e300), json(0.5), json("1000"), json(true), json(nullptr)}) {
     Result<json> r = Call("lease.grant", {{"ttl_ms", ttl}});
     ASSERT_TRUE(FailedWith(r, StatusCode::kInvalidParams)) << "ttl_ms " << ttl.dump();
     EXPECT_EQ(r.status().details()["field"], "ttl_ms");
   }
   EXPECT_TRUE(FailedWith(Call("lease.grant", json::object()), StatusCode::kInvalidParams));
-  EXPECT_TRUE(FailedWith(Call("lease.grant", {{"ttl_ms", 10}, {"owner", 5}}), StatusCode::kInvalidParams));
+  EXPECT_TRUE(
+      FailedWith(Call("lease.grant", {{"ttl_ms", 10}, {"owner", 5}}), StatusCode::kInvalidParams));
   EXPECT_TRUE(Alive().empty()) << "no failed grant may create a lease";
 
   for (const char* method : {"lease.keepalive", "lease.revoke"}) {
     EXPECT_TRUE(FailedWith(Call(method, {{"lease_id", 987654}}), StatusCode::kNotFound)) << method;
     EXPECT_TRUE(FailedWith(Call(method, {{"lease_id", 0}}), StatusCode::kInvalidParams)) << method;
     EXPECT_TRUE(FailedWith(Call(method, {{"lease_id", -3}}), StatusCode::kInvalidParams)) << method;
-    EXPECT_TRUE(FailedWith(Call(method, {{"lease_id", "1"}}), StatusCode::kInvalidParams)) << method;
+    EXPECT_TRUE(FailedWith(Call(method, {{"lease_id", "1"}}), StatusCode::kInvalidParams))
+        << method;
     EXPECT_TRUE(FailedWith(Call(method, json::object()), StatusCode::kInvalidParams)) << method;
   }
-  EXPECT_TRUE(FailedWith(Call("state.set", {{"key", "k"}, {"value", 1}, {"lease_id", 987654}}), StatusCode::kNotFound));
+  EXPECT_TRUE(FailedWith(Call("state.set", {{"key", "k"}, {"value", 1}, {"lease_id", 987654}}),
+                         StatusCode::kNotFound));
   EXPECT_TRUE(Get("k").is_null());
   // The largest TTL is accepted.
   EXPECT_EQ(Ok("lease.grant", {{"ttl_ms", max_ttl}})["expires_at_ms"], Now() + max_ttl);

@@ -1,11 +1,11 @@
 // Fenced locks (lock.*) and the fence check on state writes, at the engine
 // level: FakeClock, a real store, no sockets.
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "tests/engine/engine_fixture.h"
 
@@ -30,7 +30,7 @@ class LockTest : public EngineTest {
   }
   // A waiting acquire; its slot fills when the lock is granted or the wait ends.
   std::shared_ptr<ReplySlot> Wait(const std::string& name, const std::string& owner, int64_t ttl_ms,
-                             int64_t wait_ms, std::shared_ptr<Client> client = nullptr) {
+                                  int64_t wait_ms, std::shared_ptr<Client> client = nullptr) {
     return Start("lock.acquire",
                  {{"name", name}, {"owner", owner}, {"ttl_ms", ttl_ms}, {"wait_ms", wait_ms}},
                  std::move(client));
@@ -58,7 +58,8 @@ TEST_F(LockTest, AcquireGrantsTokenAndStatusShowsHolder) {
 TEST_F(LockTest, HeldLockWithoutWaitFailsLockHeldWithHolderAndExpiry) {
   Acquire("L", "alice", 1000);
   Advance(300);
-  Result<json> r = Call("lock.acquire", {{"name", "L"}, {"owner", "bob"}, {"ttl_ms", 1000}, {"wait_ms", 0}});
+  Result<json> r =
+      Call("lock.acquire", {{"name", "L"}, {"owner", "bob"}, {"ttl_ms", 1000}, {"wait_ms", 0}});
   ASSERT_TRUE(FailedWith(r, StatusCode::kLockHeld));
   EXPECT_EQ(r.status().details()["holder"], "alice");
   EXPECT_EQ(r.status().details()["expires_at_ms"], Now() + 700);
@@ -99,29 +100,36 @@ TEST_F(LockTest, ExpiresAfterTtlAndExtendPostponesIt) {
 
 TEST_F(LockTest, ExtendAndReleaseWithWrongOrStaleTokenAreNotOwner) {
   const uint64_t old_token = Token("L", "alice", 100);
-  EXPECT_TRUE(FailedWith(Call("lock.extend", {{"name", "L"}, {"token", old_token + 1}, {"ttl_ms", 100}}),
+  EXPECT_TRUE(
+      FailedWith(Call("lock.extend", {{"name", "L"}, {"token", old_token + 1}, {"ttl_ms", 100}}),
+                 StatusCode::kNotOwner));
+  EXPECT_TRUE(FailedWith(Call("lock.release", {{"name", "L"}, {"token", old_token + 1}}),
                          StatusCode::kNotOwner));
-  EXPECT_TRUE(FailedWith(Call("lock.release", {{"name", "L"}, {"token", old_token + 1}}), StatusCode::kNotOwner));
-  EXPECT_TRUE(FailedWith(Call("lock.release", {{"name", "L"}, {"token", 0}}), StatusCode::kNotOwner));
+  EXPECT_TRUE(
+      FailedWith(Call("lock.release", {{"name", "L"}, {"token", 0}}), StatusCode::kNotOwner));
   EXPECT_EQ(LockStatus("L")["owner"], "alice") << "a failed release must not free the lock";
 
   // alice stalls past her TTL; bob takes the lock; alice's token is stale.
   Advance(100);
   const uint64_t bob = Token("L", "bob", 1000);
   ASSERT_GT(bob, old_token);
-  EXPECT_TRUE(FailedWith(Call("lock.extend", {{"name", "L"}, {"token", old_token}, {"ttl_ms", 100}}),
+  EXPECT_TRUE(
+      FailedWith(Call("lock.extend", {{"name", "L"}, {"token", old_token}, {"ttl_ms", 100}}),
+                 StatusCode::kNotOwner));
+  EXPECT_TRUE(FailedWith(Call("lock.release", {{"name", "L"}, {"token", old_token}}),
                          StatusCode::kNotOwner));
-  EXPECT_TRUE(FailedWith(Call("lock.release", {{"name", "L"}, {"token", old_token}}), StatusCode::kNotOwner));
   json st = LockStatus("L");
   EXPECT_EQ(st["owner"], "bob");
   EXPECT_EQ(st["token"], bob);
 
   // Released: the token no longer holds anything.
   Ok("lock.release", {{"name", "L"}, {"token", bob}});
-  EXPECT_TRUE(FailedWith(Call("lock.release", {{"name", "L"}, {"token", bob}}), StatusCode::kNotOwner));
+  EXPECT_TRUE(
+      FailedWith(Call("lock.release", {{"name", "L"}, {"token", bob}}), StatusCode::kNotOwner));
   EXPECT_TRUE(FailedWith(Call("lock.extend", {{"name", "L"}, {"token", bob}, {"ttl_ms", 100}}),
                          StatusCode::kNotOwner));
-  EXPECT_TRUE(FailedWith(Call("lock.release", {{"name", "nope"}, {"token", 1}}), StatusCode::kNotOwner));
+  EXPECT_TRUE(
+      FailedWith(Call("lock.release", {{"name", "nope"}, {"token", 1}}), StatusCode::kNotOwner));
 }
 
 TEST_F(LockTest, WaitersGetTheLockInFifoOrderOnRelease) {
@@ -138,7 +146,8 @@ TEST_F(LockTest, WaitersGetTheLockInFifoOrderOnRelease) {
     const uint64_t next = waiters[i]->value()["token"].get<uint64_t>();
     EXPECT_GT(next, token);
     token = next;
-    for (int j = i + 1; j < 4; ++j) EXPECT_FALSE(waiters[j]->done()) << "waiter " << j << " jumped the queue";
+    for (int j = i + 1; j < 4; ++j)
+      EXPECT_FALSE(waiters[j]->done()) << "waiter " << j << " jumped the queue";
     json st = LockStatus("L");
     EXPECT_EQ(st["owner"], "w" + std::to_string(i));
     EXPECT_EQ(st["token"], token);
@@ -162,7 +171,8 @@ TEST_F(LockTest, WaitersGetTheLockInFifoOrderOnTtlExpiry) {
     EXPECT_GT(next, token);
     token = next;
     EXPECT_EQ(waiters[i]->value()["expires_at_ms"], Now() + 50) << "the waiter's own TTL";
-    for (int j = i + 1; j < 3; ++j) EXPECT_FALSE(waiters[j]->done()) << "waiter " << j << " jumped the queue";
+    for (int j = i + 1; j < 3; ++j)
+      EXPECT_FALSE(waiters[j]->done()) << "waiter " << j << " jumped the queue";
     EXPECT_EQ(LockStatus("L")["owner"], "w" + std::to_string(i));
     Advance(49);
     EXPECT_EQ(LockStatus("L")["owner"], "w" + std::to_string(i));
@@ -259,12 +269,16 @@ TEST_F(LockTest, FencedStateWritesAcceptOnlyTheCurrentToken) {
   Result<json> set = Call("state.set", {{"key", "k"}, {"value", 2}, {"fence", fence_old}});
   ASSERT_TRUE(FailedWith(set, StatusCode::kFenced));
   EXPECT_EQ(set.status().details()["current_token"], bob);
-  EXPECT_TRUE(FailedWith(Call("state.patch", {{"key", "doc"}, {"merge", {{"a", 2}}}, {"fence", fence_old}}),
+  EXPECT_TRUE(
+      FailedWith(Call("state.patch", {{"key", "doc"}, {"merge", {{"a", 2}}}, {"fence", fence_old}}),
+                 StatusCode::kFenced));
+  EXPECT_TRUE(FailedWith(Call("state.del", {{"key", "victim"}, {"fence", fence_old}}),
                          StatusCode::kFenced));
-  EXPECT_TRUE(FailedWith(Call("state.del", {{"key", "victim"}, {"fence", fence_old}}), StatusCode::kFenced));
   // A token from the future is not current either.
-  EXPECT_TRUE(FailedWith(Call("state.set", {{"key", "k"}, {"value", 3}, {"fence", {{"lock", "L"}, {"token", bob + 1}}}}),
-                         StatusCode::kFenced));
+  EXPECT_TRUE(
+      FailedWith(Call("state.set",
+                      {{"key", "k"}, {"value", 3}, {"fence", {{"lock", "L"}, {"token", bob + 1}}}}),
+                 StatusCode::kFenced));
   // Nothing was applied.
   EXPECT_EQ(engine_->revision(), rev);
   EXPECT_EQ(Get("k")["value"], 1);
@@ -274,8 +288,9 @@ TEST_F(LockTest, FencedStateWritesAcceptOnlyTheCurrentToken) {
   // The current token works.
   json fence_new = {{"lock", "L"}, {"token", bob}};
   EXPECT_EQ(Ok("state.set", {{"key", "k"}, {"value", 2}, {"fence", fence_new}})["version"], 2);
-  EXPECT_EQ(Ok("state.patch", {{"key", "doc"}, {"merge", {{"a", 2}}}, {"fence", fence_new}})["value"],
-            json({{"a", 2}}));
+  EXPECT_EQ(
+      Ok("state.patch", {{"key", "doc"}, {"merge", {{"a", 2}}}, {"fence", fence_new}})["value"],
+      json({{"a", 2}}));
   EXPECT_EQ(Ok("state.del", {{"key", "victim"}, {"fence", fence_new}})["deleted"], true);
 
   // A released lock fences everyone, its last holder included.
@@ -286,9 +301,11 @@ TEST_F(LockTest, FencedStateWritesAcceptOnlyTheCurrentToken) {
   EXPECT_EQ(Get("k")["value"], 2);
 
   // A malformed fence is a parameter error, not a fence failure.
-  EXPECT_TRUE(FailedWith(Call("state.set", {{"key", "k"}, {"value", 1}, {"fence", {{"lock", "L"}}}}),
+  EXPECT_TRUE(
+      FailedWith(Call("state.set", {{"key", "k"}, {"value", 1}, {"fence", {{"lock", "L"}}}}),
+                 StatusCode::kInvalidParams));
+  EXPECT_TRUE(FailedWith(Call("state.set", {{"key", "k"}, {"value", 1}, {"fence", "L"}}),
                          StatusCode::kInvalidParams));
-  EXPECT_TRUE(FailedWith(Call("state.set", {{"key", "k"}, {"value", 1}, {"fence", "L"}}), StatusCode::kInvalidParams));
 }
 
 TEST_F(LockTest, FencedTxnOpsAreAllOrNothing) {
@@ -322,9 +339,10 @@ TEST_F(LockTest, FencedTxnOpsAreAllOrNothing) {
     EXPECT_TRUE(FailedWith(Call("state.txn", txn), StatusCode::kFenced)) << op;
   }
   // The failure branch is fenced the same way.
-  json failure_branch = {{"compare", {{{"key", "a"}, {"version", 99}}}},
-                         {"success", json::array()},
-                         {"failure", {{{"set", {{"key", "a"}, {"value", 3}, {"fence", fence_old}}}}}}};
+  json failure_branch = {
+      {"compare", {{{"key", "a"}, {"version", 99}}}},
+      {"success", json::array()},
+      {"failure", {{{"set", {{"key", "a"}, {"value", 3}, {"fence", fence_old}}}}}}};
   EXPECT_TRUE(FailedWith(Call("state.txn", failure_branch), StatusCode::kFenced));
 
   EXPECT_EQ(engine_->revision(), rev) << "a fenced txn must write nothing";
@@ -333,9 +351,10 @@ TEST_F(LockTest, FencedTxnOpsAreAllOrNothing) {
   EXPECT_EQ(Get("n")["value"], 1);
   EXPECT_TRUE(Get("c").is_null());
 
-  json fresh = {{"success",
-                 {{{"set", {{"key", "a"}, {"value", 2}}}},
-                  {{"set", {{"key", "b"}, {"value", 2}, {"fence", {{"lock", "L"}, {"token", bob}}}}}}}}};
+  json fresh = {
+      {"success",
+       {{{"set", {{"key", "a"}, {"value", 2}}}},
+        {{"set", {{"key", "b"}, {"value", 2}, {"fence", {{"lock", "L"}, {"token", bob}}}}}}}}};
   EXPECT_EQ(Ok("state.txn", fresh)["succeeded"], true);
   EXPECT_EQ(Get("a")["value"], 2);
   EXPECT_EQ(Get("b")["value"], 2);
@@ -452,7 +471,8 @@ TEST_F(LockTest, WaiterLimitGivesOverloadedAndEverythingStaysBounded) {
   EXPECT_EQ(waiting, limit);
   EXPECT_EQ(overloaded, 10'000 - limit);
   EXPECT_EQ(other, 0u);
-  for (size_t i = 0; i < limit; ++i) EXPECT_FALSE(slots[i]->done()) << "the first " << limit << " queue";
+  for (size_t i = 0; i < limit; ++i)
+    EXPECT_FALSE(slots[i]->done()) << "the first " << limit << " queue";
   EXPECT_EQ(LockStatus("L")["waiters"], limit);
 
   // Room again once one leaves: the queue is first come, first served.
@@ -489,8 +509,8 @@ TEST_F(LockTest, SmallerConfiguredWaiterLimitIsEnforced) {
 
 TEST_F(LockTest, BadInputIsRejected) {
   const int64_t max_ttl = EngineLimits{}.max_ttl_ms;
-  for (json ttl : {json(0), json(-1), json(-1000), json(max_ttl + 1), json(INT64_MAX), json(1e300), json(1.5),
-                   json("100"), json(nullptr)}) {
+  for (json ttl : {json(0), json(-1), json(-1000), json(max_ttl + 1), json(INT64_MAX), json(1e300),
+                   json(1.5), json("100"), json(nullptr)}) {
     EXPECT_TRUE(FailedWith(Call("lock.acquire", {{"name", "L"}, {"owner", "o"}, {"ttl_ms", ttl}}),
                            StatusCode::kInvalidParams))
         << "ttl_ms " << ttl.dump();
@@ -498,19 +518,26 @@ TEST_F(LockTest, BadInputIsRejected) {
   Result<json> missing = Call("lock.acquire", {{"name", "L"}, {"owner", "o"}});
   ASSERT_TRUE(FailedWith(missing, StatusCode::kInvalidParams));
   EXPECT_EQ(missing.status().details()["field"], "ttl_ms");
-  EXPECT_TRUE(FailedWith(Call("lock.acquire", {{"owner", "o"}, {"ttl_ms", 10}}), StatusCode::kInvalidParams));
+  EXPECT_TRUE(FailedWith(Call("lock.acquire", {{"owner", "o"}, {"ttl_ms", 10}}),
+                         StatusCode::kInvalidParams));
   EXPECT_TRUE(FailedWith(Call("lock.acquire", {{"name", ""}, {"owner", "o"}, {"ttl_ms", 10}}),
                          StatusCode::kInvalidParams));
-  EXPECT_TRUE(FailedWith(Call("lock.acquire", {{"name", "L"}, {"ttl_ms", 10}}), StatusCode::kInvalidParams));
-  EXPECT_TRUE(FailedWith(Call("lock.acquire", {{"name", "L"}, {"owner", "o"}, {"ttl_ms", 10}, {"wait_ms", -1}}),
+  EXPECT_TRUE(FailedWith(Call("lock.acquire", {{"name", "L"}, {"ttl_ms", 10}}),
                          StatusCode::kInvalidParams));
-  EXPECT_TRUE(FailedWith(Call("lock.acquire", {{"name", "L"}, {"owner", "o"}, {"ttl_ms", 10},
+  EXPECT_TRUE(FailedWith(
+      Call("lock.acquire", {{"name", "L"}, {"owner", "o"}, {"ttl_ms", 10}, {"wait_ms", -1}}),
+      StatusCode::kInvalidParams));
+  EXPECT_TRUE(FailedWith(Call("lock.acquire", {{"name", "L"},
+                                               {"owner", "o"},
+                                               {"ttl_ms", 10},
                                                {"wait_ms", EngineLimits{}.max_wait_ms + 1}}),
                          StatusCode::kInvalidParams));
-  EXPECT_TRUE(FailedWith(Call("lock.acquire", {{"name", std::string(300, 'n')}, {"owner", "o"}, {"ttl_ms", 10}}),
-                         StatusCode::kTooLarge));
-  EXPECT_TRUE(FailedWith(Call("lock.acquire", {{"name", "L"}, {"owner", "o"}, {"ttl_ms", 10}, {"lease_id", 424242}}),
-                         StatusCode::kNotFound));
+  EXPECT_TRUE(FailedWith(
+      Call("lock.acquire", {{"name", std::string(300, 'n')}, {"owner", "o"}, {"ttl_ms", 10}}),
+      StatusCode::kTooLarge));
+  EXPECT_TRUE(FailedWith(
+      Call("lock.acquire", {{"name", "L"}, {"owner", "o"}, {"ttl_ms", 10}, {"lease_id", 424242}}),
+      StatusCode::kNotFound));
   EXPECT_TRUE(FailedWith(Call("lock.acquire", json::array()), StatusCode::kInvalidParams));
   EXPECT_EQ(LockStatus("L")["held"], false) << "no failed acquire may take the lock";
 
@@ -520,9 +547,11 @@ TEST_F(LockTest, BadInputIsRejected) {
                            StatusCode::kInvalidParams))
         << ttl.dump();
   }
-  EXPECT_TRUE(FailedWith(Call("lock.extend", {{"name", "L"}, {"ttl_ms", 10}}), StatusCode::kInvalidParams));
+  EXPECT_TRUE(
+      FailedWith(Call("lock.extend", {{"name", "L"}, {"ttl_ms", 10}}), StatusCode::kInvalidParams));
   EXPECT_TRUE(FailedWith(Call("lock.release", {{"name", "L"}}), StatusCode::kInvalidParams));
-  EXPECT_TRUE(FailedWith(Call("lock.release", {{"name", "L"}, {"token", "x"}}), StatusCode::kInvalidParams));
+  EXPECT_TRUE(FailedWith(Call("lock.release", {{"name", "L"}, {"token", "x"}}),
+                         StatusCode::kInvalidParams));
   EXPECT_TRUE(FailedWith(Call("lock.status", json::object()), StatusCode::kInvalidParams));
   // The largest allowed TTL is fine and does not overflow the expiry.
   json big = Ok("lock.acquire", {{"name", "Big"}, {"owner", "o"}, {"ttl_ms", max_ttl}});
@@ -550,8 +579,9 @@ TEST_F(LockTest, RestartKeepsHeldLocksWithFullTtlAndTokensKeepIncreasing) {
   EXPECT_EQ(sb["owner"], "bob");
   EXPECT_EQ(sb["token"], b);
   EXPECT_EQ(LockStatus("C")["held"], false);
-  EXPECT_TRUE(FailedWith(Call("lock.acquire", {{"name", "B"}, {"owner", "mallory"}, {"ttl_ms", 10}}),
-                         StatusCode::kLockHeld));
+  EXPECT_TRUE(
+      FailedWith(Call("lock.acquire", {{"name", "B"}, {"owner", "mallory"}, {"ttl_ms", 10}}),
+                 StatusCode::kLockHeld));
   // The held token still fences, and still extends.
   Ok("state.set", {{"key", "k"}, {"value", 1}, {"fence", {{"lock", "A"}, {"token", a}}}});
 
@@ -580,9 +610,11 @@ TEST_F(LockTest, LockPastItsTtlIsLostEvenBeforeItsExpiryTimerRuns) {
   const uint64_t t = Token("L", "alice", 100);
   Ok("state.set", {{"key", "k"}, {"value", 1}, {"fence", {{"lock", "L"}, {"token", t}}}});
   clock_.Advance(100);  // due; the expiry timer has not run
-  EXPECT_TRUE(FailedWith(Call("state.set", {{"key", "k"}, {"value", 2}, {"fence", {{"lock", "L"}, {"token", t}}}}),
-                         StatusCode::kFenced));
-  EXPECT_TRUE(FailedWith(Call("lock.extend", {{"name", "L"}, {"token", t}, {"ttl_ms", 100}}), StatusCode::kNotOwner));
+  EXPECT_TRUE(FailedWith(
+      Call("state.set", {{"key", "k"}, {"value", 2}, {"fence", {{"lock", "L"}, {"token", t}}}}),
+      StatusCode::kFenced));
+  EXPECT_TRUE(FailedWith(Call("lock.extend", {{"name", "L"}, {"token", t}, {"ttl_ms", 100}}),
+                         StatusCode::kNotOwner));
   EXPECT_EQ(LockStatus("L")["held"], false);
   const uint64_t bob = Token("L", "bob", 100);
   EXPECT_GT(bob, t);
@@ -598,17 +630,20 @@ TEST_F(LockTest, LockPastItsTtlIsLostEvenBeforeItsExpiryTimerRuns) {
                          StatusCode::kLockHeld));
   ASSERT_TRUE(waiter->ok());
   EXPECT_EQ(LockStatus("L")["owner"], "carol");
-  EXPECT_TRUE(FailedWith(Call("lock.release", {{"name", "L"}, {"token", bob}}), StatusCode::kNotOwner));
+  EXPECT_TRUE(
+      FailedWith(Call("lock.release", {{"name", "L"}, {"token", bob}}), StatusCode::kNotOwner));
 }
 
 TEST_F(LockTest, LockTakenWithALapsedLeaseIsLostEvenBeforeTheLeaseTimerRuns) {
   const uint64_t lease = Ok("lease.grant", {{"ttl_ms", 100}})["lease_id"].get<uint64_t>();
   const uint64_t t =
-      Ok("lock.acquire", {{"name", "L"}, {"owner", "alice"}, {"ttl_ms", 60'000}, {"lease_id", lease}})["token"]
+      Ok("lock.acquire",
+         {{"name", "L"}, {"owner", "alice"}, {"ttl_ms", 60'000}, {"lease_id", lease}})["token"]
           .get<uint64_t>();
   clock_.Advance(100);  // the lease is due; its timer has not run
-  EXPECT_TRUE(FailedWith(Call("state.set", {{"key", "k"}, {"value", 2}, {"fence", {{"lock", "L"}, {"token", t}}}}),
-                         StatusCode::kFenced));
+  EXPECT_TRUE(FailedWith(
+      Call("state.set", {{"key", "k"}, {"value", 2}, {"fence", {{"lock", "L"}, {"token", t}}}}),
+      StatusCode::kFenced));
   Advance(0);
   EXPECT_EQ(LockStatus("L")["held"], false);
 }

@@ -4,6 +4,10 @@
 // the ids whose pattern GlobMatch accepts, in id order (what every publish
 // did before the index: try GlobMatch against every pattern).
 // Randomised: the seed is printed; SHIM_TEST_SEED=<n> replays one.
+#include "engine/pattern_index.h"
+
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -14,10 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "engine/glob.h"
-#include "engine/pattern_index.h"
 
 namespace shim::engine {
 namespace {
@@ -44,12 +45,24 @@ class Gen {
     std::string p;
     for (int n = Uniform(1, 5); n > 0; --n) {
       switch (Uniform(0, 6)) {
-        case 0: p += '*'; break;
-        case 1: p += '?'; break;
-        case 2: p += "[" + Text(Uniform(0, 3), kChannelBytes) + "]"; break;
-        case 3: p += "[^a-" + Text(1, kChannelBytes) + "]"; break;
-        case 4: p += "\\" + Text(1, kPatternBytes); break;
-        default: p += Text(Uniform(1, 4), kChannelBytes); break;
+        case 0:
+          p += '*';
+          break;
+        case 1:
+          p += '?';
+          break;
+        case 2:
+          p += "[" + Text(Uniform(0, 3), kChannelBytes) + "]";
+          break;
+        case 3:
+          p += "[^a-" + Text(1, kChannelBytes) + "]";
+          break;
+        case 4:
+          p += "\\" + Text(1, kPatternBytes);
+          break;
+        default:
+          p += Text(Uniform(1, 4), kChannelBytes);
+          break;
       }
     }
     return p;
@@ -61,7 +74,8 @@ class Gen {
   static constexpr std::string_view kPatternBytes{"ab.*?[]^!-\\\xe9\xff"};
   std::string Text(int length, std::string_view alphabet) {
     std::string s;
-    for (int i = 0; i < length; ++i) s += alphabet[Uniform(0, static_cast<int>(alphabet.size()) - 1)];
+    for (int i = 0; i < length; ++i)
+      s += alphabet[Uniform(0, static_cast<int>(alphabet.size()) - 1)];
     return s;
   }
   std::mt19937_64 rng_;
@@ -175,10 +189,18 @@ TEST(PatternIndexTest, MatchTriesOnlyPatternsWhoseAnchorTheChannelHolds) {
   for (int i = 0; i < 40'000; ++i) {
     const std::string n = std::to_string(i);
     switch (i % 4) {
-      case 0: index.Add(i + 1, "agents/a" + n + "/*"); break;
-      case 1: index.Add(i + 1, "*.a" + n); break;
-      case 2: index.Add(i + 1, "*a" + n + "x*"); break;
-      default: index.Add(i + 1, "team" + n + "?"); break;
+      case 0:
+        index.Add(i + 1, "agents/a" + n + "/*");
+        break;
+      case 1:
+        index.Add(i + 1, "*.a" + n);
+        break;
+      case 2:
+        index.Add(i + 1, "*a" + n + "x*");
+        break;
+      default:
+        index.Add(i + 1, "team" + n + "?");
+        break;
     }
   }
   std::vector<uint64_t> got;

@@ -1,14 +1,15 @@
 // pubsub.* through the engine, with FakeClient connections that record
 // notifications and can refuse them (a full outbound buffer).
+#include "engine/pubsub.h"
+
+#include <gtest/gtest.h>
+
 #include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <gtest/gtest.h>
-
-#include "engine/pubsub.h"
 #include "storage/key_codec.h"
 #include "tests/engine/engine_fixture.h"
 
@@ -37,7 +38,8 @@ class PubSubTest : public EngineTest {
   size_t Subscriptions() { return engine_->Describe()["subscriptions"].get<size_t>(); }
   // Messages of `channel` in the store, trimmed or not.
   uint64_t StoredMessages(const std::string& channel) {
-    const std::string prefix = storage::KeyEncoder(storage::KeyTag::kChannelMessage).Str(channel).key();
+    const std::string prefix =
+        storage::KeyEncoder(storage::KeyTag::kChannelMessage).Str(channel).key();
     uint64_t n = 0;
     EXPECT_OK(store_->Scan(storage::Family::kChannelLog, prefix, storage::PrefixSuccessor(prefix),
                            [&](std::string_view, std::string_view) {
@@ -226,7 +228,8 @@ TEST_F(PubSubTest, SubscribeInTheSameGroupAsPublishesHasNoGapOrDuplicate) {
   auto r3 = Execute("pubsub.subscribe", {{"channel", "ch"}, {"from_seq", 1}}, middle);
   auto p4 = Execute("pubsub.publish", {{"channel", "ch"}, {"data", 4}});
   auto r4 = Execute("pubsub.subscribe", {{"channel", "ch"}, {"from_seq", 3}}, after);
-  EXPECT_FALSE(w->done() || r1->done() || r2->done() || p3->done() || r3->done() || p4->done() || r4->done());
+  EXPECT_FALSE(w->done() || r1->done() || r2->done() || p3->done() || r3->done() || p4->done() ||
+               r4->done());
   EXPECT_TRUE(before->notes().empty()) << "nothing leaves before the group is durable";
   ASSERT_TRUE(CommitGroup());
   for (auto* r : {&r1, &r2, &p3, &r3, &p4, &r4}) ASSERT_TRUE((*r)->done() && (*r)->result->ok());
@@ -268,7 +271,8 @@ TEST_F(PubSubTest, PatternSubscriptionsMatchGlobs) {
   Subscribe(star, {{"pattern", "jobs.*"}});
   Subscribe(question, {{"pattern", "log.?"}});
   Subscribe(klass, {{"pattern", "m[ab]x"}});
-  for (const char* ch : {"jobs.a", "jobs.", "job", "log.1", "log.12", "log.", "max", "mbx", "mcx"}) {
+  for (const char* ch :
+       {"jobs.a", "jobs.", "job", "log.1", "log.12", "log.", "max", "mbx", "mcx"}) {
     Publish(ch);
   }
   auto channels = [](const FakeClient& c) {
@@ -287,11 +291,13 @@ TEST_F(PubSubTest, PatternSubscriptionsMatchGlobs) {
 // subscription order. (tests/engine/pattern_index_test.cc compares the
 // index with the old matcher on random input.)
 TEST_F(PubSubTest, PatternSubscriptionsGetExactlyTheChannelsTheirGlobMatches) {
-  const std::vector<std::string> patterns = {
-      "events.*", "*.errors", "*fail*",  "events.q?", "team/[ab]*", "*",       "[^e]*",   "events.q1",
-      "e*s.q*",   "\\*",    "x[",      "*.q1",      "?vents.*",   "*s.q1*x", "events.[", "tea*m/a"};
-  const std::vector<std::string> channels = {"events.q1", "events.q12", "app.errors", "job.failed", "team/a",
-                                             "team/c",    "\\x",      "x[",         "events.[",   "team/a.errors"};
+  const std::vector<std::string> patterns = {"events.*",   "*.errors", "*fail*",   "events.q?",
+                                             "team/[ab]*", "*",        "[^e]*",    "events.q1",
+                                             "e*s.q*",     "\\*",      "x[",       "*.q1",
+                                             "?vents.*",   "*s.q1*x",  "events.[", "tea*m/a"};
+  const std::vector<std::string> channels = {
+      "events.q1", "events.q12", "app.errors", "job.failed", "team/a",
+      "team/c",    "\\x",        "x[",         "events.[",   "team/a.errors"};
   auto one = NewClient();  // holds every pattern, to check the order
   std::vector<std::shared_ptr<FakeClient>> each;
   for (const std::string& p : patterns) {
@@ -365,7 +371,8 @@ TEST_F(PubSubTest, TrimmedMessagesLeaveTheStoreInBatchesOfAnEighthOfTheCapacity)
     Ok("pubsub.configure", {{"channel", ch}, {"max_messages", max}});
     for (uint64_t i = 0; i < max + batch - 1; ++i) Publish(ch);
     Pump();
-    EXPECT_EQ(StoredMessages(ch), max + batch - 1) << max << ": fewer than a batch trimmed, none deleted";
+    EXPECT_EQ(StoredMessages(ch), max + batch - 1)
+        << max << ": fewer than a batch trimmed, none deleted";
     Seqs history = HistorySeqs(ch, {{"limit", 1}});
     EXPECT_EQ(history, (Seqs{batch})) << max << ": readers start at the oldest retained";
 
@@ -380,7 +387,8 @@ TEST_F(PubSubTest, TrimmedMessagesLeaveTheStoreInBatchesOfAnEighthOfTheCapacity)
     EXPECT_EQ(StoredMessages(ch), max + batch - 1) << max << ": the second batch is not due yet";
     Publish(ch);
     Pump();
-    EXPECT_EQ(StoredMessages(ch), static_cast<uint64_t>(max)) << max << ": the second batch is deleted";
+    EXPECT_EQ(StoredMessages(ch), static_cast<uint64_t>(max))
+        << max << ": the second batch is deleted";
     EXPECT_EQ(HistorySeqs(ch, {{"limit", 1}}), (Seqs{2 * batch + 1}));
   }
 }
@@ -449,9 +457,9 @@ TEST_F(PubSubTest, TrimmedKeysLeftBeforeARestartGoWithTheNextBatch) {
 
 TEST_F(PubSubTest, RetentionByAgeTrimsOldMessagesOnTheSweep) {
   Ok("pubsub.configure", {{"channel", "age"}, {"max_age_ms", 5000}});
-  Publish("age");       // t0
+  Publish("age");  // t0
   clock_.Advance(3000);
-  Publish("age");       // t0 + 3000
+  Publish("age");        // t0 + 3000
   clock_.Advance(1999);  // t0 + 4999: seq 1 is not yet too old
   RunTimers();
   EXPECT_EQ(HistorySeqs("age"), (Seqs{1, 2}));
@@ -492,7 +500,8 @@ TEST_F(PubSubTest, RefusingClientIsDroppedWithLastSeqAndResumesWithoutLoss) {
   EXPECT_EQ(c->refused(), 1);
   EXPECT_EQ(c->Of("pubsub.dropped").size(), 1u);
   EXPECT_EQ(Subscriptions(), 0u);
-  EXPECT_TRUE(FailedWith(Call("pubsub.unsubscribe", {{"subscription", sub}}, c), StatusCode::kNotFound));
+  EXPECT_TRUE(
+      FailedWith(Call("pubsub.unsubscribe", {{"subscription", sub}}, c), StatusCode::kNotFound));
 
   c->set_refuse(false);
   const uint64_t last_seq = dropped[0]["last_seq"];
@@ -648,7 +657,8 @@ TEST_F(PubSubTest, UnsubscribingOrClosingDuringAReplayEndsIt) {
 TEST_F(PubSubTest, UnsubscribeStopsDeliveryAndOnlyTheOwnerMayDoIt) {
   auto c = NewClient(), other = NewClient();
   const uint64_t sub = Subscribe(c, {{"channel", "ch"}});
-  EXPECT_TRUE(FailedWith(Call("pubsub.unsubscribe", {{"subscription", sub}}, other), StatusCode::kNotFound));
+  EXPECT_TRUE(FailedWith(Call("pubsub.unsubscribe", {{"subscription", sub}}, other),
+                         StatusCode::kNotFound));
   Publish("ch");
   EXPECT_EQ(c->Seqs(), (Seqs{1}));
 
@@ -657,7 +667,8 @@ TEST_F(PubSubTest, UnsubscribeStopsDeliveryAndOnlyTheOwnerMayDoIt) {
   EXPECT_EQ(r["delivered"], 0);
   EXPECT_EQ(c->Seqs(), (Seqs{1}));
   EXPECT_EQ(Subscriptions(), 0u);
-  EXPECT_TRUE(FailedWith(Call("pubsub.unsubscribe", {{"subscription", sub}}, c), StatusCode::kNotFound));
+  EXPECT_TRUE(
+      FailedWith(Call("pubsub.unsubscribe", {{"subscription", sub}}, c), StatusCode::kNotFound));
 }
 
 TEST_F(PubSubTest, ClosedClientLosesItsSubscriptions) {
@@ -706,8 +717,10 @@ TEST_F(PubSubTest, ReopenKeepsChannelSeqsAndRetention) {
 TEST_F(PubSubTest, ManyPublishesInOneGroupWriteEachChannelHeadOnceAndSurviveReopen) {
   Publish("a");
   std::vector<std::shared_ptr<ReplySlot>> slots;
-  for (int i = 0; i < 50; ++i) slots.push_back(Execute("pubsub.publish", {{"channel", "a"}, {"data", i}}));
-  for (int i = 0; i < 3; ++i) slots.push_back(Execute("pubsub.publish", {{"channel", "b"}, {"data", i}}));
+  for (int i = 0; i < 50; ++i)
+    slots.push_back(Execute("pubsub.publish", {{"channel", "a"}, {"data", i}}));
+  for (int i = 0; i < 3; ++i)
+    slots.push_back(Execute("pubsub.publish", {{"channel", "b"}, {"data", i}}));
   std::unique_ptr<Group> group = engine_->Seal();
   // 53 log entries, one head per channel, one revision record.
   EXPECT_EQ(group->batch().count(), 53u + 2u + 1u);
@@ -727,7 +740,8 @@ TEST_F(PubSubTest, BadParams) {
   Result<json> no_channel = Call("pubsub.publish", {{"data", 1}});
   ASSERT_TRUE(FailedWith(no_channel, StatusCode::kInvalidParams));
   EXPECT_EQ(no_channel.status().details()["field"], "channel");
-  EXPECT_TRUE(FailedWith(Call("pubsub.publish", {{"channel", ""}, {"data", 1}}), StatusCode::kInvalidParams));
+  EXPECT_TRUE(FailedWith(Call("pubsub.publish", {{"channel", ""}, {"data", 1}}),
+                         StatusCode::kInvalidParams));
   EXPECT_TRUE(FailedWith(Call("pubsub.publish", {{"channel", std::string(257, 'c')}, {"data", 1}}),
                          StatusCode::kTooLarge));
   EXPECT_EQ(Publish(std::string(256, 'c')), 1u);

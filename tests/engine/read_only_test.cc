@@ -4,11 +4,11 @@
 // that writes is answered READ_ONLY with the reload's failure as its cause,
 // while reads, subscriptions and paced replays go on and no timer writes.
 // Reopening the engine on the same directory (a restart) clears it.
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "storage/failpoint.h"
 #include "tests/engine/engine_fixture.h"
@@ -34,11 +34,13 @@ class ReadOnlyTest : public EngineTest {
     std::unique_ptr<Group> group = engine_->Seal();
     Status written = group->Write();
     EXPECT_EQ(written.code(), StatusCode::kInternal);
-    EXPECT_NE(written.message().find("failpoint store.before_write fired"), std::string::npos) << written.ToString();
+    EXPECT_NE(written.message().find("failpoint store.before_write fired"), std::string::npos)
+        << written.ToString();
     engine_->Land(*group, written);
     failpoint::Reset();
     ASSERT_EQ(lost->calls, 1);
-    EXPECT_TRUE(FailedWith(*lost->result, StatusCode::kInternal)) << "the failed write itself is INTERNAL";
+    EXPECT_TRUE(FailedWith(*lost->result, StatusCode::kInternal))
+        << "the failed write itself is INTERNAL";
   }
 };
 
@@ -88,11 +90,13 @@ TEST_F(ReadOnlyTest, SubscriptionsAndPacedReplaysGoOn) {
   ASSERT_NO_FATAL_FAILURE(FailAWrite(/*reload_fails=*/true));
   ASSERT_TRUE(engine_->read_only().has_value());
 
-  EXPECT_TRUE(FailedWith(Call("pubsub.publish", {{"channel", "ch"}, {"data", "no"}}), StatusCode::kReadOnly));
+  EXPECT_TRUE(FailedWith(Call("pubsub.publish", {{"channel", "ch"}, {"data", "no"}}),
+                         StatusCode::kReadOnly));
   auto late = std::make_shared<FakeClient>(2);
   json sub = Ok("pubsub.subscribe", {{"channel", "ch"}, {"from_seq", 1}}, late);
   EXPECT_TRUE(sub.contains("subscription"));
-  ASSERT_LT(late->Seqs().size(), static_cast<size_t>(kMessages)) << "the replay should take more than one slice";
+  ASSERT_LT(late->Seqs().size(), static_cast<size_t>(kMessages))
+      << "the replay should take more than one slice";
   for (int turn = 0; turn < 10 && late->Seqs().size() < static_cast<size_t>(kMessages); ++turn) {
     auto in = engine_->NextTimerInMs();
     ASSERT_TRUE(in.has_value()) << "the replay's pacing timer must still be armed";
@@ -115,7 +119,8 @@ TEST_F(ReadOnlyTest, TimersThatWriteStop) {
   const uint64_t commits = store_->stats().commits;
   clock_.Advance(5000);
   RunTimers();
-  EXPECT_EQ(store_->stats().commits, commits) << "a key's TTL or a lease's end wrote while read-only";
+  EXPECT_EQ(store_->stats().commits, commits)
+      << "a key's TTL or a lease's end wrote while read-only";
   // A read still hides what has expired.
   EXPECT_TRUE(Ok("state.get", {{"key", "ttl"}}).is_null());
 }
@@ -128,7 +133,8 @@ TEST_F(ReadOnlyTest, ARestartClearsIt) {
   EXPECT_FALSE(engine_->read_only().has_value());
   EXPECT_EQ(Ok("state.set", {{"key", "k"}, {"value", 2}})["version"], 1);
   EXPECT_EQ(Ok("state.get", {{"key", "kept"}})["value"], 1);
-  EXPECT_TRUE(Ok("state.get", {{"key", "lost"}}).is_null()) << "the failed write never reached the store";
+  EXPECT_TRUE(Ok("state.get", {{"key", "lost"}}).is_null())
+      << "the failed write never reached the store";
 }
 
 TEST_F(ReadOnlyTest, AReloadThatSucceedsKeepsTheEngineWritable) {

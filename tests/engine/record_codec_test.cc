@@ -3,23 +3,23 @@
 // wrote (stores keep opening), and its decoders refuse a key of another tag,
 // a cut key, a cut value, an unknown record tag where the record has one,
 // and a member of another type, instead of misreading or throwing.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include "engine/channel_meta_record.h"
-#include "engine/sessions/checkpoint_record.h"
 #include "engine/kv_record.h"
 #include "engine/lease_record.h"
 #include "engine/lock_record.h"
-#include "engine/tasks/queue_record.h"
+#include "engine/sessions/checkpoint_record.h"
 #include "engine/sessions/session_record.h"
 #include "engine/sessions/signal_record.h"
+#include "engine/tasks/queue_record.h"
 #include "engine/tasks/task.h"
 #include "engine/tasks/task_queue.h"
 #include "engine/worker_record.h"
@@ -102,51 +102,44 @@ std::vector<CodecRow> CodecRows() {
                           task.size(),
                           /*is_json=*/false,
                           {}});
-  rows.push_back(JsonRow(
-      "lease", LeaseKey(7), EncodeLeaseRecord({"w1", 5000}),
-      DecodesInto<uint64_t>(DecodeLeaseKey),
-      DecodesInto<LeaseRecord>(DecodeLeaseRecord)));
-  rows.push_back(JsonRow(
-      "lock", LockKey("l"), EncodeLockRecord({"o", 7, 1000, 9}),
-      DecodesInto<std::string>(DecodeLockKey),
-      DecodesInto<LockRecord>(DecodeLockRecord)));
-  rows.push_back(JsonRow(
-      "channel", ChannelMetaKey("c"), EncodeChannelMetaRecord({10, 3, {100, 60'000}}),
-      DecodesInto<std::string>(DecodeChannelMetaKey),
-      DecodesInto<ChannelMetaRecord>(DecodeChannelMetaRecord)));
+  rows.push_back(JsonRow("lease", LeaseKey(7), EncodeLeaseRecord({"w1", 5000}),
+                         DecodesInto<uint64_t>(DecodeLeaseKey),
+                         DecodesInto<LeaseRecord>(DecodeLeaseRecord)));
+  rows.push_back(JsonRow("lock", LockKey("l"), EncodeLockRecord({"o", 7, 1000, 9}),
+                         DecodesInto<std::string>(DecodeLockKey),
+                         DecodesInto<LockRecord>(DecodeLockRecord)));
+  rows.push_back(JsonRow("channel", ChannelMetaKey("c"),
+                         EncodeChannelMetaRecord({10, 3, {100, 60'000}}),
+                         DecodesInto<std::string>(DecodeChannelMetaKey),
+                         DecodesInto<ChannelMetaRecord>(DecodeChannelMetaRecord)));
   WorkerRecord w;
   w.name = "n";
   w.capabilities = {"gpu"};
   w.metadata = {{"m", 1}};
-  rows.push_back(JsonRow(
-      "worker", WorkerKey("w"), EncodeWorkerRecord(w),
-      DecodesInto<std::string>(DecodeWorkerKey),
-      DecodesInto<WorkerRecord>(DecodeWorkerRecord),
-      {"metadata"}));
-  rows.push_back(JsonRow(
-      "queue", QueueConfigKey("q"), EncodeQueueRecord(QueueConfig{}),
-      DecodesInto<std::string>(DecodeQueueConfigKey),
-      DecodesInto<QueueConfig>(DecodeQueueRecord)));
+  rows.push_back(JsonRow("worker", WorkerKey("w"), EncodeWorkerRecord(w),
+                         DecodesInto<std::string>(DecodeWorkerKey),
+                         DecodesInto<WorkerRecord>(DecodeWorkerRecord), {"metadata"}));
+  rows.push_back(JsonRow("queue", QueueConfigKey("q"), EncodeQueueRecord(QueueConfig{}),
+                         DecodesInto<std::string>(DecodeQueueConfigKey),
+                         DecodesInto<QueueConfig>(DecodeQueueRecord)));
   SessionRecord session;
   session.name = "chat";
   session.last_risk = {{"risk", 0.5}};
-  rows.push_back(JsonRow(
-      "session", SessionKey("s"), EncodeSessionRecord(session),
-      DecodesInto<std::string>(DecodeSessionKey),
-      DecodesInto<SessionRecord>(DecodeSessionRecord),
-      {"metadata", "last_risk"}));
+  rows.push_back(JsonRow("session", SessionKey("s"), EncodeSessionRecord(session),
+                         DecodesInto<std::string>(DecodeSessionKey),
+                         DecodesInto<SessionRecord>(DecodeSessionRecord),
+                         {"metadata", "last_risk"}));
   CheckpointMetaRecord m;
   m.reason = "manual";
   m.signals = {{"tokens_used", 5}};
-  rows.push_back(JsonRow(
-      "checkpoint meta", CheckpointMetaKey("s", 2), EncodeCheckpointMetaRecord(m),
-      [](std::string_view k) {
-        std::string s;
-        uint64_t id;
-        return DecodeCheckpointMetaKey(k, &s, &id);
-      },
-      DecodesInto<CheckpointMetaRecord>(DecodeCheckpointMetaRecord),
-      {"signals"}));
+  rows.push_back(
+      JsonRow("checkpoint meta", CheckpointMetaKey("s", 2), EncodeCheckpointMetaRecord(m),
+              [](std::string_view k) {
+                std::string s;
+                uint64_t id;
+                return DecodeCheckpointMetaKey(k, &s, &id);
+              },
+              DecodesInto<CheckpointMetaRecord>(DecodeCheckpointMetaRecord), {"signals"}));
   return rows;
 }
 

@@ -2,14 +2,15 @@
 // record of one kind to the decoder in key order, and the first record the
 // decoder refuses ends the scan with INTERNAL naming the kind, the column
 // family and the key, printable.
+#include "engine/record_scan.h"
+
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "engine/lease_record.h"
-#include "engine/record_scan.h"
 #include "engine/tasks/task.h"
 #include "storage/store.h"
 #include "tests/support/temp_dir.h"

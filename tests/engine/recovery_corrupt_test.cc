@@ -3,22 +3,22 @@
 // column family and its key. Each case writes one bad record (a key that
 // does not decode, or a value that does not) through the store API into an
 // otherwise empty store, then opens the engine on it.
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
 
-#include <gtest/gtest.h>
-
 #include "engine/channel_meta_record.h"
-#include "engine/sessions/checkpoint_record.h"
 #include "engine/clock.h"
 #include "engine/core.h"
 #include "engine/engine.h"
 #include "engine/kv_record.h"
 #include "engine/lease_record.h"
 #include "engine/lock_record.h"
-#include "engine/tasks/queue_record.h"
 #include "engine/record_scan.h"
+#include "engine/sessions/checkpoint_record.h"
 #include "engine/sessions/session_record.h"
+#include "engine/tasks/queue_record.h"
 #include "engine/tasks/task.h"
 #include "engine/worker_record.h"
 #include "storage/store.h"

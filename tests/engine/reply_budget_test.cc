@@ -2,11 +2,11 @@
 // (engine/reply_budget.h): every page holds at least one item, at most the
 // budget plus one item, and its continuation reaches every item exactly
 // once. FakeClock, a real store, no sockets.
+#include <gtest/gtest.h>
+
 #include <set>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "base/json_text.h"
 #include "tests/engine/engine_fixture.h"
@@ -28,7 +28,8 @@ class ReplyBudgetTest : public EngineTest {
   // previous page's `next_field`. Returns the items in order and checks
   // each page's size.
   std::vector<json> ReadAll(const std::string& method, json params, const std::string& items_field,
-                            const std::string& cursor = "after", const std::string& next_field = "next") {
+                            const std::string& cursor = "after",
+                            const std::string& next_field = "next") {
     std::vector<json> all;
     for (int page = 0; page < 1000; ++page) {
       json r = Ok(method, params);
@@ -41,7 +42,8 @@ class ReplyBudgetTest : public EngineTest {
         largest = std::max(largest, n);
         all.push_back(item);
       }
-      EXPECT_LE(bytes, kBudget + largest) << method << ": page " << page << " is over the budget plus one item";
+      EXPECT_LE(bytes, kBudget + largest)
+          << method << ": page " << page << " is over the budget plus one item";
       ++pages_;
       if (r[next_field].is_null()) return all;
       params[cursor] = r[next_field];
@@ -50,7 +52,8 @@ class ReplyBudgetTest : public EngineTest {
     return all;
   }
   // `method`, asked with no params, lists `count` items in three pages or more.
-  void ExpectListOverPages(const std::string& method, const std::string& items_field, size_t count) {
+  void ExpectListOverPages(const std::string& method, const std::string& items_field,
+                           size_t count) {
     pages_ = 0;
     EXPECT_EQ(ReadAll(method, json::object(), items_field).size(), count) << method;
     EXPECT_GE(pages_, 3) << method;
@@ -59,7 +62,8 @@ class ReplyBudgetTest : public EngineTest {
 };
 
 TEST_F(ReplyBudgetTest, StateListPagesBigValuesByBytesAndReachesEveryKeyOnce) {
-  for (int i = 0; i < 20; ++i) Ok("state.set", {{"key", "k/" + std::to_string(100 + i)}, {"value", kBlob}});
+  for (int i = 0; i < 20; ++i)
+    Ok("state.set", {{"key", "k/" + std::to_string(100 + i)}, {"value", kBlob}});
   std::vector<json> items = ReadAll("state.list", {{"prefix", "k/"}, {"limit", 1000}}, "items");
   ASSERT_EQ(items.size(), 20u);
   for (int i = 0; i < 20; ++i) EXPECT_EQ(items[i]["key"], "k/" + std::to_string(100 + i));
@@ -103,16 +107,18 @@ TEST_F(ReplyBudgetTest, CheckpointListPagesByBytes) {
   for (int i = 0; i < 10; ++i) {
     Ok("checkpoint.save", {{"session_id", "s"}, {"data", i}, {"signals", {{"note", kBlob}}}});
   }
-  std::vector<json> items =
-      ReadAll("checkpoint.list", {{"session_id", "s"}, {"limit", 1000}}, "checkpoints", "before", "next_before");
+  std::vector<json> items = ReadAll("checkpoint.list", {{"session_id", "s"}, {"limit", 1000}},
+                                    "checkpoints", "before", "next_before");
   ASSERT_EQ(items.size(), 10u);
-  for (size_t i = 1; i < items.size(); ++i) EXPECT_LT(items[i]["checkpoint_id"], items[i - 1]["checkpoint_id"]);
+  for (size_t i = 1; i < items.size(); ++i)
+    EXPECT_LT(items[i]["checkpoint_id"], items[i - 1]["checkpoint_id"]);
   EXPECT_GE(pages_, 3);
 }
 
 TEST_F(ReplyBudgetTest, WorkerAndSessionListsPageByBytes) {
   for (int i = 0; i < 10; ++i) {
-    Ok("worker.register", {{"worker_id", "w" + std::to_string(i)}, {"metadata", {{"blob", kBlob}}}});
+    Ok("worker.register",
+       {{"worker_id", "w" + std::to_string(i)}, {"metadata", {{"blob", kBlob}}}});
     Ok("session.open", {{"session_id", "s" + std::to_string(i)}, {"metadata", {{"blob", kBlob}}}});
   }
   ExpectListOverPages("worker.list", "workers", 10);
@@ -138,8 +144,9 @@ TEST_F(ReplyBudgetTest, SignalHistoryPagesFromASinceTimeAndKeepsTheNewestWithout
     Ok("signal.record", {{"session_id", "s"}, {"signals", {{"messages", i}, {"note", kBlob}}}});
     Advance(1);
   }
-  std::vector<json> all = ReadAll("signal.history", {{"session_id", "s"}, {"since_at_ms", 0}, {"limit", 1000}},
-                                  "signals", "since_at_ms", "next_since_at_ms");
+  std::vector<json> all =
+      ReadAll("signal.history", {{"session_id", "s"}, {"since_at_ms", 0}, {"limit", 1000}},
+              "signals", "since_at_ms", "next_since_at_ms");
   ASSERT_EQ(all.size(), 10u) << "one sample per millisecond: no repeats";
   for (int i = 0; i < 10; ++i) EXPECT_EQ(all[i]["signals"]["messages"], i);
   // Without since_at_ms: the most recent that fit, oldest first.

@@ -4,11 +4,11 @@
 // AssessRisk is pure: no engine, no store, no clock.
 #include "engine/sessions/risk_model.h"
 
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/support/test_util.h"
 
@@ -41,7 +41,9 @@ json Single(const char* key, double v) { return json{{key, v}}; }
 
 const RampCase kRampCases[] = {
     {"context_usage", &RiskConfig::context_usage,
-     [](double v) { return json{{"tokens_used", v * 200'000}, {"context_window", 200'000}}; }},
+     [](double v) {
+       return json{{"tokens_used", v * 200'000}, {"context_window", 200'000}};
+     }},
     {"tokens_used", &RiskConfig::tokens_used, [](double v) { return Single("tokens_used", v); }},
     {"messages", &RiskConfig::messages, [](double v) { return Single("messages", v); }},
     {"tool_calls", &RiskConfig::tool_calls, [](double v) { return Single("tool_calls", v); }},
@@ -121,7 +123,8 @@ TEST(RiskModelTest, SinceCheckpointRampUsesTheGivenInterval) {
 TEST(RiskModelTest, ContextUsageWinsOverRawTokensWhenTheWindowIsKnown) {
   const RiskConfig c;
   // 150k of a 200k window: usage 0.75 -> (0.75 - 0.5) / 0.45.
-  RiskAssessment a = AssessRisk(c, {{"tokens_used", 150'000}, {"context_window", 200'000}}, kJustCheckpointed);
+  RiskAssessment a =
+      AssessRisk(c, {{"tokens_used", 150'000}, {"context_window", 200'000}}, kJustCheckpointed);
   ASSERT_EQ(a.factors.size(), 1u);
   EXPECT_EQ(a.factors[0].signal, "context_usage");
   EXPECT_DOUBLE_EQ(a.factors[0].value, 0.75);
@@ -133,14 +136,18 @@ TEST(RiskModelTest, ContextUsageWinsOverRawTokensWhenTheWindowIsKnown) {
     RiskAssessment b = AssessRisk(c, s, kJustCheckpointed);
     ASSERT_EQ(b.factors.size(), 1u) << s.dump();
     EXPECT_EQ(b.factors[0].signal, "tokens_used");
-    EXPECT_DOUBLE_EQ(b.factors[0].score, 0.5);           // (140k - 100k) / 80k
-    EXPECT_DOUBLE_EQ(b.risk, 0.4);                       // weight 0.8
+    EXPECT_DOUBLE_EQ(b.factors[0].score, 0.5);  // (140k - 100k) / 80k
+    EXPECT_DOUBLE_EQ(b.risk, 0.4);              // weight 0.8
   }
 }
 
 TEST(RiskModelTest, BadSignalValuesAreIgnored) {
   const RiskConfig c;
-  json s = {{"messages", "lots"}, {"errors", -3}, {"tool_calls", nullptr}, {"mood", 99}, {"elapsed_ms", true}};
+  json s = {{"messages", "lots"},
+            {"errors", -3},
+            {"tool_calls", nullptr},
+            {"mood", 99},
+            {"elapsed_ms", true}};
   RiskAssessment a = AssessRisk(c, s, std::nullopt);
   EXPECT_TRUE(a.factors.empty());
   EXPECT_EQ(a.risk, 0.0);
@@ -207,13 +214,17 @@ TEST(RiskModelTest, TheDocumentedExample) {
   // docs/risk-model.md: 150,000 of 200,000 tokens, 120 messages, 2 errors,
   // 40 minutes without a checkpoint and 40 minutes elapsed: risk 0.75, high.
   const RiskConfig c;
-  RiskAssessment a = AssessRisk(
-      c, {{"tokens_used", 150'000}, {"context_window", 200'000}, {"messages", 120}, {"errors", 2},
-          {"elapsed_ms", 40 * 60'000}},
-      int64_t{40 * 60'000});
-  const double usage = 0.25 / 0.45, messages = 40.0 / 220, errors = 1.0 / 7, since = 0.6, elapsed = 10.0 / 210;
-  const double want = 1 - (1 - usage) * (1 - 0.5 * messages) * (1 - 0.7 * errors) * (1 - 0.5 * since) *
-                              (1 - 0.4 * elapsed);
+  RiskAssessment a = AssessRisk(c,
+                                {{"tokens_used", 150'000},
+                                 {"context_window", 200'000},
+                                 {"messages", 120},
+                                 {"errors", 2},
+                                 {"elapsed_ms", 40 * 60'000}},
+                                int64_t{40 * 60'000});
+  const double usage = 0.25 / 0.45, messages = 40.0 / 220, errors = 1.0 / 7, since = 0.6,
+               elapsed = 10.0 / 210;
+  const double want = 1 - (1 - usage) * (1 - 0.5 * messages) * (1 - 0.7 * errors) *
+                              (1 - 0.5 * since) * (1 - 0.4 * elapsed);
   EXPECT_NEAR(a.risk, want, 1e-12);
   EXPECT_NEAR(a.risk, 0.75, 0.005);
   EXPECT_EQ(a.level, "high");
@@ -244,10 +255,18 @@ TEST(RiskModelTest, LevelThresholdsAreInclusiveLowerBounds) {
     const char* level;
     bool recommended;
   } cases[] = {
-      {0, 0, "low", false},          {0.5, 0.125, "low", false},    {0.96875, 0.2421875, "low", false},
-      {1, 0.25, "medium", false},    {1.5, 0.375, "medium", false}, {1.96875, 0.4921875, "medium", false},
-      {2, 0.5, "high", true},        {2.5, 0.625, "high", true},    {2.96875, 0.7421875, "high", true},
-      {3, 0.75, "critical", true},   {4, 1.0, "critical", true},    {100, 1.0, "critical", true},
+      {0, 0, "low", false},
+      {0.5, 0.125, "low", false},
+      {0.96875, 0.2421875, "low", false},
+      {1, 0.25, "medium", false},
+      {1.5, 0.375, "medium", false},
+      {1.96875, 0.4921875, "medium", false},
+      {2, 0.5, "high", true},
+      {2.5, 0.625, "high", true},
+      {2.96875, 0.7421875, "high", true},
+      {3, 0.75, "critical", true},
+      {4, 1.0, "critical", true},
+      {100, 1.0, "critical", true},
   };
   for (const Case& k : cases) {
     SCOPED_TRACE("errors " + std::to_string(k.errors));
@@ -270,16 +289,18 @@ TEST(RiskModelTest, DefaultLevelThresholds) {
   EXPECT_EQ(c.high_at, 0.60);
   EXPECT_EQ(c.critical_at, 0.85);
   // errors ramp 1..8, weight 0.7: risk = 0.7 * (e - 1) / 7 = 0.1 * (e - 1).
-  EXPECT_EQ(AssessRisk(c, {{"errors", 3.9}}, kJustCheckpointed).level, "low");       // 0.29
-  EXPECT_EQ(AssessRisk(c, {{"errors", 4.1}}, kJustCheckpointed).level, "medium");    // 0.31
-  EXPECT_EQ(AssessRisk(c, {{"errors", 6.9}}, kJustCheckpointed).level, "medium");    // 0.59
-  EXPECT_EQ(AssessRisk(c, {{"errors", 7.1}}, kJustCheckpointed).level, "high");      // 0.61
+  EXPECT_EQ(AssessRisk(c, {{"errors", 3.9}}, kJustCheckpointed).level, "low");     // 0.29
+  EXPECT_EQ(AssessRisk(c, {{"errors", 4.1}}, kJustCheckpointed).level, "medium");  // 0.31
+  EXPECT_EQ(AssessRisk(c, {{"errors", 6.9}}, kJustCheckpointed).level, "medium");  // 0.59
+  EXPECT_EQ(AssessRisk(c, {{"errors", 7.1}}, kJustCheckpointed).level, "high");    // 0.61
   // Above 0.7 needs a second signal: messages saturated (0.5).
   // 1 - 0.5 * (1 - 0.68) = 0.84 (errors 7.8): high.
   EXPECT_EQ(AssessRisk(c, {{"errors", 7.8}, {"messages", 300}}, kJustCheckpointed).level, "high");
   // 1 - 0.3 * 0.5 * 0.6 = 0.91 (errors, messages and tool_calls saturated): critical.
-  EXPECT_EQ(AssessRisk(c, {{"errors", 8.2}, {"messages", 300}, {"tool_calls", 600}}, kJustCheckpointed).level,
-            "critical");
+  EXPECT_EQ(
+      AssessRisk(c, {{"errors", 8.2}, {"messages", 300}, {"tool_calls", 600}}, kJustCheckpointed)
+          .level,
+      "critical");
 }
 
 TEST(RiskModelTest, CheckpointRecommendedWhenTheIntervalSinceTheLastOnePasses) {
@@ -336,8 +357,8 @@ TEST(RiskModelTest, FromJsonOverridesOnlyTheFieldsGiven) {
             {"checkpoint_interval_ms", 60'000}};
   ASSERT_OK_AND_ASSIGN(RiskConfig c, RiskConfig::FromJson(j));
   EXPECT_EQ(c.messages.weight, 0.9);
-  EXPECT_EQ(c.messages.start, 80);   // kept
-  EXPECT_EQ(c.messages.full, 300);   // kept
+  EXPECT_EQ(c.messages.start, 80);  // kept
+  EXPECT_EQ(c.messages.full, 300);  // kept
   EXPECT_EQ(c.errors.start, 0);
   EXPECT_EQ(c.errors.full, 2);
   EXPECT_EQ(c.errors.weight, 1);
@@ -358,18 +379,18 @@ TEST(RiskModelTest, FromJsonRejectsBadValues) {
       json::array(),
       json("x"),
       json(nullptr),
-      {{"errors", 5}},                                      // ramp not an object
-      {{"errors", {{"start", 5}, {"full", 5}}}},            // full must exceed start
+      {{"errors", 5}},                            // ramp not an object
+      {{"errors", {{"start", 5}, {"full", 5}}}},  // full must exceed start
       {{"errors", {{"start", 5}, {"full", 1}}}},
-      {{"messages", {{"full", 10}}}},                       // below the default start 80
+      {{"messages", {{"full", 10}}}},  // below the default start 80
       {{"errors", {{"weight", 1.5}}}},
       {{"errors", {{"weight", -0.1}}}},
-      {{"errors", {{"weight", "heavy"}}}},                  // wrong types
+      {{"errors", {{"weight", "heavy"}}}},  // wrong types
       {{"errors", {{"start", nullptr}}}},
       {{"medium_at", "0.3"}},
       {{"critical_at", nullptr}},
       {{"checkpoint_interval_ms", "15m"}},
-      {{"medium_at", 0}},                                   // thresholds out of order or range
+      {{"medium_at", 0}},  // thresholds out of order or range
       {{"medium_at", 0.7}},
       {{"high_at", 0.9}},
       {{"critical_at", 1.2}},
@@ -382,7 +403,8 @@ TEST(RiskModelTest, FromJsonRejectsBadValues) {
   for (const json& j : bad) {
     Result<RiskConfig> r = RiskConfig::FromJson(j);
     ASSERT_FALSE(r.ok()) << "accepted " << j.dump();
-    EXPECT_EQ(r.status().code(), StatusCode::kInvalidParams) << j.dump() << ": " << r.status().ToString();
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidParams)
+        << j.dump() << ": " << r.status().ToString();
     EXPECT_TRUE(r.status().details().contains("field")) << j.dump();
   }
 }

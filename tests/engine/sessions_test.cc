@@ -1,15 +1,15 @@
 // Sessions, checkpoints, signals and recovery (engine/sessions/sessions.h), through
 // the engine fixture (tests/engine/engine_fixture.h). No sockets, no sleeps.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
 #include "engine/sessions/risk_model.h"
@@ -58,16 +58,20 @@ class SessionsTest : public test::EngineTest {
   }
 
   // --- shorthands -------------------------------------------------------
-  json OpenSession(const std::string& id, const std::string& name, int64_t ttl_ms, json extra = json::object()) {
+  json OpenSession(const std::string& id, const std::string& name, int64_t ttl_ms,
+                   json extra = json::object()) {
     json p = {{"session_id", id}, {"name", name}, {"heartbeat_ttl_ms", ttl_ms}};
     p.update(extra);
     return Ok("session.open", p);
   }
   uint64_t Save(const std::string& id, json data, const std::string& reason = "manual") {
-    json r = Ok("checkpoint.save", {{"session_id", id}, {"data", std::move(data)}, {"reason", reason}});
+    json r =
+        Ok("checkpoint.save", {{"session_id", id}, {"data", std::move(data)}, {"reason", reason}});
     return r.value("checkpoint_id", uint64_t{0});
   }
-  std::string StateOf(const std::string& id) { return Ok("session.status", {{"session_id", id}}).value("state", ""); }
+  std::string StateOf(const std::string& id) {
+    return Ok("session.status", {{"session_id", id}}).value("state", "");
+  }
   std::vector<uint64_t> ListIds(const std::string& id) {
     std::vector<uint64_t> ids;
     const json list = Ok("checkpoint.list", {{"session_id", id}, {"limit", 1000}});
@@ -102,10 +106,11 @@ class SessionsTest : public test::EngineTest {
   }
   size_t CountRaw(Family f, const std::string& prefix) {
     size_t n = 0;
-    EXPECT_OK(store_->Scan(f, prefix, storage::PrefixSuccessor(prefix), [&](std::string_view, std::string_view) {
-      ++n;
-      return true;
-    }));
+    EXPECT_OK(store_->Scan(f, prefix, storage::PrefixSuccessor(prefix),
+                           [&](std::string_view, std::string_view) {
+                             ++n;
+                             return true;
+                           }));
     return n;
   }
 };
@@ -166,7 +171,8 @@ TEST_F(SessionsTest, OpenWithoutIdGeneratesOneAndValidatesParams) {
   EXPECT_EQ(Code("session.open", {{"keep_checkpoints", 0}}), StatusCode::kInvalidParams);
   EXPECT_EQ(Code("session.open", {{"session_id", ""}}), StatusCode::kInvalidParams);
   EXPECT_EQ(Code("session.open", {{"metadata", "x"}}), StatusCode::kInvalidParams);
-  EXPECT_EQ(Code("session.open", {{"metadata", {{"big", std::string(70 * 1024, 'x')}}}}), StatusCode::kTooLarge);
+  EXPECT_EQ(Code("session.open", {{"metadata", {{"big", std::string(70 * 1024, 'x')}}}}),
+            StatusCode::kTooLarge);
   EXPECT_EQ(Code("session.heartbeat", {{"session_id", "nope"}}), StatusCode::kNotFound);
   EXPECT_EQ(Code("session.close", {{"session_id", "nope"}}), StatusCode::kNotFound);
   EXPECT_EQ(Code("session.status", {{"session_id", "nope"}}), StatusCode::kNotFound);
@@ -223,7 +229,8 @@ TEST_F(SessionsTest, LapsedHeartbeatMakesTheSessionUncleanAndRecoverable) {
   EXPECT_TRUE(none["last_checkpoint"].is_null());
   EXPECT_TRUE(none["session"].is_null());
   EXPECT_EQ(Code("recovery.check", json::object()), StatusCode::kInvalidParams);
-  EXPECT_EQ(Code("recovery.check", {{"session_id", "s1"}, {"name", "chat"}}), StatusCode::kInvalidParams);
+  EXPECT_EQ(Code("recovery.check", {{"session_id", "s1"}, {"name", "chat"}}),
+            StatusCode::kInvalidParams);
 }
 
 TEST_F(SessionsTest, ByNameThePickIsTheNewestSessionNeedingRecovery) {
@@ -263,7 +270,8 @@ TEST_F(SessionsTest, ByNameThePickIsTheNewestSessionNeedingRecovery) {
 // about 1.5x as long, the index's upkeep).
 TEST_F(SessionsTest, NamedLookupsCostNoMoreThanLookupsByIdAmongManySessions) {
   ASSERT_NO_FATAL_FAILURE(Reopen(Durability::kNone));  // no fsync per open to drown the difference
-  for (int i = 0; i < 10'000; ++i) Ok("session.open", {{"session_id", "bulk-" + std::to_string(i)}});
+  for (int i = 0; i < 10'000; ++i)
+    Ok("session.open", {{"session_id", "bulk-" + std::to_string(i)}});
   int probe = 0;
   // 1,000 opens and recovery checks, by name or by id, in ms.
   auto round_ms = [&](bool by_name) {
@@ -275,15 +283,16 @@ TEST_F(SessionsTest, NamedLookupsCostNoMoreThanLookupsByIdAmongManySessions) {
       Ok("session.open", open);
       Ok("recovery.check", by_name ? json{{"name", "chat"}} : json{{"session_id", id}});
     }
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
   };
   double named = 1e18, by_id = 1e18;
   for (int round = 0; round < 3; ++round) {
     named = std::min(named, round_ms(true));
     by_id = std::min(by_id, round_ms(false));
   }
-  EXPECT_LT(named, 5 * by_id) << "among 10,000 sessions, 1,000 opens and checks took " << named << " ms by name, "
-                              << by_id << " ms by id";
+  EXPECT_LT(named, 5 * by_id) << "among 10,000 sessions, 1,000 opens and checks took " << named
+                              << " ms by name, " << by_id << " ms by id";
   // The index picks what the scan picked: the newest session of the name,
   // among sessions opened in the same millisecond the smallest id.
   Advance(5);
@@ -369,7 +378,8 @@ TEST_F(SessionsTest, CheckpointIdsIncreasePerSession) {
   EXPECT_EQ(ListIds("a"), (std::vector<uint64_t>{3, 2, 1}));  // newest first
   // Deleted ids are not reused, not even after a restart.
   EXPECT_EQ(Ok("checkpoint.delete", {{"session_id", "a"}, {"checkpoint_id", 3}})["deleted"], true);
-  EXPECT_EQ(Code("checkpoint.delete", {{"session_id", "a"}, {"checkpoint_id", 3}}), StatusCode::kNotFound);
+  EXPECT_EQ(Code("checkpoint.delete", {{"session_id", "a"}, {"checkpoint_id", 3}}),
+            StatusCode::kNotFound);
   EXPECT_EQ(Save("a", 4), 4u);
   Reopen();
   EXPECT_EQ(Save("a", 5), 5u);
@@ -378,7 +388,8 @@ TEST_F(SessionsTest, CheckpointIdsIncreasePerSession) {
   EXPECT_EQ(got["data"], (json{{"k", "v"}}));
   EXPECT_EQ(got["label"], "L");
   EXPECT_EQ(Ok("checkpoint.get", {{"session_id", "a"}})["checkpoint_id"], 5);
-  EXPECT_EQ(Code("checkpoint.get", {{"session_id", "a"}, {"checkpoint_id", 3}}), StatusCode::kNotFound);
+  EXPECT_EQ(Code("checkpoint.get", {{"session_id", "a"}, {"checkpoint_id", 3}}),
+            StatusCode::kNotFound);
   EXPECT_EQ(Code("checkpoint.save", {{"session_id", "a"}}), StatusCode::kInvalidParams);
   EXPECT_EQ(Code("checkpoint.save", {{"session_id", "a"}, {"data", 1}, {"reason", "bored"}}),
             StatusCode::kInvalidParams);
@@ -406,7 +417,8 @@ TEST_F(SessionsTest, RetentionKeepsOnlyTheNewestN) {
   for (int i = 1; i <= 5; ++i) Save("s1", {{"i", i}});
   EXPECT_EQ(ListIds("s1"), (std::vector<uint64_t>{5, 4, 3}));
   EXPECT_EQ(Ok("session.status", {{"session_id", "s1"}})["checkpoints"], 3);
-  EXPECT_EQ(Code("checkpoint.get", {{"session_id", "s1"}, {"checkpoint_id", 2}}), StatusCode::kNotFound);
+  EXPECT_EQ(Code("checkpoint.get", {{"session_id", "s1"}, {"checkpoint_id", 2}}),
+            StatusCode::kNotFound);
   // The dropped ones are gone from the store, data and meta.
   for (uint64_t id : {1, 2}) {
     ASSERT_OK_AND_ASSIGN(auto data, store_->Get(Family::kCheckpoints, DataKey("s1", id)));
@@ -414,7 +426,8 @@ TEST_F(SessionsTest, RetentionKeepsOnlyTheNewestN) {
     ASSERT_OK_AND_ASSIGN(auto meta, store_->Get(Family::kCheckpoints, MetaKey("s1", id)));
     EXPECT_FALSE(meta.has_value()) << id;
   }
-  EXPECT_EQ(CountRaw(Family::kCheckpoints, KeyEncoder(KeyTag::kCheckpointData).Str("s1").key()), 3u);
+  EXPECT_EQ(CountRaw(Family::kCheckpoints, KeyEncoder(KeyTag::kCheckpointData).Str("s1").key()),
+            3u);
   // Still three after a restart, and the limit still applies.
   Reopen();
   EXPECT_EQ(ListIds("s1"), (std::vector<uint64_t>{5, 4, 3}));
@@ -424,7 +437,8 @@ TEST_F(SessionsTest, RetentionKeepsOnlyTheNewestN) {
   OpenSession("s1", "chat", 60'000, {{"keep_checkpoints", 1}});
   Save("s1", {{"i", 7}});
   EXPECT_EQ(ListIds("s1"), (std::vector<uint64_t>{7}));
-  EXPECT_EQ(CountRaw(Family::kCheckpoints, KeyEncoder(KeyTag::kCheckpointMeta).Str("s1").key()), 1u);
+  EXPECT_EQ(CountRaw(Family::kCheckpoints, KeyEncoder(KeyTag::kCheckpointMeta).Str("s1").key()),
+            1u);
 }
 
 TEST_F(SessionsTest, DefaultRetentionIsFifty) {
@@ -439,7 +453,8 @@ TEST_F(SessionsTest, DefaultRetentionIsFifty) {
 TEST_F(SessionsTest, CheckpointOverTheSizeLimitIsRejected) {
   OpenSession("s1", "chat", 60'000);
   // 8 MiB of encoded JSON is the limit: the quotes count.
-  Result<json> big = Call("checkpoint.save", {{"session_id", "s1"}, {"data", std::string(8 << 20, 'x')}});
+  Result<json> big =
+      Call("checkpoint.save", {{"session_id", "s1"}, {"data", std::string(8 << 20, 'x')}});
   ASSERT_FALSE(big.ok());
   EXPECT_EQ(big.status().code(), StatusCode::kTooLarge);
   EXPECT_EQ(big.status().details()["limit"], 8 << 20);
@@ -468,14 +483,16 @@ TEST_P(CheckpointSyncTest, CheckpointSaveForcesAnFsync) {
   EXPECT_EQ(store_->stats().fsyncs - before, 1u) << "checkpoint.save";
 
   before = store_->stats().fsyncs;
-  json forced = Ok("checkpoint.auto", {{"session_id", "s1"}, {"data", {{"step", 2}}}, {"force", true}});
+  json forced =
+      Ok("checkpoint.auto", {{"session_id", "s1"}, {"data", {{"step", 2}}}, {"force", true}});
   ASSERT_EQ(forced["saved"], true);
   EXPECT_EQ(store_->stats().fsyncs - before, 1u) << "checkpoint.auto that saved";
 
   before = store_->stats().fsyncs;
   json skipped = Ok("checkpoint.auto", {{"session_id", "s1"}, {"data", {{"step", 3}}}});
   ASSERT_EQ(skipped["saved"], false);
-  EXPECT_EQ(store_->stats().fsyncs - before, every_commit_syncs ? 1u : 0u) << "checkpoint.auto that did not save";
+  EXPECT_EQ(store_->stats().fsyncs - before, every_commit_syncs ? 1u : 0u)
+      << "checkpoint.auto that did not save";
 
   // Only the fsync is forced: the next ordinary group is back to the mode.
   before = store_->stats().fsyncs;
@@ -488,8 +505,11 @@ TEST_P(CheckpointSyncTest, CheckpointSaveForcesAnFsync) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, CheckpointSyncTest,
-                         ::testing::Values(Durability::kSync, Durability::kAsync, Durability::kNone),
-                         [](const auto& info) { return std::string(storage::DurabilityName(info.param)); });
+                         ::testing::Values(Durability::kSync, Durability::kAsync,
+                                           Durability::kNone),
+                         [](const auto& info) {
+                           return std::string(storage::DurabilityName(info.param));
+                         });
 
 // ------------------------------------------------------ hash verification
 
@@ -511,7 +531,8 @@ TEST_F(SessionsTest, CorruptedCheckpointIsReportedAndRecoveryFallsBack) {
   EXPECT_EQ(bad.status().details()["checkpoint_id"], 3);
   EXPECT_NE(bad.status().message().find("corrupted"), std::string::npos);
   // The others still verify.
-  EXPECT_EQ(Ok("checkpoint.get", {{"session_id", "s1"}, {"checkpoint_id", 2}})["data"], (json{{"step", 2}}));
+  EXPECT_EQ(Ok("checkpoint.get", {{"session_id", "s1"}, {"checkpoint_id", 2}})["data"],
+            (json{{"step", 2}}));
 
   // Without an id: the newest one that verifies.
   json latest = Ok("checkpoint.get", {{"session_id", "s1"}});
@@ -538,7 +559,8 @@ TEST_F(SessionsTest, CorruptedCheckpointIsReportedAndRecoveryFallsBack) {
   rc = Ok("recovery.check", {{"session_id", "s1"}});
   EXPECT_EQ(rc["recovery_available"], true);
   EXPECT_TRUE(rc["last_checkpoint"].is_null());
-  EXPECT_EQ(Code("checkpoint.get", {{"session_id", "s1"}, {"checkpoint_id", 1}}), StatusCode::kNotFound);
+  EXPECT_EQ(Code("checkpoint.get", {{"session_id", "s1"}, {"checkpoint_id", 1}}),
+            StatusCode::kNotFound);
 
   // A new checkpoint verifies again.
   Save("s1", {{"step", 4}});
@@ -566,7 +588,8 @@ TEST_F(SessionsTest, ClearDeletesCheckpointsSignalsAndSessionKeysOnly) {
   Save("s10", 1);
   Ok("signal.record", {{"session_id", "s1"}, {"signals", {{"messages", 5}}}});
   Ok("signal.record", {{"session_id", "s10"}, {"signals", {{"messages", 5}}}});
-  for (const char* key : {"session/s1/a", "session/s1/b/c", "session/s10/x", "session/s1", "other/key"}) {
+  for (const char* key :
+       {"session/s1/a", "session/s1/b/c", "session/s10/x", "session/s1", "other/key"}) {
     Ok("state.set", {{"key", key}, {"value", key}});
   }
 
@@ -591,10 +614,13 @@ TEST_F(SessionsTest, ClearDeletesCheckpointsSignalsAndSessionKeysOnly) {
   EXPECT_EQ(Ok("signal.history", {{"session_id", "s10"}})["signals"].size(), 1u);
 
   // Nothing of s1 is left in the store; s10 keeps its records.
-  EXPECT_EQ(CountRaw(Family::kCheckpoints, KeyEncoder(KeyTag::kCheckpointData).Str("s1").key()), 0u);
-  EXPECT_EQ(CountRaw(Family::kCheckpoints, KeyEncoder(KeyTag::kCheckpointMeta).Str("s1").key()), 0u);
+  EXPECT_EQ(CountRaw(Family::kCheckpoints, KeyEncoder(KeyTag::kCheckpointData).Str("s1").key()),
+            0u);
+  EXPECT_EQ(CountRaw(Family::kCheckpoints, KeyEncoder(KeyTag::kCheckpointMeta).Str("s1").key()),
+            0u);
   EXPECT_EQ(CountRaw(Family::kSignals, KeyEncoder(KeyTag::kSignal).Str("s1").key()), 0u);
-  EXPECT_EQ(CountRaw(Family::kCheckpoints, KeyEncoder(KeyTag::kCheckpointData).Str("s10").key()), 1u);
+  EXPECT_EQ(CountRaw(Family::kCheckpoints, KeyEncoder(KeyTag::kCheckpointData).Str("s10").key()),
+            1u);
   EXPECT_EQ(CountRaw(Family::kSignals, KeyEncoder(KeyTag::kSignal).Str("s10").key()), 1u);
 
   // And it stays that way after a restart; the session itself remains.
@@ -646,7 +672,8 @@ TEST_F(SessionsTest, HeartbeatsAfterARestartWork) {
 
 TEST_F(SessionsTest, SignalRecordScoresWithTheRiskModel) {
   OpenSession("s1", "chat", 60'000);
-  json r = Ok("signal.record", {{"session_id", "s1"}, {"signals", {{"messages", 190}, {"errors", 4.5}}}});
+  json r = Ok("signal.record",
+              {{"session_id", "s1"}, {"signals", {{"messages", 190}, {"errors", 4.5}}}});
   // No checkpoint yet and no elapsed_ms: just the two signals (see risk_model_test).
   EXPECT_DOUBLE_EQ(r["risk"].get<double>(), 0.5125);
   EXPECT_EQ(r["level"], "medium");
@@ -666,15 +693,19 @@ TEST_F(SessionsTest, SignalRecordScoresWithTheRiskModel) {
   EXPECT_EQ(late["recommendation_reason"], "checkpoint interval passed");
 
   EXPECT_EQ(Code("signal.record", {{"session_id", "s1"}}), StatusCode::kInvalidParams);
-  EXPECT_EQ(Code("signal.record", {{"session_id", "s1"}, {"signals", 5}}), StatusCode::kInvalidParams);
-  EXPECT_EQ(Code("signal.record", {{"session_id", "nope"}, {"signals", json::object()}}), StatusCode::kNotFound);
-  EXPECT_EQ(Code("signal.record", {{"session_id", "s1"}, {"signals", {{"blob", std::string(17 * 1024, 'x')}}}}),
+  EXPECT_EQ(Code("signal.record", {{"session_id", "s1"}, {"signals", 5}}),
+            StatusCode::kInvalidParams);
+  EXPECT_EQ(Code("signal.record", {{"session_id", "nope"}, {"signals", json::object()}}),
+            StatusCode::kNotFound);
+  EXPECT_EQ(Code("signal.record",
+                 {{"session_id", "s1"}, {"signals", {{"blob", std::string(17 * 1024, 'x')}}}}),
             StatusCode::kTooLarge);
 }
 
 TEST_F(SessionsTest, ScoredSignalsMustBeNonNegativeNumbers) {
   OpenSession("s1", "chat", 60'000);
-  for (const char* name : {"tokens_used", "context_window", "messages", "tool_calls", "errors", "elapsed_ms"}) {
+  for (const char* name :
+       {"tokens_used", "context_window", "messages", "tool_calls", "errors", "elapsed_ms"}) {
     SCOPED_TRACE(name);
     for (const json& bad : {json(-1), json(-0.5), json("7"), json(true)}) {
       Result<json> r = Call("signal.record", {{"session_id", "s1"}, {"signals", {{name, bad}}}});
@@ -711,19 +742,23 @@ TEST_F(SessionsTest, SignalHistoryIsOldestFirstWithLimitAndSince) {
   EXPECT_EQ(all["signals"][0]["level"], "low");
   EXPECT_TRUE(all["signals"][0]["risk"].is_number());
   // Without since: the most recent `limit`, still oldest first.
-  EXPECT_EQ(messages(Ok("signal.history", {{"session_id", "s1"}, {"limit", 2}})), (std::vector<int>{4, 5}));
+  EXPECT_EQ(messages(Ok("signal.history", {{"session_id", "s1"}, {"limit", 2}})),
+            (std::vector<int>{4, 5}));
   // With since: from that time on, the first `limit`.
   EXPECT_EQ(messages(Ok("signal.history", {{"session_id", "s1"}, {"since_at_ms", at[2]}})),
             (std::vector<int>{3, 4, 5}));
-  EXPECT_EQ(messages(Ok("signal.history", {{"session_id", "s1"}, {"since_at_ms", at[2]}, {"limit", 2}})),
-            (std::vector<int>{3, 4}));
+  EXPECT_EQ(
+      messages(Ok("signal.history", {{"session_id", "s1"}, {"since_at_ms", at[2]}, {"limit", 2}})),
+      (std::vector<int>{3, 4}));
   EXPECT_EQ(messages(Ok("signal.history", {{"session_id", "s1"}, {"since_at_ms", at[4] + 1}})),
             std::vector<int>{});
   // Survives a restart, and new samples go after the old ones.
   Reopen();
   Ok("signal.record", {{"session_id", "s1"}, {"signals", {{"messages", 6}}}});
-  EXPECT_EQ(messages(Ok("signal.history", {{"session_id", "s1"}, {"limit", 3}})), (std::vector<int>{4, 5, 6}));
-  EXPECT_EQ(Code("signal.history", {{"session_id", "s1"}, {"limit", 0}}), StatusCode::kInvalidParams);
+  EXPECT_EQ(messages(Ok("signal.history", {{"session_id", "s1"}, {"limit", 3}})),
+            (std::vector<int>{4, 5, 6}));
+  EXPECT_EQ(Code("signal.history", {{"session_id", "s1"}, {"limit", 0}}),
+            StatusCode::kInvalidParams);
   EXPECT_EQ(Code("signal.history", {{"session_id", "nope"}}), StatusCode::kNotFound);
 }
 
@@ -754,7 +789,8 @@ TEST_F(SessionsTest, AutoCheckpointSavesOnlyWhenRecommendedOrForced) {
   EXPECT_FALSE(r.contains("note"));
   EXPECT_TRUE(ListIds("a").empty());
 
-  r = Ok("checkpoint.auto", {{"session_id", "a"}, {"signals", high}, {"data", "s2"}, {"label", "hot"}});
+  r = Ok("checkpoint.auto",
+         {{"session_id", "a"}, {"signals", high}, {"data", "s2"}, {"label", "hot"}});
   EXPECT_EQ(r["saved"], true);
   EXPECT_EQ(r["checkpoint_id"], 1);
   EXPECT_EQ(r["level"], "high");
@@ -772,7 +808,8 @@ TEST_F(SessionsTest, AutoCheckpointSavesOnlyWhenRecommendedOrForced) {
   EXPECT_EQ(r["saved"], false);
 
   // Forced with low risk.
-  r = Ok("checkpoint.auto", {{"session_id", "a"}, {"signals", low}, {"data", "s3"}, {"force", true}});
+  r = Ok("checkpoint.auto",
+         {{"session_id", "a"}, {"signals", low}, {"data", "s3"}, {"force", true}});
   EXPECT_EQ(r["saved"], true);
   EXPECT_EQ(r["checkpoint_id"], 2);
   EXPECT_EQ(Ok("checkpoint.get", {{"session_id", "a"}})["reason"], "forced");
@@ -787,12 +824,15 @@ TEST_F(SessionsTest, AutoCheckpointSavesOnlyWhenRecommendedOrForced) {
   EXPECT_EQ(ListIds("a"), (std::vector<uint64_t>{3, 2, 1}));
 
   // No checkpoint yet: elapsed_ms past the interval makes the first one due.
-  r = Ok("checkpoint.auto", {{"session_id", "b"}, {"signals", {{"elapsed_ms", 15 * 60'000}}}, {"data", "b1"}});
+  r = Ok("checkpoint.auto",
+         {{"session_id", "b"}, {"signals", {{"elapsed_ms", 15 * 60'000}}}, {"data", "b1"}});
   EXPECT_EQ(r["saved"], true);
   EXPECT_EQ(r["recommendation_reason"], "no checkpoint yet");
 
   // Over the size limit: TOO_LARGE, nothing saved.
-  Result<json> big = Call("checkpoint.auto", {{"session_id", "a"}, {"data", std::string(8 << 20, 'x')}, {"force", true}});
+  Result<json> big =
+      Call("checkpoint.auto",
+           {{"session_id", "a"}, {"data", std::string(8 << 20, 'x')}, {"force", true}});
   ASSERT_FALSE(big.ok());
   EXPECT_EQ(big.status().code(), StatusCode::kTooLarge);
   EXPECT_EQ(ListIds("a").size(), 3u);

@@ -1,10 +1,10 @@
 // state.* through the engine: a real store in a temp dir, a fake clock, and
 // the group-commit cycle driven by hand (tests/engine/engine_fixture.h).
+#include <gtest/gtest.h>
+
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "storage/key_codec.h"
 #include "storage/store.h"
@@ -80,9 +80,11 @@ TEST_F(StateTest, GetAnsweredAsTextWaitsForAPendingWriteToCommit) {
   auto pending = Execute("state.set", {{"key", "k"}, {"value", 2}});
   std::string text;
   engine_->Execute(
-      "state.get", {{"key", "k"}}, nullptr, [](Result<json>) { ADD_FAILURE() << "answered as a document"; },
+      "state.get", {{"key", "k"}}, nullptr,
+      [](Result<json>) { ADD_FAILURE() << "answered as a document"; },
       [&](std::string t) { text = std::move(t); });
-  EXPECT_TRUE(text.empty()) << "nothing that saw the open group's write leaves before it is durable";
+  EXPECT_TRUE(text.empty())
+      << "nothing that saw the open group's write leaves before it is durable";
   ASSERT_TRUE(CommitGroup());
   ASSERT_TRUE(pending->done());
   ASSERT_FALSE(text.empty());
@@ -162,7 +164,8 @@ TEST_F(StateTest, ExpectedVersionZeroMeansMustNotExist) {
   EXPECT_EQ(Get("k")["value"], "first");
 
   // Conflict against an absent key reports current_version 0.
-  Result<json> absent = Call("state.set", {{"key", "other"}, {"value", 1}, {"expected_version", 4}});
+  Result<json> absent =
+      Call("state.set", {{"key", "other"}, {"value", 1}, {"expected_version", 4}});
   ASSERT_TRUE(FailedWith(absent, StatusCode::kVersionConflict));
   EXPECT_EQ(absent.status().details()["current_version"], 0);
 }
@@ -282,9 +285,11 @@ TEST_F(StateTest, TxnWhoseCompareFailsRunsTheFailureBranch) {
 // ---------------------------------------------------------------- patch
 
 TEST_F(StateTest, PatchWithMergeFollowsRfc7396) {
-  Ok("state.set", {{"key", "doc"}, {"value", {{"a", 1}, {"b", {{"c", 2}, {"d", 3}}}, {"list", {1, 2}}}}});
+  Ok("state.set",
+     {{"key", "doc"}, {"value", {{"a", 1}, {"b", {{"c", 2}, {"d", 3}}}, {"list", {1, 2}}}}});
   json r = Ok("state.patch",
-              {{"key", "doc"}, {"merge", {{"a", nullptr}, {"b", {{"c", 20}}}, {"list", {9}}, {"e", "new"}}}});
+              {{"key", "doc"},
+               {"merge", {{"a", nullptr}, {"b", {{"c", 20}}}, {"list", {9}}, {"e", "new"}}}});
   json want = {{"b", {{"c", 20}, {"d", 3}}}, {"list", {9}}, {"e", "new"}};
   EXPECT_EQ(r["value"], want);
   EXPECT_EQ(r["version"], 2);
@@ -330,8 +335,9 @@ TEST_F(StateTest, FailingJsonPatchOpRejectsTheWholePatch) {
 
 TEST_F(StateTest, PatchNeedsExactlyOneOfMergeAndOps) {
   EXPECT_TRUE(FailedWith(Call("state.patch", {{"key", "k"}}), StatusCode::kInvalidParams));
-  EXPECT_TRUE(FailedWith(Call("state.patch", {{"key", "k"}, {"merge", {{"a", 1}}}, {"ops", json::array()}}),
-                         StatusCode::kInvalidParams));
+  EXPECT_TRUE(
+      FailedWith(Call("state.patch", {{"key", "k"}, {"merge", {{"a", 1}}}, {"ops", json::array()}}),
+                 StatusCode::kInvalidParams));
   EXPECT_TRUE(Get("k").is_null());
 }
 
@@ -487,8 +493,8 @@ TEST_F(StateTest, ValueOver1MiBIsTooLarge) {
   EXPECT_EQ(r.status().details()["limit"], 1 << 20);
   EXPECT_EQ(Get("big")["version"], 1);
   // A patch that would grow the value over the limit is refused too.
-  EXPECT_TRUE(
-      FailedWith(Call("state.patch", {{"key", "big"}, {"merge", {{"x", fits}}}}), StatusCode::kTooLarge));
+  EXPECT_TRUE(FailedWith(Call("state.patch", {{"key", "big"}, {"merge", {{"x", fits}}}}),
+                         StatusCode::kTooLarge));
   EXPECT_EQ(Get("big")["value"], fits);
 }
 
@@ -500,7 +506,8 @@ TEST_F(StateTest, PatchesOfOneRequestShareOneWorkBudget) {
   const json value = {{"s", std::string(1000 * 1000, 'v')}};
   Ok("state.set", {{"key", "big"}, {"value", value}});
   json many = json::array();
-  for (int i = 0; i < 1000; ++i) many.push_back({{"patch", {{"key", "big"}, {"merge", json::object()}}}});
+  for (int i = 0; i < 1000; ++i)
+    many.push_back({{"patch", {{"key", "big"}, {"merge", json::object()}}}});
   Result<json> r = Call("state.txn", {{"success", many}});
   ASSERT_TRUE(FailedWith(r, StatusCode::kTooLarge));
   EXPECT_EQ(r.status().details()["limit"], 16 << 20);
@@ -508,7 +515,8 @@ TEST_F(StateTest, PatchesOfOneRequestShareOneWorkBudget) {
   EXPECT_LT(r.status().details()["op_index"].get<int>(), 10);
   EXPECT_EQ(Get("big")["version"], 1);
   json few = json::array();
-  for (int i = 0; i < 4; ++i) few.push_back({{"patch", {{"key", "big"}, {"merge", json::object()}}}});
+  for (int i = 0; i < 4; ++i)
+    few.push_back({{"patch", {{"key", "big"}, {"merge", json::object()}}}});
   EXPECT_EQ(Ok("state.txn", {{"success", few}})["succeeded"], true);
   // Each command starts afresh.
   for (int i = 0; i < 10; ++i) Ok("state.patch", {{"key", "big"}, {"merge", json::object()}});
@@ -533,12 +541,24 @@ TEST_F(StateTest, ReopenKeepsValuesVersionsAndRevision) {
 // Values are held as their JSON text (KvEntry): every JSON type must read
 // back exactly as written, both from memory and after a restart.
 TEST_F(StateTest, ValuesOfEveryJsonTypeReadBackUnchangedBeforeAndAfterReopen) {
-  const json values = json::array({nullptr, true, false, 0, -5, 18446744073709551615ull,
-                                    -9223372036854775807LL - 1, 1.5, -0.25, 1e300, "",
-                                    std::string("quote \" backslash \\ nul ") + '\0' + " \xc3\xa9\xe4\xb8\xad",
-                                    json::array(), json::object(),
-                                    {{"z", 1}, {"a", {{"b", {1, "two", nullptr, 3.25}}}}}});
-  for (size_t i = 0; i < values.size(); ++i) Ok("state.set", {{"key", "v" + std::to_string(i)}, {"value", values[i]}});
+  const json values =
+      json::array({nullptr,
+                   true,
+                   false,
+                   0,
+                   -5,
+                   18446744073709551615ull,
+                   -9223372036854775807LL - 1,
+                   1.5,
+                   -0.25,
+                   1e300,
+                   "",
+                   std::string("quote \" backslash \\ nul ") + '\0' + " \xc3\xa9\xe4\xb8\xad",
+                   json::array(),
+                   json::object(),
+                   {{"z", 1}, {"a", {{"b", {1, "two", nullptr, 3.25}}}}}});
+  for (size_t i = 0; i < values.size(); ++i)
+    Ok("state.set", {{"key", "v" + std::to_string(i)}, {"value", values[i]}});
   auto check = [&] {
     for (size_t i = 0; i < values.size(); ++i) {
       const json got = Get("v" + std::to_string(i))["value"];
@@ -562,7 +582,8 @@ TEST_F(StateTest, IncrAndPatchWorkOnValuesLoadedAtReopen) {
   Ok("state.set", {{"key", "doc"}, {"value", {{"a", 1}, {"b", {{"c", 2}}}}}});
   ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_EQ(Ok("state.incr", {{"key", "n"}, {"by", 2}})["value"], 42);
-  json patched = Ok("state.patch", {{"key", "doc"}, {"merge", {{"b", {{"c", nullptr}, {"d", 4}}}}}});
+  json patched =
+      Ok("state.patch", {{"key", "doc"}, {"merge", {{"b", {{"c", nullptr}, {"d", 4}}}}}});
   EXPECT_EQ(patched["value"], json({{"a", 1}, {"b", {{"d", 4}}}}));
   EXPECT_TRUE(FailedWith(Call("state.incr", {{"key", "doc"}}), StatusCode::kTypeMismatch));
   ASSERT_NO_FATAL_FAILURE(Reopen());
@@ -575,14 +596,15 @@ TEST_F(StateTest, IncrAndPatchWorkOnValuesLoadedAtReopen) {
 // then JSON), including JSON with whitespace no dump produces, still loads.
 TEST_F(StateTest, RecordsWrittenByEarlierVersionsLoad) {
   std::string record;
-  storage::AppendU64(&record, 3);   // version
-  storage::AppendU64(&record, 7);   // revision
-  storage::AppendU64(&record, 0);   // expires_at_ms
-  storage::AppendU64(&record, 0);   // lease_id
+  storage::AppendU64(&record, 3);  // version
+  storage::AppendU64(&record, 7);  // revision
+  storage::AppendU64(&record, 0);  // expires_at_ms
+  storage::AppendU64(&record, 0);  // lease_id
   record += R"( { "b" : [ 1 , 2 ] , "a" : "x" } )";
   {
     storage::WriteBatch batch(*store_);
-    batch.Put(storage::Family::kKv, storage::KeyEncoder(storage::KeyTag::kKv).Str("old").key(), record);
+    batch.Put(storage::Family::kKv, storage::KeyEncoder(storage::KeyTag::kKv).Str("old").key(),
+              record);
     ASSERT_OK(store_->Commit(batch));
   }
   ASSERT_NO_FATAL_FAILURE(Reopen());

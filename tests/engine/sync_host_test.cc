@@ -1,16 +1,17 @@
 // SyncHost (tests/support/sync_host.h), the host every engine test, fuzz
 // target and engine benchmark drives the engine through: it commits as
 // net/engine_host.cc does, and what it reports as a fault.
+#include "tests/support/sync_host.h"
+
+#include <gtest/gtest.h>
+
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include "engine/clock.h"
 #include "engine/engine.h"
-#include "tests/support/sync_host.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_util.h"
 
@@ -22,8 +23,9 @@ using nlohmann::json;
 class SyncHostTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(host_, SyncHost::OpenAt(dir_.Sub("data"), &clock_,
-                                                 [this](const std::string& what) { faults_.push_back(what); }));
+    ASSERT_OK_AND_ASSIGN(
+        host_, SyncHost::OpenAt(dir_.Sub("data"), &clock_,
+                                [this](const std::string& what) { faults_.push_back(what); }));
   }
   void TearDown() override {
     if (host_) EXPECT_OK(host_->Close());
@@ -47,10 +49,11 @@ TEST_F(SyncHostTest, AWriteIsAnsweredWhenItsGroupLands) {
 TEST_F(SyncHostTest, ACallLeftWaitingIsAFault) {
   ASSERT_OK(host_->Call("lock.acquire", {{"name", "L"}, {"owner", "a"}, {"ttl_ms", 60'000}}));
   ASSERT_TRUE(faults_.empty());
-  Result<json> waiting =
-      host_->Call("lock.acquire", {{"name", "L"}, {"owner", "b"}, {"ttl_ms", 60'000}, {"wait_ms", 60'000}});
+  Result<json> waiting = host_->Call(
+      "lock.acquire", {{"name", "L"}, {"owner", "b"}, {"ttl_ms", 60'000}, {"wait_ms", 60'000}});
   EXPECT_EQ(waiting.status().code(), StatusCode::kInternal);
-  EXPECT_EQ(faults_, std::vector<std::string>{"lock.acquire must be answered exactly once, was answered 0 times"});
+  EXPECT_EQ(faults_, std::vector<std::string>{
+                         "lock.acquire must be answered exactly once, was answered 0 times"});
 }
 
 TEST_F(SyncHostTest, APumpThatCannotSettleIsAFault) {

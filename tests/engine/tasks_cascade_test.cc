@@ -21,14 +21,16 @@ class TasksCascadeTest : public TasksTest {
   void SetUp() override {
     TasksTest::SetUp();
     for (const char* q : {"q", "t"}) {
-      Ok("queue.configure", {{"queue", q}, {"keep_completed", 10'000'000}, {"keep_failed", 10'000'000}});
+      Ok("queue.configure",
+         {{"queue", q}, {"keep_completed", 10'000'000}, {"keep_failed", 10'000'000}});
     }
   }
 
   // A chain of `n` tasks, each depending on the one before, submitted in
   // batches (within a batch by ref, across batches by id). Returns the ids
   // in chain order; the head has no dependency.
-  std::vector<std::string> Chain(size_t n, const char* link = "depends_on", json extra = json::object()) {
+  std::vector<std::string> Chain(size_t n, const char* link = "depends_on",
+                                 json extra = json::object()) {
     std::vector<std::string> ids;
     while (ids.size() < n) {
       json batch = json::array();
@@ -94,7 +96,8 @@ TEST_F(TasksCascadeTest, CancellingTheHeadOfALongDependencyChainFailsItInSlices)
   }
   ASSERT_GE(failed_order.size(), 4'000u);
   const size_t skipped = n - failed_order.size();
-  for (size_t k = 0; k < failed_order.size(); ++k) ASSERT_EQ(failed_order[k], ids[skipped + k]) << k;
+  for (size_t k = 0; k < failed_order.size(); ++k)
+    ASSERT_EQ(failed_order[k], ids[skipped + k]) << k;
 }
 
 TEST_F(TasksCascadeTest, CancellingTheRootOfADeepParentChainCancelsEveryDescendant) {
@@ -212,7 +215,9 @@ TEST_F(TasksCascadeTest, ACycleCheckOfALongBatchChainDoesNotRecurse) {
   json batch = json::array();
   const size_t n = 10'000;
   for (size_t i = 0; i < n; ++i) {
-    batch.push_back({{"queue", "q"}, {"ref", "r" + std::to_string(i)}, {"depends_on", {"r" + std::to_string((i + 1) % n)}}});
+    batch.push_back({{"queue", "q"},
+                     {"ref", "r" + std::to_string(i)},
+                     {"depends_on", {"r" + std::to_string((i + 1) % n)}}});
   }
   Result<json> r = Call("task.submit_batch", {{"tasks", batch}});
   ASSERT_TRUE(FailedWith(r, StatusCode::kDependencyCycle));
@@ -226,7 +231,8 @@ TEST_F(TasksCascadeTest, QueueStatsOnAnUnknownQueueCreatesNothing) {
     json s = Stats("nobody-" + std::to_string(i));
     EXPECT_EQ(s["counts"]["ready"], 0);
   }
-  const json listed = Ok("queue.list", json::object());  // outlives the loop (range-for keeps only the last temporary)
+  const json listed = Ok(
+      "queue.list", json::object());  // outlives the loop (range-for keeps only the last temporary)
   for (const json& q : listed["queues"]) {
     EXPECT_EQ(q["queue"].get<std::string>().rfind("nobody-", 0), std::string::npos) << q.dump();
   }

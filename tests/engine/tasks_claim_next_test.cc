@@ -45,7 +45,8 @@ TEST_F(TasksClaimNextTest, ClaimNextMayNameAnotherWorkerAndSeveralQueuesAndMax) 
   const std::string a = Submit({{"queue", "a"}, {"priority", 3}});
   const std::string b = Submit({{"queue", "b"}, {"priority", 1}});
   json t = ClaimOne("w");
-  json r = Ok("task.complete", ClaimNextOf(t, {{"queues", {"a", "b"}}, {"worker_id", "w2"}, {"max", 5}}));
+  json r = Ok("task.complete",
+              ClaimNextOf(t, {{"queues", {"a", "b"}}, {"worker_id", "w2"}, {"max", 5}}));
   ASSERT_EQ(r["tasks"].size(), 2u);
   EXPECT_EQ(r["tasks"][0]["task_id"], b);
   EXPECT_EQ(r["tasks"][1]["task_id"], a);
@@ -72,7 +73,8 @@ TEST_F(TasksClaimNextTest, AWaitingClaimNextIsServedByTheNextSubmit) {
   const std::string first = Submit({});
   auto client = std::make_shared<FakeClient>(7);
   json t = ClaimOne("w", "q", client);
-  auto slot = Start("task.complete", ClaimNextOf(t, {{"queues", {"q"}}, {"wait_ms", 5000}}), client);
+  auto slot =
+      Start("task.complete", ClaimNextOf(t, {{"queues", {"q"}}, {"wait_ms", 5000}}), client);
   EXPECT_FALSE(slot->done()) << "the answer waits for a task";
   EXPECT_EQ(StateOf(first), "completed") << "the complete itself is done and committed";
 
@@ -87,7 +89,8 @@ TEST_F(TasksClaimNextTest, AWaitingClaimNextIsServedByTheNextSubmit) {
 
 TEST_F(TasksClaimNextTest, AWaitThatRunsOutAnswersOkWithNoTasks) {
   Submit({});
-  auto slot = Start("task.complete", ClaimNextOf(ClaimOne("w"), {{"queues", {"q"}}, {"wait_ms", 100}}));
+  auto slot =
+      Start("task.complete", ClaimNextOf(ClaimOne("w"), {{"queues", {"q"}}, {"wait_ms", 100}}));
   EXPECT_FALSE(slot->done());
   Advance(99);
   EXPECT_FALSE(slot->done());
@@ -104,8 +107,7 @@ TEST_F(TasksClaimNextTest, ABadClaimNextRefusesTheWholeCall) {
     json claim_next;
     std::string field;
   };
-  for (const Case& c : {Case{"q", "claim_next"},
-                        Case{json::object(), "claim_next.queues"},
+  for (const Case& c : {Case{"q", "claim_next"}, Case{json::object(), "claim_next.queues"},
                         Case{{{"queues", json::array()}}, "claim_next.queues"},
                         Case{{{"queues", {1}}}, "claim_next.queues"},
                         Case{{{"queues", {"q"}}, {"max", 0}}, "claim_next.max"},
@@ -127,7 +129,8 @@ TEST_F(TasksClaimNextTest, ABadClaimNextRefusesTheWholeCall) {
 }
 
 TEST_F(TasksClaimNextTest, FailWithClaimNextCanTakeTheRetryAtOnce) {
-  const std::string id = Submit({{"max_attempts", 2}, {"backoff", {{"type", "fixed"}, {"delay_ms", 0}}}});
+  const std::string id =
+      Submit({{"max_attempts", 2}, {"backoff", {{"type", "fixed"}, {"delay_ms", 0}}}});
   json t = ClaimOne("w");
   Result<json> r = Call("task.fail", {{"task_id", t["task_id"]},
                                       {"lease_token", t["lease_token"]},

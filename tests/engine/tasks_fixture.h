@@ -3,17 +3,16 @@
 // no fsync, with task shorthands. Get() here is task.get.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "engine/client.h"
 #include "storage/store.h"
@@ -90,7 +89,7 @@ class TasksTest : public test::EngineTest {
   }
   // A claim that waits server-side; the slot is answered when it is served.
   std::shared_ptr<ReplySlot> WaitClaim(const std::string& worker, std::shared_ptr<Client> client,
-                                  const std::string& queue = "q", int64_t wait_ms = 60'000) {
+                                       const std::string& queue = "q", int64_t wait_ms = 60'000) {
     return Start("task.claim", {{"queues", {queue}}, {"worker_id", worker}, {"wait_ms", wait_ms}},
                  std::move(client));
   }

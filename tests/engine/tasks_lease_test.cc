@@ -67,7 +67,8 @@ TEST_F(TasksLeaseTest, CompleteAfterTheLeaseButBeforeItsTimerIsRefused) {
   EXPECT_EQ(got["state"], "ready");
   EXPECT_TRUE(got["result"].is_null());
   Advance(0);  // the old timer is a no-op now
-  EXPECT_EQ(EventTypes("q", id), (std::vector<std::string>{"submitted", "claimed", "stalled", "retrying"}));
+  EXPECT_EQ(EventTypes("q", id),
+            (std::vector<std::string>{"submitted", "claimed", "stalled", "retrying"}));
 }
 
 TEST_F(TasksLeaseTest, StallOnTheLastAttemptFailsTheTask) {
@@ -152,7 +153,8 @@ TEST_F(TasksLeaseTest, CancelNotifiesTheWorkerOnlyAfterTheCancelIsDurable) {
   const std::string id = Submit({});
   ASSERT_FALSE(ClaimOne("w", "q", worker_conn).is_null());
   int answered = 0;
-  engine_->Execute("task.cancel", json{{"task_id", id}}, NewClient(), [&](Result<json>) { ++answered; });
+  engine_->Execute("task.cancel", json{{"task_id", id}}, NewClient(),
+                   [&](Result<json>) { ++answered; });
   // Applied but not committed: neither the caller nor the worker hears of it.
   EXPECT_EQ(answered, 0);
   EXPECT_TRUE(worker_conn->Of("task.cancelled").empty());

@@ -15,7 +15,9 @@ class TasksPayloadTest : public TasksTest {
   int64_t Cached() { return engine_->Describe()["task_payloads_cached"].get<int64_t>(); }
 };
 
-json BigPayload(int n) { return {{"n", n}, {"blob", std::string(900'000, static_cast<char>('a' + n % 26))}}; }
+json BigPayload(int n) {
+  return {{"n", n}, {"blob", std::string(900'000, static_cast<char>('a' + n % 26))}};
+}
 
 // 12 payloads of 900 KB are past the 8 MiB cache budget: the older ones are
 // served from memory, the rest from the store. Each claim gets its own.
@@ -53,7 +55,8 @@ TEST_F(TasksPayloadTest, ATaskFinishedWithoutAClaimLetsItsPayloadGo) {
 
 // A claim drops the payload from memory; the retry reads it from the store.
 TEST_F(TasksPayloadTest, ARetryGetsThePayloadAgain) {
-  const std::string id = Submit({{"payload", {{"k", "v"}}}, {"backoff", {{"type", "fixed"}, {"delay_ms", 0}}}});
+  const std::string id =
+      Submit({{"payload", {{"k", "v"}}}, {"backoff", {{"type", "fixed"}, {"delay_ms", 0}}}});
   json first = ClaimOne("w");
   ASSERT_EQ(first["payload"], json({{"k", "v"}}));
   Ok("task.fail", {{"task_id", id}, {"lease_token", first["lease_token"]}, {"error", "e"}});

@@ -196,7 +196,8 @@ TEST_F(TasksQueueTest, LongestQueueNameStillHasItsEventsChannel) {
   json events = Ok("pubsub.history", {{"channel", "events." + longest}, {"from_seq", 1}});
   ASSERT_EQ(events["messages"].size(), 1u);
   EXPECT_EQ(events["messages"][0]["data"]["type"], "submitted");
-  EXPECT_TRUE(FailedWith(Call("task.submit", {{"queue", longest + "q"}, {"payload", 1}}), StatusCode::kTooLarge));
+  EXPECT_TRUE(FailedWith(Call("task.submit", {{"queue", longest + "q"}, {"payload", 1}}),
+                         StatusCode::kTooLarge));
 }
 
 }  // namespace

@@ -124,7 +124,8 @@ TEST(TaskRecordTest, CorruptRecordsAreRefused) {
   Task out;
   EXPECT_FALSE(Task::DecodeRecord(1, "", &out));
   EXPECT_FALSE(Task::DecodeRecord(1, "{not json", &out));
-  EXPECT_FALSE(Task::DecodeRecord(1, std::string(1, '\x7f') + rec.substr(1), &out)) << "unknown version";
+  EXPECT_FALSE(Task::DecodeRecord(1, std::string(1, '\x7f') + rec.substr(1), &out))
+      << "unknown version";
   for (size_t cut = 1; cut < rec.size(); ++cut) {
     Task part;
     EXPECT_FALSE(Task::DecodeRecord(1, rec.substr(0, cut), &part)) << "truncated at " << cut;
@@ -190,9 +191,9 @@ TEST_F(TasksRecordTest, DataWithOldJsonRecordsRecovers) {
 }
 
 TEST_F(TasksRecordTest, PayloadsComeFromTheStoreAfterARestart) {
-  const std::vector<std::string> ids =
-      SubmitBatch({{{"queue", "q"}, {"payload", {{"i", 0}}}}, {{"queue", "q"}, {"payload", nullptr}},
-                   {{"queue", "q"}}});
+  const std::vector<std::string> ids = SubmitBatch({{{"queue", "q"}, {"payload", {{"i", 0}}}},
+                                                    {{"queue", "q"}, {"payload", nullptr}},
+                                                    {{"queue", "q"}}});
   ASSERT_EQ(ids.size(), 3u);
   ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_EQ(Get(ids[0])["payload"], json({{"i", 0}}));
@@ -206,7 +207,8 @@ TEST_F(TasksRecordTest, PayloadsComeFromTheStoreAfterARestart) {
 TEST_F(TasksRecordTest, ClaimInTheSameGroupAsTheSubmitGetsThePayload) {
   // Both requests land in one open group: the payload is not in the store
   // yet when the claim reads it.
-  auto submitted = Execute("task.submit", {{"queue", "q"}, {"payload", {{"big", std::string(100, 'x')}}}});
+  auto submitted =
+      Execute("task.submit", {{"queue", "q"}, {"payload", {{"big", std::string(100, 'x')}}}});
   auto claimed = Execute("task.claim", {{"queues", {"q"}}, {"worker_id", "w"}});
   Pump();
   ASSERT_TRUE(submitted->ok());

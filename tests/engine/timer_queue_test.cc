@@ -2,10 +2,10 @@
 // up, and the bound on how many run per call (the engine's timer turn).
 #include "engine/timer_queue.h"
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace shim::engine {
 namespace {

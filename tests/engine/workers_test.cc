@@ -1,14 +1,14 @@
 // The worker registry (worker.*): register, heartbeat, deregister, list with
 // a capability filter, death on a missed heartbeat (with `worker.failed` on
 // events.workers) and revival. Engine level, FakeClock.
+#include <gtest/gtest.h>
+
 #include <cstdint>
-#include <memory>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "tests/engine/engine_fixture.h"
 
@@ -37,7 +37,8 @@ class WorkerTest : public EngineTest {
   }
   // The events on events.workers, in order.
   std::vector<json> Events(const std::string& type = "") {
-    json r = Ok("pubsub.history", {{"channel", "events.workers"}, {"from_seq", 1}, {"limit", 1000}});
+    json r =
+        Ok("pubsub.history", {{"channel", "events.workers"}, {"from_seq", 1}, {"limit", 1000}});
     std::vector<json> out;
     for (const json& m : r["messages"]) {
       if (type.empty() || m["data"]["type"] == type) out.push_back(m["data"]);
@@ -82,8 +83,10 @@ TEST_F(WorkerTest, RegisterListAndDeregister) {
   EXPECT_EQ(Ok("worker.deregister", {{"worker_id", "w-gpu"}})["ok"], true);
   EXPECT_EQ(List().size(), 2u);
   EXPECT_TRUE(List("gpu").empty());
-  EXPECT_TRUE(FailedWith(Call("worker.deregister", {{"worker_id", "w-gpu"}}), StatusCode::kNotFound));
-  EXPECT_TRUE(FailedWith(Call("worker.heartbeat", {{"worker_id", "w-gpu"}}), StatusCode::kNotFound));
+  EXPECT_TRUE(
+      FailedWith(Call("worker.deregister", {{"worker_id", "w-gpu"}}), StatusCode::kNotFound));
+  EXPECT_TRUE(
+      FailedWith(Call("worker.heartbeat", {{"worker_id", "w-gpu"}}), StatusCode::kNotFound));
   // A deregistered worker's old heartbeat timer does not resurrect or kill anything.
   Advance(20'000);
   EXPECT_EQ(StatusOf("w-gpu"), "absent");
@@ -204,21 +207,28 @@ TEST_F(WorkerTest, BadInputIsRejected) {
     ASSERT_TRUE(FailedWith(r, StatusCode::kInvalidParams)) << "heartbeat_ttl_ms " << ttl.dump();
     EXPECT_EQ(r.status().details()["field"], "heartbeat_ttl_ms");
   }
-  EXPECT_TRUE(FailedWith(Call("worker.register", {{"capabilities", "gpu"}}), StatusCode::kInvalidParams));
-  EXPECT_TRUE(FailedWith(Call("worker.register", {{"capabilities", json::array({"gpu", 3})}}), StatusCode::kInvalidParams));
-  EXPECT_TRUE(FailedWith(Call("worker.register", {{"capabilities", json::array({""})}}), StatusCode::kInvalidParams));
-  EXPECT_TRUE(FailedWith(Call("worker.register", {{"max_concurrency", 0}}), StatusCode::kInvalidParams));
+  EXPECT_TRUE(
+      FailedWith(Call("worker.register", {{"capabilities", "gpu"}}), StatusCode::kInvalidParams));
+  EXPECT_TRUE(FailedWith(Call("worker.register", {{"capabilities", json::array({"gpu", 3})}}),
+                         StatusCode::kInvalidParams));
+  EXPECT_TRUE(FailedWith(Call("worker.register", {{"capabilities", json::array({""})}}),
+                         StatusCode::kInvalidParams));
+  EXPECT_TRUE(
+      FailedWith(Call("worker.register", {{"max_concurrency", 0}}), StatusCode::kInvalidParams));
   EXPECT_TRUE(FailedWith(Call("worker.register", {{"worker_id", ""}}), StatusCode::kInvalidParams));
   EXPECT_TRUE(FailedWith(Call("worker.register", {{"metadata", "x"}}), StatusCode::kInvalidParams));
   EXPECT_TRUE(List().empty()) << "no failed register may add a worker";
-  EXPECT_TRUE(FailedWith(Call("worker.heartbeat", {{"worker_id", "ghost"}}), StatusCode::kNotFound));
+  EXPECT_TRUE(
+      FailedWith(Call("worker.heartbeat", {{"worker_id", "ghost"}}), StatusCode::kNotFound));
   EXPECT_TRUE(FailedWith(Call("worker.heartbeat", json::object()), StatusCode::kInvalidParams));
-  EXPECT_TRUE(FailedWith(Call("worker.deregister", {{"worker_id", "ghost"}}), StatusCode::kNotFound));
+  EXPECT_TRUE(
+      FailedWith(Call("worker.deregister", {{"worker_id", "ghost"}}), StatusCode::kNotFound));
   EXPECT_TRUE(FailedWith(Call("worker.list", {{"capability", 1}}), StatusCode::kInvalidParams));
 }
 
 TEST_F(WorkerTest, RestartGivesLiveWorkersTheirFullTtlAgain) {
-  Register({{"worker_id", "live"}, {"heartbeat_ttl_ms", 1000}, {"capabilities", json::array({"cpu"})}});
+  Register(
+      {{"worker_id", "live"}, {"heartbeat_ttl_ms", 1000}, {"capabilities", json::array({"cpu"})}});
   Register({{"worker_id", "short"}, {"heartbeat_ttl_ms", 300}});
   Advance(300);
   ASSERT_EQ(StatusOf("short"), "dead");

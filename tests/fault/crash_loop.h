@@ -28,13 +28,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tests/fault/crash_loop_names.h"
 #include "tests/fault/crash_loop_tally.h"
@@ -101,7 +100,8 @@ struct TtlKey {
 // times) against the writes it may show; returns the one it shows, nullopt
 // when the key is absent.
 std::optional<TtlWrite> CheckTtlRead(Tally& tally, const std::string& key, const TtlKey& ledger,
-                                     const nlohmann::json& result, int64_t get_sent_ms, int64_t get_acked_ms);
+                                     const nlohmann::json& result, int64_t get_sent_ms,
+                                     int64_t get_acked_ms);
 
 struct LeaseLedger {
   uint64_t id = 0;  // the client's current lease, 0 = none
@@ -136,8 +136,8 @@ struct TaskLedger {
   nlohmann::json backoff;
   int batch = -1;  // index in Ledger::batches for tasks of a DAG batch
   std::vector<ClaimRecord> claims;
-  std::vector<uint64_t> completes;  // lease tokens of acked completes
-  nlohmann::json result;            // of the acked complete
+  std::vector<uint64_t> completes;              // lease tokens of acked completes
+  nlohmann::json result;                        // of the acked complete
   std::map<uint64_t, std::string> fail_errors;  // lease token -> error of an acked fail
   bool expect_failed = false;  // an acked fail left it `failed` (no acked task.retry since)
   bool retry_in_doubt = false;
@@ -179,11 +179,11 @@ struct AbandonedSession {
 
 // What the driver knows of the last restart.
 struct RestartInfo {
-  SteadyTime killed{};           // the kill that ended the clients' round
+  SteadyTime killed{};  // the kill that ended the clients' round
   int64_t killed_wall_ms = 0;
-  SteadyTime started{};          // spawn of the process now serving
+  SteadyTime started{};            // spawn of the process now serving
   int64_t longest_between_ms = 0;  // longest life of a process started and killed in between
-  uint64_t revision = 0;         // sys.info at the verify, before any client is back
+  uint64_t revision = 0;           // sys.info at the verify, before any client is back
   int generation = 0;
 };
 
@@ -192,9 +192,9 @@ struct Ledger {
   std::mutex mu;
   uint64_t max_revision = 0;
   RestartInfo restart;
-  std::map<int, OwnKeys> own;                      // client -> own keys
-  std::map<std::string, uint64_t> shared_acked;    // shared CAS keys: highest acked version
-  uint64_t transfer_acked = 0;                     // txn/a, txn/b: highest acked version
+  std::map<int, OwnKeys> own;                    // client -> own keys
+  std::map<std::string, uint64_t> shared_acked;  // shared CAS keys: highest acked version
+  uint64_t transfer_acked = 0;                   // txn/a, txn/b: highest acked version
   std::map<std::string, TtlKey> ttl;
   std::map<int, LeaseLedger> leases;
   std::map<std::string, ChannelLedger> channels;
@@ -212,7 +212,7 @@ struct Ledger {
   std::map<std::string, std::map<uint64_t, uint64_t>> fenced;  // key -> version -> token
   std::map<std::string, size_t> fenced_counted;
   std::map<std::string, std::map<uint64_t, std::string>> lock_grants;  // lock -> token -> owner
-  std::map<std::string, std::set<uint64_t>> lock_released;             // lock -> tokens released (acked)
+  std::map<std::string, std::set<uint64_t>> lock_released;  // lock -> tokens released (acked)
   std::map<std::string, uint64_t> tokens_before_restart;
 
   void Revision(const nlohmann::json& result);
@@ -287,8 +287,8 @@ class Client {
   enum class FinishAction { kComplete, kCompleteClaimNext, kFailRetry, kFailFinal, kExtend };
   void Finish(FinishAction action);  // claims instead when nothing is held
   void RetryFailed();
-  void RecordClaims(const nlohmann::json& tasks, const std::string& worker, int64_t sent_ms, int64_t acked_ms,
-                    Load load);
+  void RecordClaims(const nlohmann::json& tasks, const std::string& worker, int64_t sent_ms,
+                    int64_t acked_ms, Load load);
   void RecordBatch(const nlohmann::json& ids, bool k2_depends, int64_t not_before_ms);
   void RetryCompleteInDoubt();
   // A lease reported gone (NOT_FOUND) at `acked`: it must have been due.
@@ -359,7 +359,8 @@ class CrashLoop {
   void VerifySessions(net::LineClient& c, bool full);
   void VerifyWorkers(net::LineClient& c);
   void VerifyTasks(net::LineClient& c, bool full);
-  void VerifyBatches(net::LineClient& c, bool full, const std::map<std::string, nlohmann::json>& known);
+  void VerifyBatches(net::LineClient& c, bool full,
+                     const std::map<std::string, nlohmann::json>& known);
   void VerifyTaskEvents(net::LineClient& c, const std::string& queue);
   // Waits (bounded) until every cascade and every abandoned session has
   // settled, before the final pass checks their end states.

@@ -14,7 +14,8 @@ namespace {
 
 int64_t BackoffMs(const json& backoff, int64_t attempt) {
   int64_t d = backoff.value("delay_ms", int64_t{0});
-  if (backoff.value("type", "fixed") == "exponential") d <<= std::clamp<int64_t>(attempt - 1, 0, 20);
+  if (backoff.value("type", "fixed") == "exponential")
+    d <<= std::clamp<int64_t>(attempt - 1, 0, 20);
   if (const int64_t max = backoff.value("max_delay_ms", int64_t{0}); max > 0) d = std::min(d, max);
   return d;
 }
@@ -46,8 +47,8 @@ Outcome Client::Call(Load load, std::string_view method, const json& params,
   loop_.tally_.Refused(load);
   const bool expected = std::find(allowed.begin(), allowed.end(), o.status.code()) != allowed.end();
   loop_.tally_.Expect(expected, "errors only from each operation's allow-list",
-                      C(id_) + ": " + std::string(method) + " " + Show(params) + ": " + o.status.ToString() + " " +
-                          o.status.details().dump());
+                      C(id_) + ": " + std::string(method) + " " + Show(params) + ": " +
+                          o.status.ToString() + " " + o.status.details().dump());
   return o;
 }
 
@@ -56,7 +57,8 @@ void Client::Run() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(loop_.gate_.mu);
-      loop_.gate_.cv.wait(lock, [&] { return loop_.gate_.stop || loop_.gate_.generation != generation; });
+      loop_.gate_.cv.wait(lock,
+                          [&] { return loop_.gate_.stop || loop_.gate_.generation != generation; });
       if (loop_.gate_.stop) return;
       generation = loop_.gate_.generation;
     }
@@ -95,58 +97,130 @@ void Client::Step() {
   // allows few): rare kinds are not left to chance, and each clears its
   // minimum (crash_loop_tally.h).
   enum Op {
-    kSet, kCas, kBadCas, kRead, kDel, kPatchMerge, kPatchOps, kIncrement, kPair, kPairWrong, kTransfer, kShared,
-    kTtlWrite, kTtlGet, kLeaseKeep, kLeaseSetKey, kLeaseEnd, kPubOwn, kPubShared, kLock, kProbe, kSubmitTask,
-    kSubmitDelayed, kBatch, kClaimTasks, kComplete, kCompleteNext, kFailRetry, kFailFinal, kExtend, kRetry,
-    kWorker, kSave, kAuto, kSessionOpen, kSessionClose, kSessionRecover, kOps
+    kSet,
+    kCas,
+    kBadCas,
+    kRead,
+    kDel,
+    kPatchMerge,
+    kPatchOps,
+    kIncrement,
+    kPair,
+    kPairWrong,
+    kTransfer,
+    kShared,
+    kTtlWrite,
+    kTtlGet,
+    kLeaseKeep,
+    kLeaseSetKey,
+    kLeaseEnd,
+    kPubOwn,
+    kPubShared,
+    kLock,
+    kProbe,
+    kSubmitTask,
+    kSubmitDelayed,
+    kBatch,
+    kClaimTasks,
+    kComplete,
+    kCompleteNext,
+    kFailRetry,
+    kFailFinal,
+    kExtend,
+    kRetry,
+    kWorker,
+    kSave,
+    kAuto,
+    kSessionOpen,
+    kSessionClose,
+    kSessionRecover,
+    kOps
   };
   static const int kWeights[kOps] = {7, 5, 2, 2, 3, 3, 3, 3, 3, 2, 3, 4, 3, 2, 3, 3, 2, 4, 4,
                                      6, 2, 4, 2, 3, 7, 6, 4, 3, 3, 2, 2, 2, 3, 3, 2, 2, 3};
   if (next_op_ == deck_.size()) {
     deck_.clear();
-    for (int op = 0; op < kOps; ++op) deck_.insert(deck_.end(), static_cast<size_t>(kWeights[op]), op);
+    for (int op = 0; op < kOps; ++op)
+      deck_.insert(deck_.end(), static_cast<size_t>(kWeights[op]), op);
     std::shuffle(deck_.begin(), deck_.end(), rng_);
     next_op_ = 0;
   }
   switch (deck_[next_op_++]) {
-    case kSet: return OwnWrite(Load::kOwnSet);
-    case kCas: return OwnWrite(Load::kOwnCas);
-    case kBadCas: return OwnBadCas();
-    case kRead: return OwnRead();
-    case kDel: return OwnWrite(Load::kOwnDel);
-    case kPatchMerge: return OwnWrite(Load::kOwnPatchMerge);
-    case kPatchOps: return OwnWrite(Load::kOwnPatchOps);
-    case kIncrement: return Incr();
-    case kPair: return PairTxn(false);
-    case kPairWrong: return PairTxn(true);
-    case kTransfer: return TransferTxn();
-    case kShared: return SharedCas();
-    case kTtlWrite: return TtlSet();
-    case kTtlGet: return TtlRead();
-    case kLeaseKeep: return LeaseOp(LeaseAction::kKeepalive);
-    case kLeaseSetKey: return LeaseOp(LeaseAction::kSetKey);
-    case kLeaseEnd: return LeaseOp(LeaseAction::kRevoke);
-    case kPubOwn: return Publish(true);
-    case kPubShared: return Publish(false);
-    case kLock: return LockCycle();
-    case kProbe: return StaleFenceProbe();
-    case kSubmitTask: return Submit(false);
-    case kSubmitDelayed: return Submit(true);
-    case kBatch: return SubmitBatch();
+    case kSet:
+      return OwnWrite(Load::kOwnSet);
+    case kCas:
+      return OwnWrite(Load::kOwnCas);
+    case kBadCas:
+      return OwnBadCas();
+    case kRead:
+      return OwnRead();
+    case kDel:
+      return OwnWrite(Load::kOwnDel);
+    case kPatchMerge:
+      return OwnWrite(Load::kOwnPatchMerge);
+    case kPatchOps:
+      return OwnWrite(Load::kOwnPatchOps);
+    case kIncrement:
+      return Incr();
+    case kPair:
+      return PairTxn(false);
+    case kPairWrong:
+      return PairTxn(true);
+    case kTransfer:
+      return TransferTxn();
+    case kShared:
+      return SharedCas();
+    case kTtlWrite:
+      return TtlSet();
+    case kTtlGet:
+      return TtlRead();
+    case kLeaseKeep:
+      return LeaseOp(LeaseAction::kKeepalive);
+    case kLeaseSetKey:
+      return LeaseOp(LeaseAction::kSetKey);
+    case kLeaseEnd:
+      return LeaseOp(LeaseAction::kRevoke);
+    case kPubOwn:
+      return Publish(true);
+    case kPubShared:
+      return Publish(false);
+    case kLock:
+      return LockCycle();
+    case kProbe:
+      return StaleFenceProbe();
+    case kSubmitTask:
+      return Submit(false);
+    case kSubmitDelayed:
+      return Submit(true);
+    case kBatch:
+      return SubmitBatch();
     // Finish what is held before its lease lapses.
-    case kClaimTasks: return held_.size() < 3 ? Claim() : Finish(FinishAction::kComplete);
-    case kComplete: return Finish(FinishAction::kComplete);
-    case kCompleteNext: return Finish(FinishAction::kCompleteClaimNext);
-    case kFailRetry: return Finish(FinishAction::kFailRetry);
-    case kFailFinal: return Finish(FinishAction::kFailFinal);
-    case kExtend: return Finish(FinishAction::kExtend);
-    case kRetry: return RetryFailed();
-    case kWorker: return WorkerOp();
-    case kSave: return SaveCheckpoint();
-    case kAuto: return AutoCheckpoint();
-    case kSessionOpen: return SessionOp(SessionAction::kOpen);
-    case kSessionClose: return SessionOp(SessionAction::kClose);
-    default: return SessionOp(SessionAction::kRecover);
+    case kClaimTasks:
+      return held_.size() < 3 ? Claim() : Finish(FinishAction::kComplete);
+    case kComplete:
+      return Finish(FinishAction::kComplete);
+    case kCompleteNext:
+      return Finish(FinishAction::kCompleteClaimNext);
+    case kFailRetry:
+      return Finish(FinishAction::kFailRetry);
+    case kFailFinal:
+      return Finish(FinishAction::kFailFinal);
+    case kExtend:
+      return Finish(FinishAction::kExtend);
+    case kRetry:
+      return RetryFailed();
+    case kWorker:
+      return WorkerOp();
+    case kSave:
+      return SaveCheckpoint();
+    case kAuto:
+      return AutoCheckpoint();
+    case kSessionOpen:
+      return SessionOp(SessionAction::kOpen);
+    case kSessionClose:
+      return SessionOp(SessionAction::kClose);
+    default:
+      return SessionOp(SessionAction::kRecover);
   }
 }
 
@@ -159,7 +233,8 @@ void Client::OwnWrite(Load load) {
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
     cur = loop_.ledger_.own[id_].acked[key];
   }
-  if (load == Load::kOwnPatchOps && !cur.exists) load = Load::kOwnSet;  // JSON Patch needs a value to patch
+  if (load == Load::kOwnPatchOps && !cur.exists)
+    load = Load::kOwnSet;  // JSON Patch needs a value to patch
   const int64_t n = ++counter_;
   KeyState next{true, cur.exists ? cur.version + 1 : 1, json()};
   std::string method;
@@ -209,8 +284,8 @@ void Client::OwnWrite(Load load) {
     as_modelled = U64(o.result, "version") == next.version;
   }
   loop_.tally_.Expect(as_modelled, "own writes acked as modelled (version, patched value, deleted)",
-                      key + " " + method + " " + Show(params) + " on " + cur.Describe() + ": " + Show(o.result) +
-                          "; expected " + next.Describe());
+                      key + " " + method + " " + Show(params) + " on " + cur.Describe() + ": " +
+                          Show(o.result) + "; expected " + next.Describe());
   own.acked[key] = next;
 }
 
@@ -222,14 +297,16 @@ void Client::OwnBadCas() {
     current = loop_.ledger_.own[id_].acked[key].version;
   }
   const uint64_t wrong = current + 1 + static_cast<uint64_t>(Pick(2));
-  Outcome o = Call(Load::kOwnBadCas, "state.set", {{"key", key}, {"value", "must not land"}, {"expected_version", wrong}},
+  Outcome o = Call(Load::kOwnBadCas, "state.set",
+                   {{"key", key}, {"value", "must not land"}, {"expected_version", wrong}},
                    {StatusCode::kVersionConflict});
   if (o.lost()) return;  // it cannot land: the verifier would see the value
   const bool conflict =
       o.is(StatusCode::kVersionConflict) && U64(o.status.details(), "current_version") == current;
   if (loop_.tally_.Expect(conflict, "wrong-version CAS conflicts with the current version",
-                          key + " expected " + std::to_string(wrong) + " at version " + std::to_string(current) +
-                              ": " + Show(o) + " " + o.status.details().dump())) {
+                          key + " expected " + std::to_string(wrong) + " at version " +
+                              std::to_string(current) + ": " + Show(o) + " " +
+                              o.status.details().dump())) {
     loop_.tally_.Acked(Load::kOwnBadCas);
   }
 }
@@ -253,7 +330,8 @@ void Client::Incr() {
     cur = loop_.ledger_.own[id_].acked[key];
   }
   const int64_t by = 1 + Pick(9);
-  const KeyState next{true, cur.exists ? cur.version + 1 : 1, (cur.exists ? cur.value.get<int64_t>() : 0) + by};
+  const KeyState next{true, cur.exists ? cur.version + 1 : 1,
+                      (cur.exists ? cur.value.get<int64_t>() : 0) + by};
   Outcome o = Call(Load::kIncr, "state.incr", {{"key", key}, {"by", by}});
   std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
   OwnKeys& own = loop_.ledger_.own[id_];
@@ -262,9 +340,10 @@ void Client::Incr() {
     return;
   }
   if (!o.ok()) return;
-  loop_.tally_.Expect(o.result["value"] == next.value && U64(o.result, "version") == next.version,
-                      "increments acked at the next value and version",
-                      key + " +" + std::to_string(by) + " on " + cur.Describe() + ": " + Show(o.result));
+  loop_.tally_.Expect(
+      o.result["value"] == next.value && U64(o.result, "version") == next.version,
+      "increments acked at the next value and version",
+      key + " +" + std::to_string(by) + " on " + cur.Describe() + ": " + Show(o.result));
   own.acked[key] = next;
 }
 
@@ -281,12 +360,17 @@ void Client::PairTxn(bool wrong) {
   // `wrong`: compare against a version x is not at, so the failure ops run.
   const int64_t n = ++counter_;
   const json value = {{"c", id_}, {"n", n}};
-  json params = {{"compare", {{{"key", x}, {"version", cx.version + (wrong ? 1 : 0)}}, {{"key", y}, {"version", cy.version}}}},
-                 {"success", {{{"set", {{"key", x}, {"value", value}}}}, {{"set", {{"key", y}, {"value", value}}}}}},
-                 {"failure", {{{"incr", {{"key", fails}}}}}}};
+  json params = {
+      {"compare",
+       {{{"key", x}, {"version", cx.version + (wrong ? 1 : 0)}},
+        {{"key", y}, {"version", cy.version}}}},
+      {"success",
+       {{{"set", {{"key", x}, {"value", value}}}}, {{"set", {{"key", y}, {"value", value}}}}}},
+      {"failure", {{{"incr", {{"key", fails}}}}}}};
   std::map<std::string, KeyState> effect;
   if (wrong) {
-    effect[fails] = {true, cf.exists ? cf.version + 1 : 1, (cf.exists ? cf.value.get<int64_t>() : 0) + 1};
+    effect[fails] = {true, cf.exists ? cf.version + 1 : 1,
+                     (cf.exists ? cf.value.get<int64_t>() : 0) + 1};
   } else {
     effect[x] = {true, cx.exists ? cx.version + 1 : 1, value};
     effect[y] = {true, cy.exists ? cy.version + 1 : 1, value};
@@ -308,22 +392,26 @@ void Client::PairTxn(bool wrong) {
     as_modelled = results.size() == 2 && U64(results[0], "version") == effect[x].version &&
                   U64(results[1], "version") == effect[y].version;
   }
-  loop_.tally_.Expect(as_modelled, "txns take the branch their compares decide, acked as modelled",
-                      Show(params) + " on x " + cx.Describe() + ", y " + cy.Describe() + ": " + Show(o.result));
+  loop_.tally_.Expect(
+      as_modelled, "txns take the branch their compares decide, acked as modelled",
+      Show(params) + " on x " + cx.Describe() + ", y " + cy.Describe() + ": " + Show(o.result));
   for (auto& [k, v] : effect) own.acked[k] = v;
 }
 
 void Client::TransferTxn() {
   const int64_t amount = 1 + Pick(50);
   Outcome o = Call(Load::kTransferTxn, "state.txn",
-                   {{"success", {{{"incr", {{"key", kTransferA}, {"by", amount}}}}, {{"incr", {{"key", kTransferB}, {"by", -amount}}}}}}});
+                   {{"success",
+                     {{{"incr", {{"key", kTransferA}, {"by", amount}}}},
+                      {{"incr", {{"key", kTransferB}, {"by", -amount}}}}}}});
   if (!o.ok()) return;
   const json& r = o.result["results"];
   const bool whole = r.is_array() && r.size() == 2 && r[0]["value"].is_number_integer() &&
                      r[1]["value"].is_number_integer() &&
                      r[0]["value"].get<int64_t>() + r[1]["value"].get<int64_t>() == 0 &&
                      U64(r[0], "version") == U64(r[1], "version");
-  loop_.tally_.Expect(whole, "txn transfers keep the two keys summing to zero, at one version", Show(o.result));
+  loop_.tally_.Expect(whole, "txn transfers keep the two keys summing to zero, at one version",
+                      Show(o.result));
   std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
   loop_.ledger_.transfer_acked = std::max(loop_.ledger_.transfer_acked, U64(r[0], "version"));
 }
@@ -333,7 +421,8 @@ void Client::SharedCas() {
   Outcome g = Call(Load::kSharedCas, "state.get", {{"key", key}});
   if (!g.ok()) return;
   const uint64_t v = g.result.is_null() ? 0 : U64(g.result, "version");
-  Outcome o = Call(Load::kSharedCas, "state.set", {{"key", key}, {"value", {{"c", id_}, {"v", v + 1}}}, {"expected_version", v}},
+  Outcome o = Call(Load::kSharedCas, "state.set",
+                   {{"key", key}, {"value", {{"c", id_}, {"v", v + 1}}}, {"expected_version", v}},
                    {StatusCode::kVersionConflict});
   if (o.is(StatusCode::kVersionConflict)) {
     loop_.tally_.Note("shared CAS conflicts");
@@ -352,7 +441,8 @@ void Client::SharedCas() {
 void Client::TtlSet() {
   const std::string key = TtlKeyName(id_, Pick(kTtlKeys));
   TtlWrite w{++counter_, WallMs(), 0, 150 + Pick(2350)};
-  Outcome o = Call(Load::kTtlSet, "state.set", {{"key", key}, {"value", {{"c", id_}, {"n", w.n}}}, {"ttl_ms", w.ttl_ms}});
+  Outcome o = Call(Load::kTtlSet, "state.set",
+                   {{"key", key}, {"value", {{"c", id_}, {"n", w.n}}}, {"ttl_ms", w.ttl_ms}});
   std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
   TtlKey& l = loop_.ledger_.ttl[key];
   if (o.lost()) {
@@ -378,10 +468,12 @@ void Client::TtlRead() {
 void Client::LeaseGone(SteadyTime acked) {
   // Under the ledger lock.
   LeaseLedger& l = loop_.ledger_.leases[id_];
-  const auto early = std::chrono::duration_cast<std::chrono::milliseconds>(l.alive_until - acked).count();
-  loop_.tally_.Expect(early <= kLivenessSlackMs, "leases never end before their TTL, restarts included",
-                      C(id_) + ": lease " + std::to_string(l.id) + " (ttl " + std::to_string(l.ttl_ms) +
-                          " ms) reported gone " + std::to_string(early) + " ms before it was due");
+  const auto early =
+      std::chrono::duration_cast<std::chrono::milliseconds>(l.alive_until - acked).count();
+  loop_.tally_.Expect(
+      early <= kLivenessSlackMs, "leases never end before their TTL, restarts included",
+      C(id_) + ": lease " + std::to_string(l.id) + " (ttl " + std::to_string(l.ttl_ms) +
+          " ms) reported gone " + std::to_string(early) + " ms before it was due");
   l.ended.insert(l.id);
   l.id = 0;
   l.key_n.reset();
@@ -410,7 +502,8 @@ void Client::LeaseOp(LeaseAction action) {
     return;
   }
   if (action == LeaseAction::kKeepalive) {
-    Outcome o = Call(Load::kLeaseKeepalive, "lease.keepalive", {{"lease_id", l.id}}, {StatusCode::kNotFound});
+    Outcome o = Call(Load::kLeaseKeepalive, "lease.keepalive", {{"lease_id", l.id}},
+                     {StatusCode::kNotFound});
     if (o.lost()) return;  // a keepalive only extends: the deadline we know still holds
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
     LeaseLedger& m = loop_.ledger_.leases[id_];
@@ -422,7 +515,9 @@ void Client::LeaseOp(LeaseAction action) {
   } else if (action == LeaseAction::kSetKey) {
     const int64_t n = ++counter_;
     Outcome o = Call(Load::kLeaseKey, "state.set",
-                     {{"key", LeaseKeyName(id_)}, {"value", {{"c", id_}, {"n", n}, {"lease", l.id}}}, {"lease_id", l.id}},
+                     {{"key", LeaseKeyName(id_)},
+                      {"value", {{"c", id_}, {"n", n}, {"lease", l.id}}},
+                      {"lease_id", l.id}},
                      {StatusCode::kNotFound});
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
     LeaseLedger& m = loop_.ledger_.leases[id_];
@@ -434,7 +529,8 @@ void Client::LeaseOp(LeaseAction action) {
       LeaseGone(SteadyClock::now());
     }
   } else {
-    Outcome o = Call(Load::kLeaseRevoke, "lease.revoke", {{"lease_id", l.id}}, {StatusCode::kNotFound});
+    Outcome o =
+        Call(Load::kLeaseRevoke, "lease.revoke", {{"lease_id", l.id}}, {StatusCode::kNotFound});
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
     LeaseLedger& m = loop_.ledger_.leases[id_];
     if (o.lost()) {
@@ -460,7 +556,8 @@ void Client::Publish(bool own) {
     n = ++loop_.ledger_.published_n[id_];
   }
   json data = {{"c", id_}, {"n", n}, {"pad", std::string(static_cast<size_t>(Pick(301)), 'p')}};
-  Outcome o = Call(own ? Load::kPublishOwn : Load::kPublishShared, "pubsub.publish", {{"channel", channel}, {"data", data}});
+  Outcome o = Call(own ? Load::kPublishOwn : Load::kPublishShared, "pubsub.publish",
+                   {{"channel", channel}, {"data", data}});
   std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
   ChannelLedger& ch = loop_.ledger_.channels[channel];
   if (o.lost()) {
@@ -470,20 +567,23 @@ void Client::Publish(bool own) {
   if (!o.ok()) return;
   const uint64_t seq = U64(o.result, "seq");
   if (own) {
-    loop_.tally_.Expect(seq == ch.own_last + 1, "own channel seqs follow on",
-                        channel + ": acked seq " + std::to_string(seq) + " after " + std::to_string(ch.own_last));
+    loop_.tally_.Expect(
+        seq == ch.own_last + 1, "own channel seqs follow on",
+        channel + ": acked seq " + std::to_string(seq) + " after " + std::to_string(ch.own_last));
     ch.own_last = seq;
   }
   loop_.tally_.Expect(ch.acked.emplace(seq, data).second, "a seq is acked once",
                       channel + " seq " + std::to_string(seq) + " acknowledged twice");
   if (auto d = ch.delivered.find(seq); d != ch.delivered.end()) {
     loop_.tally_.Expect(d->second == data, "subscribers get what was published",
-                        channel + " seq " + std::to_string(seq) + ": pushed " + Show(d->second) + ", acked " + Show(data));
+                        channel + " seq " + std::to_string(seq) + ": pushed " + Show(d->second) +
+                            ", acked " + Show(data));
   }
 }
 
 void Client::Subscribe(uint64_t from_seq) {
-  Outcome o = Call(Load::kSubscribe, "pubsub.subscribe", {{"channel", kSharedChannel}, {"from_seq", from_seq}});
+  Outcome o = Call(Load::kSubscribe, "pubsub.subscribe",
+                   {{"channel", kSharedChannel}, {"from_seq", from_seq}});
   if (o.ok()) subscription_ = U64(o.result, "subscription");
 }
 
@@ -493,7 +593,8 @@ void Client::DrainMessages() {
     if (!n.ok()) return;
     const std::string method = n->value("method", "");
     const json params = n->value("params", json::object());
-    if (U64(params, "subscription") != subscription_ || subscription_ == 0) continue;  // e.g. task.cancelled
+    if (U64(params, "subscription") != subscription_ || subscription_ == 0)
+      continue;  // e.g. task.cancelled
     if (method == "pubsub.dropped") {
       // A backlog over the outbound limit: resume from where it stopped.
       loop_.tally_.Note("subscriptions dropped as slow and resumed");
@@ -503,21 +604,22 @@ void Client::DrainMessages() {
     if (method != "pubsub.message") continue;
     const uint64_t seq = U64(params, "seq");
     const json& data = params["data"];
-    loop_.tally_.Expect(seq == last_delivered_ + 1, "subscriptions deliver every seq once, in order, across restarts",
-                        C(id_) + ": " + std::string(kSharedChannel) + " pushed seq " + std::to_string(seq) +
-                            " after seq " + std::to_string(last_delivered_));
+    loop_.tally_.Expect(seq == last_delivered_ + 1,
+                        "subscriptions deliver every seq once, in order, across restarts",
+                        C(id_) + ": " + std::string(kSharedChannel) + " pushed seq " +
+                            std::to_string(seq) + " after seq " + std::to_string(last_delivered_));
     last_delivered_ = std::max(last_delivered_, seq);
     loop_.tally_.Acked(Load::kMessageReceived);
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
     ChannelLedger& ch = loop_.ledger_.channels[kSharedChannel];
     auto [it, fresh] = ch.delivered.emplace(seq, data);
     loop_.tally_.Expect(it->second == data, "subscribers get what was published",
-                        std::string(kSharedChannel) + " seq " + std::to_string(seq) + " pushed as " + Show(data) +
-                            " and as " + Show(it->second));
+                        std::string(kSharedChannel) + " seq " + std::to_string(seq) +
+                            " pushed as " + Show(data) + " and as " + Show(it->second));
     if (auto a = ch.acked.find(seq); a != ch.acked.end()) {
       loop_.tally_.Expect(a->second == data, "subscribers get what was published",
-                          std::string(kSharedChannel) + " seq " + std::to_string(seq) + ": pushed " + Show(data) +
-                              ", acked " + Show(a->second));
+                          std::string(kSharedChannel) + " seq " + std::to_string(seq) +
+                              ": pushed " + Show(data) + ", acked " + Show(a->second));
     }
   }
 }
@@ -527,9 +629,10 @@ void Client::DrainMessages() {
 void Client::LockCycle() {
   const int l = Pick(kLocks);
   const std::string lock_name = LockName(l), key = FencedKey(l), owner = C(id_);
-  Outcome a = Call(Load::kLockAcquire, "lock.acquire",
-                   {{"name", lock_name}, {"owner", owner}, {"ttl_ms", kLockTtlMs}, {"wait_ms", 300}},
-                   {StatusCode::kTimeout});
+  Outcome a =
+      Call(Load::kLockAcquire, "lock.acquire",
+           {{"name", lock_name}, {"owner", owner}, {"ttl_ms", kLockTtlMs}, {"wait_ms", 300}},
+           {StatusCode::kTimeout});
   if (a.lost()) {
     acquire_in_doubt_.insert(l);
     return;
@@ -545,26 +648,31 @@ void Client::LockCycle() {
     auto& grants = loop_.ledger_.lock_grants[lock_name];
     auto [it, fresh] = grants.emplace(token, owner);
     loop_.tally_.Expect(it->second == owner, "a lock token has one owner",
-                        lock_name + " token " + std::to_string(token) + " granted to " + owner + " and " + it->second);
+                        lock_name + " token " + std::to_string(token) + " granted to " + owner +
+                            " and " + it->second);
     // After a restart a new grant outranks every grant before the kill,
     // unless it is our own grant from before the kill whose reply was lost
     // (a re-entrant acquire hands that same token back).
     if (fresh && !acquire_in_doubt_.count(l)) {
       const uint64_t before = loop_.ledger_.tokens_before_restart[lock_name];
       loop_.tally_.Expect(token > before, "lock tokens increase across restarts",
-                          lock_name + " granted token " + std::to_string(token) + " <= " + std::to_string(before) +
-                              " granted before the last kill");
+                          lock_name + " granted token " + std::to_string(token) +
+                              " <= " + std::to_string(before) + " granted before the last kill");
     }
-    loop_.tally_.Expect(!loop_.ledger_.lock_released[lock_name].count(token), "a released token is never granted again",
-                        lock_name + " token " + std::to_string(token) + " granted after its release was acknowledged");
+    loop_.tally_.Expect(!loop_.ledger_.lock_released[lock_name].count(token),
+                        "a released token is never granted again",
+                        lock_name + " token " + std::to_string(token) +
+                            " granted after its release was acknowledged");
   }
   acquire_in_doubt_.erase(l);
 
   if (OneIn(2)) {
-    Outcome e = Call(Load::kLockExtend, "lock.extend", {{"name", lock_name}, {"token", token}, {"ttl_ms", kLockTtlMs}},
+    Outcome e = Call(Load::kLockExtend, "lock.extend",
+                     {{"name", lock_name}, {"token", token}, {"ttl_ms", kLockTtlMs}},
                      {StatusCode::kNotOwner});
     if (e.lost()) return;
-    if (e.is(StatusCode::kNotOwner)) loop_.tally_.Note("lock extends refused: TTL lapsed (NOT_OWNER)");
+    if (e.is(StatusCode::kNotOwner))
+      loop_.tally_.Note("lock extends refused: TTL lapsed (NOT_OWNER)");
   }
   Outcome g = Call(Load::kFencedWrite, "state.get", {{"key", key}});
   if (!g.ok()) return;
@@ -573,9 +681,10 @@ void Client::LockCycle() {
   if (!g.result.is_null()) {
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
     auto [it, fresh] = loop_.ledger_.fenced[key].emplace(version, U64(g.result["value"], "token"));
-    loop_.tally_.Expect(it->second == U64(g.result["value"], "token"), "one fenced write per version",
-                        key + " version " + std::to_string(version) + " read with token " + Show(g.result["value"]) +
-                            ", earlier " + std::to_string(it->second));
+    loop_.tally_.Expect(it->second == U64(g.result["value"], "token"),
+                        "one fenced write per version",
+                        key + " version " + std::to_string(version) + " read with token " +
+                            Show(g.result["value"]) + ", earlier " + std::to_string(it->second));
   }
   // Now and then, stall past the lock's TTL: the fence must then refuse.
   const bool stall = OneIn(10);
@@ -588,17 +697,20 @@ void Client::LockCycle() {
                    {StatusCode::kFenced, StatusCode::kVersionConflict});
   if (w.lost()) return;
   if (w.ok()) {
-    loop_.tally_.Expect(U64(w.result, "version") == version + 1, "fenced writes acked at expected + 1",
-                        key + ": " + Show(w.result));
+    loop_.tally_.Expect(U64(w.result, "version") == version + 1,
+                        "fenced writes acked at expected + 1", key + ": " + Show(w.result));
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
     auto [it, fresh] = loop_.ledger_.fenced[key].emplace(version + 1, token);
     loop_.tally_.Expect(it->second == token, "one fenced write per version",
-                        key + " version " + std::to_string(version + 1) + " acked with token " + std::to_string(token) +
-                            ", seen earlier with " + std::to_string(it->second));
+                        key + " version " + std::to_string(version + 1) + " acked with token " +
+                            std::to_string(token) + ", seen earlier with " +
+                            std::to_string(it->second));
   } else {
-    loop_.tally_.Note(stall ? "fenced writes refused after a stall" : "fenced writes refused without a stall");
+    loop_.tally_.Note(stall ? "fenced writes refused after a stall"
+                            : "fenced writes refused without a stall");
   }
-  Outcome r = Call(Load::kLockRelease, "lock.release", {{"name", lock_name}, {"token", token}}, {StatusCode::kNotOwner});
+  Outcome r = Call(Load::kLockRelease, "lock.release", {{"name", lock_name}, {"token", token}},
+                   {StatusCode::kNotOwner});
   if (r.ok()) {
     released_token_[l] = token;
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
@@ -631,21 +743,27 @@ void Client::StaleFenceProbe() {
 
 void Client::Submit(bool delayed) {
   const int kind = delayed ? 3 : Pick(8) < 3 ? Pick(3) : 5 + Pick(5);
-  json params = {{"queue", kQueue}, {"payload", {{"c", id_}, {"n", ++counter_}}}, {"tags", {id_, counter_}}};
+  json params = {
+      {"queue", kQueue}, {"payload", {{"c", id_}, {"n", ++counter_}}}, {"tags", {id_, counter_}}};
   int64_t delay = 0;
   if (kind < 3) {  // a lease short enough to lapse while held
-    params.update({{"timeout_ms", kShortLeaseMs}, {"max_attempts", 1000}, {"backoff", {{"type", "fixed"}, {"delay_ms", 0}}}});
+    params.update({{"timeout_ms", kShortLeaseMs},
+                   {"max_attempts", 1000},
+                   {"backoff", {{"type", "fixed"}, {"delay_ms", 0}}}});
   } else if (kind < 5) {
     delay = 100 + Pick(1400);
     params.update({{"timeout_ms", kLongLeaseMs}, {"delay_ms", delay}, {"max_attempts", 1000}});
   } else if (kind < 7) {  // retries with a backoff, and attempts that run out
-    const json backoff = OneIn(2) ? json{{"type", "fixed"}, {"delay_ms", 20 + Pick(280)}}
-                                  : json{{"type", "exponential"}, {"delay_ms", 20}, {"max_delay_ms", 200}};
+    const json backoff =
+        OneIn(2) ? json{{"type", "fixed"}, {"delay_ms", 20 + Pick(280)}}
+                 : json{{"type", "exponential"}, {"delay_ms", 20}, {"max_delay_ms", 200}};
     params.update({{"timeout_ms", kLongLeaseMs}, {"max_attempts", 3}, {"backoff", backoff}});
   } else if (kind < 8) {  // only registered workers have the capability
     params.update({{"timeout_ms", kLongLeaseMs}, {"max_attempts", 1000}, {"requires", {"any"}}});
   } else {
-    params.update({{"timeout_ms", kLongLeaseMs}, {"max_attempts", 1000}, {"backoff", {{"type", "fixed"}, {"delay_ms", 0}}}});
+    params.update({{"timeout_ms", kLongLeaseMs},
+                   {"max_attempts", 1000},
+                   {"backoff", {{"type", "fixed"}, {"delay_ms", 0}}}});
   }
   const int64_t sent = WallMs();
   Outcome o = Call(delay ? Load::kTaskSubmitDelayed : Load::kTaskSubmit, "task.submit", params);
@@ -708,7 +826,8 @@ void Client::ResubmitBatchInDoubt() {
     ++total;
     if (std::stoull(id.get<std::string>().substr(1)) <= restart_revision) ++before;
   }
-  loop_.tally_.Expect(before == 0 || before == total, "a lost submit_batch landed whole or not at all",
+  loop_.tally_.Expect(before == 0 || before == total,
+                      "a lost submit_batch landed whole or not at all",
                       C(id_) + ": " + std::to_string(before) + " of " + std::to_string(total) +
                           " tasks of a lost batch existed before the restart (revision " +
                           std::to_string(restart_revision) + "): " + Show(o.result));
@@ -723,7 +842,9 @@ void Client::RecordBatch(const json& ids, bool k2_depends, int64_t not_before_ms
   DagBatch batch;
   batch.k2_depends = k2_depends;
   for (const json& id : ids) batch.ids.push_back(id.get<std::string>());
-  if (!loop_.tally_.Expect(batch.ids.size() == DagBatch::kRoles, "submit_batch answers one id per task", Show(ids))) return;
+  if (!loop_.tally_.Expect(batch.ids.size() == DagBatch::kRoles,
+                           "submit_batch answers one id per task", Show(ids)))
+    return;
   const int index = static_cast<int>(loop_.ledger_.batches.size());
   for (int role = 0; role < DagBatch::kRoles; ++role) {
     TaskLedger& t = loop_.ledger_.tasks[batch.ids[role]];
@@ -738,7 +859,8 @@ void Client::RecordBatch(const json& ids, bool k2_depends, int64_t not_before_ms
   loop_.ledger_.dirty_batches.insert(static_cast<size_t>(index));
 }
 
-void Client::RecordClaims(const json& tasks, const std::string& worker, int64_t sent_ms, int64_t acked_ms, Load load) {
+void Client::RecordClaims(const json& tasks, const std::string& worker, int64_t sent_ms,
+                          int64_t acked_ms, Load load) {
   if (!tasks.is_array()) return;
   std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
   for (const json& t : tasks) {
@@ -747,14 +869,16 @@ void Client::RecordClaims(const json& tasks, const std::string& worker, int64_t 
     const int64_t attempt = t.value("attempt", int64_t{0});
     TaskLedger& l = loop_.ledger_.tasks[id];
     if (l.queue.empty()) l.queue = t.value("queue", "");  // from a lost submit that landed
-    loop_.tally_.Expect(token > loop_.ledger_.restart.revision, "task lease tokens above the revision at the restart",
-                        id + " claimed with lease token " + std::to_string(token) + " after a restart at revision " +
+    loop_.tally_.Expect(token > loop_.ledger_.restart.revision,
+                        "task lease tokens above the revision at the restart",
+                        id + " claimed with lease token " + std::to_string(token) +
+                            " after a restart at revision " +
                             std::to_string(loop_.ledger_.restart.revision));
     if (l.not_before_ms) {
       loop_.tally_.Expect(acked_ms + kClockSlackMs >= l.not_before_ms,
                           "no task handed out before its run time (delay_ms, backoff)",
-                          id + " claimed (answered at " + std::to_string(acked_ms) + ") before its run time " +
-                              std::to_string(l.not_before_ms));
+                          id + " claimed (answered at " + std::to_string(acked_ms) +
+                              ") before its run time " + std::to_string(l.not_before_ms));
     }
     l.claims.push_back({token, worker, sent_ms, acked_ms, attempt});
     loop_.ledger_.dirty_tasks.insert(id);
@@ -776,7 +900,8 @@ void Client::Claim() {
   const int64_t sent = WallMs();
   // A registered worker marked dead (its heartbeats lapsed across a slow
   // restart) is refused until it heartbeats again.
-  Outcome o = Call(Load::kTaskClaim, "task.claim", {{"queues", queues}, {"worker_id", worker}, {"max", 1 + Pick(2)}},
+  Outcome o = Call(Load::kTaskClaim, "task.claim",
+                   {{"queues", queues}, {"worker_id", worker}, {"max", 1 + Pick(2)}},
                    as_worker ? std::initializer_list<StatusCode>{StatusCode::kInvalidState}
                              : std::initializer_list<StatusCode>{});
   if (o.is(StatusCode::kInvalidState)) {
@@ -793,12 +918,14 @@ void Client::RetryCompleteInDoubt() {
   const HeldTask h = *complete_in_doubt_;
   // The same complete again: NOT_OWNER if its lease lapsed meanwhile and it
   // went to someone else; INVALID_STATE (completed) if the lost one landed.
-  Outcome o = Call(Load::kTaskComplete, "task.complete",
-                   {{"task_id", h.id}, {"lease_token", h.token}, {"result", complete_in_doubt_result_}},
-                   {StatusCode::kNotOwner, StatusCode::kInvalidState});
+  Outcome o =
+      Call(Load::kTaskComplete, "task.complete",
+           {{"task_id", h.id}, {"lease_token", h.token}, {"result", complete_in_doubt_result_}},
+           {StatusCode::kNotOwner, StatusCode::kInvalidState});
   if (o.lost()) return;
   complete_in_doubt_.reset();
-  const bool landed = o.is(StatusCode::kInvalidState) && o.status.details().value("state", "") == "completed";
+  const bool landed =
+      o.is(StatusCode::kInvalidState) && o.status.details().value("state", "") == "completed";
   if (!o.ok() && !landed) {
     loop_.tally_.Note("retried completes refused");
     return;
@@ -822,7 +949,8 @@ void Client::Finish(FinishAction action) {
   // Completes take the task held longest, whose lease may have lapsed (a
   // stale complete must be refused); fails and extends the newest, so that
   // even a slow server acknowledges enough of them.
-  const bool oldest = action == FinishAction::kComplete || action == FinishAction::kCompleteClaimNext;
+  const bool oldest =
+      action == FinishAction::kComplete || action == FinishAction::kCompleteClaimNext;
   const HeldTask h = oldest ? held_.front() : held_.back();
   held_.erase(oldest ? held_.begin() : held_.end() - 1);
   TaskLedger info;
@@ -836,15 +964,17 @@ void Client::Finish(FinishAction action) {
     const bool next = action == FinishAction::kCompleteClaimNext;
     if (next) params["claim_next"] = {{"queues", {kQueue, kDagQueue}}, {"max", 1}};
     const int64_t sent = WallMs();
-    Outcome o = Call(Load::kTaskComplete, "task.complete", params, {StatusCode::kNotOwner, StatusCode::kInvalidState});
+    Outcome o = Call(Load::kTaskComplete, "task.complete", params,
+                     {StatusCode::kNotOwner, StatusCode::kInvalidState});
     if (o.lost()) {
       complete_in_doubt_ = h;
       complete_in_doubt_result_ = result;
       return;
     }
     if (!o.ok()) {
-      loop_.tally_.Note(o.is(StatusCode::kNotOwner) ? "completes refused: lease lapsed (NOT_OWNER)"
-                                                     : "completes refused: not running (INVALID_STATE)");
+      loop_.tally_.Note(o.is(StatusCode::kNotOwner)
+                            ? "completes refused: lease lapsed (NOT_OWNER)"
+                            : "completes refused: not running (INVALID_STATE)");
       return;
     }
     {
@@ -855,16 +985,19 @@ void Client::Finish(FinishAction action) {
       loop_.ledger_.dirty_tasks.insert(h.id);
       if (t.batch >= 0) loop_.ledger_.dirty_batches.insert(static_cast<size_t>(t.batch));
     }
-    if (next) RecordClaims(o.result.value("tasks", json::array()), h.worker, sent, WallMs(), Load::kTaskClaimNext);
+    if (next)
+      RecordClaims(o.result.value("tasks", json::array()), h.worker, sent, WallMs(),
+                   Load::kTaskClaimNext);
     return;
   }
   if (action == FinishAction::kFailRetry || action == FinishAction::kFailFinal) {
     const bool retry = action == FinishAction::kFailRetry;
     const std::string error = "fail " + C(id_) + " #" + std::to_string(++counter_);
     const int64_t sent = WallMs();
-    Outcome o = Call(retry ? Load::kTaskFailRetry : Load::kTaskFailFinal, "task.fail",
-                     {{"task_id", h.id}, {"lease_token", h.token}, {"error", error}, {"retry", retry}},
-                     {StatusCode::kNotOwner, StatusCode::kInvalidState});
+    Outcome o =
+        Call(retry ? Load::kTaskFailRetry : Load::kTaskFailFinal, "task.fail",
+             {{"task_id", h.id}, {"lease_token", h.token}, {"error", error}, {"retry", retry}},
+             {StatusCode::kNotOwner, StatusCode::kInvalidState});
     if (!o.ok()) {
       if (!o.lost()) loop_.tally_.Note("fails refused: lease lapsed or not running");
       return;
@@ -873,9 +1006,11 @@ void Client::Finish(FinishAction action) {
     const std::string state = o.result.value("state", "");
     if (info.max_attempts > 0) {
       const bool final = !retry || h.attempt >= info.max_attempts;
-      loop_.tally_.Expect((state == "failed") == final, "task.fail retries while attempts are left, else fails",
-                          h.id + " attempt " + std::to_string(h.attempt) + " of " + std::to_string(info.max_attempts) +
-                              ", retry " + (retry ? "true" : "false") + ": " + Show(o.result));
+      loop_.tally_.Expect((state == "failed") == final,
+                          "task.fail retries while attempts are left, else fails",
+                          h.id + " attempt " + std::to_string(h.attempt) + " of " +
+                              std::to_string(info.max_attempts) + ", retry " +
+                              (retry ? "true" : "false") + ": " + Show(o.result));
     }
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
     TaskLedger& t = loop_.ledger_.tasks[h.id];
@@ -886,18 +1021,20 @@ void Client::Finish(FinishAction action) {
     } else if (state == "delayed" && !info.backoff.is_null()) {
       const int64_t next_run = o.result.value("next_run_at_ms", int64_t{0});
       const int64_t b = BackoffMs(info.backoff, h.attempt);
-      loop_.tally_.Expect(next_run >= sent + b - kClockSlackMs && next_run <= acked + b + kClockSlackMs,
-                          "retries wait for their backoff",
-                          h.id + " attempt " + std::to_string(h.attempt) + " backoff " + Show(info.backoff) + " = " +
-                              std::to_string(b) + " ms: next_run_at_ms " + std::to_string(next_run) +
-                              ", fail sent at " + std::to_string(sent) + ", answered at " + std::to_string(acked));
+      loop_.tally_.Expect(
+          next_run >= sent + b - kClockSlackMs && next_run <= acked + b + kClockSlackMs,
+          "retries wait for their backoff",
+          h.id + " attempt " + std::to_string(h.attempt) + " backoff " + Show(info.backoff) +
+              " = " + std::to_string(b) + " ms: next_run_at_ms " + std::to_string(next_run) +
+              ", fail sent at " + std::to_string(sent) + ", answered at " + std::to_string(acked));
       t.not_before_ms = std::max(t.not_before_ms, next_run);
     }
     loop_.ledger_.dirty_tasks.insert(h.id);
     if (t.batch >= 0) loop_.ledger_.dirty_batches.insert(static_cast<size_t>(t.batch));
     return;
   }
-  Outcome o = Call(Load::kTaskExtend, "task.extend", {{"task_id", h.id}, {"lease_token", h.token}, {"extend_ms", 300 + Pick(2700)}},
+  Outcome o = Call(Load::kTaskExtend, "task.extend",
+                   {{"task_id", h.id}, {"lease_token", h.token}, {"extend_ms", 300 + Pick(2700)}},
                    {StatusCode::kNotOwner, StatusCode::kInvalidState});
   if (o.ok()) held_.push_back(h);  // still ours: finish it later
 }
@@ -915,8 +1052,8 @@ void Client::RetryFailed() {
   }
   if (!o.ok()) return;
   const std::string state = o.result.value("state", "");
-  loop_.tally_.Expect(state == "ready" || state == "running", "task.retry makes a failed task ready",
-                      id + ": " + Show(o.result));
+  loop_.tally_.Expect(state == "ready" || state == "running",
+                      "task.retry makes a failed task ready", id + ": " + Show(o.result));
   t.expect_failed = false;
   t.retry_in_doubt = false;
   loop_.ledger_.dirty_tasks.insert(id);
@@ -976,8 +1113,11 @@ void Client::WorkerOp() {
 }
 
 void Client::SaveCheckpoint() {
-  json data = {{"c", id_}, {"n", ++counter_}, {"notes", std::string(static_cast<size_t>(100 + Pick(2900)), 'n')}};
-  Outcome o = Call(Load::kCheckpointSave, "checkpoint.save", {{"session_id", SessionId(id_)}, {"data", data}});
+  json data = {{"c", id_},
+               {"n", ++counter_},
+               {"notes", std::string(static_cast<size_t>(100 + Pick(2900)), 'n')}};
+  Outcome o = Call(Load::kCheckpointSave, "checkpoint.save",
+                   {{"session_id", SessionId(id_)}, {"data", data}});
   if (!o.ok()) return;
   std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
   loop_.ledger_.checkpoints[SessionId(id_)][U64(o.result, "checkpoint_id")] = data;
@@ -987,7 +1127,10 @@ void Client::AutoCheckpoint() {
   const int64_t n = ++counter_;
   json data = {{"c", id_}, {"n", n}, {"notes", std::string(static_cast<size_t>(Pick(1000)), 'a')}};
   Outcome o = Call(Load::kCheckpointAuto, "checkpoint.auto",
-                   {{"session_id", AutoSessionId(id_)}, {"data", data}, {"force", true}, {"signals", {{"messages", n}}}});
+                   {{"session_id", AutoSessionId(id_)},
+                    {"data", data},
+                    {"force", true},
+                    {"signals", {{"messages", n}}}});
   std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
   AutoCheckpoints& a = loop_.ledger_.autos[id_];
   if (o.lost()) {
@@ -1010,7 +1153,10 @@ void Client::SessionOp(SessionAction action) {
     const int64_t ttl = 200 + Pick(400);
     const SteadyTime sent = SteadyClock::now();
     Outcome o = Call(Load::kSessionOpen, "session.open",
-                     {{"session_id", sid}, {"name", "fu-" + C(id_)}, {"heartbeat_ttl_ms", ttl}, {"keep_checkpoints", 3}});
+                     {{"session_id", sid},
+                      {"name", "fu-" + C(id_)},
+                      {"heartbeat_ttl_ms", ttl},
+                      {"keep_checkpoints", 3}});
     if (!o.ok()) return;  // a lost open is not followed
     {
       std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
@@ -1022,7 +1168,8 @@ void Client::SessionOp(SessionAction action) {
     }
     my_sessions_.push_back(sid);
     const json data = {{"c", id_}, {"s", sid}};
-    Outcome c = Call(Load::kCheckpointSave, "checkpoint.save", {{"session_id", sid}, {"data", data}});
+    Outcome c =
+        Call(Load::kCheckpointSave, "checkpoint.save", {{"session_id", sid}, {"data", data}});
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
     AbandonedSession& s = loop_.ledger_.sessions[sid];
     if (c.lost()) s.checkpoint_in_doubt = true;
@@ -1050,21 +1197,24 @@ void Client::SessionOp(SessionAction action) {
     std::lock_guard<std::mutex> lock(loop_.ledger_.mu);
     s = loop_.ledger_.sessions[sid];
     if (state == "unclean") {
-      const auto early = std::chrono::duration_cast<std::chrono::milliseconds>(s.alive_until - answered).count();
-      loop_.tally_.Expect(early <= kLivenessSlackMs, "sessions go unclean only after their heartbeat TTL, restarts included",
-                          sid + " (ttl " + std::to_string(s.ttl_ms) + " ms) unclean " + std::to_string(early) +
-                              " ms before it was due");
+      const auto early =
+          std::chrono::duration_cast<std::chrono::milliseconds>(s.alive_until - answered).count();
+      loop_.tally_.Expect(early <= kLivenessSlackMs,
+                          "sessions go unclean only after their heartbeat TTL, restarts included",
+                          sid + " (ttl " + std::to_string(s.ttl_ms) + " ms) unclean " +
+                              std::to_string(early) + " ms before it was due");
     }
   }
   if (state != "unclean") return;  // still open: a restart gave it a fresh TTL
   // The reply describes one moment, the one it was applied at: a session
   // it shows unclean is one it offers (ReplyLaterSnapshotTest).
-  loop_.tally_.Expect(o.result.value("recovery_available", false), "an unclean session offers recovery",
-                      sid + ": " + Show(o.result));
+  loop_.tally_.Expect(o.result.value("recovery_available", false),
+                      "an unclean session offers recovery", sid + ": " + Show(o.result));
   if (s.checkpoint && !s.checkpoint_in_doubt) {
     const json last = o.result.value("last_checkpoint", json(nullptr));
     loop_.tally_.Expect(last.is_object() && last["data"] == *s.checkpoint,
-                        "recovery offers the session's last acked checkpoint", sid + ": " + Show(o.result));
+                        "recovery offers the session's last acked checkpoint",
+                        sid + ": " + Show(o.result));
   }
   Outcome a = Call(Load::kRecoveryAck, "recovery.ack", {{"session_id", sid}});
   if (a.lost() || a.ok()) my_sessions_.erase(my_sessions_.begin() + static_cast<long>(i));

@@ -1,9 +1,9 @@
 #include "tests/fault/crash_loop_tally.h"
 
+#include <gtest/gtest.h>
+
 #include <iostream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 namespace shim::fault {
 

@@ -6,14 +6,15 @@
 //
 // Knobs: SHIM_FAULT_KILLS (default 20; `make fault-soak` 500), SHIM_FAULT_SEED
 // (or SHIM_TEST_SEED; default random, printed), SHIM_FAULT_DURABILITY (sync).
+#include "tests/fault/crash_loop.h"
+
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
 
-#include <gtest/gtest.h>
-
-#include "tests/fault/crash_loop.h"
 #include "tests/support/test_seed.h"
 
 namespace shim::fault {
@@ -46,8 +47,8 @@ TEST(CrashLoopTest, MixedLoadSurvivesRepeatedSigkill) {
   options.durability = durability && *durability ? durability : "sync";
   options.power_cut = EnvInt("SHIM_FAULT_POWER_CUT", 0) != 0;
   std::cout << "[ fault ] SHIM_FAULT_KILLS=" << options.kills << " SHIM_FAULT_SEED=" << seed
-            << " SHIM_FAULT_DURABILITY=" << options.durability << " SHIM_FAULT_POWER_CUT=" << options.power_cut
-            << std::endl;
+            << " SHIM_FAULT_DURABILITY=" << options.durability
+            << " SHIM_FAULT_POWER_CUT=" << options.power_cut << std::endl;
   CrashLoop loop(options);
   loop.Run();
   EXPECT_EQ(loop.tally().failed(), 0u);
@@ -64,7 +65,8 @@ TEST(CrashLoopTest, MixedLoadSurvivesPowerCuts) {
   options.kills = EnvInt("SHIM_FAULT_POWER_CUTS", 8);
   options.seed = seed;
   options.power_cut = true;
-  std::cout << "[ fault ] power cuts: SHIM_FAULT_POWER_CUTS=" << options.kills << " seed " << seed << std::endl;
+  std::cout << "[ fault ] power cuts: SHIM_FAULT_POWER_CUTS=" << options.kills << " seed " << seed
+            << std::endl;
   CrashLoop loop(options);
   loop.Run();
   EXPECT_EQ(loop.tally().failed(), 0u);
@@ -119,7 +121,8 @@ void RunExpectingDataLoss(CrashLoopOptions options, int min_kinds) {
     }
   }
   std::cout << "[ fault ] data-loss checks that failed, as they must:" << which << std::endl;
-  EXPECT_GE(kinds, min_kinds) << "the loop ran with acknowledged writes lost and its checks did not see it";
+  EXPECT_GE(kinds, min_kinds)
+      << "the loop ran with acknowledged writes lost and its checks did not see it";
 }
 
 // --durability none acknowledges a write once it is in the memtable, with no
@@ -158,7 +161,9 @@ TEST(CrashLoopTeethTest, AsyncUnderPowerCutsLosesAcknowledgedWritesAndTheChecksS
 void EmptyNewestWal(const std::string& data_dir) {
   std::filesystem::path newest;
   for (const auto& e : std::filesystem::directory_iterator(data_dir)) {
-    if (e.path().extension() == ".log" && (newest.empty() || e.path().filename() > newest.filename())) newest = e.path();
+    if (e.path().extension() == ".log" &&
+        (newest.empty() || e.path().filename() > newest.filename()))
+      newest = e.path();
   }
   if (!newest.empty()) std::filesystem::resize_file(newest, 0);
 }
@@ -166,7 +171,8 @@ void EmptyNewestWal(const std::string& data_dir) {
 // The hook between kill and restart (where the power-cut mode goes) with a
 // damage that loses acknowledged writes under `sync`: the loop must fail.
 TEST(CrashLoopTeethTest, LostWalTailBetweenKillAndRestartIsSeen) {
-  RunExpectingDataLoss({.kills = 10, .durability = "sync", .between_kill_and_restart = EmptyNewestWal}, 1);
+  RunExpectingDataLoss(
+      {.kills = 10, .durability = "sync", .between_kill_and_restart = EmptyNewestWal}, 1);
 }
 
 }  // namespace

@@ -15,7 +15,9 @@ using nlohmann::json;
 
 namespace {
 
-int64_t Ms(SteadyClock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
+int64_t Ms(SteadyClock::duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
 
 // j if it is an object, else an empty one: what a failed read gives the
 // checks, so that they report what is missing instead of throwing.
@@ -27,7 +29,8 @@ const json& Obj(const json& j) {
 // Pipelined reads: one round trip for all of them. A read of something
 // acknowledged must not fail (a failed one reads as null); a broken
 // connection is the harness's failure.
-std::vector<json> ReadAll(Tally& tally, net::LineClient& c, const std::vector<std::pair<std::string, json>>& calls) {
+std::vector<json> ReadAll(Tally& tally, net::LineClient& c,
+                          const std::vector<std::pair<std::string, json>>& calls) {
   std::vector<json> out(calls.size());
   for (size_t start = 0; start < calls.size(); start += 500) {
     const size_t end = std::min(calls.size(), start + 500);
@@ -57,16 +60,20 @@ json Read(Tally& tally, net::LineClient& c, const std::string& method, const jso
 // A batch's end states once every cascade has run (dependents of a failed
 // task failed, parents of failed children failed, ...): each check and
 // whether it holds. `t`: the tasks by DagBatch role.
-std::vector<std::pair<std::string, bool>> BatchEndStates(const DagBatch& batch, const std::vector<const json*>& t) {
+std::vector<std::pair<std::string, bool>> BatchEndStates(const DagBatch& batch,
+                                                         const std::vector<const json*>& t) {
   auto state = [&](int role) { return t[role]->value("state", ""); };
   const std::string a = state(DagBatch::kA), b = state(DagBatch::kB), p = state(DagBatch::kP);
   const std::string k1 = state(DagBatch::kK1), k2 = state(DagBatch::kK2);
   std::vector<std::pair<std::string, bool>> out;
   if (a == "failed" || a == "cancelled") {
     out.emplace_back("a failed dependency fails its dependents", b == "failed" || b == "cancelled");
-    if (batch.k2_depends) out.emplace_back("a failed dependency fails its dependents", k2 == "failed" || k2 == "cancelled");
+    if (batch.k2_depends)
+      out.emplace_back("a failed dependency fails its dependents",
+                       k2 == "failed" || k2 == "cancelled");
   }
-  if (a == "completed") out.emplace_back("a completed dependency releases its dependents", b != "waiting");
+  if (a == "completed")
+    out.emplace_back("a completed dependency releases its dependents", b != "waiting");
   if (k1 == "failed" || k1 == "cancelled" || k2 == "failed" || k2 == "cancelled") {
     out.emplace_back("a failed child fails its parent", p == "failed");
   }
@@ -76,7 +83,8 @@ std::vector<std::pair<std::string, bool>> BatchEndStates(const DagBatch& batch, 
   if (p == "failed") {
     // Its unfinished children were cancelled; one retried since (task.retry
     // of a child we failed) may run again, but none waits.
-    out.emplace_back("a failed parent cancels its waiting children", k1 != "waiting" && k2 != "waiting");
+    out.emplace_back("a failed parent cancels its waiting children",
+                     k1 != "waiting" && k2 != "waiting");
   }
   return out;
 }
@@ -84,7 +92,8 @@ std::vector<std::pair<std::string, bool>> BatchEndStates(const DagBatch& batch, 
 }  // namespace
 
 int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -103,39 +112,53 @@ void Ledger::Revision(const json& result) {
   }
 }
 
-std::optional<TtlWrite> CheckTtlRead(Tally& tally, const std::string& key, const TtlKey& ledger, const json& result,
-                                     int64_t get_sent_ms, int64_t get_acked_ms) {
+std::optional<TtlWrite> CheckTtlRead(Tally& tally, const std::string& key, const TtlKey& ledger,
+                                     const json& result, int64_t get_sent_ms,
+                                     int64_t get_acked_ms) {
   // Expired for sure before the read began; alive for sure until it ended.
-  auto expired = [&](const TtlWrite& w) { return get_sent_ms > w.acked_ms + w.ttl_ms + kClockSlackMs; };
-  auto alive = [&](const TtlWrite& w) { return get_acked_ms + kClockSlackMs < w.sent_ms + w.ttl_ms; };
+  auto expired = [&](const TtlWrite& w) {
+    return get_sent_ms > w.acked_ms + w.ttl_ms + kClockSlackMs;
+  };
+  auto alive = [&](const TtlWrite& w) {
+    return get_acked_ms + kClockSlackMs < w.sent_ms + w.ttl_ms;
+  };
   if (result.is_null()) {
-    const bool wrong = ledger.acked && alive(*ledger.acked) && (!ledger.lost || alive(*ledger.lost));
-    tally.Expect(!wrong, "TTL keys live until their TTL, across restarts",
-                 key + " is gone " + std::to_string(ledger.acked ? ledger.acked->sent_ms + ledger.acked->ttl_ms - get_acked_ms : 0) +
-                     " ms before its TTL ran out");
+    const bool wrong =
+        ledger.acked && alive(*ledger.acked) && (!ledger.lost || alive(*ledger.lost));
+    tally.Expect(
+        !wrong, "TTL keys live until their TTL, across restarts",
+        key + " is gone " +
+            std::to_string(
+                ledger.acked ? ledger.acked->sent_ms + ledger.acked->ttl_ms - get_acked_ms : 0) +
+            " ms before its TTL ran out");
     return std::nullopt;
   }
   const int64_t n = Obj(result.value("value", json::object())).value("n", int64_t{-1});
   const TtlWrite* match = ledger.acked && ledger.acked->n == n ? &*ledger.acked
                           : ledger.lost && ledger.lost->n == n ? &*ledger.lost
-                                                                : nullptr;
-  if (!tally.Expect(match != nullptr, "TTL keys hold an acked or in-doubt write", key + ": " + Show(result))) {
+                                                               : nullptr;
+  if (!tally.Expect(match != nullptr, "TTL keys hold an acked or in-doubt write",
+                    key + ": " + Show(result))) {
     return std::nullopt;
   }
   tally.Expect(!expired(*match), "expired TTL keys never come back",
-               key + " = " + Show(result) + " read " + std::to_string(get_sent_ms - match->acked_ms - match->ttl_ms) +
+               key + " = " + Show(result) + " read " +
+                   std::to_string(get_sent_ms - match->acked_ms - match->ttl_ms) +
                    " ms after its TTL ran out");
   const int64_t at = result.value("expires_at_ms", int64_t{0});
-  tally.Expect(at >= match->sent_ms + match->ttl_ms - kClockSlackMs && at <= match->acked_ms + match->ttl_ms + kClockSlackMs,
+  tally.Expect(at >= match->sent_ms + match->ttl_ms - kClockSlackMs &&
+                   at <= match->acked_ms + match->ttl_ms + kClockSlackMs,
                "TTL keys keep their expiry across restarts",
-               key + ": expires_at_ms " + std::to_string(at) + ", set at " + std::to_string(match->sent_ms) + ".." +
-                   std::to_string(match->acked_ms) + " with ttl " + std::to_string(match->ttl_ms));
+               key + ": expires_at_ms " + std::to_string(at) + ", set at " +
+                   std::to_string(match->sent_ms) + ".." + std::to_string(match->acked_ms) +
+                   " with ttl " + std::to_string(match->ttl_ms));
   return *match;
 }
 
 bool CrashLoop::CertainlyAlive(SteadyTime alive_until, int64_t ttl_ms, SteadyTime now) const {
   const RestartInfo& r = ledger_.restart;
-  return Ms(alive_until - r.killed) > kLivenessSlackMs && r.longest_between_ms + kLivenessSlackMs < ttl_ms &&
+  return Ms(alive_until - r.killed) > kLivenessSlackMs &&
+         r.longest_between_ms + kLivenessSlackMs < ttl_ms &&
          Ms(now - r.started) + kLivenessSlackMs < ttl_ms;
 }
 
@@ -144,9 +167,11 @@ void CrashLoop::Verify(bool full) {
   std::lock_guard<std::mutex> lock(ledger_.mu);
   const json info = Read(tally_, *c, "sys.info", json::object());
   const uint64_t revision = U64(info, "revision");
-  tally_.Expect(revision >= ledger_.max_revision && revision >= restart_revision_, "revision never goes down",
-                "sys.info revision " + std::to_string(revision) + " after the restart; replies had shown " +
-                    std::to_string(ledger_.max_revision) + ", the previous start " + std::to_string(restart_revision_));
+  tally_.Expect(
+      revision >= ledger_.max_revision && revision >= restart_revision_, "revision never goes down",
+      "sys.info revision " + std::to_string(revision) + " after the restart; replies had shown " +
+          std::to_string(ledger_.max_revision) + ", the previous start " +
+          std::to_string(restart_revision_));
   restart_revision_ = revision;
   ledger_.restart.revision = revision;
   // Leases, workers and sessions first: their liveness checks depend on how
@@ -194,18 +219,21 @@ void CrashLoop::VerifyOwnKeys(net::LineClient& c) {
       as_acked = as_acked && s == acked;
       as_lost = as_lost && s == lost;
       if (!(s == acked)) {
-        story += "\n      " + key + ": " + s.Describe() + ", acked " + acked.Describe() +
-                 (l != own.if_lost.end() ? ", or if the lost request landed " + lost.Describe() : "");
+        story +=
+            "\n      " + key + ": " + s.Describe() + ", acked " + acked.Describe() +
+            (l != own.if_lost.end() ? ", or if the lost request landed " + lost.Describe() : "");
       }
     }
-    tally_.Expect(as_acked || as_lost, "own keys: the acked state, or it plus the lost request, exactly",
+    tally_.Expect(as_acked || as_lost,
+                  "own keys: the acked state, or it plus the lost request, exactly",
                   C(client) + ":" + story);
     if (as_lost && !as_acked) tally_.Note("lost own writes that landed");
     // The two keys one txn writes move together.
     const KeyState& x = seen[PairKey(client, 'x')];
     const KeyState& y = seen[PairKey(client, 'y')];
     tally_.Expect(x.exists == y.exists && x.version == y.version && x.value == y.value,
-                  "txn pairs: both keys written, or neither", C(client) + ": x " + x.Describe() + ", y " + y.Describe());
+                  "txn pairs: both keys written, or neither",
+                  C(client) + ": x " + x.Describe() + ", y " + y.Describe());
     own.acked = std::move(seen);
     own.if_lost.clear();
   }
@@ -222,15 +250,20 @@ void CrashLoop::VerifySharedKeys(net::LineClient& c) {
     const json& g = got[k];
     const uint64_t v = g.is_null() ? 0 : U64(g, "version");
     tally_.Expect(v >= ledger_.shared_acked[key], "acked shared CAS present",
-                  key + ": version " + std::to_string(v) + " < acked " + std::to_string(ledger_.shared_acked[key]));
-    if (v > 0) tally_.Expect(U64(g["value"], "v") == v, "values match their version", key + ": " + Show(g));
+                  key + ": version " + std::to_string(v) + " < acked " +
+                      std::to_string(ledger_.shared_acked[key]));
+    if (v > 0)
+      tally_.Expect(U64(g["value"], "v") == v, "values match their version", key + ": " + Show(g));
   }
   {
     const json& a = got[kSharedKeys];
     const json& b = got[kSharedKeys + 1];
-    const int64_t av = a.is_null() ? 0 : a["value"].get<int64_t>(), bv = b.is_null() ? 0 : b["value"].get<int64_t>();
-    const uint64_t aver = a.is_null() ? 0 : U64(a, "version"), bver = b.is_null() ? 0 : U64(b, "version");
-    tally_.Expect(av + bv == 0 && aver == bver, "txn transfers: the two keys sum to zero, at one version",
+    const int64_t av = a.is_null() ? 0 : a["value"].get<int64_t>(),
+                  bv = b.is_null() ? 0 : b["value"].get<int64_t>();
+    const uint64_t aver = a.is_null() ? 0 : U64(a, "version"),
+                   bver = b.is_null() ? 0 : U64(b, "version");
+    tally_.Expect(av + bv == 0 && aver == bver,
+                  "txn transfers: the two keys sum to zero, at one version",
                   std::string(kTransferA) + " " + Show(a) + ", " + kTransferB + " " + Show(b));
     tally_.Expect(aver >= ledger_.transfer_acked, "acked txn transfers present",
                   std::string(kTransferA) + " at version " + std::to_string(aver) + " < acked " +
@@ -243,13 +276,14 @@ void CrashLoop::VerifySharedKeys(net::LineClient& c) {
     if (!g.is_null()) {
       const uint64_t v = U64(g, "version");
       const json& value = g["value"];
-      tally_.Expect(Obj(value).value("n", int64_t{-2}) == static_cast<int64_t>(v), "no fenced write outside the lock protocol",
+      tally_.Expect(Obj(value).value("n", int64_t{-2}) == static_cast<int64_t>(v),
+                    "no fenced write outside the lock protocol",
                     key + ": counter " + Show(value) + " at version " + std::to_string(v) +
                         " (a probe with a released token, or a lost update, landed)");
       auto [it, fresh] = writes.emplace(v, U64(value, "token"));
       tally_.Expect(it->second == U64(value, "token"), "one fenced write per version",
-                    key + " version " + std::to_string(v) + ": " + Show(value) + ", earlier token " +
-                        std::to_string(it->second));
+                    key + " version " + std::to_string(v) + ": " + Show(value) +
+                        ", earlier token " + std::to_string(it->second));
       tally_.Expect(writes.rbegin()->first <= v, "acked fenced writes present",
                     key + ": at version " + std::to_string(v) + " but version " +
                         std::to_string(writes.rbegin()->first) + " was acknowledged or read");
@@ -261,16 +295,18 @@ void CrashLoop::VerifySharedKeys(net::LineClient& c) {
     bool ordered = true;
     for (const auto& [version, token] : writes) {
       if (token < last) {
-        ordered = tally_.Expect(false, "fencing tokens of landed writes never go down",
-                                key + ": version " + std::to_string(version) + " written with token " +
-                                    std::to_string(token) + " after version " + std::to_string(last_version) +
-                                    " with token " + std::to_string(last));
+        ordered =
+            tally_.Expect(false, "fencing tokens of landed writes never go down",
+                          key + ": version " + std::to_string(version) + " written with token " +
+                              std::to_string(token) + " after version " +
+                              std::to_string(last_version) + " with token " + std::to_string(last));
       }
       last = std::max(last, token);
       last_version = version;
     }
     size_t& counted = ledger_.fenced_counted[key];
-    if (ordered && writes.size() > counted) tally_.Pass("fencing tokens of landed writes never go down", writes.size() - counted);
+    if (ordered && writes.size() > counted)
+      tally_.Pass("fencing tokens of landed writes never go down", writes.size() - counted);
     counted = writes.size();
   }
 }
@@ -296,7 +332,8 @@ void CrashLoop::VerifyLeases(net::LineClient& c) {
   std::set<uint64_t> live;
   for (const json& l : Obj(list).value("leases", json::array())) live.insert(U64(l, "lease_id"));
   std::vector<std::pair<std::string, json>> calls;
-  for (const auto& [client, l] : ledger_.leases) calls.push_back({"state.get", {{"key", LeaseKeyName(client)}}});
+  for (const auto& [client, l] : ledger_.leases)
+    calls.push_back({"state.get", {{"key", LeaseKeyName(client)}}});
   const std::vector<json> keys = ReadAll(tally_, c, calls);
   size_t i = 0;
   for (auto& [client, l] : ledger_.leases) {
@@ -306,10 +343,12 @@ void CrashLoop::VerifyLeases(net::LineClient& c) {
     for (uint64_t ended : l.ended) {
       if (live.count(ended)) {
         none_back = tally_.Expect(false, "ended leases never come back",
-                                  C(client) + ": lease " + std::to_string(ended) + " ended (revoked or expired) but is listed");
+                                  C(client) + ": lease " + std::to_string(ended) +
+                                      " ended (revoked or expired) but is listed");
       }
     }
-    if (none_back && l.ended.size() > l.ended_counted) tally_.Pass("ended leases never come back", l.ended.size() - l.ended_counted);
+    if (none_back && l.ended.size() > l.ended_counted)
+      tally_.Pass("ended leases never come back", l.ended.size() - l.ended_counted);
     l.ended_counted = l.ended.size();
     // A key hangs on a live lease: the lease's end deletes it in the same write.
     if (!key.is_null()) {
@@ -321,7 +360,8 @@ void CrashLoop::VerifyLeases(net::LineClient& c) {
     const bool present = live.count(l.id) == 1;
     if (!l.revoke_in_doubt && CertainlyAlive(l.alive_until, l.ttl_ms, sent)) {
       tally_.Expect(present, "live leases survive restarts with a full TTL",
-                    C(client) + ": lease " + std::to_string(l.id) + " (ttl " + std::to_string(l.ttl_ms) +
+                    C(client) + ": lease " + std::to_string(l.id) + " (ttl " +
+                        std::to_string(l.ttl_ms) +
                         " ms) was alive at the kill and is gone after the restart");
     }
     if (!present) {
@@ -333,17 +373,19 @@ void CrashLoop::VerifyLeases(net::LineClient& c) {
     }
     l.revoke_in_doubt = false;
     // Its TTL started again at recovery, after this server was spawned.
-    l.alive_until = std::max(l.alive_until, ledger_.restart.started + std::chrono::milliseconds(l.ttl_ms));
+    l.alive_until =
+        std::max(l.alive_until, ledger_.restart.started + std::chrono::milliseconds(l.ttl_ms));
     if (l.key_n && !l.key_in_doubt) {
       const bool there = !key.is_null() && key.value("lease_id", uint64_t{0}) == l.id &&
                          Obj(key["value"]).value("n", int64_t{-1}) == *l.key_n;
-      tally_.Expect(there, "keys set with a live lease stay", LeaseKeyName(client) + " = " + Show(key) + ", acked n " +
-                                                                  std::to_string(*l.key_n) + " on lease " +
-                                                                  std::to_string(l.id));
+      tally_.Expect(there, "keys set with a live lease stay",
+                    LeaseKeyName(client) + " = " + Show(key) + ", acked n " +
+                        std::to_string(*l.key_n) + " on lease " + std::to_string(l.id));
     }
     if (l.key_in_doubt) {
       // Adopt what landed.
-      if (!key.is_null() && key.value("lease_id", uint64_t{0}) == l.id) l.key_n = Obj(key["value"]).value("n", int64_t{-1});
+      if (!key.is_null() && key.value("lease_id", uint64_t{0}) == l.id)
+        l.key_n = Obj(key["value"]).value("n", int64_t{-1});
       l.key_in_doubt = false;
     }
   }
@@ -359,8 +401,9 @@ void CrashLoop::VerifyLocks(net::LineClient& c) {
     if (!Obj(st).value("held", false)) continue;
     const uint64_t token = U64(st, "token");
     const auto& grants = ledger_.lock_grants[name];
-    tally_.Expect(!ledger_.lock_released[name].count(token), "acked lock releases stay released",
-                  name + " is held with token " + std::to_string(token) + ", whose release was acknowledged");
+    tally_.Expect(
+        !ledger_.lock_released[name].count(token), "acked lock releases stay released",
+        name + " is held with token " + std::to_string(token) + ", whose release was acknowledged");
     if (!grants.empty()) {
       tally_.Expect(token >= grants.rbegin()->first, "a held lock's token is its newest grant",
                     name + " is held with token " + std::to_string(token) + " but token " +
@@ -368,8 +411,8 @@ void CrashLoop::VerifyLocks(net::LineClient& c) {
     }
     if (auto g = grants.find(token); g != grants.end()) {
       tally_.Expect(Obj(st).value("owner", "") == g->second, "a lock token has one owner",
-                    name + " token " + std::to_string(token) + " held by " + Obj(st).value("owner", "") +
-                        ", granted to " + g->second);
+                    name + " token " + std::to_string(token) + " held by " +
+                        Obj(st).value("owner", "") + ", granted to " + g->second);
     }
   }
 }
@@ -381,51 +424,60 @@ void CrashLoop::VerifyChannel(net::LineClient& c, const std::string& channel, bo
   uint64_t expect = from;
   std::map<uint64_t, json> stored;
   for (int page = 0; page < 1'000'000; ++page) {
-    const json h = Read(tally_, c, "pubsub.history", {{"channel", channel}, {"from_seq", expect}, {"limit", 1000}});
+    const json h = Read(tally_, c, "pubsub.history",
+                        {{"channel", channel}, {"from_seq", expect}, {"limit", 1000}});
     const json messages = Obj(h).value("messages", json::array());
     if (messages.empty()) break;
     for (const json& m : messages) {
       const uint64_t seq = U64(m, "seq");
       if (!tally_.Expect(seq == expect, "channel seqs have no gap",
-                         channel + ": seq " + std::to_string(seq) + " where " + std::to_string(expect) + " was due"))
+                         channel + ": seq " + std::to_string(seq) + " where " +
+                             std::to_string(expect) + " was due"))
         return;
       ++expect;
       const json& d = m["data"];
       stored.emplace(seq, d);
       const int client = Obj(d).value("c", -1);
       const int64_t n = Obj(d).value("n", int64_t{-1});
-      tally_.Expect(client >= 0 && client < kCrashLoopClients && n >= 1 && n <= ledger_.published_n[client],
-                    "no message nobody sent", channel + ": " + Show(m));
-      tally_.Expect(ch.seen.emplace(client, n).second, "no message stored twice", channel + ": " + Show(m));
+      tally_.Expect(
+          client >= 0 && client < kCrashLoopClients && n >= 1 && n <= ledger_.published_n[client],
+          "no message nobody sent", channel + ": " + Show(m));
+      tally_.Expect(ch.seen.emplace(client, n).second, "no message stored twice",
+                    channel + ": " + Show(m));
       if (auto a = ch.acked.find(seq); a != ch.acked.end()) {
         tally_.Expect(a->second == d, "acked publishes present with their data",
-                      channel + " seq " + std::to_string(seq) + ": stored " + Show(d) + ", acked " + Show(a->second));
+                      channel + " seq " + std::to_string(seq) + ": stored " + Show(d) + ", acked " +
+                          Show(a->second));
       }
     }
   }
   const uint64_t last = expect - 1;
   for (auto a = ch.acked.lower_bound(from); a != ch.acked.end(); ++a) {
     if (!tally_.Expect(a->first <= last, "acked publishes present with their data",
-                       channel + ": acked seq " + std::to_string(a->first) + " lost; the log ends at " +
-                           std::to_string(last)))
+                       channel + ": acked seq " + std::to_string(a->first) +
+                           " lost; the log ends at " + std::to_string(last)))
       break;
   }
   // What a subscriber was pushed was durable: it is in the log, as pushed.
   for (auto d = ch.delivered.lower_bound(from); d != ch.delivered.end(); ++d) {
     auto s = stored.find(d->first);
-    if (!tally_.Expect(s != stored.end() && s->second == d->second, "messages pushed to subscribers are in the log",
-                       channel + " seq " + std::to_string(d->first) + " was pushed as " + Show(d->second) +
-                           "; the log has " + (s == stored.end() ? "nothing" : Show(s->second))))
+    if (!tally_.Expect(s != stored.end() && s->second == d->second,
+                       "messages pushed to subscribers are in the log",
+                       channel + " seq " + std::to_string(d->first) + " was pushed as " +
+                           Show(d->second) + "; the log has " +
+                           (s == stored.end() ? "nothing" : Show(s->second))))
       break;
   }
   if (full) {
     tally_.Expect(last >= ch.verified_upto, "acked publishes present with their data",
-                  channel + ": the log shrank to " + std::to_string(last) + " from " + std::to_string(ch.verified_upto));
+                  channel + ": the log shrank to " + std::to_string(last) + " from " +
+                      std::to_string(ch.verified_upto));
   }
   if (last > ch.own_last && channel != kSharedChannel && !ch.own_in_doubt) {
     tally_.Expect(false, "no message nobody sent",
-                  channel + ": log ends at " + std::to_string(last) + " but the last publish was acked at " +
-                      std::to_string(ch.own_last) + " and none was lost");
+                  channel + ": log ends at " + std::to_string(last) +
+                      " but the last publish was acked at " + std::to_string(ch.own_last) +
+                      " and none was lost");
   }
   ch.verified_upto = std::max(ch.verified_upto, last);
   ch.own_last = last;
@@ -437,7 +489,8 @@ void CrashLoop::VerifyCheckpoints(net::LineClient& c, bool full) {
   std::vector<std::pair<std::string, json>> calls;
   std::vector<std::pair<const std::string*, uint64_t>> which;
   for (auto& [session, acked] : ledger_.checkpoints) {
-    for (auto it = acked.upper_bound(full ? 0 : ledger_.checkpoints_verified[session]); it != acked.end(); ++it) {
+    for (auto it = acked.upper_bound(full ? 0 : ledger_.checkpoints_verified[session]);
+         it != acked.end(); ++it) {
       calls.push_back({"checkpoint.get", {{"session_id", session}, {"checkpoint_id", it->first}}});
       which.emplace_back(&session, it->first);
     }
@@ -445,7 +498,8 @@ void CrashLoop::VerifyCheckpoints(net::LineClient& c, bool full) {
   const std::vector<json> got = ReadAll(tally_, c, calls);
   for (size_t i = 0; i < got.size(); ++i) {
     const auto& [session, id] = which[i];
-    tally_.Expect(got[i].is_object() && got[i]["data"] == ledger_.checkpoints[*session][id] && got[i]["verified"] == true,
+    tally_.Expect(got[i].is_object() && got[i]["data"] == ledger_.checkpoints[*session][id] &&
+                      got[i]["verified"] == true,
                   "acked checkpoints present with their data",
                   *session + " checkpoint " + std::to_string(id) + ": " + Show(got[i]));
   }
@@ -467,20 +521,23 @@ void CrashLoop::VerifyAutoCheckpoints(net::LineClient& c) {
     const std::string sid = AutoSessionId(client);
     const json& list = listed[i++];
     std::vector<uint64_t> ids;
-    for (const json& m : Obj(list).value("checkpoints", json::array())) ids.push_back(U64(m, "checkpoint_id"));
+    for (const json& m : Obj(list).value("checkpoints", json::array()))
+      ids.push_back(U64(m, "checkpoint_id"));
     std::sort(ids.begin(), ids.end());
     // Ids count saves from 1 and a save's id is persisted with it, so the
     // session holds exactly the newest kAutoKeep ids up to the last save.
     const uint64_t n = ids.empty() ? 0 : ids.back();
     std::vector<uint64_t> want;
-    for (uint64_t id = n > kAutoKeep ? n - kAutoKeep + 1 : 1; id <= n && n > 0; ++id) want.push_back(id);
+    for (uint64_t id = n > kAutoKeep ? n - kAutoKeep + 1 : 1; id <= n && n > 0; ++id)
+      want.push_back(id);
     tally_.Expect(ids == want, "checkpoint retention keeps exactly the newest keep_checkpoints",
                   sid + ": " + Show(list));
     const uint64_t newest_acked = a.acked.empty() ? 0 : a.acked.rbegin()->first;
     tally_.Expect(n >= newest_acked && n <= a.verified_n + static_cast<uint64_t>(a.since),
                   "acked checkpoint.auto saves present, and no others",
-                  sid + ": newest id " + std::to_string(n) + ", newest acked " + std::to_string(newest_acked) +
-                      ", " + std::to_string(a.since) + " saves since id " + std::to_string(a.verified_n));
+                  sid + ": newest id " + std::to_string(n) + ", newest acked " +
+                      std::to_string(newest_acked) + ", " + std::to_string(a.since) +
+                      " saves since id " + std::to_string(a.verified_n));
     for (uint64_t id : ids) {
       if (!a.acked.count(id)) continue;
       calls.push_back({"checkpoint.get", {{"session_id", sid}, {"checkpoint_id", id}}});
@@ -492,9 +549,10 @@ void CrashLoop::VerifyAutoCheckpoints(net::LineClient& c) {
   const std::vector<json> got = ReadAll(tally_, c, calls);
   for (size_t j = 0; j < got.size(); ++j) {
     const auto& [client, id] = which[j];
-    tally_.Expect(got[j].is_object() && got[j]["data"] == ledger_.autos[client].acked[id],
-                  "acked checkpoints present with their data",
-                  AutoSessionId(client) + " checkpoint " + std::to_string(id) + ": " + Show(got[j]));
+    tally_.Expect(
+        got[j].is_object() && got[j]["data"] == ledger_.autos[client].acked[id],
+        "acked checkpoints present with their data",
+        AutoSessionId(client) + " checkpoint " + std::to_string(id) + ": " + Show(got[j]));
   }
   for (auto& [client, a] : ledger_.autos) {
     const uint64_t n = a.verified_n;
@@ -520,33 +578,41 @@ void CrashLoop::VerifySessions(net::LineClient& c, bool full) {
     if (s.closed && !s.close_in_doubt) {
       tally_.Expect(state == "closed", "acked session closes stay closed", what);
     } else if (!s.close_in_doubt) {
-      tally_.Expect(state == "open" || state == "unclean", "sessions nobody closed are open or unclean", what);
+      tally_.Expect(state == "open" || state == "unclean",
+                    "sessions nobody closed are open or unclean", what);
     }
     if (state == "closed") {
       s.closed = true;
       s.close_in_doubt = false;
     }
     if ((state == "open" || state == "unclean") && CertainlyAlive(s.alive_until, s.ttl_ms, sent)) {
-      tally_.Expect(state == "open", "sessions go unclean only after their heartbeat TTL, restarts included", what);
+      tally_.Expect(state == "open",
+                    "sessions go unclean only after their heartbeat TTL, restarts included", what);
     }
-    if (state == "open") s.alive_until = std::max(s.alive_until, ledger_.restart.started + std::chrono::milliseconds(s.ttl_ms));
+    if (state == "open")
+      s.alive_until =
+          std::max(s.alive_until, ledger_.restart.started + std::chrono::milliseconds(s.ttl_ms));
     if (s.acked && !s.ack_in_doubt) {
       tally_.Expect(!Obj(got[i]).value("recovery_available", true) &&
                         Obj(got[i]).value("session", json::object()).value("recovery_acked", false),
                     "acked recoveries are not offered again", what);
     }
-    if (full && state == "unclean" && s.checkpoint && !s.checkpoint_in_doubt && !s.acked && !s.ack_in_doubt) {
+    if (full && state == "unclean" && s.checkpoint && !s.checkpoint_in_doubt && !s.acked &&
+        !s.ack_in_doubt) {
       const json r = Read(tally_, c, "recovery.check", {{"session_id", sids[i]}});
       const json last = Obj(r).value("last_checkpoint", json(nullptr));
-      tally_.Expect(Obj(r).value("recovery_available", false) && last.is_object() && last["data"] == *s.checkpoint,
-                    "recovery offers the session's last acked checkpoint", sids[i] + ": " + Show(r));
+      tally_.Expect(Obj(r).value("recovery_available", false) && last.is_object() &&
+                        last["data"] == *s.checkpoint,
+                    "recovery offers the session's last acked checkpoint",
+                    sids[i] + ": " + Show(r));
     }
     if (full && final_pass_ && !s.closed && !s.close_in_doubt) {
       // Settle() waited past every heartbeat TTL.
       tally_.Expect(state == "unclean", "sessions left alone go unclean", what);
     }
     // Settled: nothing can change it any more but a client, and no client will.
-    if ((s.closed && !s.close_in_doubt) || (s.acked && !s.ack_in_doubt)) ledger_.dirty_sessions.erase(sids[i]);
+    if ((s.closed && !s.close_in_doubt) || (s.acked && !s.ack_in_doubt))
+      ledger_.dirty_sessions.erase(sids[i]);
   }
 }
 
@@ -554,7 +620,8 @@ void CrashLoop::VerifyWorkers(net::LineClient& c) {
   const SteadyTime sent = SteadyClock::now();
   const json list = Read(tally_, c, "worker.list", json::object());
   std::map<std::string, json> by_id;
-  for (const json& w : Obj(list).value("workers", json::array())) by_id[w.value("worker_id", "")] = w;
+  for (const json& w : Obj(list).value("workers", json::array()))
+    by_id[w.value("worker_id", "")] = w;
   for (auto& [client, w] : ledger_.workers) {
     auto it = by_id.find(WorkerId(client));
     const bool present = it != by_id.end();
@@ -565,8 +632,8 @@ void CrashLoop::VerifyWorkers(net::LineClient& c) {
       continue;
     }
     tally_.Expect(present == w.registered, "acked worker registrations and deregistrations present",
-                  WorkerId(client) + (w.registered ? " was registered" : " was deregistered") + " but is " +
-                      (present ? "listed: " + Show(it->second) : "not listed"));
+                  WorkerId(client) + (w.registered ? " was registered" : " was deregistered") +
+                      " but is " + (present ? "listed: " + Show(it->second) : "not listed"));
     if (!present) continue;
     const json& rec = it->second;
     std::vector<std::string> caps = rec.value("capabilities", std::vector<std::string>{});
@@ -577,10 +644,13 @@ void CrashLoop::VerifyWorkers(net::LineClient& c) {
                   "workers recover as registered, within max_concurrency", Show(rec));
     const bool dead = rec.value("status", "") == "dead";
     if (CertainlyAlive(w.alive_until, kWorkerTtlMs, sent)) {
-      tally_.Expect(!dead, "workers are marked dead only after their heartbeat TTL, restarts included", Show(rec));
+      tally_.Expect(!dead,
+                    "workers are marked dead only after their heartbeat TTL, restarts included",
+                    Show(rec));
     }
     if (!dead) {
-      w.alive_until = std::max(w.alive_until, ledger_.restart.started + std::chrono::milliseconds(kWorkerTtlMs));
+      w.alive_until = std::max(w.alive_until,
+                               ledger_.restart.started + std::chrono::milliseconds(kWorkerTtlMs));
     }
   }
 }
@@ -627,18 +697,21 @@ void CrashLoop::VerifyTasks(net::LineClient& c, bool full) {
         }
       }
       tally_.Expect(!candidates.empty(), "acked claims present in the task's attempts",
-                    id + " claimed by " + claim.worker + " between " + std::to_string(claim.sent_ms) + " and " +
-                        std::to_string(claim.acked_ms) + ", attempts " + Show(attempts));
+                    id + " claimed by " + claim.worker + " between " +
+                        std::to_string(claim.sent_ms) + " and " + std::to_string(claim.acked_ms) +
+                        ", attempts " + Show(attempts));
       if (candidates.empty()) continue;
       if (auto f = l.fail_errors.find(claim.token); f != l.fail_errors.end()) {
-        const bool present = std::any_of(candidates.begin(), candidates.end(),
-                                         [&](const json* a) { return a->value("error", "") == f->second; });
+        const bool present = std::any_of(candidates.begin(), candidates.end(), [&](const json* a) {
+          return a->value("error", "") == f->second;
+        });
         tally_.Expect(present, "acked fails present with their error",
                       id + " attempts " + Show(attempts) + ", acked error " + f->second);
       }
     }
     if (!l.completes.empty()) {
-      tally_.Expect(state == "completed" && t.value("result", json()) == l.result, "acked completes present with their result",
+      tally_.Expect(state == "completed" && t.value("result", json()) == l.result,
+                    "acked completes present with their result",
                     id + " completed (acked) with " + Show(l.result) + " but is " + state + " " +
                         Show(t.value("result", json())));
       tally_.Expect(l.completes.size() == 1, "no task completed twice",
@@ -647,7 +720,8 @@ void CrashLoop::VerifyTasks(net::LineClient& c, bool full) {
       for (const ClaimRecord& claim : l.claims) newest_claim = std::max(newest_claim, claim.token);
       tally_.Expect(l.completes.front() >= newest_claim, "no complete with a stale lease token",
                     id + " completed with lease token " + std::to_string(l.completes.front()) +
-                        " but a claim with token " + std::to_string(newest_claim) + " was acknowledged");
+                        " but a claim with token " + std::to_string(newest_claim) +
+                        " was acknowledged");
     }
     if (l.expect_failed && !l.retry_in_doubt) {
       tally_.Expect(state == "failed", "acked final fails stay failed", id + " is " + state);
@@ -656,7 +730,8 @@ void CrashLoop::VerifyTasks(net::LineClient& c, bool full) {
   VerifyBatches(c, full, known);
 }
 
-void CrashLoop::VerifyBatches(net::LineClient& c, bool full, const std::map<std::string, json>& known) {
+void CrashLoop::VerifyBatches(net::LineClient& c, bool full,
+                              const std::map<std::string, json>& known) {
   (void)c;
   for (size_t b = 0; b < ledger_.batches.size(); ++b) {
     const DagBatch& batch = ledger_.batches[b];
@@ -668,16 +743,21 @@ void CrashLoop::VerifyBatches(net::LineClient& c, bool full, const std::map<std:
     if (std::any_of(t.begin(), t.end(), [](const json* j) { return j == nullptr; })) continue;
     auto state = [&](int role) { return t[role]->value("state", ""); };
     auto ran = [&](int role) { return !t[role]->value("attempts", json::array()).empty(); };
-    const std::string story = "batch " + std::to_string(b) + ": a " + batch.ids[0] + " " + state(0) + ", b " + state(1) +
-                              ", p " + state(2) + ", k1 " + state(3) + ", k2 " + state(4) +
+    const std::string story = "batch " + std::to_string(b) + ": a " + batch.ids[0] + " " +
+                              state(0) + ", b " + state(1) + ", p " + state(2) + ", k1 " +
+                              state(3) + ", k2 " + state(4) +
                               (batch.k2_depends ? " (k2 depends on a)" : "");
     // Safe at any moment: completed is final, and nothing runs early.
     const bool a_done = state(DagBatch::kA) == "completed";
-    tally_.Expect(!ran(DagBatch::kB) || a_done, "no task runs before its dependencies completed", story);
-    if (batch.k2_depends) tally_.Expect(!ran(DagBatch::kK2) || a_done, "no task runs before its dependencies completed", story);
+    tally_.Expect(!ran(DagBatch::kB) || a_done, "no task runs before its dependencies completed",
+                  story);
+    if (batch.k2_depends)
+      tally_.Expect(!ran(DagBatch::kK2) || a_done, "no task runs before its dependencies completed",
+                    story);
     tally_.Expect(!ran(DagBatch::kP), "aggregating parents are never handed out", story);
     if (state(DagBatch::kP) == "completed") {
-      const json want = json::array({t[DagBatch::kK1]->value("result", json()), t[DagBatch::kK2]->value("result", json())});
+      const json want = json::array(
+          {t[DagBatch::kK1]->value("result", json()), t[DagBatch::kK2]->value("result", json())});
       tally_.Expect(state(DagBatch::kK1) == "completed" && state(DagBatch::kK2) == "completed" &&
                         t[DagBatch::kP]->value("result", json()) == want,
                     "a completed parent has its children's results, in order",
@@ -692,11 +772,13 @@ void CrashLoop::VerifyTaskEvents(net::LineClient& c, const std::string& queue) {
   std::map<std::string, int> completed_events;
   uint64_t from = 1;
   for (int page = 0; page < 1'000'000; ++page) {
-    const json h = Read(tally_, c, "pubsub.history", {{"channel", EventsChannel(queue)}, {"from_seq", from}, {"limit", 1000}});
+    const json h = Read(tally_, c, "pubsub.history",
+                        {{"channel", EventsChannel(queue)}, {"from_seq", from}, {"limit", 1000}});
     const json messages = Obj(h).value("messages", json::array());
     if (messages.empty()) break;
     for (const json& m : messages) {
-      if (Obj(m["data"]).value("type", "") == "completed") ++completed_events[Obj(m["data"]).value("task_id", "")];
+      if (Obj(m["data"]).value("type", "") == "completed")
+        ++completed_events[Obj(m["data"]).value("task_id", "")];
     }
     from = U64(h, "next_seq");
   }
@@ -728,14 +810,17 @@ void CrashLoop::Settle(net::LineClient& c) {
   for (int round = 0;; ++round) {
     const std::vector<json> got = ReadAll(tally_, c, calls);
     bool settled = true;
-    for (size_t i = 0; i < sessions && settled; ++i) settled = Obj(got[i]).value("state", "") != "open";
+    for (size_t i = 0; i < sessions && settled; ++i)
+      settled = Obj(got[i]).value("state", "") != "open";
     for (size_t b = 0; b < ledger_.batches.size() && settled; ++b) {
       std::vector<const json*> t;
-      for (int role = 0; role < DagBatch::kRoles; ++role) t.push_back(&Obj(got[sessions + b * DagBatch::kRoles + role]));
+      for (int role = 0; role < DagBatch::kRoles; ++role)
+        t.push_back(&Obj(got[sessions + b * DagBatch::kRoles + role]));
       for (const auto& [check, ok] : BatchEndStates(ledger_.batches[b], t)) settled = settled && ok;
     }
     if (settled || SteadyClock::now() > deadline) {
-      if (round > 0) tally_.Note("settle rounds before the final pass", static_cast<uint64_t>(round));
+      if (round > 0)
+        tally_.Note("settle rounds before the final pass", static_cast<uint64_t>(round));
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -10,19 +10,19 @@
 //   - with many pipelined writers, what landed from each connection is a
 //     prefix of what it sent (groups commit whole and in order);
 //   - the revision did not go back, and the server serves new writes.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "storage/failpoint.h"
 #include "tests/fault/fault_util.h"
@@ -49,11 +49,14 @@ std::string ReadFile(const std::string& path) {
 
 // Where the failpoint sits relative to the store write decides the fate of
 // the write in flight.
-bool InFlightWriteSurvives(const std::string& failpoint) { return failpoint != "store.before_write"; }
+bool InFlightWriteSurvives(const std::string& failpoint) {
+  return failpoint != "store.before_write";
+}
 
 enum Kind { kTxn = 0, kPublish, kCheckpoint, kTaskBatch, kKinds };
 const char* KindName(int k) {
-  static const char* names[] = {"state.txn", "pubsub.publish", "checkpoint.save", "task.submit_batch"};
+  static const char* names[] = {"state.txn", "pubsub.publish", "checkpoint.save",
+                                "task.submit_batch"};
   return names[k];
 }
 
@@ -77,7 +80,9 @@ json Request(int i, std::string* method) {
     default: {
       *method = "task.submit_batch";
       json tasks = json::array();
-      for (int j = 0; j < kTasksPerBatch; ++j) tasks.push_back({{"queue", kFailpointQueue}, {"payload", {{"i", i}, {"j", j}}}, {"tags", {i, j}}});
+      for (int j = 0; j < kTasksPerBatch; ++j)
+        tasks.push_back(
+            {{"queue", kFailpointQueue}, {"payload", {{"i", i}, {"j", j}}}, {"tags", {i, j}}});
       return {{"tasks", tasks}};
     }
   }
@@ -107,7 +112,8 @@ Found Inspect(net::LineClient& c, int i, const json* acked) {
       break;
     }
     case kPublish: {
-      Outcome h = Invoke(c, "pubsub.history", {{"channel", kChannel}, {"from_seq", 1}, {"limit", 1000}});
+      Outcome h =
+          Invoke(c, "pubsub.history", {{"channel", kChannel}, {"from_seq", 1}, {"limit", 1000}});
       EXPECT_TRUE(h.ok()) << h.status.ToString();
       for (const json& m : h.result.value("messages", json::array())) {
         if (m["data"]["i"] != i) continue;
@@ -122,7 +128,8 @@ Found Inspect(net::LineClient& c, int i, const json* acked) {
       Outcome l = Invoke(c, "checkpoint.list", {{"session_id", kSession}, {"limit", 1000}});
       EXPECT_TRUE(l.ok()) << l.status.ToString();
       for (const json& m : l.result.value("checkpoints", json::array())) {
-        Outcome g = Invoke(c, "checkpoint.get", {{"session_id", kSession}, {"checkpoint_id", m["checkpoint_id"]}});
+        Outcome g = Invoke(c, "checkpoint.get",
+                           {{"session_id", kSession}, {"checkpoint_id", m["checkpoint_id"]}});
         EXPECT_TRUE(g.ok()) << g.status.ToString();
         if (!g.ok() || g.result["data"]["i"] != i) continue;
         ++f.parts;
@@ -144,7 +151,8 @@ Found Inspect(net::LineClient& c, int i, const json* acked) {
         ids.insert(t["task_id"].get<std::string>());
       }
       if (acked) {
-        for (const json& id : (*acked)["task_ids"]) EXPECT_TRUE(ids.count(id.get<std::string>())) << id;
+        for (const json& id : (*acked)["task_ids"])
+          EXPECT_TRUE(ids.count(id.get<std::string>())) << id;
       }
     }
   }
@@ -162,17 +170,20 @@ class FailpointSequentialTest : public ::testing::TestWithParam<SequentialCase> 
 // when the process dies: commit 1 is session.open, commit 1+i is op i.
 TEST_P(FailpointSequentialTest, AcknowledgedSurvivesInFlightIsAllOrNothing) {
   const SequentialCase& tc = GetParam();
-  const int crash_op = 4 + 1 + tc.kind;  // the second round of kinds, so each kind has acked ops before
-  ServerProcess server({.durability = "sync",
-                        .extra_args = {},
-                        .env = {"SHIM_FAILPOINTS=" + tc.failpoint + ":crash@" + std::to_string(crash_op + 1)}});
+  const int crash_op =
+      4 + 1 + tc.kind;  // the second round of kinds, so each kind has acked ops before
+  ServerProcess server(
+      {.durability = "sync",
+       .extra_args = {},
+       .env = {"SHIM_FAILPOINTS=" + tc.failpoint + ":crash@" + std::to_string(crash_op + 1)}});
   ASSERT_OK(server.Start());
   std::map<int, json> acked;
   uint64_t max_revision = 0;
   int lost = 0;
   {
     ASSERT_OK_AND_ASSIGN(auto c, server.Connect());
-    Outcome open = Invoke(*c, "session.open", {{"session_id", kSession}, {"keep_checkpoints", 1000}});
+    Outcome open =
+        Invoke(*c, "session.open", {{"session_id", kSession}, {"keep_checkpoints", 1000}});
     ASSERT_TRUE(open.ok()) << open.status.ToString();
     for (int i = 1; i <= 3 * kKinds && lost == 0; ++i) {
       std::string method;
@@ -191,8 +202,9 @@ TEST_P(FailpointSequentialTest, AcknowledgedSurvivesInFlightIsAllOrNothing) {
   ASSERT_EQ((lost - 1) % kKinds, tc.kind);
   EXPECT_EQ(server.WaitForExit(10'000), failpoint::kFailpointExitCode);
   const std::string log = ReadFile(server.log_path());
-  EXPECT_NE(log.find("failpoint " + tc.failpoint + " fired (hit " + std::to_string(crash_op + 1) + ")"),
-            std::string::npos)
+  EXPECT_NE(
+      log.find("failpoint " + tc.failpoint + " fired (hit " + std::to_string(crash_op + 1) + ")"),
+      std::string::npos)
       << log;
 
   server.options().env.clear();
@@ -204,11 +216,13 @@ TEST_P(FailpointSequentialTest, AcknowledgedSurvivesInFlightIsAllOrNothing) {
 
   for (const auto& [i, result] : acked) {
     Found f = Inspect(*c, i, &result);
-    EXPECT_EQ(f.parts, f.of) << KindName((i - 1) % kKinds) << " #" << i << " was acknowledged but is not all there";
+    EXPECT_EQ(f.parts, f.of) << KindName((i - 1) % kKinds) << " #" << i
+                             << " was acknowledged but is not all there";
   }
   Found f = Inspect(*c, lost, nullptr);
   EXPECT_TRUE(f.parts == 0 || f.parts == f.of)
-      << KindName(tc.kind) << " in flight at the crash was applied in part: " << f.parts << " of " << f.of;
+      << KindName(tc.kind) << " in flight at the crash was applied in part: " << f.parts << " of "
+      << f.of;
   EXPECT_EQ(f.parts, InFlightWriteSurvives(tc.failpoint) ? f.of : 0)
       << KindName(tc.kind) << " in flight at " << tc.failpoint;
 
@@ -244,7 +258,8 @@ std::string CaseName(const ::testing::TestParamInfo<SequentialCase>& info) {
   return name;
 }
 
-INSTANTIATE_TEST_SUITE_P(WritePath, FailpointSequentialTest, ::testing::ValuesIn(SequentialCases()), CaseName);
+INSTANTIATE_TEST_SUITE_P(WritePath, FailpointSequentialTest, ::testing::ValuesIn(SequentialCases()),
+                         CaseName);
 
 class FailpointPipelinedTest : public ::testing::TestWithParam<std::string> {};
 
@@ -256,9 +271,11 @@ TEST_P(FailpointPipelinedTest, WhatLandedIsAPrefixPerConnection) {
   const std::string fp = GetParam();
   constexpr int kConns = 4;
   constexpr int kBursts = 20;
-  constexpr int kBurst = 25;  // writes pipelined per burst; a burst's replies are read before the next
+  constexpr int kBurst =
+      25;  // writes pipelined per burst; a burst's replies are read before the next
   constexpr int kWrites = kBursts * kBurst;
-  ServerProcess server({.durability = "sync", .extra_args = {}, .env = {"SHIM_FAILPOINTS=" + fp + ":crash@10"}});
+  ServerProcess server(
+      {.durability = "sync", .extra_args = {}, .env = {"SHIM_FAILPOINTS=" + fp + ":crash@10"}});
   ASSERT_OK(server.Start());
   std::vector<int> acked(kConns, 0);
   std::atomic<uint64_t> max_revision{0};
@@ -270,8 +287,9 @@ TEST_P(FailpointPipelinedTest, WhatLandedIsAPrefixPerConnection) {
       for (int burst = 0; burst < kBursts; ++burst) {
         std::vector<uint64_t> ids;
         for (int n = burst * kBurst; n < (burst + 1) * kBurst; ++n) {
-          auto id = (*c)->SendRequest("state.set", {{"key", "pipe/" + std::to_string(conn) + "/" + std::to_string(n)},
-                                                    {"value", n}});
+          auto id = (*c)->SendRequest(
+              "state.set",
+              {{"key", "pipe/" + std::to_string(conn) + "/" + std::to_string(n)}, {"value", n}});
           if (!id.ok()) return;
           ids.push_back(*id);
         }
@@ -290,7 +308,8 @@ TEST_P(FailpointPipelinedTest, WhatLandedIsAPrefixPerConnection) {
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_EQ(server.WaitForExit(10'000), failpoint::kFailpointExitCode) << "the failpoint did not fire";
+  EXPECT_EQ(server.WaitForExit(10'000), failpoint::kFailpointExitCode)
+      << "the failpoint did not fire";
   server.Kill();
 
   server.options().env.clear();
@@ -308,10 +327,11 @@ TEST_P(FailpointPipelinedTest, WhatLandedIsAPrefixPerConnection) {
     for (const json& item : l.result["items"]) present.push_back(item["value"].get<int>());
     std::sort(present.begin(), present.end());
     for (size_t n = 0; n < present.size(); ++n) {
-      ASSERT_EQ(present[n], static_cast<int>(n)) << "connection " << conn << ": write " << n
-                                                 << " is missing but a later one landed";
+      ASSERT_EQ(present[n], static_cast<int>(n))
+          << "connection " << conn << ": write " << n << " is missing but a later one landed";
     }
-    EXPECT_GE(static_cast<int>(present.size()), acked[conn]) << "connection " << conn << ": acknowledged write lost";
+    EXPECT_GE(static_cast<int>(present.size()), acked[conn])
+        << "connection " << conn << ": acknowledged write lost";
     total_acked += acked[conn];
     total_landed += static_cast<int>(present.size());
   }
@@ -323,8 +343,8 @@ TEST_P(FailpointPipelinedTest, WhatLandedIsAPrefixPerConnection) {
 }
 
 INSTANTIATE_TEST_SUITE_P(WritePath, FailpointPipelinedTest,
-                         ::testing::Values("store.before_write", "store.after_write_before_sync", "store.after_sync",
-                                           "engine.after_commit_before_reply"),
+                         ::testing::Values("store.before_write", "store.after_write_before_sync",
+                                           "store.after_sync", "engine.after_commit_before_reply"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '.', '_');
@@ -393,26 +413,32 @@ TEST(FailpointRecoveryTest, CrashInEveryModulesRecoveryLosesNothing) {
       EXPECT_TRUE(o.ok()) << method << ": " << o.status.ToString();
       return o.result;
     };
-    for (int i = 0; i < 40; ++i) must("state.set", {{"key", "rec/" + std::to_string(i)}, {"value", i}});
+    for (int i = 0; i < 40; ++i)
+      must("state.set", {{"key", "rec/" + std::to_string(i)}, {"value", i}});
     for (int i = 0; i < 3; ++i) {
-      const uint64_t lease = U64(must("lease.grant", {{"ttl_ms", 600'000}, {"owner", "rec"}}), "lease_id");
-      must("state.set", {{"key", "rec/leased/" + std::to_string(i)}, {"value", i}, {"lease_id", lease}});
+      const uint64_t lease =
+          U64(must("lease.grant", {{"ttl_ms", 600'000}, {"owner", "rec"}}), "lease_id");
+      must("state.set",
+           {{"key", "rec/leased/" + std::to_string(i)}, {"value", i}, {"lease_id", lease}});
     }
     for (const char* name : {"rec.lock.a", "rec.lock.b", "rec.lock.c"}) {
       must("lock.acquire", {{"name", name}, {"owner", name}, {"ttl_ms", 600'000}});
     }
     must("pubsub.publish", {{"channel", "rec.ch"}, {"data", "m"}});
     for (int i = 0; i < 3; ++i) {
-      must("worker.register", {{"worker_id", "rec-w" + std::to_string(i)}, {"heartbeat_ttl_ms", 600'000}});
+      must("worker.register",
+           {{"worker_id", "rec-w" + std::to_string(i)}, {"heartbeat_ttl_ms", 600'000}});
     }
-    json ids = must("task.submit_batch", {{"tasks",
-                                           {{{"queue", "rec.q"}, {"ref", "a"}},
-                                            {{"queue", "rec.q"}, {"ref", "b"}, {"depends_on", {"a"}}},
-                                            {{"queue", "rec.q"}, {"delay_ms", 600'000}}}}})["task_ids"];
+    json ids =
+        must("task.submit_batch", {{"tasks",
+                                    {{{"queue", "rec.q"}, {"ref", "a"}},
+                                     {{"queue", "rec.q"}, {"ref", "b"}, {"depends_on", {"a"}}},
+                                     {{"queue", "rec.q"}, {"delay_ms", 600'000}}}}})["task_ids"];
     for (const json& id : ids) task_ids.push_back(id.get<std::string>());
     must("task.claim", {{"queues", {"rec.q"}}, {"worker_id", "rec-w0"}});
     for (int i = 0; i < 3; ++i) {
-      must("session.open", {{"session_id", "rec-s" + std::to_string(i)}, {"heartbeat_ttl_ms", 600'000}});
+      must("session.open",
+           {{"session_id", "rec-s" + std::to_string(i)}, {"heartbeat_ttl_ms", 600'000}});
     }
     before = ReadView(*c, task_ids);
   }
@@ -421,7 +447,9 @@ TEST(FailpointRecoveryTest, CrashInEveryModulesRecoveryLosesNothing) {
     server.options().env = {"SHIM_FAILPOINTS=" + fp + ":crash@3"};
     EXPECT_FALSE(server.Start().ok()) << "the server started although " << fp << "@3 was armed";
     EXPECT_EQ(server.last_exit_status(), failpoint::kFailpointExitCode) << fp;
-    EXPECT_NE(ReadFile(server.log_path()).find("failpoint " + fp + " fired (hit 3)"), std::string::npos) << fp;
+    EXPECT_NE(ReadFile(server.log_path()).find("failpoint " + fp + " fired (hit 3)"),
+              std::string::npos)
+        << fp;
   }
   server.options().env.clear();
   ASSERT_OK(server.Start());
@@ -449,15 +477,17 @@ TEST(FailpointRecoveryTest, CrashInEveryModulesRecoveryLosesNothing) {
 // writes are there after a restart, the failed one is not, and the
 // revision goes on from the last acknowledged one.
 TEST(FailpointReloadTest, CrashInTheReloadAfterAFailedWriteLosesNothingAcknowledged) {
-  ServerProcess server(
-      {.durability = "sync", .extra_args = {}, .env = {"SHIM_FAILPOINTS=store.before_write:error@3,engine.reload:crash"}});
+  ServerProcess server({.durability = "sync",
+                        .extra_args = {},
+                        .env = {"SHIM_FAILPOINTS=store.before_write:error@3,engine.reload:crash"}});
   ASSERT_OK(server.Start());
   uint64_t acked_revision = 0;
   {
     ASSERT_OK_AND_ASSIGN(auto c, server.Connect());
     Outcome stats = Invoke(*c, "sys.stats", json::object());
     ASSERT_TRUE(stats.ok());
-    ASSERT_EQ(stats.result["engine"]["store_commits"], 0) << "the failpoint counts on the writes below being the first";
+    ASSERT_EQ(stats.result["engine"]["store_commits"], 0)
+        << "the failpoint counts on the writes below being the first";
     for (const char* key : {"reload/a", "reload/b"}) {
       Outcome w = Invoke(*c, "state.set", {{"key", key}, {"value", 1}});
       ASSERT_TRUE(w.ok()) << w.status.ToString();
@@ -466,8 +496,10 @@ TEST(FailpointReloadTest, CrashInTheReloadAfterAFailedWriteLosesNothingAcknowled
     // Its answer (INTERNAL) may or may not leave before the process dies.
     (void)Invoke(*c, "state.set", {{"key", "reload/failed"}, {"value", 1}});
   }
-  EXPECT_EQ(server.WaitForExit(10'000), failpoint::kFailpointExitCode) << "the failpoint did not fire";
-  EXPECT_NE(ReadFile(server.log_path()).find("failpoint engine.reload fired (hit 1): crash"), std::string::npos)
+  EXPECT_EQ(server.WaitForExit(10'000), failpoint::kFailpointExitCode)
+      << "the failpoint did not fire";
+  EXPECT_NE(ReadFile(server.log_path()).find("failpoint engine.reload fired (hit 1): crash"),
+            std::string::npos)
       << ReadFile(server.log_path());
 
   server.options().env.clear();

@@ -3,12 +3,12 @@
 // process with kFailpointExitCode and a line naming it.
 #include "storage/failpoint.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "tests/support/server_process.h"
 #include "tests/support/test_util.h"
@@ -51,9 +51,9 @@ TEST_F(FailpointTest, ParsesEntriesAndArmsOnlyThose) {
 }
 
 TEST_F(FailpointTest, RejectsUnknownNamesAndMalformedEntries) {
-  for (const char* bad : {"store.before_writ:crash", "store.before_write", "store.before_write:explode",
-                          "store.before_write:crash@0", "store.before_write:crash@x",
-                          "store.before_write:crash@3x", ":crash"}) {
+  for (const char* bad : {"store.before_writ:crash", "store.before_write",
+                          "store.before_write:explode", "store.before_write:crash@0",
+                          "store.before_write:crash@x", "store.before_write:crash@3x", ":crash"}) {
     Status s = Configure(bad);
     EXPECT_EQ(s.code(), StatusCode::kInvalidParams) << bad;
     EXPECT_NE(s.message().find("SHIM_FAILPOINTS"), std::string::npos) << s.message();
@@ -97,8 +97,9 @@ TEST_F(FailpointTest, ErrorFailsThePlaceOnceAtTheNthHit) {
   EXPECT_OK(SHIM_FAILPOINT_STATUS("store.before_write"));  // unarmed
 
   for (std::string_view name : kFailpointNames) {
-    const bool can_fail = std::find(std::begin(kFailpointsThatCanFail), std::end(kFailpointsThatCanFail), name) !=
-                          std::end(kFailpointsThatCanFail);
+    const bool can_fail =
+        std::find(std::begin(kFailpointsThatCanFail), std::end(kFailpointsThatCanFail), name) !=
+        std::end(kFailpointsThatCanFail);
     Status s = Configure(std::string(name) + ":error");
     EXPECT_EQ(s.ok(), can_fail) << name << ": " << s.ToString();
     if (!can_fail) {
@@ -118,10 +119,12 @@ std::string ReadFile(const std::string& path) {
 // SHIM_FAILPOINTS is read before main(): a typo stops `shim serve` at once
 // with exit code 2 instead of silently running unarmed.
 TEST(FailpointEnvTest, BadSpecStopsTheServerAtStartup) {
-  testing::ServerProcess server({.durability = "sync", .extra_args = {}, .env = {"SHIM_FAILPOINTS=store.befor_write:crash"}});
+  testing::ServerProcess server(
+      {.durability = "sync", .extra_args = {}, .env = {"SHIM_FAILPOINTS=store.befor_write:crash"}});
   EXPECT_FALSE(server.Start().ok());
   EXPECT_EQ(server.last_exit_status(), 2);
-  EXPECT_NE(ReadFile(server.log_path()).find("unknown failpoint 'store.befor_write'"), std::string::npos)
+  EXPECT_NE(ReadFile(server.log_path()).find("unknown failpoint 'store.befor_write'"),
+            std::string::npos)
       << ReadFile(server.log_path());
 }
 

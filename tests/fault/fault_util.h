@@ -8,10 +8,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "base/status.h"
 #include "net/line_client.h"
@@ -27,8 +26,8 @@ struct Outcome {
   bool is(StatusCode code) const { return kind == kError && status.code() == code; }
 };
 
-inline Outcome Invoke(net::LineClient& client, std::string_view method, const nlohmann::json& params,
-                      int timeout_ms = 10'000) {
+inline Outcome Invoke(net::LineClient& client, std::string_view method,
+                      const nlohmann::json& params, int timeout_ms = 10'000) {
   Outcome out;
   auto id = client.SendRequest(method, params);
   if (!id.ok()) {

@@ -23,14 +23,23 @@ struct State {
 };
 
 bool IsInt(const json& v) {
-  return v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX));
+  return v.is_number_integer() &&
+         !(v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX));
 }
 
 // One step of an operation's effect on a key; an operation is a sequence of
 // steps (a txn may touch a key several times), and each step both checks
 // what the reply said (when there was one) and moves the state.
 struct Step {
-  enum Kind { kRequireVersion, kRequireNotVersion, kIncrFails, kRead, kSet, kIncr, kDel } kind = kRead;
+  enum Kind {
+    kRequireVersion,
+    kRequireNotVersion,
+    kIncrFails,
+    kRead,
+    kSet,
+    kIncr,
+    kDel
+  } kind = kRead;
   bool known = false;    // the reply gave this step's outcome
   uint64_t version = 0;  // require: the version; read/set/incr: the version reported
   bool exists = false;   // read: the key was there; del: `deleted`
@@ -177,9 +186,11 @@ struct Decomposer {
       return;
     }
     if (op.error) {
-      if (*op.error == StatusCode::kVersionConflict && op.error_details.contains("current_version")) {
+      if (*op.error == StatusCode::kVersionConflict &&
+          op.error_details.contains("current_version")) {
         Add(key, index, op,
-            {{MakeStep(Step::kRequireVersion, op.error_details["current_version"].get<uint64_t>())}});
+            {{MakeStep(Step::kRequireVersion,
+                       op.error_details["current_version"].get<uint64_t>())}});
       } else if (*op.error == StatusCode::kTypeMismatch && verb == "incr") {
         Alternative alt;
         if (auto e = Expected(op.params)) alt.push_back(MakeStep(Step::kRequireVersion, *e));
@@ -224,7 +235,8 @@ struct Decomposer {
     auto compares_hold = [&](const std::string& key) {
       Alternative alt;
       for (const json& c : compare) {
-        if (c["key"] == key) alt.push_back(MakeStep(Step::kRequireVersion, c["version"].get<uint64_t>()));
+        if (c["key"] == key)
+          alt.push_back(MakeStep(Step::kRequireVersion, c["version"].get<uint64_t>()));
       }
       return alt;
     };
@@ -337,7 +349,8 @@ KeyCheck CheckKey(const std::vector<KeyOp>& ops, uint64_t max_steps) {
   std::vector<uint64_t> linearized((n + 63) / 64, 0);
   std::unordered_set<std::string> cache;
   auto cache_key = [&](const State& st) {
-    std::string k(reinterpret_cast<const char*>(linearized.data()), linearized.size() * sizeof(uint64_t));
+    std::string k(reinterpret_cast<const char*>(linearized.data()),
+                  linearized.size() * sizeof(uint64_t));
     k += st.Encode();
     return k;
   };
@@ -448,7 +461,8 @@ CheckResult Check(const std::vector<Op>& history, const CheckOptions& options) {
         << " ops); undecided, not a pass";
     } else {
       const Op& stuck = history[ops[k.stuck_op].index];
-      m << "key '" << key << "' is not linearizable (" << ops.size() << " ops): at best " << k.best_depth
+      m << "key '" << key << "' is not linearizable (" << ops.size() << " ops): at best "
+        << k.best_depth
         << " ops could be ordered, and then this one could not take effect before its reply: "
         << Describe(stuck) << "; the key was then " << k.stuck_state.Encode()
         << " (version:value). Ops overlapping it:";

@@ -24,11 +24,10 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/status.h"
 
@@ -44,18 +43,18 @@ struct Op {
   bool lost = false;             // no reply: happened before response_ns, or never
   std::string method;            // state.get | state.set | state.incr | state.del | state.txn
   nlohmann::json params;
-  nlohmann::json result;         // the reply's result (ok replies)
+  nlohmann::json result;            // the reply's result (ok replies)
   std::optional<StatusCode> error;  // the reply's error code, if it was an error
   nlohmann::json error_details;     // e.g. {"current_version": 3}
 };
 
 struct CheckResult {
   bool ok = true;
-  std::string key;       // the first key that failed
-  std::string message;   // why, with the ops involved
-  size_t keys = 0;       // keys checked
-  size_t ops = 0;        // per-key operations checked (a txn counts once per key)
-  uint64_t steps = 0;    // search steps taken, over all keys
+  std::string key;      // the first key that failed
+  std::string message;  // why, with the ops involved
+  size_t keys = 0;      // keys checked
+  size_t ops = 0;       // per-key operations checked (a txn counts once per key)
+  uint64_t steps = 0;   // search steps taken, over all keys
 };
 
 struct CheckOptions {

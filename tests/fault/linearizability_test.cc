@@ -9,6 +9,8 @@
 // the restart, everything the server had not synced (storage/power_cut.h):
 // an acknowledged write that was not durable shows up as a read that no
 // sequential order explains (SHIM_FAULT_DURABILITY=async shows it).
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -18,13 +20,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/fault/fault_util.h"
 #include "tests/fault/linearizability_checker.h"
@@ -51,7 +51,8 @@ class Recorder {
   explicit Recorder(testing::ServerProcess& server) : server_(server), epoch_(SteadyClock::now()) {}
 
   int64_t Now() const {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - epoch_).count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - epoch_)
+        .count();
   }
 
   // Client thread body: kOpsPerClient requests, reconnecting after a kill.
@@ -94,20 +95,24 @@ class Recorder {
         op.params = {{"key", n}, {"by", std::uniform_int_distribution<int>(1, 3)(rng)}};
       } else if (pick < 93) {
         op.method = "state.txn";
-        op.params = {{"compare", {{{"key", r}, {"version", seen_version[r]}}}},
-                     {"success", {{{"set", {{"key", r}, {"value", value}}}}, {{"incr", {{"key", n}}}}}},
-                     {"failure", {{{"incr", {{"key", n}, {"by", 100}}}}}}};
+        op.params = {
+            {"compare", {{{"key", r}, {"version", seen_version[r]}}}},
+            {"success", {{{"set", {{"key", r}, {"value", value}}}}, {{"incr", {{"key", n}}}}}},
+            {"failure", {{{"incr", {{"key", n}, {"by", 100}}}}}}};
       } else {
         const std::string r2 = Register((std::stoi(r.substr(5)) + 1) % kRegisters);
         op.method = "state.txn";
         op.params = {{"compare", {{{"key", r}, {"version", seen_version[r]}}}},
-                     {"success", {{{"set", {{"key", r}, {"value", value}}}}, {{"set", {{"key", r2}, {"value", value}}}}}}};
+                     {"success",
+                      {{{"set", {{"key", r}, {"value", value}}}},
+                       {{"set", {{"key", r2}, {"value", value}}}}}}};
       }
       op.invoke_ns = Now();
       Outcome o = Invoke(*conn, op.method, op.params, 15'000);
       op.response_ns = Now();
       if (o.lost()) {
-        EXPECT_NE(o.status.code(), StatusCode::kTimeout) << "no reply in 15 s while the server was up";
+        EXPECT_NE(o.status.code(), StatusCode::kTimeout)
+            << "no reply in 15 s while the server was up";
         op.lost = true;
         op.response_ns = lin::kNever;  // set to the kill time once known
         conn.reset();
@@ -119,9 +124,12 @@ class Recorder {
         EXPECT_TRUE(o.is(StatusCode::kVersionConflict)) << lin::Describe(op);
       }
       // Remember versions for the next CAS / compare.
-      if (o.ok() && op.method == "state.get" && !o.result.is_null()) seen_version[op.params["key"]] = U64(o.result, "version");
-      if (o.ok() && op.method != "state.get" && op.method != "state.txn") seen_version[op.params["key"]] = U64(o.result, "version");
-      if (o.is(StatusCode::kVersionConflict)) seen_version[op.params["key"]] = U64(o.status.details(), "current_version");
+      if (o.ok() && op.method == "state.get" && !o.result.is_null())
+        seen_version[op.params["key"]] = U64(o.result, "version");
+      if (o.ok() && op.method != "state.get" && op.method != "state.txn")
+        seen_version[op.params["key"]] = U64(o.result, "version");
+      if (o.is(StatusCode::kVersionConflict))
+        seen_version[op.params["key"]] = U64(o.status.details(), "current_version");
       out->push_back(std::move(op));
       done_.fetch_add(1);
       if (!conn) WaitForNextGeneration(generation);
@@ -170,7 +178,8 @@ void RunHistory(Cut cut) {
   std::vector<std::thread> threads;
   const auto started = SteadyClock::now();
   for (int c = 0; c < kHistoryClients; ++c) {
-    threads.emplace_back([&, c] { recorder.RunClient(c, seed + static_cast<uint32_t>(c), &per_client[c]); });
+    threads.emplace_back(
+        [&, c] { recorder.RunClient(c, seed + static_cast<uint32_t>(c), &per_client[c]); });
   }
   // Kill once, about halfway through.
   while (recorder.done_.load() < kHistoryClients * kOpsPerClient * 45 / 100) {
@@ -207,16 +216,20 @@ void RunHistory(Cut cut) {
   lin::CheckResult r = lin::Check(history);
   const double check_s = std::chrono::duration<double>(SteadyClock::now() - check_start).count();
   EXPECT_TRUE(r.ok) << r.message;
-  std::cout << "[ fault ] linearizability: " << history.size() << " ops from " << kHistoryClients << " clients in " << run_s
-            << " s (seed " << seed << "), " << errors << " conflicts, " << lost
-            << " lost to the SIGKILL (" << cut_report << "); " << r.keys << " keys, " << r.ops
-            << " per-key ops checked in " << check_s << " s (" << r.steps
+  std::cout << "[ fault ] linearizability: " << history.size() << " ops from " << kHistoryClients
+            << " clients in " << run_s << " s (seed " << seed << "), " << errors << " conflicts, "
+            << lost << " lost to the SIGKILL (" << cut_report << "); " << r.keys << " keys, "
+            << r.ops << " per-key ops checked in " << check_s << " s (" << r.steps
             << " search steps): " << (r.ok ? "linearizable" : "NOT linearizable") << std::endl;
 }
 
-TEST(LinearizabilityTest, StateOperationsAcrossASigkillAreLinearizable) { RunHistory(Cut::kKillOnly); }
+TEST(LinearizabilityTest, StateOperationsAcrossASigkillAreLinearizable) {
+  RunHistory(Cut::kKillOnly);
+}
 
-TEST(LinearizabilityTest, StateOperationsAcrossAPowerCutAreLinearizable) { RunHistory(Cut::kPowerCut); }
+TEST(LinearizabilityTest, StateOperationsAcrossAPowerCutAreLinearizable) {
+  RunHistory(Cut::kPowerCut);
+}
 
 }  // namespace
 }  // namespace shim::fault

@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define SHIM_FUZZ_CHECK(cond)                                                               \
-  do {                                                                                      \
-    if (!(cond)) {                                                                          \
+#define SHIM_FUZZ_CHECK(cond)                                                            \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
       std::fprintf(stderr, "%s:%d: fuzz check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                         \
-    }                                                                                       \
+      std::abort();                                                                      \
+    }                                                                                    \
   } while (0)

@@ -57,7 +57,8 @@ void FuzzEngine::Open(bool fresh) {
   // to 6 inputs a second as the state grew).
   eo.limits.max_reply_bytes = kMaxReplyBytes;
   auto opened = testing::SyncHost::Open(so, eo, [](const std::string& what) { Die(what); });
-  if (!opened.ok()) Die("opening the store or recovering the engine from it: " + opened.status().ToString());
+  if (!opened.ok())
+    Die("opening the store or recovering the engine from it: " + opened.status().ToString());
   host = std::move(opened).value();
   mcp = std::make_unique<net::McpAdapter>(host->engine(), "fuzz");
   methods = std::make_unique<net::MethodTable>(host->engine());
@@ -75,7 +76,8 @@ FuzzEngine& GetFuzzEngine() {
   if (!::mkdtemp(tmpl)) Die("cannot create a directory under /tmp");
   g_engine = new FuzzEngine;
   g_engine->dir = tmpl;
-  if (const char* n = std::getenv("SHIM_FUZZ_INPUTS_PER_OPEN"); n && std::strtoull(n, nullptr, 10) > 0) {
+  if (const char* n = std::getenv("SHIM_FUZZ_INPUTS_PER_OPEN");
+      n && std::strtoull(n, nullptr, 10) > 0) {
     g_engine->inputs_per_open = std::strtoull(n, nullptr, 10);
   }
   std::atexit(Cleanup);

@@ -35,7 +35,7 @@ struct FuzzEngine {
   std::string dir;
   engine::FakeClock clock;
   std::unique_ptr<testing::SyncHost> host;
-  std::unique_ptr<net::McpAdapter> mcp;  // on host's engine, rebuilt with it
+  std::unique_ptr<net::McpAdapter> mcp;       // on host's engine, rebuilt with it
   std::unique_ptr<net::MethodTable> methods;  // the same
   uint64_t inputs_per_open = 5'000;
   uint64_t inputs = 0;

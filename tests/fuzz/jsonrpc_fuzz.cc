@@ -32,11 +32,10 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/client.h"
 #include "engine/json_parse.h"
@@ -69,8 +68,8 @@ class FuzzClient final : public shim::engine::Client {
 };
 
 [[noreturn]] void Fail(const std::string& what, std::string_view line) {
-  std::fprintf(stderr, "jsonrpc_fuzz: %s: %.*s\n", what.c_str(), static_cast<int>(std::min<size_t>(line.size(), 2000)),
-               line.data());
+  std::fprintf(stderr, "jsonrpc_fuzz: %s: %.*s\n", what.c_str(),
+               static_cast<int>(std::min<size_t>(line.size(), 2000)), line.data());
   std::abort();
 }
 
@@ -81,7 +80,8 @@ void CheckMessage(const json& m, std::string_view line) {
   const bool response = m.contains("id");
   const bool notification = m.contains("method");
   if (response == notification) Fail("a reply is neither a response nor a notification", line);
-  if (response && (m.contains("result") == m.contains("error"))) Fail("a response needs result xor error", line);
+  if (response && (m.contains("result") == m.contains("error")))
+    Fail("a response needs result xor error", line);
 }
 
 void CheckLine(const std::string& line) {
@@ -99,7 +99,8 @@ void CheckLine(const std::string& line) {
 // The fast path must read a line exactly as the general path does.
 void CheckSameAsGeneralPath(const shim::net::Request& fast, std::string_view line) {
   shim::net::RequestLine read = shim::net::ReadRequestLine(line);
-  if (!read.status.ok() || !read.message.is_object()) Fail("the fast path took a line the general path refuses", line);
+  if (!read.status.ok() || !read.message.is_object())
+    Fail("the fast path took a line the general path refuses", line);
   std::string error;
   auto general = shim::net::ParseRequest(std::move(read.message), read.id_texts.at(0), &error);
   if (!general.ok()) Fail("the fast path took a line the general path refuses", line);
@@ -123,29 +124,32 @@ struct Connection {
   void Dispatch(shim::net::Request req, std::function<void(std::string)> done) {
     const shim::net::MethodEntry* entry = fe.methods->Find(req.method);
     if (entry && entry->home == shim::net::MethodHome::kMcp) {
-      return mcp.Handle(req, client, [done = std::move(done)](std::string line, bool) { done(std::move(line)); });
+      return mcp.Handle(
+          req, client, [done = std::move(done)](std::string line, bool) { done(std::move(line)); });
     }
     if (!entry || entry->home != shim::net::MethodHome::kEngine) {
-      return done(req.has_id ? shim::net::EncodeErrorLine(req.id, shim::Status(shim::StatusCode::kMethodNotFound,
-                                                                               "unknown method '" + req.method + "'"))
+      return done(req.has_id ? shim::net::EncodeErrorLine(
+                                   req.id, shim::Status(shim::StatusCode::kMethodNotFound,
+                                                        "unknown method '" + req.method + "'"))
                              : std::string());
     }
-    fe.host->Execute(*entry->engine_method, req.method, std::move(req.params), client,
-                     [id = req.id, has_id = req.has_id, done = std::move(done)](shim::Result<json> r) {
-                       if (!has_id) return done({});
-                       if (!r.ok()) return done(shim::net::EncodeErrorLine(id, r.status()));
-                       // The session encodes results without the envelope document: the
-                       // line must be the document's (ids written canonically).
-                       std::string line = shim::net::EncodeResultLine(id, r.value());
-                       shim::Result<json> id_value = shim::ParseJson(id.text());
-                       if (id_value.ok() && RequestId::FromJson(id_value.value()) == id) {
-                         json response = {{"jsonrpc", "2.0"}, {"id", id_value.value()}, {"result", r.value()}};
-                         if (line != EncodeLine(response)) {
-                           Fail("EncodeResultLine differs from the envelope's encoding", response.dump());
-                         }
-                       }
-                       done(std::move(line));
-                     });
+    fe.host->Execute(
+        *entry->engine_method, req.method, std::move(req.params), client,
+        [id = req.id, has_id = req.has_id, done = std::move(done)](shim::Result<json> r) {
+          if (!has_id) return done({});
+          if (!r.ok()) return done(shim::net::EncodeErrorLine(id, r.status()));
+          // The session encodes results without the envelope document: the
+          // line must be the document's (ids written canonically).
+          std::string line = shim::net::EncodeResultLine(id, r.value());
+          shim::Result<json> id_value = shim::ParseJson(id.text());
+          if (id_value.ok() && RequestId::FromJson(id_value.value()) == id) {
+            json response = {{"jsonrpc", "2.0"}, {"id", id_value.value()}, {"result", r.value()}};
+            if (line != EncodeLine(response)) {
+              Fail("EncodeResultLine differs from the envelope's encoding", response.dump());
+            }
+          }
+          done(std::move(line));
+        });
   }
 
   // Session::HandleMessage: `done` must run at most once.
@@ -178,17 +182,21 @@ struct Connection {
     shim::net::RequestLine read = shim::net::ReadRequestLine(line);
     json& message = read.message;
     if (read.syntax_error) {
-      return Send(shim::net::EncodeErrorLine(RequestId(), shim::Status(shim::StatusCode::kParseError, "the line is not valid JSON")));
+      return Send(shim::net::EncodeErrorLine(
+          RequestId(), shim::Status(shim::StatusCode::kParseError, "the line is not valid JSON")));
     }
-    if (!read.status.ok()) return Send(shim::net::EncodeErrorLine(shim::net::IdFromLine(line), read.status));
+    if (!read.status.ok())
+      return Send(shim::net::EncodeErrorLine(shim::net::IdFromLine(line), read.status));
     if (!message.is_array()) {
-      return HandleMessage(std::move(message), read.id_texts.empty() ? std::string() : read.id_texts[0],
+      return HandleMessage(std::move(message),
+                           read.id_texts.empty() ? std::string() : read.id_texts[0],
                            [self](std::string reply) {
                              if (!reply.empty()) self->lines.push_back(std::move(reply));
                            });
     }
     if (message.empty()) {
-      return Send(shim::net::EncodeErrorLine(RequestId(), shim::Status(shim::StatusCode::kInvalidRequest, "empty batch")));
+      return Send(shim::net::EncodeErrorLine(
+          RequestId(), shim::Status(shim::StatusCode::kInvalidRequest, "empty batch")));
     }
     struct BatchState {
       std::vector<std::string> replies;
@@ -198,13 +206,14 @@ struct Connection {
     batch->replies.resize(message.size());
     batch->remaining = message.size();
     for (size_t i = 0; i < message.size(); ++i) {
-      HandleMessage(std::move(message[i]), read.id_texts.at(i), [self, batch, i](std::string reply) {
-        batch->replies[i] = std::move(reply);
-        if (--batch->remaining > 0) return;
-        if (std::string out = shim::net::JoinBatchReplies(batch->replies); !out.empty()) {
-          self->lines.push_back(std::move(out));
-        }
-      });
+      HandleMessage(
+          std::move(message[i]), read.id_texts.at(i), [self, batch, i](std::string reply) {
+            batch->replies[i] = std::move(reply);
+            if (--batch->remaining > 0) return;
+            if (std::string out = shim::net::JoinBatchReplies(batch->replies); !out.empty()) {
+              self->lines.push_back(std::move(out));
+            }
+          });
     }
   }
 };
@@ -217,11 +226,15 @@ bool MaybeMoveClock(shim::fuzz::FuzzEngine& fe, std::string_view line) {
   std::string_view digits = line.substr(2);
   const bool back = wall_only && digits.front() == '-';
   if (back) digits.remove_prefix(1);
-  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) return false;
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos)
+    return false;
   int64_t ms = 0;
-  for (char c : digits) ms = std::min<int64_t>(ms * 10 + (c - '0'), shim::fuzz::FuzzEngine::kMaxStepMs);
-  if (wall_only) fe.MoveClock(0, back ? -ms : ms);
-  else fe.MoveClock(ms, 0);
+  for (char c : digits)
+    ms = std::min<int64_t>(ms * 10 + (c - '0'), shim::fuzz::FuzzEngine::kMaxStepMs);
+  if (wall_only)
+    fe.MoveClock(0, back ? -ms : ms);
+  else
+    fe.MoveClock(ms, 0);
   return true;
 }
 

@@ -78,9 +78,12 @@ bool Decode(std::string_view key, const std::vector<int>& shape, Decoded* out) {
 std::string Encode(const Decoded& t) {
   KeyEncoder e(static_cast<KeyTag>(t.tag));
   for (const Field& f : t.fields) {
-    if (auto* u = std::get_if<uint64_t>(&f)) e.U64(*u);
-    else if (auto* i = std::get_if<int64_t>(&f)) e.I64(*i);
-    else e.Str(std::get<std::string>(f));
+    if (auto* u = std::get_if<uint64_t>(&f))
+      e.U64(*u);
+    else if (auto* i = std::get_if<int64_t>(&f))
+      e.I64(*i);
+    else
+      e.Str(std::get<std::string>(f));
   }
   return std::move(e).key();
 }
@@ -98,7 +101,8 @@ int Compare(const Decoded& a, const Decoded& b) {
       int64_t v = std::get<int64_t>(y);
       if (*s != v) return *s < v ? -1 : 1;
     } else {
-      int c = std::get<std::string>(x).compare(std::get<std::string>(y));  // char_traits<char>: unsigned bytes
+      int c = std::get<std::string>(x).compare(
+          std::get<std::string>(y));  // char_traits<char>: unsigned bytes
       if (c != 0) return c < 0 ? -1 : 1;
     }
   }
@@ -136,9 +140,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     uint64_t u = 0;
     std::memcpy(&u, b.data(), std::min<size_t>(8, b.size()));
     for (int kind : shape) {
-      if (kind == 0) t.fields.emplace_back(u);
-      else if (kind == 1) t.fields.emplace_back(static_cast<int64_t>(u));
-      else t.fields.emplace_back(std::string(kind == 2 && t.fields.size() % 2 ? b : a));
+      if (kind == 0)
+        t.fields.emplace_back(u);
+      else if (kind == 1)
+        t.fields.emplace_back(static_cast<int64_t>(u));
+      else
+        t.fields.emplace_back(std::string(kind == 2 && t.fields.size() % 2 ? b : a));
     }
     const std::string key = Encode(t);
     Decoded back;
@@ -147,7 +154,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Order again, now for a well-formed pair: swap the strings.
     Decoded t2 = t;
     for (Field& f : t2.fields) {
-      if (auto* s = std::get_if<std::string>(&f)) *s = (*s == std::string(a)) ? std::string(b) : std::string(a);
+      if (auto* s = std::get_if<std::string>(&f))
+        *s = (*s == std::string(a)) ? std::string(b) : std::string(a);
     }
     SHIM_FUZZ_CHECK(Compare(t, t2) == MemCompare(key, Encode(t2)));
   }

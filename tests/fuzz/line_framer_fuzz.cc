@@ -67,7 +67,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t at = 0; at < stream.size();) {
     // Chunks of 1..64 bytes, sometimes the whole rest.
     const uint32_t r = NextRandom(seed);
-    const size_t len = r % 8 == 0 ? stream.size() - at : std::min<size_t>(1 + r % 64, stream.size() - at);
+    const size_t len =
+        r % 8 == 0 ? stream.size() - at : std::min<size_t>(1 + r % 64, stream.size() - at);
     const std::string_view chunk = stream.substr(at, len);
     framer.Feed(chunk);
     while (auto piece = framer.Next()) {
@@ -81,13 +82,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         SHIM_FUZZ_CHECK(want.line.substr(0, piece->bytes.size()) == piece->bytes);
       }
     }
-    for (size_t nl = chunk.find('\n'); nl != std::string_view::npos; nl = chunk.find('\n', nl + 1)) {
+    for (size_t nl = chunk.find('\n'); nl != std::string_view::npos;
+         nl = chunk.find('\n', nl + 1)) {
       line_start = at + nl + 1;
     }
     at += len;
     SHIM_FUZZ_CHECK(framer.buffered_bytes() <= max);
     SHIM_FUZZ_CHECK(framer.line_open() == (at > line_start));
-    SHIM_FUZZ_CHECK(framer.open_line_began_in_chunk() == (at > line_start && line_start >= at - len));
+    SHIM_FUZZ_CHECK(framer.open_line_began_in_chunk() ==
+                    (at > line_start && line_start >= at - len));
   }
   SHIM_FUZZ_CHECK(next == expected.size());
   const size_t tail = stream.size() - line_start;

@@ -27,10 +27,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "base/json_text.h"
 #include "engine/client.h"
@@ -66,8 +65,9 @@ class FuzzClient final : public shim::engine::Client {
   std::abort();
 }
 
-constexpr const char* kMethods[] = {"initialize", "ping", "tools/list", "tools/call", "logging/setLevel",
-                                    "notifications/initialized"};
+constexpr const char* kMethods[] = {"initialize",       "ping",
+                                    "tools/list",       "tools/call",
+                                    "logging/setLevel", "notifications/initialized"};
 
 // Byte 0's clock step (see the top).
 void MoveClock(shim::fuzz::FuzzEngine& fe, uint8_t byte0) {
@@ -97,7 +97,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (method == "tools/call" && tool_index != 255) {
     params = json{{"name", tools[tool_index % tools.size()].name}, {"arguments", body}};
   }
-  json envelope = {{"jsonrpc", "2.0"}, {"id", static_cast<int>(next_client)}, {"method", method}, {"params", params}};
+  json envelope = {{"jsonrpc", "2.0"},
+                   {"id", static_cast<int>(next_client)},
+                   {"method", method},
+                   {"params", params}};
   if (method.rfind("notifications/", 0) == 0) envelope.erase("id");
 
   std::string error;
@@ -131,7 +134,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (r.contains("result") == r.contains("error")) Fail("a response needs result xor error", r);
   if (method == "tools/call" && r.contains("result")) {
     const json& res = r["result"];
-    if (!res.is_object() || !res.contains("content") || !res.contains("isError")) Fail("a tool result without content/isError", r);
+    if (!res.is_object() || !res.contains("content") || !res.contains("isError"))
+      Fail("a tool result without content/isError", r);
   }
   return 0;
 }

@@ -65,15 +65,18 @@ int main(int argc, char** argv) {
   size_t bytes = 0;
   for (const fs::path& path : inputs) {
     std::ifstream in(path, std::ios::binary);
-    const std::vector<char> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::vector<char> data((std::istreambuf_iterator<char>(in)),
+                                 std::istreambuf_iterator<char>());
     if (in.bad()) {
       std::fprintf(stderr, "fuzz replay: cannot read %s\n", path.c_str());
       return 2;
     }
-    std::fprintf(stderr, "fuzz replay: %s\n", path.c_str());  // the last line names a crashing input
+    std::fprintf(stderr, "fuzz replay: %s\n",
+                 path.c_str());  // the last line names a crashing input
     LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(data.data()), data.size());
     bytes += data.size();
   }
-  std::printf("fuzz replay: %zu inputs (%zu bytes), no crash, no failed check\n", inputs.size(), bytes);
+  std::printf("fuzz replay: %zu inputs (%zu bytes), no crash, no failed check\n", inputs.size(),
+              bytes);
   return 0;
 }

@@ -1,13 +1,13 @@
 // LineFramer: the line splitting every Session runs (net/line_framer.h).
 #include "net/line_framer.h"
 
+#include <gtest/gtest.h>
+
 #include <optional>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace shim::net {
 namespace {
@@ -38,7 +38,8 @@ std::optional<LineFramer::Piece> FeedLineInTwoChunks(LineFramer& framer, std::st
 }
 
 // Feeds `input` in chunks cut at `cuts` (ascending offsets).
-std::vector<std::string> FrameInChunks(std::string_view input, size_t max, const std::vector<size_t>& cuts) {
+std::vector<std::string> FrameInChunks(std::string_view input, size_t max,
+                                       const std::vector<size_t>& cuts) {
   LineFramer framer(max);
   std::vector<std::string> out;
   size_t at = 0;
@@ -66,7 +67,8 @@ TEST(LineFramerTest, KeepsAnUnfinishedLineAcrossChunks) {
   EXPECT_TRUE(framer.open_line_began_in_chunk());
   EXPECT_EQ(framer.buffered_bytes(), 6u);
   FeedUnfinished(framer, "1");
-  EXPECT_FALSE(framer.open_line_began_in_chunk()) << "more bytes of the same line do not restart its clock";
+  EXPECT_FALSE(framer.open_line_began_in_chunk())
+      << "more bytes of the same line do not restart its clock";
   framer.Feed("}\nnext");
   EXPECT_EQ(Drain(framer), (std::vector<std::string>{"L:{\"id\":1}"}));
   EXPECT_TRUE(framer.line_open());

@@ -2,13 +2,13 @@
 // with which flags, and that docs/protocol.md documents exactly its methods.
 #include "net/method_table.h"
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "engine/clock.h"
 #include "engine/engine.h"
@@ -23,8 +23,9 @@ namespace {
 class MethodTableTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(host_, testing::SyncHost::OpenAt(dir_.Sub("data"), &clock_,
-                                                          [](const std::string& what) { ADD_FAILURE() << what; }));
+    ASSERT_OK_AND_ASSIGN(
+        host_, testing::SyncHost::OpenAt(dir_.Sub("data"), &clock_,
+                                         [](const std::string& what) { ADD_FAILURE() << what; }));
     table_ = std::make_unique<MethodTable>(host_->engine());
   }
 
@@ -52,7 +53,8 @@ TEST_F(MethodTableTest, EveryEngineMethodIsServedByTheEngineWithItsTraits) {
 }
 
 TEST_F(MethodTableTest, OnlySysAuthComesBeforeAuthAndTheServerAnswersTheSysMethodsItHolds) {
-  for (const MethodEntry* e : table_->All()) EXPECT_EQ(e->before_auth, e->name == "sys.auth") << e->name;
+  for (const MethodEntry* e : table_->All())
+    EXPECT_EQ(e->before_auth, e->name == "sys.auth") << e->name;
   for (const char* m : {"sys.auth", "sys.info", "sys.stats"}) {
     ASSERT_NE(table_->Find(m), nullptr) << m;
     EXPECT_EQ(table_->Find(m)->home, MethodHome::kServer) << m;
@@ -80,7 +82,8 @@ TEST_F(MethodTableTest, McpMethodsAndAnyNotificationGoToTheAdapter) {
 }
 
 TEST_F(MethodTableTest, UnknownNamesAreNotFound) {
-  for (const char* m : {"", "state", "state.get.x", "server/discover", "notifications", "STATE.GET", "sys.auth "}) {
+  for (const char* m :
+       {"", "state", "state.get.x", "server/discover", "notifications", "STATE.GET", "sys.auth "}) {
     EXPECT_EQ(table_->Find(m), nullptr) << m;
   }
 }
@@ -89,7 +92,8 @@ TEST_F(MethodTableTest, UnknownNamesAreNotFound) {
 // backquoted names, outside "## Notifications" (server-to-client messages,
 // not methods).
 std::set<std::string> DocumentedMethods() {
-  const auto path = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "docs" / "protocol.md";
+  const auto path = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() /
+                    "docs" / "protocol.md";
   std::ifstream in(path);
   EXPECT_TRUE(in) << "cannot read " << path;
   std::set<std::string> names;
@@ -99,7 +103,8 @@ std::set<std::string> DocumentedMethods() {
   while (std::getline(in, line)) {
     if (line.starts_with("## ")) notifications = line.starts_with("## Notifications");
     if (notifications || !line.starts_with("### ")) continue;
-    for (std::sregex_iterator it(line.begin(), line.end(), quoted), end; it != end; ++it) names.insert((*it)[1]);
+    for (std::sregex_iterator it(line.begin(), line.end(), quoted), end; it != end; ++it)
+      names.insert((*it)[1]);
   }
   return names;
 }
@@ -109,8 +114,10 @@ TEST_F(MethodTableTest, ProtocolDocDocumentsEveryMethodOfTheTableAndNothingElse)
   ASSERT_FALSE(documented.empty());
   std::set<std::string> served;
   for (const MethodEntry* e : table_->All()) served.insert(e->name);
-  for (const std::string& m : served) EXPECT_TRUE(documented.count(m)) << m << " is served but not documented";
-  for (const std::string& m : documented) EXPECT_TRUE(served.count(m)) << m << " is documented but not served";
+  for (const std::string& m : served)
+    EXPECT_TRUE(documented.count(m)) << m << " is served but not documented";
+  for (const std::string& m : documented)
+    EXPECT_TRUE(served.count(m)) << m << " is documented but not served";
 }
 
 }  // namespace

@@ -1,10 +1,10 @@
 // The general path's reading of a request line (ReadRequestLine +
 // ParseRequest) and the envelope encoders: ids exact, nesting bounded the
 // same way as on the fast path, errors encoded as their documents would be.
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "engine/json_parse.h"
 #include "net/jsonrpc.h"
@@ -32,11 +32,15 @@ TEST(RequestLineTest, NumberIdsAreKeptExactly) {
     const Request req = Read(R"({"jsonrpc":"2.0","id":)" + id + R"(,"method":"m"})");
     EXPECT_TRUE(req.has_id);
     EXPECT_EQ(req.id.text(), id);
-    EXPECT_EQ(EncodeResultLine(req.id, json(1)), R"({"id":)" + id + R"(,"jsonrpc":"2.0","result":1})" "\n");
-    EXPECT_EQ(IdFromLine(R"({"jsonrpc":"2.0","id":)" + id + R"(,"method":"m")").text(), id) << "an unfinished line";
+    EXPECT_EQ(EncodeResultLine(req.id, json(1)), R"({"id":)" + id +
+                                                     R"(,"jsonrpc":"2.0","result":1})"
+                                                     "\n");
+    EXPECT_EQ(IdFromLine(R"({"jsonrpc":"2.0","id":)" + id + R"(,"method":"m")").text(), id)
+        << "an unfinished line";
   }
   // Integers within 64 bits and strings: their canonical text.
-  EXPECT_EQ(Read(R"({"jsonrpc":"2.0","id":18446744073709551615,"method":"m"})").id.text(), "18446744073709551615");
+  EXPECT_EQ(Read(R"({"jsonrpc":"2.0","id":18446744073709551615,"method":"m"})").id.text(),
+            "18446744073709551615");
   EXPECT_EQ(Read(R"({"jsonrpc":"2.0","id":"a\u0062","method":"m"})").id.text(), "\"ab\"");
   EXPECT_EQ(Read(R"({"jsonrpc":"2.0","id":null,"method":"m"})").id.text(), "null");
   // Of duplicate ids the last counts, as in the document.
@@ -75,7 +79,8 @@ TEST(RequestLineTest, NestingIsBoundedAlikeOnBothPaths) {
     EXPECT_EQ(read.status.code(), StatusCode::kTooLarge);
     EXPECT_EQ(read.status.details()["limit"], kMaxJsonDepth);
     EXPECT_TRUE(read.message.is_discarded());
-    EXPECT_FALSE(ParseSimpleRequest(line(depth)).has_value()) << "the fast path must decline it too";
+    EXPECT_FALSE(ParseSimpleRequest(line(depth)).has_value())
+        << "the fast path must decline it too";
     EXPECT_EQ(IdFromLine(line(depth)).text(), "1");
   }
   // The id after the deep part is still found.
@@ -87,14 +92,18 @@ TEST(RequestLineTest, NestingIsBoundedAlikeOnBothPaths) {
 }
 
 TEST(RequestLineTest, LongIntegersOutsideTheIdAreRefused) {
-  RequestLine read = ReadRequestLine(R"({"jsonrpc":"2.0","id":5,"method":"m","params":{"n":123456789012345678901234567890}})");
+  RequestLine read = ReadRequestLine(
+      R"({"jsonrpc":"2.0","id":5,"method":"m","params":{"n":123456789012345678901234567890}})");
   EXPECT_FALSE(read.syntax_error);
   EXPECT_EQ(read.status.code(), StatusCode::kInvalidParams);
   EXPECT_NE(read.status.message().find("as a string"), std::string::npos) << read.status.message();
-  EXPECT_FALSE(ParseSimpleRequest(R"({"jsonrpc":"2.0","id":5,"method":"m","params":{"n":123456789012345678901234567890}})"));
+  EXPECT_FALSE(ParseSimpleRequest(
+      R"({"jsonrpc":"2.0","id":5,"method":"m","params":{"n":123456789012345678901234567890}})"));
   // ... and a long-integer id is not exempt anywhere else in the line.
-  EXPECT_FALSE(ReadRequestLine(R"({"jsonrpc":"2.0","id":1,"method":"m","params":{"id":123456789012345678901234567890}})")
-                   .status.ok());
+  EXPECT_FALSE(
+      ReadRequestLine(
+          R"({"jsonrpc":"2.0","id":1,"method":"m","params":{"id":123456789012345678901234567890}})")
+          .status.ok());
 }
 
 // The line encoders write what EncodeLine of the envelope document writes.
@@ -104,18 +113,25 @@ TEST(RequestLineTest, ErrorLinesAreTheDocumentsEncoded) {
     const Status s(StatusCode::kTooLarge, "too \"big\"", {{"limit", 512}});
     json doc = {{"jsonrpc", "2.0"},
                 {"id", id},
-                {"error", {{"code", 1008}, {"message", "too \"big\""}, {"data", {{"limit", 512}, {"reason", "TOO_LARGE"}}}}}};
+                {"error",
+                 {{"code", 1008},
+                  {"message", "too \"big\""},
+                  {"data", {{"limit", 512}, {"reason", "TOO_LARGE"}}}}}};
     EXPECT_EQ(EncodeErrorLine(rid, s), EncodeLine(doc));
-    json protocol = {{"jsonrpc", "2.0"},
-                     {"id", id},
-                     {"error", {{"code", -32601}, {"message", "unknown"}, {"data", {{"reason", "METHOD_NOT_FOUND"}}}}}};
-    EXPECT_EQ(EncodeErrorLine(rid, Status(StatusCode::kMethodNotFound, "unknown")), EncodeLine(protocol));
+    json protocol = {
+        {"jsonrpc", "2.0"},
+        {"id", id},
+        {"error",
+         {{"code", -32601}, {"message", "unknown"}, {"data", {{"reason", "METHOD_NOT_FOUND"}}}}}};
+    EXPECT_EQ(EncodeErrorLine(rid, Status(StatusCode::kMethodNotFound, "unknown")),
+              EncodeLine(protocol));
   }
 }
 
 TEST(RequestLineTest, BatchRepliesJoinIntoOneArrayWithoutNotifications) {
   const std::string a = EncodeResultLine(RequestId::FromJson(1), json{{"ok", true}});
-  const std::string b = EncodeErrorLine(RequestId::FromJson("x"), Status(StatusCode::kInvalidRequest, "no"));
+  const std::string b =
+      EncodeErrorLine(RequestId::FromJson("x"), Status(StatusCode::kInvalidRequest, "no"));
   const std::string joined = JoinBatchReplies({a, std::string(), b});
   ASSERT_FALSE(joined.empty());
   EXPECT_EQ(joined.back(), '\n');

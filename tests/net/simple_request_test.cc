@@ -3,14 +3,14 @@
 // EncodeResultLine with the envelope document's EncodeLine byte for byte.
 #include "net/simple_request.h"
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "tests/support/test_seed.h"
 
@@ -40,7 +40,8 @@ void ExpectAgrees(std::string_view line) {
   std::optional<Request> fast = ParseSimpleRequest(line);
   if (!fast) return;
   std::optional<Request> general = GeneralPath(line);
-  ASSERT_TRUE(general.has_value()) << "accepted, but the general path answers with an error: " << line;
+  ASSERT_TRUE(general.has_value())
+      << "accepted, but the general path answers with an error: " << line;
   EXPECT_EQ(fast->has_id, general->has_id) << line;
   EXPECT_EQ(fast->id.text(), general->id.text()) << line;
   EXPECT_EQ(fast->method, general->method) << line;
@@ -54,7 +55,8 @@ TEST(SimpleRequestTest, TakesTheCommonShapes) {
       R"({"jsonrpc":"2.0","id":12,"method":"state.set","params":{"key":"k","value":{"a":[1,"}",{"b":"\"{"}]}}})",
       R"({"id":"req-7","method":"sys.ping","jsonrpc":"2.0"})",
       R"(  { "jsonrpc" : "2.0" , "id" : -3 , "method" : "sys.ping" , "params" : null }  )",
-      "{\"jsonrpc\":\"2.0\",\t\"method\":\"pubsub.publish\",\"params\":{\"channel\":\"c\",\"data\":\"caf\xc3\xa9\"}}",
+      "{\"jsonrpc\":\"2.0\",\t\"method\":\"pubsub.publish\",\"params\":{\"channel\":\"c\",\"data\":"
+      "\"caf\xc3\xa9\"}}",
       R"({"jsonrpc":"2.0","id":null,"method":"sys.ping"})",
       R"({"jsonrpc":"2.0","id":0,"method":"x","params":{}})",
       R"({"jsonrpc":"2.0","id":-0,"method":"x"})",
@@ -75,10 +77,12 @@ TEST(SimpleRequestTest, TakesTheCommonShapes) {
     EXPECT_TRUE(ParseSimpleRequest(line).has_value()) << line;
     ExpectAgrees(line);
   }
-  auto dup = ParseSimpleRequest(R"({"jsonrpc":"2.0","id":1,"method":"x","params":{"k":"a","k":"b"}})");
+  auto dup =
+      ParseSimpleRequest(R"({"jsonrpc":"2.0","id":1,"method":"x","params":{"k":"a","k":"b"}})");
   ASSERT_TRUE(dup.has_value());
   EXPECT_EQ(dup->params, (json{{"k", "b"}})) << "nlohmann keeps the last of duplicate keys";
-  auto req = ParseSimpleRequest(R"({"jsonrpc":"2.0","id":7,"method":"state.get","params":{"key":"k"}})");
+  auto req =
+      ParseSimpleRequest(R"({"jsonrpc":"2.0","id":7,"method":"state.get","params":{"key":"k"}})");
   ASSERT_TRUE(req.has_value());
   EXPECT_TRUE(req->has_id);
   EXPECT_EQ(req->id.text(), "7");
@@ -147,7 +151,8 @@ TEST(SimpleRequestTest, LeavesEverythingElseToTheGeneralPath) {
 // mutations of them: whatever the fast path accepts, the general path must
 // read the same way.
 TEST(SimpleRequestTest, AgreesWithTheGeneralPathOnMutatedCorpusLines) {
-  const auto dir = std::filesystem::path(__FILE__).parent_path().parent_path() / "fuzz" / "corpus" / "jsonrpc_fuzz";
+  const auto dir = std::filesystem::path(__FILE__).parent_path().parent_path() / "fuzz" / "corpus" /
+                   "jsonrpc_fuzz";
   std::vector<std::string> lines;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     std::ifstream in(entry.path(), std::ios::binary);
@@ -159,7 +164,8 @@ TEST(SimpleRequestTest, AgreesWithTheGeneralPathOnMutatedCorpusLines) {
   size_t accepted_mutations = 0;
   SHIM_TEST_SEED_TRACE(seed, 7);
   std::mt19937 rng(seed);
-  const std::string alphabet = "{}[]\":,\\ \t-.0123456789eEnulltrfasjonrpcidmethodparams\x01\xc3\xa9\xff";
+  const std::string alphabet =
+      "{}[]\":,\\ \t-.0123456789eEnulltrfasjonrpcidmethodparams\x01\xc3\xa9\xff";
   for (const std::string& original : lines) {
     if (ParseSimpleRequest(original)) ++accepted;
     ExpectAgrees(original);
@@ -170,9 +176,15 @@ TEST(SimpleRequestTest, AgreesWithTheGeneralPathOnMutatedCorpusLines) {
         const size_t at = rng() % line.size();
         const char c = alphabet[rng() % alphabet.size()];
         switch (rng() % 3) {
-          case 0: line.erase(at, 1); break;
-          case 1: line.insert(line.begin() + static_cast<std::ptrdiff_t>(at), c); break;
-          default: line[at] = c; break;
+          case 0:
+            line.erase(at, 1);
+            break;
+          case 1:
+            line.insert(line.begin() + static_cast<std::ptrdiff_t>(at), c);
+            break;
+          default:
+            line[at] = c;
+            break;
         }
       }
       if (ParseSimpleRequest(line)) ++accepted_mutations;
@@ -187,7 +199,8 @@ TEST(SimpleRequestTest, AgreesWithTheGeneralPathOnMutatedCorpusLines) {
 }
 
 TEST(SimpleRequestTest, ResultLineIsTheEnvelopeEncodedByteForByte) {
-  const std::vector<json> ids = {1, -5, 18446744073709551615ull, "req-1", "caf\xc3\xa9", nullptr, 1.5};
+  const std::vector<json> ids = {1,       -5, 18446744073709551615ull, "req-1", "caf\xc3\xa9",
+                                 nullptr, 1.5};
   const std::vector<json> results = {
       json{{"version", 1}, {"revision", 2}},
       nullptr,
@@ -198,7 +211,8 @@ TEST(SimpleRequestTest, ResultLineIsTheEnvelopeEncodedByteForByte) {
   };
   for (const json& id : ids) {
     for (const json& result : results) {
-      EXPECT_EQ(EncodeResultLine(RequestId::FromJson(id), result), EncodeLine(ResultEnvelope(id, result)));
+      EXPECT_EQ(EncodeResultLine(RequestId::FromJson(id), result),
+                EncodeLine(ResultEnvelope(id, result)));
     }
   }
 }
@@ -210,7 +224,8 @@ TEST(SimpleRequestTest, NotificationLineFromEncodedParamsIsTheEnvelopeByteForByt
       json::object(),
   };
   for (const json& p : params) {
-    EXPECT_EQ(EncodeNotificationLine("pubsub.message", p.dump()), EncodeLine(Notification("pubsub.message", p)));
+    EXPECT_EQ(EncodeNotificationLine("pubsub.message", p.dump()),
+              EncodeLine(Notification("pubsub.message", p)));
   }
 }
 
@@ -224,7 +239,8 @@ TEST(SimpleRequestTest, ResultLineFromEncodedResultIsTheLineOfTheDocumentByteFor
     for (const json& r : results) {
       const RequestId rid = RequestId::FromJson(id);
       EXPECT_EQ(EncodeResultLine(rid, std::string_view(r.dump())), EncodeResultLine(rid, r));
-      EXPECT_EQ(EncodeResultLine(rid, std::string_view(r.dump())), EncodeLine(ResultEnvelope(id, r)));
+      EXPECT_EQ(EncodeResultLine(rid, std::string_view(r.dump())),
+                EncodeLine(ResultEnvelope(id, r)));
     }
   }
 }

@@ -1,9 +1,9 @@
 #include "storage/key_codec.h"
 
+#include <gtest/gtest.h>
+
 #include <random>
 #include <tuple>
-
-#include <gtest/gtest.h>
 
 #include "tests/support/test_seed.h"
 
@@ -21,13 +21,19 @@ std::string RandomString(std::mt19937_64& rng) {
 }
 
 int64_t RandomI64(std::mt19937_64& rng) {
-  static const int64_t kEdges[] = {INT64_MIN, INT64_MIN + 1, -256, -1, 0, 1, 255, 256, INT64_MAX - 1, INT64_MAX};
+  static const int64_t kEdges[] = {INT64_MIN, INT64_MIN + 1, -256,          -1,       0, 1,
+                                   255,       256,           INT64_MAX - 1, INT64_MAX};
   if (rng() % 3 == 0) return kEdges[rng() % std::size(kEdges)];
   return static_cast<int64_t>(rng());
 }
 
 std::string Encode(const std::tuple<std::string, int64_t, uint64_t, std::string>& t) {
-  return KeyEncoder(KeyTag::kKv).Str(std::get<0>(t)).I64(std::get<1>(t)).U64(std::get<2>(t)).Str(std::get<3>(t)).key();
+  return KeyEncoder(KeyTag::kKv)
+      .Str(std::get<0>(t))
+      .I64(std::get<1>(t))
+      .U64(std::get<2>(t))
+      .Str(std::get<3>(t))
+      .key();
 }
 
 TEST(KeyCodecTest, EncodedOrderMatchesTupleOrderForRandomValues) {
@@ -49,10 +55,12 @@ TEST(KeyCodecTest, IntegersSortNumerically) {
   std::mt19937_64 rng(seed);
   for (int i = 0; i < 100'000; ++i) {
     int64_t a = RandomI64(rng), b = RandomI64(rng);
-    std::string ea = KeyEncoder(KeyTag::kMeta).I64(a).key(), eb = KeyEncoder(KeyTag::kMeta).I64(b).key();
+    std::string ea = KeyEncoder(KeyTag::kMeta).I64(a).key(),
+                eb = KeyEncoder(KeyTag::kMeta).I64(b).key();
     ASSERT_EQ(a < b, ea < eb) << a << " vs " << b;
     uint64_t ua = rng(), ub = rng() >> (rng() % 64);
-    ASSERT_EQ(ua < ub, KeyEncoder(KeyTag::kMeta).U64(ua).key() < KeyEncoder(KeyTag::kMeta).U64(ub).key());
+    ASSERT_EQ(ua < ub,
+              KeyEncoder(KeyTag::kMeta).U64(ua).key() < KeyEncoder(KeyTag::kMeta).U64(ub).key());
   }
 }
 

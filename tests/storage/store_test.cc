@@ -2,17 +2,17 @@
 // batches; and the store-wide revision kept by the engine across reopen.
 #include "storage/store.h"
 
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
 
 #include "engine/clock.h"
 #include "engine/engine.h"
@@ -26,7 +26,8 @@ using KV = std::vector<std::pair<std::string, std::string>>;
 
 std::vector<Family> AllFamilies() {
   std::vector<Family> out;
-  for (size_t i = 0; i < static_cast<size_t>(Family::kCount); ++i) out.push_back(static_cast<Family>(i));
+  for (size_t i = 0; i < static_cast<size_t>(Family::kCount); ++i)
+    out.push_back(static_cast<Family>(i));
   return out;
 }
 
@@ -113,7 +114,8 @@ TEST_F(StoreTest, ScanHonoursBoundsOrderAndEarlyStop) {
   EXPECT_TRUE(ScanAll(Family::kKv, "f").empty());
 
   int seen = 0;
-  ASSERT_OK(store_->Scan(Family::kKv, "", "", [&](std::string_view, std::string_view) { return ++seen < 2; }));
+  ASSERT_OK(store_->Scan(Family::kKv, "", "",
+                         [&](std::string_view, std::string_view) { return ++seen < 2; }));
   EXPECT_EQ(seen, 2) << "Scan stops when fn returns false";
 }
 
@@ -123,7 +125,8 @@ TEST_F(StoreTest, ReopenKeepsEverything) {
     WriteBatch b(*store_);
     for (Family f : AllFamilies()) {
       for (int i = 0; i < 50; ++i) {
-        b.Put(f, "k" + std::to_string(round) + "_" + std::to_string(i), std::string(100, char('a' + i % 26)));
+        b.Put(f, "k" + std::to_string(round) + "_" + std::to_string(i),
+              std::string(100, char('a' + i % 26)));
       }
     }
     ASSERT_OK(store_->Commit(b));
@@ -183,7 +186,8 @@ TEST_F(StoreTest, EachDurabilityModeOpensCommitsAndKeepsDataAcrossCleanReopen) {
     }
     o.durability = Durability::kSync;
     ASSERT_OK_AND_ASSIGN(auto reopened, Store::Open(o));
-    for (int i = 0; i < 10; ++i) EXPECT_EQ(ReadKv(*reopened, "k" + std::to_string(i)), std::string(DurabilityName(d)));
+    for (int i = 0; i < 10; ++i)
+      EXPECT_EQ(ReadKv(*reopened, "k" + std::to_string(i)), std::string(DurabilityName(d)));
     auto cp = reopened->Get(Family::kCheckpoints, "cp");
     ASSERT_OK(cp);
     EXPECT_EQ(cp.value(), std::string("data"));
@@ -209,8 +213,8 @@ TEST_F(StoreTest, BatchWithDeleteRangeAndPutsInSeveralFamiliesAppliesAtomically)
   }
 
   WriteBatch b(*store_);
-  b.DeleteRange(Family::kKv, "b", "e");   // removes b, c, d
-  b.Put(Family::kKv, "c", "new");         // later in the batch: survives the range delete
+  b.DeleteRange(Family::kKv, "b", "e");  // removes b, c, d
+  b.Put(Family::kKv, "c", "new");        // later in the batch: survives the range delete
   b.Put(Family::kMeta, "revision", "7");
   b.Put(Family::kChannelLog, "log2", "new");
   b.Delete(Family::kChannelLog, "log1");
@@ -260,7 +264,8 @@ TEST_F(StoreTest, ErrorIfExistsRefusesAnExistingStore) {
 TEST_F(StoreTest, RocksDbLogsThroughShimLogAndKeepsNoLogFileOnTheDataDisk) {
   auto lines = std::make_shared<std::ostringstream>();
   auto previous = spdlog::default_logger();
-  auto capture = std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(*lines));
+  auto capture = std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(*lines));
   capture->set_level(spdlog::level::debug);
   spdlog::set_default_logger(capture);
   Open();
@@ -268,9 +273,11 @@ TEST_F(StoreTest, RocksDbLogsThroughShimLogAndKeepsNoLogFileOnTheDataDisk) {
   spdlog::set_default_logger(previous);
   ASSERT_FALSE(HasFatalFailure());
 
-  EXPECT_NE(lines->str().find("rocksdb: "), std::string::npos) << "RocksDB logged nothing through spdlog";
+  EXPECT_NE(lines->str().find("rocksdb: "), std::string::npos)
+      << "RocksDB logged nothing through spdlog";
   for (const auto& entry : std::filesystem::directory_iterator(dir_.Sub("db"))) {
-    EXPECT_NE(entry.path().filename().string().rfind("LOG", 0), 0u) << "RocksDB wrote " << entry.path();
+    EXPECT_NE(entry.path().filename().string().rfind("LOG", 0), 0u)
+        << "RocksDB wrote " << entry.path();
   }
 }
 
@@ -297,7 +304,8 @@ class RevisionTest : public ::testing::Test {
   // Executes one write and commits its group; returns the reply.
   nlohmann::json Write(const std::string& method, nlohmann::json params) {
     std::optional<Result<nlohmann::json>> reply;
-    engine_->Execute(method, std::move(params), nullptr, [&](Result<nlohmann::json> r) { reply = std::move(r); });
+    engine_->Execute(method, std::move(params), nullptr,
+                     [&](Result<nlohmann::json> r) { reply = std::move(r); });
     EXPECT_TRUE(engine_->ReadyToSeal());
     auto group = engine_->Seal();
     Status s = group->Write();
@@ -324,8 +332,9 @@ TEST_F(RevisionTest, RevisionNeverGoesDownAcrossReopenAndKeepsGrowing) {
   for (int cycle = 0; cycle < 3; ++cycle) {
     SCOPED_TRACE("cycle " + std::to_string(cycle));
     for (int i = 0; i < 4; ++i) {
-      nlohmann::json r = i % 2 ? Write("state.set", {{"key", "k" + std::to_string(i)}, {"value", i}})
-                               : Write("pubsub.publish", {{"channel", "c"}, {"data", i}});
+      nlohmann::json r = i % 2
+                             ? Write("state.set", {{"key", "k" + std::to_string(i)}, {"value", i}})
+                             : Write("pubsub.publish", {{"channel", "c"}, {"data", i}});
       const uint64_t rev = engine_->revision();
       EXPECT_GT(rev, last);
       if (r.contains("revision")) {

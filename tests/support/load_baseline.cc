@@ -2,9 +2,8 @@
 
 #include <chrono>
 #include <cstdio>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "net/line_client.h"
 
@@ -36,7 +35,8 @@ int64_t WorstRoundTripMs(net::LineClient& client) {
   int64_t worst = 0;
   for (int i = 0; i < 20; ++i) {
     const auto start = Clock::now();
-    auto r = client.Call("state.set", {{"key", "load-baseline/" + std::to_string(i)}, {"value", i}}, 60'000);
+    auto r = client.Call("state.set", {{"key", "load-baseline/" + std::to_string(i)}, {"value", i}},
+                         60'000);
     // A failed probe says nothing about the load; the test's own calls report the failure.
     if (r.ok()) worst = std::max(worst, MsBetween(start, Clock::now()));
   }
@@ -45,7 +45,8 @@ int64_t WorstRoundTripMs(net::LineClient& client) {
 
 void Print(const LoadBaseline& b, bool with_server) {
   std::printf("[ load ] worst wakeup lateness %lld ms", static_cast<long long>(b.wakeup_late_ms));
-  if (with_server) std::printf(", worst durable round trip %lld ms", static_cast<long long>(b.round_trip_ms));
+  if (with_server)
+    std::printf(", worst durable round trip %lld ms", static_cast<long long>(b.round_trip_ms));
   std::printf("\n");
 }
 

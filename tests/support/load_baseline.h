@@ -29,7 +29,9 @@ struct LoadBaseline {
   int64_t step_ms() const { return std::max<int64_t>(1, wakeup_late_ms + round_trip_ms); }
   // A window for `steps` slow steps, never below `floor_ms` (the window
   // that holds on a quiet machine).
-  int64_t Window(int64_t floor_ms, int steps) const { return std::max<int64_t>(floor_ms, steps * step_ms()); }
+  int64_t Window(int64_t floor_ms, int steps) const {
+    return std::max<int64_t>(floor_ms, steps * step_ms());
+  }
 };
 
 // Measures the wakeup lateness only (before a server is started, e.g. to

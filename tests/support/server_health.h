@@ -4,11 +4,11 @@
 // every case (OneServerSuite).
 #pragma once
 
-#include <atomic>
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <atomic>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "tests/support/server_process.h"
 #include "tests/support/test_util.h"
@@ -22,7 +22,8 @@ inline void ExpectHealthy(const ServerProcess& server, int timeout_ms = 5000) {
   ASSERT_OK_AND_ASSIGN(json ping, client->Call("sys.ping", json::object(), timeout_ms));
   EXPECT_EQ(ping["pong"], true);
   const std::string key = "health/" + std::to_string(probe++);
-  ASSERT_OK_AND_ASSIGN(json set, client->Call("state.set", {{"key", key}, {"value", {{"ok", key}}}}, timeout_ms));
+  ASSERT_OK_AND_ASSIGN(
+      json set, client->Call("state.set", {{"key", key}, {"value", {{"ok", key}}}}, timeout_ms));
   EXPECT_EQ(set["version"], 1);
   EXPECT_GT(set["revision"].get<uint64_t>(), 0u);
   ASSERT_OK_AND_ASSIGN(json get, client->Call("state.get", {{"key", key}}, timeout_ms));

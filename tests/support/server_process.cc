@@ -18,7 +18,9 @@
 namespace shim::testing {
 namespace {
 // waitpid's status as a shell would report it.
-int ExitCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+int ExitCode(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 }  // namespace
 
 ServerProcess::ServerProcess(ServerProcessOptions options) : options_(std::move(options)) {
@@ -33,11 +35,12 @@ ServerProcess::~ServerProcess() {
 
 Status ServerProcess::Spawn() {
   if (pid_ > 0) return Status::Internal("already running");
-  std::vector<std::string> args = {"--data", data_dir_, "--socket", socket_path_,
-                                   "--durability", options_.durability};
+  std::vector<std::string> args = {"--data",     data_dir_,      "--socket",
+                                   socket_path_, "--durability", options_.durability};
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::vector<std::string> env = options_.env;
-  if (options_.power_cut_journal) env.push_back(std::string(storage::kPowerCutJournalEnv) + "=" + PowerCutJournalDir());
+  if (options_.power_cut_journal)
+    env.push_back(std::string(storage::kPowerCutJournalEnv) + "=" + PowerCutJournalDir());
   pid_t pid = SpawnServe(args, log_path_, env);
   if (pid < 0) return Status::Internal("fork failed");
   pid_ = pid;
@@ -55,7 +58,8 @@ Status ServerProcess::Start() {
       return Status::Internal("shim serve exited during start-up; see " + log_path_);
     }
     auto client = net::LineClient::ConnectUnix(socket_path_);
-    if (client.ok() && (*client)->Call("sys.ping", nlohmann::json::object(), 2000).ok()) return Status::Ok();
+    if (client.ok() && (*client)->Call("sys.ping", nlohmann::json::object(), 2000).ok())
+      return Status::Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   Kill();
@@ -66,7 +70,8 @@ std::string ServerProcess::PowerCutJournalDir() const { return dir_.Sub("power-c
 
 Result<storage::PowerCutReport> ServerProcess::CutPower() {
   if (pid_ > 0) return Status::Internal("CutPower: the server is still running; Kill() it first");
-  if (!options_.power_cut_journal) return Status::Internal("CutPower: the server ran without power_cut_journal");
+  if (!options_.power_cut_journal)
+    return Status::Internal("CutPower: the server ran without power_cut_journal");
   return storage::ApplyPowerCut(PowerCutJournalDir());
 }
 
@@ -125,7 +130,8 @@ pid_t SpawnServe(const std::vector<std::string>& args, const std::string& log_pa
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string_view entry(*e);
     const std::string_view name = name_of(entry);
-    const bool replaced = std::any_of(env.begin(), env.end(), [&](const std::string& s) { return name_of(s) == name; });
+    const bool replaced = std::any_of(env.begin(), env.end(),
+                                      [&](const std::string& s) { return name_of(s) == name; });
     if (name != "SHIM_AUTH_TOKEN" && !replaced) env_s.emplace_back(entry);
   }
   env_s.insert(env_s.end(), env.begin(), env.end());
@@ -147,7 +153,8 @@ pid_t SpawnServe(const std::vector<std::string>& args, const std::string& log_pa
   ::_exit(127);
 }
 
-int RunServeToExit(const std::vector<std::string>& args, const std::string& log_path, int timeout_ms) {
+int RunServeToExit(const std::vector<std::string>& args, const std::string& log_path,
+                   int timeout_ms) {
   const pid_t pid = SpawnServe(args, log_path);
   if (pid < 0) return -1;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);

@@ -16,7 +16,8 @@ constexpr int kMaxIdleRounds = 100'000;
 }  // namespace
 
 Result<std::unique_ptr<SyncHost>> SyncHost::Open(const storage::StoreOptions& store_options,
-                                                 engine::EngineOptions engine_options, FaultFn on_fault) {
+                                                 engine::EngineOptions engine_options,
+                                                 FaultFn on_fault) {
   auto store = storage::Store::Open(store_options);
   if (!store.ok()) return store.status();
   std::unique_ptr<SyncHost> host(new SyncHost(std::move(store).value(), std::move(on_fault)));
@@ -53,21 +54,23 @@ void SyncHost::Answered(uint64_t request) {
   if (request == applying_) applying_answered_ = true;
 }
 
-void SyncHost::Execute(std::string_view method, nlohmann::json params, std::shared_ptr<engine::Client> client,
-                       engine::ReplyFn reply, engine::EncodedReplyFn reply_encoded) {
+void SyncHost::Execute(std::string_view method, nlohmann::json params,
+                       std::shared_ptr<engine::Client> client, engine::ReplyFn reply,
+                       engine::EncodedReplyFn reply_encoded) {
   Apply(engine_->FindMethod(method), method, std::move(params), std::move(client), std::move(reply),
         std::move(reply_encoded));
 }
 
-void SyncHost::Execute(const engine::Engine::Method& method, std::string_view name, nlohmann::json params,
-                       std::shared_ptr<engine::Client> client, engine::ReplyFn reply,
-                       engine::EncodedReplyFn reply_encoded) {
-  Apply(&method, name, std::move(params), std::move(client), std::move(reply), std::move(reply_encoded));
+void SyncHost::Execute(const engine::Engine::Method& method, std::string_view name,
+                       nlohmann::json params, std::shared_ptr<engine::Client> client,
+                       engine::ReplyFn reply, engine::EncodedReplyFn reply_encoded) {
+  Apply(&method, name, std::move(params), std::move(client), std::move(reply),
+        std::move(reply_encoded));
 }
 
-void SyncHost::Apply(const engine::Engine::Method* method, std::string_view name, nlohmann::json params,
-                     std::shared_ptr<engine::Client> client, engine::ReplyFn reply,
-                     engine::EncodedReplyFn reply_encoded) {
+void SyncHost::Apply(const engine::Engine::Method* method, std::string_view name,
+                     nlohmann::json params, std::shared_ptr<engine::Client> client,
+                     engine::ReplyFn reply, engine::EncodedReplyFn reply_encoded) {
   const uint64_t request = next_request_++;
   engine::ReplyFn noted = [this, request, reply = std::move(reply)](Result<nlohmann::json> r) {
     Answered(request);
@@ -84,16 +87,19 @@ void SyncHost::Apply(const engine::Engine::Method* method, std::string_view name
   applying_ = request;
   applying_answered_ = false;
   if (method) {
-    engine_->Execute(*method, std::move(params), std::move(client), std::move(noted), std::move(noted_encoded));
+    engine_->Execute(*method, std::move(params), std::move(client), std::move(noted),
+                     std::move(noted_encoded));
   } else {
     // Answered INVALID_PARAMS, as the engine answers an unknown method.
-    engine_->Execute(name, std::move(params), std::move(client), std::move(noted), std::move(noted_encoded));
+    engine_->Execute(name, std::move(params), std::move(client), std::move(noted),
+                     std::move(noted_encoded));
   }
   applying_ = 0;
   // Every write counts a revision, so a request that moved it wrote. Whether
   // the write is real shows at the Seal (a request that counted a revision
   // and then failed wrote nothing), hence the check there.
-  if (applying_answered_ && engine_->revision() != revision) answered_before_durable_.emplace_back(name);
+  if (applying_answered_ && engine_->revision() != revision)
+    answered_before_durable_.emplace_back(name);
 }
 
 std::shared_ptr<ReplySlot> SyncHost::Execute(std::string_view method, nlohmann::json params,
@@ -143,7 +149,8 @@ void SyncHost::RunUntilIdle() {
     if (!next || *next > 0) return;
     engine_->RunTimers();
   }
-  on_fault_("groups or due timers still pending after " + std::to_string(kMaxIdleRounds) + " rounds");
+  on_fault_("groups or due timers still pending after " + std::to_string(kMaxIdleRounds) +
+            " rounds");
 }
 
 std::shared_ptr<ReplySlot> SyncHost::Start(std::string_view method, nlohmann::json params,
@@ -157,8 +164,8 @@ Result<nlohmann::json> SyncHost::Call(std::string_view method, nlohmann::json pa
                                       std::shared_ptr<engine::Client> client) {
   std::shared_ptr<ReplySlot> slot = Start(method, std::move(params), std::move(client));
   if (slot->calls != 1) {
-    on_fault_(std::string(method) + " must be answered exactly once, was answered " + std::to_string(slot->calls) +
-              " times");
+    on_fault_(std::string(method) + " must be answered exactly once, was answered " +
+              std::to_string(slot->calls) + " times");
   }
   if (!slot->result) return Status::Internal("no reply to " + std::string(method));
   return std::move(*slot->result);

@@ -20,17 +20,16 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "base/status.h"
 #include "engine/call.h"
 #include "engine/client.h"
 #include "engine/engine.h"
-#include "base/status.h"
 #include "storage/store.h"
 
 namespace shim::testing {
@@ -55,7 +54,8 @@ class SyncHost {
   // here; its clock must outlive the host). Errors: those of Store::Open
   // and Engine::Open.
   static Result<std::unique_ptr<SyncHost>> Open(const storage::StoreOptions& store_options,
-                                                engine::EngineOptions engine_options, FaultFn on_fault);
+                                                engine::EngineOptions engine_options,
+                                                FaultFn on_fault);
   // Open with every option at its default but these: the store at `path`,
   // the engine on `clock` (which must outlive the host).
   static Result<std::unique_ptr<SyncHost>> OpenAt(const std::string& path, engine::Clock* clock,
@@ -74,8 +74,9 @@ class SyncHost {
 
   // Applies one request and commits nothing; `reply` and `reply_encoded`
   // as for Engine::Execute.
-  void Execute(std::string_view method, nlohmann::json params, std::shared_ptr<engine::Client> client,
-               engine::ReplyFn reply, engine::EncodedReplyFn reply_encoded = nullptr);
+  void Execute(std::string_view method, nlohmann::json params,
+               std::shared_ptr<engine::Client> client, engine::ReplyFn reply,
+               engine::EncodedReplyFn reply_encoded = nullptr);
   // As above, for a method already found (net's method table); `name` is
   // what a fault calls it.
   void Execute(const engine::Engine::Method& method, std::string_view name, nlohmann::json params,
@@ -112,7 +113,8 @@ class SyncHost {
   SyncHost(std::unique_ptr<storage::Store> store, FaultFn on_fault);
   // Both Executes: `method` null for one not found by name.
   void Apply(const engine::Engine::Method* method, std::string_view name, nlohmann::json params,
-             std::shared_ptr<engine::Client> client, engine::ReplyFn reply, engine::EncodedReplyFn reply_encoded);
+             std::shared_ptr<engine::Client> client, engine::ReplyFn reply,
+             engine::EncodedReplyFn reply_encoded);
   void Answered(uint64_t request);
 
   std::unique_ptr<storage::Store> store_;

@@ -9,14 +9,14 @@
 //   std::mt19937 rng(seed);
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <random>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace shim::testing {
 
@@ -32,7 +32,8 @@ inline uint32_t TestSeed(std::optional<uint32_t> fallback) {
     seed = std::random_device()();
   }
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::cout << "[ seed ] " << (info ? std::string(info->test_suite_name()) + "." + info->name() : std::string("?"))
+  std::cout << "[ seed ] "
+            << (info ? std::string(info->test_suite_name()) + "." + info->name() : std::string("?"))
             << ": SHIM_TEST_SEED=" << seed << std::endl;
   return seed;
 }
@@ -45,6 +46,6 @@ inline std::string SeedMessage(uint32_t seed) {
 
 // Declares `const uint32_t var` (see TestSeed) and names it in every failure
 // of the enclosing scope.
-#define SHIM_TEST_SEED_TRACE(var, fallback)                     \
-  const uint32_t var = ::shim::testing::TestSeed(fallback);     \
+#define SHIM_TEST_SEED_TRACE(var, fallback)                 \
+  const uint32_t var = ::shim::testing::TestSeed(fallback); \
   SCOPED_TRACE(::shim::testing::SeedMessage(var))

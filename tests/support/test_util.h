@@ -3,29 +3,29 @@
 // reference into it would dangle past the declaration.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <string_view>
 
-#include <gtest/gtest.h>
-
 #include "base/status.h"
 
-#define ASSERT_OK(expr)                                      \
-  do {                                                       \
-    const ::shim::Status shim_s_ = ::shim::testing::AsStatus(expr); \
+#define ASSERT_OK(expr)                                               \
+  do {                                                                \
+    const ::shim::Status shim_s_ = ::shim::testing::AsStatus(expr);   \
     ASSERT_TRUE(shim_s_.ok()) << #expr << ": " << shim_s_.ToString(); \
   } while (0)
 
-#define EXPECT_OK(expr)                                      \
-  do {                                                       \
-    const ::shim::Status shim_s_ = ::shim::testing::AsStatus(expr); \
+#define EXPECT_OK(expr)                                               \
+  do {                                                                \
+    const ::shim::Status shim_s_ = ::shim::testing::AsStatus(expr);   \
     EXPECT_TRUE(shim_s_.ok()) << #expr << ": " << shim_s_.ToString(); \
   } while (0)
 
 // Unwraps a Result<T> into `lhs`, failing the test with the status if not OK.
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                   \
-  auto SHIM_CONCAT(shim_r_, __LINE__) = (expr);                            \
-  ASSERT_TRUE(SHIM_CONCAT(shim_r_, __LINE__).ok())                         \
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                       \
+  auto SHIM_CONCAT(shim_r_, __LINE__) = (expr);                               \
+  ASSERT_TRUE(SHIM_CONCAT(shim_r_, __LINE__).ok())                            \
       << #expr << ": " << SHIM_CONCAT(shim_r_, __LINE__).status().ToString(); \
   lhs = std::move(SHIM_CONCAT(shim_r_, __LINE__)).value()
 
@@ -34,8 +34,8 @@
 // silent skip, unless the environment says SHIM_ALLOW_SKIP=1 (a developer
 // machine without root), which turns it into a skip. `why` may be a
 // stream expression: SHIM_SKIP_OR_FAIL("limit below " << n).
-#define SHIM_SKIP_OR_FAIL(why)                                                                   \
-  do {                                                                                           \
+#define SHIM_SKIP_OR_FAIL(why)                                                                  \
+  do {                                                                                          \
     if (::shim::testing::SkipAllowed()) GTEST_SKIP() << why << " (skipped: SHIM_ALLOW_SKIP=1)"; \
     FAIL() << why << ": this test cannot run here; set SHIM_ALLOW_SKIP=1 to skip it instead";   \
   } while (0)
@@ -65,7 +65,9 @@ inline constexpr long MemoryBoundKiB(long normal_kib) {
   return kSanitized ? normal_kib * 4 + 256 * 1024 : normal_kib;
 }
 // A latency bound in ms: sanitized code runs 2-15x slower.
-inline constexpr long LatencyBoundMs(long normal_ms) { return kSanitized ? normal_ms * 10 : normal_ms; }
+inline constexpr long LatencyBoundMs(long normal_ms) {
+  return kSanitized ? normal_ms * 10 : normal_ms;
+}
 
 // How long a test waits for one reply from a test server before it fails.
 inline constexpr int kCallTimeoutMs = 10'000;
