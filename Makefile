@@ -15,7 +15,7 @@ export UNITY
 # compete for them and break the timing bounds of the tests.
 .NOTPARALLEL:
 
-.PHONY: all deps configure build run test test-optimized test-sanitize test-tsan bench fault-soak fuzz clean
+.PHONY: all deps configure build run test test-optimized test-sanitize test-tsan format format-check bench fault-soak fuzz clean
 
 all: build
 
@@ -35,7 +35,17 @@ run: build
 # the memory and latency bounds are tight), then under ASan+UBSan. This is
 # what CI runs (.ci/run): 884 s from a clean clone on the first 2-core
 # host, 483-550 s on the faster one since.
-test: test-optimized test-sanitize
+test: format-check test-optimized test-sanitize
+
+# Formatting is kept by Debian's clang-format with .clang-format
+# (scripts/format.sh): `make format` reformats every C++ file git tracks;
+# `make format-check`, the first step of `make test`, changes nothing and
+# fails, naming the files, if one is not formatted.
+format: deps
+	@bash scripts/format.sh
+
+format-check: deps
+	@bash scripts/format.sh check
 
 test-optimized: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 600

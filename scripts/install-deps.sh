@@ -9,6 +9,7 @@ packages=(
   librocksdb-dev libboost-dev libboost-system-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libjemalloc-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
+  clang-format
 )
 
 missing=()
