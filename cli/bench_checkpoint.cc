@@ -59,8 +59,7 @@ void CheckpointRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clie
       run, clients, first,
       [&](size_t i, std::string_view line) {
         SerialConnection& c = conns[i];
-        Result<json> r = UnwrapLine(line);
-        if (!r.ok()) run.Error(r.status());
+        Result<json> r = UnwrapLineCountingErrors(run, line);
         if (c.phase == kClosing) return ConnectionLoop::Next{{}, true};
         if (c.phase == kOpening && !r.ok()) {
           done_saving();

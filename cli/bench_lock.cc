@@ -60,8 +60,7 @@ void LockRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clients) {
       run, clients, first,
       [&](size_t i, std::string_view line) {
         SerialConnection& c = conns[i];
-        Result<json> r = UnwrapLine(line);
-        if (!r.ok()) run.Error(r.status());
+        Result<json> r = UnwrapLineCountingErrors(run, line);
         if (c.phase == kAcquiring && r.ok()) {
           h.Record(static_cast<uint64_t>(MicrosSince(c.sent)));
           c.phase = kReleasing;

@@ -84,4 +84,10 @@ Result<json> UnwrapLine(std::string_view line) {
   return net::LineClient::Unwrap(reply.value());
 }
 
+Result<json> UnwrapLineCountingErrors(Run& run, std::string_view line) {
+  Result<json> r = UnwrapLine(line);
+  if (!r.ok()) run.Error(r.status());
+  return r;
+}
+
 }  // namespace shim::cli::bench

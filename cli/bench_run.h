@@ -129,6 +129,8 @@ void RunOnLoop(Run& run, const std::vector<std::unique_ptr<net::LineClient>>& cl
                const net::LatencyHistogram& h);
 // A reply line's result, or its error (also for a line that is not JSON).
 Result<json> UnwrapLine(std::string_view line);
+// UnwrapLine that also counts an error in the run (Run::Error).
+Result<json> UnwrapLineCountingErrors(Run& run, std::string_view line);
 
 // One connection of the lock or checkpoint workload: one request in flight.
 struct SerialConnection {

@@ -26,6 +26,18 @@ class LeaseTest : public EngineTest {
     for (const json& l : list["leases"]) out.push_back(l["lease_id"].get<uint64_t>());
     return out;
   }
+  // An ended lease cannot be kept alive, and neither a key nor a lock can
+  // attach to it.
+  void ExpectNothingAttachesTo(uint64_t lease) {
+    EXPECT_TRUE(FailedWith(Call("lease.keepalive", {{"lease_id", lease}}), StatusCode::kNotFound));
+    EXPECT_TRUE(
+        FailedWith(Call("state.set", {{"key", "ended/key"}, {"value", 1}, {"lease_id", lease}}),
+                   StatusCode::kNotFound));
+    EXPECT_TRUE(FailedWith(
+        Call("lock.acquire",
+             {{"name", "ended/lock"}, {"owner", "o"}, {"ttl_ms", 10}, {"lease_id", lease}}),
+        StatusCode::kNotFound));
+  }
 };
 
 TEST_F(LeaseTest, GrantReturnsIdAndExpiryAndIsListed) {
@@ -148,13 +160,7 @@ TEST_F(LeaseTest, RevokeDeletesItsKeysAndReleasesItsLocks) {
   EXPECT_FALSE(LeaseAlive(lease));
   EXPECT_TRUE(LeaseAlive(other));
   EXPECT_TRUE(FailedWith(Call("lease.revoke", {{"lease_id", lease}}), StatusCode::kNotFound));
-  EXPECT_TRUE(FailedWith(Call("lease.keepalive", {{"lease_id", lease}}), StatusCode::kNotFound));
-  // Nothing can attach to the ended lease.
-  EXPECT_TRUE(FailedWith(Call("state.set", {{"key", "mine/3"}, {"value", 1}, {"lease_id", lease}}),
-                         StatusCode::kNotFound));
-  EXPECT_TRUE(FailedWith(
-      Call("lock.acquire", {{"name", "L5"}, {"owner", "me"}, {"ttl_ms", 10}, {"lease_id", lease}}),
-      StatusCode::kNotFound));
+  ExpectNothingAttachesTo(lease);
 
   // The deletions are durable: they survive a restart.
   ASSERT_NO_FATAL_FAILURE(Reopen());
@@ -225,12 +231,7 @@ TEST_F(LeaseTest, LeasePastItsTtlIsOverEvenBeforeItsExpiryTimerRuns) {
   EXPECT_TRUE(Get("k").is_null());
   EXPECT_TRUE(Ok("state.list", {{"prefix", "k"}})["items"].empty());
   EXPECT_OK(Call("state.set", {{"key", "k"}, {"value", 2}, {"expected_version", 0}}));
-  EXPECT_TRUE(FailedWith(Call("lease.keepalive", {{"lease_id", id}}), StatusCode::kNotFound));
-  EXPECT_TRUE(FailedWith(Call("state.set", {{"key", "k2"}, {"value", 1}, {"lease_id", id}}),
-                         StatusCode::kNotFound));
-  EXPECT_TRUE(FailedWith(
-      Call("lock.acquire", {{"name", "L"}, {"owner", "o"}, {"ttl_ms", 10}, {"lease_id", id}}),
-      StatusCode::kNotFound));
+  ExpectNothingAttachesTo(id);
   Advance(0);
   EXPECT_FALSE(LeaseAlive(id));
   EXPECT_EQ(Get("k")["value"], 2);  // the write made after the lapse is its own
