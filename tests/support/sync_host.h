@@ -5,7 +5,7 @@
 // on the caller's thread: no committer thread and no timer. Time moves only
 // when the caller moves its FakeClock and runs the timers.
 //
-// Every request applied through Execute is held to the rule of DESIGN.md
+// Every request applied through Execute is held to the rule of docs/design.md
 // that nothing is answered before it is durable: a request that wrote must
 // not be answered before its group lands. A broken rule, a failed group
 // write, a group commit that does not settle and a Call not answered
