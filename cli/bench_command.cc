@@ -76,13 +76,10 @@ void Progress(Run& run, std::atomic<bool>& finished) {
 
 // Reads integer option --NAME (min..max) into *out, which keeps its value
 // when the option is absent; false, having said why, when it is bad.
-bool ReadIntOption(const Args& args, const char* name, long long min, long long max,
+bool ReadIntOption(const ParsedArgs& args, const char* name, long long min, long long max,
                    long long* out) {
   long long v = *out;
-  if (!args.GetInt(name, &v)) {
-    std::fprintf(stderr, "shim bench: %s\n", args.error().c_str());
-    return false;
-  }
+  args.GetInt(name, &v);
   if (v < min || v > max) {
     std::fprintf(stderr, "shim bench: bad --%s: %lld..%lld\n", name, min, max);
     return false;
@@ -93,8 +90,8 @@ bool ReadIntOption(const Args& args, const char* name, long long min, long long 
 
 // Reads number option --NAME into *out (kept when absent); it must be
 // above `min` (or equal to it, if min_inclusive) and at most `max`.
-bool ReadRealOption(const Args& args, const char* name, double min, bool min_inclusive, double max,
-                    double* out) {
+bool ReadRealOption(const ParsedArgs& args, const char* name, double min, bool min_inclusive,
+                    double max, double* out) {
   auto text = args.Get(name);
   if (!text) return true;
   char* end = nullptr;
@@ -155,64 +152,7 @@ pid_t SpawnServer(const std::string& dir, const std::string& socket, const std::
 
 }  // namespace
 
-int RunBench(int argc, char** argv, int from) {
-  static const std::string help = std::string(R"(Usage: shim bench WORKLOAD [options]
-
-Load generator for a shim server. Workloads, with what "ops" and
-"latency" mean for each:
-  state       --op set|get|incr|cas|mixed over --keys keys (mixed: 50% set,
-              30% get, 10% incr, 10% cas, a set with a random expected
-              version; its conflicts count as answered). ops: requests;
-              latency: a request's batch written -> its reply
-  pubsub      1 publisher, --subscribers N subscribers on one durable channel;
-              --count messages are published, ops are deliveries (count x N),
-              latency is publish -> delivery, sampled from 1 in 16 deliveries
-  queue       a producer submits, --clients W workers claim, then complete each
-              task claiming the next (claim_next): one round trip per task.
-              Tasks carry priorities 1..10. ops: tasks completed; latency:
-              submit -> complete (with a backlog, mostly the wait in it).
-              --fail-rate F fails that share of first attempts; they are
-              retried at once (max_attempts 3) and count once completed
-              --prefill: submit all --count tasks first (untimed, reported
-              as prefill tasks/s), then time only the workers draining them;
-              without it the producer keeps a backlog of at most 2000 and
-              its submits are part of the timed run
-              --one-at-a-time: one task in flight, latency = submit -> the
-              submitter sees its "completed" event (one waiting worker)
-  lock        --clients N contend for one lock: acquire(wait) -> release.
-              ops: acquire attempts; latency: acquire -> grant
-  checkpoint  --clients N sessions saving --payload-bytes checkpoints, each
-              fsynced. ops: saves; latency: save -> reply
-The time starts once every connection is open (queue --prefill: once the
-tasks are submitted; pubsub: once the subscribers are subscribed) and ends
-at the last operation's reply (queue: the last completion; pubsub: the last
-delivery; checkpoint: the last save, not the sessions' closing).
-
-Options (each is refused by the workloads it does not apply to):
-  --clients N          concurrent connections, 1..10000: state and queue 50,
-                       lock 2, checkpoint 1 (not pubsub or --one-at-a-time)
-  --pipeline N         state: requests written at once per connection, then their
-                       replies read (as redis-benchmark -P); pubsub: publishes in
-                       flight (default 1)
-  --count N            total operations. Default: run for --duration (state,
-                       lock, checkpoint); queue: 100000 tasks or --duration,
-                       whichever ends first; pubsub: 100000 messages
-                       (--duration does not apply)
-  --duration S         seconds to run (default 10)
-  --payload-bytes N    value / payload / message / checkpoint size (default 100)
-  --subscribers N      pubsub subscribers (default 4)
-  --keys N             state key space (default 10000)
-  --op OP              state operation (default mixed)
-  --fail-rate F        queue: share of first attempts failed, 0..1 (default 0)
-  --spawn              start a private `shim serve` on a temp dir for the run
-  --durability MODE    with --spawn: sync | async | none (default sync)
-Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.
-)") + kCommonOptions;
-  Args args(With(kClientValued, {"clients", "pipeline", "count", "duration", "payload-bytes",
-                                 "subscribers", "fail-rate", "keys", "op", "durability"}),
-            With(kClientFlags, {"spawn", "one-at-a-time", "prefill"}));
-  ParseOrExit(args, argc, argv, from, "bench", help);
-  if (args.positional().size() != 1) return UsageError(help);
+int RunBench(const ParsedArgs& args) {
   BenchConfig cfg;
   cfg.workload = args.positional()[0];
   if (cfg.workload != "state" && cfg.workload != "pubsub" && cfg.workload != "queue" &&

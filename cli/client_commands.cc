@@ -8,7 +8,6 @@
 #include <string>
 
 #include "base/json_text.h"
-#include "cli/args.h"
 #include "cli/client_util.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
@@ -21,20 +20,7 @@ namespace {
 using nlohmann::json;
 }  // namespace
 
-int RunCall(int argc, char** argv, int from) {
-  static const std::string help = std::string(R"(Usage: shim call METHOD [PARAMS_JSON]
-
-Sends one JSON-RPC request and prints its result as JSON, e.g.
-  shim call state.set '{"key":"plan","value":{"step":1}}'
-  shim call sys.stats
-See docs/protocol.md for every method.
-)") + kCommonOptions;
-  Args args(kClientValued, kClientFlags);
-  ParseOrExit(args, argc, argv, from, "call", help);
-  if (args.positional().empty() || args.positional().size() > 2) {
-    std::fprintf(stderr, "shim call: want METHOD [PARAMS_JSON]\n");
-    return kExitUsage;
-  }
+int RunCall(const ParsedArgs& args) {
   json params = json::object();
   if (args.positional().size() == 2) {
     Result<json> parsed = ParseJson(args.positional()[1]);
@@ -56,52 +42,24 @@ See docs/protocol.md for every method.
   return kExitOk;
 }
 
-int RunState(int argc, char** argv, int from) {
-  static const std::string help = std::string(R"(Usage:
-  shim state get KEY
-  shim state set KEY VALUE [--ttl-ms N] [--expected-version N]
-  shim state del KEY [--expected-version N]
-  shim state list [PREFIX] [--limit N] [--after KEY]
-
-VALUE is JSON if it parses as JSON, else a string: `shim state set n 5` stores
-the number 5, `shim state set who alice` the string "alice". JSON past shim's
-limits (nested over 512 levels, an integer beyond 64 bits) is a string too.
---expected-version 0 means "only if the key does not exist".
-)") + kCommonOptions;
-  Args args(With(kClientValued, {"ttl-ms", "expected-version", "limit", "after"}), kClientFlags);
-  ParseOrExit(args, argc, argv, from, "state", help);
+int RunState(const ParsedArgs& args) {
   const auto& pos = args.positional();
-  if (pos.empty()) return UsageError(help);
-  const std::string& verb = pos[0];
+  const std::string verb = args.verb();
   json params = json::object();
-  std::string method;
+  if (!pos.empty()) params["key"] = pos[0];
   long long n = 0;
-  if (verb == "get" && pos.size() == 2) {
-    method = "state.get";
-    params["key"] = pos[1];
-  } else if (verb == "set" && pos.size() == 3) {
-    method = "state.set";
-    params["key"] = pos[1];
-    params["value"] = ParseValueArg(pos[2]);
-    if (args.Get("ttl-ms") && args.GetInt("ttl-ms", &n)) params["ttl_ms"] = n;
-  } else if (verb == "del" && pos.size() == 2) {
-    method = "state.del";
-    params["key"] = pos[1];
-  } else if (verb == "list" && pos.size() <= 2) {
-    method = "state.list";
-    params["prefix"] = pos.size() == 2 ? pos[1] : "";
-    if (args.Get("limit") && args.GetInt("limit", &n)) params["limit"] = n;
+  if (verb == "set") {
+    params["value"] = ParseValueArg(pos[1]);
+    if (args.GetInt("ttl-ms", &n) && args.Get("ttl-ms")) params["ttl_ms"] = n;
+  } else if (verb == "list") {
+    params.erase("key");
+    params["prefix"] = pos.empty() ? "" : pos[0];
+    if (args.GetInt("limit", &n) && args.Get("limit")) params["limit"] = n;
     if (auto after = args.Get("after")) params["after"] = *after;
-  } else {
-    std::fprintf(stderr, "shim state: bad arguments (see shim state --help)\n");
-    return kExitUsage;
   }
-  if (args.Get("expected-version") && args.GetInt("expected-version", &n))
+  if (args.GetInt("expected-version", &n) && args.Get("expected-version"))
     params["expected_version"] = n;
-  if (!args.error().empty()) {
-    std::fprintf(stderr, "shim state: %s\n", args.error().c_str());
-    return kExitUsage;
-  }
+  const std::string method = "state." + verb;
   auto client = ConnectOrReport(args, "state");
   if (!client) return kExitNoServer;
   auto r = client->Call(method, params, TimeoutMs(args));
@@ -109,7 +67,7 @@ limits (nested over 512 levels, an integer beyond 64 bits) is a string too.
   if (PrintedAsJson(args, *r)) return kExitOk;
   if (verb == "get") {
     if (r->is_null()) {
-      std::fprintf(stderr, "(no key '%s')\n", pos[1].c_str());
+      std::fprintf(stderr, "(no key '%s')\n", pos[0].c_str());
       return kExitServerError;
     }
     std::cout << (*r)["value"].dump(2) << "\n";
@@ -128,18 +86,7 @@ limits (nested over 512 levels, an integer beyond 64 bits) is a string too.
   return kExitOk;
 }
 
-int RunPub(int argc, char** argv, int from) {
-  static const std::string help = std::string(R"(Usage: shim pub CHANNEL DATA
-
-Publishes DATA (JSON if it parses, else a string) on CHANNEL's durable log
-and prints the message's seq and how many subscribers it reached.
-)") + kCommonOptions;
-  Args args(kClientValued, kClientFlags);
-  ParseOrExit(args, argc, argv, from, "pub", help);
-  if (args.positional().size() != 2) {
-    std::fprintf(stderr, "shim pub: want CHANNEL DATA\n");
-    return kExitUsage;
-  }
+int RunPub(const ParsedArgs& args) {
   auto client = ConnectOrReport(args, "pub");
   if (!client) return kExitNoServer;
   auto r = client->Call(
@@ -155,27 +102,10 @@ and prints the message's seq and how many subscribers it reached.
   return kExitOk;
 }
 
-int RunTail(int argc, char** argv, int from) {
-  static const std::string help =
-      std::string(R"(Usage: shim tail CHANNEL|PATTERN [--from SEQ] [--count N]
-
-Follows a channel, or every channel matching a glob PATTERN (*, ?, [...]),
-printing each message as it is published. With --from, stored messages from
-SEQ on are replayed first (--from 1: everything retained). If the server
-drops this subscriber for reading too slowly, tail resubscribes from the
-next seq, so nothing retained is missed. --count N exits after N messages.
-)") + kCommonOptions;
-  Args args(With(kClientValued, {"from", "count"}), kClientFlags);
-  ParseOrExit(args, argc, argv, from, "tail", help);
-  if (args.positional().size() != 1) {
-    std::fprintf(stderr, "shim tail: want CHANNEL or PATTERN\n");
-    return kExitUsage;
-  }
+int RunTail(const ParsedArgs& args) {
   long long from_seq = 0, count = -1;
-  if (!args.GetInt("from", &from_seq) || !args.GetInt("count", &count)) {
-    std::fprintf(stderr, "shim tail: %s\n", args.error().c_str());
-    return kExitUsage;
-  }
+  args.GetInt("from", &from_seq);
+  args.GetInt("count", &count);
   const std::string& target = args.positional()[0];
   const bool pattern = target.find_first_of("*?[") != std::string::npos;
   auto client = ConnectOrReport(args, "tail");
@@ -214,15 +144,7 @@ next seq, so nothing retained is missed. --count N exits after N messages.
   return kExitOk;
 }
 
-int RunInfo(int argc, char** argv, int from) {
-  static const std::string help = std::string(R"(Usage: shim info
-
-Shows the server's version, durability, data directory, uptime, revision,
-connections and commit figures, and whether it is read-only (after a storage
-failure it could not recover from; a restart clears it).
-)") + kCommonOptions;
-  Args args(kClientValued, kClientFlags);
-  ParseOrExit(args, argc, argv, from, "info", help);
+int RunInfo(const ParsedArgs& args) {
   auto client = ConnectOrReport(args, "info");
   if (!client) return kExitNoServer;
   auto info = client->Call("sys.info", json::object(), TimeoutMs(args));
@@ -254,19 +176,12 @@ failure it could not recover from; a restart clears it).
   return kExitOk;
 }
 
-int RunLock(int argc, char** argv, int from) {
-  static const std::string help = std::string(R"(Usage:
-  shim lock status NAME     who holds NAME, its fencing token, expiry and waiters
-  shim lock list            every held (or awaited) lock
-)") + kCommonOptions;
-  Args args(kClientValued, kClientFlags);
-  ParseOrExit(args, argc, argv, from, "lock", help);
+int RunLock(const ParsedArgs& args) {
   const auto& pos = args.positional();
-  const bool status = pos.size() == 2 && pos[0] == "status";
-  if (!status && !(pos.size() == 1 && pos[0] == "list")) return UsageError(help);
+  const bool status = args.verb() == "status";
   auto client = ConnectOrReport(args, "lock");
   if (!client) return kExitNoServer;
-  auto r = status ? client->Call("lock.status", {{"name", pos[1]}}, TimeoutMs(args))
+  auto r = status ? client->Call("lock.status", {{"name", pos[0]}}, TimeoutMs(args))
                   : CallAllPages(*client, "lock.list", json::object(), "locks", TimeoutMs(args));
   if (!r.ok()) return PrintError("lock", r.status());
   if (PrintedAsJson(args, *r)) return kExitOk;
@@ -285,14 +200,7 @@ int RunLock(int argc, char** argv, int from) {
   return kExitOk;
 }
 
-int RunWorkers(int argc, char** argv, int from) {
-  static const std::string help = std::string(R"(Usage: shim workers [--capability CAP]
-
-Lists registered workers: status (idle, busy, dead), active tasks,
-capabilities and the time since their last heartbeat.
-)") + kCommonOptions;
-  Args args(With(kClientValued, {"capability"}), kClientFlags);
-  ParseOrExit(args, argc, argv, from, "workers", help);
+int RunWorkers(const ParsedArgs& args) {
   auto client = ConnectOrReport(args, "workers");
   if (!client) return kExitNoServer;
   json params = json::object();
@@ -313,13 +221,7 @@ capabilities and the time since their last heartbeat.
   return kExitOk;
 }
 
-int RunLeases(int argc, char** argv, int from) {
-  static const std::string help = std::string(R"(Usage: shim leases
-
-Lists live leases: id, owner, TTL and time left.
-)") + kCommonOptions;
-  Args args(kClientValued, kClientFlags);
-  ParseOrExit(args, argc, argv, from, "leases", help);
+int RunLeases(const ParsedArgs& args) {
   auto client = ConnectOrReport(args, "leases");
   if (!client) return kExitNoServer;
   auto r = CallAllPages(*client, "lease.list", json::object(), "leases", TimeoutMs(args));

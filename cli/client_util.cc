@@ -15,26 +15,7 @@
 
 namespace shim::cli {
 
-const std::set<std::string> kClientValued = {"socket", "timeout-ms", "connect", "auth-token",
-                                             "auth-token-file"};
-const std::set<std::string> kClientFlags = {"json", "help"};
-const char* const kCommonOptions = R"(
-Common options:
-  --socket PATH      server socket (default $SHIM_SOCKET, else $SHIM_HOME/shim.sock)
-  --connect HOST:PORT  use the server's TCP listener (shim serve --listen) instead
-  --auth-token-file FILE, --auth-token TOKEN
-                     with --connect: authenticate with this token (default
-                     $SHIM_AUTH_TOKEN); not needed on the Unix socket
-  --json             print the raw JSON result (for scripts)
-  --timeout-ms N     give up waiting for the reply after N ms (default 30000)
-)";
-
-std::set<std::string> With(std::set<std::string> base, std::initializer_list<std::string> more) {
-  base.insert(more);
-  return base;
-}
-
-Result<std::unique_ptr<net::LineClient>> ConnectFromArgs(const Args& args) {
+Result<std::unique_ptr<net::LineClient>> ConnectFromArgs(const ParsedArgs& args) {
   auto connect = args.Get("connect");
   if (!connect) return net::LineClient::ConnectUnix(args.GetOr("socket", DefaultSocketPath()));
   if (args.Get("socket"))
@@ -64,7 +45,7 @@ Result<std::unique_ptr<net::LineClient>> ConnectFromArgs(const Args& args) {
   return client;
 }
 
-std::unique_ptr<net::LineClient> ConnectOrReport(const Args& args, const char* command) {
+std::unique_ptr<net::LineClient> ConnectOrReport(const ParsedArgs& args, const char* command) {
   auto client = ConnectFromArgs(args);
   if (!client.ok()) {
     // A refused token is the server's answer: name its reason.
@@ -83,7 +64,7 @@ int64_t WallNowMs() {
       .count();
 }
 
-int TimeoutMs(const Args& args) {
+int TimeoutMs(const ParsedArgs& args) {
   long long t = 30'000;
   args.GetInt("timeout-ms", &t);
   return static_cast<int>(t);
@@ -101,25 +82,7 @@ nlohmann::json ParseValueArg(const std::string& text) {
   return v.ok() ? std::move(v).value() : nlohmann::json(text);
 }
 
-void ParseOrExit(Args& args, int argc, char** argv, int from, const char* command,
-                 const std::string& help) {
-  if (!args.Parse(argc, argv, from)) {
-    std::fprintf(stderr, "shim %s: %s\n(see shim %s --help)\n", command, args.error().c_str(),
-                 command);
-    std::exit(kExitUsage);
-  }
-  if (args.Flag("help")) {
-    std::fputs(help.c_str(), stdout);
-    std::exit(kExitOk);
-  }
-}
-
-int UsageError(const std::string& help) {
-  std::fputs(help.c_str(), stderr);
-  return kExitUsage;
-}
-
-bool PrintedAsJson(const Args& args, const nlohmann::json& result) {
+bool PrintedAsJson(const ParsedArgs& args, const nlohmann::json& result) {
   if (!args.Flag("json")) return false;
   std::cout << DumpCompact(result) << "\n";
   return true;

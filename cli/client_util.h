@@ -3,48 +3,32 @@
 #pragma once
 
 #include <cstdint>
-#include <initializer_list>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <string>
 
 #include "base/status.h"
-#include "cli/args.h"
+#include "cli/parsed_args.h"
 #include "net/line_client.h"
 
 namespace shim::cli {
 
-// Options every client command takes.
-extern const std::set<std::string> kClientValued;  // socket, timeout-ms, connect, auth-token[-file]
-extern const std::set<std::string> kClientFlags;   // json, help
-extern const char* const kCommonOptions;           // their --help text
-
-std::set<std::string> With(std::set<std::string> base, std::initializer_list<std::string> more);
-
-// Parses argv or exits: usage errors exit 2, --help prints `help` and exits 0.
-void ParseOrExit(Args& args, int argc, char** argv, int from, const char* command,
-                 const std::string& help);
-
-// Prints `help` to stderr, for a command line the command cannot run;
-// returns kExitUsage.
-int UsageError(const std::string& help);
 // With --json: prints `result` as one compact JSON line and returns true
 // (the command is done). Without: false, for the caller to print it for
 // people.
-bool PrintedAsJson(const Args& args, const nlohmann::json& result);
+bool PrintedAsJson(const ParsedArgs& args, const nlohmann::json& result);
 
 // Connects to --connect HOST:PORT over TCP (then authenticates with
 // --auth-token, --auth-token-file or $SHIM_AUTH_TOKEN, if one is given),
 // else to --socket (else the default socket). Errors: INVALID_PARAMS for
 // conflicting options, INTERNAL when nothing answers, UNAUTHORIZED for a
 // refused token.
-Result<std::unique_ptr<net::LineClient>> ConnectFromArgs(const Args& args);
+Result<std::unique_ptr<net::LineClient>> ConnectFromArgs(const ParsedArgs& args);
 // ConnectFromArgs; on failure prints why and returns null (exit code
 // kExitNoServer).
-std::unique_ptr<net::LineClient> ConnectOrReport(const Args& args, const char* command);
+std::unique_ptr<net::LineClient> ConnectOrReport(const ParsedArgs& args, const char* command);
 
-int TimeoutMs(const Args& args);
+int TimeoutMs(const ParsedArgs& args);
 int64_t WallNowMs();
 // Prints "shim CMD: REASON: message" to stderr; returns kExitServerError.
 int PrintError(const char* command, const Status& s);

@@ -64,19 +64,7 @@ bool StartDaemon(const std::string& socket, const std::string& data_dir) {
 
 }  // namespace
 
-int RunMcp(int argc, char** argv, int from) {
-  static const std::string help =
-      std::string(R"(Usage: shim mcp [--socket PATH] [--data DIR] [--no-start]
-       shim mcp --connect HOST:PORT [--auth-token-file FILE]
-
-Serves MCP over stdio by bridging to the shim daemon's socket. Starts the
-daemon in the background (logging to $SHIM_HOME/shim.log) if none answers,
-unless --no-start (or --connect: a TCP server is never started). Add it to
-an MCP client, e.g.:
-  claude mcp add shim -- shim mcp
-)") + kCommonOptions;
-  Args args(With(kClientValued, {"data"}), With(kClientFlags, {"no-start"}));
-  ParseOrExit(args, argc, argv, from, "mcp", help);
+int RunMcp(const ParsedArgs& args) {
   const std::string socket = args.GetOr("socket", DefaultSocketPath());
 
   auto client = ConnectFromArgs(args);

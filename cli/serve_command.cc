@@ -17,8 +17,8 @@
 #include <string>
 #include <utility>
 
-#include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/parsed_args.h"
 #include "cli/paths.h"
 #include "engine/clock.h"
 #include "engine/engine.h"
@@ -32,53 +32,10 @@
 namespace shim::cli {
 namespace {
 
-constexpr const char* kServeHelp = R"(Usage: shim serve [OPTIONS]
-
-Runs the shim server in the foreground: an embedded RocksDB store and a
-JSON-RPC (one message per line) endpoint on a Unix socket, optionally also
-on loopback TCP. Stop it with Ctrl-C or SIGTERM; it finishes the writes in
-flight and closes the store cleanly.
-
-Options:
-  --data DIR                 store directory          (default $SHIM_HOME/data)
-  --socket PATH              Unix socket, mode 0600, in a private directory
-                             (default $SHIM_HOME/shim.sock; a missing directory is
-                             created 0700; one open to group/others is refused)
-  --listen HOST:PORT         also serve TCP, e.g. 127.0.0.1:7420 (port 0: any free port;
-                             sys.info shows it). Loopback only, unless an auth token
-                             is set: then any address, e.g. 0.0.0.0:7420
-  --auth-token-file FILE     TCP clients must first send sys.auth {"token": ...} with
-                             the token in FILE (first line; keep the file 0600)
-  --auth-token TOKEN         the same, token given inline (visible in ps; prefer the
-                             file or $SHIM_AUTH_TOKEN). Unix-socket clients never need it
-  --auth-timeout-ms N        a TCP connection must authenticate within N ms (default 5000)
-  --idle-timeout-ms N        close connections with no traffic and no pending request
-                             for N ms (default 0 = never)
-  --partial-line-timeout-ms N  a request line must be complete N ms after its first
-                             byte, else the connection is closed (default 30000; 0 = never)
-  --durability MODE          sync  - fsync before every acknowledgement (default)
-                             async - WAL written before ack, fsynced every 100 ms
-                             none  - no WAL; memory until flush (benchmarks only)
-  --log-level LEVEL          trace|debug|info|warn|error|off (default info)
-  --max-message-bytes N      longest request line (default 1048576)
-  --max-outbound-bytes N     per-connection output buffer (default 8388608)
-  --max-reply-bytes N        a list read (state.list, task.list, ...) ends its page once
-                             its items reach N bytes; the rest is on the next page
-                             (default 4194304; at most --max-outbound-bytes)
-  --max-held-reply-bytes N   server-wide: while more than N bytes of replies wait for a
-                             commit to land, no further request is read (default 67108864)
-  --max-connections N        concurrent connections (default 1024)
-  --risk-config FILE         JSON overriding risk-model thresholds (docs/risk-model.md)
-
-Environment: SHIM_HOME (default ~/.shim), SHIM_SOCKET, SHIM_AUTH_TOKEN (used
-when neither --auth-token nor --auth-token-file is given).
-Security: docs/threat-model.md.
-)";
-
 // The auth token from --auth-token, --auth-token-file or $SHIM_AUTH_TOKEN
 // (in that order; the two options exclude each other). Empty = none. On a
 // usage error prints it and returns false.
-bool ReadAuthToken(const Args& args, std::string* token) {
+bool ReadAuthToken(const ParsedArgs& args, std::string* token) {
   auto inline_token = args.Get("auth-token");
   auto file = args.Get("auth-token-file");
   if (inline_token && file) {
@@ -129,11 +86,13 @@ bool ReadAuthToken(const Args& args, std::string* token) {
 // default). False, after saying why, when one is not an integer of at
 // least `min` (`wants` says what it must be).
 template <class T>
-bool ReadIntOptions(const Args& args, std::initializer_list<std::pair<const char*, T*>> fields,
-                    long long min, const char* wants) {
+bool ReadIntOptions(const ParsedArgs& args,
+                    std::initializer_list<std::pair<const char*, T*>> fields, long long min,
+                    const char* wants) {
   for (auto [name, field] : fields) {
     long long n = static_cast<long long>(*field);
-    if (!args.GetInt(name, &n) || n < min) {
+    args.GetInt(name, &n);
+    if (n < min) {
       std::fprintf(stderr, "shim serve: --%s wants %s\n", name, wants);
       return false;
     }
@@ -162,25 +121,7 @@ static void RaiseFileLimit(size_t max_connections) {
   }
 }
 
-int RunServe(int argc, char** argv, int from) {
-  Args args({"data", "socket", "listen", "durability", "log-level", "max-message-bytes",
-             "max-outbound-bytes", "max-reply-bytes", "max-held-reply-bytes", "max-connections",
-             "risk-config", "auth-token", "auth-token-file", "auth-timeout-ms", "idle-timeout-ms",
-             "partial-line-timeout-ms"},
-            {"help"});
-  if (!args.Parse(argc, argv, from)) {
-    std::fprintf(stderr, "shim serve: %s\n(see shim serve --help)\n", args.error().c_str());
-    return kExitUsage;
-  }
-  if (args.Flag("help")) {
-    std::fputs(kServeHelp, stdout);
-    return kExitOk;
-  }
-  if (!args.positional().empty()) {
-    std::fprintf(stderr, "shim serve: unexpected argument '%s'\n", args.positional()[0].c_str());
-    return kExitUsage;
-  }
-
+int RunServe(const ParsedArgs& args) {
   auto logger = spdlog::stderr_color_mt("shim");
   spdlog::set_default_logger(logger);
   auto level = spdlog::level::from_str(args.GetOr("log-level", "info"));

@@ -3,7 +3,6 @@
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 
 #include "base/json_text.h"
@@ -14,16 +13,6 @@ namespace shim::cli {
 namespace {
 
 using nlohmann::json;
-
-json SplitList(const std::string& text) {
-  json out = json::array();
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 void PrintTask(const json& t) {
   std::cout << t["task_id"].get<std::string>() << "  " << t["state"].get<std::string>()
@@ -51,63 +40,29 @@ void PrintTask(const json& t) {
 
 }  // namespace
 
-int RunTask(int argc, char** argv, int from) {
-  static const std::string help = std::string(R"(Usage:
-  shim task submit QUEUE PAYLOAD [options]   submit one task (PAYLOAD: JSON, else a string)
-  shim task get TASK_ID                      state, attempts, result or error
-  shim task list QUEUE [--state S] [--limit N] [--after TASK_ID]
-  shim task cancel TASK_ID                   cancel (a running worker is told)
-  shim task retry TASK_ID                    requeue a failed or cancelled task
-
-Submit options:
-  --priority N           1 (highest) .. 10, default 5
-  --delay-ms N           run no earlier than N ms from now
-  --max-attempts N       default 3
-  --timeout-ms N         execution lease, default 60000
-  --depends-on IDS       comma-separated task ids that must complete first
-  --requires CAPS        comma-separated capabilities a worker must have
-  --idempotency-key K    resubmitting with the same key returns the same task
-  --wait                 wait for the task to finish; print its result
-                         (exit 1 if it failed or was cancelled)
-)") + kCommonOptions;
-  Args args(With(kClientValued, {"priority", "delay-ms", "max-attempts", "timeout-ms", "depends-on",
-                                 "requires", "idempotency-key", "state", "limit", "after"}),
-            With(kClientFlags, {"wait"}));
-  ParseOrExit(args, argc, argv, from, "task", help);
+int RunTask(const ParsedArgs& args) {
   const auto& pos = args.positional();
-  if (pos.empty()) return UsageError(help);
-  const std::string& verb = pos[0];
+  const std::string verb = args.verb();
   json params = json::object();
-  std::string method;
+  const std::string method = "task." + verb;
   long long n;
-  if (verb == "submit" && pos.size() == 3) {
-    method = "task.submit";
-    params = {{"queue", pos[1]}, {"payload", ParseValueArg(pos[2])}};
+  if (verb == "submit") {
+    params = {{"queue", pos[0]}, {"payload", ParseValueArg(pos[1])}};
     for (auto [opt, field] :
          {std::pair{"priority", "priority"}, std::pair{"delay-ms", "delay_ms"},
           std::pair{"max-attempts", "max_attempts"}, std::pair{"timeout-ms", "timeout_ms"}}) {
-      if (!args.Get(opt)) continue;
-      if (!args.GetInt(opt, &n)) {
-        std::fprintf(stderr, "shim task: %s\n", args.error().c_str());
-        return kExitUsage;
-      }
-      params[field] = n;
+      if (args.Get(opt) && args.GetInt(opt, &n)) params[field] = n;
     }
-    if (auto v = args.Get("depends-on")) params["depends_on"] = SplitList(*v);
-    if (auto v = args.Get("requires")) params["requires"] = SplitList(*v);
+    if (args.Get("depends-on")) params["depends_on"] = args.GetList("depends-on");
+    if (args.Get("requires")) params["requires"] = args.GetList("requires");
     if (auto v = args.Get("idempotency-key")) params["idempotency_key"] = *v;
-  } else if ((verb == "get" || verb == "cancel" || verb == "retry") && pos.size() == 2) {
-    method = "task." + verb;
-    params["task_id"] = pos[1];
-  } else if (verb == "list" && pos.size() == 2) {
-    method = "task.list";
-    params["queue"] = pos[1];
+  } else if (verb == "list") {
+    params["queue"] = pos[0];
     if (auto v = args.Get("state")) params["state"] = *v;
     if (auto v = args.Get("after")) params["after"] = *v;
     if (args.Get("limit") && args.GetInt("limit", &n)) params["limit"] = n;
   } else {
-    std::fprintf(stderr, "shim task: bad arguments (see shim task --help)\n");
-    return kExitUsage;
+    params["task_id"] = pos[0];
   }
   auto client = ConnectOrReport(args, "task");
   if (!client) return kExitNoServer;
@@ -115,7 +70,7 @@ Submit options:
   const bool wait = verb == "submit" && args.Flag("wait");
   if (wait) {
     // Subscribe before submitting so the finishing event cannot be missed.
-    auto sub = client->Call("pubsub.subscribe", {{"channel", "events." + pos[1]}}, TimeoutMs(args));
+    auto sub = client->Call("pubsub.subscribe", {{"channel", "events." + pos[0]}}, TimeoutMs(args));
     if (!sub.ok()) return PrintError("task", sub.status());
   }
   auto r = client->Call(method, params, TimeoutMs(args));
@@ -156,20 +111,12 @@ Submit options:
     if (!(*r)["next"].is_null())
       std::cout << "(more: --after " << (*r)["next"].get<std::string>() << ")\n";
   } else {
-    std::cout << pos[1] << " " << (*r)["state"].get<std::string>() << "\n";
+    std::cout << pos[0] << " " << (*r)["state"].get<std::string>() << "\n";
   }
   return kExitOk;
 }
 
-int RunQueues(int argc, char** argv, int from) {
-  static const std::string help = std::string(R"(Usage: shim queues
-
-One line per queue: task counts by state, and health (starving: a ready task
-waited longer than starvation_ms; saturated: too many ready tasks, or no live
-worker can take them), with the reasons.
-)") + kCommonOptions;
-  Args args(kClientValued, kClientFlags);
-  ParseOrExit(args, argc, argv, from, "queues", help);
+int RunQueues(const ParsedArgs& args) {
   auto client = ConnectOrReport(args, "queues");
   if (!client) return kExitNoServer;
   auto list = CallAllPages(*client, "queue.list", json::object(), "queues", TimeoutMs(args));

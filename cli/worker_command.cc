@@ -180,69 +180,16 @@ Outcome RunOne(net::LineClient& client, const std::vector<std::string>& command,
 
 }  // namespace
 
-int RunWorker(int argc, char** argv, int from) {
-  static const std::string help =
-      std::string(
-          R"(Usage: shim worker run --queue Q [--queue Q2 ...] [options] -- COMMAND [ARGS...]
-
-Runs as a worker: claims tasks from the queues and runs COMMAND once per task.
-  stdin       the task payload as one line of JSON
-  environment SHIM_TASK_ID, SHIM_TASK_ATTEMPT, SHIM_QUEUE, SHIM_WORKER_ID
-  exit 0      task completed; stdout is the result (JSON if it parses within
-              shim's limits, else text)
-  exit 99     task failed, not worth retrying
-  other exit  task failed; its retry policy (max_attempts, backoff) applies
-While COMMAND runs the worker heartbeats and extends the task's lease; a
-cancelled task's COMMAND gets SIGTERM. Ctrl-C stops the worker: the task in
-hand is returned to its queue and the worker deregisters.
-
-Options:
-  --queue Q            queue to serve (repeatable, or comma-separated)
-  --name NAME          worker name (default: worker-<pid>)
-  --worker-id ID       stable id (default: assigned by the server)
-  --capability CAP     capability this worker has (repeatable, or comma-separated)
-  --max-tasks N        exit after N tasks (default: run until stopped)
-)") + kCommonOptions;
-  if (from >= argc || std::string(argv[from]) != "run") {
-    if (from < argc && (std::string(argv[from]) == "--help" || std::string(argv[from]) == "-h")) {
-      std::fputs(help.c_str(), stdout);
-      return kExitOk;
-    }
-    return UsageError(help);
-  }
-  Args args(With(kClientValued, {"queue", "name", "worker-id", "capability", "max-tasks"}),
-            kClientFlags);
-  // --queue and --capability may repeat: collect them by hand first.
-  std::vector<std::string> queues, caps;
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    std::string a = argv[i];
-    if (i > from && (a == "--queue" || a == "--capability") && i + 1 < argc &&
-        std::string(argv[i + 1]) != "--") {
-      std::string v = argv[++i];
-      size_t start = 0;
-      while (start <= v.size()) {
-        size_t comma = v.find(',', start);
-        std::string item =
-            v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (!item.empty()) (a == "--queue" ? queues : caps).push_back(item);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
-      continue;
-    }
-    rest.push_back(argv[i]);
-  }
-  ParseOrExit(args, static_cast<int>(rest.size()), rest.data(), from + 1, "worker", help);
-  if (queues.empty() || args.rest().empty()) {
-    std::fprintf(stderr, "shim worker run: need --queue and -- COMMAND (see --help)\n");
+int RunWorker(const ParsedArgs& args) {
+  const std::vector<std::string> queues = args.GetList("queue");
+  const std::vector<std::string> caps = args.GetList("capability");
+  const std::vector<std::string>& command = args.positional();
+  if (queues.empty()) {
+    std::fprintf(stderr, "shim worker run: --queue is required\n(see shim worker run --help)\n");
     return kExitUsage;
   }
   long long max_tasks = -1;
-  if (!args.GetInt("max-tasks", &max_tasks)) {
-    std::fprintf(stderr, "shim worker run: %s\n", args.error().c_str());
-    return kExitUsage;
-  }
+  args.GetInt("max-tasks", &max_tasks);
   auto client = ConnectOrReport(args, "worker");
   if (!client) return kExitNoServer;
 
@@ -270,7 +217,7 @@ Options:
     (void)client->Call("worker.heartbeat", {{"worker_id", worker_id}}, 10'000);
     for (const auto& task : (*claimed)["tasks"]) {
       const std::string id = task["task_id"];
-      Outcome o = RunOne(*client, args.rest(), task, worker_id);
+      Outcome o = RunOne(*client, command, task, worker_id);
       Result<json> r = o.ok ? client->Call("task.complete", {{"task_id", id},
                                                              {"lease_token", task["lease_token"]},
                                                              {"result", o.result}})

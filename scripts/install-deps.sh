@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   librocksdb-dev libboost-dev libboost-system-dev
-  nlohmann-json3-dev libspdlog-dev libfmt-dev libjemalloc-dev
+  nlohmann-json3-dev libspdlog-dev libfmt-dev libjemalloc-dev libcli11-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang-format
 )
