@@ -103,8 +103,8 @@ struct Parser {
 
 Parser Build() {
   Parser p;
-  p.root = std::make_unique<CLI::App>("shim - local coordination engine for AI chat sessions",
-                                      "shim");
+  p.root =
+      std::make_unique<CLI::App>("shim - local coordination engine for AI chat sessions", "shim");
   CLI::App& root = *p.root;
   root.get_formatter()->column_width(34);
   root.footer(kRootFooter);

@@ -7,10 +7,10 @@ namespace {
 
 TEST(NearestNameTest, EditDistanceCountsEachEditOnce) {
   EXPECT_EQ(EditDistance("state", "state"), 0u);
-  EXPECT_EQ(EditDistance("stat", "state"), 1u);     // insertion
-  EXPECT_EQ(EditDistance("statex", "state"), 1u);   // deletion
-  EXPECT_EQ(EditDistance("stabe", "state"), 1u);    // substitution
-  EXPECT_EQ(EditDistance("sttae", "state"), 1u);    // neighbours swapped
+  EXPECT_EQ(EditDistance("stat", "state"), 1u);    // insertion
+  EXPECT_EQ(EditDistance("statex", "state"), 1u);  // deletion
+  EXPECT_EQ(EditDistance("stabe", "state"), 1u);   // substitution
+  EXPECT_EQ(EditDistance("sttae", "state"), 1u);   // neighbours swapped
   EXPECT_EQ(EditDistance("", "abc"), 3u);
   EXPECT_EQ(EditDistance("kitten", "sitting"), 3u);
 }

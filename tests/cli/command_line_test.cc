@@ -62,8 +62,7 @@ TEST(CommandLineTest, HelpCommandPrintsTheCommandsHelp) {
   EXPECT_EQ(via_flag, via_help);
   EXPECT_NE(via_help.find("shim state set"), std::string::npos) << via_help;
   EXPECT_NE(via_help.find("--expected-version"), std::string::npos) << via_help;
-  EXPECT_NE(via_help.find("--socket"), std::string::npos) << "global options listed\n"
-                                                          << via_help;
+  EXPECT_NE(via_help.find("--socket"), std::string::npos) << "global options listed\n" << via_help;
   std::string root;
   ASSERT_EQ(RunShim("--help", &root), 0);
   for (const char* code : {"0  ok", "1  the server answered with an error", "2  usage error",
@@ -98,10 +97,9 @@ TEST(CommandLineTest, GlobalOptionsGoBeforeOrAfterTheCommand) {
 // `source <(shim completion bash)`, then what <TAB> would offer.
 std::string CompleteInBash(const std::string& words, int cword) {
   std::string out;
-  const std::string script = std::string("source <(") + SHIM_BINARY +
-                             " completion bash); COMP_WORDS=(" + words +
-                             "); COMP_CWORD=" + std::to_string(cword) +
-                             "; _shim; echo \"${COMPREPLY[*]}\"";
+  const std::string script =
+      std::string("source <(") + SHIM_BINARY + " completion bash); COMP_WORDS=(" + words +
+      "); COMP_CWORD=" + std::to_string(cword) + "; _shim; echo \"${COMPREPLY[*]}\"";
   EXPECT_EQ(testing::RunShim("completion bash >/dev/null && bash -c '" + script + "'", &out), 0)
       << out;
   return out;
