@@ -22,8 +22,11 @@ using nlohmann::json;
 
 int RunCall(const ParsedArgs& args) {
   json params = json::object();
-  if (args.positional().size() == 2) {
-    Result<json> parsed = ParseJson(args.positional()[1]);
+  if (args.positional().size() == 2 || args.Get("file")) {
+    auto text = ValueText(args, args.positional().size() == 2 ? &args.positional()[1] : nullptr,
+                          "PARAMS_JSON");
+    if (!text.ok()) return UsageError(args, text.status().message());
+    Result<json> parsed = ParseJson(*text);
     if (!parsed.ok()) {
       std::fprintf(stderr, "shim call: PARAMS_JSON: %s\n", parsed.status().message().c_str());
       return kExitUsage;
@@ -49,7 +52,9 @@ int RunState(const ParsedArgs& args) {
   if (!pos.empty()) params["key"] = pos[0];
   long long n = 0;
   if (verb == "set") {
-    params["value"] = ParseValueArg(pos[1]);
+    auto value = ValueArg(args, pos.size() > 1 ? &pos[1] : nullptr, "VALUE");
+    if (!value.ok()) return UsageError(args, value.status().message());
+    params["value"] = std::move(value).value();
     if (args.GetInt("ttl-ms", &n) && args.Get("ttl-ms")) params["ttl_ms"] = n;
   } else if (verb == "list") {
     params.erase("key");
@@ -62,7 +67,11 @@ int RunState(const ParsedArgs& args) {
   const std::string method = "state." + verb;
   auto client = ConnectOrReport(args, "state");
   if (!client) return kExitNoServer;
-  auto r = client->Call(method, params, TimeoutMs(args));
+  // --all: the server ends a page at its limit or reply budget; read on
+  // from each page's `next` until there is none.
+  auto r = verb == "list" && args.Flag("all")
+               ? CallAllPages(*client, method, params, "items", TimeoutMs(args))
+               : client->Call(method, params, TimeoutMs(args));
   if (!r.ok()) return PrintError("state", r.status());
   if (PrintedAsJson(args, *r)) return kExitOk;
   if (verb == "get") {
@@ -70,7 +79,9 @@ int RunState(const ParsedArgs& args) {
       std::fprintf(stderr, "(no key '%s')\n", pos[0].c_str());
       return kExitServerError;
     }
-    std::cout << (*r)["value"].dump(2) << "\n";
+    const json& value = (*r)["value"];
+    std::cout << (args.Flag("raw") && value.is_string() ? value.get<std::string>() : value.dump(2))
+              << "\n";
   } else if (verb == "set") {
     std::cout << "ok: version " << (*r)["version"] << ", revision " << (*r)["revision"] << "\n";
   } else if (verb == "del") {
@@ -87,12 +98,13 @@ int RunState(const ParsedArgs& args) {
 }
 
 int RunPub(const ParsedArgs& args) {
+  const auto& pos = args.positional();
+  auto data = ValueArg(args, pos.size() > 1 ? &pos[1] : nullptr, "DATA");
+  if (!data.ok()) return UsageError(args, data.status().message());
   auto client = ConnectOrReport(args, "pub");
   if (!client) return kExitNoServer;
-  auto r = client->Call(
-      "pubsub.publish",
-      {{"channel", args.positional()[0]}, {"data", ParseValueArg(args.positional()[1])}},
-      TimeoutMs(args));
+  auto r = client->Call("pubsub.publish", {{"channel", pos[0]}, {"data", std::move(data).value()}},
+                        TimeoutMs(args));
   if (!r.ok()) return PrintError("pub", r.status());
   if (args.Flag("json")) {
     std::cout << DumpCompact(*r) << "\n";

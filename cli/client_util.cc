@@ -82,6 +82,65 @@ nlohmann::json ParseValueArg(const std::string& text) {
   return v.ok() ? std::move(v).value() : nlohmann::json(text);
 }
 
+int UsageError(const ParsedArgs& args, const std::string& message) {
+  std::fprintf(stderr, "shim %s: %s\n(see shim %s --help)\n", args.command().c_str(),
+               message.c_str(), args.command().c_str());
+  return kExitUsage;
+}
+
+namespace {
+
+constexpr size_t kMaxValueTextBytes = 64 << 20;
+
+// All of `in`, up to kMaxValueTextBytes; false if there was more or it
+// could not be read.
+bool ReadAllBounded(std::istream& in, std::string* out) {
+  char buf[65536];
+  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
+    out->append(buf, static_cast<size_t>(in.gcount()));
+    if (out->size() > kMaxValueTextBytes) return false;
+  }
+  return !in.bad();
+}
+
+}  // namespace
+
+Result<std::string> ValueText(const ParsedArgs& args, const std::string* positional,
+                              const char* name) {
+  const std::optional<std::string> file = args.Get("file");
+  if (positional && file)
+    return Status::InvalidParams("file", std::string("give ") + name + " or --file, not both");
+  if (!positional && !file) {
+    return Status::InvalidParams(
+        "file", std::string(name) + " is required (or --file FILE, or - to read it from stdin)");
+  }
+  const std::string source = file ? *file : *positional;
+  if (positional && source != "-") return source;
+  std::string text;
+  bool read;
+  if (source == "-") {
+    read = ReadAllBounded(std::cin, &text);
+  } else {
+    std::ifstream in(source, std::ios::binary);
+    read = in && ReadAllBounded(in, &text);
+  }
+  const std::string from = source == "-" ? "stdin" : "--file " + source;
+  if (!read) {
+    return Status::InvalidParams("file", text.size() > kMaxValueTextBytes
+                                             ? from + ": larger than 64 MiB"
+                                             : from + ": cannot read it");
+  }
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+Result<nlohmann::json> ValueArg(const ParsedArgs& args, const std::string* positional,
+                                const char* name) {
+  SHIM_ASSIGN_OR_RETURN(std::string text, ValueText(args, positional, name));
+  if (args.Flag("string")) return nlohmann::json(std::move(text));
+  return ParseValueArg(text);
+}
+
 bool PrintedAsJson(const ParsedArgs& args, const nlohmann::json& result) {
   if (!args.Flag("json")) return false;
   std::cout << DumpCompact(result) << "\n";

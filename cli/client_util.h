@@ -36,6 +36,21 @@ int PrintError(const char* command, const Status& s);
 // (nesting, 64-bit integers: engine/json_parse.h), else the text as a string,
 // which keeps it exact.
 nlohmann::json ParseValueArg(const std::string& text);
+// Prints "shim COMMAND: message" and where the help is to stderr, for a
+// command line that is wrong; returns kExitUsage.
+int UsageError(const ParsedArgs& args, const std::string& message);
+// The text of a value argument named `name` (VALUE, DATA, ...):
+// `positional` itself (null when it was not given), all of stdin when it is
+// "-", or with --file FILE the file's bytes (FILE "-": stdin). One trailing
+// newline of what is read is dropped (echo and editors add one). Errors,
+// all INVALID_PARAMS: neither or both of the positional and --file, a file
+// that cannot be read, more than 64 MiB (far past any server limit).
+Result<std::string> ValueText(const ParsedArgs& args, const std::string* positional,
+                              const char* name);
+// ValueText as a value: with --string the text as a string, else as
+// ParseValueArg reads it.
+Result<nlohmann::json> ValueArg(const ParsedArgs& args, const std::string* positional,
+                                const char* name);
 // Calls a list method that pages by `after`/`next` (lease.list, lock.list,
 // worker.list, queue.list, ...: each page ends at the server's reply
 // budget) page by page, and returns the last page's result with the items

@@ -20,6 +20,11 @@ const std::vector<OptionSpec>& Options() {
        false, true},
       {"json", "", "print the raw JSON result (for scripts)", false, true},
       {"timeout-ms", "N", "give up waiting for a reply after N ms (default 30000)", false, true},
+      // Values (state set, pub, task submit, call).
+      {"file", "FILE", "read the value from FILE instead of the command line (- : stdin)"},
+      {"string", "", "store the text as a string, without reading it as JSON"},
+      {"raw", "", "print a string value as its bare text, without JSON quotes"},
+      {"all", "", "read every page, not only the first"},
       // Lists.
       {"limit", "N", "at most N items"},
       {"after", "KEY", "start after KEY (the `next` of the previous page)"},
@@ -116,7 +121,10 @@ Security: docs/threat-model.md.)";
 constexpr std::string_view kStateHelp = R"(
 VALUE is JSON if it parses as JSON, else a string: `shim state set n 5` stores
 the number 5, `shim state set who alice` the string "alice". JSON past shim's
-limits (nested over 512 levels, an integer beyond 64 bits) is a string too.)";
+limits (nested over 512 levels, an integer beyond 64 bits) is a string too;
+--string stores the text as a string whatever it looks like. VALUE "-" reads
+the value from stdin, --file FILE from a file (one trailing newline dropped).
+Put `--` before a VALUE that starts with "-": shim state set n -- -5.)";
 
 constexpr std::string_view kBenchHelp = R"(
 Workloads, with what "ops" and "latency" mean for each:
@@ -209,27 +217,32 @@ an MCP client, e.g.:
       {"call",
        "METHOD [PARAMS_JSON]",
        "send one JSON-RPC request, print its result",
-       {},
+       {{"file", "read PARAMS_JSON from FILE (- : stdin)"}},
        RunCall,
        R"(
 Sends one JSON-RPC request and prints its result as JSON, e.g.
   shim call state.set '{"key":"plan","value":{"step":1}}'
   shim call sys.stats
-See docs/protocol.md for every method.)"},
+  echo '{"key":"plan"}' | shim call state.get -
+PARAMS_JSON "-" reads them from stdin. See docs/protocol.md for every method.)"},
       {"state", "", "read and write versioned state", {}, nullptr, kStateHelp},
-      {"state get", "KEY", "print the value of KEY", {}, RunState},
+      {"state get", "KEY", "print the value of KEY", {"raw"}, RunState},
       {"state set",
-       "KEY VALUE",
+       "KEY [VALUE]",
        "store VALUE under KEY",
-       {"ttl-ms", "expected-version"},
+       {"ttl-ms", "expected-version", "file", "string"},
        RunState,
        kStateHelp},
       {"state del", "KEY", "delete KEY", {"expected-version"}, RunState},
-      {"state list", "[PREFIX]", "list keys (with PREFIX), one page", {"limit", "after"}, RunState},
+      {"state list",
+       "[PREFIX]",
+       "list keys (with PREFIX), one page or --all",
+       {"limit", "after", "all"},
+       RunState},
       {"pub",
-       "CHANNEL DATA",
+       "CHANNEL [DATA]",
        "publish a message on a durable channel",
-       {},
+       {"file", "string"},
        RunPub,
        R"(
 Publishes DATA (JSON if it parses, else a string) on CHANNEL's durable log
@@ -268,9 +281,11 @@ capabilities and the time since their last heartbeat.)"},
       {"leases", "", "live leases: id, owner, TTL and time left", {}, RunLeases},
       {"task", "", "submit and inspect tasks"},
       {"task submit",
-       "QUEUE PAYLOAD",
+       "QUEUE [PAYLOAD]",
        "submit one task (PAYLOAD: JSON, else a string)",
-       {"priority",
+       {"file",
+        "string",
+        "priority",
         "delay-ms",
         "max-attempts",
         {"timeout-ms", "the task's execution lease, default 60000"},

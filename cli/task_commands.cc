@@ -47,7 +47,9 @@ int RunTask(const ParsedArgs& args) {
   const std::string method = "task." + verb;
   long long n;
   if (verb == "submit") {
-    params = {{"queue", pos[0]}, {"payload", ParseValueArg(pos[1])}};
+    auto payload = ValueArg(args, pos.size() > 1 ? &pos[1] : nullptr, "PAYLOAD");
+    if (!payload.ok()) return UsageError(args, payload.status().message());
+    params = {{"queue", pos[0]}, {"payload", std::move(payload).value()}};
     for (auto [opt, field] :
          {std::pair{"priority", "priority"}, std::pair{"delay-ms", "delay_ms"},
           std::pair{"max-attempts", "max_attempts"}, std::pair{"timeout-ms", "timeout_ms"}}) {
