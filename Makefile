@@ -15,7 +15,7 @@ export UNITY
 # compete for them and break the timing bounds of the tests.
 .NOTPARALLEL:
 
-.PHONY: all deps configure build run test test-optimized test-sanitize test-tsan format format-check bench fault-soak fuzz clean
+.PHONY: all deps configure build install run test test-optimized test-sanitize test-tsan format format-check bench fault-soak fuzz clean
 
 all: build
 
@@ -27,6 +27,12 @@ configure: deps
 
 build: configure
 	@cmake --build $(BUILD_DIR) -j$(JOBS)
+
+# Installs shim into $(DESTDIR)$(PREFIX)/bin (PREFIX=/usr/local unless
+# given; DESTDIR stages it elsewhere, as packagers do).
+PREFIX ?= /usr/local
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD_DIR) --prefix $(PREFIX)
 
 run: build
 	./$(BUILD_DIR)/shim serve $(ARGS)
