@@ -7,15 +7,15 @@
 // so TTLs, leases, heartbeats, delayed tasks and retention run as the
 // fuzzer chooses, and a crash replays from its inputs.
 //
-// Every inputs_per_open inputs (BeginInput; 5,000, or
+// Every inputs_per_open inputs (BeginInput; 1,000, or
 // SHIM_FUZZ_INPUTS_PER_OPEN: the seed replay of `make test` uses 16, so
 // that recovery runs over the corpus's state too) the engine and store are
 // closed and opened again on what they wrote, as a server restart does: a
 // recovery that fails aborts, since a server could not restart on that
 // data either. Every kOpensPerStore opens the store starts empty again, so
 // that a campaign of millions of inputs keeps a bounded state and speed
-// (what 20,000 inputs leave: with 200,000, list replies of some 100,000
-// sessions took most of jsonrpc_fuzz's time).
+// (what 4,000 inputs leave: with 200,000, list replies of some 100,000
+// sessions took most of jsonrpc_fuzz's time; with 5,000, a quarter).
 #pragma once
 
 #include <memory>
