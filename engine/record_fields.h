@@ -143,3 +143,19 @@ bool DecodeJsonRecord(std::string_view text, R* r, const std::tuple<Fields...>& 
 }
 
 }  // namespace shim::engine
+
+#if defined(__clang__) && __clang_major__ < 17
+// Clang before 17 cannot deduce the template arguments of an aggregate from
+// its initialisers (C++20, P1816), as GCC does for the record tables; the
+// fuzz build is clang 14 (docs/fault-testing.md, "Fuzzing"). Kept apart at
+// the end: GCC needs none of it.
+namespace shim::engine {
+template <class R, class T>
+Field(const char*, T R::*) -> Field<R, T>;
+template <class R, class S, class T>
+NestedField(const char*, S R::*, T S::*) -> NestedField<R, S, T>;
+template <class R, class E>
+NamedField(const char*, E R::*, const char* (*)(E), std::optional<E> (*)(std::string_view))
+    -> NamedField<R, E>;
+}  // namespace shim::engine
+#endif

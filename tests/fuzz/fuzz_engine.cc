@@ -1,5 +1,7 @@
 #include "tests/fuzz/fuzz_engine.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +30,26 @@ void Cleanup() {
 
 }  // namespace
 
+engine::EngineLimits FuzzLimits() {
+  engine::EngineLimits limits;
+  // Pages of 4 KiB, not 4 MiB: list reads page (and continue) far more
+  // often. A list read costs as much as its page, and the harness encodes
+  // and parses every reply again for its checks: with 4 MiB pages the
+  // campaign slowed from 200 to 6 inputs a second as the state grew, with
+  // 64 KiB pages session.list over the sessions of a few thousand inputs
+  // still took 27% of jsonrpc_fuzz's time.
+  limits.max_reply_bytes = 4 << 10;
+  // A value or message of 64 KiB, not 1 MiB, and a patch that may walk
+  // and copy 256 KiB, not 16 MiB: inputs are a few KiB, so only a patch of
+  // doubling copies, or values grown over many inputs, come near these,
+  // and each such request may then build and encode megabytes of JSON
+  // under ASan. The checks are the same code; they are only reached sooner.
+  limits.max_value_bytes = 64 << 10;
+  limits.max_message_data_bytes = 64 << 10;
+  limits.max_patch_work = 256 << 10;
+  return limits;
+}
+
 void FuzzEngine::MoveClock(int64_t mono_ms, int64_t wall_ms) {
   clock.Advance(std::clamp<int64_t>(mono_ms, 0, kMaxStepMs));
   clock.AdjustWall(std::clamp<int64_t>(wall_ms, -kMaxStepMs, kMaxStepMs));
@@ -51,11 +73,7 @@ void FuzzEngine::Open(bool fresh) {
   so.durability = storage::Durability::kNone;
   engine::EngineOptions eo;
   eo.clock = &clock;
-  // Pages of 64 KiB, not 4 MiB: list reads page (and continue) far more
-  // often, and an input of many list reads over a state grown by earlier
-  // inputs no longer takes seconds (at 4 MiB the campaign slowed from 200
-  // to 6 inputs a second as the state grew).
-  eo.limits.max_reply_bytes = kMaxReplyBytes;
+  eo.limits = FuzzLimits();
   auto opened = testing::SyncHost::Open(so, eo, [](const std::string& what) { Die(what); });
   if (!opened.ok())
     Die("opening the store or recovering the engine from it: " + opened.status().ToString());
@@ -72,10 +90,17 @@ void FuzzEngine::BeginInput() {
 
 FuzzEngine& GetFuzzEngine() {
   if (g_engine) return *g_engine;
-  char tmpl[] = "/tmp/shim-fuzz-XXXXXX";
-  if (!::mkdtemp(tmpl)) Die("cannot create a directory under /tmp");
+  // On tmpfs when there is one: the store's files then never reach a disk,
+  // and the fsyncs of checkpoint saves (synced in every durability mode)
+  // cost nothing. On a loaded shared disk each took milliseconds.
+  const bool shm = ::access("/dev/shm", W_OK) == 0;
+  char tmpl[] = "/dev/shm/shim-fuzz-XXXXXX";
+  char* dir = shm ? ::mkdtemp(tmpl) : nullptr;
+  char tmp_tmpl[] = "/tmp/shim-fuzz-XXXXXX";
+  if (!dir) dir = ::mkdtemp(tmp_tmpl);
+  if (!dir) Die("cannot create a directory under /dev/shm or /tmp");
   g_engine = new FuzzEngine;
-  g_engine->dir = tmpl;
+  g_engine->dir = dir;
   if (const char* n = std::getenv("SHIM_FUZZ_INPUTS_PER_OPEN");
       n && std::strtoull(n, nullptr, 10) > 0) {
     g_engine->inputs_per_open = std::strtoull(n, nullptr, 10);

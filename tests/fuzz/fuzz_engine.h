@@ -7,15 +7,15 @@
 // so TTLs, leases, heartbeats, delayed tasks and retention run as the
 // fuzzer chooses, and a crash replays from its inputs.
 //
-// Every inputs_per_open inputs (BeginInput; 5,000, or
+// Every inputs_per_open inputs (BeginInput; 1,000, or
 // SHIM_FUZZ_INPUTS_PER_OPEN: the seed replay of `make test` uses 16, so
 // that recovery runs over the corpus's state too) the engine and store are
 // closed and opened again on what they wrote, as a server restart does: a
 // recovery that fails aborts, since a server could not restart on that
 // data either. Every kOpensPerStore opens the store starts empty again, so
 // that a campaign of millions of inputs keeps a bounded state and speed
-// (what 20,000 inputs leave: with 200,000, list replies of some 100,000
-// sessions took most of jsonrpc_fuzz's time).
+// (what 4,000 inputs leave: with 200,000, list replies of some 100,000
+// sessions took most of jsonrpc_fuzz's time; with 5,000, a quarter).
 #pragma once
 
 #include <memory>
@@ -30,14 +30,13 @@ namespace shim::fuzz {
 
 struct FuzzEngine {
   static constexpr uint64_t kOpensPerStore = 4;
-  static constexpr size_t kMaxReplyBytes = 64 << 10;
 
   std::string dir;
   engine::FakeClock clock;
   std::unique_ptr<testing::SyncHost> host;
   std::unique_ptr<net::McpAdapter> mcp;       // on host's engine, rebuilt with it
   std::unique_ptr<net::MethodTable> methods;  // the same
-  uint64_t inputs_per_open = 5'000;
+  uint64_t inputs_per_open = 1'000;
   uint64_t inputs = 0;
   uint64_t opens = 0;
 
@@ -54,6 +53,11 @@ struct FuzzEngine {
   void MoveClock(int64_t mono_ms, int64_t wall_ms);
   static constexpr int64_t kMaxStepMs = int64_t{400} * 24 * 3600 * 1000;  // 400 days
 };
+
+// The engine's limits in the fuzz targets: smaller than the defaults where
+// a default lets one request of a few KiB do far more work than a fuzzer
+// can afford per input (fuzz_engine.cc says which and why).
+engine::EngineLimits FuzzLimits();
 
 // The process-wide instance; aborts if the store cannot be opened.
 FuzzEngine& GetFuzzEngine();
