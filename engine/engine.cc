@@ -5,6 +5,7 @@
 
 #include "engine/leases.h"
 #include "engine/locks.h"
+#include "engine/params.h"
 #include "engine/pubsub.h"
 #include "engine/record_scan.h"
 #include "engine/sessions/sessions.h"
@@ -167,6 +168,8 @@ void Engine::RegisterMethods() {
   Register(
       "sys.ping",
       [this](Call& call) {
+        Params p(call.params, kNoFields);
+        if (!p.ok()) return core_.Reply(call.reply, p.status());
         core_.Reply(call.reply, json{{"pong", true}, {"revision", core_.revision()}});
       },
       kReads);

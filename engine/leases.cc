@@ -48,7 +48,8 @@ void LeaseModule::End(uint64_t id) {
 }
 
 void LeaseModule::Grant(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"ttl_ms", "owner"};
+  Params p(call.params, kFields);
   int64_t ttl = p.Int("ttl_ms", {.min = 1, .max = core_.limits().max_ttl_ms});
   std::string owner = p.OptStr("owner", {.max = 256}).value_or("");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
@@ -62,7 +63,8 @@ void LeaseModule::Grant(Call& call) {
 }
 
 void LeaseModule::Keepalive(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"lease_id"};
+  Params p(call.params, kFields);
   uint64_t id = static_cast<uint64_t>(p.Int("lease_id", {.min = 1}));
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   auto it = leases_.find(id);
@@ -82,7 +84,8 @@ void LeaseModule::Keepalive(Call& call) {
 }
 
 void LeaseModule::Revoke(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"lease_id"};
+  Params p(call.params, kFields);
   uint64_t id = static_cast<uint64_t>(p.Int("lease_id", {.min = 1}));
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (!leases_.count(id))
@@ -92,7 +95,8 @@ void LeaseModule::Revoke(Call& call) {
 }
 
 void LeaseModule::List(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"after"};
+  Params p(call.params, kFields);
   auto after = p.OptInt("after", {.min = 0});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   const uint64_t after_id = after ? static_cast<uint64_t>(*after) : 0;

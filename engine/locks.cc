@@ -113,7 +113,8 @@ void LockModule::ForgetIfIdle(const std::string& name) {
 
 void LockModule::Acquire(Call& call) {
   const auto& lim = core_.limits();
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"name", "owner", "ttl_ms", "wait_ms", "lease_id"};
+  Params p(call.params, kFields);
   std::string name = p.Str("name", {.min = 1, .max = lim.max_name_bytes});
   std::string owner = p.Str("owner", {.min = 1, .max = lim.max_name_bytes});
   int64_t ttl = p.Int("ttl_ms", {.min = 1, .max = lim.max_ttl_ms});
@@ -185,7 +186,8 @@ LockModule::Lock* LockModule::HeldWithToken(Call& call, const std::string& name,
 
 void LockModule::Extend(Call& call) {
   const auto& lim = core_.limits();
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"name", "token", "ttl_ms"};
+  Params p(call.params, kFields);
   std::string name = p.Str("name", {.min = 1, .max = lim.max_name_bytes});
   uint64_t token = static_cast<uint64_t>(p.Int("token", {.min = 0}));
   int64_t ttl = p.Int("ttl_ms", {.min = 1, .max = lim.max_ttl_ms});
@@ -202,7 +204,8 @@ void LockModule::Extend(Call& call) {
 }
 
 void LockModule::Release(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"name", "token"};
+  Params p(call.params, kFields);
   std::string name = p.Str("name", {.min = 1, .max = core_.limits().max_name_bytes});
   uint64_t token = static_cast<uint64_t>(p.Int("token", {.min = 0}));
   if (!p.ok()) return core_.Reply(call.reply, p.status());
@@ -213,7 +216,8 @@ void LockModule::Release(Call& call) {
 }
 
 void LockModule::GetStatus(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"name"};
+  Params p(call.params, kFields);
   std::string name = p.Str("name", {.min = 1, .max = core_.limits().max_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   CollectIfLapsed(name);
@@ -222,7 +226,8 @@ void LockModule::GetStatus(Call& call) {
 }
 
 void LockModule::List(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"after"};
+  Params p(call.params, kFields);
   auto after = p.OptStr("after", {.max = core_.limits().max_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   std::vector<std::string> lapsed;
@@ -239,6 +244,8 @@ void LockModule::List(Call& call) {
 }
 
 Status LockModule::CheckFence(const json& fence) const {
+  static constexpr std::string_view kFenceFields[] = {"lock", "token"};
+  SHIM_RETURN_IF_ERROR(CheckKnownFields(fence, kFenceFields, "fence."));
   if (!fence.is_object() || !fence.contains("lock") || !fence["lock"].is_string() ||
       !fence.contains("token") || !fence["token"].is_number_integer()) {
     return Status::InvalidParams("fence", "fence must be {\"lock\": NAME, \"token\": INTEGER}");

@@ -1,5 +1,10 @@
 #include "engine/params.h"
 
+#include <algorithm>
+#include <vector>
+
+#include "base/nearest_name.h"
+
 namespace shim::engine {
 
 using nlohmann::json;
@@ -28,17 +33,48 @@ bool AsInt(const json& v, int64_t* out) {
   }
   return false;
 }
+
+bool IsKnown(FieldNames known, std::string_view field) {
+  return std::find(known.begin(), known.end(), field) != known.end();
+}
 }  // namespace
 
-Params::Params(const json& params) : params_(params) {}
+Status CheckKnownFields(const json& object, FieldNames known, std::string_view prefix) {
+  if (!object.is_object()) return Status::Ok();
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    const std::string& name = it.key();
+    if (IsKnown(known, name)) continue;
+    const std::string field = std::string(prefix) + name;
+    std::string message = "unknown field '" + field + "'";
+    if (auto near = NearestName(name, std::vector<std::string>(known.begin(), known.end()))) {
+      message += "; did you mean '" + std::string(prefix) + *near + "'?";
+    } else if (known.empty()) {
+      message += "; it takes none";
+    } else {
+      message += "; known fields:";
+      for (std::string_view k : known) message += " " + std::string(prefix) + std::string(k);
+    }
+    return Status::InvalidParams(field, std::move(message));
+  }
+  return Status::Ok();
+}
 
-const json* Params::Find(std::string_view field) const {
+Params::Params(const json& params, FieldNames fields) : params_(params), fields_(fields) {
+  Fail(CheckKnownFields(params, fields));
+}
+
+const json* Params::Find(std::string_view field) {
+  if (!IsKnown(fields_, field)) {
+    Fail(Status::Internal("params: '" + std::string(field) +
+                          "' is read but missing from the method's field table"));
+    return nullptr;
+  }
   if (!params_.is_object()) return nullptr;
   auto it = params_.find(field);
   return it == params_.end() ? nullptr : &*it;
 }
 
-bool Params::Has(std::string_view field) const { return Find(field) != nullptr; }
+bool Params::Has(std::string_view field) { return Find(field) != nullptr; }
 
 void Params::Fail(Status status) {
   if (status_.ok()) status_ = std::move(status);

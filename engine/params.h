@@ -4,12 +4,20 @@
 // reported by status() as INVALID_PARAMS naming the field, so a handler
 // reads all its fields and checks once:
 //
-//   Params p(call.params);
+//   static constexpr std::string_view kFields[] = {"key", "ttl_ms"};
+//   Params p(call.params, kFields);
 //   std::string key = p.Str("key", {.min = 1, .max = kMaxKeyBytes});
 //   auto ttl = p.OptInt("ttl_ms", {.min = 1});
 //   if (!p.ok()) return p.status();
 //
-// Unknown fields are ignored (clients may send newer optional fields).
+// `kFields` is the method's one table of the fields it takes, next to the
+// reads: a field the table lacks is an unknown field for clients
+// (INVALID_PARAMS "unknown field 'ttl'; did you mean 'ttl_ms'?", checked
+// first, at construction), and a getter asked for a field the table lacks
+// fails the call as INTERNAL, so the table cannot fall behind the reads
+// without every test of that field noticing. Nested objects of a fixed
+// shape (task templates, txn compares, claim_next) get a Params and a table
+// of their own; free-form values (state values, payloads) are read whole.
 // Not thread-safe; lives for one call.
 #pragma once
 
@@ -17,6 +25,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -37,10 +46,24 @@ struct StrRange {
   bool too_large_over_max = true;
 };
 
+// The fields a method (or a nested object of fixed shape) takes. Static
+// tables: Params keeps the span.
+using FieldNames = std::span<const std::string_view>;
+// For methods that take no params.
+inline constexpr FieldNames kNoFields{};
+
+// Null unless `object` (an object; anything else passes) has a field that
+// `known` lacks: then INVALID_PARAMS naming the first such field (details
+// `field` = `prefix` + its name) and the nearest known name, if one is near
+// (base/nearest_name.h). For objects read without a Params (backoff).
+Status CheckKnownFields(const nlohmann::json& object, FieldNames known,
+                        std::string_view prefix = {});
+
 class Params {
  public:
-  // `params` must outlive this object. A null params means "no fields".
-  explicit Params(const nlohmann::json& params);
+  // `params` and `fields` must outlive this object. A null params means
+  // "no fields".
+  Params(const nlohmann::json& params, FieldNames fields);
 
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
@@ -60,12 +83,14 @@ class Params {
   const nlohmann::json* OptArray(std::string_view field);
   const nlohmann::json* Array(std::string_view field);
 
-  bool Has(std::string_view field) const;
+  bool Has(std::string_view field);
   // Records an error for `field` unless one is already recorded.
   void Fail(Status status);
 
  private:
-  const nlohmann::json* Find(std::string_view field) const;
+  // The field's value, or null when absent; a field not in `fields_` is
+  // a bug in the handler, recorded as INTERNAL.
+  const nlohmann::json* Find(std::string_view field);
   // OptObject and OptArray: the field if `is_kind` holds for it, null when
   // absent or null, else invalid (`want` says what it must be).
   const nlohmann::json* OptOfKind(std::string_view field,
@@ -74,6 +99,7 @@ class Params {
   void Invalid(std::string_view field, std::string message);
 
   const nlohmann::json& params_;
+  FieldNames fields_;
   Status status_;
 };
 

@@ -130,7 +130,8 @@ Status PubSubModule::ValidateChannel(const std::string& field, const std::string
 }
 
 void PubSubModule::Publish(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"channel", "data"};
+  Params p(call.params, kFields);
   std::string channel = p.Str("channel");
   const json& data = p.Any("data");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
@@ -236,7 +237,8 @@ void PubSubModule::RemoveSubscription(uint64_t sub_id) {
 }
 
 void PubSubModule::Subscribe(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"channel", "pattern", "from_seq"};
+  Params p(call.params, kFields);
   auto channel = p.OptStr("channel");
   auto pattern = p.OptStr("pattern");
   auto from_seq = p.OptInt("from_seq", {.min = 0});
@@ -283,7 +285,8 @@ void PubSubModule::Subscribe(Call& call) {
 }
 
 void PubSubModule::Unsubscribe(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"subscription"};
+  Params p(call.params, kFields);
   const uint64_t id = static_cast<uint64_t>(p.Int("subscription", {.min = 1}));
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   const uint64_t client_id = call.client ? call.client->id() : 0;
@@ -298,7 +301,8 @@ void PubSubModule::Unsubscribe(Call& call) {
 }
 
 void PubSubModule::History(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"channel", "from_seq", "limit"};
+  Params p(call.params, kFields);
   std::string channel = p.Str("channel");
   auto from_seq = p.OptInt("from_seq", {.min = 0});
   const int64_t limit = p.Limit(core_.limits().max_list_limit, 100);
@@ -349,7 +353,8 @@ void PubSubModule::History(Call& call) {
 }
 
 void PubSubModule::Configure(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"channel", "max_messages", "max_age_ms"};
+  Params p(call.params, kFields);
   std::string channel = p.Str("channel");
   auto max_messages = p.OptInt("max_messages", {.min = 1, .max = 100'000'000});
   auto max_age_ms = p.OptInt("max_age_ms", {.min = 1, .max = core_.limits().max_ttl_ms});

@@ -140,7 +140,10 @@ size_t StateModule::DeletePrefix(const std::string& prefix) {
 
 Result<json> StateModule::PlanSet(const json& params, Overlay& overlay) {
   const auto& lim = core_.limits();
-  Params p(params);
+  // The fields of state.set and of a txn's set op.
+  static constexpr std::string_view kFields[] = {"key",   "value",    "ttl_ms",
+                                                 "fence", "lease_id", "expected_version"};
+  Params p(params, kFields);
   std::string key = p.Str("key", {.min = 1, .max = lim.max_key_bytes});
   const json& value = p.Any("value");
   auto ttl = p.OptInt("ttl_ms", {.min = 1, .max = lim.max_ttl_ms});
@@ -160,7 +163,9 @@ Result<json> StateModule::PlanSet(const json& params, Overlay& overlay) {
 
 Result<json> StateModule::PlanPatch(const json& params, Overlay& overlay) {
   const auto& lim = core_.limits();
-  Params p(params);
+  static constexpr std::string_view kFields[] = {"key",   "merge",    "ops",
+                                                 "fence", "lease_id", "expected_version"};
+  Params p(params, kFields);
   std::string key = p.Str("key", {.min = 1, .max = lim.max_key_bytes});
   const json* merge = p.OptAny("merge");
   const json* ops = p.OptArray("ops");
@@ -200,7 +205,9 @@ Result<json> StateModule::PlanPatch(const json& params, Overlay& overlay) {
 
 Result<json> StateModule::PlanIncr(const json& params, Overlay& overlay) {
   const auto& lim = core_.limits();
-  Params p(params);
+  static constexpr std::string_view kFields[] = {"key",   "by",       "ttl_ms",
+                                                 "fence", "lease_id", "expected_version"};
+  Params p(params, kFields);
   std::string key = p.Str("key", {.min = 1, .max = lim.max_key_bytes});
   int64_t by = p.OptInt("by").value_or(1);
   auto ttl = p.OptInt("ttl_ms", {.min = 1, .max = lim.max_ttl_ms});
@@ -244,7 +251,8 @@ json StateModule::StageWrite(Overlay& overlay, const std::string& key, const KvE
 }
 
 Result<json> StateModule::PlanDel(const json& params, Overlay& overlay) {
-  Params p(params);
+  static constexpr std::string_view kFields[] = {"key", "fence", "lease_id", "expected_version"};
+  Params p(params, kFields);
   std::string key = p.Str("key", {.min = 1, .max = core_.limits().max_key_bytes});
   if (!p.ok()) return p.status();
   SHIM_RETURN_IF_ERROR(CheckFenceAndLease(p).status());
@@ -293,7 +301,8 @@ void StateModule::Incr(Call& call) { RunSingle(call, &StateModule::PlanIncr); }
 void StateModule::Del(Call& call) { RunSingle(call, &StateModule::PlanDel); }
 
 void StateModule::Get(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"key"};
+  Params p(call.params, kFields);
   std::string key = p.Str("key", {.min = 1, .max = core_.limits().max_key_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   const KvEntry* e = Lookup(key, {});
@@ -312,7 +321,8 @@ void StateModule::Get(Call& call) {
 
 void StateModule::List(Call& call) {
   const auto& lim = core_.limits();
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"prefix", "after", "limit"};
+  Params p(call.params, kFields);
   std::string prefix = p.OptStr("prefix", {.max = lim.max_key_bytes}).value_or("");
   auto after = p.OptStr("after", {.max = lim.max_key_bytes});
   int64_t limit = p.Limit(lim.max_list_limit, 100);
@@ -373,7 +383,9 @@ void StateModule::List(Call& call) {
 }
 
 void StateModule::Txn(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"compare", "success", "failure"};
+  static constexpr std::string_view kCompareFields[] = {"key", "version"};
+  Params p(call.params, kFields);
   const json* compare = p.OptArray("compare");
   const json* success = p.Array("success");
   const json* failure = p.OptArray("failure");
@@ -393,7 +405,7 @@ void StateModule::Txn(Call& call) {
     for (size_t i = 0; i < compare->size(); ++i) {
       const json& c = (*compare)[i];
       std::string field = "compare[" + std::to_string(i) + "]";
-      Params cp(c);
+      Params cp(c, kCompareFields);
       std::string key = cp.Str("key", {.min = 1, .max = core_.limits().max_key_bytes});
       int64_t version = cp.Int("version", {.min = 0});
       if (!c.is_object())
@@ -401,7 +413,7 @@ void StateModule::Txn(Call& call) {
       if (!cp.ok()) {
         return core_.Reply(call.reply, Status::InvalidParams(
                                            field + "." + cp.status().details().value("field", ""),
-                                           field + "." + cp.status().message()));
+                                           field + ": " + cp.status().message()));
       }
       const KvEntry* cur = Lookup(key, overlay);
       if ((cur ? cur->version : 0) != static_cast<uint64_t>(version)) succeeded = false;

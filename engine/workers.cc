@@ -76,7 +76,9 @@ json WorkerModule::Describe(const std::string& id, const Worker& w) const {
 
 void WorkerModule::Register(Call& call) {
   const auto& lim = core_.limits();
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {
+      "worker_id", "name", "capabilities", "max_concurrency", "heartbeat_ttl_ms", "metadata"};
+  Params p(call.params, kFields);
   auto worker_id = p.OptStr("worker_id", {.min = 1, .max = lim.max_name_bytes});
   std::string name = p.OptStr("name", {.max = lim.max_name_bytes}).value_or("");
   const json* caps = p.OptArray("capabilities");
@@ -128,7 +130,8 @@ void WorkerModule::Register(Call& call) {
 }
 
 void WorkerModule::Heartbeat(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"worker_id", "metadata"};
+  Params p(call.params, kFields);
   std::string id = p.Str("worker_id", {.min = 1, .max = core_.limits().max_name_bytes});
   const json* metadata = p.OptObject("metadata");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
@@ -166,7 +169,8 @@ void WorkerModule::Heartbeat(Call& call) {
 }
 
 void WorkerModule::Deregister(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"worker_id"};
+  Params p(call.params, kFields);
   std::string id = p.Str("worker_id", {.min = 1, .max = core_.limits().max_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   auto it = workers_.find(id);
@@ -186,7 +190,8 @@ void WorkerModule::Deregister(Call& call) {
 }
 
 void WorkerModule::List(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"capability", "after"};
+  Params p(call.params, kFields);
   auto capability = p.OptStr("capability");
   auto after = p.OptStr("after", {.max = core_.limits().max_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());

@@ -87,9 +87,15 @@ void McpAdapter::CallTool(const Request& req, std::shared_ptr<engine::Client> cl
   if (!args.is_object())
     return done(InvalidParams(req.id, "tools/call arguments must be an object"), true);
 
-  // The engine method behind a tool may take as optional what the tool
-  // requires (checkpoint.auto's `data` behind shim_force_checkpoint): check
-  // the tool's own required arguments first.
+  // An argument error is a tool result with isError, as the MCP
+  // specification asks (the model can read it and call again). Unknown
+  // arguments first: a misspelt required one is then named as a typo, not
+  // as missing. The engine method behind a tool may take as optional what
+  // the tool requires (checkpoint.auto's `data` behind
+  // shim_force_checkpoint): check the tool's own required arguments too.
+  if (Status unknown = CheckToolArguments(*tool, args); !unknown.ok()) {
+    return done(EncodeResultLine(req.id, McpToolError(unknown)), true);
+  }
   for (const auto& field : tool->input_schema.value("required", json::array())) {
     const std::string f = field.get<std::string>();
     if (!args.contains(f)) {

@@ -1,5 +1,10 @@
 #include "net/mcp_tools.h"
 
+#include <string_view>
+#include <vector>
+
+#include "engine/params.h"
+
 namespace shim::net {
 
 using nlohmann::json;
@@ -11,6 +16,11 @@ json Obj(json properties, std::vector<std::string> required = {}) {
   json s = {{"type", "object"}, {"properties", std::move(properties)}};
   if (!required.empty()) s["required"] = required;
   return s;
+}
+// An object of arguments that takes no others (CheckToolArguments).
+json Closed(json object_schema) {
+  object_schema["additionalProperties"] = false;
+  return object_schema;
 }
 json Str(const char* d) { return {{"type", "string"}, {"description", d}}; }
 json Int(const char* d) { return {{"type", "integer"}, {"description", d}}; }
@@ -74,11 +84,11 @@ json ClaimedTasksSchema() { return {{"type", "array"}, {"items", {{"type", "obje
 // claim_next of shim_task_complete / shim_task_fail: shim_task_claim's
 // arguments, worker_id defaulting to the worker that held the task.
 json ClaimNextSchema() {
-  json s = Obj({{"queues", {{"type", "array"}, {"items", {{"type", "string"}}}}},
-                {"worker_id", Str("default: the worker that held this task")},
-                {"max", Int("how many tasks at most, default 1")},
-                {"wait_ms", Int("wait up to this long for a task")}},
-               {"queues"});
+  json s = Closed(Obj({{"queues", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+                       {"worker_id", Str("default: the worker that held this task")},
+                       {"max", Int("how many tasks at most, default 1")},
+                       {"wait_ms", Int("wait up to this long for a task")}},
+                      {"queues"}));
   s["description"] = "also claim your next task in this call; it comes back in tasks";
   return s;
 }
@@ -251,7 +261,7 @@ std::vector<McpTool> Build() {
        [] {
          json props = TaskFields();
          props["tasks"] = {{"type", "array"},
-                           {"items", Obj(TaskFields(), {"queue"})},
+                           {"items", Closed(Obj(TaskFields(), {"queue"}))},
                            {"description", "several tasks at once"}};
          return Obj(props);
        }(),
@@ -330,7 +340,45 @@ std::vector<McpTool> Build() {
                      Int("declared dead after this long without contact, default 15000")}}),
                Obj({{"worker_id", {{"type", "string"}}}}, {"worker_id"}), false, false, true,
                fixed("worker.register"), nullptr, nullptr});
+  // Every tool's arguments are a closed set, as every method's params are
+  // (docs/protocol.md): a misspelt optional argument is refused, not
+  // silently dropped. Nested objects of a fixed shape are closed above;
+  // signals stay open (other keys are stored, not scored).
+  for (McpTool& tool : t) tool.input_schema = Closed(std::move(tool.input_schema));
   return t;
+}
+
+// `value` against `schema` where the schema closes an object. The schemas
+// are this file's, at most three levels deep: the recursion follows them,
+// never deeper than they go, however deep the client's value is.
+Status CheckClosed(const json& schema, const json& value, const std::string& path) {
+  const auto type_it = schema.find("type");
+  const std::string type =
+      type_it != schema.end() && type_it->is_string() ? type_it->get<std::string>() : "";
+  if (type == "array" && value.is_array() && schema.contains("items")) {
+    for (size_t i = 0; i < value.size(); ++i) {
+      SHIM_RETURN_IF_ERROR(
+          CheckClosed(schema["items"], value[i], path + "[" + std::to_string(i) + "]"));
+    }
+    return Status::Ok();
+  }
+  if (type != "object" || !value.is_object() || !schema.contains("properties")) {
+    return Status::Ok();
+  }
+  const json& properties = schema["properties"];
+  const std::string prefix = path.empty() ? "" : path + ".";
+  if (auto closed = schema.find("additionalProperties");
+      closed != schema.end() && *closed == false) {
+    std::vector<std::string_view> names;
+    for (auto it = properties.begin(); it != properties.end(); ++it) names.push_back(it.key());
+    SHIM_RETURN_IF_ERROR(engine::CheckKnownFields(value, names, prefix));
+  }
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    if (auto p = properties.find(it.key()); p != properties.end()) {
+      SHIM_RETURN_IF_ERROR(CheckClosed(*p, *it, prefix + it.key()));
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -359,6 +407,10 @@ const McpTool* FindMcpTool(const std::string& name) {
     if (t.name == name) return &t;
   }
   return nullptr;
+}
+
+Status CheckToolArguments(const McpTool& tool, const json& args) {
+  return CheckClosed(tool.input_schema, args, "");
 }
 
 json McpToolError(const Status& s) {

@@ -33,6 +33,11 @@ struct McpTool {
 
 const std::vector<McpTool>& McpTools();
 const McpTool* FindMcpTool(const std::string& name);
+// INVALID_PARAMS for the first argument the tool's input schema does not
+// name (its objects say additionalProperties: false), with the nearest
+// name it does (engine::CheckKnownFields); `field` is its path, e.g.
+// "claim_next.maxx" or "tasks[1].qeue".
+Status CheckToolArguments(const McpTool& tool, const nlohmann::json& args);
 // A tool result with isError for a failed call: the wire reason, the
 // message, the field if any, and a `Hint:` line the model can act on (the
 // code's MCP hint in kErrorTable).

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "engine/params.h"
 #include "net/access.h"
 #include "net/session.h"
 
@@ -174,13 +175,15 @@ bool Server::TokenMatches(std::string_view token) const {
   return !options_.auth_token.empty() && ConstantTimeEquals(token, options_.auth_token);
 }
 
-Result<json> Server::HandleLocal(std::string_view method, const json&) {
+Result<json> Server::HandleLocal(std::string_view method, const json& params) {
+  // Neither takes params (engine/params.h: an unknown field is refused).
+  SHIM_RETURN_IF_ERROR(engine::CheckKnownFields(params, engine::kNoFields));
   const auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - started_)
                           .count();
   if (method == "sys.info") {
     return json{{"version", options_.version},
-                {"protocol", 2},
+                {"protocol", 3},
                 {"durability", options_.durability},
                 {"data_dir", options_.data_dir},
                 {"socket", options_.socket_path},

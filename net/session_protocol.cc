@@ -6,6 +6,7 @@
 
 #include <optional>
 
+#include "engine/params.h"
 #include "net/access.h"
 #include "net/mcp_adapter.h"
 #include "net/server.h"
@@ -245,6 +246,17 @@ void Session::Dispatch(Request req, Done done) {
 
 void Session::Authenticate(const Request& req, Done done) {
   const auto started = std::chrono::steady_clock::now();
+  // An unknown field is INVALID_PARAMS, as for every method. Before
+  // authentication it ends the connection like any malformed sys.auth.
+  static constexpr std::string_view kFields[] = {"token"};
+  if (Status bad = engine::CheckKnownFields(req.params, kFields); !bad.ok()) {
+    server_.stats().RecordCall("sys.auth", 0, true);
+    if (!authenticated_) {
+      Abort(EncodeErrorLine(req.id, bad), "malformed sys.auth");
+      return done({});
+    }
+    return done(req.has_id ? EncodeErrorLine(req.id, bad) : std::string());
+  }
   Status status;
   if (!server_.options().auth_token.empty()) {
     // With a token configured it is checked on every transport: a wrong one

@@ -80,7 +80,9 @@ void SessionModule::DeleteCheckpoint(const std::string& id, uint64_t checkpoint_
 }
 
 void SessionModule::CheckpointSave(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"session_id", "data", "reason", "label",
+                                                 "signals"};
+  Params p(call.params, kFields);
   std::string id = SessionIdParam(p);
   const json& data = p.Any("data");
   std::string reason = p.OptStr("reason").value_or("manual");
@@ -98,7 +100,8 @@ void SessionModule::CheckpointSave(Call& call) {
 }
 
 void SessionModule::CheckpointGet(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"session_id", "checkpoint_id"};
+  Params p(call.params, kFields);
   std::string id = SessionIdParam(p);
   auto cp = p.OptInt("checkpoint_id", {.min = 1});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
@@ -134,7 +137,8 @@ void SessionModule::CheckpointGet(Call& call) {
 }
 
 void SessionModule::CheckpointList(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"session_id", "before", "limit"};
+  Params p(call.params, kFields);
   std::string id = SessionIdParam(p);
   auto before = p.OptInt("before", {.min = 1});
   const int64_t limit = p.Limit(core_.limits().max_list_limit, 20);
@@ -158,7 +162,8 @@ void SessionModule::CheckpointList(Call& call) {
 }
 
 void SessionModule::CheckpointDelete(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"session_id", "checkpoint_id"};
+  Params p(call.params, kFields);
   std::string id = SessionIdParam(p);
   const int64_t cp = p.Int("checkpoint_id", {.min = 1});
   if (!p.ok()) return core_.Reply(call.reply, p.status());

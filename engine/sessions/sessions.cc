@@ -124,7 +124,8 @@ Result<SessionModule::Session*> SessionModule::FindOrFail(const std::string& id)
 }
 
 SessionModule::Session* SessionModule::SessionOfCall(Call& call, std::string* id) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"session_id"};
+  Params p(call.params, kFields);
   *id = SessionIdParam(p);
   if (!p.ok()) {
     core_.Reply(call.reply, p.status());
@@ -218,7 +219,9 @@ json SessionModule::Describe(const std::string& id, const Session& s) const {
 
 void SessionModule::Open(Call& call) {
   const auto& lim = core_.limits();
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"session_id", "name", "heartbeat_ttl_ms",
+                                                 "metadata", "keep_checkpoints"};
+  Params p(call.params, kFields);
   auto id = p.OptStr("session_id", {.min = 1, .max = lim.max_name_bytes});
   std::string name = p.OptStr("name", {.max = lim.max_name_bytes}).value_or("");
   const int64_t ttl =
@@ -272,7 +275,8 @@ void SessionModule::Close(Call& call) {
 }
 
 void SessionModule::List(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"after"};
+  Params p(call.params, kFields);
   auto after = p.OptStr("after", {.max = core_.limits().max_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   core_.Reply(call.reply,
@@ -294,7 +298,8 @@ std::optional<std::pair<SessionModule::CheckpointMeta, json>> SessionModule::New
 }
 
 void SessionModule::GetStatus(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"session_id"};
+  Params p(call.params, kFields);
   std::string id = SessionIdParam(p);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   Session* s = Find(id);
@@ -332,7 +337,8 @@ void SessionModule::Clear(Call& call) {
 }
 
 void SessionModule::RecoveryCheck(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"session_id", "name", "ack"};
+  Params p(call.params, kFields);
   auto id = p.OptStr("session_id", {.min = 1, .max = core_.limits().max_name_bytes});
   auto name = p.OptStr("name", {.min = 1, .max = core_.limits().max_name_bytes});
   const bool ack = p.OptBool("ack").value_or(false);

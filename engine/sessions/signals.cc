@@ -36,7 +36,8 @@ void SessionModule::StoreSignals(const std::string& id, Session& s, const json& 
 }
 
 void SessionModule::SignalRecord(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"session_id", "signals"};
+  Params p(call.params, kFields);
   std::string id = SessionIdParam(p);
   const json* signals = p.OptObject("signals");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
@@ -56,7 +57,8 @@ void SessionModule::SignalRecord(Call& call) {
 }
 
 void SessionModule::SignalHistory(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"session_id", "since_at_ms", "limit"};
+  Params p(call.params, kFields);
   std::string id = SessionIdParam(p);
   auto since = p.OptInt("since_at_ms", {.min = 0});
   const int64_t limit = p.Limit(core_.limits().max_list_limit, 100);
@@ -103,7 +105,8 @@ void SessionModule::SignalHistory(Call& call) {
 }
 
 void SessionModule::AutoCheckpoint(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"session_id", "signals", "data", "label", "force"};
+  Params p(call.params, kFields);
   std::string id = SessionIdParam(p);
   const json* signals = p.OptObject("signals");
   const json* data = p.OptAny("data");

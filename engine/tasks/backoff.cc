@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/params.h"
+
 namespace shim::engine {
 
 using nlohmann::json;
@@ -21,6 +23,8 @@ Result<Backoff> Backoff::FromJson(const json* j) {
   Backoff b;
   if (!j || j->is_null()) return b;
   if (!j->is_object()) return Status::InvalidParams("backoff", "backoff must be an object");
+  static constexpr std::string_view kFields[] = {"type", "delay_ms", "max_delay_ms", "jitter"};
+  SHIM_RETURN_IF_ERROR(CheckKnownFields(*j, kFields, "backoff."));
   if (auto t = j->find("type"); t != j->end()) {
     if (*t == "fixed") {
       b.type = Type::kFixed;

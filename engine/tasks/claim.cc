@@ -212,7 +212,9 @@ Status PrefixField(Status s, std::string_view prefix) {
 
 Result<TaskModule::ClaimRequest> TaskModule::ParseClaim(const json& params,
                                                         std::string_view field_prefix) {
-  Params p(params);
+  // The fields of task.claim and of claim_next.
+  static constexpr std::string_view kFields[] = {"queues", "worker_id", "max", "wait_ms"};
+  Params p(params, kFields);
   const json* queues_json = p.Array("queues");
   ClaimRequest req;
   req.worker_id = p.Str("worker_id", {.min = 1, .max = core_.limits().max_name_bytes});
@@ -280,13 +282,14 @@ void TaskModule::Claim(Call& call) {
       });
 }
 
-Result<std::optional<TaskModule::ClaimRequest>> TaskModule::ParseClaimNext(const json& params,
+Result<std::optional<TaskModule::ClaimRequest>> TaskModule::ParseClaimNext(Params& p,
                                                                            const Task& finishing) {
-  const auto it = params.is_object() ? params.find("claim_next") : params.end();
-  if (!params.is_object() || it == params.end() || it->is_null())
-    return std::optional<ClaimRequest>();
-  if (!it->is_object()) return Status::InvalidParams("claim_next", "claim_next must be an object");
-  json next = *it;
+  const json* asked = p.OptAny("claim_next");
+  if (!p.ok()) return p.status();
+  if (!asked || asked->is_null()) return std::optional<ClaimRequest>();
+  if (!asked->is_object())
+    return Status::InvalidParams("claim_next", "claim_next must be an object");
+  json next = *asked;
   // The worker that finishes a task claims the next one unless told otherwise.
   if (!next.contains("worker_id")) next["worker_id"] = finishing.ext().worker_id;
   auto req = ParseClaim(next, "claim_next.");

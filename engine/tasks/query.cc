@@ -83,7 +83,8 @@ json TaskModule::Describe(const Task& t, bool with_payload) const {
 }
 
 void TaskModule::Get(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"task_id"};
+  Params p(call.params, kFields);
   std::string id = p.Str("task_id", {.min = 1, .max = 64});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   auto seq = ParseTaskId(id);
@@ -96,7 +97,8 @@ void TaskModule::Get(Call& call) {
 }
 
 void TaskModule::List(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"queue", "state", "after", "limit"};
+  Params p(call.params, kFields);
   std::string queue = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
   auto state_name = p.OptStr("state");
   auto after = p.OptStr("after");
@@ -140,7 +142,8 @@ void TaskModule::List(Call& call) {
 }
 
 void TaskModule::QueueStats(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"queue"};
+  Params p(call.params, kFields);
   std::string name = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   // A read creates nothing: a queue no task or setting has named yet is
@@ -230,7 +233,8 @@ void TaskModule::QueueStats(Call& call) {
 }
 
 void TaskModule::QueueList(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"after"};
+  Params p(call.params, kFields);
   auto after = p.OptStr("after", {.max = limits_.max_queue_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   core_.Reply(

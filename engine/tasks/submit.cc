@@ -52,7 +52,26 @@ Result<TaskModule::Spec> TaskModule::ParseSpec(const json& j, size_t index) {
   Spec spec;
   Task& t = spec.task;
   const auto& lim = core_.limits();
-  Params p(j);
+  // The fields of task.submit and of a task of task.submit_batch.
+  static constexpr std::string_view kFields[] = {"queue",
+                                                 "payload",
+                                                 "priority",
+                                                 "delay_ms",
+                                                 "run_at_ms",
+                                                 "max_attempts",
+                                                 "timeout_ms",
+                                                 "deadline_at_ms",
+                                                 "escalate_before_ms",
+                                                 "depends_on",
+                                                 "on_dependency_failure",
+                                                 "requires",
+                                                 "parent_id",
+                                                 "aggregate",
+                                                 "idempotency_key",
+                                                 "ref",
+                                                 "tags",
+                                                 "backoff"};
+  Params p(j, kFields);
   // The name is interned only when the task is created: a refused request
   // leaves nothing behind.
   spec.queue = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
@@ -359,7 +378,8 @@ void TaskModule::Submit(Call& call) {
 }
 
 void TaskModule::SubmitBatch(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"tasks"};
+  Params p(call.params, kFields);
   const json* tasks = p.Array("tasks");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (tasks->empty())

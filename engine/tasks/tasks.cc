@@ -149,8 +149,7 @@ Status TaskModule::Recover() {
   return Status::Ok();
 }
 
-Result<Task*> TaskModule::RunningWithToken(const json& params) {
-  Params p(params);
+Result<Task*> TaskModule::RunningWithToken(Params& p) {
   std::string id = p.Str("task_id", {.min = 1, .max = 64});
   const uint64_t token = static_cast<uint64_t>(p.Int("lease_token", {.min = 0}));
   if (!p.ok()) return p.status();
@@ -181,9 +180,10 @@ Result<Task*> TaskModule::RunningWithToken(const json& params) {
 }
 
 void TaskModule::Progress(Call& call) {
-  auto t = RunningWithToken(call.params);
+  static constexpr std::string_view kFields[] = {"task_id", "lease_token", "progress", "message"};
+  Params p(call.params, kFields);
+  auto t = RunningWithToken(p);
   if (!t.ok()) return core_.Reply(call.reply, t.status());
-  Params p(call.params);
   const json& progress = p.Any("progress");
   auto message = p.OptStr("message", {.max = 4096});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
@@ -200,9 +200,10 @@ void TaskModule::Progress(Call& call) {
 }
 
 void TaskModule::Extend(Call& call) {
-  auto t = RunningWithToken(call.params);
+  static constexpr std::string_view kFields[] = {"task_id", "lease_token", "extend_ms"};
+  Params p(call.params, kFields);
+  auto t = RunningWithToken(p);
   if (!t.ok()) return core_.Reply(call.reply, t.status());
-  Params p(call.params);
   const int64_t extend = p.Int("extend_ms", {.min = 1, .max = core_.limits().max_ttl_ms});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   // Liveness only: a restart grants the full timeout anyway.
@@ -212,9 +213,10 @@ void TaskModule::Extend(Call& call) {
 }
 
 void TaskModule::Complete(Call& call) {
-  auto found = RunningWithToken(call.params);
+  static constexpr std::string_view kFields[] = {"task_id", "lease_token", "result", "claim_next"};
+  Params p(call.params, kFields);
+  auto found = RunningWithToken(p);
   if (!found.ok()) return core_.Reply(call.reply, found.status());
-  Params p(call.params);
   const json* result = p.OptAny("result");
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   if (result && DumpCompact(*result).size() > limits_.max_result_bytes) {
@@ -224,7 +226,7 @@ void TaskModule::Complete(Call& call) {
                                         limits_.max_result_bytes));
   }
   Task& t = **found;
-  auto next = ParseClaimNext(call.params, t);
+  auto next = ParseClaimNext(p, t);
   if (!next.ok()) return core_.Reply(call.reply, next.status());
   core_.NextRevision();
   ReleaseRunning(t);
@@ -236,16 +238,18 @@ void TaskModule::Complete(Call& call) {
 }
 
 void TaskModule::Fail(Call& call) {
-  auto found = RunningWithToken(call.params);
+  static constexpr std::string_view kFields[] = {"task_id", "lease_token", "error", "retry",
+                                                 "claim_next"};
+  Params p(call.params, kFields);
+  auto found = RunningWithToken(p);
   if (!found.ok()) return core_.Reply(call.reply, found.status());
-  Params p(call.params);
   const json& error = p.Any("error");
   const bool retry = p.OptBool("retry").value_or(true);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   std::string error_text = error.is_string() ? error.get<std::string>() : DumpCompact(error);
   if (error_text.size() > 64 * 1024) error_text.resize(64 * 1024);
   Task& t = **found;
-  auto next = ParseClaimNext(call.params, t);
+  auto next = ParseClaimNext(p, t);
   if (!next.ok()) return core_.Reply(call.reply, next.status());
   const uint64_t seq = t.seq;
   core_.NextRevision();
@@ -262,7 +266,8 @@ void TaskModule::Fail(Call& call) {
 }
 
 void TaskModule::Cancel(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"task_id", "reason"};
+  Params p(call.params, kFields);
   std::string id = p.Str("task_id", {.min = 1, .max = 64});
   auto reason = p.OptStr("reason", {.max = 4096});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
@@ -282,7 +287,8 @@ void TaskModule::Cancel(Call& call) {
 }
 
 void TaskModule::Retry(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"task_id"};
+  Params p(call.params, kFields);
   std::string id = p.Str("task_id", {.min = 1, .max = 64});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   auto seq = ParseTaskId(id);
@@ -333,7 +339,8 @@ void TaskModule::QueuePause(Call& call) { SetQueuePaused(call, true); }
 void TaskModule::QueueResume(Call& call) { SetQueuePaused(call, false); }
 
 void TaskModule::SetQueuePaused(Call& call, bool paused) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"queue"};
+  Params p(call.params, kFields);
   std::string name = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   core_.NextRevision();
@@ -345,7 +352,9 @@ void TaskModule::SetQueuePaused(Call& call, bool paused) {
 }
 
 void TaskModule::QueueConfigure(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {
+      "queue", "routing", "starvation_ms", "saturation_ready", "keep_completed", "keep_failed"};
+  Params p(call.params, kFields);
   std::string name = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
   auto routing = p.OptStr("routing");
   auto starvation = p.OptInt("starvation_ms", {.min = 1});

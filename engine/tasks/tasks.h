@@ -36,6 +36,7 @@
 
 #include "engine/call.h"
 #include "engine/core.h"
+#include "engine/params.h"
 #include "engine/tasks/payload_cache.h"
 #include "engine/tasks/task.h"
 #include "engine/tasks/task_queue.h"
@@ -174,7 +175,8 @@ class TaskModule {
   void Forget(TaskQueue& q, std::unordered_map<uint64_t, Task>::iterator it);
   // The running task that params' task_id names, if its lease_token owns it.
   // Errors: the params' own, NotFound, NotOwner, InvalidState (not running).
-  Result<Task*> RunningWithToken(const nlohmann::json& params);
+  // `p`'s table (the calling method's) holds task_id and lease_token.
+  Result<Task*> RunningWithToken(Params& p);
 
   // ---- claims (claim.cc)
   // A validated task.claim (or the claim_next of task.complete / task.fail).
@@ -194,9 +196,9 @@ class TaskModule {
   using ClaimAnswer = std::function<void(Result<std::string> tasks_json)>;
   // Claims now, or parks the claim until a task is ready or wait_ms passes.
   void StartClaim(ClaimRequest req, const std::shared_ptr<Client>& client, ClaimAnswer answer);
-  // Parses `claim_next` of a finishing call (null when absent).
-  Result<std::optional<ClaimRequest>> ParseClaimNext(const nlohmann::json& params,
-                                                     const Task& finishing);
+  // Parses `claim_next` of a finishing call (null when absent); `p`'s
+  // table holds claim_next.
+  Result<std::optional<ClaimRequest>> ParseClaimNext(Params& p, const Task& finishing);
   // Replies `base`, plus the claim_next tasks when asked for.
   void ReplyWithClaimNext(Call& call, nlohmann::json base, std::optional<ClaimRequest> next);
   // Answers `base` with its "tasks" set to the claimed records' text: as

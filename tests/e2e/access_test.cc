@@ -402,6 +402,26 @@ TEST_F(TcpAuthTest, WrongOrMissingTokenIsRejectedAndTheConnectionIsClosed) {
   EXPECT_TRUE(get.is_null());
 }
 
+// Strict parameters: even with the right token, an unknown field makes it a
+// malformed sys.auth, which authenticates nothing.
+TEST_F(TcpAuthTest, AnUnknownFieldIsInvalidParamsAndTheConnectionIsClosed) {
+  auto c = Dial();
+  ASSERT_TRUE(c);
+  ASSERT_OK_AND_ASSIGN(uint64_t id,
+                       c->SendRequest("sys.auth", {{"token", kToken}, {"tokne", kToken}}));
+  ASSERT_OK(c->SendRaw(
+      R"({"jsonrpc":"2.0","id":99,"method":"state.set","params":{"key":"behind-strict","value":1}})"
+      "\n"));
+  ASSERT_OK_AND_ASSIGN(json response, c->ReadMessage(kCallTimeoutMs));
+  ExpectError(response, -32602, "INVALID_PARAMS", id);
+  EXPECT_EQ(response["error"]["data"]["field"], "tokne") << response.dump();
+  EXPECT_EQ(response["error"]["message"], "unknown field 'tokne'; did you mean 'token'?");
+  ExpectClosed(*c);
+  ASSERT_OK_AND_ASSIGN(json get,
+                       unix_->Call("state.get", {{"key", "behind-strict"}}, kCallTimeoutMs));
+  EXPECT_TRUE(get.is_null());
+}
+
 TEST_F(TcpAuthTest, RightTokenWorksAndRequestsMayBePipelinedBehindIt) {
   auto c = Dial();
   ASSERT_TRUE(c);

@@ -309,7 +309,7 @@ TEST_F(BadInputTest, ServerWithoutListenHasNoTcpEndpoint) {
   ASSERT_OK_AND_ASSIGN(json info, client->Call("sys.info", json::object(), kCallTimeoutMs));
   EXPECT_TRUE(info["listen"].is_null()) << info.dump();
   EXPECT_EQ(info["socket"], server_->socket_path());
-  EXPECT_EQ(info["protocol"], 2);
+  EXPECT_EQ(info["protocol"], 3);
   EXPECT_EQ(info["durability"], "sync");
   struct stat st;
   ASSERT_EQ(::lstat(server_->socket_path().c_str(), &st), 0);

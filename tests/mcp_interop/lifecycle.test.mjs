@@ -165,6 +165,39 @@ describe('MCP lifecycle and catalogue', () => {
     }
   });
 
+  test('unknown arguments are isError results naming the field and the nearest one', async () => {
+    const { tools } = await conn.client.listTools();
+    for (const tool of tools) {
+      assert.equal(tool.inputSchema.additionalProperties, false, tool.name);
+      const r = await conn.client.callTool({ name: tool.name, arguments: { no_such_argument: 1 } });
+      assert.equal(r.isError, true, tool.name);
+      assert.equal(r.structuredContent, undefined);
+      const text = r.content[0].text;
+      assert.match(text, /^INVALID_PARAMS: unknown field 'no_such_argument'/, text);
+      assert.match(text, /\(field: no_such_argument\)/, text);
+      assert.match(text, /Hint: /);
+    }
+    const cases = [
+      ['shim_state_set', { key: 'k', value: 1, ttl: 5 }, "unknown field 'ttl'; did you mean 'ttl_ms'\\?", 'ttl'],
+      ['shim_session_status', { sesion_id: 's' }, "did you mean 'session_id'\\?", 'sesion_id'],
+      ['shim_task_submit', { tasks: [{ queue: 'q', priorty: 1 }] }, "did you mean 'tasks\\[0\\]\\.priority'\\?",
+        'tasks\\[0\\]\\.priorty'],
+      ['shim_task_fail', { task_id: 't1', lease_token: 1, error: 'e', claim_next: { queues: ['q'], maxx: 1 } },
+        "did you mean 'claim_next\\.max'\\?", 'claim_next\\.maxx'],
+    ];
+    for (const [name, args, message, field] of cases) {
+      const r = await conn.client.callTool({ name, arguments: args });
+      assert.equal(r.isError, true, `${name} ${JSON.stringify(args)}`);
+      const text = r.content[0].text;
+      assert.match(text, new RegExp(message), text);
+      assert.match(text, new RegExp(`field: ${field}\\)`), text);
+    }
+    // Nothing was written by the refused set.
+    const got = await conn.client.callTool({ name: 'shim_state_get', arguments: { key: 'k' } });
+    assert.equal(got.structuredContent.found, false);
+    await stillWorks();
+  });
+
   test('engine errors are isError with the reason and a hint', async () => {
     const r = await conn.client.callTool({ name: 'shim_session_status', arguments: { session_id: 'never-opened' } });
     assert.equal(r.isError, true);
