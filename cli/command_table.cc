@@ -8,10 +8,10 @@ namespace shim::cli {
 const std::vector<OptionSpec>& Options() {
   static const std::vector<OptionSpec> options = {
       // Global: what a client command needs to reach its server.
-      {"socket", "PATH", "server socket (default $SHIM_SOCKET, else $SHIM_HOME/shim.sock)",
-       false, true},
-      {"connect", "HOST:PORT", "use the server's TCP listener (shim serve --listen) instead",
-       false, true},
+      {"socket", "PATH", "server socket (default $SHIM_SOCKET, else $SHIM_HOME/shim.sock)", false,
+       true},
+      {"connect", "HOST:PORT", "use the server's TCP listener (shim serve --listen) instead", false,
+       true},
       {"auth-token-file", "FILE",
        "with --connect: authenticate with the token in FILE (default $SHIM_AUTH_TOKEN); not "
        "needed on the Unix socket",
@@ -38,8 +38,9 @@ const std::vector<OptionSpec>& Options() {
       {"depends-on", "IDS", "comma-separated task ids that must complete first"},
       {"requires", "CAPS", "comma-separated capabilities a worker must have"},
       {"idempotency-key", "K", "resubmitting with the same key returns the same task"},
-      {"wait", "", "wait for the task to finish; print its result (exit 1 if it failed or was "
-                   "cancelled)"},
+      {"wait", "",
+       "wait for the task to finish; print its result (exit 1 if it failed or was "
+       "cancelled)"},
       {"state", "S", "only tasks in state S"},
       // worker run
       {"queue", "Q", "queue to serve (repeatable, or comma-separated)", true},
@@ -62,6 +63,10 @@ const std::vector<OptionSpec>& Options() {
        "sync - fsync before every acknowledgement (default); async - WAL written before ack, "
        "fsynced every 100 ms; none - no WAL, memory until flush (benchmarks only)"},
       {"log-level", "LEVEL", "trace|debug|info|warn|error|off (default info)"},
+      {"log-file", "FILE",
+       "log to FILE instead of stderr, rotated by size: at 10 MiB FILE becomes FILE.1 (for "
+       "shim.log: shim.1.log), .1 becomes .2, ...; 3 old files are kept (40 MiB at most). The "
+       "server `shim mcp` starts logs to $SHIM_HOME/shim.log"},
       {"max-message-bytes", "N", "longest request line (default 1048576)"},
       {"max-outbound-bytes", "N", "per-connection output buffer (default 8388608)"},
       {"max-reply-bytes", "N",
@@ -105,11 +110,12 @@ namespace {
 constexpr std::string_view kServeHelp = R"(
 Runs the shim server in the foreground: an embedded RocksDB store and a
 JSON-RPC (one message per line) endpoint on a Unix socket, optionally also
-on loopback TCP. Stop it with Ctrl-C or SIGTERM; it finishes the writes in
-flight and closes the store cleanly.
+on loopback TCP. Stop it with Ctrl-C, SIGTERM or `shim stop`; it finishes
+the writes in flight and closes the store cleanly.
 
-Environment: SHIM_HOME (default ~/.shim), SHIM_SOCKET, SHIM_AUTH_TOKEN (used
-when neither --auth-token nor --auth-token-file is given).
+Environment: SHIM_HOME (default ~/.shim; a relative one is taken from the
+current directory), SHIM_SOCKET, SHIM_AUTH_TOKEN (used when neither
+--auth-token nor --auth-token-file is given).
 Security: docs/threat-model.md.)";
 
 constexpr std::string_view kStateHelp = R"(
@@ -166,8 +172,12 @@ COMMAND when it has options of its own: shim worker run --queue q -- sh -c '...'
 
 const std::vector<CommandSpec>& Commands() {
   static const std::vector<CommandSpec> commands = {
-      {"serve", "", "run the server (embedded RocksDB store, Unix socket)",
-       {"data",
+      {"serve",
+       "",
+       "run the server (embedded RocksDB store, Unix socket)",
+       {{"data",
+         "store directory (default $SHIM_HOME/data; a missing one is created 0700, one open to "
+         "group/others is refused; one server per directory)"},
         {"socket",
          "Unix socket, mode 0600, in a private directory (default $SHIM_HOME/shim.sock; a missing "
          "directory is created 0700; one open to group/others is refused)"},
@@ -178,19 +188,37 @@ const std::vector<CommandSpec>& Commands() {
         {"auth-token",
          "the same, token given inline (visible in ps; prefer the file or $SHIM_AUTH_TOKEN). "
          "Unix-socket clients never need it"},
-        "auth-timeout-ms", "idle-timeout-ms", "partial-line-timeout-ms", "durability", "log-level",
-        "max-message-bytes", "max-outbound-bytes", "max-reply-bytes", "max-held-reply-bytes",
-        "max-connections", "risk-config"},
-       RunServe, kServeHelp, /*client=*/false},
-      {"mcp", "", "MCP over stdio (starts the server if none is running)",
-       {"data", "no-start"}, RunMcp,
+        "auth-timeout-ms",
+        "idle-timeout-ms",
+        "partial-line-timeout-ms",
+        "durability",
+        "log-level",
+        "log-file",
+        "max-message-bytes",
+        "max-outbound-bytes",
+        "max-reply-bytes",
+        "max-held-reply-bytes",
+        "max-connections",
+        "risk-config"},
+       RunServe,
+       kServeHelp,
+       /*client=*/false},
+      {"mcp",
+       "",
+       "MCP over stdio (starts the server if none is running)",
+       {"data", "no-start"},
+       RunMcp,
        R"(
 Serves MCP over stdio by bridging to the shim daemon's socket. Starts the
 daemon in the background (logging to $SHIM_HOME/shim.log) if none answers,
 unless --no-start (or --connect: a TCP server is never started). Add it to
 an MCP client, e.g.:
   claude mcp add shim -- shim mcp)"},
-      {"call", "METHOD [PARAMS_JSON]", "send one JSON-RPC request, print its result", {}, RunCall,
+      {"call",
+       "METHOD [PARAMS_JSON]",
+       "send one JSON-RPC request, print its result",
+       {},
+       RunCall,
        R"(
 Sends one JSON-RPC request and prints its result as JSON, e.g.
   shim call state.set '{"key":"plan","value":{"step":1}}'
@@ -198,71 +226,118 @@ Sends one JSON-RPC request and prints its result as JSON, e.g.
 See docs/protocol.md for every method.)"},
       {"state", "", "read and write versioned state", {}, nullptr, kStateHelp},
       {"state get", "KEY", "print the value of KEY", {}, RunState},
-      {"state set", "KEY VALUE", "store VALUE under KEY", {"ttl-ms", "expected-version"}, RunState,
+      {"state set",
+       "KEY VALUE",
+       "store VALUE under KEY",
+       {"ttl-ms", "expected-version"},
+       RunState,
        kStateHelp},
       {"state del", "KEY", "delete KEY", {"expected-version"}, RunState},
-      {"state list", "[PREFIX]", "list keys (with PREFIX), one page", {"limit", "after"},
-       RunState},
-      {"pub", "CHANNEL DATA", "publish a message on a durable channel", {}, RunPub,
+      {"state list", "[PREFIX]", "list keys (with PREFIX), one page", {"limit", "after"}, RunState},
+      {"pub",
+       "CHANNEL DATA",
+       "publish a message on a durable channel",
+       {},
+       RunPub,
        R"(
 Publishes DATA (JSON if it parses, else a string) on CHANNEL's durable log
 and prints the message's seq and how many subscribers it reached.)"},
-      {"tail", "CHANNEL", "follow a channel (or glob pattern), replaying with --from",
-       {"from", "count"}, RunTail,
+      {"tail",
+       "CHANNEL",
+       "follow a channel (or glob pattern), replaying with --from",
+       {"from", "count"},
+       RunTail,
        R"(
 Follows a channel, or every channel matching a glob pattern (*, ?, [...]),
 printing each message as it is published. With --from, stored messages from
 SEQ on are replayed first (--from 1: everything retained). If the server
 drops this subscriber for reading too slowly, tail resubscribes from the
 next seq, so nothing retained is missed.)"},
-      {"info", "", "show what the server is and how it is doing", {}, RunInfo,
+      {"info",
+       "",
+       "show what the server is and how it is doing",
+       {},
+       RunInfo,
        R"(
 Shows the server's version, durability, data directory, uptime, revision,
 connections and commit figures, and whether it is read-only (after a storage
 failure it could not recover from; a restart clears it).)"},
       {"lock", "", "who holds a lock, its fencing token and waiters"},
-      {"lock status", "NAME", "who holds NAME, its fencing token, expiry and waiters", {},
-       RunLock},
+      {"lock status", "NAME", "who holds NAME, its fencing token, expiry and waiters", {}, RunLock},
       {"lock list", "", "every held (or awaited) lock", {}, RunLock},
-      {"workers", "", "registered workers and their health", {"capability"}, RunWorkers,
+      {"workers",
+       "",
+       "registered workers and their health",
+       {"capability"},
+       RunWorkers,
        R"(
 Lists registered workers: status (idle, busy, dead), active tasks,
 capabilities and the time since their last heartbeat.)"},
       {"leases", "", "live leases: id, owner, TTL and time left", {}, RunLeases},
       {"task", "", "submit and inspect tasks"},
-      {"task submit", "QUEUE PAYLOAD", "submit one task (PAYLOAD: JSON, else a string)",
-       {"priority", "delay-ms", "max-attempts",
-        {"timeout-ms", "the task's execution lease, default 60000"}, "depends-on", "requires",
-        "idempotency-key", "wait"},
+      {"task submit",
+       "QUEUE PAYLOAD",
+       "submit one task (PAYLOAD: JSON, else a string)",
+       {"priority",
+        "delay-ms",
+        "max-attempts",
+        {"timeout-ms", "the task's execution lease, default 60000"},
+        "depends-on",
+        "requires",
+        "idempotency-key",
+        "wait"},
        RunTask},
       {"task get", "TASK_ID", "state, attempts, result or error", {}, RunTask},
-      {"task list", "QUEUE", "the tasks of QUEUE, one page", {"state", "limit", "after"},
-       RunTask},
+      {"task list", "QUEUE", "the tasks of QUEUE, one page", {"state", "limit", "after"}, RunTask},
       {"task cancel", "TASK_ID", "cancel (a running worker is told)", {}, RunTask},
       {"task retry", "TASK_ID", "requeue a failed or cancelled task", {}, RunTask},
-      {"queues", "", "task counts and health per queue", {}, RunQueues,
+      {"queues",
+       "",
+       "task counts and health per queue",
+       {},
+       RunQueues,
        R"(
 One line per queue: task counts by state, and health (starving: a ready task
 waited longer than starvation_ms; saturated: too many ready tasks, or no live
 worker can take them), with the reasons.)"},
       {"worker", "", "run a command once per claimed task"},
-      {"worker run", "COMMAND...", "run COMMAND once per claimed task (payload on stdin)",
-       {"queue", "name", "worker-id",
+      {"worker run",
+       "COMMAND...",
+       "run COMMAND once per claimed task (payload on stdin)",
+       {"queue",
+        "name",
+        "worker-id",
         {"capability", "capability this worker has (repeatable, or comma-separated)"},
         "max-tasks"},
-       RunWorker, kWorkerRunHelp},
-      {"bench", "WORKLOAD", "load generator: state, pubsub, queue, lock, checkpoint",
-       {"clients", "pipeline",
+       RunWorker,
+       kWorkerRunHelp},
+      {"bench",
+       "WORKLOAD",
+       "load generator: state, pubsub, queue, lock, checkpoint",
+       {"clients",
+        "pipeline",
         {"count",
          "total operations. Default: run for --duration (state, lock, checkpoint); queue: 100000 "
          "tasks or --duration, whichever ends first; pubsub: 100000 messages"},
-        "duration", "payload-bytes", "subscribers", "keys", "op", "fail-rate", "spawn",
-        {"durability", "with --spawn: sync | async | none (default sync)"}, "one-at-a-time",
+        "duration",
+        "payload-bytes",
+        "subscribers",
+        "keys",
+        "op",
+        "fail-rate",
+        "spawn",
+        {"durability", "with --spawn: sync | async | none (default sync)"},
+        "one-at-a-time",
         "prefill"},
-       RunBench, kBenchHelp},
+       RunBench,
+       kBenchHelp},
       {"help", "[COMMAND...]", "print a command's help", {}, RunHelp, {}, /*client=*/false},
       {"version", "", "print shim's version", {}, RunVersion, {}, /*client=*/false},
-      {"completion", "SHELL", "print a shell completion script: bash or zsh", {}, RunCompletion,
+      {"completion",
+       "SHELL",
+       "print a shell completion script: bash or zsh",
+       {},
+       RunCompletion,
        R"(
   source <(shim completion bash)      # in ~/.bashrc
   source <(shim completion zsh)       # in ~/.zshrc)",
