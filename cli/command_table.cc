@@ -210,9 +210,10 @@ const std::vector<CommandSpec>& Commands() {
        RunMcp,
        R"(
 Serves MCP over stdio by bridging to the shim daemon's socket. Starts the
-daemon in the background (logging to $SHIM_HOME/shim.log) if none answers,
-unless --no-start (or --connect: a TCP server is never started). Add it to
-an MCP client, e.g.:
+daemon in the background (logging to $SHIM_HOME/shim.log, rotated at 10 MiB,
+3 old files kept) if none answers, unless --no-start (or --connect: a TCP
+server is never started); if it cannot start, says why at once (exit 3).
+Add it to an MCP client, e.g.:
   claude mcp add shim -- shim mcp)"},
       {"call",
        "METHOD [PARAMS_JSON]",
