@@ -215,6 +215,18 @@ daemon in the background (logging to $SHIM_HOME/shim.log, rotated at 10 MiB,
 server is never started); if it cannot start, says why at once (exit 3).
 Add it to an MCP client, e.g.:
   claude mcp add shim -- shim mcp)"},
+      {"stop",
+       "",
+       "stop the server (it finishes the writes in flight)",
+       {{"wait",
+         "return only once the server's socket is gone and its process has exited (bounded by "
+         "--timeout-ms)"}},
+       RunStop,
+       R"(
+Stops the server on the Unix socket as SIGTERM does: it stops accepting
+connections, finishes the writes in flight, answers what it was asked and
+closes its store. Only a client on the Unix socket may stop a server (over
+--connect it is refused: FORBIDDEN). Exit 3 when no server runs there.)"},
       {"call",
        "METHOD [PARAMS_JSON]",
        "send one JSON-RPC request, print its result",
@@ -260,9 +272,11 @@ next seq, so nothing retained is missed.)"},
        {},
        RunInfo,
        R"(
-Shows the server's version, durability, data directory, uptime, revision,
-connections and commit figures, and whether it is read-only (after a storage
-failure it could not recover from; a restart clears it).)"},
+Shows the server's version, process id, log file, socket and TCP address,
+data directory, durability, uptime, revision, connections, what it holds
+(keys, channels, tasks, workers, sessions), commit figures and store size,
+and whether it is read-only (after a storage failure it could not recover
+from; a restart clears it).)"},
       {"lock", "", "who holds a lock, its fencing token and waiters"},
       {"lock status", "NAME", "who holds NAME, its fencing token, expiry and waiters", {}, RunLock},
       {"lock list", "", "every held (or awaited) lock", {}, RunLock},
