@@ -41,9 +41,10 @@ enum class StatusCode : uint8_t {
   kShuttingDown,     // 1012
   kUnauthorized,     // 1013 (extension: TCP authentication, sys.auth)
   kReadOnly,         // 1014 (extension: the engine could not reload after a failed write)
+  kForbidden,        // 1015 (extension: a method this transport may not call, sys.shutdown on TCP)
 };
 // The highest code; tables indexed by StatusCode end here.
-inline constexpr StatusCode kLastStatusCode = StatusCode::kReadOnly;
+inline constexpr StatusCode kLastStatusCode = StatusCode::kForbidden;
 
 struct ErrorRow {
   StatusCode code;
@@ -108,6 +109,10 @@ inline constexpr std::array<ErrorRow, static_cast<size_t>(kLastStatusCode) + 1> 
      "The server hit a storage failure it could not recover from and takes no writes until it is "
      "restarted (see `cause`); reads still work. Tell the user; retrying will not help.",
      503},
+    {StatusCode::kForbidden, 1015, "FORBIDDEN", "not allowed on this connection",
+     "This method is only for a client on the server's own machine and Unix socket (e.g. `shim "
+     "stop`); it cannot be called from here, and retrying will not help.",
+     403},
 }};
 
 constexpr const ErrorRow& ErrorRowFor(StatusCode code) {

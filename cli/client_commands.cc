@@ -10,6 +10,7 @@
 #include "base/json_text.h"
 #include "cli/client_util.h"
 #include "cli/commands.h"
+#include "cli/human_units.h"
 #include "cli/paths.h"
 #include "engine/json_parse.h"
 #include "net/line_client.h"
@@ -164,23 +165,37 @@ int RunInfo(const ParsedArgs& args) {
   auto stats = client->Call("sys.stats", json::object(), TimeoutMs(args));
   if (!stats.ok()) return PrintError("info", stats.status());
   if (PrintedAsJson(args, json{{"info", *info}, {"stats", *stats}})) return kExitOk;
+  const json& i = *info;
   const json& e = (*stats)["engine"];
-  std::cout << "shim " << (*info)["version"].get<std::string>() << " (protocol "
-            << (*info)["protocol"] << ")\n"
-            << "  socket       " << (*info)["socket"].get<std::string>() << "\n"
-            << "  data         " << (*info)["data_dir"].get<std::string>() << "\n"
-            << "  durability   " << (*info)["durability"].get<std::string>() << "\n"
-            << "  uptime       " << (*info)["uptime_ms"].get<int64_t>() / 1000 << " s\n"
-            << "  revision     " << (*info)["revision"] << "\n"
-            << "  connections  " << (*info)["connections"] << "\n"
+  const json& listen = i.value("listen", json());
+  const json& log_file = i.value("log_file", json());
+  std::cout << "shim " << i["version"].get<std::string>() << " (protocol " << i["protocol"] << ")\n"
+            << "  pid          " << i.value("pid", json("?")) << "\n"
+            << "  log          "
+            << (log_file.is_string() ? log_file.get<std::string>() : "stderr (no --log-file)")
+            << "\n"
+            << "  socket       " << i["socket"].get<std::string>() << "\n"
+            << "  tcp          "
+            << (listen.is_string() ? listen.get<std::string>() +
+                                         (i.value("tcp_auth", false) ? " (token required)" : "")
+                                   : "off")
+            << "\n"
+            << "  data         " << i["data_dir"].get<std::string>() << "\n"
+            << "  durability   " << i["durability"].get<std::string>() << "\n"
+            << "  uptime       " << FormatDuration(i["uptime_ms"].get<int64_t>()) << "\n"
+            << "  revision     " << i["revision"] << "\n"
+            << "  connections  " << i["connections"] << "\n"
             << "  keys         " << e["keys"] << "\n"
             << "  channels     " << e["channels"] << " (" << e["subscriptions"]
             << " subscriptions)\n"
+            << "  tasks        " << e["tasks"] << "\n"
+            << "  workers      " << e["workers"] << " (" << e["workers_alive"] << " alive)\n"
+            << "  sessions     " << e["sessions"] << "\n"
             << "  commits      " << e["commit_groups"] << " groups, mean "
             << e["commit_mean_group_size"].get<double>() << " writes each, " << e["fsyncs"]
             << " fsyncs\n"
-            << "  store size   " << e["store_size_bytes"] << " bytes\n";
-  if (const json& ro = (*info).value("read_only", json()); ro.is_object()) {
+            << "  store size   " << FormatBytes(e["store_size_bytes"].get<uint64_t>()) << "\n";
+  if (const json& ro = i.value("read_only", json()); ro.is_object()) {
     std::cout << "  READ-ONLY    since " << ro.value("since_ms", int64_t{0})
               << " ms (wall clock): " << ro.value("cause", std::string()) << "\n"
               << "               writes are refused until the server is restarted\n";

@@ -68,6 +68,10 @@ const std::vector<OptionSpec>& Options() {
        "sync - fsync before every acknowledgement (default); async - WAL written before ack, "
        "fsynced every 100 ms; none - no WAL, memory until flush (benchmarks only)"},
       {"log-level", "LEVEL", "trace|debug|info|warn|error|off (default info)"},
+      {"log-file", "FILE",
+       "log to FILE instead of stderr, rotated by size: at 10 MiB FILE becomes FILE.1 (for "
+       "shim.log: shim.1.log), .1 becomes .2, ...; 3 old files are kept (40 MiB at most). The "
+       "server `shim mcp` starts logs to $SHIM_HOME/shim.log"},
       {"max-message-bytes", "N", "longest request line (default 1048576)"},
       {"max-outbound-bytes", "N", "per-connection output buffer (default 8388608)"},
       {"max-reply-bytes", "N",
@@ -111,11 +115,12 @@ namespace {
 constexpr std::string_view kServeHelp = R"(
 Runs the shim server in the foreground: an embedded RocksDB store and a
 JSON-RPC (one message per line) endpoint on a Unix socket, optionally also
-on loopback TCP. Stop it with Ctrl-C or SIGTERM; it finishes the writes in
-flight and closes the store cleanly.
+on loopback TCP. Stop it with Ctrl-C, SIGTERM or `shim stop`; it finishes
+the writes in flight and closes the store cleanly.
 
-Environment: SHIM_HOME (default ~/.shim), SHIM_SOCKET, SHIM_AUTH_TOKEN (used
-when neither --auth-token nor --auth-token-file is given).
+Environment: SHIM_HOME (default ~/.shim; a relative one is taken from the
+current directory), SHIM_SOCKET, SHIM_AUTH_TOKEN (used when neither
+--auth-token nor --auth-token-file is given).
 Security: docs/threat-model.md.)";
 
 constexpr std::string_view kStateHelp = R"(
@@ -178,7 +183,9 @@ const std::vector<CommandSpec>& Commands() {
       {"serve",
        "",
        "run the server (embedded RocksDB store, Unix socket)",
-       {"data",
+       {{"data",
+         "store directory (default $SHIM_HOME/data; a missing one is created 0700, one open to "
+         "group/others is refused; one server per directory)"},
         {"socket",
          "Unix socket, mode 0600, in a private directory (default $SHIM_HOME/shim.sock; a missing "
          "directory is created 0700; one open to group/others is refused)"},
@@ -194,6 +201,7 @@ const std::vector<CommandSpec>& Commands() {
         "partial-line-timeout-ms",
         "durability",
         "log-level",
+        "log-file",
         "max-message-bytes",
         "max-outbound-bytes",
         "max-reply-bytes",
@@ -210,10 +218,23 @@ const std::vector<CommandSpec>& Commands() {
        RunMcp,
        R"(
 Serves MCP over stdio by bridging to the shim daemon's socket. Starts the
-daemon in the background (logging to $SHIM_HOME/shim.log) if none answers,
-unless --no-start (or --connect: a TCP server is never started). Add it to
-an MCP client, e.g.:
+daemon in the background (logging to $SHIM_HOME/shim.log, rotated at 10 MiB,
+3 old files kept) if none answers, unless --no-start (or --connect: a TCP
+server is never started); if it cannot start, says why at once (exit 3).
+Add it to an MCP client, e.g.:
   claude mcp add shim -- shim mcp)"},
+      {"stop",
+       "",
+       "stop the server (it finishes the writes in flight)",
+       {{"wait",
+         "return only once the server's socket is gone and its process has exited (bounded by "
+         "--timeout-ms)"}},
+       RunStop,
+       R"(
+Stops the server on the Unix socket as SIGTERM does: it stops accepting
+connections, finishes the writes in flight, answers what it was asked and
+closes its store. Only a client on the Unix socket may stop a server (over
+--connect it is refused: FORBIDDEN). Exit 3 when no server runs there.)"},
       {"call",
        "METHOD [PARAMS_JSON]",
        "send one JSON-RPC request, print its result",
@@ -264,9 +285,11 @@ next seq, so nothing retained is missed.)"},
        {},
        RunInfo,
        R"(
-Shows the server's version, durability, data directory, uptime, revision,
-connections and commit figures, and whether it is read-only (after a storage
-failure it could not recover from; a restart clears it).)"},
+Shows the server's version, process id, log file, socket and TCP address,
+data directory, durability, uptime, revision, connections, what it holds
+(keys, channels, tasks, workers, sessions), commit figures and store size,
+and whether it is read-only (after a storage failure it could not recover
+from; a restart clears it).)"},
       {"lock", "", "who holds a lock, its fencing token and waiters"},
       {"lock status", "NAME", "who holds NAME, its fencing token, expiry and waiters", {}, RunLock},
       {"lock list", "", "every held (or awaited) lock", {}, RunLock},

@@ -22,6 +22,7 @@ int RunTask(const ParsedArgs& args);
 int RunQueues(const ParsedArgs& args);
 int RunWorker(const ParsedArgs& args);
 int RunMcp(const ParsedArgs& args);
+int RunStop(const ParsedArgs& args);
 int RunBench(const ParsedArgs& args);
 // cli/command_line.cc: `shim help [COMMAND...]` and `shim version`.
 int RunHelp(const ParsedArgs& args);

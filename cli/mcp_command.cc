@@ -21,6 +21,7 @@
 #include "cli/client_util.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
+#include "cli/server_daemon.h"
 
 namespace shim::cli {
 namespace {
@@ -38,30 +39,6 @@ bool WriteAll(int fd, const char* data, size_t n) {
   return true;
 }
 
-// Starts `shim serve` detached, logging to $SHIM_HOME/shim.log.
-bool StartDaemon(const std::string& socket, const std::string& data_dir) {
-  TightenShimHome();
-  const std::string log = ShimHome() + "/shim.log";
-  std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  pid_t pid = ::fork();
-  if (pid < 0) return false;
-  if (pid == 0) {
-    ::setsid();
-    if (::fork() != 0) ::_exit(0);  // the daemon is reparented, never our zombie
-    int devnull = ::open("/dev/null", O_RDONLY);
-    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    ::dup2(devnull, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    ::execl(self.c_str(), self.c_str(), "serve", "--socket", socket.c_str(), "--data",
-            data_dir.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  int status;
-  ::waitpid(pid, &status, 0);
-  return true;
-}
-
 }  // namespace
 
 int RunMcp(const ParsedArgs& args) {
@@ -69,14 +46,15 @@ int RunMcp(const ParsedArgs& args) {
 
   auto client = ConnectFromArgs(args);
   if (!client.ok() && !args.Flag("no-start") && !args.Get("connect")) {
-    if (!StartDaemon(socket, args.GetOr("data", DefaultDataDir()))) {
-      std::fprintf(stderr, "shim mcp: cannot start the daemon\n");
+    TightenShimHome();
+    if (Status s = StartServerDaemon({.socket = socket,
+                                      .data_dir = args.GetOr("data", DefaultDataDir()),
+                                      .log_file = DefaultLogFile()});
+        !s.ok()) {
+      std::fprintf(stderr, "shim mcp: %s\n", s.message().c_str());
       return kExitNoServer;
     }
-    for (int i = 0; i < 200 && !client.ok(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      client = net::LineClient::ConnectUnix(socket);
-    }
+    client = net::LineClient::ConnectUnix(socket);
   }
   if (!client.ok()) {
     std::fprintf(stderr, "shim mcp: %s\n", client.status().message().c_str());

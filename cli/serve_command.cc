@@ -1,6 +1,7 @@
-// `shim serve`: opens the store, recovers the engine, serves until SIGINT or
-// SIGTERM, then shuts down in order (stop accepting, commit what is in
-// flight, flush replies, close the store).
+// `shim serve`: opens the store, recovers the engine, serves until SIGINT,
+// SIGTERM or sys.shutdown (`shim stop`), then shuts down in order (stop
+// accepting, commit what is in flight, flush replies, close the store).
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -14,15 +15,18 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "cli/commands.h"
+#include "cli/data_dir_owner.h"
 #include "cli/parsed_args.h"
 #include "cli/paths.h"
 #include "engine/clock.h"
 #include "engine/engine.h"
 #include "engine/json_parse.h"
+#include "net/access.h"
 #include "net/asio.h"
 #include "net/engine_host.h"
 #include "net/server.h"
@@ -101,6 +105,62 @@ bool ReadIntOptions(const ParsedArgs& args,
   return true;
 }
 
+// --log-file: rotated by size, so that a server left running for months
+// (the one `shim mcp` starts) cannot fill the disk with its log. Documented
+// in the command table (cli/command_table.cc).
+constexpr size_t kLogFileMaxBytes = 10 << 20;
+constexpr size_t kLogFilesKept = 3;
+
+// The logger: to `log_file` (rotating; every line of info level and above
+// is flushed at once, so a reader of the file, such as `shim mcp` waiting
+// for a start-up error, sees it), else to stderr. False, after saying why,
+// when the file cannot be opened.
+bool SetUpLogger(const std::string& log_file) {
+  std::shared_ptr<spdlog::logger> logger;
+  if (log_file.empty()) {
+    logger = spdlog::stderr_color_mt("shim");
+  } else {
+    try {
+      logger = spdlog::rotating_logger_mt("shim", log_file, kLogFileMaxBytes, kLogFilesKept);
+    } catch (const spdlog::spdlog_ex& e) {
+      std::fprintf(stderr, "shim serve: --log-file %s: %s\n", log_file.c_str(), e.what());
+      return false;
+    }
+    logger->flush_on(spdlog::level::info);
+  }
+  spdlog::set_default_logger(logger);
+  return true;
+}
+
+// The data directory, private like the socket's (docs/threat-model.md): the
+// store holds everything clients wrote.
+Status PrepareDataDirectory(const std::string& dir) {
+  return net::PreparePrivateDirectory(
+      dir, {.refusing = "open the store",
+            .subject = "its data directory " + dir,
+            .must = "the data directory must be private",
+            .other = "use --data with a private directory (the default $SHIM_HOME/data)",
+            .shared_other = "Use --data with a directory of its own inside a private one, or "
+                            "the default $SHIM_HOME/data"});
+}
+
+// The data directory's note naming this server (cli/data_dir_owner.h),
+// removed when the server returns, however it returns, while the store is
+// still open.
+class OwnerNote {
+ public:
+  OwnerNote(std::string data_dir, const std::string& socket) : data_dir_(std::move(data_dir)) {
+    if (Status s = WriteDataDirOwner(data_dir_, {::getpid(), socket}); !s.ok())
+      spdlog::warn("{} (a second server on this directory could not be named)", s.message());
+  }
+  ~OwnerNote() { RemoveDataDirOwner(data_dir_); }
+  OwnerNote(const OwnerNote&) = delete;
+  OwnerNote& operator=(const OwnerNote&) = delete;
+
+ private:
+  std::string data_dir_;
+};
+
 }  // namespace
 
 // Every connection is a file descriptor, and RocksDB keeps its own files
@@ -122,8 +182,9 @@ static void RaiseFileLimit(size_t max_connections) {
 }
 
 int RunServe(const ParsedArgs& args) {
-  auto logger = spdlog::stderr_color_mt("shim");
-  spdlog::set_default_logger(logger);
+  std::string log_file = args.GetOr("log-file", "");
+  if (!log_file.empty()) log_file = std::filesystem::absolute(log_file).lexically_normal().string();
+  if (!SetUpLogger(log_file)) return kExitUsage;
   auto level = spdlog::level::from_str(args.GetOr("log-level", "info"));
   if (level == spdlog::level::off && args.GetOr("log-level", "info") != "off") {
     std::fprintf(stderr, "shim serve: unknown --log-level '%s'\n",
@@ -133,7 +194,7 @@ int RunServe(const ParsedArgs& args) {
   spdlog::set_level(level);
 
   storage::StoreOptions store_options;
-  store_options.path = args.GetOr("data", DefaultDataDir());
+  store_options.path = args.Get("data") ? *args.Get("data") : DefaultDataDir();
   auto durability = storage::ParseDurability(args.GetOr("durability", "sync"));
   if (!durability) {
     std::fprintf(stderr, "shim serve: --durability must be sync, async or none\n");
@@ -149,7 +210,8 @@ int RunServe(const ParsedArgs& args) {
   }
 
   net::ServerOptions server_options;
-  server_options.socket_path = args.GetOr("socket", DefaultSocketPath());
+  server_options.socket_path = args.Get("socket") ? *args.Get("socket") : DefaultSocketPath();
+  server_options.log_file = log_file;
   server_options.tcp_listen = args.GetOr("listen", "");
   server_options.data_dir = store_options.path;
   server_options.durability = storage::DurabilityName(*durability);
@@ -200,13 +262,27 @@ int RunServe(const ParsedArgs& args) {
     risk = parsed.value();
   }
 
+  if (Status s = PrepareDataDirectory(store_options.path); !s.ok()) {
+    std::fprintf(stderr, "shim serve: %s\n", s.message().c_str());
+    return kExitUsage;
+  }
   RaiseFileLimit(server_options.max_connections);
   const auto store_open_start = std::chrono::steady_clock::now();
   auto store = storage::Store::Open(store_options);
   if (!store.ok()) {
-    spdlog::error("cannot open the store: {}", store.status().ToString());
+    // RocksDB's LOCK refused us: name the server that holds it.
+    if (auto owner = ReadLiveDataDirOwner(store_options.path)) {
+      spdlog::error("another shim server (pid {}, socket {}) is using {}", owner->pid,
+                    owner->socket, store_options.path);
+      spdlog::debug("the store's own error: {}", store.status().ToString());
+    } else {
+      spdlog::error("cannot open the store: {}", store.status().ToString());
+    }
     return kExitServerError;
   }
+  // Declared after the store, so that an early return removes it first.
+  std::optional<OwnerNote> owner_note;
+  owner_note.emplace(store_options.path, server_options.socket_path);
   engine::SystemClock clock;
   auto opened = std::chrono::steady_clock::now();
   auto engine = engine::Engine::Open(
@@ -242,15 +318,20 @@ int RunServe(const ParsedArgs& args) {
                                                                         : " (TCP needs sys.auth)",
         store_options.path, server_options.durability, (*engine)->revision(), recovery_ms.count());
 
+    // One way to stop, whoever asks: a signal or sys.shutdown (`shim stop`).
+    auto stop = [&](const std::string& why) {
+      spdlog::info("{}: finishing writes in flight and shutting down", why);
+      server.Shutdown([&io] { io.stop(); });
+    };
+    server.OnStopRequested(stop);
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-      if (ec) return;
-      spdlog::info("signal {}: finishing writes in flight and shutting down", sig);
-      server.Shutdown([&io] { io.stop(); });
+      if (!ec) stop(fmt::format("signal {}", sig));
     });
     io.run();
   }
   engine->reset();
+  owner_note.reset();  // while the store, and so its LOCK, is still ours
   if (Status s = (*store)->Close(); !s.ok()) {
     spdlog::error("closing the store: {}", s.ToString());
     exit_code = kExitServerError;

@@ -53,17 +53,16 @@ Status ValidateListen(const asio::ip::tcp::endpoint& endpoint, const std::string
                     "$SHIM_AUTH_TOKEN); to stay on this machine use --listen 127.0.0.1:PORT");
 }
 
-Status PrepareSocketDirectory(const std::string& socket_path) {
+Status PreparePrivateDirectory(const std::string& dir_text, const PrivateDirectoryUse& use) {
   namespace fs = std::filesystem;
-  fs::path dir = fs::path(socket_path).parent_path();
-  if (dir.empty()) dir = ".";
+  const fs::path dir = dir_text.empty() ? fs::path(".") : fs::path(dir_text);
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) {
     if (errno != ENOENT)
       return Status::Internal("cannot check " + dir.string() + ": " + std::strerror(errno));
-    // Ours from the first instant: parents as the umask says, the socket's
-    // own directory 0700 (mkdir's mode can only be narrowed by the umask;
-    // the chmod makes it exact).
+    // Ours from the first instant: parents as the umask says, the directory
+    // itself 0700 (mkdir's mode can only be narrowed by the umask; the
+    // chmod makes it exact).
     std::error_code ec;
     if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
     if (ec || (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)) {
@@ -76,14 +75,11 @@ Status PrepareSocketDirectory(const std::string& socket_path) {
     }
   }
   if (!S_ISDIR(st.st_mode)) return Status::Internal(dir.string() + " is not a directory");
-  const std::string where =
-      "refusing to create the socket " + socket_path + ": its directory " + dir.string();
+  const std::string where = "refusing to " + use.refusing + ": " + use.subject;
   if (st.st_uid != ::geteuid()) {
-    return Status::Internal(
-        where + " belongs to uid " + std::to_string(st.st_uid) + ", not to this user (uid " +
-        std::to_string(::geteuid()) +
-        "), who could replace the socket with their own. Put the socket in a directory of your own "
-        "with mode 0700 (--socket DIR/shim.sock; the default is $SHIM_HOME/shim.sock)");
+    return Status::Internal(where + " belongs to uid " + std::to_string(st.st_uid) +
+                            ", not to this user (uid " + std::to_string(::geteuid()) +
+                            "), who could read or replace what is in it. " + use.other);
   }
   if ((st.st_mode & 077) != 0) {
     // A sticky, world-writable directory is shared by design (/tmp): never
@@ -91,15 +87,25 @@ Status PrepareSocketDirectory(const std::string& socket_path) {
     const bool shared = (st.st_mode & S_ISVTX) != 0;
     return Status::Internal(
         where + " has mode " + Octal(st.st_mode) +
-        (shared ? " and is shared with other users" : " and is open to other users") +
-        "; the socket must live in a private directory (mode 0700). " +
-        (shared ? std::string("Use --socket in a private directory, e.g. one made by `mktemp -d`, "
-                              "or the default $SHIM_HOME/shim.sock")
-                : "Run `chmod 700 " + dir.string() +
-                      "` if the directory is yours alone, or use --socket in a private directory "
-                      "(the default $SHIM_HOME/shim.sock)"));
+        (shared ? " and is shared with other users" : " and is open to other users") + "; " +
+        use.must + " (mode 0700). " +
+        (shared ? use.shared_other
+                : "Run `chmod 700 " + dir.string() + "` if the directory is yours alone, or " +
+                      use.other));
   }
   return Status::Ok();
+}
+
+Status PrepareSocketDirectory(const std::string& socket_path) {
+  const std::string dir = std::filesystem::path(socket_path).parent_path().string();
+  const std::string shown = dir.empty() ? "." : dir;
+  return PreparePrivateDirectory(
+      dir, {.refusing = "create the socket " + socket_path,
+            .subject = "its directory " + shown,
+            .must = "the socket must live in a private directory",
+            .other = "use --socket in a private directory (the default $SHIM_HOME/shim.sock)",
+            .shared_other = "Use --socket in a private directory, e.g. one made by `mktemp -d`, "
+                            "or the default $SHIM_HOME/shim.sock"});
 }
 
 bool ConstantTimeEquals(std::string_view presented, std::string_view expected) {

@@ -24,13 +24,28 @@ Result<asio::ip::tcp::endpoint> ParseListenEndpoint(const std::string& text);
 Status ValidateListen(const asio::ip::tcp::endpoint& endpoint, const std::string& listen_text,
                       bool have_token);
 
-// Makes sure the directory that will hold the Unix socket at `socket_path`
-// is private: owned by this user and with no group/other permission bits.
-// A missing directory is created (and its parents), itself mode 0700. An
-// existing directory that is not private is refused, never chmod'ed: it may
-// be shared (/tmp) or hold other things whose modes are not ours to change.
-// Errors: INTERNAL with a message naming the directory, its mode and owner,
-// and the fix.
+// What a private directory is for, in the words of PreparePrivateDirectory's
+// refusals: "refusing to <refusing>: <subject> has mode 0755 ...". `other`
+// is the advice for using another directory ("use --data DIR ...").
+struct PrivateDirectoryUse {
+  std::string refusing;      // e.g. "create the socket /run/x/s.sock"
+  std::string subject;       // e.g. "its directory /run/x"
+  std::string must;          // e.g. "the socket must live in a private directory"
+  std::string other;         // e.g. "use --socket in a private directory"
+  std::string shared_other;  // the same advice when `dir` is shared, like /tmp
+};
+
+// Makes sure `dir` is private: owned by this user and with no group/other
+// permission bits. A missing directory is created (its parents as the
+// umask says), itself mode 0700. An existing directory that is not private
+// is refused, never chmod'ed: it may be shared (/tmp) or hold other things
+// whose modes are not ours to change. Errors: INTERNAL with a message
+// naming the directory, its mode and owner, and the fix.
+Status PreparePrivateDirectory(const std::string& dir, const PrivateDirectoryUse& use);
+
+// PreparePrivateDirectory for the directory that will hold the Unix socket
+// at `socket_path` (the socket's 0600 mode alone does not stop another user
+// from replacing it in a directory they can write).
 Status PrepareSocketDirectory(const std::string& socket_path);
 
 // Compares a presented secret with the expected one in time that depends

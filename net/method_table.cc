@@ -23,6 +23,10 @@ MethodTable::MethodTable(const engine::Engine& engine) {
        .stats_name = "sys.auth"});
   Add({.name = "sys.info", .home = MethodHome::kServer, .stats_name = "sys.info"});
   Add({.name = "sys.stats", .home = MethodHome::kServer, .stats_name = "sys.stats"});
+  Add({.name = "sys.shutdown",
+       .home = MethodHome::kServer,
+       .unix_socket_only = true,
+       .stats_name = "sys.shutdown"});
   for (std::string_view m : McpAdapter::KnownMethods()) {
     const bool notification = m.starts_with("notifications/");
     Add({.name = std::string(m),

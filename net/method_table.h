@@ -4,7 +4,7 @@
 // A request's method is looked up here once (Session::Dispatch); the entry
 // says who serves it and how: the engine (its methods and their traits come
 // from Engine::Methods, registered in engine/engine.cc), the server itself
-// (sys.auth, sys.info, sys.stats) or the MCP adapter (its lifecycle methods
+// (sys.auth, sys.info, sys.stats, sys.shutdown) or the MCP adapter (its lifecycle methods
 // and notifications, net/mcp_adapter.h). docs/protocol.md documents exactly
 // the methods of this table (tests/net/method_table_test.cc checks it).
 // Built once at server start; read-only afterwards.
@@ -37,6 +37,10 @@ struct MethodEntry {
   bool before_auth = false;
   // An MCP notification: never answered.
   bool notification = false;
+  // Refused (FORBIDDEN) on a TCP connection, authenticated or not: only a
+  // client with access to the server's Unix socket, i.e. its own user on
+  // its own machine, may call it (sys.shutdown).
+  bool unix_socket_only = false;
   // The name sys.stats counts it under ("mcp:<method>" for MCP methods).
   std::string stats_name;
   // kEngine: what Engine::Execute runs.

@@ -161,7 +161,7 @@ void Server::Admit(asio::generic::stream_protocol::socket socket, bool tcp) {
   // Unix-socket clients are trusted by the filesystem (0600 socket in a 0700
   // directory); TCP clients must show the token when one is configured.
   const bool needs_auth = tcp && !options_.auth_token.empty();
-  auto session = std::make_shared<Session>(std::move(socket), *this, id, needs_auth);
+  auto session = std::make_shared<Session>(std::move(socket), *this, id, tcp, needs_auth);
   sessions_.emplace(id, session);
   session->Start();
 }
@@ -176,11 +176,21 @@ bool Server::TokenMatches(std::string_view token) const {
 }
 
 Result<json> Server::HandleLocal(std::string_view method, const json& params) {
-  // Neither takes params (engine/params.h: an unknown field is refused).
+  // None of these takes params (engine/params.h: an unknown field is refused).
   SHIM_RETURN_IF_ERROR(engine::CheckKnownFields(params, engine::kNoFields));
   const auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - started_)
                           .count();
+  if (method == "sys.shutdown") {
+    // Posted, so that this reply is queued on its connection before the
+    // shutdown flushes and closes the connections.
+    asio::post(io_, [this] {
+      if (shutting_down_) return;
+      if (stop_requested_) return stop_requested_("sys.shutdown");
+      Shutdown([] {});
+    });
+    return json{{"stopping", true}, {"pid", static_cast<int64_t>(::getpid())}};
+  }
   if (method == "sys.info") {
     return json{{"version", options_.version},
                 {"protocol", 3},
@@ -192,7 +202,9 @@ Result<json> Server::HandleLocal(std::string_view method, const json& params) {
                 {"uptime_ms", uptime},
                 {"revision", engine().revision()},
                 {"connections", sessions_.size()},
-                {"read_only", ReadOnlyJson(engine().read_only())}};
+                {"read_only", ReadOnlyJson(engine().read_only())},
+                {"pid", static_cast<int64_t>(::getpid())},
+                {"log_file", options_.log_file.empty() ? json(nullptr) : json(options_.log_file)}};
   }
   json stats = stats_.ToJson();
   stats["engine"] = engine().Describe();

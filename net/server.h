@@ -1,6 +1,7 @@
 // Server: the listeners (Unix socket, optional loopback TCP), the set of
 // live sessions, the sys.info / sys.stats methods that describe the server
-// itself, and orderly shutdown. io thread only.
+// itself, and orderly shutdown (on a signal or sys.shutdown). io thread
+// only.
 #pragma once
 
 #include <chrono>
@@ -46,6 +47,13 @@ class Server {
   // the engine has committed everything in flight, flushes and closes every
   // session, then calls `done`.
   void Shutdown(std::function<void()> done);
+  // What sys.shutdown runs, with "sys.shutdown" as `why`: the owner's own
+  // stop path (shim serve's, which SIGTERM takes too), so that a stop asked
+  // over the wire ends the process exactly as a signal does. Without one,
+  // sys.shutdown calls Shutdown with nothing to do when it is done.
+  void OnStopRequested(std::function<void(const std::string& why)> stop) {
+    stop_requested_ = std::move(stop);
+  }
 
   engine::Engine& engine() { return host_.engine(); }
   EngineHost& host() { return host_; }
@@ -63,8 +71,9 @@ class Server {
   // True when `token` is the configured auth token (constant time); false
   // when none is configured.
   bool TokenMatches(std::string_view token) const;
-  // sys.info and sys.stats (MethodHome::kServer, but for sys.auth, which
-  // the session answers).
+  // sys.info, sys.stats and sys.shutdown (MethodHome::kServer, but for
+  // sys.auth, which the session answers; the session also refuses
+  // sys.shutdown over TCP, MethodEntry::unix_socket_only).
   Result<nlohmann::json> HandleLocal(std::string_view method, const nlohmann::json& params);
 
   void OnSessionClosed(uint64_t id);
@@ -90,6 +99,7 @@ class Server {
   uint64_t next_session_id_ = 1;
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;
+  std::function<void(const std::string& why)> stop_requested_;
   std::chrono::steady_clock::time_point shutdown_deadline_;
   asio::steady_timer shutdown_timer_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -38,6 +38,7 @@ struct ServerOptions {
   size_t max_connections = 1024;
   // Reported by sys.info; net does not touch storage itself.
   std::string data_dir;
+  std::string log_file;  // empty: the log goes to stderr
   std::string durability;
   std::string version = "0.1.0";
 };

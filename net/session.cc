@@ -27,12 +27,13 @@ constexpr auto kAbortGrace = std::chrono::milliseconds(1000);
 constexpr size_t kMaxLineBeforeAuth = 4096;
 }  // namespace
 
-Session::Session(Socket socket, Server& server, uint64_t id, bool needs_auth)
+Session::Session(Socket socket, Server& server, uint64_t id, bool tcp, bool needs_auth)
     : socket_(std::move(socket)),
       server_(server),
       id_(id),
       write_signal_(socket_.get_executor()),
       drain_signal_(socket_.get_executor()),
+      tcp_(tcp),
       needs_auth_(needs_auth),
       authenticated_(!needs_auth),
       watchdog_(socket_.get_executor()) {}

@@ -68,8 +68,9 @@ class Session final : public engine::Client, public std::enable_shared_from_this
  public:
   using Socket = asio::generic::stream_protocol::socket;
 
-  // `needs_auth`: the session must authenticate with sys.auth first.
-  Session(Socket socket, Server& server, uint64_t id, bool needs_auth);
+  // `tcp`: the client came over TCP (not the Unix socket); `needs_auth`:
+  // the session must authenticate with sys.auth first.
+  Session(Socket socket, Server& server, uint64_t id, bool tcp, bool needs_auth);
   void Start();
   // Closes the socket; pending replies are discarded. Idempotent.
   void Close();
@@ -138,6 +139,7 @@ class Session final : public engine::Client, public std::enable_shared_from_this
   asio::steady_timer drain_signal_;  // wakes the reader when output drains
 
   using Clock = std::chrono::steady_clock;
+  const bool tcp_;
   const bool needs_auth_;
   bool authenticated_;
   bool seen_first_line_ = false;

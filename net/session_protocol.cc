@@ -196,6 +196,15 @@ void Session::Dispatch(Request req, Done done) {
                            : std::string());
   }
   if (entry->before_auth) return Authenticate(req, std::move(done));
+  if (entry->unix_socket_only && tcp_) {
+    // Stopping the server is for its own user on its own machine, whom the
+    // socket's permissions vouch for; a TCP token only grants use.
+    server_.stats().RecordCall(entry->stats_name, 0, /*error=*/true);
+    const Status forbidden(StatusCode::kForbidden,
+                           req.method + " is accepted only on the server's Unix socket (shim " +
+                               "stop), not over TCP");
+    return done(req.has_id ? EncodeErrorLine(req.id, forbidden) : std::string());
+  }
   if (entry->home == MethodHome::kMcp) {
     return server_.mcp().Handle(
         req, self, [self, started, entry, done = std::move(done)](std::string line, bool error) {

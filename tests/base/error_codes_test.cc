@@ -61,7 +61,7 @@ TEST(ErrorCodesTest, WireCodesAndReasonsAreTheContract) {
       {1005, "FENCED"},           {1006, "DEPENDENCY_CYCLE"},  {1007, "TIMEOUT"},
       {1008, "TOO_LARGE"},        {1009, "TYPE_MISMATCH"},     {1010, "INVALID_STATE"},
       {1011, "OVERLOADED"},       {1012, "SHUTTING_DOWN"},     {1013, "UNAUTHORIZED"},
-      {1014, "READ_ONLY"},
+      {1014, "READ_ONLY"},        {1015, "FORBIDDEN"},
   };
   for (const auto& [code, reason] : contract) {
     bool found = false;

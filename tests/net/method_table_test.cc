@@ -55,11 +55,16 @@ TEST_F(MethodTableTest, EveryEngineMethodIsServedByTheEngineWithItsTraits) {
 TEST_F(MethodTableTest, OnlySysAuthComesBeforeAuthAndTheServerAnswersTheSysMethodsItHolds) {
   for (const MethodEntry* e : table_->All())
     EXPECT_EQ(e->before_auth, e->name == "sys.auth") << e->name;
-  for (const char* m : {"sys.auth", "sys.info", "sys.stats"}) {
+  for (const char* m : {"sys.auth", "sys.info", "sys.stats", "sys.shutdown"}) {
     ASSERT_NE(table_->Find(m), nullptr) << m;
     EXPECT_EQ(table_->Find(m)->home, MethodHome::kServer) << m;
   }
   EXPECT_EQ(table_->Find("sys.ping")->home, MethodHome::kEngine);
+}
+
+TEST_F(MethodTableTest, OnlySysShutdownIsRefusedOverTcp) {
+  for (const MethodEntry* e : table_->All())
+    EXPECT_EQ(e->unix_socket_only, e->name == "sys.shutdown") << e->name;
 }
 
 TEST_F(MethodTableTest, McpMethodsAndAnyNotificationGoToTheAdapter) {
