@@ -41,6 +41,8 @@ const std::vector<OptionSpec>& Options() {
       {"wait", "", "wait for the task to finish; print its result (exit 1 if it failed or was "
                    "cancelled)"},
       {"state", "S", "only tasks in state S"},
+      // queue delete
+      {"force", "", "also while tasks run: their leases end and their workers are told to stop"},
       // worker run
       {"queue", "Q", "queue to serve (repeatable, or comma-separated)", true},
       {"name", "NAME", "worker name (default: worker-<pid>)"},
@@ -245,6 +247,16 @@ capabilities and the time since their last heartbeat.)"},
 One line per queue: task counts by state, and health (starving: a ready task
 waited longer than starvation_ms; saturated: too many ready tasks, or no live
 worker can take them), with the reasons.)"},
+      {"queue", "", "control one queue: pause, resume, stats, drain, delete"},
+      {"queue pause", "QUEUE", "hand out nothing more from QUEUE (claims skip it)", {}, RunQueue},
+      {"queue resume", "QUEUE", "hand out its tasks again", {}, RunQueue},
+      {"queue stats", "QUEUE", "counts by state, workers, wait and run times, health", {},
+       RunQueue},
+      {"queue drain", "QUEUE", "remove its tasks that have not started; running ones go on", {},
+       RunQueue},
+      {"queue delete", "QUEUE",
+       "remove the queue with all its tasks, settings and stats (refused while tasks run)",
+       {"force"}, RunQueue},
       {"worker", "", "run a command once per claimed task"},
       {"worker run", "COMMAND...", "run COMMAND once per claimed task (payload on stdin)",
        {"queue", "name", "worker-id",
