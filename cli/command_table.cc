@@ -88,6 +88,7 @@ const std::vector<OptionSpec>& Options() {
       {"op", "OP", "state operation: set|get|incr|cas|mixed (default mixed)"},
       {"fail-rate", "F", "queue: share of first attempts failed, 0..1 (default 0)"},
       {"spawn", "", "start a private `shim serve` on a temp dir for the run"},
+      {"keep", "", "keep what the run made on a running server (default: deleted at the end)"},
       {"prefill", "", "queue: submit all --count tasks first (untimed), then time the draining"},
       {"one-at-a-time", "",
        "queue: one task in flight, latency = submit -> the submitter sees its completed event"},
@@ -149,7 +150,15 @@ tasks are submitted; pubsub: once the subscribers are subscribed) and ends
 at the last operation's reply (queue: the last completion; pubsub: the last
 delivery; checkpoint: the last save, not the sessions' closing).
 Each option is refused by the workloads it does not apply to.
-Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.)";
+Prints ops/s and latency p50/p90/p99/p99.9 (us), the durability, the op mix
+and whether the server was spawned; --json for machines.
+
+Against a running server a run uses names of its own only: keys under
+bench/<pid>/, the queue and channel bench-<pid>, sessions bench-<pid>-<i>,
+the lock bench-<pid>-lock. At the end it deletes them (queue.delete, the
+keys, sessions closed and cleared, channel messages expired), unless --keep.
+Ctrl-C ends the run early: it cleans up (with --spawn: stops the server and
+removes its directory) and prints what was measured so far.)";
 
 constexpr std::string_view kWorkerRunHelp = R"(
 Runs as a worker: claims tasks from the queues and runs COMMAND once per task.
@@ -270,7 +279,7 @@ worker can take them), with the reasons.)"},
          "tasks or --duration, whichever ends first; pubsub: 100000 messages"},
         "duration", "payload-bytes", "subscribers", "keys", "op", "fail-rate", "spawn",
         {"durability", "with --spawn: sync | async | none (default sync)"}, "one-at-a-time",
-        "prefill"},
+        "prefill", "keep"},
        RunBench, kBenchHelp},
       {"help", "[COMMAND...]", "print a command's help", {}, RunHelp, {}, /*client=*/false},
       {"version", "", "print shim's version", {}, RunVersion, {}, /*client=*/false},
