@@ -30,9 +30,11 @@ int RunQueue(const ParsedArgs& args) {
               << " task(s) removed\n";
   } else {
     const json& s = *r;
-    std::cout << queue << (s["paused"].get<bool>() ? " (paused)" : "") << "\n";
-    for (const auto& [state, n] : s["counts"].items())
-      std::cout << "  " << state << " " << n << "\n";
+    std::cout << pos[1] << (s["paused"].get<bool>() ? " (paused)" : "") << "\n";
+    for (const char* state :
+         {"waiting", "delayed", "ready", "running", "completed", "failed", "cancelled"}) {
+      std::cout << "  " << state << " " << s["counts"][state] << "\n";
+    }
     std::cout << "  workers " << s["workers"] << ", completed/min " << s["completed_per_min"]
               << ", p50 wait " << s["p50_wait_ms"] << " ms, p50 run " << s["p50_run_ms"]
               << " ms, oldest ready " << s["oldest_ready_age_ms"] << " ms\n";
