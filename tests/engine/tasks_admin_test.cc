@@ -15,18 +15,6 @@ constexpr size_t kSlice = TaskModule::kAdminSlice;
 
 class TasksAdminTest : public TasksTest {
  protected:
-  // Runs engine turns until nothing more is due now (no slice of a
-  // cascade or an admin job is pending); returns how many it took.
-  int RunTurns() {
-    int turns = 0;
-    while (engine_->NextTimerInMs() == std::optional<int64_t>(0) && turns < 100'000) {
-      engine_->RunTimers();
-      Pump();
-      ++turns;
-    }
-    return turns;
-  }
-
   // `n` plain ready tasks in queue `queue`.
   std::vector<std::string> Fill(size_t n, const std::string& queue = "q") {
     std::vector<std::string> ids;
@@ -46,12 +34,6 @@ class TasksAdminTest : public TasksTest {
       if (q["queue"] == queue) return true;
     }
     return false;
-  }
-
-  size_t CountState(const std::vector<std::string>& ids, const std::string& state) {
-    size_t n = 0;
-    for (const std::string& id : ids) n += StateOf(id) == state;
-    return n;
   }
 };
 
