@@ -11,8 +11,6 @@
 namespace shim::engine::taskstest {
 namespace {
 
-constexpr size_t kSlice = TaskModule::kAdminSlice;
-
 class TasksAdminTest : public TasksTest {
  protected:
   // `n` plain ready tasks in queue `queue`.
@@ -89,7 +87,7 @@ TEST_F(TasksAdminTest, ADrainedTaskOthersWaitOnIsCancelledAndTheyFail) {
 }
 
 TEST_F(TasksAdminTest, ALargeDrainRunsInSlicesAndSparesLaterSubmits) {
-  std::vector<std::string> ids = Fill(2 * kSlice + 10);
+  std::vector<std::string> ids = Fill(2 * TaskModule::kAdminSlice + 10);
   std::shared_ptr<ReplySlot> drain = Start("queue.drain", {{"queue", "q"}});
   EXPECT_FALSE(drain->done()) << "answered only once the last slice is durable";
   EXPECT_GT(CountState(ids, "ready"), 0u);
@@ -106,7 +104,7 @@ TEST_F(TasksAdminTest, ALargeDrainRunsInSlicesAndSparesLaterSubmits) {
 }
 
 TEST_F(TasksAdminTest, ACrashBetweenDrainSlicesIsFinishedByRecovery) {
-  std::vector<std::string> ids = Fill(3 * kSlice);
+  std::vector<std::string> ids = Fill(3 * TaskModule::kAdminSlice);
   std::shared_ptr<ReplySlot> drain = Start("queue.drain", {{"queue", "q"}});
   const std::string later = Submit({});
   ASSERT_NO_FATAL_FAILURE(Reopen());
@@ -190,7 +188,7 @@ TEST_F(TasksAdminTest, ADeleteCancelsWhatOtherQueuesWaitOnBeforeErasingIt) {
 }
 
 TEST_F(TasksAdminTest, ALargeDeleteHoldsClaimsRefusesSubmitsAndSurvivesACrash) {
-  std::vector<std::string> ids = Fill(3 * kSlice);
+  std::vector<std::string> ids = Fill(3 * TaskModule::kAdminSlice);
   Ok("queue.configure", {{"queue", "q"}, {"keep_completed", 5}});
   std::shared_ptr<ReplySlot> del = Start("queue.delete", {{"queue", "q"}});
   EXPECT_FALSE(del->done());
