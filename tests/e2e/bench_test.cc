@@ -335,11 +335,6 @@ TEST(BenchTest, PubSubRunEndsWithTheErrorWhenPublishingFails) {
   EXPECT_EQ(report["errors"], 1) << "ending the subscribers' loop is not a second error";
 }
 
-}  // namespace
-}  // namespace shim
-
-namespace {
-
 // What a client sees of a server's data: every key, every queue, every
 // session with its state and checkpoint count.
 json Inventory(net::LineClient& client) {
@@ -370,8 +365,6 @@ json Inventory(net::LineClient& client) {
   }
   return out;
 }
-
-}  // namespace
 
 // Against a server that holds the user's data, every workload keeps to its
 // own names and deletes what it made: afterwards the keys and queues are
@@ -467,3 +460,6 @@ TEST(BenchTest, InterruptingASpawnedRunReportsItAndRemovesTheServer) {
   const std::string socket = report["server"];
   EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(socket).parent_path())) << socket;
 }
+
+}  // namespace
+}  // namespace shim
