@@ -30,7 +30,7 @@ int RunQueue(const ParsedArgs& args) {
               << " task(s) removed\n";
   } else {
     const json& s = *r;
-    std::cout << pos[1] << (s["paused"].get<bool>() ? " (paused)" : "") << "\n";
+    std::cout << queue << (s["paused"].get<bool>() ? " (paused)" : "") << "\n";
     for (const char* state :
          {"waiting", "delayed", "ready", "running", "completed", "failed", "cancelled"}) {
       std::cout << "  " << state << " " << s["counts"][state] << "\n";
