@@ -46,7 +46,7 @@ void CheckpointRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clie
   std::vector<SerialConnection> conns(clients.size());
   std::vector<std::string> sids(clients.size()), first(clients.size());
   for (size_t i = 0; i < conns.size(); ++i) {
-    sids[i] = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(i);
+    sids[i] = run.cfg.names.name + "-" + std::to_string(i);
     first[i] = conns[i].Request("session.open", {{"session_id", sids[i]}, {"keep_checkpoints", 5}});
   }
   net::LatencyHistogram h;

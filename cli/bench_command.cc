@@ -6,8 +6,12 @@
 // producer, the pubsub publisher and the one-at-a-time queue run each have
 // a thread of their own.
 // Latency is measured per request (or per delivery / per task cycle) into a
-// histogram; a live progress line goes to stderr; --json prints one
-// machine-readable result object.
+// histogram; a live progress line goes to stderr when it is a terminal;
+// --json prints one machine-readable result object.
+// Against a running server a run keeps to names of its own and deletes
+// what it made at the end (cli/bench_cleanup.cc); Ctrl-C ends the run
+// early, cleans up (and stops a --spawn server) and reports what was
+// measured until then.
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -131,6 +135,12 @@ pid_t SpawnServer(const std::string& dir, const std::string& socket, const std::
     return -1;
   }
   if (server == 0) {
+    // Its own process group, so that the terminal's Ctrl-C reaches only
+    // shim bench, which then stops it; and none of bench's blocked signals.
+    ::setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::execl(self.c_str(), self.c_str(), "serve", "--socket", socket.c_str(), "--data", data.c_str(),
             "--durability", durability.c_str(), "--log-level", "warn", static_cast<char*>(nullptr));
     ::_exit(127);
@@ -148,6 +158,105 @@ pid_t SpawnServer(const std::string& dir, const std::string& socket, const std::
   StopSpawned(server, "");
   *error = "the server started with --spawn did not come up within 5 s";
   return -1;
+}
+
+// Ctrl-C (SIGINT) and SIGTERM, taken by one thread (blocked in all the
+// others): the first ends the run as if its time were up; a second one,
+// for a run that does not wind down, stops the spawned server and exits.
+class Interrupts {
+ public:
+  Interrupts() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGUSR1);  // Close() wakes the thread with it
+    // Before any other thread starts, so that every one inherits the mask.
+    ::pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this] { Wait(); });
+  }
+  ~Interrupts() { Close(); }
+  void Close() {
+    if (!thread_.joinable()) return;
+    closing_ = true;
+    ::pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+  }
+  bool interrupted() const { return interrupted_; }
+  // The run to stop once it exists, and the server to stop on a second
+  // signal.
+  void Watch(Run* run) {
+    std::lock_guard lock(mu_);
+    run_ = run;
+    if (interrupted_ && run_) Stop(*run_);
+  }
+  void SetServer(pid_t server, std::string dir) {
+    std::lock_guard lock(mu_);
+    server_ = server;
+    dir_ = std::move(dir);
+  }
+
+ private:
+  static void Stop(Run& run) {
+    run.MarkEnd();
+    run.Stop();
+  }
+  void Wait() {
+    for (;;) {
+      int sig = 0;
+      if (::sigwait(&set_, &sig) != 0) continue;
+      if (closing_) return;
+      if (sig == SIGUSR1) continue;
+      std::lock_guard lock(mu_);
+      if (interrupted_) {
+        StopSpawned(server_, dir_);
+        std::fprintf(stderr, "\nshim bench: interrupted twice; stopped\n");
+        ::_exit(130);
+      }
+      interrupted_ = true;
+      std::fprintf(stderr, "\nshim bench: interrupted; finishing (Ctrl-C again to quit now)\n");
+      if (run_) Stop(*run_);
+    }
+  }
+
+  sigset_t set_;
+  std::thread thread_;
+  std::atomic<bool> closing_{false}, interrupted_{false};
+  std::mutex mu_;
+  Run* run_ = nullptr;
+  pid_t server_ = -1;
+  std::string dir_;
+};
+
+// What the workload's operations are, for the report.
+std::string OpMix(const BenchConfig& cfg) {
+  if (cfg.workload == "state") {
+    return cfg.op == "mixed" ? "mixed: 50% set, 30% get, 10% incr, 10% cas" : cfg.op;
+  }
+  if (cfg.workload == "pubsub") {
+    return "publish to one channel, " + std::to_string(cfg.subscribers) + " subscribers";
+  }
+  if (cfg.workload == "queue") {
+    if (cfg.one_at_a_time) return "submit -> claim -> complete, one task at a time";
+    std::string mix = "submit, claim, complete with claim_next";
+    if (cfg.prefill) mix += " (prefilled)";
+    if (cfg.fail_rate > 0) {
+      char share[64];
+      std::snprintf(share, sizeof(share), ", %g of first attempts failed", cfg.fail_rate);
+      mix += share;
+    }
+    return mix;
+  }
+  if (cfg.workload == "lock") return "acquire (waiting) -> release of one lock";
+  return "checkpoint.save";
+}
+
+// The running server's durability mode, as sys.info says ("unknown" if it
+// does not).
+std::string ServerDurability(const BenchConfig& cfg) {
+  auto c = cfg.connect();
+  if (!c.ok()) return "unknown";
+  auto info = (*c)->Call("sys.info", json::object());
+  return info.ok() ? info->value("durability", "unknown") : "unknown";
 }
 
 }  // namespace
@@ -232,6 +341,13 @@ int RunBench(const ParsedArgs& args) {
   cfg.json_out = args.Flag("json");
   cfg.socket = args.GetOr("socket", DefaultSocketPath());
   cfg.connect = [&args] { return ConnectFromArgs(args); };
+  const std::string pid = std::to_string(::getpid());
+  cfg.names = {"bench-" + pid, "bench/" + pid + "/"};
+  if (args.Flag("spawn") && args.Flag("keep")) {
+    std::fprintf(stderr, "shim bench: --keep is for a running server; --spawn removes its own\n");
+    return kExitUsage;
+  }
+  Interrupts interrupts;
 
   // --spawn: a private server for this run.
   pid_t server = -1;
@@ -259,6 +375,7 @@ int RunBench(const ParsedArgs& args) {
       StopSpawned(-1, tmp);
       return kExitNoServer;
     }
+    interrupts.SetServer(server, tmp);
   }
   if (args.Get("connect")) {
     if (!ConnectOrReport(args, "bench")) return kExitNoServer;  // says why, e.g. UNAUTHORIZED
@@ -270,9 +387,28 @@ int RunBench(const ParsedArgs& args) {
     return kExitNoServer;
   }
 
+  const bool spawned = server > 0;
+  const std::string target = args.GetOr("connect", cfg.socket);
+  const std::string server_durability = spawned ? durability : ServerDurability(cfg);
+  if (!cfg.json_out) {
+    if (spawned) {
+      std::fprintf(stderr,
+                   "shim bench: %s against a server spawned for this run at %s (durability %s)\n",
+                   cfg.workload.c_str(), target.c_str(), server_durability.c_str());
+    } else {
+      std::fprintf(stderr,
+                   "shim bench: %s against the running server at %s (durability %s); its names: "
+                   "keys %s*, %s*, %s\n",
+                   cfg.workload.c_str(), target.c_str(), server_durability.c_str(),
+                   cfg.names.key_prefix.c_str(), cfg.names.name.c_str(),
+                   args.Flag("keep") ? "kept (--keep)" : "deleted at the end");
+    }
+  }
+
   Run run(cfg);
+  interrupts.Watch(&run);
   const bool queue_run = cfg.workload == "queue" && !cfg.one_at_a_time;
-  const std::string queue = "bench-" + std::to_string(::getpid());
+  const std::string& queue = cfg.names.name;
   const int64_t queue_tasks = cfg.count > 0 ? cfg.count : 100'000;
   std::atomic<int64_t> submitted{0};
   double prefill_per_sec = 0;  // queue --prefill: tasks submitted per second
@@ -333,9 +469,30 @@ int RunBench(const ParsedArgs& args) {
           ? std::min<int64_t>(run.done.load(), cfg.count)
           : run.done.load();
 
-  if (server > 0) StopSpawned(server, tmp);
+  interrupts.Watch(nullptr);
+  // Cleaning up is not part of the run: a second Ctrl-C may still quit.
+  json cleanup = nullptr;
+  std::string cleanup_error;
+  if (!spawned && !args.Flag("keep")) {
+    auto c = cfg.connect();
+    Result<json> done = c.ok() ? bench::CleanUp(**c, cfg.names) : Result<json>(c.status());
+    if (done.ok()) {
+      cleanup = *done;
+    } else {
+      cleanup_error = done.status().ToString();
+    }
+  }
+  if (spawned) StopSpawned(server, tmp);
+  interrupts.Close();
   const auto& h = run.hist;
   json out = {{"workload", cfg.workload},
+              {"op_mix", OpMix(cfg)},
+              {"durability", server_durability},
+              {"spawned", spawned},
+              {"server", target},
+              {"names", {{"keys", cfg.names.key_prefix}, {"name", cfg.names.name}}},
+              {"kept", args.Flag("keep")},
+              {"interrupted", interrupts.interrupted()},
               {"clients", cfg.clients},
               {"pipeline", cfg.pipeline},
               {"payload_bytes", cfg.payload},
@@ -357,6 +514,8 @@ int RunBench(const ParsedArgs& args) {
         kLatencySampleEvery;  // deliveries per latency sample, per subscriber
   }
   if (!run.first_error.empty()) out["first_error"] = run.first_error;
+  if (!cleanup.is_null()) out["cleanup"] = cleanup;
+  if (!cleanup_error.empty()) out["cleanup_error"] = cleanup_error;
   if (cfg.json_out) {
     std::cout << DumpCompact(out) << "\n";
   } else {
@@ -382,8 +541,19 @@ int RunBench(const ParsedArgs& args) {
     if (run.errors.load())
       std::printf("errors: %lld (first: %s)\n", static_cast<long long>(run.errors.load()),
                   run.first_error.c_str());
+    std::printf("%s%s server, durability %s; op mix: %s\n",
+                interrupts.interrupted() ? "interrupted: measured until Ctrl-C; " : "",
+                spawned ? "spawned" : "running", server_durability.c_str(), OpMix(cfg).c_str());
+    if (!cleanup.is_null()) {
+      std::printf("cleaned up: %lld tasks, %lld keys, %lld sessions closed and cleared\n",
+                  cleanup["tasks"].get<long long>(), cleanup["keys"].get<long long>(),
+                  cleanup["sessions"].get<long long>());
+    }
   }
-  return run.errors.load() ? kExitServerError : kExitOk;
+  if (!cleanup_error.empty())
+    std::fprintf(stderr, "shim bench: cleaning up %s* failed: %s\n", cfg.names.name.c_str(),
+                 cleanup_error.c_str());
+  return run.errors.load() || !cleanup_error.empty() ? kExitServerError : kExitOk;
 }
 
 }  // namespace shim::cli

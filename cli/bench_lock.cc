@@ -42,7 +42,7 @@ namespace shim::cli::bench {
 void LockRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& clients) {
   if (clients.empty()) return;
   enum Phase { kAcquiring, kReleasing };
-  const std::string lock = "bench-lock-" + std::to_string(::getpid());
+  const std::string lock = run.cfg.names.name + "-lock";
   std::vector<SerialConnection> conns(clients.size());
   auto acquire = [&](size_t i) {
     conns[i].phase = kAcquiring;

@@ -92,7 +92,7 @@ bool OnSubscriberLine(Run& run, Subscriber& sub, std::string_view line, net::Lat
 }  // namespace
 
 void PubSubRun(Run& run, int64_t total) {
-  const std::string channel = "bench-" + std::to_string(::getpid());
+  const std::string& channel = run.cfg.names.name;
   std::vector<std::unique_ptr<net::LineClient>> sub_clients = ConnectAll(run, run.cfg.subscribers);
   if (sub_clients.empty()) return;
   std::atomic<int> ready{0};

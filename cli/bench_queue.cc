@@ -135,7 +135,7 @@ void QueueWorkersRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& cl
   std::vector<json> claims(clients.size());
   std::vector<std::string> first(clients.size());
   for (size_t i = 0; i < conns.size(); ++i) {
-    conns[i].worker = "bench-w" + std::to_string(i);
+    conns[i].worker = run.cfg.names.name + "-w" + std::to_string(i);
     conns[i].rng.seed(i + 1);
     claims[i] = {{"queues", {queue}}, {"worker_id", conns[i].worker}, {"wait_ms", 200}};
     first[i] = NextQueueRequest(run, conns[i], claims[i], total);
@@ -185,8 +185,9 @@ void QueueSerialRun(Run& run, const std::string& queue) {
     auto c = Connect(run.cfg, run);
     if (!c) return;
     while (!worker_stop && !run.stop) {
-      auto r = c->Call("task.claim",
-                       {{"queues", {queue}}, {"worker_id", "bench-serial"}, {"wait_ms", 200}});
+      auto r = c->Call(
+          "task.claim",
+          {{"queues", {queue}}, {"worker_id", run.cfg.names.name + "-serial"}, {"wait_ms", 200}});
       if (!r.ok()) {
         run.Error(r.status());
         return;

@@ -25,8 +25,19 @@ namespace shim::cli::bench {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+// The names a run uses, all its own so that a run against a server that
+// holds the user's data touches none of it: keys under `key_prefix`, and
+// the queue and the channel `name`, the lock "<name>-lock", the sessions
+// "<name>-<i>" and the workers "<name>-w<i>". Unless --keep, the run
+// deletes what it made under them at the end (cli/bench_cleanup.cc).
+struct BenchNames {
+  std::string name;        // "bench-<pid>"
+  std::string key_prefix;  // "bench/<pid>/"
+};
+
 struct BenchConfig {
   std::string workload;
+  BenchNames names;
   std::string socket;
   // Opens one client connection: --connect HOST:PORT (with its token) or
   // --socket, as every client command does; the private server's socket
@@ -157,6 +168,12 @@ void QueueWorkersRun(Run& run, std::vector<std::unique_ptr<net::LineClient>>& cl
                      const std::string& queue, int64_t total);
 void QueueSerialRun(Run& run, const std::string& queue);
 void PubSubRun(Run& run, int64_t total);
+// Deletes what the run made under `names` (cli/bench_cleanup.cc): the
+// queue (queue.delete, force), the keys, the sessions (closed, cleared),
+// and the messages of its channels. Result {tasks, keys, sessions,
+// channels_emptied}: what it removed.
+Result<json> CleanUp(net::LineClient& client, const BenchNames& names);
+
 // pubsub: one delivery in this many per subscriber is parsed for its
 // latency (cli/bench_pubsub.cc says why).
 inline constexpr int64_t kLatencySampleEvery = 16;

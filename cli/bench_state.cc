@@ -59,7 +59,7 @@ void AppendStateRequest(std::string& out, uint64_t id, std::string_view method,
   out += R"(,"method":")";
   out += method;
   out += R"(","params":{"key":")";
-  out += key;  // "bench/<n>": nothing to escape
+  out += key;  // "bench/<pid>/<n>": nothing to escape
   out += '"';
   if (value) {
     out += R"(,"value":")";
@@ -102,7 +102,8 @@ std::string NextStateBatch(Run& run, StateConnection& c, const std::string& valu
       int r = static_cast<int>(c.rng() % 100);
       op = r < 50 ? "set" : r < 80 ? "get" : r < 90 ? "incr" : "cas";
     }
-    key = (op == "incr" ? "bench/counter/" : "bench/") + std::to_string(c.rng() % run.cfg.keys);
+    key = run.cfg.names.key_prefix + (op == "incr" ? "counter/" : "") +
+          std::to_string(c.rng() % run.cfg.keys);
     if (op == "set") {
       AppendStateRequest(batch, c.next_id++, "state.set", key, &value, -1);
     } else if (op == "get") {

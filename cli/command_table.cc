@@ -47,6 +47,8 @@ const std::vector<OptionSpec>& Options() {
        "wait for the task to finish; print its result (exit 1 if it failed or was "
        "cancelled)"},
       {"state", "S", "only tasks in state S"},
+      // queue delete
+      {"force", "", "also while tasks run: their leases end and their workers are told to stop"},
       // worker run
       {"queue", "Q", "queue to serve (repeatable, or comma-separated)", true},
       {"name", "NAME", "worker name (default: worker-<pid>)"},
@@ -96,6 +98,7 @@ const std::vector<OptionSpec>& Options() {
       {"op", "OP", "state operation: set|get|incr|cas|mixed (default mixed)"},
       {"fail-rate", "F", "queue: share of first attempts failed, 0..1 (default 0)"},
       {"spawn", "", "start a private `shim serve` on a temp dir for the run"},
+      {"keep", "", "keep what the run made on a running server (default: deleted at the end)"},
       {"prefill", "", "queue: submit all --count tasks first (untimed), then time the draining"},
       {"one-at-a-time", "",
        "queue: one task in flight, latency = submit -> the submitter sees its completed event"},
@@ -161,7 +164,15 @@ tasks are submitted; pubsub: once the subscribers are subscribed) and ends
 at the last operation's reply (queue: the last completion; pubsub: the last
 delivery; checkpoint: the last save, not the sessions' closing).
 Each option is refused by the workloads it does not apply to.
-Prints ops/s and latency p50/p90/p99/p99.9 (us); --json for machines.)";
+Prints ops/s and latency p50/p90/p99/p99.9 (us), the durability, the op mix
+and whether the server was spawned; --json for machines.
+
+Against a running server a run uses names of its own only: keys under
+bench/<pid>/, the queue and channel bench-<pid>, sessions bench-<pid>-<i>,
+the lock bench-<pid>-lock. At the end it deletes them (queue.delete, the
+keys, sessions closed and cleared, channel messages expired), unless --keep.
+Ctrl-C ends the run early: it cleans up (with --spawn: stops the server and
+removes its directory) and prints what was measured so far.)";
 
 constexpr std::string_view kWorkerRunHelp = R"(
 Runs as a worker: claims tasks from the queues and runs COMMAND once per task.
@@ -330,6 +341,16 @@ capabilities and the time since their last heartbeat.)"},
 One line per queue: task counts by state, and health (starving: a ready task
 waited longer than starvation_ms; saturated: too many ready tasks, or no live
 worker can take them), with the reasons.)"},
+      {"queue", "", "control one queue: pause, resume, stats, drain, delete"},
+      {"queue pause", "QUEUE", "hand out nothing more from QUEUE (claims skip it)", {}, RunQueue},
+      {"queue resume", "QUEUE", "hand out its tasks again", {}, RunQueue},
+      {"queue stats", "QUEUE", "counts by state, workers, wait and run times, health", {},
+       RunQueue},
+      {"queue drain", "QUEUE", "remove its tasks that have not started; running ones go on", {},
+       RunQueue},
+      {"queue delete", "QUEUE",
+       "remove the queue with all its tasks, settings and stats (refused while tasks run)",
+       {"force"}, RunQueue},
       {"worker", "", "run a command once per claimed task"},
       {"worker run",
        "COMMAND...",
@@ -358,7 +379,8 @@ worker can take them), with the reasons.)"},
         "spawn",
         {"durability", "with --spawn: sync | async | none (default sync)"},
         "one-at-a-time",
-        "prefill"},
+        "prefill",
+        "keep"},
        RunBench,
        kBenchHelp},
       {"help", "[COMMAND...]", "print a command's help", {}, RunHelp, {}, /*client=*/false},

@@ -20,6 +20,7 @@ int RunWorkers(const ParsedArgs& args);
 int RunLeases(const ParsedArgs& args);
 int RunTask(const ParsedArgs& args);
 int RunQueues(const ParsedArgs& args);
+int RunQueue(const ParsedArgs& args);
 int RunWorker(const ParsedArgs& args);
 int RunMcp(const ParsedArgs& args);
 int RunStop(const ParsedArgs& args);

@@ -149,6 +149,8 @@ void Engine::RegisterMethods() {
   Register("queue.pause", bind(tk, &TaskModule::QueuePause), {.writes = true});
   Register("queue.resume", bind(tk, &TaskModule::QueueResume), {.writes = true});
   Register("queue.configure", bind(tk, &TaskModule::QueueConfigure), {.writes = true});
+  Register("queue.drain", bind(tk, &TaskModule::QueueDrain), {.writes = true});
+  Register("queue.delete", bind(tk, &TaskModule::QueueDelete), {.writes = true});
   SessionModule* se = sessions_.get();
   Register("session.open", bind(se, &SessionModule::Open), {.writes = true});
   Register("session.heartbeat", bind(se, &SessionModule::Heartbeat), {.writes = true});
@@ -331,11 +333,16 @@ void Engine::RunTimers() {
   if (tasks_->cascade_pending()) {
     core_.NextRevision();
     tasks_->RunCascade();
+  } else if (tasks_->admin_pending()) {
+    // The next slice of a queue.drain or queue.delete, after any cascade
+    // (a delete waits for the cascades its cancels set off).
+    core_.NextRevision();
+    tasks_->RunAdmin();
   }
 }
 
 std::optional<int64_t> Engine::NextTimerInMs() const {
-  if (tasks_->cascade_pending() && !read_only_) return 0;
+  if ((tasks_->cascade_pending() || tasks_->admin_pending()) && !read_only_) return 0;
   std::optional<int64_t> next;
   const Core& core = core_;
   auto consider = [&](const TimerQueue& timers, int64_t now) {

@@ -173,7 +173,8 @@ class Engine {
   size_t held_reply_bytes() const { return core_.held_reply_bytes(); }
 
   // Timers: runs what is due, at most kTimerCallbacksPerTurn callbacks per
-  // clock and one slice of a pending task cascade; NextTimerInMs is the
+  // clock and one slice of a pending task cascade (or, when none is
+  // pending, of a queue.drain or queue.delete); NextTimerInMs is the
   // delay until the next one (0 while more is due). While read-only only
   // the pacing timers run (Core::pacing_timers): the others act on data
   // (TTLs, leases, liveness, deadlines) and would write.

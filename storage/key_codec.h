@@ -37,6 +37,7 @@ enum class KeyTag : uint8_t {
   kTask = 0x40,            // tasks: (task seq u64) -> task record
   kTaskPayload = 0x41,     // tasks: (task seq u64) -> payload JSON
   kQueueConfig = 0x42,     // queues: (queue str)
+  kQueueAdmin = 0x43,      // queues: (queue str) -> a drain or delete under way
   kSession = 0x50,         // sessions: (session_id str)
   kCheckpointMeta = 0x51,  // checkpoints: (session_id str, checkpoint_id u64) -> meta
   kCheckpointData = 0x52,  // checkpoints: (session_id str, checkpoint_id u64) -> data

@@ -43,7 +43,7 @@ Task* TaskModule::BestReady(const std::vector<std::string>& queues,
   Task* best = nullptr;
   for (const std::string& name : queues) {
     auto qit = queues_.find(name);
-    if (qit == queues_.end() || qit->second.config.paused) continue;
+    if (qit == queues_.end() || !qit->second.hands_out()) continue;
     TaskQueue& q = qit->second;
     Task* found = nullptr;
     for (int p = 1; p <= 10 && !found; ++p) {
@@ -174,7 +174,7 @@ std::list<TaskModule::ClaimWaiter>::iterator TaskModule::PickWaiter(TaskQueue& q
 void TaskModule::Dispatch(const std::string& queue) {
   if (waiters_.empty()) return;
   auto qit = queues_.find(queue);
-  if (qit == queues_.end() || qit->second.config.paused) return;
+  if (qit == queues_.end() || !qit->second.hands_out()) return;
   TaskQueue& q = qit->second;
   bool served = true;
   while (served && !waiters_.empty() && q.ready_count() > 0) {

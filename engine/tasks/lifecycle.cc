@@ -308,16 +308,20 @@ void TaskModule::CancelTree(Task& t, const std::string& reason) {
   t.x().lease_token = 0;
   t.x().error = reason;
   Event(t, "cancelled", {{"reason", reason}});
-  if (worker) {
-    // The worker hears of the cancel only once it is durable, like any other
-    // consequence of a write: a crash before the commit leaves it running.
-    core_.AfterCommit(
-        [worker,
-         params = json{{"task_id", TaskId(t.seq)}, {"queue", t.queue()}, {"reason", reason}}] {
-          if (!worker->closed()) worker->Notify("task.cancelled", params, /*force=*/true);
-        });
-  }
+  NotifyCancelled(t, worker, reason);
   Finish(t, TaskState::kCancelled, /*cancel_children=*/true);
+}
+
+void TaskModule::NotifyCancelled(const Task& t, const std::shared_ptr<Client>& worker,
+                                 const std::string& reason) {
+  if (!worker) return;
+  // The worker hears of the cancel only once it is durable, like any other
+  // consequence of a write: a crash before the commit leaves it running.
+  core_.AfterCommit(
+      [worker,
+       params = json{{"task_id", TaskId(t.seq)}, {"queue", t.queue()}, {"reason", reason}}] {
+        if (!worker->closed()) worker->Notify("task.cancelled", params, /*force=*/true);
+      });
 }
 
 void TaskModule::Retain(TaskQueue& q, const Task& t) {

@@ -167,6 +167,14 @@ Result<TaskModule::Spec> TaskModule::ParseSpec(const json& j, size_t index) {
 
 Result<json> TaskModule::SubmitSpecs(std::vector<Spec>& specs, bool batch) {
   const size_t n = specs.size();
+  // 0. A queue being deleted takes nothing new (queue_admin.cc).
+  for (size_t i = 0; i < n; ++i) {
+    if (auto q = queues_.find(specs[i].queue); q != queues_.end() && q->second.deleting) {
+      return Prefixed(
+          Status(StatusCode::kInvalidState, "queue '" + specs[i].queue + "' is being deleted"), i,
+          batch);
+    }
+  }
   // 1. Idempotency: reuse existing tasks (and earlier duplicates in the batch).
   std::vector<std::optional<uint64_t>> existing(n);
   std::vector<std::optional<size_t>> same_as(n);

@@ -87,6 +87,7 @@ struct TaskQueue {
   QueueConfig config;
   bool configured = false;          // has a stored config record
   bool trim_deferred = false;       // TrimRetention waits for a cascade to end
+  bool deleting = false;            // a queue.delete is under way (queue_admin.cc)
   std::array<ReadyList, 11> ready;  // index 1..10
   std::array<int64_t, kTaskStateCount> counts{};
   // Every retained task seq, ascending, for task.list. A forgotten task's
@@ -110,6 +111,8 @@ struct TaskQueue {
       tasks.insert(std::upper_bound(tasks.begin(), tasks.end(), seq), seq);
     }
   }
+  // Claims may take its ready tasks: not paused, not being deleted.
+  bool hands_out() const { return !config.paused && !deleting; }
   int64_t ready_count() const { return counts[static_cast<int>(TaskState::kReady)]; }
   // Oldest ready (by ready_order) across priorities, if any.
   std::optional<ReadyKey> OldestReady() const;

@@ -31,6 +31,10 @@ void TaskModule::Reset() {
   payloads_.Clear();
   cascade_.clear();
   trim_deferred_.clear();
+  for (auto& [queue, job] : admin_) {
+    for (const ReplyFn& reply : job.replies) reply(Status::Internal("storage failure; ask again"));
+  }
+  admin_.clear();
 }
 
 Status TaskModule::Recover() {
@@ -146,7 +150,8 @@ Status TaskModule::Recover() {
     (t->state == TaskState::kFailed ? q.failed_order : q.completed_order).push_back(t->seq);
   }
   QueueRechecksAfterRecovery();
-  return Status::Ok();
+  // After the tasks: a drain or delete a crash interrupted goes on.
+  return RecoverAdminJobs();
 }
 
 Result<Task*> TaskModule::RunningWithToken(Params& p) {
@@ -299,6 +304,10 @@ void TaskModule::Retry(Call& call) {
                                           "only failed or cancelled tasks can be retried; " + id +
                                               " is " + TaskStateName(t->state),
                                           {{"state", TaskStateName(t->state)}}));
+  }
+  if (TaskQueue& q = QueueFor(t->queue()); q.deleting) {
+    return core_.Reply(
+        call.reply, Status(StatusCode::kInvalidState, "queue '" + q.name + "' is being deleted"));
   }
   core_.NextRevision();
   // It leaves the retention list it finished into; if it finishes again it

@@ -17,7 +17,8 @@
 // attempts. Files (engine/tasks/): tasks.cc (handlers), submit.cc
 // (validation, batches, cycles), lifecycle.cc (transitions), claim.cc
 // (claims, waiters, routing), query.cc (get/list/stats), payload.cc
-// (payloads, read from the store on demand).
+// (payloads, read from the store on demand), queue_admin.cc (queue.drain,
+// queue.delete).
 // Engine thread only.
 #pragma once
 
@@ -38,6 +39,7 @@
 #include "engine/core.h"
 #include "engine/params.h"
 #include "engine/tasks/payload_cache.h"
+#include "engine/tasks/queue_admin_record.h"
 #include "engine/tasks/task.h"
 #include "engine/tasks/task_queue.h"
 
@@ -83,6 +85,8 @@ class TaskModule {
   void QueuePause(Call& call);
   void QueueResume(Call& call);
   void QueueConfigure(Call& call);
+  void QueueDrain(Call& call);
+  void QueueDelete(Call& call);
 
   // Returns the running tasks of a dead or deregistered worker.
   void OnWorkerGone(const std::string& worker_id);
@@ -102,6 +106,18 @@ class TaskModule {
   // Runs one slice of the pending cascade.
   void RunCascade();
   static constexpr size_t kCascadeSlice = 512;
+
+  // Queue admin (queue_admin.cc): queue.drain and queue.delete touch every
+  // task of a queue, which can be millions, so they run as jobs of at most
+  // kAdminSlice tasks per engine turn (RunAdmin, from the engine's timer
+  // turn once no cascade is pending), each slice in its own group, and
+  // answer once the last slice is durable. A job's progress is stored
+  // (engine/tasks/queue_admin_record.h), so recovery finishes a job a crash
+  // interrupted.
+  bool admin_pending() const { return !admin_.empty(); }
+  // Runs one slice of the pending admin jobs.
+  void RunAdmin();
+  static constexpr size_t kAdminSlice = 4096;
 
   size_t task_count() const { return tasks_.size(); }
   const PayloadCache& payload_cache() const { return payloads_; }
@@ -177,6 +193,35 @@ class TaskModule {
   // Errors: the params' own, NotFound, NotOwner, InvalidState (not running).
   // `p`'s table (the calling method's) holds task_id and lease_token.
   Result<Task*> RunningWithToken(Params& p);
+
+  // Tells the connection that claimed a running task that it is no longer
+  // its to run, once that is durable (a task.cancelled notification).
+  void NotifyCancelled(const Task& t, const std::shared_ptr<Client>& worker,
+                       const std::string& reason);
+
+  // ---- queue admin (queue_admin.cc)
+  struct AdminJob {
+    std::string queue;
+    QueueAdminRecord record;
+    uint64_t cursor = 0;  // the next seq of the queue's tasks to look at
+    // delete: a finished task was skipped while a cascade was pending (a
+    // step may still read it), or a task was cancelled rather than erased:
+    // another pass is needed once the cascade is over.
+    bool again = false;
+    std::vector<ReplyFn> replies;  // answered {queue, removed} at the end
+  };
+  Status RecoverAdminJobs();
+  // Starts (or joins) the job of `queue`, runs its first slice in the
+  // caller's group and answers `call` when the job is done.
+  void StartAdmin(Call& call, const std::string& queue, AdminOp op, bool force);
+  // Runs `job` on, taking from `budget`; true when it is done.
+  bool RunAdminJob(AdminJob& job, size_t& budget);
+  // One task of a drained or deleted queue: true if it left the queue now.
+  bool RemoveForAdmin(AdminJob& job, TaskQueue& q, std::unordered_map<uint64_t, Task>::iterator it);
+  void FinishAdminJob(AdminJob& job);
+  // Deletes a task of `q` in any state but running from memory and the
+  // store, at once (Forget is for finished ones).
+  void Erase(TaskQueue& q, std::unordered_map<uint64_t, Task>::iterator it);
 
   // ---- claims (claim.cc)
   // A validated task.claim (or the claim_next of task.complete / task.fail).
@@ -273,6 +318,8 @@ class TaskModule {
   std::deque<CascadeStep> cascade_;
   bool cascading_ = false;  // RunCascade is on the stack
   std::vector<TaskQueue*> trim_deferred_;
+  // Admin jobs under way, by queue; at most one per queue.
+  std::map<std::string, AdminJob, std::less<>> admin_;
 };
 
 }  // namespace shim::engine

@@ -2,12 +2,16 @@
 // did. Each workload's clients run on one event loop (cli/bench_loop.h),
 // so these check that every operation is sent once and answered once.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "net/line_client.h"
 #include "tests/support/server_process.h"
@@ -99,12 +103,13 @@ void ExpectFirstErrorTooLarge(const json& report) {
 TEST(BenchTest, StateIncrementsAreEachSentAndAnsweredOnce) {
   ServerProcess server;
   ASSERT_OK(server.Start());
-  const json report =
-      RunCleanBench(server, "state --op incr --clients 7 --pipeline 9 --count 1000 --keys 1", 1000);
+  const json report = RunCleanBench(
+      server, "state --op incr --clients 7 --pipeline 9 --count 1000 --keys 1 --keep", 1000);
   EXPECT_EQ(report["clients"], 7);
   EXPECT_GT(report["latency_us"]["p50"].get<uint64_t>(), 0u);
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
-  ASSERT_OK_AND_ASSIGN(json got, client->Call("state.get", {{"key", "bench/counter/0"}}));
+  const std::string counter = report["names"]["keys"].get<std::string>() + "counter/0";
+  ASSERT_OK_AND_ASSIGN(json got, client->Call("state.get", {{"key", counter}}));
   EXPECT_EQ(got["value"], 1000);
 }
 
@@ -139,7 +144,7 @@ TEST(BenchTest, QueueWithFailuresCompletesEveryTaskOnce) {
   ServerProcess server;
   ASSERT_OK(server.Start());
   const json report = RunCleanBench(
-      server, "queue --clients 5 --count 600 --fail-rate 0.3 --payload-bytes 10", 600);
+      server, "queue --clients 5 --count 600 --fail-rate 0.3 --payload-bytes 10 --keep", 600);
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   json queue;
   ASSERT_NO_FATAL_FAILURE(ListTheDrainedQueue(*client, &queue));
@@ -165,7 +170,8 @@ TEST(BenchTest, QueueWithFailuresCompletesEveryTaskOnce) {
 TEST(BenchTest, QueuePrefillDrainsEveryTaskAndReportsItsRates) {
   ServerProcess server;
   ASSERT_OK(server.Start());
-  const json report = RunCleanBench(server, "queue --prefill --clients 4 --count 2000", 2000);
+  const json report =
+      RunCleanBench(server, "queue --prefill --clients 4 --count 2000 --keep", 2000);
   EXPECT_GT(report["prefill_per_sec"].get<double>(), 0);
   EXPECT_GT(report["ops_per_sec"].get<double>(), 0);
 
@@ -292,7 +298,7 @@ TEST(BenchTest, CheckpointSavesAreEachMadeOnceAndTheSessionsClosed) {
   ServerProcess server;
   ASSERT_OK(server.Start());
   const json report =
-      RunCleanBench(server, "checkpoint --clients 3 --count 30 --payload-bytes 50", 30);
+      RunCleanBench(server, "checkpoint --clients 3 --count 30 --payload-bytes 50 --keep", 30);
   ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
   ASSERT_OK_AND_ASSIGN(json list, client->Call("session.list", json::object()));
   ASSERT_EQ(list["sessions"].size(), 3u) << list;
@@ -327,6 +333,132 @@ TEST(BenchTest, PubSubRunEndsWithTheErrorWhenPublishingFails) {
   ASSERT_NO_FATAL_FAILURE(ExpectFirstErrorTooLarge(report));
   EXPECT_EQ(report["ops"], 0);
   EXPECT_EQ(report["errors"], 1) << "ending the subscribers' loop is not a second error";
+}
+
+// What a client sees of a server's data: every key, every queue, every
+// session with its state and checkpoint count.
+json Inventory(net::LineClient& client) {
+  json out = {{"keys", json::array()}, {"queues", json::array()}, {"sessions", json::array()}};
+  for (std::string after;;) {
+    json params = {{"prefix", ""}, {"limit", 1000}};
+    if (!after.empty()) params["after"] = after;
+    auto page = client.Call("state.list", params);
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    if (!page.ok()) break;
+    for (const json& item : (*page)["items"]) out["keys"].push_back(item["key"]);
+    if ((*page)["next"].is_null()) break;
+    after = (*page)["next"];
+  }
+  auto queues = client.Call("queue.list", json::object());
+  EXPECT_TRUE(queues.ok());
+  if (queues.ok()) {
+    for (const json& q : (*queues)["queues"]) out["queues"].push_back(q["queue"]);
+  }
+  auto sessions = client.Call("session.list", json::object());
+  EXPECT_TRUE(sessions.ok());
+  if (sessions.ok()) {
+    for (const json& s : (*sessions)["sessions"]) {
+      auto status = client.Call("session.status", {{"session_id", s["session_id"]}});
+      out["sessions"].push_back(
+          {s["session_id"], s["state"], status.ok() ? (*status)["checkpoints"] : json()});
+    }
+  }
+  return out;
+}
+
+// Against a server that holds the user's data, every workload keeps to its
+// own names and deletes what it made: afterwards the keys and queues are
+// exactly the user's, and the sessions it opened are closed and hold no
+// checkpoints (the protocol keeps a closed session's record). The report
+// names the durability, the op mix and that the server was not spawned.
+TEST(BenchTest, ARunAgainstARunningServerLeavesNothingOfItsOwnBehind) {
+  ServerProcess server;
+  ASSERT_OK(server.Start());
+  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+  ASSERT_OK(client->Call("state.set", {{"key", "bench/mine"}, {"value", 1}}).status());
+  ASSERT_OK(client->Call("state.set", {{"key", "plan"}, {"value", 2}}).status());
+  ASSERT_OK(client->Call("task.submit", {{"queue", "jobs"}, {"payload", 1}}).status());
+  ASSERT_OK(client->Call("session.open", {{"session_id", "chat"}}).status());
+  const json before = Inventory(*client);
+
+  for (const std::string args :
+       {"state --op mixed --clients 3 --count 300 --keys 40", "queue --clients 3 --count 200",
+        "queue --one-at-a-time --count 20", "checkpoint --clients 2 --count 10",
+        "pubsub --subscribers 2 --count 50", "lock --clients 2 --count 20"}) {
+    const json report = RunBench(server, args);
+    ASSERT_TRUE(report.is_object()) << args;
+    EXPECT_EQ(report["errors"], 0) << args << ": " << report;
+    EXPECT_EQ(report["spawned"], false);
+    EXPECT_EQ(report["durability"], "sync");
+    EXPECT_FALSE(report["op_mix"].get<std::string>().empty());
+    EXPECT_TRUE(report.contains("cleanup")) << report;
+    json after = Inventory(*client);
+    EXPECT_EQ(after["keys"], before["keys"]) << args;
+    EXPECT_EQ(after["queues"], before["queues"]) << args;
+    for (const json& s : after["sessions"]) {
+      if (s[0] == "chat") continue;
+      EXPECT_EQ(s[1], "closed") << args << ": " << s;
+      EXPECT_EQ(s[2], 0) << args << ": " << s;
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(json mine, client->Call("state.get", {{"key", "bench/mine"}}));
+  EXPECT_EQ(mine["value"], 1);
+  ASSERT_OK_AND_ASSIGN(json jobs, client->Call("queue.stats", {{"queue", "jobs"}}));
+  EXPECT_EQ(jobs["counts"]["ready"], 1);
+}
+
+// --keep leaves what the run made: its keys and its queue are there after.
+TEST(BenchTest, KeepLeavesTheRunsKeysAndQueue) {
+  ServerProcess server;
+  ASSERT_OK(server.Start());
+  ASSERT_OK_AND_ASSIGN(auto client, server.Connect());
+  const json state = RunBench(server, "state --op set --clients 2 --count 50 --keys 5 --keep");
+  ASSERT_TRUE(state.is_object());
+  EXPECT_EQ(state["kept"], true);
+  EXPECT_FALSE(state.contains("cleanup"));
+  ASSERT_OK_AND_ASSIGN(json keys, client->Call("state.list", {{"prefix", state["names"]["keys"]}}));
+  EXPECT_EQ(keys["items"].size(), 5u);
+  const json queue = RunBench(server, "queue --clients 2 --count 30 --keep");
+  ASSERT_TRUE(queue.is_object());
+  ASSERT_OK_AND_ASSIGN(json stats,
+                       client->Call("queue.stats", {{"queue", queue["names"]["name"]}}));
+  EXPECT_EQ(stats["counts"]["completed"], 30);
+}
+
+// Ctrl-C during a --spawn run stops the run, stops the spawned server,
+// removes its directory and still prints what was measured.
+TEST(BenchTest, InterruptingASpawnedRunReportsItAndRemovesTheServer) {
+  int out_pipe[2];
+  ASSERT_EQ(::pipe(out_pipe), 0);
+  const pid_t bench = ::fork();
+  ASSERT_GE(bench, 0);
+  if (bench == 0) {
+    ::dup2(out_pipe[1], 1);
+    ::close(out_pipe[0]);
+    ::close(out_pipe[1]);
+    ::execl(SHIM_BINARY, SHIM_BINARY, "bench", "state", "--spawn", "--durability", "none",
+            "--duration", "60", "--clients", "2", "--json", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out_pipe[1]);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  ASSERT_EQ(::kill(bench, SIGINT), 0);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(out_pipe[0], buf, sizeof(buf))) > 0;) out.append(buf, n);
+  ::close(out_pipe[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(bench, &status, 0), bench);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  const json report = json::parse(out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << out;
+  EXPECT_EQ(report["interrupted"], true);
+  EXPECT_EQ(report["spawned"], true);
+  EXPECT_EQ(report["durability"], "none");
+  EXPECT_GT(report["ops"].get<int64_t>(), 0);
+  EXPECT_LT(report["seconds"].get<double>(), 30.0);
+  const std::string socket = report["server"];
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(socket).parent_path())) << socket;
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "engine/sessions/checkpoint_record.h"
 #include "engine/sessions/session_record.h"
 #include "engine/sessions/signal_record.h"
+#include "engine/tasks/queue_admin_record.h"
 #include "engine/tasks/queue_record.h"
 #include "engine/tasks/task.h"
 #include "engine/tasks/task_queue.h"
@@ -122,6 +123,10 @@ std::vector<CodecRow> CodecRows() {
   rows.push_back(JsonRow("queue", QueueConfigKey("q"), EncodeQueueRecord(QueueConfig{}),
                          DecodesInto<std::string>(DecodeQueueConfigKey),
                          DecodesInto<QueueConfig>(DecodeQueueRecord)));
+  rows.push_back(JsonRow("queue admin", QueueAdminKey("q"),
+                         EncodeQueueAdminRecord(QueueAdminRecord{AdminOp::kDelete, 7, true, 3}),
+                         DecodesInto<std::string>(DecodeQueueAdminKey),
+                         DecodesInto<QueueAdminRecord>(DecodeQueueAdminRecord)));
   SessionRecord session;
   session.name = "chat";
   session.last_risk = {{"risk", 0.5}};
@@ -145,7 +150,7 @@ std::vector<CodecRow> CodecRows() {
 
 // Every tag the key codec knows, and one it does not.
 const uint8_t kEveryTag[] = {0x01, 0x10, 0x20, 0x21, 0x30, 0x31, 0x32, 0x40,
-                             0x41, 0x42, 0x50, 0x51, 0x52, 0x53, 0xEE};
+                             0x41, 0x42, 0x43, 0x50, 0x51, 0x52, 0x53, 0xEE};
 
 TEST(RecordCodecTest, GoodRecordsDecode) {
   for (const CodecRow& row : CodecRows()) {

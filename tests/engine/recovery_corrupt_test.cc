@@ -18,6 +18,7 @@
 #include "engine/record_scan.h"
 #include "engine/sessions/checkpoint_record.h"
 #include "engine/sessions/session_record.h"
+#include "engine/tasks/queue_admin_record.h"
 #include "engine/tasks/queue_record.h"
 #include "engine/tasks/task.h"
 #include "engine/worker_record.h"
@@ -97,6 +98,8 @@ INSTANTIATE_TEST_SUITE_P(
         CorruptCase{"QueueKey", "queue", Family::kQueues, Tagged(KeyTag::kQueueConfig, "q"), "{}"},
         CorruptCase{"QueueValue", "queue", Family::kQueues, QueueConfigKey("q"),
                     R"({"routing":"sideways"})"},
+        CorruptCase{"QueueAdminValue", "queue admin", Family::kQueues, QueueAdminKey("q"),
+                    R"({"op":"obliterate"})"},
         CorruptCase{"TaskKey", "task", Family::kTasks, Tagged(KeyTag::kTask, "\x05"), "{}"},
         CorruptCase{"TaskValue", "task", Family::kTasks, TaskKey(5), "\x7f unknown record tag"},
         CorruptCase{"SessionKey", "session", Family::kSessions, Tagged(KeyTag::kSession, "s"),

@@ -55,24 +55,6 @@ class TasksCascadeTest : public TasksTest {
     }
     return ids;
   }
-
-  // Runs engine turns (the host does one per timer wake-up) until no
-  // cascade is pending; returns how many it took.
-  int RunCascade() {
-    int turns = 0;
-    while (engine_->NextTimerInMs() == std::optional<int64_t>(0) && turns < 100'000) {
-      engine_->RunTimers();
-      Pump();
-      ++turns;
-    }
-    return turns;
-  }
-
-  size_t CountState(const std::vector<std::string>& ids, const std::string& state) {
-    size_t n = 0;
-    for (const std::string& id : ids) n += StateOf(id) == state;
-    return n;
-  }
 };
 
 TEST_F(TasksCascadeTest, CancellingTheHeadOfALongDependencyChainFailsItInSlices) {
@@ -83,7 +65,7 @@ TEST_F(TasksCascadeTest, CancellingTheHeadOfALongDependencyChainFailsItInSlices)
   // The request is answered after the first slice: the tail still waits.
   EXPECT_EQ(StateOf(ids.back()), "waiting");
   EXPECT_EQ(engine_->NextTimerInMs(), std::optional<int64_t>(0)) << "the rest is due at once";
-  const int turns = RunCascade();
+  const int turns = RunTurns();
   EXPECT_GE(turns, static_cast<int>(n / kSlice) - 1);
   EXPECT_EQ(StateOf(ids[0]), "cancelled");
   EXPECT_EQ(CountState(ids, "failed"), n - 1);
@@ -107,7 +89,7 @@ TEST_F(TasksCascadeTest, CancellingTheRootOfADeepParentChainCancelsEveryDescenda
   EXPECT_EQ(StateOf(ids[0]), "waiting");
   EXPECT_EQ(StateOf(ids.back()), "ready");
   ASSERT_OK(Call("task.cancel", {{"task_id", ids[0]}}));
-  RunCascade();
+  RunTurns();
   EXPECT_EQ(CountState(ids, "cancelled"), n);
   EXPECT_EQ(Get(ids.back())["error"], "parent " + ids[n - 2] + " was cancelled");
 }
@@ -118,7 +100,7 @@ TEST_F(TasksCascadeTest, FailingTheDeepestChildFailsEveryAncestor) {
   json leaf = ClaimOne("w");
   ASSERT_EQ(leaf["task_id"], ids.back());
   ASSERT_OK(Fail(leaf, /*retry=*/false));
-  RunCascade();
+  RunTurns();
   EXPECT_EQ(CountState(ids, "failed"), n);
   EXPECT_EQ(Get(ids[0])["error"], "child " + ids[1] + " failed");
 }
@@ -130,7 +112,7 @@ TEST_F(TasksCascadeTest, OtherRequestsAreServedBetweenSlices) {
   // still under way.
   ASSERT_OK(Call("state.set", {{"key", "k"}, {"value", 1}}));
   EXPECT_EQ(StateOf(ids.back()), "waiting");
-  RunCascade();
+  RunTurns();
   EXPECT_EQ(StateOf(ids.back()), "failed");
 }
 
@@ -145,7 +127,7 @@ TEST_F(TasksCascadeTest, ACompletionWithManyDependentsReadiesThemAll) {
   json h = ClaimOne("w");
   ASSERT_EQ(h["task_id"], head);
   ASSERT_OK(Complete(h));
-  RunCascade();
+  RunTurns();
   EXPECT_EQ(CountState(deps, "ready"), deps.size());
 }
 
@@ -162,7 +144,7 @@ TEST_F(TasksCascadeTest, ACrashBetweenSlicesIsFinishedByRecovery) {
   ASSERT_EQ(StateOf(chain.back()), "waiting");
   ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_EQ(engine_->NextTimerInMs(), std::optional<int64_t>(0)) << "recovery queued the rest";
-  RunCascade();
+  RunTurns();
   EXPECT_EQ(CountState(chain, "failed"), n - 1);
   EXPECT_EQ(CountState(tree, "cancelled"), n);
 }
@@ -176,7 +158,7 @@ TEST_F(TasksCascadeTest, RecoveryReadiesDependentsOfACompletionLeftHalfDone) {
   ASSERT_OK(Complete(h));
   ASSERT_GT(CountState(deps, "waiting"), 0u) << "the completion readied only one slice";
   ASSERT_NO_FATAL_FAILURE(Reopen());
-  RunCascade();
+  RunTurns();
   EXPECT_EQ(CountState(deps, "ready"), deps.size());
 }
 
@@ -187,7 +169,7 @@ TEST_F(TasksCascadeTest, RetentionWaitsForTheCascadeAndThenForgets) {
   ASSERT_OK(Call("task.cancel", {{"task_id", ids[0]}}));
   // Mid-cascade, a restart must still find the head that started it.
   ASSERT_NO_FATAL_FAILURE(Reopen());
-  RunCascade();
+  RunTurns();
   EXPECT_EQ(CountState(ids, "absent"), n) << "every finished task forgotten once the cascade ended";
   json stats = Stats();
   EXPECT_EQ(stats["counts"]["waiting"], 0);

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,24 @@ class TasksTest : public test::EngineTest {
   std::string StateOf(const std::string& id) {
     Result<json> r = Call("task.get", {{"task_id", id}});
     return r.ok() ? r.value()["state"].get<std::string>() : "absent";
+  }
+  // How many of `ids` are in `state` ("absent": unknown to task.get).
+  size_t CountState(const std::vector<std::string>& ids, const std::string& state) {
+    size_t n = 0;
+    for (const std::string& id : ids) n += StateOf(id) == state;
+    return n;
+  }
+  // Runs engine turns (the host does one per timer wake-up) until nothing
+  // is due now: no slice of a cascade or of a queue.drain / queue.delete
+  // is pending. Returns how many it took.
+  int RunTurns() {
+    int turns = 0;
+    while (engine_->NextTimerInMs() == std::optional<int64_t>(0) && turns < 100'000) {
+      engine_->RunTimers();
+      Pump();
+      ++turns;
+    }
+    return turns;
   }
   // Claims at once (no wait); returns the claimed tasks.
   json Claim(const std::string& worker, const std::string& queue = "q", int max = 1,
