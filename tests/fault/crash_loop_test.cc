@@ -4,7 +4,7 @@
 // restarted, and checked after every restart against everything that was
 // acknowledged; and two runs that must fail, to show the checks have teeth.
 //
-// Knobs: SHIM_FAULT_KILLS (default 20; `make fault-soak` 500), SHIM_FAULT_SEED
+// Knobs: SHIM_FAULT_KILLS (default 20, 8 under a sanitizer; `make fault-soak` 500), SHIM_FAULT_SEED
 // (or SHIM_TEST_SEED; default random, printed), SHIM_FAULT_DURABILITY (sync).
 #include "tests/fault/crash_loop.h"
 
@@ -16,6 +16,7 @@
 #include <string>
 
 #include "tests/support/test_seed.h"
+#include "tests/support/test_util.h"
 
 namespace shim::fault {
 namespace {
@@ -42,7 +43,7 @@ TEST(CrashLoopTest, MixedLoadSurvivesRepeatedSigkill) {
   SCOPED_TRACE(testing::SeedMessage(seed));
   const char* durability = std::getenv("SHIM_FAULT_DURABILITY");
   CrashLoopOptions options;
-  options.kills = EnvInt("SHIM_FAULT_KILLS", 20);
+  options.kills = EnvInt("SHIM_FAULT_KILLS", testing::SanitizedLoad(20, 8));
   options.seed = seed;
   options.durability = durability && *durability ? durability : "sync";
   options.power_cut = EnvInt("SHIM_FAULT_POWER_CUT", 0) != 0;
@@ -62,7 +63,7 @@ TEST(CrashLoopTest, MixedLoadSurvivesPowerCuts) {
   const uint32_t seed = CrashLoopSeed();
   SCOPED_TRACE(testing::SeedMessage(seed));
   CrashLoopOptions options;
-  options.kills = EnvInt("SHIM_FAULT_POWER_CUTS", 8);
+  options.kills = EnvInt("SHIM_FAULT_POWER_CUTS", testing::SanitizedLoad(8, 4));
   options.seed = seed;
   options.power_cut = true;
   std::cout << "[ fault ] power cuts: SHIM_FAULT_POWER_CUTS=" << options.kills << " seed " << seed
