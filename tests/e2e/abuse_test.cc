@@ -176,8 +176,8 @@ TEST(AbuseTest, TenThousandSubscriptionsEachGetEveryMessage) {
 TEST(AbuseTest, FloodOfLargeMessagesKeepsMemoryBoundedAndOthersServed) {
   constexpr int kFlooders = 4;
   constexpr int kPerFlooder = testing::SanitizedLoad(24, 12);  // multiples of 4: see i % 4
-  const std::string big(900 << 10, 'x');          // just under the 1 MiB line limit
-  const std::string too_big((2 << 20) + 7, 'y');  // over it: TOO_LARGE, discarded
+  const std::string big(900 << 10, 'x');                       // just under the 1 MiB line limit
+  const std::string too_big((2 << 20) + 7, 'y');               // over it: TOO_LARGE, discarded
   ServerProcess server({.durability = "async"});
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(auto bystander, server.Connect());

@@ -264,10 +264,9 @@ TEST_F(SessionsTest, ByNameThePickIsTheNewestSessionNeedingRecovery) {
 // they cost no more than their by-id forms however many sessions there
 // are. They scanned every session: jsonrpc_fuzz timed out once it had
 // opened some 16,000 sessions (16,000 same-name opens took 16 s). Measured
-// as a ratio, among the same 10,000 sessions (4,000 under a sanitizer) and in alternating rounds, so
-// that the machine's load and the size of everything else cancel out (the
-// scan made the named forms 80x slower among 20,000; with the index they take
-// about 1.5x as long, the index's upkeep).
+// as a ratio, among the same 10,000 sessions (4,000 under a sanitizer) and in alternating rounds,
+// so that the machine's load and the size of everything else cancel out (the scan made the named
+// forms 80x slower among 20,000; with the index they take about 1.5x as long, the index's upkeep).
 TEST_F(SessionsTest, NamedLookupsCostNoMoreThanLookupsByIdAmongManySessions) {
   ASSERT_NO_FATAL_FAILURE(Reopen(Durability::kNone));  // no fsync per open to drown the difference
   // A scan among 4,000 (under a sanitizer) is still ~30x slower than the index.
@@ -293,8 +292,8 @@ TEST_F(SessionsTest, NamedLookupsCostNoMoreThanLookupsByIdAmongManySessions) {
     named = std::min(named, round_ms(true));
     by_id = std::min(by_id, round_ms(false));
   }
-  EXPECT_LT(named, 5 * by_id) << "among " << kSessions << " sessions, 1,000 opens and checks took " << named
-                              << " ms by name, " << by_id << " ms by id";
+  EXPECT_LT(named, 5 * by_id) << "among " << kSessions << " sessions, 1,000 opens and checks took "
+                              << named << " ms by name, " << by_id << " ms by id";
   // The index picks what the scan picked: the newest session of the name,
   // among sessions opened in the same millisecond the smallest id.
   Advance(5);
