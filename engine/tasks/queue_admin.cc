@@ -41,7 +41,8 @@ const char* AdminOpName(AdminOp op) { return kAdminOpNames.Name(op); }
 std::optional<AdminOp> ParseAdminOp(std::string_view s) { return kAdminOpNames.Parse(s); }
 
 void TaskModule::QueueDrain(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"queue"};
+  Params p(call.params, kFields);
   std::string name = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
   if (!p.ok()) return core_.Reply(call.reply, p.status());
   auto qit = queues_.find(name);
@@ -55,7 +56,8 @@ void TaskModule::QueueDrain(Call& call) {
 }
 
 void TaskModule::QueueDelete(Call& call) {
-  Params p(call.params);
+  static constexpr std::string_view kFields[] = {"queue", "force"};
+  Params p(call.params, kFields);
   std::string name = p.Str("queue", {.min = 1, .max = limits_.max_queue_name_bytes});
   const bool force = p.OptBool("force").value_or(false);
   if (!p.ok()) return core_.Reply(call.reply, p.status());
