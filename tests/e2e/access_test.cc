@@ -522,11 +522,16 @@ TEST_F(TcpAuthTest, ClientCommandsAuthenticateOverTcp) {
 // commands: over authenticated TCP its writes land on this server.
 TEST_F(TcpAuthTest, BenchRunsOverTcpWithTheToken) {
   std::string out;
-  int code = RunShim("bench state --op set --clients 2 --count 200 --keys 10 --json --connect " +
-                         address_ + " --auth-token " + kToken,
-                     &out);
+  // --keep: without it the run deletes its keys at the end.
+  int code =
+      RunShim("bench state --op set --clients 2 --count 200 --keys 10 --json --keep --connect " +
+                  address_ + " --auth-token " + kToken,
+              &out);
   ASSERT_EQ(code, 0) << out;
-  ASSERT_OK_AND_ASSIGN(json got, unix_->Call("state.get", {{"key", "bench/0"}}, kCallTimeoutMs));
+  const json report = json::parse(out, nullptr, false);
+  ASSERT_TRUE(report.contains("names")) << out;
+  const std::string key = report["names"]["keys"].get<std::string>() + "0";
+  ASSERT_OK_AND_ASSIGN(json got, unix_->Call("state.get", {{"key", key}}, kCallTimeoutMs));
   EXPECT_FALSE(got.is_null()) << "shim bench --connect wrote nothing here: " << out;
 
   code = RunShim("bench state --count 10 --connect " + address_ + " --auth-token wrong", &out);
