@@ -28,7 +28,10 @@ class TasksAdminTest : public TasksTest {
   }
 
   bool Listed(const std::string& queue) {
-    for (const json& q : Ok("queue.list", json::object())["queues"]) {
+    // Held in a local: a range-for over a member of the temporary reply
+    // would iterate freed memory (ASan caught it).
+    const json listed = Ok("queue.list", json::object());
+    for (const json& q : listed["queues"]) {
       if (q["queue"] == queue) return true;
     }
     return false;
