@@ -111,7 +111,7 @@ TEST(ListPagingTest, NeverReadingClientsAskingForBigListsKeepServerMemoryBounded
   // back 50 pages of 4 MiB took 40 of the test's 52 s there, and the bound
   // below holds from the first few requests on.
   constexpr int kHogs = 4;
-  constexpr int kRequestsEach = testing::kSanitized ? 12 : 50;
+  constexpr int kRequestsEach = testing::SanitizedLoad(50, 12);
   std::vector<std::unique_ptr<net::LineClient>> hogs;
   std::string lines;
   for (int i = 1; i <= kRequestsEach; ++i) {
